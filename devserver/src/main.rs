@@ -1,0 +1,1 @@
+fn main() { println!("trigger-devserver: not built yet"); }

@@ -1,0 +1,265 @@
+//! Project tasks: `cargo xtask test`, `cargo xtask demo`, `cargo xtask build`,
+//! `cargo xtask bench`.
+//!
+//! Each task first installs what is missing (see `tools.rs`), so a fresh
+//! clone on a machine with only Rust, Node and apt works.
+
+mod tools;
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// JavaScript test folders, each an npm project whose `npm test` runs its
+/// suite. A folder that does not exist yet is an error, not a skip: a missing
+/// suite must not pass quietly.
+const JS_SUITES: &[&str] = &["tests/pkg", "devserver/tests/node", "tests/e2e"];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let task = args.first().map(String::as_str).unwrap_or("help");
+    let rest = &args[args.len().min(1)..];
+    let result = match task {
+        "test" => test(rest),
+        "demo" => demo(rest),
+        "build" => tools::ensure_build_tools().and_then(|()| build_package()),
+        "bench" => bench(rest),
+        "install" => tools::ensure_all(),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <task>\n\n\
+                 tasks:\n  \
+                 test    install what is missing, then run every test\n  \
+                 demo    build the package and the demo, start the emulator, serve the demo\n  \
+                 build   build the npm package into pkg/\n  \
+                 bench   run the benchmarks\n  \
+                 install install the toolchain pieces only"
+            );
+            return if task == "help" { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask {task}: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub type Result<T = ()> = std::result::Result<T, String>;
+
+/// The workspace root (the parent of `xtask/`).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives inside the workspace")
+        .to_path_buf()
+}
+
+/// Runs a command in `dir`, echoing it, and fails on a non-zero exit.
+pub fn run(dir: &Path, cmd: &mut Command) -> Result {
+    cmd.current_dir(dir);
+    eprintln!("\n$ {}", describe(cmd));
+    let status = cmd
+        .status()
+        .map_err(|e| format!("could not start {}: {e}", describe(cmd)))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{} failed ({status})", describe(cmd)))
+    }
+}
+
+fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+fn cargo() -> Command {
+    Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn step(title: &str) {
+    eprintln!("\n==== {title}");
+}
+
+fn test(args: &[String]) -> Result {
+    let quick = args.iter().any(|a| a == "--quick");
+    tools::ensure_all()?;
+    let root = root();
+
+    step("format and lints");
+    run(&root, cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(
+        &root,
+        cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+    )?;
+    run(
+        &root,
+        cargo().args([
+            "clippy",
+            "-p",
+            "trigger-chat-wasm",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+
+    step("native tests (core, emulator, xtask)");
+    run(&root, cargo().args(["test", "--workspace"]))?;
+
+    step("wasm tests in headless Chromium");
+    wasm_browser_test("chrome")?;
+    if !quick {
+        step("wasm tests in headless Firefox");
+        wasm_browser_test("firefox")?;
+    }
+
+    step("build the npm package");
+    build_package()?;
+
+    for suite in JS_SUITES {
+        step(&format!("JavaScript suite {suite}"));
+        npm_suite(&root.join(suite))?;
+    }
+    eprintln!("\nxtask test: every suite passed");
+    Ok(())
+}
+
+/// Runs the crate's `wasm_bindgen_test` tests in a headless browser through
+/// `wasm-bindgen-test-runner` (the same runner `wasm-pack test` drives).
+fn wasm_browser_test(browser: &str) -> Result {
+    let root = root();
+    let mut cmd = cargo();
+    cmd.args(["test", "-p", "trigger-chat-wasm", "--target", "wasm32-unknown-unknown"])
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+            tools::cargo_bin("wasm-bindgen-test-runner"),
+        )
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "60");
+    match browser {
+        "chrome" => {
+            cmd.env("CHROMEDRIVER", "/usr/bin/chromedriver");
+        }
+        _ => {
+            cmd.env("GECKODRIVER", tools::cargo_bin("geckodriver"));
+        }
+    }
+    run(&root, &mut cmd)
+}
+
+/// Builds the wasm module in release mode, generates the JS bindings into
+/// `pkg/wasm/` and shrinks the module with `wasm-opt`.
+pub fn build_package() -> Result {
+    let root = root();
+    step("build the wasm module");
+    run(
+        &root,
+        cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "trigger-chat-wasm",
+            "--target",
+            "wasm32-unknown-unknown",
+        ]),
+    )?;
+    let out = root.join("pkg/wasm");
+    let wasm = root.join("target/wasm32-unknown-unknown/release/trigger_chat_wasm.wasm");
+    run(
+        &root,
+        Command::new(tools::cargo_bin("wasm-bindgen"))
+            .arg("--target")
+            .arg("web")
+            .arg("--no-typescript")
+            .arg("--out-dir")
+            .arg(&out)
+            .arg(&wasm),
+    )?;
+    let bg = out.join("trigger_chat_wasm_bg.wasm");
+    run(
+        &root,
+        Command::new("wasm-opt")
+            .args(["-Oz", "--enable-bulk-memory", "--enable-sign-ext", "--enable-nontrapping-float-to-int", "--enable-mutable-globals"])
+            .arg(&bg)
+            .arg("-o")
+            .arg(&bg),
+    )?;
+    report_sizes(&out)?;
+    Ok(())
+}
+
+fn report_sizes(dir: &Path) -> Result {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    for f in files {
+        let raw = std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
+        let gz = Command::new("gzip")
+            .args(["-9", "-c"])
+            .arg(&f)
+            .output()
+            .map(|o| o.stdout.len())
+            .unwrap_or(0);
+        eprintln!(
+            "  {:<40} {:>8} bytes raw {:>8} bytes gzip",
+            f.file_name().unwrap_or_default().to_string_lossy(),
+            raw,
+            gz
+        );
+    }
+    Ok(())
+}
+
+/// Installs an npm project's dependencies from its lockfile and runs its tests.
+fn npm_suite(dir: &Path) -> Result {
+    if !dir.join("package.json").exists() {
+        return Err(format!("{} has no package.json", dir.display()));
+    }
+    npm_install(dir)?;
+    run(dir, Command::new("npm").args(["test"]))
+}
+
+pub fn npm_install(dir: &Path) -> Result {
+    let verb = if dir.join("package-lock.json").exists() { "ci" } else { "install" };
+    run(
+        dir,
+        Command::new("npm").args([verb, "--no-audit", "--no-fund", "--loglevel=error"]),
+    )
+}
+
+fn demo(args: &[String]) -> Result {
+    tools::ensure_build_tools()?;
+    build_package()?;
+    let root = root();
+    let www = root.join("www");
+    step("build the demo");
+    npm_install(&www)?;
+    run(&www, Command::new("npm").args(["run", "build"]))?;
+    step("start the emulator and serve the demo");
+    let mut cmd = cargo();
+    cmd.args(["run", "--release", "-p", "trigger-devserver", "--", "--www"])
+        .arg(www.join("dist"))
+        .args(args);
+    run(&root, &mut cmd)
+}
+
+fn bench(_args: &[String]) -> Result {
+    tools::ensure_all()?;
+    build_package()?;
+    let dir = root().join("tests/bench");
+    npm_install(&dir)?;
+    run(&dir, Command::new("npm").args(["run", "bench"]))
+}

@@ -1,0 +1,137 @@
+//! Installs the toolchain pieces a fresh machine lacks. Everything comes from
+//! the package registries this project may reach: rustup's wasm32 target,
+//! crates (wasm-bindgen-cli, geckodriver) and Debian packages (Chromium,
+//! ChromeDriver, Firefox ESR, binaryen). Installs are cached under
+//! `~/.cargo/bin` and `/usr/bin`, so the next run skips them.
+
+use crate::{run, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The wasm-bindgen CLI must match the `wasm-bindgen` crate in Cargo.lock
+/// exactly; Cargo.toml pins the crate with `=` to this version.
+pub const WASM_BINDGEN_VERSION: &str = "0.2.130";
+
+pub fn cargo_bin(name: &str) -> PathBuf {
+    let home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo"));
+    home.join("bin").join(name)
+}
+
+fn output_of(cmd: &mut Command) -> Option<String> {
+    let out = cmd.output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// What `cargo xtask build` and `demo` need.
+pub fn ensure_build_tools() -> Result {
+    ensure_wasm_target()?;
+    ensure_wasm_bindgen()?;
+    ensure_apt(&[("/usr/bin/wasm-opt", "binaryen")])?;
+    ensure_node()
+}
+
+/// What `cargo xtask test` needs: the build tools plus both browsers.
+pub fn ensure_all() -> Result {
+    ensure_wasm_target()?;
+    ensure_wasm_bindgen()?;
+    ensure_apt(&[
+        ("/usr/bin/wasm-opt", "binaryen"),
+        ("/usr/bin/chromium", "chromium"),
+        ("/usr/bin/chromedriver", "chromium-driver"),
+        ("/usr/bin/firefox-esr", "firefox-esr"),
+        ("/usr/bin/uuidgen", "uuid-runtime"),
+        ("/usr/bin/curl", "curl"),
+        ("/usr/bin/jq", "jq"),
+    ])?;
+    ensure_geckodriver()?;
+    ensure_node()
+}
+
+fn ensure_wasm_target() -> Result {
+    let installed = output_of(Command::new("rustup").args(["target", "list", "--installed"]))
+        .unwrap_or_default();
+    if installed.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
+        return Ok(());
+    }
+    run(
+        Path::new("."),
+        Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]),
+    )
+}
+
+fn ensure_wasm_bindgen() -> Result {
+    let bin = cargo_bin("wasm-bindgen");
+    let have = output_of(Command::new(&bin).arg("--version")).unwrap_or_default();
+    let runner = cargo_bin("wasm-bindgen-test-runner");
+    if have.split_whitespace().nth(1) == Some(WASM_BINDGEN_VERSION) && runner.exists() {
+        return Ok(());
+    }
+    cargo_install(&["wasm-bindgen-cli", "--version", &format!("={WASM_BINDGEN_VERSION}")])
+}
+
+fn ensure_geckodriver() -> Result {
+    if cargo_bin("geckodriver").exists() {
+        return Ok(());
+    }
+    cargo_install(&["geckodriver"])
+}
+
+/// `cargo install --locked` first; some crates' lockfiles name versions the
+/// registry here does not serve, so fall back to a fresh resolution.
+fn cargo_install(args: &[&str]) -> Result {
+    let dir = Path::new(".");
+    let mut locked = Command::new("cargo");
+    locked.arg("install").args(args).arg("--locked");
+    if run(dir, &mut locked).is_ok() {
+        return Ok(());
+    }
+    eprintln!("cargo install --locked failed; retrying without --locked");
+    run(dir, Command::new("cargo").arg("install").args(args))
+}
+
+fn ensure_apt(wanted: &[(&str, &str)]) -> Result {
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|(path, _)| !Path::new(path).exists())
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let sudo = output_of(Command::new("id").arg("-u")).map(|s| s.trim() != "0") == Some(true);
+    let apt = |args: &[&str]| {
+        let mut c = if sudo {
+            let mut c = Command::new("sudo");
+            c.arg("apt-get");
+            c
+        } else {
+            Command::new("apt-get")
+        };
+        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    };
+    run(Path::new("."), &mut apt(&["update", "-q"]))?;
+    let mut install = apt(&["install", "-y", "-q"]);
+    install.args(&missing);
+    run(Path::new("."), &mut install)
+}
+
+fn ensure_node() -> Result {
+    let v = output_of(Command::new("node").arg("--version"))
+        .ok_or("Node.js is required (node was not found on PATH)")?;
+    let major: u32 = v
+        .trim()
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    if major < 20 {
+        return Err(format!("Node.js 20 or newer is required, found {}", v.trim()));
+    }
+    Ok(())
+}
