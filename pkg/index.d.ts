@@ -1,0 +1,263 @@
+/**
+ * trigger-chat-wasm: a browser chat transport for Trigger.dev chat agents,
+ * implemented in Rust and compiled to WebAssembly.
+ *
+ * The public surface mirrors `@trigger.dev/sdk/chat` (4.5.0): swap the import
+ * specifier and existing code keeps compiling and behaving the same way.
+ *
+ * ```ts
+ * import { TriggerChatTransport } from "trigger-chat-wasm";
+ *
+ * const transport = new TriggerChatTransport({
+ *   task: "my-chat",
+ *   accessToken: ({ chatId }) => getToken(chatId),
+ *   startSession: ({ chatId, taskId, clientData }) => startChat({ chatId, taskId, clientData }),
+ * });
+ * ```
+ */
+import type { ChatRequestOptions, ChatTransport, UIMessage, UIMessageChunk } from "ai";
+
+/**
+ * Which realtime endpoint a request targets:
+ * `"in"` is `POST /realtime/v1/sessions/{chatId}/in/append` (messages, stops,
+ * actions) and `"out"` is `GET /realtime/v1/sessions/{chatId}/out` (the SSE
+ * stream of response chunks).
+ */
+export type ChatTransportEndpoint = "in" | "out";
+
+/** What the `baseURL` resolver and the `fetch` override are told about a request. */
+export type ChatTransportEndpointContext = {
+    endpoint: ChatTransportEndpoint;
+    chatId: string;
+};
+
+/** A function form of `baseURL`: picks the API origin per endpoint and chat. */
+export type ChatBaseURLResolver = (ctx: ChatTransportEndpointContext) => string;
+
+/**
+ * Replaces `fetch` for the transport's requests. It gets the final URL, the
+ * `RequestInit` the transport prepared and the endpoint context, and must
+ * resolve to a `Response` equivalent to what `fetch(url, init)` would give.
+ */
+export type ChatFetchOverride = (
+    url: string,
+    init: RequestInit,
+    ctx: ChatTransportEndpointContext,
+) => Promise<Response>;
+
+/** Argument of the `accessToken` callback. */
+export type AccessTokenParams = {
+    /** The conversation id used with `useChat` / `sendMessage`. */
+    chatId: string;
+};
+
+/**
+ * Argument of the `startSession` callback, called when a chat has no
+ * session yet (on `start`, `preload`, or lazily on the first send).
+ *
+ * @typeParam TClientData - the transport's client data type.
+ */
+export type StartSessionParams<TClientData = unknown> = {
+    /** The task id the transport was created for. */
+    taskId: string;
+    /** The conversation id. */
+    chatId: string;
+    /** The transport's current `clientData` value. */
+    clientData: TClientData;
+};
+
+/** What `startSession` resolves to. */
+export type StartSessionResult = {
+    /** The session-scoped public access token the transport will use. */
+    publicAccessToken: string;
+};
+
+/**
+ * The per-chat state worth persisting (e.g. in `localStorage`) so a reload
+ * can resume the conversation's stream.
+ */
+export type ChatSessionPersistedState = {
+    publicAccessToken: string;
+    lastEventId?: string;
+    isStreaming?: boolean;
+};
+
+/** Client data as the options see it: an object type, or a generic record. */
+type ClientDataOf<TClientData> = TClientData extends Record<string, unknown>
+    ? TClientData
+    : Record<string, unknown>;
+
+/**
+ * Options of {@link TriggerChatTransport}.
+ *
+ * @typeParam TClientData - the shape of `clientData`, which is merged into
+ * the `metadata` of every message sent. Anything that is not an object type
+ * falls back to `Record<string, unknown>`.
+ */
+export type TriggerChatTransportOptions<TClientData = unknown> = {
+    /** Id of the Trigger.dev chat task (agent) this transport talks to. */
+    task: string;
+    /**
+     * Returns a fresh session token for an existing chat. Called when a
+     * request is rejected with 401/403 (then the request is retried once), and
+     * for the first token of a chat when there is no `startSession`.
+     */
+    accessToken: (params: AccessTokenParams) => string | Promise<string>;
+    /**
+     * Creates the chat's session (or returns the existing one) and resolves to
+     * its token. Called by `start` / `preload` and before the first send of a
+     * chat that has no token yet; concurrent calls for one chat share a single
+     * invocation.
+     */
+    startSession?: (params: StartSessionParams<ClientDataOf<TClientData>>) => Promise<StartSessionResult>;
+    /**
+     * API origin, or a function choosing it per endpoint and chat.
+     * @default "https://api.trigger.dev"
+     */
+    baseURL?: string | ChatBaseURLResolver;
+    /**
+     * Origin used for the SSE (`out`) endpoint only; wins over `baseURL` there.
+     * @deprecated Use a `baseURL` function that checks `endpoint === "out"`.
+     */
+    streamBaseURL?: string;
+    /** Used instead of `globalThis.fetch` for every request the transport makes. */
+    fetch?: ChatFetchOverride;
+    /** Extra headers sent with every request. */
+    headers?: Record<string, string>;
+    /**
+     * How long (seconds) the server may hold the SSE stream open without data.
+     * @default 120
+     */
+    streamTimeoutSeconds?: number;
+    /**
+     * Data merged into the `metadata` of every message; a call's own
+     * `metadata` takes precedence.
+     */
+    clientData?: ClientDataOf<TClientData>;
+    /**
+     * Session state restored from storage, keyed by chat id. A restored chat
+     * uses its token directly instead of starting a session.
+     */
+    sessions?: Record<string, ChatSessionPersistedState>;
+    /**
+     * Told about every change of a chat's session state; `null` when the
+     * session is removed. Persist the state here to resume after a reload.
+     */
+    onSessionChange?: (chatId: string, session: ChatSessionPersistedState | null) => void;
+    /**
+     * Coordinate browser tabs so only one tab sends to a chat at a time; the
+     * others become read-only. Does nothing without `BroadcastChannel`.
+     * @default false
+     */
+    multiTab?: boolean;
+    /**
+     * Observer mode: keep the SSE subscription open across turn boundaries so
+     * a viewer sees every following turn on one stream.
+     * @default false
+     */
+    watch?: boolean;
+    /**
+     * URL of a `chat.handover` route in your own server that answers the very
+     * first turn of a new chat while the agent boots. Later turns go straight
+     * to the session.
+     */
+    headStart?: string;
+};
+
+/**
+ * An AI SDK `ChatTransport` that runs chats on Trigger.dev chat agents
+ * through the Sessions realtime API. Pass it to `useChat({ transport })` or
+ * to a `Chat` instance.
+ */
+export declare class TriggerChatTransport implements ChatTransport<UIMessage> {
+    constructor(options: TriggerChatTransportOptions);
+    /**
+     * AI SDK 7: a resume started from a cursor saved at a turn boundary
+     * replays the current turn from its `start` chunk, so the SDK resets the
+     * partial message before applying it.
+     */
+    readonly resumeStreamIsReplay: true;
+    /** Creates (or reuses) the chat's session ahead of the first message. */
+    start(chatId: string): Promise<ChatSessionPersistedState>;
+    /** Same as {@link start}, without a result; the AI SDK's preload hook. */
+    preload(chatId: string): Promise<void>;
+    /**
+     * Appends the newest message (or a regenerate request) to the chat's
+     * session and resolves to the stream of response chunks.
+     */
+    sendMessages: (options: {
+        trigger: "submit-message" | "regenerate-message";
+        chatId: string;
+        messageId: string | undefined;
+        messages: UIMessage[];
+        abortSignal: AbortSignal | undefined;
+    } & ChatRequestOptions) => Promise<ReadableStream<UIMessageChunk>>;
+    /**
+     * Sends a message while a response is streaming, without interrupting
+     * it; the agent decides whether to inject it or keep it for the next
+     * turn. Resolves to whether it was sent.
+     */
+    sendPendingMessage: (chatId: string, message: UIMessage, metadata?: Record<string, unknown>) => Promise<boolean>;
+    /**
+     * Resumes the chat's stream (after a reload, for instance). Resolves to
+     * `null` when there is nothing to resume.
+     */
+    reconnectToStream: (options: {
+        chatId: string;
+        abortSignal?: AbortSignal | undefined;
+    } & ChatRequestOptions) => Promise<ReadableStream<UIMessageChunk> | null>;
+    /** Asks the agent to stop the current response. Resolves to whether it was sent. */
+    stopGeneration: (chatId: string) => Promise<boolean>;
+    /** Sends a custom action to the agent and resolves to its response stream. */
+    sendAction: (chatId: string, action: unknown) => Promise<ReadableStream<UIMessageChunk>>;
+    /** The chat's current session state, if any. */
+    getSession: (chatId: string) => ChatSessionPersistedState | undefined;
+    /** Replaces the chat's session state. */
+    setSession(chatId: string, session: ChatSessionPersistedState): void;
+    /** Replaces the `onSessionChange` callback (or removes it). */
+    setOnSessionChange(callback: ((chatId: string, session: ChatSessionPersistedState | null) => void) | undefined): void;
+    /** Replaces `clientData`; the next send and session start see the new value. */
+    setClientData(clientData: Record<string, unknown> | undefined): void;
+    /** With `multiTab`: whether another tab currently owns the chat. */
+    isReadOnly(chatId: string): boolean;
+    /** With `multiTab`: whether this tab currently owns the chat. */
+    hasClaim(chatId: string): boolean;
+    addReadOnlyListener(fn: (chatId: string, isReadOnly: boolean) => void): void;
+    removeReadOnlyListener(fn: (chatId: string, isReadOnly: boolean) => void): void;
+    /** With `multiTab`: shares the chat's messages with the other tabs. */
+    broadcastMessages(chatId: string, messages: unknown[]): void;
+    addMessagesListener(fn: (chatId: string, messages: unknown[]) => void): void;
+    removeMessagesListener(fn: (chatId: string, messages: unknown[]) => void): void;
+    /** Releases streams, tab coordination and listeners. */
+    dispose(): void;
+    /** AI SDK 7's name for {@link dispose}. */
+    close(): void;
+}
+
+/** Shorthand for `new TriggerChatTransport(options)`. */
+export declare function createChatTransport(options: TriggerChatTransportOptions): TriggerChatTransport;
+
+/**
+ * The `clientData` (metadata) type of a chat task, read structurally from the
+ * task's payload type, so no `@trigger.dev/sdk` import is needed. `unknown`
+ * when the type carries none.
+ */
+export type InferChatClientData<TTask> = TTask extends {
+    trigger: (payload: infer TPayload, ...rest: any[]) => any;
+}
+    ? TPayload extends { metadata?: infer TMetadata }
+        ? TMetadata
+        : unknown
+    : unknown;
+
+/**
+ * The UI message type of a chat task (the type of its payload's `message`),
+ * `UIMessage` when it cannot be read.
+ */
+export type InferChatUIMessage<TTask> = TTask extends {
+    trigger: (payload: infer TPayload, ...rest: any[]) => any;
+}
+    ? TPayload extends { message?: infer TMessage extends UIMessage }
+        ? TMessage
+        : UIMessage
+    : UIMessage;

@@ -1,0 +1,271 @@
+"use client";
+// React bindings for trigger-chat-wasm. Same hooks and return shapes as
+// `@trigger.dev/sdk/chat/react`.
+//
+// The transport is imported through the package's own name so that every
+// environment gets its matching entry (the browser build or the Node build)
+// and so that this module and an app importing "trigger-chat-wasm" share one
+// class.
+import { useCallback, useEffect, useRef, useState } from "react";
+import { TriggerChatTransport } from "trigger-chat-wasm";
+
+// Part type the agent writes into the assistant message when it has injected
+// pending (steering) messages into the running response.
+const INJECTION_PART_TYPE = "data-pending-message-injected";
+
+/**
+ * Creates one TriggerChatTransport for the calling component and returns the
+ * same instance on every render. `onSessionChange` and `clientData` are read
+ * from the latest render and handed to the transport without recreating it.
+ *
+ * The transport is deliberately not disposed when the component unmounts:
+ * React runs effect cleanups during Strict Mode's double mount and while a
+ * subtree is hidden, and the instance returned from render must stay usable
+ * afterwards. Tab coordination releases its claims on page unload.
+ */
+export function useTriggerChatTransport(options) {
+    const holder = useRef(null);
+    if (holder.current === null) {
+        holder.current = new TriggerChatTransport(options);
+    }
+    const transport = holder.current;
+    const onSessionChange = options.onSessionChange;
+    const clientData = options.clientData;
+
+    useEffect(() => {
+        transport.setOnSessionChange(onSessionChange);
+    }, [transport, onSessionChange]);
+
+    useEffect(() => {
+        transport.setClientData(clientData);
+    }, [transport, clientData]);
+
+    return transport;
+}
+
+const scheduleIdle = (fn) =>
+    typeof requestIdleCallback === "function" ? requestIdleCallback(fn) : setTimeout(fn, 50);
+
+const cancelIdle = (handle) => {
+    if (typeof cancelIdleCallback === "function") cancelIdleCallback(handle);
+    else clearTimeout(handle);
+};
+
+/**
+ * Keeps a chat's messages in sync across browser tabs (needs a transport
+ * created with `multiTab: true`). The tab that owns the chat shares its
+ * messages; the other tabs receive them through `setMessages` and report
+ * `isReadOnly: true`.
+ */
+export function useMultiTabChat(transport, chatId, messages, setMessages) {
+    const [isReadOnly, setIsReadOnly] = useState(() => transport.isReadOnly(chatId));
+    const latest = useRef(messages);
+    latest.current = messages;
+    const idleHandle = useRef(null);
+
+    // Follow the read-only state of this chat.
+    useEffect(() => {
+        const onReadOnly = (id, readOnly) => {
+            if (id === chatId) setIsReadOnly(readOnly);
+        };
+        transport.addReadOnlyListener(onReadOnly);
+        setIsReadOnly(transport.isReadOnly(chatId));
+        return () => transport.removeReadOnlyListener(onReadOnly);
+    }, [transport, chatId]);
+
+    // While this tab owns the chat, share its messages when the browser is
+    // idle, at most one pending share at a time, always with the newest list.
+    useEffect(() => {
+        if (messages.length === 0 || !transport.hasClaim(chatId)) return;
+        if (idleHandle.current !== null) return;
+        idleHandle.current = scheduleIdle(() => {
+            idleHandle.current = null;
+            if (transport.hasClaim(chatId)) {
+                transport.broadcastMessages(chatId, latest.current);
+            }
+        });
+    }, [transport, chatId, messages]);
+
+    // Once the claim is gone (the turn finished), send the final list at once.
+    useEffect(() => {
+        if (transport.hasClaim(chatId) || latest.current.length === 0) return;
+        if (idleHandle.current !== null) {
+            cancelIdle(idleHandle.current);
+            idleHandle.current = null;
+        }
+        transport.broadcastMessages(chatId, latest.current);
+    }, [transport, chatId, isReadOnly]);
+
+    // Take the messages other tabs share for this chat.
+    useEffect(() => {
+        const onMessages = (id, shared) => {
+            if (id === chatId) setMessages(shared);
+        };
+        transport.addMessagesListener(onMessages);
+        return () => transport.removeMessagesListener(onMessages);
+    }, [transport, chatId, setMessages]);
+
+    return { isReadOnly };
+}
+
+const newId = () =>
+    typeof crypto !== "undefined" && typeof crypto.randomUUID === "function"
+        ? crypto.randomUUID()
+        : `pending-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+
+const textOf = (entry) => entry.message.parts[0]?.text ?? "";
+
+const isInjectionPart = (part) =>
+    typeof part === "object" && part !== null && part.type === INJECTION_PART_TYPE;
+
+const reportSendFailure = (error) => {
+    if (typeof console !== "undefined") {
+        console.warn("trigger-chat-wasm: sending a pending message failed", error);
+    }
+};
+
+/**
+ * Messages typed while a response streams: `steer` sends them to the running
+ * turn right away (the agent may inject them between steps), `queue` holds
+ * them for the next turn. When the turn ends, whatever was not injected is
+ * sent as one new user message.
+ */
+export function usePendingMessages(options) {
+    // `setMessages` is part of the options for API compatibility; the hook
+    // itself never rewrites the conversation.
+    const { transport, chatId, status, messages, sendMessage, metadata } = options;
+
+    // Each entry: { message: UIMessage, mode: "steering" | "queued" }.
+    const [entries, setEntries] = useState([]);
+    const entriesRef = useRef(entries);
+    entriesRef.current = entries;
+    const injected = useRef(new Set());
+    const promoted = useRef(new Set());
+    const lastStatus = useRef(status);
+
+    const sendAsTurn = useCallback(
+        (text) => {
+            if (metadata) sendMessage({ text }, { metadata });
+            else sendMessage({ text });
+        },
+        [sendMessage, metadata],
+    );
+
+    // While streaming, watch assistant messages for injection markers and
+    // drop the injected entries from the pending list.
+    useEffect(() => {
+        if (status !== "streaming") return;
+        let changed = false;
+        for (const message of messages) {
+            if (message.role !== "assistant") continue;
+            for (const part of message.parts ?? []) {
+                if (part.type !== INJECTION_PART_TYPE) continue;
+                const ids = part.data?.messageIds;
+                if (!Array.isArray(ids)) continue;
+                for (const id of ids) {
+                    if (!injected.current.has(id)) {
+                        injected.current.add(id);
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if (changed) {
+            setEntries((list) => list.filter((entry) => !injected.current.has(entry.message.id)));
+        }
+    }, [status, messages]);
+
+    // A turn ended (streaming -> ready): send what was not injected as the
+    // next turn and start over.
+    useEffect(() => {
+        const ended = lastStatus.current === "streaming" && status === "ready";
+        lastStatus.current = status;
+        if (!ended) return;
+        const leftover = entries.filter((entry) => !injected.current.has(entry.message.id));
+        setEntries([]);
+        injected.current.clear();
+        promoted.current.clear();
+        if (leftover.length > 0) {
+            sendAsTurn(leftover.map(textOf).join("\n"));
+        }
+    }, [status, entries, sendAsTurn, messages]);
+
+    const makeEntry = (text, mode) => ({
+        message: { id: newId(), role: "user", parts: [{ type: "text", text }] },
+        mode,
+    });
+
+    const steer = useCallback(
+        (text) => {
+            if (status !== "streaming") {
+                sendAsTurn(text);
+                return;
+            }
+            const entry = makeEntry(text, "steering");
+            transport.sendPendingMessage(chatId, entry.message, metadata).catch(reportSendFailure);
+            setEntries((list) => [...list, entry]);
+        },
+        [status, transport, chatId, metadata, sendAsTurn],
+    );
+
+    const queue = useCallback(
+        (text) => {
+            if (status !== "streaming") {
+                sendAsTurn(text);
+                return;
+            }
+            const entry = makeEntry(text, "queued");
+            setEntries((list) => [...list, entry]);
+        },
+        [status, sendAsTurn],
+    );
+
+    const promoteToSteering = useCallback(
+        (id) => {
+            // The ref makes a double click a no-op even before React re-renders.
+            if (promoted.current.has(id)) return;
+            const entry = entriesRef.current.find((candidate) => candidate.message.id === id);
+            if (!entry || entry.mode !== "queued") return;
+            promoted.current.add(id);
+            // Send outside of any state updater: updaters may run twice.
+            transport.sendPendingMessage(chatId, entry.message, metadata).catch(reportSendFailure);
+            setEntries((list) =>
+                list.map((candidate) =>
+                    candidate.message.id === id ? { ...candidate, mode: "steering" } : candidate,
+                ),
+            );
+        },
+        [transport, chatId, metadata],
+    );
+
+    const isInjectionPoint = useCallback((part) => isInjectionPart(part), []);
+
+    const getInjectedMessageIds = useCallback((part) => {
+        if (!isInjectionPart(part)) return [];
+        const ids = part.data?.messageIds;
+        return Array.isArray(ids) ? ids : [];
+    }, []);
+
+    const getInjectedMessages = useCallback((part) => {
+        if (!isInjectionPart(part)) return [];
+        const list = part.data?.messages;
+        return Array.isArray(list) ? list : [];
+    }, []);
+
+    const pending = entries.map((entry) => ({
+        id: entry.message.id,
+        text: textOf(entry),
+        mode: entry.mode,
+        injected: injected.current.has(entry.message.id),
+    }));
+
+    return {
+        pending,
+        steer,
+        queue,
+        promoteToSteering,
+        isInjectionPoint,
+        getInjectedMessageIds,
+        getInjectedMessages,
+    };
+}
