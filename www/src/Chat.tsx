@@ -1,0 +1,317 @@
+import { useCallback, useEffect, useMemo, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
+import { useChat } from "@ai-sdk/react";
+import {
+  lastAssistantMessageIsCompleteWithApprovalResponses,
+  lastAssistantMessageIsCompleteWithToolCalls,
+  type UIMessage,
+} from "ai";
+import { useMultiTabChat, useTriggerChatTransport } from "trigger-chat-wasm/react";
+import { api, describeError, type AppConfig, type StoredChat } from "./api";
+import { ConnectionMonitor, STATE_LABEL, useConnection } from "./connection";
+import { MessageParts, type PartActions } from "./Parts";
+
+type LoadState =
+  | { kind: "loading" }
+  | { kind: "error"; message: string }
+  | { kind: "ready"; chat: StoredChat | null };
+
+/** Loads a chat's messages and session from the app server, then mounts it. */
+export function ChatLoader({
+  chatId,
+  config,
+  onActivity,
+}: {
+  chatId: string;
+  config: AppConfig;
+  onActivity: () => void;
+}) {
+  const [load, setLoad] = useState<LoadState>({ kind: "loading" });
+  const [attempt, setAttempt] = useState(0);
+
+  useEffect(() => {
+    let cancelled = false;
+    setLoad({ kind: "loading" });
+    api.loadChat(chatId).then(
+      (chat) => !cancelled && setLoad({ kind: "ready", chat }),
+      (e) => !cancelled && setLoad({ kind: "error", message: describeError(e) }),
+    );
+    return () => {
+      cancelled = true;
+    };
+  }, [chatId, attempt]);
+
+  if (load.kind === "loading") {
+    return (
+      <div className="placeholder" data-testid="chat-loading">
+        <div className="spinner" aria-hidden /> Loading conversation…
+      </div>
+    );
+  }
+  if (load.kind === "error") {
+    return (
+      <div className="placeholder error" data-testid="chat-load-error" role="alert">
+        <p>Could not load this conversation.</p>
+        <p className="muted">{load.message}</p>
+        <button type="button" onClick={() => setAttempt((n) => n + 1)}>
+          Try again
+        </button>
+      </div>
+    );
+  }
+  return <ChatClient key={chatId} chatId={chatId} config={config} stored={load.chat} onActivity={onActivity} />;
+}
+
+function ChatClient({
+  chatId,
+  config,
+  stored,
+  onActivity,
+}: {
+  chatId: string;
+  config: AppConfig;
+  stored: StoredChat | null;
+  onActivity: () => void;
+}) {
+  const initialMessages = useMemo(() => stored?.messages ?? [], [stored]);
+  const monitor = useMemo(() => new ConnectionMonitor(), []);
+  const conn = useConnection(monitor);
+  const activityRef = useRef(onActivity);
+  activityRef.current = onActivity;
+
+  const transport = useTriggerChatTransport({
+    task: config.taskId,
+    baseURL: config.baseURL,
+    accessToken: async ({ chatId: id }: { chatId: string }) => {
+      const token = await api.mintToken(id);
+      monitor.tokenRefreshed();
+      return token;
+    },
+    startSession: async ({ chatId: id, clientData }: { chatId: string; clientData?: unknown }) => {
+      const res = await api.startSession(id, clientData);
+      activityRef.current();
+      return res;
+    },
+    sessions: stored?.session ? { [chatId]: stored.session } : undefined,
+    onSessionChange: (id: string, session: StoredChat["session"]) => {
+      api.saveSession(id, session).catch((e) => console.warn("saving the session failed", e));
+    },
+    multiTab: true,
+    fetch: monitor.fetch,
+  });
+
+  // Tool calls this tab answered and has not sent yet. Auto-sending only for
+  // these keeps a finished reply with a completed tool call from re-sending.
+  const answeredRef = useRef(new Set<string>());
+
+  const {
+    messages,
+    setMessages,
+    sendMessage,
+    regenerate,
+    stop: stopLocal,
+    status,
+    error,
+    clearError,
+    addToolOutput,
+    addToolApprovalResponse,
+  } = useChat({
+    id: chatId,
+    messages: initialMessages,
+    transport,
+    resume: initialMessages.length > 0,
+    sendAutomaticallyWhen: ({ messages: msgs }: { messages: UIMessage[] }) => {
+      if (answeredRef.current.size === 0) return false;
+      const ready =
+        lastAssistantMessageIsCompleteWithToolCalls({ messages: msgs }) ||
+        lastAssistantMessageIsCompleteWithApprovalResponses({ messages: msgs });
+      if (ready) answeredRef.current.clear();
+      return ready;
+    },
+    onFinish: ({ messages: msgs, isError, isAbort }) => {
+      activityRef.current();
+      if (!isError && isAbort) {
+        // The agent stores finished turns itself; a stopped reply is saved here.
+        api.saveMessages(chatId, msgs).catch((e) => console.warn("saving messages failed", e));
+      }
+    },
+    onError: (e) => monitor.fail(describeError(e)),
+  });
+
+  const { isReadOnly } = useMultiTabChat(transport, chatId, messages, setMessages);
+
+  const busy = status === "submitted" || status === "streaming";
+  monitor.busy = busy;
+  useEffect(() => {
+    if (!error) monitor.recovered();
+  }, [error, monitor]);
+  useEffect(() => {
+    const on = () => monitor.offline(false);
+    const off = () => monitor.offline(true);
+    window.addEventListener("online", on);
+    window.addEventListener("offline", off);
+    return () => {
+      window.removeEventListener("online", on);
+      window.removeEventListener("offline", off);
+    };
+  }, [monitor]);
+
+  const stop = useCallback(() => {
+    void transport.stopGeneration(chatId);
+    void stopLocal();
+  }, [transport, chatId, stopLocal]);
+
+  const [input, setInput] = useState("");
+  const canSend = !busy && !isReadOnly;
+  const submit = (e?: FormEvent) => {
+    e?.preventDefault();
+    const text = input.trim();
+    if (!text || !canSend) return;
+    setInput("");
+    if (error) clearError();
+    void sendMessage({ text });
+  };
+  const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) submit();
+  };
+
+  const actions: PartActions = {
+    canAct: canSend,
+    answer: (tool, toolCallId, choice) => {
+      answeredRef.current.add(toolCallId);
+      void addToolOutput({ tool: tool as never, toolCallId, output: { answer: choice } as never });
+    },
+    approve: (approvalId, approved) => {
+      answeredRef.current.add(approvalId);
+      void addToolApprovalResponse({
+        id: approvalId,
+        approved,
+        reason: approved ? undefined : "Denied in the demo",
+      });
+    },
+  };
+
+  // Keep the newest text in view while it streams.
+  const listRef = useRef<HTMLDivElement>(null);
+  const stickRef = useRef(true);
+  useEffect(() => {
+    const el = listRef.current;
+    if (el && stickRef.current) el.scrollTop = el.scrollHeight;
+  }, [messages]);
+
+  const last = messages[messages.length - 1];
+  const canRegenerate = canSend && last?.role === "assistant";
+
+  return (
+    <section className="chat" data-testid="chat" data-chat-id={chatId} data-status={status} data-readonly={isReadOnly}>
+      {isReadOnly ? (
+        <div className="banner readonly" data-testid="readonly-banner" role="status">
+          This chat is active in another tab. It is read-only here until that reply finishes.
+        </div>
+      ) : null}
+
+      <div
+        className="messages"
+        ref={listRef}
+        data-testid="messages"
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          stickRef.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+        }}
+      >
+        {messages.length === 0 ? (
+          <div className="placeholder" data-testid="chat-empty">
+            <p className="big">Start the conversation</p>
+            <p className="muted">
+              Try <code>/long 40</code>, <code>/reason</code>, <code>/tool</code>, <code>/ask</code>,{" "}
+              <code>/approve</code> or just say hello.
+            </p>
+          </div>
+        ) : (
+          messages.map((m) => (
+            <article
+              key={m.id}
+              className={`message ${m.role}`}
+              data-testid="message"
+              data-role={m.role}
+              data-message-id={m.id}
+            >
+              <div className="role">{m.role === "user" ? "You" : m.role === "assistant" ? "Agent" : m.role}</div>
+              <div className="bubble">
+                <MessageParts message={m} actions={actions} />
+              </div>
+            </article>
+          ))
+        )}
+        {status === "submitted" ? (
+          <div className="message assistant pending" data-testid="thinking">
+            <div className="role">Agent</div>
+            <div className="bubble">
+              <span className="dots" aria-label="waiting for the agent">
+                <i />
+                <i />
+                <i />
+              </span>
+            </div>
+          </div>
+        ) : null}
+      </div>
+
+      {error ? (
+        <div className="banner error" data-testid="chat-error" role="alert">
+          <span>{describeError(error)}</span>
+          <button
+            type="button"
+            onClick={() => {
+              clearError();
+              void regenerate();
+            }}
+          >
+            Retry
+          </button>
+          <button type="button" onClick={() => clearError()}>
+            Dismiss
+          </button>
+        </div>
+      ) : null}
+
+      <form className="composer" onSubmit={submit}>
+        <textarea
+          data-testid="composer-input"
+          value={input}
+          rows={1}
+          disabled={isReadOnly}
+          placeholder={isReadOnly ? "Active in another tab" : "Message the agent…"}
+          onChange={(e) => setInput(e.target.value)}
+          onKeyDown={onKeyDown}
+          aria-label="Message"
+        />
+        {busy ? (
+          <button type="button" className="stop" data-testid="stop" onClick={stop} disabled={isReadOnly}>
+            Stop
+          </button>
+        ) : (
+          <button type="submit" className="primary" data-testid="send" disabled={!canSend || !input.trim()}>
+            Send
+          </button>
+        )}
+        <button
+          type="button"
+          data-testid="regenerate"
+          title="Regenerate the last reply"
+          disabled={!canRegenerate}
+          onClick={() => void regenerate()}
+        >
+          ↻<span className="wide-only"> Regenerate</span>
+        </button>
+      </form>
+
+      <footer className="statusline" data-testid="status" data-state={conn.state} data-token-refreshes={conn.tokenRefreshes}>
+        <span className={`dot ${conn.state}`} aria-hidden />
+        <span data-testid="status-text">{STATE_LABEL[conn.state]}</span>
+        {conn.detail ? <span className="muted"> · {conn.detail}</span> : null}
+        <span className="muted"> · {busy ? (status === "submitted" ? "waiting" : "streaming") : "idle"}</span>
+        {conn.tokenRefreshes > 0 ? <span className="muted"> · {conn.tokenRefreshes} token refresh{conn.tokenRefreshes === 1 ? "" : "es"}</span> : null}
+      </footer>
+    </section>
+  );
+}

@@ -1,0 +1,105 @@
+// Client for the demo app server (the "customer backend" the emulator serves
+// under /app). Every URL is relative, so the page talks to its own origin.
+import type { UIMessage } from "ai";
+
+export type AppConfig = { taskId: string; baseURL: string };
+
+export type ChatSummary = { id: string; title: string; updatedAt: string | number };
+
+export type StoredSession = {
+  publicAccessToken: string;
+  lastEventId?: string;
+  isStreaming?: boolean;
+};
+
+export type StoredChat = {
+  id: string;
+  title: string;
+  messages: UIMessage[];
+  session: StoredSession | null;
+};
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "HttpError";
+  }
+}
+
+async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const init: RequestInit = { method, headers: {} };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    (init.headers as Record<string, string>)["content-type"] = "application/json";
+  }
+  const res = await fetch(path, init);
+  if (!res.ok) {
+    let detail = res.statusText;
+    try {
+      const text = await res.text();
+      if (text) {
+        try {
+          const parsed = JSON.parse(text) as { error?: unknown };
+          detail = typeof parsed.error === "string" ? parsed.error : text;
+        } catch {
+          detail = text;
+        }
+      }
+    } catch {
+      /* keep the status text */
+    }
+    throw new HttpError(res.status, `${method} ${path}: ${res.status} ${detail}`);
+  }
+  if (res.status === 204) return undefined as T;
+  const text = await res.text();
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+const chatPath = (chatId: string) => `/app/chats/${encodeURIComponent(chatId)}`;
+
+export const api = {
+  config: () => request<AppConfig>("GET", "/app/config"),
+  listChats: () => request<ChatSummary[]>("GET", "/app/chats"),
+  /** The stored chat, or null when the app server has never seen this id. */
+  loadChat: async (chatId: string): Promise<StoredChat | null> => {
+    try {
+      return await request<StoredChat>("GET", chatPath(chatId));
+    } catch (e) {
+      if (e instanceof HttpError && e.status === 404) return null;
+      throw e;
+    }
+  },
+  startSession: (chatId: string, clientData?: unknown) =>
+    request<{ publicAccessToken: string }>("POST", `${chatPath(chatId)}/start`, {
+      clientData: clientData ?? undefined,
+    }),
+  mintToken: async (chatId: string) =>
+    (await request<{ publicAccessToken: string }>("POST", `${chatPath(chatId)}/token`))
+      .publicAccessToken,
+  saveSession: (chatId: string, session: StoredSession | null) =>
+    request<unknown>("PUT", `${chatPath(chatId)}/session`, session),
+  saveMessages: (chatId: string, messages: UIMessage[]) =>
+    request<unknown>("PUT", `${chatPath(chatId)}/messages`, { messages }),
+  deleteChat: (chatId: string) => request<unknown>("DELETE", chatPath(chatId)),
+};
+
+export function newChatId(): string {
+  const bytes = new Uint8Array(9);
+  crypto.getRandomValues(bytes);
+  let s = "";
+  for (const b of bytes) s += b.toString(36).padStart(2, "0");
+  return `chat-${s.slice(0, 14)}`;
+}
+
+export function describeError(e: unknown): string {
+  if (e instanceof Error) return e.message || e.name;
+  if (typeof e === "string") return e;
+  try {
+    return JSON.stringify(e);
+  } catch {
+    return String(e);
+  }
+}
