@@ -1,0 +1,142 @@
+//! The one error type of the core, grouped by who is at fault.
+//!
+//! No `JsValue` here: `web::errors` turns an [`Error`] into a JS `Error`
+//! with a stable `code`, the HTTP `status` where there is one, and
+//! `retryable`.
+
+use std::fmt;
+
+/// Everything that can go wrong in the transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server sent bytes we cannot decode (bad JSON, a batch without
+    /// `records`, a record without `seq_num`).
+    Decode(String),
+    /// The server broke the expected sequence (for example a response with
+    /// no body).
+    Protocol(String),
+    /// The server answered with a non-success HTTP status.
+    Http {
+        /// What the transport was doing (`"append"`, `"subscribe"`, ...).
+        op: &'static str,
+        status: u16,
+        /// The response body, cut to a sane length; never a token.
+        body: String,
+    },
+    /// The request never got an answer (DNS, connection refused, CORS).
+    Network(String),
+    /// The caller aborted the operation.
+    Aborted,
+    /// No answer within the allowed time.
+    TimedOut(&'static str),
+    /// The caller used the API wrongly (bad option, missing callback).
+    /// Never caused by data from the network.
+    Misuse(String),
+    /// A callback supplied by the app (accessToken, startSession, fetch)
+    /// threw or returned something unusable.
+    Callback(String),
+}
+
+impl Error {
+    /// A stable machine-readable code, exposed to JavaScript as `error.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Decode(_) => "DECODE",
+            Error::Protocol(_) => "PROTOCOL",
+            Error::Http { .. } => "HTTP",
+            Error::Network(_) => "NETWORK",
+            Error::Aborted => "ABORTED",
+            Error::TimedOut(_) => "TIMEOUT",
+            Error::Misuse(_) => "MISUSE",
+            Error::Callback(_) => "CALLBACK",
+        }
+    }
+
+    /// The HTTP status, for [`Error::Http`].
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Http { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Whether trying the same thing again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Network(_) | Error::TimedOut(_) => true,
+            Error::Http { status, .. } => crate::retry::status_is_retryable(*status),
+            _ => false,
+        }
+    }
+
+    /// 401 or 403: the token was refused.
+    pub fn is_auth(&self) -> bool {
+        matches!(self.status(), Some(401 | 403))
+    }
+
+    /// 404: the session does not exist where the token points.
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Decode(m) => write!(f, "malformed stream from the server: {m}"),
+            Error::Protocol(m) => write!(f, "protocol error: {m}"),
+            Error::Http { op, status, body } => {
+                write!(f, "{op} failed: {status}")?;
+                if !body.is_empty() {
+                    write!(f, " {body}")?;
+                }
+                Ok(())
+            }
+            Error::Network(m) => write!(f, "network error: {m}"),
+            Error::Aborted => f.write_str("aborted"),
+            Error::TimedOut(what) => write!(f, "timed out waiting for {what}"),
+            Error::Misuse(m) => f.write_str(m),
+            Error::Callback(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Cuts `s` to at most `max` bytes on a character boundary, for error
+/// messages that quote server text.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_errors_carry_status_and_classification() {
+        let e = Error::Http { op: "append", status: 401, body: String::new() };
+        assert_eq!(e.status(), Some(401));
+        assert!(e.is_auth());
+        assert!(!e.is_retryable());
+        assert_eq!(e.to_string(), "append failed: 401");
+        let e = Error::Http { op: "append", status: 503, body: "busy".into() };
+        assert!(e.is_retryable());
+        assert_eq!(e.to_string(), "append failed: 503 busy");
+        assert!(Error::Http { op: "x", status: 404, body: String::new() }.is_not_found());
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate("abc", 5), "abc");
+        assert_eq!(truncate("ééé", 3), "é…");
+    }
+}

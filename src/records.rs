@@ -1,0 +1,245 @@
+//! The records on a session's `.out` stream.
+//!
+//! A `batch` event carries `{"records":[...],"tail":{...}}`. Each record is
+//! one of three kinds, told apart by its headers:
+//! - an S2 command record (first header name empty, e.g. `trim`): it
+//!   consumes a `seq_num` but carries nothing for the client;
+//! - a Trigger control record (`trigger-control` header): `turn-complete`
+//!   (optionally with a refreshed `public-access-token`) or
+//!   `upgrade-required`;
+//! - a data record: the body is a JSON string `{"data": <chunk>, "id": <part id>}`.
+//!
+//! Older agents wrote control signals as data records whose chunk type is
+//! `trigger:turn-complete` / `trigger:upgrade-required`; those decode to the
+//! same [`Control`] values, and any other `trigger:*` chunk type is dropped.
+
+use crate::error::{truncate, Error};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// Header name of Trigger control records.
+pub const CONTROL_HEADER: &str = "trigger-control";
+/// Header carrying a refreshed token on `turn-complete`.
+pub const TOKEN_HEADER: &str = "public-access-token";
+
+/// What a control record asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// The agent finished its turn; maybe with a refreshed token.
+    TurnComplete { token: Option<String> },
+    /// The server swapped the run; reading goes on.
+    UpgradeRequired,
+    /// A control subtype this client does not know; ignored.
+    Other(String),
+}
+
+/// One decoded record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record<'a> {
+    /// S2 command record: advance the cursor only.
+    Command { seq: u64 },
+    /// Trigger control record (header form or legacy chunk form).
+    Control { seq: u64, control: Control },
+    /// A UI message chunk: `chunk` is its JSON text, exactly as sent.
+    Data { seq: u64, part_id: Option<Cow<'a, str>>, chunk: &'a str },
+    /// A record with nothing to deliver (no `data`, or a dropped legacy
+    /// `trigger:*` chunk): advance the cursor only.
+    Skip { seq: u64 },
+}
+
+impl Record<'_> {
+    pub fn seq(&self) -> u64 {
+        match self {
+            Record::Command { seq }
+            | Record::Control { seq, .. }
+            | Record::Data { seq, .. }
+            | Record::Skip { seq } => *seq,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct BatchWire<'a> {
+    #[serde(borrow)]
+    records: Vec<RecordWire<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RecordWire<'a> {
+    seq_num: u64,
+    #[serde(borrow, default)]
+    body: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    headers: Option<Vec<(Cow<'a, str>, Cow<'a, str>)>>,
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct LegacyChunk<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(rename = "publicAccessToken", default)]
+    token: Option<String>,
+}
+
+/// Decodes the `data` of a `batch` event and hands each record to `visit`,
+/// in order. Record bodies are JSON text inside a JSON string, so each body
+/// is unescaped once into a scratch buffer that the visited record borrows.
+///
+/// A batch that is not JSON, has no `records` array, or holds a record
+/// without a numeric `seq_num` or with a data body that is not JSON, is an
+/// [`Error::Decode`] naming what was wrong. Records before the bad one have
+/// already been visited.
+pub fn decode_batch(data: &str, mut visit: impl FnMut(Record<'_>)) -> Result<(), Error> {
+    let batch: BatchWire<'_> = serde_json::from_str(data).map_err(|e| {
+        Error::Decode(format!(
+            "batch event is not a JSON object with a records array ({e}): {}",
+            truncate(data, 120)
+        ))
+    })?;
+    for rec in batch.records {
+        let seq = rec.seq_num;
+        let headers = rec.headers.as_deref().unwrap_or(&[]);
+        if headers.first().is_some_and(|(name, _)| name.is_empty()) {
+            visit(Record::Command { seq });
+            continue;
+        }
+        if let Some((_, subtype)) = headers.iter().find(|(n, _)| n == CONTROL_HEADER) {
+            let control = match subtype.as_ref() {
+                "turn-complete" => Control::TurnComplete {
+                    token: headers
+                        .iter()
+                        .find(|(n, _)| n == TOKEN_HEADER)
+                        .map(|(_, v)| v.clone().into_owned()),
+                },
+                "upgrade-required" => Control::UpgradeRequired,
+                other => Control::Other(other.to_owned()),
+            };
+            visit(Record::Control { seq, control });
+            continue;
+        }
+        let body = rec.body.as_deref().unwrap_or("");
+        if body.trim().is_empty() {
+            visit(Record::Skip { seq });
+            continue;
+        }
+        let env: Envelope<'_> = serde_json::from_str(body).map_err(|e| {
+            Error::Decode(format!(
+                "record {seq}: body is not a JSON envelope ({e}): {}",
+                truncate(body, 120)
+            ))
+        })?;
+        let Some(chunk) = env.data.map(RawValue::get).filter(|c| *c != "null") else {
+            visit(Record::Skip { seq });
+            continue;
+        };
+        // Cheap screen before the full look at the chunk type: a legacy
+        // control chunk's text always contains `"trigger:`.
+        if chunk.contains("\"trigger:") {
+            if let Ok(legacy) = serde_json::from_str::<LegacyChunk<'_>>(chunk) {
+                match legacy.kind.as_deref() {
+                    Some("trigger:turn-complete") => {
+                        let token = legacy.token;
+                        visit(Record::Control { seq, control: Control::TurnComplete { token } });
+                        continue;
+                    }
+                    Some("trigger:upgrade-required") => {
+                        visit(Record::Control { seq, control: Control::UpgradeRequired });
+                        continue;
+                    }
+                    Some(k) if k.starts_with("trigger:") => {
+                        visit(Record::Skip { seq });
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        visit(Record::Data { seq, part_id: env.id, chunk });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(data: &str) -> Result<Vec<String>, Error> {
+        let mut out = Vec::new();
+        decode_batch(data, |r| {
+            out.push(match r {
+                Record::Command { seq } => format!("{seq}:command"),
+                Record::Control { seq, control } => format!("{seq}:{control:?}"),
+                Record::Data { seq, part_id, chunk } => {
+                    format!("{seq}:data:{}:{chunk}", part_id.unwrap_or_default())
+                }
+                Record::Skip { seq } => format!("{seq}:skip"),
+            })
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn the_three_kinds_of_record() {
+        let data = r#"{"records":[
+            {"seq_num":0,"timestamp":1,"body":"{\"data\":{\"type\":\"text-delta\",\"id\":\"m\",\"delta\":\"pong\"},\"id\":\"abc\"}"},
+            {"seq_num":1,"timestamp":2,"body":"","headers":[["trigger-control","turn-complete"],["public-access-token","tok2"],["session-in-event-id","4"]]},
+            {"seq_num":2,"timestamp":3,"body":"xyz","headers":[["","trim"]]},
+            {"seq_num":3,"timestamp":4,"body":"","headers":[["trigger-control","upgrade-required"]]}
+        ],"tail":{"seq_num":4,"timestamp":5}}"#;
+        assert_eq!(
+            collect(data).unwrap(),
+            vec![
+                r#"0:data:abc:{"type":"text-delta","id":"m","delta":"pong"}"#.to_string(),
+                r#"1:TurnComplete { token: Some("tok2") }"#.to_string(),
+                "2:command".to_string(),
+                "3:UpgradeRequired".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn legacy_chunk_forms() {
+        let data = r#"{"records":[
+            {"seq_num":5,"body":"{\"data\":{\"type\":\"trigger:turn-complete\",\"publicAccessToken\":\"t\"},\"id\":\"a\"}"},
+            {"seq_num":6,"body":"{\"data\":{\"type\":\"trigger:upgrade-required\"},\"id\":\"b\"}"},
+            {"seq_num":7,"body":"{\"data\":{\"type\":\"trigger:something-new\"},\"id\":\"c\"}"},
+            {"seq_num":8,"body":"{\"data\":{\"type\":\"text-delta\",\"delta\":\"\\\"trigger:not-a-type\"},\"id\":\"d\"}"}
+        ]}"#;
+        let out = collect(data).unwrap();
+        assert_eq!(out[0], r#"5:TurnComplete { token: Some("t") }"#);
+        assert_eq!(out[1], "6:UpgradeRequired");
+        assert_eq!(out[2], "7:skip");
+        assert!(out[3].starts_with("8:data:d:"), "{}", out[3]);
+    }
+
+    #[test]
+    fn records_without_data_are_skipped() {
+        let data = r#"{"records":[{"seq_num":1,"body":"{\"id\":\"x\"}"},{"seq_num":2,"body":"{\"data\":null}"},{"seq_num":3}]}"#;
+        assert_eq!(collect(data).unwrap(), vec!["1:skip", "2:skip", "3:skip"]);
+    }
+
+    #[test]
+    fn unknown_control_subtype_is_reported_not_dropped() {
+        let data = r#"{"records":[{"seq_num":1,"body":"","headers":[["trigger-control","new-thing"]]}]}"#;
+        assert_eq!(collect(data).unwrap(), vec![r#"1:Other("new-thing")"#]);
+    }
+
+    #[test]
+    fn malformed_input_names_what_is_wrong() {
+        let e = collect("not json").unwrap_err();
+        assert!(e.to_string().contains("records array"), "{e}");
+        let e = collect(r#"{"records":[{"seq_num":"x","body":""}]}"#).unwrap_err();
+        assert!(matches!(e, Error::Decode(_)));
+        let e = collect(r#"{"records":[{"seq_num":9,"body":"{oops"}]}"#).unwrap_err();
+        assert!(e.to_string().contains("record 9"), "{e}");
+    }
+}

@@ -1,0 +1,419 @@
+//! Per-chat session state, and the state machine of one `.out` subscription.
+//!
+//! [`Subscription`] owns no socket and no clock. The driver asks it what to
+//! do next, does it, and reports back:
+//!
+//! 1. [`Subscription::poll_action`] says what to do: connect, read, sleep,
+//!    refresh the token, finish or fail.
+//! 2. The driver reports the outcome with one `handle_*` call:
+//!    [`handle_response`](Subscription::handle_response) once the response
+//!    headers are in, [`handle_bytes`](Subscription::handle_bytes) for each
+//!    piece of the body, [`handle_eof`](Subscription::handle_eof),
+//!    [`handle_network_error`](Subscription::handle_network_error),
+//!    [`handle_stall`](Subscription::handle_stall),
+//!    [`handle_token_refreshed`](Subscription::handle_token_refreshed),
+//!    [`handle_abort`](Subscription::handle_abort).
+//! 3. It drains the results: [`take_chunks`](Subscription::take_chunks) for
+//!    the UI message chunks to hand to the app (one JSON array per call),
+//!    [`poll_event`](Subscription::poll_event) for session changes, and
+//!    [`cursor`](Subscription::cursor) for the resume position.
+//!
+//! Then back to 1.
+
+use crate::error::Error;
+use crate::records::{decode_batch, Control, Record};
+use crate::retry::{status_is_fatal, status_is_retryable, Backoff};
+use crate::sse::SseDecoder;
+use crate::wire::OutRequest;
+use std::collections::{HashSet, VecDeque};
+
+/// What the transport keeps per chat, and what the app persists.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SessionState {
+    pub public_access_token: String,
+    /// The last `seq_num` read from `.out`, as a decimal string.
+    pub last_event_id: Option<String>,
+    /// Whether a reply is in flight (so a reload should resume it).
+    pub is_streaming: Option<bool>,
+    /// After a stop, the rest of the stopped turn is skipped up to its
+    /// `turn-complete`. Internal; not persisted.
+    pub skip_to_turn_complete: bool,
+}
+
+/// How a subscription behaves.
+#[derive(Debug, Clone)]
+pub struct SubscriptionConfig {
+    /// Keep reading across `turn-complete` (observe every turn).
+    pub watch: bool,
+    /// Ask the server to close at once when the session is idle
+    /// (`X-Peek-Settled: 1`); only for resuming after a reload.
+    pub peek_settled: bool,
+    /// `Timeout-Seconds` sent to the server.
+    pub timeout_seconds: u32,
+    /// Where to resume from.
+    pub cursor: Option<String>,
+    /// Skip records up to the next `turn-complete` (after a stop).
+    pub skip_to_turn_complete: bool,
+    /// Seed of the backoff jitter.
+    pub seed: u64,
+}
+
+/// The next thing the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Open a connection to `.out` with the session's current token.
+    Connect(OutRequest),
+    /// Read the next piece of the body (and time out a silent connection).
+    Read,
+    /// Wait this many milliseconds, then poll again.
+    Sleep(u64),
+    /// Ask the app for a fresh token (`accessToken`), then report it with
+    /// [`Subscription::handle_token_refreshed`].
+    RefreshToken,
+    /// The stream ended normally: close it for the app.
+    Finish,
+    /// The stream failed: error it for the app.
+    Fail(Error),
+}
+
+/// A change the driver applies to the chat's [`SessionState`] and reports
+/// through `onSessionChange`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// The turn is over: `isStreaming` is false, maybe with a new token.
+    TurnComplete { token: Option<String> },
+    /// The server says nothing is in flight (`X-Session-Settled`).
+    Settled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    NeedConnect,
+    Connecting,
+    NeedToken,
+    Reading,
+    Backoff(u64),
+    Finished,
+    Failed(Error),
+}
+
+/// Remembers the last `cap` part ids, to drop records delivered twice.
+#[derive(Debug)]
+struct SeenIds {
+    set: HashSet<String>,
+    order: VecDeque<String>,
+    cap: usize,
+}
+
+impl SeenIds {
+    fn new(cap: usize) -> Self {
+        SeenIds { set: HashSet::new(), order: VecDeque::new(), cap }
+    }
+
+    /// Records `id`; false when it was already there.
+    fn insert(&mut self, id: &str) -> bool {
+        if self.set.contains(id) {
+            return false;
+        }
+        self.set.insert(id.to_owned());
+        self.order.push_back(id.to_owned());
+        if self.order.len() > self.cap {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        true
+    }
+}
+
+/// How many part ids the duplicate filter remembers.
+pub const SEEN_IDS_CAP: usize = 5000;
+
+/// One `.out` subscription: connections, reconnections and decoding.
+#[derive(Debug)]
+pub struct Subscription {
+    cfg: SubscriptionConfig,
+    phase: Phase,
+    sse: SseDecoder,
+    cursor: Option<String>,
+    skip: bool,
+    /// Data has arrived since the last `turn-complete`.
+    in_turn: bool,
+    seen: SeenIds,
+    out: String,
+    out_count: usize,
+    events: VecDeque<SessionEvent>,
+    backoff: Backoff,
+    /// This connection delivered at least one record.
+    progressed: bool,
+    /// This connection sent `data: [DONE]`.
+    done_marker: bool,
+    /// This connection's response said `X-Session-Settled: true`.
+    settled: bool,
+    /// The token was refreshed since the last successful connection.
+    refreshed: bool,
+}
+
+impl Subscription {
+    pub fn new(cfg: SubscriptionConfig) -> Self {
+        Subscription {
+            phase: Phase::NeedConnect,
+            sse: SseDecoder::new(),
+            cursor: cfg.cursor.clone(),
+            skip: cfg.skip_to_turn_complete,
+            in_turn: false,
+            seen: SeenIds::new(SEEN_IDS_CAP),
+            out: String::new(),
+            out_count: 0,
+            events: VecDeque::new(),
+            backoff: Backoff::new(cfg.seed),
+            progressed: false,
+            done_marker: false,
+            settled: false,
+            refreshed: false,
+            cfg,
+        }
+    }
+
+    /// Replaces the retry schedule (tests and tuning).
+    pub fn set_backoff(&mut self, backoff: Backoff) {
+        self.backoff = backoff;
+    }
+
+    /// What to do next.
+    pub fn poll_action(&mut self) -> Action {
+        match &self.phase {
+            Phase::NeedConnect => {
+                self.phase = Phase::Connecting;
+                Action::Connect(OutRequest {
+                    last_event_id: self.cursor.clone(),
+                    timeout_seconds: self.cfg.timeout_seconds,
+                    peek_settled: self.cfg.peek_settled,
+                })
+            }
+            Phase::Connecting => {
+                Action::Fail(Error::Misuse("poll_action called before handle_response".into()))
+            }
+            Phase::NeedToken => Action::RefreshToken,
+            Phase::Reading => Action::Read,
+            Phase::Backoff(ms) => {
+                let ms = *ms;
+                self.phase = Phase::NeedConnect;
+                Action::Sleep(ms)
+            }
+            Phase::Finished => Action::Finish,
+            Phase::Failed(e) => Action::Fail(e.clone()),
+        }
+    }
+
+    /// Whether the subscription has ended, normally or not.
+    pub fn is_over(&self) -> bool {
+        matches!(self.phase, Phase::Finished | Phase::Failed(_))
+    }
+
+    /// The response headers are in.
+    /// `settled` is the `X-Session-Settled: true` response header.
+    pub fn handle_response(&mut self, status: u16, settled: bool) {
+        if self.is_over() {
+            return;
+        }
+        if (200..300).contains(&status) {
+            self.phase = Phase::Reading;
+            self.sse = SseDecoder::new();
+            self.progressed = false;
+            self.done_marker = false;
+            self.settled = settled;
+            return;
+        }
+        let err = Error::Http { op: "subscribe", status, body: String::new() };
+        if status == 401 || status == 403 {
+            if self.refreshed {
+                self.phase = Phase::Failed(err);
+            } else {
+                self.refreshed = true;
+                self.phase = Phase::NeedToken;
+            }
+        } else if status_is_retryable(status) {
+            self.retry_later(err);
+        } else if status_is_fatal(status) || !(200..300).contains(&status) {
+            self.phase = Phase::Failed(err);
+        }
+    }
+
+    /// The app gave a fresh token; connect again with it.
+    pub fn handle_token_refreshed(&mut self) {
+        if self.phase == Phase::NeedToken {
+            self.phase = Phase::NeedConnect;
+        }
+    }
+
+    /// Getting a token failed: the subscription fails with that error.
+    pub fn handle_token_error(&mut self, err: Error) {
+        if !self.is_over() {
+            self.phase = Phase::Failed(err);
+        }
+    }
+
+    /// The request failed before an answer, or the body broke mid-way.
+    pub fn handle_network_error(&mut self, message: &str) {
+        if self.is_over() {
+            return;
+        }
+        self.retry_later(Error::Network(message.to_owned()));
+    }
+
+    /// No byte arrived for too long: drop the connection and reconnect.
+    pub fn handle_stall(&mut self) {
+        if self.is_over() {
+            return;
+        }
+        self.retry_later(Error::TimedOut("the stream (no data or keepalive)"));
+    }
+
+    /// The app aborted: end quietly.
+    pub fn handle_abort(&mut self) {
+        if !self.is_over() {
+            self.phase = Phase::Finished;
+        }
+    }
+
+    fn retry_later(&mut self, err: Error) {
+        match self.backoff.next_delay() {
+            Some(ms) => self.phase = Phase::Backoff(ms),
+            None => self.phase = Phase::Failed(err),
+        }
+    }
+
+    /// The body ended.
+    pub fn handle_eof(&mut self) {
+        if self.phase != Phase::Reading {
+            return;
+        }
+        self.sse.handle_eof();
+        if self.settled && !self.in_turn {
+            self.events.push_back(SessionEvent::Settled);
+            self.phase = Phase::Finished;
+        } else if self.cfg.watch && !self.in_turn {
+            // Between turns a watcher keeps watching across the server's
+            // normal end of a long poll (`[DONE]`); a plain close ends it.
+            self.phase = if self.done_marker { Phase::NeedConnect } else { Phase::Finished };
+        } else if self.done_marker || self.progressed {
+            // A normal end of a long poll, or a connection that moved the
+            // cursor: go on from the cursor at once.
+            self.phase = Phase::NeedConnect;
+        } else {
+            self.retry_later(Error::Protocol(
+                "the stream ended before the turn was complete".into(),
+            ));
+        }
+    }
+
+    /// Feeds a piece of the response body.
+    pub fn handle_bytes(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        if self.phase != Phase::Reading {
+            return Ok(());
+        }
+        if let Err(e) = self.sse.handle_bytes(bytes) {
+            self.phase = Phase::Failed(e.clone());
+            return Err(e);
+        }
+        while self.phase == Phase::Reading {
+            let ev = match self.sse.poll_event() {
+                Ok(Some(ev)) => ev,
+                Ok(None) => break,
+                Err(e) => {
+                    self.phase = Phase::Failed(e.clone());
+                    return Err(e);
+                }
+            };
+            if ev.data == "[DONE]" {
+                self.done_marker = true;
+                continue;
+            }
+            if ev.event != "batch" {
+                // `ping` keepalives and unknown events carry nothing.
+                continue;
+            }
+            let mut result = Ok(());
+            let r = decode_batch(&ev.data, |rec| {
+                if result.is_ok() && self.phase == Phase::Reading {
+                    result = self.handle_record(rec);
+                }
+            });
+            if let Err(e) = r.and(result) {
+                self.phase = Phase::Failed(e.clone());
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_record(&mut self, rec: Record<'_>) -> Result<(), Error> {
+        self.cursor = Some(rec.seq().to_string());
+        self.progressed = true;
+        self.backoff.reset();
+        self.refreshed = false;
+        match rec {
+            Record::Command { .. } | Record::Skip { .. } => {}
+            Record::Control { control, .. } => match control {
+                Control::TurnComplete { token } => {
+                    if self.skip {
+                        self.skip = false;
+                        return Ok(());
+                    }
+                    self.in_turn = false;
+                    self.events.push_back(SessionEvent::TurnComplete { token });
+                    if !self.cfg.watch {
+                        self.phase = Phase::Finished;
+                    }
+                }
+                Control::UpgradeRequired | Control::Other(_) => {}
+            },
+            Record::Data { part_id, chunk, .. } => {
+                if self.skip {
+                    return Ok(());
+                }
+                if let Some(id) = part_id {
+                    if !self.seen.insert(&id) {
+                        return Ok(());
+                    }
+                }
+                self.in_turn = true;
+                self.out.push(if self.out.is_empty() { '[' } else { ',' });
+                self.out.push_str(chunk);
+                self.out_count += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// The chunks decoded so far, as the text of one JSON array, and how many.
+    pub fn take_chunks(&mut self) -> Option<(String, usize)> {
+        if self.out.is_empty() {
+            return None;
+        }
+        self.out.push(']');
+        let n = std::mem::replace(&mut self.out_count, 0);
+        Some((std::mem::take(&mut self.out), n))
+    }
+
+    /// The next session change to apply and report.
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.events.pop_front()
+    }
+
+    /// The resume position: the last `seq_num` read.
+    pub fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref()
+    }
+
+    /// Whether the rest of a stopped turn is still being skipped.
+    pub fn skip_to_turn_complete(&self) -> bool {
+        self.skip
+    }
+
+    /// Starts skipping to the next `turn-complete` (the app stopped the turn).
+    pub fn set_skip_to_turn_complete(&mut self) {
+        self.skip = true;
+    }
+}

@@ -1,0 +1,288 @@
+//! Server-Sent Events framing, per the WHATWG event-stream rules.
+//!
+//! [`SseDecoder`] takes bytes split anywhere (inside a line, inside a CRLF
+//! pair, inside a UTF-8 sequence) and returns whole [`SseEvent`]s. It knows
+//! nothing about JSON or about what the events mean.
+//!
+//! Call order: [`SseDecoder::handle_bytes`] with each piece of the body, then
+//! [`SseDecoder::poll_event`] until it returns `None`; repeat.
+
+use crate::error::Error;
+
+/// The largest event (or unterminated line) the decoder buffers. A server
+/// that streams more than this without a blank line is broken or hostile.
+pub const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// One dispatched event.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SseEvent {
+    /// The `event:` field; empty means the default type, `message`.
+    pub event: String,
+    /// The `data:` lines joined with `\n`.
+    pub data: String,
+    /// The last `id:` seen on the stream so far, if any.
+    pub id: Option<String>,
+    /// The `retry:` field of this event, in milliseconds.
+    pub retry: Option<u64>,
+}
+
+/// Incremental event-stream decoder. Pure: no I/O, never panics.
+#[derive(Debug, Default)]
+pub struct SseDecoder {
+    buf: Vec<u8>,
+    /// Start of the bytes not yet consumed in `buf`.
+    pos: usize,
+    /// The byte-order mark check at the very start is done.
+    bom_checked: bool,
+    /// The previous line ended with CR at the end of a chunk: a LF that
+    /// starts the next chunk belongs to it.
+    skip_lf: bool,
+    event: String,
+    data: String,
+    has_data: bool,
+    last_id: Option<String>,
+    retry: Option<u64>,
+    eof: bool,
+}
+
+impl SseDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds the next piece of the response body.
+    pub fn handle_bytes(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        if self.buf.len() + bytes.len() > MAX_EVENT_BYTES {
+            return Err(Error::Decode(format!(
+                "an event or line is longer than {MAX_EVENT_BYTES} bytes"
+            )));
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Marks the end of the body. An event without its closing blank line is
+    /// discarded, as the standard says.
+    pub fn handle_eof(&mut self) {
+        self.eof = true;
+    }
+
+    /// Bytes received but not yet consumed (for tests and diagnostics).
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Returns the next complete event, or `None` when more bytes are needed.
+    pub fn poll_event(&mut self) -> Result<Option<SseEvent>, Error> {
+        if !self.bom_checked {
+            let rest = &self.buf[self.pos..];
+            const BOM: &[u8] = b"\xEF\xBB\xBF";
+            if rest.len() < BOM.len() && BOM.starts_with(rest) && !self.eof {
+                return Ok(None);
+            }
+            if rest.starts_with(BOM) {
+                self.pos += BOM.len();
+            }
+            self.bom_checked = true;
+        }
+        loop {
+            if self.skip_lf && self.pos < self.buf.len() {
+                if self.buf[self.pos] == b'\n' {
+                    self.pos += 1;
+                }
+                self.skip_lf = false;
+            }
+            let rest = &self.buf[self.pos..];
+            let Some(end) = rest.iter().position(|&b| b == b'\n' || b == b'\r') else {
+                return Ok(None);
+            };
+            let line_start = self.pos;
+            let line_end = self.pos + end;
+            let mut next = line_end + 1;
+            if self.buf[line_end] == b'\r' {
+                match self.buf.get(next) {
+                    Some(b'\n') => next += 1,
+                    Some(_) => {}
+                    None => self.skip_lf = true,
+                }
+            }
+            self.pos = next;
+            if line_end == line_start {
+                if let Some(ev) = self.dispatch() {
+                    return Ok(Some(ev));
+                }
+                continue;
+            }
+            self.process_line(line_start, line_end)?;
+        }
+    }
+
+    fn process_line(&mut self, start: usize, end: usize) -> Result<(), Error> {
+        let line = &self.buf[start..end];
+        if line[0] == b':' {
+            return Ok(());
+        }
+        let (field, value) = match line.iter().position(|&b| b == b':') {
+            Some(i) => {
+                let v = &line[i + 1..];
+                (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
+            }
+            None => (line, &line[line.len()..]),
+        };
+        match field {
+            b"data" => {
+                if self.data.len() + value.len() > MAX_EVENT_BYTES {
+                    return Err(Error::Decode(format!(
+                        "an event's data is longer than {MAX_EVENT_BYTES} bytes"
+                    )));
+                }
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                self.data.push_str(&String::from_utf8_lossy(value));
+                self.has_data = true;
+            }
+            b"event" => {
+                self.event.clear();
+                self.event.push_str(&String::from_utf8_lossy(value));
+            }
+            b"id" => {
+                if !value.contains(&0) {
+                    self.last_id = Some(String::from_utf8_lossy(value).into_owned());
+                }
+            }
+            b"retry" => {
+                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
+                    // Too many digits to fit is not a valid retry either.
+                    self.retry = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok());
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn dispatch(&mut self) -> Option<SseEvent> {
+        let retry = self.retry.take();
+        if !self.has_data {
+            self.event.clear();
+            return None;
+        }
+        self.has_data = false;
+        Some(SseEvent {
+            event: std::mem::take(&mut self.event),
+            data: std::mem::take(&mut self.data),
+            id: self.last_id.clone(),
+            retry,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(chunks: &[&[u8]]) -> Vec<SseEvent> {
+        let mut d = SseDecoder::new();
+        let mut out = Vec::new();
+        for c in chunks {
+            d.handle_bytes(c).unwrap();
+            while let Some(ev) = d.poll_event().unwrap() {
+                out.push(ev);
+            }
+        }
+        d.handle_eof();
+        while let Some(ev) = d.poll_event().unwrap() {
+            out.push(ev);
+        }
+        out
+    }
+
+    fn ev(event: &str, data: &str) -> SseEvent {
+        SseEvent { event: event.into(), data: data.into(), id: None, retry: None }
+    }
+
+    #[test]
+    fn lf_crlf_and_cr_line_ends() {
+        for sep in ["\n", "\r\n", "\r"] {
+            let text = format!("event: batch{sep}data: a{sep}{sep}data: b{sep}{sep}");
+            assert_eq!(
+                decode_all(&[text.as_bytes()]),
+                vec![ev("batch", "a"), ev("", "b")],
+                "separator {sep:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn multi_line_data_comments_and_fields_without_colon() {
+        let text = b": comment\ndata: one\ndata:two\ndata\n\n";
+        assert_eq!(decode_all(&[text]), vec![ev("", "one\ntwo\n")]);
+    }
+
+    #[test]
+    fn only_one_leading_space_is_stripped() {
+        assert_eq!(decode_all(&[b"data:  x \n\n"]), vec![ev("", " x ")]);
+    }
+
+    #[test]
+    fn id_persists_and_ids_with_nul_are_ignored() {
+        let out = decode_all(&[b"id: 7\ndata: a\n\ndata: b\n\nid: x\0y\ndata: c\n\n"]);
+        assert_eq!(out[0].id.as_deref(), Some("7"));
+        assert_eq!(out[1].id.as_deref(), Some("7"));
+        assert_eq!(out[2].id.as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn retry_must_be_digits() {
+        let out = decode_all(&[b"retry: 1500\ndata: a\n\nretry: 1x\ndata: b\n\n"]);
+        assert_eq!(out[0].retry, Some(1500));
+        assert_eq!(out[1].retry, None);
+    }
+
+    #[test]
+    fn event_without_data_is_not_dispatched_and_resets_type() {
+        assert_eq!(decode_all(&[b"event: ping\n\ndata: x\n\n"]), vec![ev("", "x")]);
+    }
+
+    #[test]
+    fn leading_bom_is_skipped_even_when_split() {
+        let out = decode_all(&[b"\xEF", b"\xBB", b"\xBFdata: a\n\n"]);
+        assert_eq!(out, vec![ev("", "a")]);
+        // Only at the very start.
+        let out = decode_all(&[b"data: a\n\n\xEF\xBB\xBFdata: b\n\n"]);
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn crlf_split_across_chunks_is_one_line_end() {
+        let out = decode_all(&[b"data: a\r", b"\n\r", b"\ndata: b\r\n\r\n"]);
+        assert_eq!(out, vec![ev("", "a"), ev("", "b")]);
+    }
+
+    #[test]
+    fn utf8_split_inside_a_sequence() {
+        let text = "data: héllo ✓\n\n".as_bytes();
+        for cut in 0..text.len() {
+            let out = decode_all(&[&text[..cut], &text[cut..]]);
+            assert_eq!(out, vec![ev("", "héllo ✓")], "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn unterminated_event_is_dropped_at_eof() {
+        assert_eq!(decode_all(&[b"data: a\n\ndata: b\n"]), vec![ev("", "a")]);
+    }
+
+    #[test]
+    fn oversized_line_is_an_error_not_a_panic() {
+        let mut d = SseDecoder::new();
+        let big = vec![b'x'; MAX_EVENT_BYTES];
+        d.handle_bytes(&big).unwrap();
+        assert!(matches!(d.handle_bytes(b"y"), Err(Error::Decode(_))));
+    }
+}
