@@ -11,6 +11,9 @@ const backend = process.env.DEVSERVER_URL ?? "http://127.0.0.1:8787";
 export default defineConfig({
   plugins: [react()],
   resolve: {
+    // `trigger-chat-wasm` is linked from ../pkg; its bare imports (react, ai,
+    // and its own name) must resolve from this app's node_modules.
+    dedupe: ["react", "react-dom", "ai", "@ai-sdk/react", "trigger-chat-wasm"],
     alias: useVendor
       ? [
           { find: /^trigger-chat-wasm\/react$/, replacement: "@trigger.dev/sdk/chat/react" },

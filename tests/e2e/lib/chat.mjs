@@ -1,0 +1,196 @@
+// Page helpers for the demo. Every wait is a DOM condition with a bound.
+import assert from "node:assert/strict";
+import { mkdir } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { launchBrowser } from "./browser.mjs";
+import { startEmulator } from "./emulator.mjs";
+
+export const TIMEOUT = Number(process.env.E2E_WAIT_MS ?? 20_000);
+
+/**
+ * Runs `body` with a fresh emulator and a fresh browser, and always cleans up.
+ * On failure the emulator's output, the browser console and a screenshot path
+ * are added to the error.
+ */
+export async function withEnv(t, { args = [], viewport } = {}, body) {
+  const emu = await startEmulator(args);
+  const browser = await launchBrowser({ viewport });
+  try {
+    await body({ emu, browser, url: emu.url });
+  } catch (e) {
+    const dir = path.join(os.tmpdir(), "trigger-chat-e2e");
+    await mkdir(dir, { recursive: true });
+    const shots = [];
+    for (const [i, p] of browser.context.pages().entries()) {
+      const file = path.join(dir, `${t.name.replace(/[^a-z0-9]+/gi, "-")}-${i}.png`);
+      try {
+        await p.screenshot({ path: file, fullPage: true, timeout: 5_000 });
+        shots.push(file);
+      } catch {
+        /* page gone */
+      }
+    }
+    const extra = [
+      `screenshots: ${shots.join(", ") || "none"}`,
+      `--- browser ---\n${browser.logs()}`,
+      emu.logs().slice(-6_000),
+    ].join("\n");
+    if (e instanceof Error) {
+      e.message = `${e.message}\n${extra}`;
+      throw e;
+    }
+    throw new Error(`${String(e)}\n${extra}`);
+  } finally {
+    await browser.close();
+    await emu.stop();
+  }
+}
+
+/** Opens the demo (a new chat, or `chatId`) and waits until it can be typed into. */
+export async function openChat(page, url, chatId) {
+  await page.goto(chatId ? `${url}/#/c/${encodeURIComponent(chatId)}` : `${url}/`, { timeout: TIMEOUT });
+  await page.getByTestId("chat").waitFor({ timeout: TIMEOUT });
+  return page.getByTestId("chat").getAttribute("data-chat-id");
+}
+
+export async function send(page, text) {
+  const input = page.getByTestId("composer-input");
+  await waitForFunction(
+    page,
+    () => {
+      const el = document.querySelector('[data-testid="composer-input"]');
+      const chat = document.querySelector('[data-testid="chat"]');
+      return el && !el.disabled && chat?.getAttribute("data-status") === "ready";
+    },
+    undefined,
+    "the composer to accept input",
+  );
+  await input.fill(text);
+  await page.getByTestId("send").click({ timeout: TIMEOUT });
+}
+
+/** role + visible text of every message, in order. */
+export function transcript(page) {
+  return page.evaluate(() =>
+    [...document.querySelectorAll('[data-testid="message"]')].map((m) => ({
+      id: m.getAttribute("data-message-id"),
+      role: m.getAttribute("data-role"),
+      text: [...m.querySelectorAll('[data-testid="text-part"]')].map((p) => p.textContent).join(""),
+    })),
+  );
+}
+
+export async function assistantTexts(page) {
+  return (await transcript(page)).filter((m) => m.role === "assistant").map((m) => m.text);
+}
+
+/** page.waitForFunction with a bound and a readable failure. */
+export async function waitForFunction(page, fn, arg, what, timeout = TIMEOUT) {
+  try {
+    return await page.waitForFunction(fn, arg, { timeout, polling: 50 });
+  } catch (e) {
+    const state = await page
+      .evaluate(() => ({
+        status: document.querySelector('[data-testid="chat"]')?.getAttribute("data-status"),
+        conn: document.querySelector('[data-testid="status"]')?.textContent,
+        error: document.querySelector('[data-testid="chat-error"]')?.textContent ?? null,
+      }))
+      .catch(() => ({}));
+    const msgs = await transcript(page).catch(() => []);
+    throw new Error(
+      `timed out after ${timeout} ms waiting for ${what}\n  page: ${JSON.stringify(state)}\n  messages: ${JSON.stringify(msgs)}\n  (${e.message.split("\n")[0]})`,
+    );
+  }
+}
+
+/** Waits until `n` assistant messages exist and no reply is in flight. */
+export async function waitForReplies(page, n, timeout = TIMEOUT) {
+  await waitForFunction(
+    page,
+    (want) => {
+      const chat = document.querySelector('[data-testid="chat"]');
+      const assistants = document.querySelectorAll('[data-testid="message"][data-role="assistant"]').length;
+      return chat?.getAttribute("data-status") === "ready" && assistants >= want;
+    },
+    n,
+    `${n} finished assistant message(s)`,
+    timeout,
+  );
+}
+
+/** Waits until the last assistant message's text satisfies `pred` (a string: includes). */
+export async function waitForAssistantText(page, needle, what, timeout = TIMEOUT) {
+  await waitForFunction(
+    page,
+    (needle) => {
+      const all = document.querySelectorAll('[data-testid="message"][data-role="assistant"]');
+      const last = all[all.length - 1];
+      if (!last) return false;
+      const text = [...last.querySelectorAll('[data-testid="text-part"]')].map((p) => p.textContent).join("");
+      return needle.minLength !== undefined ? text.length >= needle.minLength : text.includes(needle.includes);
+    },
+    needle,
+    what,
+    timeout,
+  );
+}
+
+export async function chatStatus(page) {
+  return page.getByTestId("chat").getAttribute("data-status");
+}
+
+export async function assertNoError(page) {
+  const errors = await page.getByTestId("chat-error").count();
+  const conn = await page.getByTestId("status").getAttribute("data-state");
+  assert.equal(errors, 0, `an error banner is shown: ${await page.getByTestId("chat-error").allTextContents()}`);
+  assert.notEqual(conn, "error", "the status line shows an error");
+}
+
+/**
+ * Records every distinct value the last assistant message's text takes, so a
+ * test can check that a reply arrived in pieces rather than all at once.
+ */
+export async function recordAssistantTextGrowth(page) {
+  await page.evaluate(() => {
+    const seen = [];
+    window.__textGrowth = seen;
+    const read = () => {
+      const all = document.querySelectorAll('[data-testid="message"][data-role="assistant"]');
+      const last = all[all.length - 1];
+      if (!last) return;
+      const text = [...last.querySelectorAll('[data-testid="text-part"]')].map((p) => p.textContent).join("");
+      if (seen[seen.length - 1] !== text) seen.push(text);
+    };
+    new MutationObserver(read).observe(document.body, { subtree: true, childList: true, characterData: true });
+  });
+  return () => page.evaluate(() => window.__textGrowth.slice());
+}
+
+/** The chat as the app server stored it: [{role, text}] per message. */
+export async function storedTranscript(emu, chatId) {
+  const chat = await emu.app("GET", `/app/chats/${encodeURIComponent(chatId)}`);
+  return chat.messages.map((m) => ({
+    id: m.id,
+    role: m.role,
+    text: m.parts.filter((p) => p.type === "text").map((p) => p.text).join(""),
+  }));
+}
+
+/** Polls `fn` (async, in Node) until it returns a truthy value. */
+export async function eventually(fn, what, timeout = TIMEOUT) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  assertNoError,
+  eventually,
+  openChat,
+  send,
+  storedTranscript,
+  transcript,
+  waitForAssistantText,
+  waitForReplies,
+  withEnv,
+} from "./lib/chat.mjs";
+
+test("a human-in-the-loop question is answered with a button and the reply continues", async (t) => {
+  await withEnv(t, {}, async ({ browser, url, emu }) => {
+    const page = await browser.newPage();
+    const chatId = await openChat(page, url);
+    await send(page, "/ask");
+    await waitForReplies(page, 1);
+
+    const card = page.getByTestId("hitl");
+    await card.waitFor();
+    const options = await card.getByTestId("hitl-option").allTextContents();
+    assert.deepEqual(options, ["red", "green", "blue"]);
+
+    await card.locator('[data-option="green"]').click();
+    await waitForAssistantText(page, { includes: "You picked green" }, "the continued reply");
+    await waitForReplies(page, 1);
+
+    // One user message and one assistant message holding the answered call.
+    const msgs = await transcript(page);
+    assert.deepEqual(msgs.map((m) => m.role), ["user", "assistant"]);
+    assert.equal(await page.getByTestId("hitl").count(), 0, "the question is still open");
+    const tool = page.locator('[data-testid="tool"][data-tool="askUser"]');
+    assert.equal(await tool.getAttribute("data-state"), "output-available");
+
+    // Answering sent exactly one follow-up, and the agent stored one merged message.
+    const stored = await eventually(async () => {
+      const s = await storedTranscript(emu, chatId);
+      return s.length === 2 && s[1].text.includes("You picked green") && s;
+    }, "the merged message to be stored");
+    assert.equal(stored[1].id, msgs[1].id);
+    await assertNoError(page);
+  });
+});
+
+test("a tool that needs approval runs after Approve and not after Deny", async (t) => {
+  await withEnv(t, {}, async ({ browser, url }) => {
+    const page = await browser.newPage();
+    await openChat(page, url);
+
+    await send(page, "/approve");
+    await waitForReplies(page, 1);
+    const approval = page.getByTestId("approval");
+    await approval.waitFor();
+    assert.equal(await approval.getAttribute("data-tool"), "sendEmail");
+    await approval.getByTestId("approve").click();
+    await waitForAssistantText(page, { includes: "Email sent." }, "the approved tool to run");
+    await waitForReplies(page, 1);
+    assert.equal(await page.getByTestId("approval").count(), 0);
+
+    await send(page, "/approve");
+    await waitForReplies(page, 2);
+    await page.getByTestId("approval").waitFor();
+    await page.getByTestId("approval").getByTestId("deny").click();
+    await waitForAssistantText(page, { includes: "Email not sent." }, "the denied tool to be skipped");
+    await waitForReplies(page, 2);
+
+    const msgs = await transcript(page);
+    assert.deepEqual(msgs.map((m) => m.role), ["user", "assistant", "user", "assistant"]);
+    assert.ok(!msgs[3].text.includes("Email sent."), msgs[3].text);
+    await assertNoError(page);
+  });
+});
+
+test("reasoning and tool calls are shown compactly", async (t) => {
+  await withEnv(t, {}, async ({ browser, url }) => {
+    const page = await browser.newPage();
+    await openChat(page, url);
+    await send(page, "/reason");
+    await waitForReplies(page, 1);
+    await page.getByTestId("reasoning").waitFor();
+    assert.equal(await page.getByTestId("reasoning").getAttribute("open"), null, "reasoning starts collapsed");
+
+    await send(page, "/tool");
+    await waitForReplies(page, 2);
+    const tool = page.locator('[data-testid="tool"][data-tool="getWeather"]');
+    await tool.waitFor();
+    assert.equal(await tool.getAttribute("data-state"), "output-available");
+    const [, , , reply] = await transcript(page);
+    assert.ok(reply.text.length > 0, "text follows the tool call");
+    // A finished turn with a completed tool call must not send itself again.
+    assert.equal((await transcript(page)).length, 4);
+    await assertNoError(page);
+  });
+});
