@@ -1,0 +1,442 @@
+//! The demo app server (the "customer's backend"): conversations and active sessions
+//! in SQLite, the token and start-session endpoints the demo frontend calls.
+
+use std::path::Path as FsPath;
+use std::sync::{Mutex, MutexGuard};
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Map, Value};
+
+use crate::api::{self, Created};
+use crate::util::{api_error, header_str, json_response, now_ms, read_body};
+use crate::Shared;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL DEFAULT '',
+    messages TEXT NOT NULL DEFAULT '[]',
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chat_sessions (
+    chat_id TEXT PRIMARY KEY,
+    public_access_token TEXT NOT NULL,
+    last_event_id TEXT,
+    is_streaming INTEGER,
+    updated_at INTEGER NOT NULL
+);
+";
+
+/// The demo database. Every operation logs and swallows storage errors: a failed
+/// write must not take the emulator down.
+pub struct Db {
+    conn: Mutex<Connection>,
+}
+
+impl Db {
+    pub fn open(path: Option<&FsPath>) -> Result<Db, String> {
+        let conn = match path {
+            None => Connection::open_in_memory(),
+            Some(p) => {
+                if let Some(dir) = p.parent() {
+                    if !dir.as_os_str().is_empty() {
+                        std::fs::create_dir_all(dir)
+                            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                    }
+                }
+                Connection::open(p)
+            }
+        }
+        .map_err(|e| format!("cannot open database: {e}"))?;
+        conn.execute_batch(SCHEMA)
+            .map_err(|e| format!("cannot create tables: {e}"))?;
+        Ok(Db {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        match self.conn.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    fn log(r: rusqlite::Result<()>) {
+        if let Err(e) = r {
+            eprintln!("trigger-devserver: database error: {e}");
+        }
+    }
+
+    pub fn ensure_conversation(&self, chat_id: &str) {
+        let now = now_ms() as i64;
+        Self::log(
+            self.lock()
+                .execute(
+                    "INSERT OR IGNORE INTO conversations (id, created_at, updated_at) VALUES (?1, ?2, ?2)",
+                    params![chat_id, now],
+                )
+                .map(|_| ()),
+        );
+    }
+
+    fn upsert_messages(
+        conn: &Connection,
+        chat_id: &str,
+        messages: &[Value],
+    ) -> rusqlite::Result<()> {
+        let now = now_ms() as i64;
+        let title = crate::agent::title_of(messages);
+        let text = Value::Array(messages.to_vec()).to_string();
+        conn.execute(
+            "INSERT INTO conversations (id, title, messages, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?4)
+             ON CONFLICT(id) DO UPDATE SET messages = ?3, updated_at = ?4,
+               title = CASE WHEN conversations.title = '' THEN ?2 ELSE conversations.title END",
+            params![chat_id, title, text, now],
+        )?;
+        Ok(())
+    }
+
+    fn upsert_session_row(
+        conn: &Connection,
+        chat_id: &str,
+        token: &str,
+        last_event_id: Option<&str>,
+        is_streaming: Option<bool>,
+    ) -> rusqlite::Result<()> {
+        conn.execute(
+            "INSERT INTO chat_sessions (chat_id, public_access_token, last_event_id, is_streaming, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(chat_id) DO UPDATE SET public_access_token = ?2,
+               last_event_id = COALESCE(?3, chat_sessions.last_event_id),
+               is_streaming = COALESCE(?4, chat_sessions.is_streaming), updated_at = ?5",
+            params![chat_id, token, last_event_id, is_streaming, now_ms() as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Saves the conversation's messages (creating the row when needed).
+    pub fn save_messages(&self, chat_id: &str, messages: &[Value]) {
+        Self::log(Self::upsert_messages(&self.lock(), chat_id, messages));
+    }
+
+    pub fn upsert_session(
+        &self,
+        chat_id: &str,
+        token: &str,
+        last_event_id: Option<&str>,
+        is_streaming: Option<bool>,
+    ) {
+        Self::log(Self::upsert_session_row(
+            &self.lock(),
+            chat_id,
+            token,
+            last_event_id,
+            is_streaming,
+        ));
+    }
+
+    /// The turn-complete write: messages and the session's token + lastEventId, atomically.
+    pub fn turn_complete(
+        &self,
+        chat_id: &str,
+        messages: &[Value],
+        token: &str,
+        last_event_id: &str,
+    ) {
+        let mut conn = self.lock();
+        let r = (|| {
+            let tx = conn.transaction()?;
+            Self::upsert_messages(&tx, chat_id, messages)?;
+            Self::upsert_session_row(&tx, chat_id, token, Some(last_event_id), Some(false))?;
+            tx.commit()
+        })();
+        Self::log(r);
+    }
+
+    fn list(&self) -> rusqlite::Result<Vec<Value>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT id, title, updated_at FROM conversations ORDER BY updated_at DESC, rowid DESC",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(json!({
+                "id": r.get::<_, String>(0)?,
+                "title": r.get::<_, String>(1)?,
+                "updatedAt": r.get::<_, i64>(2)?,
+            }))
+        })?;
+        rows.collect()
+    }
+
+    fn load(&self, chat_id: &str) -> rusqlite::Result<Option<Value>> {
+        let conn = self.lock();
+        let conv = conn
+            .query_row(
+                "SELECT title, messages FROM conversations WHERE id = ?1",
+                params![chat_id],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            )
+            .optional()?;
+        let Some((title, messages)) = conv else {
+            return Ok(None);
+        };
+        let session = conn
+            .query_row(
+                "SELECT public_access_token, last_event_id, is_streaming FROM chat_sessions WHERE chat_id = ?1",
+                params![chat_id],
+                |r| {
+                    Ok(json!({
+                        "publicAccessToken": r.get::<_, String>(0)?,
+                        "lastEventId": r.get::<_, Option<String>>(1)?,
+                        "isStreaming": r.get::<_, Option<bool>>(2)?,
+                    }))
+                },
+            )
+            .optional()?;
+        let messages: Value = serde_json::from_str(&messages).unwrap_or_else(|_| json!([]));
+        Ok(Some(json!({
+            "id": chat_id,
+            "title": title,
+            "messages": messages,
+            "session": session,
+        })))
+    }
+
+    fn delete_session(&self, chat_id: &str) -> rusqlite::Result<()> {
+        self.lock()
+            .execute(
+                "DELETE FROM chat_sessions WHERE chat_id = ?1",
+                params![chat_id],
+            )
+            .map(|_| ())
+    }
+
+    fn delete(&self, chat_id: &str) -> rusqlite::Result<bool> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let n = tx.execute("DELETE FROM conversations WHERE id = ?1", params![chat_id])?;
+        let m = tx.execute(
+            "DELETE FROM chat_sessions WHERE chat_id = ?1",
+            params![chat_id],
+        )?;
+        tx.commit()?;
+        Ok(n + m > 0)
+    }
+}
+
+fn db_error(e: rusqlite::Error) -> Response {
+    eprintln!("trigger-devserver: database error: {e}");
+    api_error(StatusCode::SERVICE_UNAVAILABLE, "Database unavailable")
+}
+
+fn valid_chat_id(id: &str) -> Result<(), Response> {
+    if id.is_empty() || id.chars().count() > 256 || id.starts_with("session_") {
+        return Err(api_error(StatusCode::BAD_REQUEST, "Invalid chat id"));
+    }
+    Ok(())
+}
+
+async fn body_json(body: Body) -> Result<Value, Response> {
+    let bytes = read_body(body, 16 * 1024 * 1024).await.map_err(|big| {
+        if big {
+            api_error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large")
+        } else {
+            api_error(StatusCode::BAD_REQUEST, "Could not read the request body")
+        }
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| api_error(StatusCode::BAD_REQUEST, format!("Invalid JSON body: {e}")))
+}
+
+/// `GET /app/config`
+pub async fn config(headers: HeaderMap) -> Response {
+    let host = header_str(&headers, "host").unwrap_or("127.0.0.1");
+    json_response(
+        StatusCode::OK,
+        json!({ "taskId": crate::DEMO_TASK_ID, "baseURL": format!("http://{host}") }),
+    )
+}
+
+/// `POST /app/chats/{chatId}/start`: creates the session server-side with the secret key.
+pub async fn start_chat(
+    State(st): State<Shared>,
+    Path(chat_id): Path<String>,
+    body: Body,
+) -> Response {
+    if let Err(r) = valid_chat_id(&chat_id) {
+        return r;
+    }
+    let input = match body_json(body).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let client_data = match &input {
+        Value::Null => None,
+        Value::Object(m) => match m.get("clientData") {
+            None | Some(Value::Null) => None,
+            Some(v @ Value::Object(_)) => Some(v.clone()),
+            Some(_) => return api_error(StatusCode::BAD_REQUEST, "`clientData` must be an object"),
+        },
+        _ => return api_error(StatusCode::BAD_REQUEST, "Body must be a JSON object"),
+    };
+    let mut base = Map::new();
+    base.insert("chatId".into(), json!(chat_id));
+    base.insert("trigger".into(), json!("preload"));
+    base.insert("messages".into(), json!([]));
+    if let Some(cd) = client_data {
+        base.insert("metadata".into(), cd);
+    }
+    let req = json!({
+        "type": "chat.agent",
+        "externalId": chat_id,
+        "taskIdentifier": crate::DEMO_TASK_ID,
+        "triggerConfig": { "basePayload": base, "tags": [format!("chat:{}", chat_id.chars().take(120).collect::<String>())] },
+    });
+    let Value::Object(req) = req else {
+        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "unreachable");
+    };
+    let body = match api::create_or_return(&st, &req) {
+        Err(r) => return r,
+        Ok(Created::Closed) => {
+            return api_error(StatusCode::CONFLICT, "This chat's session is closed")
+        }
+        Ok(Created::Fresh(b)) | Ok(Created::Cached(b)) => b,
+    };
+    let token = body["publicAccessToken"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    st.db.ensure_conversation(&chat_id);
+    st.db.upsert_session(&chat_id, &token, None, Some(false));
+    json_response(
+        StatusCode::OK,
+        json!({ "publicAccessToken": token, "sessionId": body["id"], "runId": body["runId"] }),
+    )
+}
+
+/// `POST /app/chats/{chatId}/token`: a fresh session-scoped token.
+pub async fn mint_token(State(st): State<Shared>, Path(chat_id): Path<String>) -> Response {
+    if let Err(r) = valid_chat_id(&chat_id) {
+        return r;
+    }
+    let token = api::session_token(&st, &chat_id, None);
+    json_response(StatusCode::OK, json!({ "publicAccessToken": token }))
+}
+
+/// `GET /app/chats`
+pub async fn list_chats(State(st): State<Shared>) -> Response {
+    match st.db.list() {
+        Ok(rows) => json_response(StatusCode::OK, Value::Array(rows)),
+        Err(e) => db_error(e),
+    }
+}
+
+/// `GET /app/chats/{chatId}`
+pub async fn get_chat(State(st): State<Shared>, Path(chat_id): Path<String>) -> Response {
+    match st.db.load(&chat_id) {
+        Ok(Some(v)) => json_response(StatusCode::OK, v),
+        Ok(None) => api_error(StatusCode::NOT_FOUND, "Chat not found"),
+        Err(e) => db_error(e),
+    }
+}
+
+/// `PUT /app/chats/{chatId}/session` with `{publicAccessToken, lastEventId?, isStreaming?}` or `null`.
+pub async fn put_session(
+    State(st): State<Shared>,
+    Path(chat_id): Path<String>,
+    body: Body,
+) -> Response {
+    if let Err(r) = valid_chat_id(&chat_id) {
+        return r;
+    }
+    let v = match body_json(body).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match v {
+        Value::Null => match st.db.delete_session(&chat_id) {
+            Ok(()) => json_response(StatusCode::OK, json!({ "ok": true })),
+            Err(e) => db_error(e),
+        },
+        Value::Object(m) => {
+            let Some(token) = m.get("publicAccessToken").and_then(Value::as_str) else {
+                return api_error(
+                    StatusCode::BAD_REQUEST,
+                    "`publicAccessToken` must be a string",
+                );
+            };
+            let last = match m.get("lastEventId") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                Some(_) => {
+                    return api_error(StatusCode::BAD_REQUEST, "`lastEventId` must be a string")
+                }
+            };
+            let streaming = match m.get("isStreaming") {
+                None | Some(Value::Null) => None,
+                Some(Value::Bool(b)) => Some(*b),
+                Some(_) => {
+                    return api_error(StatusCode::BAD_REQUEST, "`isStreaming` must be a boolean")
+                }
+            };
+            st.db.ensure_conversation(&chat_id);
+            st.db
+                .upsert_session(&chat_id, token, last.as_deref(), streaming);
+            json_response(StatusCode::OK, json!({ "ok": true }))
+        }
+        _ => api_error(StatusCode::BAD_REQUEST, "Body must be an object or null"),
+    }
+}
+
+/// `PUT /app/chats/{chatId}/messages` with `{messages: [UIMessage]}`.
+pub async fn put_messages(
+    State(st): State<Shared>,
+    Path(chat_id): Path<String>,
+    body: Body,
+) -> Response {
+    if let Err(r) = valid_chat_id(&chat_id) {
+        return r;
+    }
+    let v = match body_json(body).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(Value::Array(msgs)) = v.get("messages") else {
+        return api_error(StatusCode::BAD_REQUEST, "`messages` must be an array");
+    };
+    if msgs.iter().any(|m| !m.is_object()) {
+        return api_error(StatusCode::BAD_REQUEST, "every message must be an object");
+    }
+    st.db.save_messages(&chat_id, msgs);
+    json_response(StatusCode::OK, json!({ "ok": true }))
+}
+
+/// `DELETE /app/chats/{chatId}`: deletes the rows and closes the session.
+pub async fn delete_chat(State(st): State<Shared>, Path(chat_id): Path<String>) -> Response {
+    let deleted = match st.db.delete(&chat_id) {
+        Ok(d) => d,
+        Err(e) => return db_error(e),
+    };
+    let closed = match st.store.get(&chat_id) {
+        Some(s) => {
+            api::close(&s, Some("chat deleted".into()));
+            true
+        }
+        None => false,
+    };
+    json_response(
+        StatusCode::OK,
+        json!({ "ok": true, "deleted": deleted, "sessionClosed": closed }),
+    )
+}

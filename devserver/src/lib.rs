@@ -1,0 +1,168 @@
+//! trigger-devserver: a local emulator of the parts of the Trigger.dev API that
+//! browser chat transports talk to, a scripted chat agent, and a demo app server.
+
+pub mod agent;
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod faults;
+pub mod jwt;
+pub mod sse;
+pub mod store;
+pub mod util;
+pub mod web;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post, put};
+use axum::Router;
+
+/// The development secret key used when `--secret-key` is not given.
+pub const DEFAULT_SECRET_KEY: &str = "tr_dev_devserver_local_secret_key";
+
+/// The environment id reported in token claims.
+pub const ENV_ID: &str = "env_devserver_local";
+
+/// The task identifier the scripted agent answers to in the demo.
+pub const DEMO_TASK_ID: &str = "ai-chat";
+
+/// Runtime configuration (the command line).
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub host: String,
+    pub port: u16,
+    pub secret_key: String,
+    pub token_ttl_secs: u64,
+    pub faults: bool,
+    pub www: Option<PathBuf>,
+    /// `None` means an in-memory database.
+    pub db: Option<PathBuf>,
+    pub chunk_delay_ms: u64,
+    pub idle_timeout_secs: u64,
+    /// Upper bound applied to `Timeout-Seconds` (a testing aid; default 600).
+    pub max_stream_secs: u64,
+    pub ping_interval: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: "127.0.0.1".into(),
+            port: 8787,
+            secret_key: DEFAULT_SECRET_KEY.into(),
+            token_ttl_secs: 3600,
+            faults: false,
+            www: None,
+            db: None,
+            chunk_delay_ms: 20,
+            idle_timeout_secs: 30,
+            max_stream_secs: 600,
+            ping_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Shared server state.
+pub struct AppState {
+    pub config: Config,
+    pub store: store::Store,
+    pub db: app::Db,
+    pub faults: faults::Faults,
+    pub open_out: AtomicU64,
+    pub appends: AtomicU64,
+    pub append_requests: AtomicU64,
+    /// Flips to true when the server starts shutting down; streams end early.
+    pub closing: tokio::sync::watch::Sender<bool>,
+}
+
+pub type Shared = Arc<AppState>;
+
+impl AppState {
+    pub fn new(config: Config) -> Result<Shared, String> {
+        let db = app::Db::open(config.db.as_deref())?;
+        Ok(Arc::new(AppState {
+            config,
+            store: store::Store::default(),
+            db,
+            faults: faults::Faults::default(),
+            open_out: AtomicU64::new(0),
+            appends: AtomicU64::new(0),
+            append_requests: AtomicU64::new(0),
+            closing: tokio::sync::watch::channel(false).0,
+        }))
+    }
+
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Builds the whole HTTP application.
+pub fn router(state: Shared) -> Router {
+    let mut r = Router::new()
+        .route("/api/v1/sessions", post(api::create_session))
+        .route("/api/v1/sessions/{id}", get(api::get_session))
+        .route("/api/v1/sessions/{id}/close", post(api::close_session))
+        .route("/api/v1/auth/jwt/claims", post(api::jwt_claims))
+        .route("/realtime/v1/sessions/{id}/in/append", post(api::append))
+        .route("/realtime/v1/sessions/{id}/out", get(sse::subscribe))
+        .route("/app/config", get(app::config))
+        .route("/app/chats", get(app::list_chats))
+        .route(
+            "/app/chats/{chat_id}",
+            get(app::get_chat).delete(app::delete_chat),
+        )
+        .route("/app/chats/{chat_id}/start", post(app::start_chat))
+        .route("/app/chats/{chat_id}/token", post(app::mint_token))
+        .route("/app/chats/{chat_id}/session", put(app::put_session))
+        .route("/app/chats/{chat_id}/messages", put(app::put_messages));
+    if state.config.faults {
+        r = r.merge(faults::routes());
+    }
+    r.fallback(web::fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            faults::delay_layer,
+        ))
+        .layer(axum::middleware::from_fn(web::cors_layer))
+        .with_state(state)
+}
+
+/// A running server (used by the binary and by tests).
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: Shared,
+    pub shutdown: tokio::sync::oneshot::Sender<()>,
+    pub handle: tokio::task::JoinHandle<()>,
+}
+
+/// Binds and serves until `shutdown` fires.
+pub async fn start(config: Config) -> Result<Running, String> {
+    let bind = format!("{}:{}", config.host, config.port);
+    let listener = tokio::net::TcpListener::bind(&bind)
+        .await
+        .map_err(|e| format!("cannot bind {bind}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let state = AppState::new(config)?;
+    let app = router(state.clone());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let st = state.clone();
+    let handle = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+                let _ = st.closing.send(true);
+            })
+            .await;
+    });
+    Ok(Running {
+        addr,
+        state,
+        shutdown: tx,
+        handle,
+    })
+}

@@ -1,0 +1,270 @@
+//! `GET /realtime/v1/sessions/{id}/out`: the S2-style SSE stream of a session.
+
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::api::resolve;
+use crate::auth::{authenticate, Access, Flavor};
+use crate::store::{Record, Session};
+use crate::util::{header_str, now_ms, rt_error};
+use crate::Shared;
+
+/// Most records put in one `batch` event.
+const MAX_BATCH: usize = 256;
+
+type Frame = Result<Bytes, std::io::Error>;
+
+/// Adapts a channel receiver to the `Stream` a streaming body wants.
+struct FrameStream(mpsc::Receiver<Frame>);
+
+impl futures_core::Stream for FrameStream {
+    type Item = Frame;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+/// Decrements the open-connection gauge when the stream task ends.
+struct OpenGuard(Shared);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.open_out.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn batch_event(records: &[Record], tail_seq: u64, tail_ts: u64, offset: &mut u64) -> String {
+    let first = records.first().map(|r| r.seq).unwrap_or(0);
+    let last = records.last().map(|r| r.seq).unwrap_or(0);
+    *offset += records.iter().map(|r| r.body.len() as u64 + 8).sum::<u64>();
+    let data = json!({
+        "records": records.iter().map(Record::to_json).collect::<Vec<_>>(),
+        "tail": { "seq_num": tail_seq, "timestamp": tail_ts },
+    });
+    format!(
+        "id: {first},{},{offset}\nevent: batch\ndata: {data}\n\n",
+        last + 1
+    )
+}
+
+/// Parses `Timeout-Seconds`: absent → 60, a number → clamped to 1..=600, else an error.
+fn timeout_seconds(headers: &HeaderMap) -> Result<u64, ()> {
+    match header_str(headers, "timeout-seconds") {
+        None => Ok(60),
+        Some(v) => v
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(|f| f.clamp(1.0, 600.0) as u64)
+            .ok_or(()),
+    }
+}
+
+pub async fn subscribe(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let accepts = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/event-stream"));
+    if !accepts {
+        return rt_error(
+            StatusCode::NOT_ACCEPTABLE,
+            "This endpoint streams Server-Sent Events: send `Accept: text/event-stream`",
+        );
+    }
+    let principal = match authenticate(&st, &headers, Flavor::Realtime) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let session = match resolve(&st, &principal, &id, Access::Read, Flavor::Realtime) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(timeout) = timeout_seconds(&headers) else {
+        return rt_error(
+            StatusCode::BAD_REQUEST,
+            "Timeout-Seconds must be a number of seconds between 1 and 600",
+        );
+    };
+    let timeout = timeout.min(st.config.max_stream_secs.max(1));
+    // A non-integer Last-Event-ID (e.g. the SSE id triple) means "from the start".
+    let cursor = header_str(&headers, "last-event-id")
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|n| n + 1)
+        .unwrap_or(0);
+    let peek = header_str(&headers, "x-peek-settled")
+        .map(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+        .unwrap_or(false);
+    let (settled, closed) = {
+        let inner = session.lock();
+        let settled = peek
+            && inner
+                .last_non_command()
+                .map(|r| r.control() == Some("turn-complete"))
+                .unwrap_or(false);
+        (settled, inner.closed_at.is_some())
+    };
+    let drop_after = st.faults.take_drop_out();
+
+    let (tx, rx) = mpsc::channel::<Frame>(16);
+    st.open_out.fetch_add(1, Ordering::Relaxed);
+    let guard = OpenGuard(st.clone());
+    let deadline = Instant::now() + Duration::from_secs(timeout);
+    let ping = st.config.ping_interval;
+    let closing = st.closing.subscribe();
+    tokio::spawn(async move {
+        let _guard = guard;
+        pump(
+            session,
+            tx,
+            cursor,
+            deadline,
+            ping,
+            settled || closed,
+            drop_after,
+            closing,
+        )
+        .await;
+    });
+
+    let mut resp = Response::new(Body::from_stream(FrameStream(rx)));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-transform"),
+    );
+    h.insert("x-stream-version", HeaderValue::from_static("v2"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    if settled {
+        h.insert("x-session-settled", HeaderValue::from_static("true"));
+    }
+    resp
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn pump(
+    session: Arc<Session>,
+    tx: mpsc::Sender<Frame>,
+    mut cursor: u64,
+    deadline: Instant,
+    ping: Duration,
+    drain_only: bool,
+    drop_after: Option<u64>,
+    mut closing: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut rx_notify = session.notify.subscribe();
+    let mut offset = 0u64;
+    let mut sent = 0u64;
+    let send = |s: String| {
+        let tx = tx.clone();
+        async move { tx.send(Ok(Bytes::from(s))).await.is_ok() }
+    };
+    if drop_after == Some(0) {
+        let _ = tx.send(Err(std::io::Error::other("fault: dropped"))).await;
+        return;
+    }
+    let mut last_activity = Instant::now();
+    loop {
+        // Everything at or past the cursor that is ready now.
+        let (ready, tail_seq, tail_ts) = {
+            rx_notify.borrow_and_update();
+            let inner = session.lock();
+            let limit = if drop_after.is_some() { 1 } else { MAX_BATCH };
+            let ready: Vec<Record> = inner
+                .records
+                .iter()
+                .filter(|r| r.seq >= cursor)
+                .take(limit)
+                .cloned()
+                .collect();
+            (ready, inner.next_seq, inner.last_ts)
+        };
+        if let Some(last) = ready.last() {
+            cursor = last.seq + 1;
+            sent += ready.len() as u64;
+            if !send(batch_event(&ready, tail_seq, tail_ts, &mut offset)).await {
+                return;
+            }
+            last_activity = Instant::now();
+            if drop_after.map(|k| sent >= k).unwrap_or(false) {
+                let _ = tx.send(Err(std::io::Error::other("fault: dropped"))).await;
+                return;
+            }
+            continue;
+        }
+        if drain_only || Instant::now() >= deadline {
+            let _ = send("data: [DONE]\n\n".to_string()).await;
+            return;
+        }
+        let next_ping = last_activity + ping;
+        let wake = next_ping.min(deadline);
+        tokio::select! {
+            changed = rx_notify.changed() => {
+                if changed.is_err() { let _ = send("data: [DONE]\n\n".to_string()).await; return; }
+            }
+            _ = tokio::time::sleep_until(wake) => {
+                if Instant::now() >= next_ping && Instant::now() < deadline {
+                    let ev = format!("event: ping\ndata: {}\n\n", json!({ "timestamp": now_ms() }));
+                    if !send(ev).await { return; }
+                    last_activity = Instant::now();
+                }
+            }
+            _ = tx.closed() => return,
+            _ = closing.changed() => {
+                let _ = send("data: [DONE]\n\n".to_string()).await;
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_header_parsing() {
+        let mut h = HeaderMap::new();
+        assert_eq!(timeout_seconds(&h), Ok(60));
+        h.insert("timeout-seconds", HeaderValue::from_static("5000"));
+        assert_eq!(timeout_seconds(&h), Ok(600));
+        h.insert("timeout-seconds", HeaderValue::from_static("0"));
+        assert_eq!(timeout_seconds(&h), Ok(1));
+        h.insert("timeout-seconds", HeaderValue::from_static("soon"));
+        assert_eq!(timeout_seconds(&h), Err(()));
+    }
+
+    #[test]
+    fn batch_event_shape() {
+        let r = Record {
+            seq: 3,
+            ts: 10,
+            body: String::new(),
+            headers: vec![],
+        };
+        let mut off = 0;
+        let ev = batch_event(&[r], 4, 10, &mut off);
+        assert!(ev.starts_with("id: 3,4,8\nevent: batch\ndata: {"));
+        assert!(ev.ends_with("}\n\n"));
+        assert!(ev.contains(r#""tail":{"seq_num":4,"timestamp":10}"#));
+    }
+}

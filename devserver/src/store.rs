@@ -1,0 +1,261 @@
+//! In-memory sessions: the session rows, their `.out` record logs and their live runs.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, watch};
+
+use crate::util::{iso_from_ms, now_ms, random_id};
+
+/// One record on a session's `.out` stream.
+#[derive(Clone, Debug)]
+pub struct Record {
+    pub seq: u64,
+    pub ts: u64,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Record {
+    /// S2 command records carry a single header with an empty name.
+    pub fn is_command(&self) -> bool {
+        self.headers
+            .first()
+            .map(|(n, _)| n.is_empty())
+            .unwrap_or(false)
+    }
+
+    pub fn control(&self) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == "trigger-control")
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn to_json(&self) -> Value {
+        let headers: Vec<Value> = self.headers.iter().map(|(n, v)| json!([n, v])).collect();
+        json!({ "seq_num": self.seq, "timestamp": self.ts, "body": self.body, "headers": headers })
+    }
+}
+
+/// What a run receives from `.in`.
+#[derive(Debug)]
+pub enum InEvent {
+    Message { payload: Value, in_seq: u64 },
+    Stop { in_seq: u64 },
+}
+
+pub struct SessionInner {
+    pub id: String,
+    pub external_id: Option<String>,
+    pub kind: String,
+    pub task_identifier: String,
+    pub trigger_config: Value,
+    pub tags: Vec<String>,
+    pub metadata: Value,
+    pub closed_at: Option<u64>,
+    pub closed_reason: Option<String>,
+    pub expires_at: Option<String>,
+    pub created_at: u64,
+    pub updated_at: u64,
+    pub current_run_id: Option<String>,
+    /// Surviving `.out` records (trims drop older ones).
+    pub records: VecDeque<Record>,
+    pub next_seq: u64,
+    pub last_ts: u64,
+    /// The live run's inbox, when a run is alive.
+    pub run_tx: Option<mpsc::UnboundedSender<InEvent>>,
+    pub part_ids: HashSet<String>,
+    /// Number of records appended to `.in` so far.
+    pub in_count: u64,
+    /// The agent's accumulated UI messages (its snapshot of the conversation).
+    pub history: Vec<Value>,
+    pub last_turn_complete_seq: Option<u64>,
+}
+
+impl SessionInner {
+    /// The id tokens are scoped to: the externalId when there is one.
+    pub fn scope_id(&self) -> &str {
+        self.external_id.as_deref().unwrap_or(&self.id)
+    }
+
+    pub fn chat_id(&self) -> String {
+        self.trigger_config
+            .pointer("/basePayload/chatId")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| self.scope_id().to_string())
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "externalId": self.external_id,
+            "type": self.kind,
+            "taskIdentifier": self.task_identifier,
+            "triggerConfig": self.trigger_config,
+            "currentRunId": self.current_run_id,
+            "tags": self.tags,
+            "metadata": self.metadata,
+            "closedAt": self.closed_at.map(iso_from_ms),
+            "closedReason": self.closed_reason,
+            "expiresAt": self.expires_at,
+            "createdAt": iso_from_ms(self.created_at),
+            "updatedAt": iso_from_ms(self.updated_at),
+        })
+    }
+
+    /// The last record that is not an S2 command record.
+    pub fn last_non_command(&self) -> Option<&Record> {
+        self.records.iter().rev().find(|r| !r.is_command())
+    }
+}
+
+pub struct Session {
+    inner: Mutex<SessionInner>,
+    /// Carries `next_seq`; bumped whenever a record is appended.
+    pub notify: watch::Sender<u64>,
+}
+
+impl Session {
+    pub fn lock(&self) -> MutexGuard<'_, SessionInner> {
+        match self.inner.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Appends a record; returns its seq_num. Applies `trim` commands.
+    pub fn push_locked(
+        &self,
+        inner: &mut SessionInner,
+        body: String,
+        headers: Vec<(String, String)>,
+    ) -> u64 {
+        let seq = inner.next_seq;
+        let ts = now_ms().max(inner.last_ts);
+        inner.next_seq += 1;
+        inner.last_ts = ts;
+        let rec = Record {
+            seq,
+            ts,
+            body,
+            headers,
+        };
+        inner.records.push_back(rec);
+        let _ = self.notify.send(inner.next_seq);
+        seq
+    }
+
+    pub fn push(&self, body: String, headers: Vec<(String, String)>) -> u64 {
+        let mut inner = self.lock();
+        self.push_locked(&mut inner, body, headers)
+    }
+
+    /// Appends an S2 `trim` command record and drops records older than `earliest`.
+    pub fn trim_to(&self, earliest: u64) -> u64 {
+        let mut inner = self.lock();
+        let body = format!("trim:{earliest}");
+        let seq = self.push_locked(&mut inner, body, vec![(String::new(), "trim".to_string())]);
+        while inner
+            .records
+            .front()
+            .map(|r| r.seq < earliest)
+            .unwrap_or(false)
+        {
+            inner.records.pop_front();
+        }
+        seq
+    }
+}
+
+/// Looks sessions up by their `session_*` id or their externalId.
+#[derive(Default)]
+pub struct Store {
+    by_id: Mutex<HashMap<String, Arc<Session>>>,
+    by_external: Mutex<HashMap<String, String>>,
+}
+
+pub struct NewSession {
+    pub external_id: Option<String>,
+    pub kind: String,
+    pub task_identifier: String,
+    pub trigger_config: Value,
+    pub tags: Vec<String>,
+    pub metadata: Value,
+    pub expires_at: Option<String>,
+}
+
+impl Store {
+    fn ids(&self) -> MutexGuard<'_, HashMap<String, Arc<Session>>> {
+        match self.by_id.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    fn exts(&self) -> MutexGuard<'_, HashMap<String, String>> {
+        match self.by_external.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Resolves either URL form.
+    pub fn get(&self, id_or_external: &str) -> Option<Arc<Session>> {
+        if id_or_external.starts_with("session_") {
+            return self.ids().get(id_or_external).cloned();
+        }
+        let id = self.exts().get(id_or_external).cloned()?;
+        self.ids().get(&id).cloned()
+    }
+
+    /// Creates a session unless one with the same externalId exists. Returns
+    /// (session, created).
+    pub fn create_or_get(&self, new: NewSession) -> (Arc<Session>, bool) {
+        let mut exts = self.exts();
+        if let Some(ext) = &new.external_id {
+            if let Some(id) = exts.get(ext) {
+                if let Some(s) = self.ids().get(id).cloned() {
+                    return (s, false);
+                }
+            }
+        }
+        let id = format!("session_{}", random_id(25));
+        let now = now_ms();
+        let inner = SessionInner {
+            id: id.clone(),
+            external_id: new.external_id.clone(),
+            kind: new.kind,
+            task_identifier: new.task_identifier,
+            trigger_config: new.trigger_config,
+            tags: new.tags,
+            metadata: new.metadata,
+            closed_at: None,
+            closed_reason: None,
+            expires_at: new.expires_at,
+            created_at: now,
+            updated_at: now,
+            current_run_id: None,
+            records: VecDeque::new(),
+            next_seq: 0,
+            last_ts: 0,
+            run_tx: None,
+            part_ids: HashSet::new(),
+            in_count: 0,
+            history: Vec::new(),
+            last_turn_complete_seq: None,
+        };
+        let (notify, _) = watch::channel(0);
+        let s = Arc::new(Session {
+            inner: Mutex::new(inner),
+            notify,
+        });
+        if let Some(ext) = new.external_id {
+            exts.insert(ext, id.clone());
+        }
+        self.ids().insert(id, s.clone());
+        (s, true)
+    }
+}
