@@ -3,6 +3,7 @@
 //! the demo database like a real agent's hooks would, and exits when idle.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -246,10 +247,12 @@ pub fn start_run(
     let (run_id, previous, idle, chat_id, scope_id) = {
         let mut inner = session.lock();
         let mut first = first;
-        if let (Some(live), Some(ev)) = (&inner.run_tx, first.take()) {
-            match live.send(ev) {
-                Ok(()) => return inner.current_run_id.clone().unwrap_or_default(),
-                Err(e) => first = Some(e.0),
+        if let Some(live) = &inner.run_tx {
+            if let Some(ev) = first.take() {
+                match live.send(ev) {
+                    Ok(()) => return inner.current_run_id.clone().unwrap_or_default(),
+                    Err(e) => first = Some(e.0),
+                }
             }
         }
         if inner.closed_at.is_some() {
@@ -296,8 +299,22 @@ pub fn start_run(
         stopped: false,
         continuation: previous.is_some(),
     };
-    tokio::spawn(agent.run(base));
+    st.live_runs.fetch_add(1, Ordering::Relaxed);
+    let guard = LiveRun(st.clone());
+    tokio::spawn(async move {
+        let _guard = guard;
+        agent.run(base).await;
+    });
     run_id
+}
+
+/// Counts a live run for `/_dev/stats`.
+struct LiveRun(Shared);
+
+impl Drop for LiveRun {
+    fn drop(&mut self) {
+        self.0.live_runs.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 struct Agent {

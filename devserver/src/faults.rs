@@ -213,6 +213,7 @@ async fn stats(State(st): State<Shared>) -> Response {
             "openOutConnections": st.open_out.load(Ordering::Relaxed),
             "appends": st.appends.load(Ordering::Relaxed),
             "appendRequests": st.append_requests.load(Ordering::Relaxed),
+            "liveRuns": st.live_runs.load(Ordering::Relaxed),
         }),
     )
 }

@@ -75,6 +75,8 @@ pub struct AppState {
     pub open_out: AtomicU64,
     pub appends: AtomicU64,
     pub append_requests: AtomicU64,
+    /// Runs of the scripted agent currently alive.
+    pub live_runs: AtomicU64,
     /// Flips to true when the server starts shutting down; streams end early.
     pub closing: tokio::sync::watch::Sender<bool>,
 }
@@ -92,6 +94,7 @@ impl AppState {
             open_out: AtomicU64::new(0),
             appends: AtomicU64::new(0),
             append_requests: AtomicU64::new(0),
+            live_runs: AtomicU64::new(0),
             closing: tokio::sync::watch::channel(false).0,
         }))
     }

@@ -65,7 +65,7 @@ fn timeout_seconds(headers: &HeaderMap) -> Result<u64, ()> {
         Some(v) => v
             .parse::<f64>()
             .ok()
-            .filter(|f| f.is_finite())
+            .filter(|f| f.is_finite() && *f >= 0.0)
             .map(|f| f.clamp(1.0, 600.0) as u64)
             .ok_or(()),
     }
@@ -249,6 +249,8 @@ mod tests {
         assert_eq!(timeout_seconds(&h), Ok(600));
         h.insert("timeout-seconds", HeaderValue::from_static("0"));
         assert_eq!(timeout_seconds(&h), Ok(1));
+        h.insert("timeout-seconds", HeaderValue::from_static("-3"));
+        assert_eq!(timeout_seconds(&h), Err(()));
         h.insert("timeout-seconds", HeaderValue::from_static("soon"));
         assert_eq!(timeout_seconds(&h), Err(()));
     }

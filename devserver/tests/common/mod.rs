@@ -1,0 +1,475 @@
+//! Test harness: an in-process server on a loopback port and a small HTTP/SSE client.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::HeaderMap;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value};
+use trigger_devserver::{start, Config, Running, DEFAULT_SECRET_KEY};
+
+pub const KEY: &str = DEFAULT_SECRET_KEY;
+
+/// Upper bound for any single wait in the tests (a hang guard, not an assertion).
+pub const GUARD: Duration = Duration::from_secs(20);
+
+pub struct Srv {
+    pub base: String,
+    pub running: Running,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+}
+
+pub fn test_config() -> Config {
+    Config {
+        port: 0,
+        db: None,
+        faults: true,
+        chunk_delay_ms: 1,
+        ping_interval: Duration::from_millis(200),
+        ..Config::default()
+    }
+}
+
+impl Srv {
+    pub async fn start() -> Srv {
+        Srv::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(f: impl FnOnce(&mut Config)) -> Srv {
+        let mut c = test_config();
+        f(&mut c);
+        let running = start(c).await.expect("server starts");
+        let base = format!("http://{}", running.addr);
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Srv {
+            base,
+            running,
+            client,
+        }
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> hyper::Response<Incoming> {
+        let mut b = hyper::Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.base, path));
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let req = b
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .expect("request");
+        tokio::time::timeout(GUARD, self.client.request(req))
+            .await
+            .expect("response in time")
+            .expect("request succeeds")
+    }
+
+    pub async fn req(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Resp {
+        self.req_bytes(method, path, headers, body.map(|b| b.as_bytes().to_vec()))
+            .await
+    }
+
+    pub async fn req_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Resp {
+        let resp = self.send(method, path, headers, body).await;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = tokio::time::timeout(GUARD, resp.into_body().collect())
+            .await
+            .expect("body in time")
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        Resp {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    /// JSON request with a bearer token.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut h: Vec<(&str, &str)> = vec![("content-type", "application/json")];
+        if let Some(a) = auth.as_deref() {
+            h.push(("authorization", a));
+        }
+        let text = body.map(|b| b.to_string());
+        self.req(method, path, &h, text.as_deref()).await
+    }
+
+    /// Creates a chat session with the secret key. `first` = None means preload.
+    pub async fn create(&self, chat_id: &str, first: Option<&str>) -> Value {
+        let r = self
+            .call(
+                "POST",
+                "/api/v1/sessions",
+                Some(KEY),
+                Some(create_body(chat_id, first)),
+            )
+            .await;
+        assert!(
+            r.status == 201 || r.status == 200,
+            "create: {} {}",
+            r.status,
+            r.body
+        );
+        r.json()
+    }
+
+    /// Appends a user message.
+    pub async fn say(&self, chat_id: &str, token: &str, id: &str, text: &str) -> Resp {
+        self.call(
+            "POST",
+            &format!("/realtime/v1/sessions/{chat_id}/in/append"),
+            Some(token),
+            Some(user_chunk(chat_id, id, text)),
+        )
+        .await
+    }
+
+    pub async fn append(&self, chat_id: &str, token: &str, chunk: Value) -> Resp {
+        self.call(
+            "POST",
+            &format!("/realtime/v1/sessions/{chat_id}/in/append"),
+            Some(token),
+            Some(chunk),
+        )
+        .await
+    }
+
+    pub async fn sse(&self, path: &str, headers: &[(&str, &str)]) -> Sse {
+        let resp = self.send("GET", path, headers, None).await;
+        Sse {
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            body: resp.into_body(),
+            buf: String::new(),
+            ended: false,
+        }
+    }
+
+    /// Opens `.out` with a token; extra headers may be added.
+    pub async fn out(&self, chat_id: &str, token: &str, extra: &[(&str, &str)]) -> Sse {
+        let auth = format!("Bearer {token}");
+        let mut h = vec![
+            ("authorization", auth.as_str()),
+            ("accept", "text/event-stream"),
+        ];
+        h.extend_from_slice(extra);
+        let s = self
+            .sse(&format!("/realtime/v1/sessions/{chat_id}/out"), &h)
+            .await;
+        assert_eq!(s.status, 200, "out status");
+        s
+    }
+
+    /// Reads one whole turn (from the given cursor) and returns its records.
+    pub async fn turn(&self, chat_id: &str, token: &str, last_event_id: Option<u64>) -> Vec<Rec> {
+        let lei = last_event_id.map(|n| n.to_string());
+        let mut extra = vec![("timeout-seconds", "30")];
+        if let Some(l) = lei.as_deref() {
+            extra.push(("last-event-id", l));
+        }
+        let mut s = self.out(chat_id, token, &extra).await;
+        s.until_turn_complete().await
+    }
+
+    pub async fn stats(&self) -> Value {
+        self.req("GET", "/_dev/stats", &[], None).await.json()
+    }
+}
+
+pub fn create_body(chat_id: &str, first: Option<&str>) -> Value {
+    let base = match first {
+        None => json!({ "chatId": chat_id, "trigger": "preload" }),
+        Some(text) => json!({
+            "chatId": chat_id,
+            "trigger": "submit-message",
+            "message": { "id": "u0", "role": "user", "parts": [{ "type": "text", "text": text }] },
+        }),
+    };
+    json!({ "type": "chat.agent", "externalId": chat_id, "taskIdentifier": "ai-chat", "triggerConfig": { "basePayload": base } })
+}
+
+pub fn user_chunk(chat_id: &str, id: &str, text: &str) -> Value {
+    json!({
+        "kind": "message",
+        "payload": {
+            "chatId": chat_id,
+            "trigger": "submit-message",
+            "message": { "id": id, "role": "user", "parts": [{ "type": "text", "text": text }] },
+            "metadata": { "userId": "test" },
+        }
+    })
+}
+
+/// One SSE event.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    pub data: String,
+}
+
+/// One record from a batch.
+#[derive(Debug, Clone)]
+pub struct Rec {
+    pub seq: u64,
+    pub timestamp: u64,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Rec {
+    pub fn control(&self) -> Option<&str> {
+        self.header("trigger-control")
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn is_command(&self) -> bool {
+        self.headers
+            .first()
+            .map(|(n, _)| n.is_empty())
+            .unwrap_or(false)
+    }
+    /// The UIMessageChunk of a data record.
+    pub fn chunk(&self) -> Option<Value> {
+        if self.body.is_empty() || self.is_command() {
+            return None;
+        }
+        let v: Value = serde_json::from_str(&self.body).ok()?;
+        v.get("data").cloned()
+    }
+    pub fn ty(&self) -> String {
+        self.chunk()
+            .and_then(|c| c.get("type").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
+pub fn parse_batch(data: &str) -> Vec<Rec> {
+    let v: Value = serde_json::from_str(data).expect("batch JSON");
+    assert!(v["tail"]["seq_num"].is_u64(), "tail.seq_num");
+    assert!(v["tail"]["timestamp"].is_u64(), "tail.timestamp");
+    v["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| Rec {
+            seq: r["seq_num"].as_u64().expect("seq_num"),
+            timestamp: r["timestamp"].as_u64().expect("timestamp"),
+            body: r["body"].as_str().expect("body string").to_string(),
+            headers: r["headers"]
+                .as_array()
+                .map(|hs| {
+                    hs.iter()
+                        .map(|h| {
+                            (
+                                h[0].as_str().unwrap_or("").to_string(),
+                                h[1].as_str().unwrap_or("").to_string(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+pub struct Sse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    body: Incoming,
+    buf: String,
+    pub ended: bool,
+}
+
+/// What reading the next event produced.
+#[derive(Debug)]
+pub enum Next {
+    Event(Event),
+    /// The body ended cleanly.
+    End,
+    /// The connection broke (no clean end of the body).
+    Broken(String),
+}
+
+impl Sse {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+
+    pub async fn next(&mut self) -> Next {
+        loop {
+            if let Some(pos) = self.buf.find("\n\n") {
+                let raw: String = self.buf[..pos].to_string();
+                self.buf.drain(..pos + 2);
+                let mut ev = Event {
+                    id: None,
+                    event: None,
+                    data: String::new(),
+                };
+                let mut data_lines = Vec::new();
+                for line in raw.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        ev.id = Some(v.trim().to_string());
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        ev.event = Some(v.trim().to_string());
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data_lines.push(v.trim_start().to_string());
+                    }
+                }
+                ev.data = data_lines.join("\n");
+                return Next::Event(ev);
+            }
+            if self.ended {
+                return Next::End;
+            }
+            match tokio::time::timeout(GUARD, self.body.frame()).await {
+                Err(_) => panic!("SSE stalled past the guard"),
+                Ok(None) => {
+                    self.ended = true;
+                    if self.buf.trim().is_empty() {
+                        return Next::End;
+                    }
+                }
+                Ok(Some(Err(e))) => return Next::Broken(e.to_string()),
+                Ok(Some(Ok(frame))) => {
+                    if let Ok(d) = frame.into_data() {
+                        self.buf.push_str(&String::from_utf8_lossy(&d));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads batches until a turn-complete record; returns every record seen.
+    pub async fn until_turn_complete(&mut self) -> Vec<Rec> {
+        let mut out = Vec::new();
+        for _ in 0..100_000 {
+            match self.next().await {
+                Next::Event(e) if e.event.as_deref() == Some("batch") => {
+                    for r in parse_batch(&e.data) {
+                        let done = r.control() == Some("turn-complete");
+                        out.push(r);
+                        if done {
+                            return out;
+                        }
+                    }
+                }
+                Next::Event(_) => {}
+                other => panic!("stream ended before turn-complete: {other:?}; got {out:?}"),
+            }
+        }
+        panic!("no turn-complete");
+    }
+
+    /// Reads everything until the stream ends; returns (records, saw_done, broken).
+    pub async fn drain(&mut self) -> (Vec<Rec>, bool, bool) {
+        let mut out = Vec::new();
+        let mut done = false;
+        for _ in 0..100_000 {
+            match self.next().await {
+                Next::Event(e) if e.event.as_deref() == Some("batch") => {
+                    out.extend(parse_batch(&e.data))
+                }
+                Next::Event(e) if e.data == "[DONE]" => done = true,
+                Next::Event(_) => {}
+                Next::End => return (out, done, false),
+                Next::Broken(_) => return (out, done, true),
+            }
+        }
+        panic!("stream did not end");
+    }
+}
+
+/// Concatenated text deltas of a turn.
+pub fn text_of(recs: &[Rec]) -> String {
+    recs.iter()
+        .filter_map(Rec::chunk)
+        .filter(|c| c["type"] == "text-delta")
+        .map(|c| c["delta"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+/// Types of the data chunks of a turn, in order.
+pub fn types_of(recs: &[Rec]) -> Vec<String> {
+    recs.iter()
+        .filter(|r| r.chunk().is_some())
+        .map(Rec::ty)
+        .collect()
+}
+
+/// Decodes a JWT's payload without checking it.
+pub fn jwt_payload(token: &str) -> Value {
+    use base64::Engine;
+    let p = token.split('.').nth(1).expect("jwt payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(p)
+        .expect("base64");
+    serde_json::from_slice(&bytes).expect("json")
+}
+
+/// Polls `/_dev/stats` until `pred` holds (bounded).
+pub async fn wait_stats(srv: &Srv, pred: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..200 {
+        let s = srv.stats().await;
+        if pred(&s) {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("stats condition never held: {}", srv.stats().await);
+}

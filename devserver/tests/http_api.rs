@@ -1,0 +1,922 @@
+//! Sessions API, tokens, `.in/append`, `.out` SSE and CORS over real HTTP.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use trigger_devserver::{jwt, util::now_secs, DEFAULT_SECRET_KEY};
+
+fn sign(claims: Value) -> String {
+    jwt::sign(DEFAULT_SECRET_KEY, &claims)
+}
+
+fn scoped(scopes: &[&str]) -> String {
+    sign(json!({
+        "iss": jwt::ISSUER, "aud": jwt::AUDIENCE, "scopes": scopes,
+        "iat": now_secs(), "exp": now_secs() + 600
+    }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_returns_full_body_then_cached() {
+    let srv = Srv::start().await;
+    let r = srv
+        .call(
+            "POST",
+            "/api/v1/sessions",
+            Some(KEY),
+            Some(create_body("chat-a", None)),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let b = r.json();
+    assert!(b["id"].as_str().unwrap().starts_with("session_"));
+    assert_eq!(b["externalId"], "chat-a");
+    assert_eq!(b["type"], "chat.agent");
+    assert_eq!(b["taskIdentifier"], "ai-chat");
+    assert_eq!(b["triggerConfig"]["basePayload"]["trigger"], "preload");
+    assert_eq!(b["runId"], b["currentRunId"]);
+    assert!(b["runId"].as_str().unwrap().starts_with("run_"));
+    assert_eq!(b["isCached"], false);
+    for k in [
+        "tags",
+        "metadata",
+        "closedAt",
+        "closedReason",
+        "expiresAt",
+        "createdAt",
+        "updatedAt",
+    ] {
+        assert!(b.get(k).is_some(), "missing {k}");
+    }
+    assert!(r.header("x-trigger-jwt").is_some());
+    let pat = b["publicAccessToken"].as_str().unwrap();
+    let claims = jwt_payload(pat);
+    assert_eq!(claims["iss"], "https://id.trigger.dev");
+    assert_eq!(claims["aud"], "https://api.trigger.dev");
+    let scopes: Vec<&str> = claims["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(scopes.contains(&"read:sessions:chat-a") && scopes.contains(&"write:sessions:chat-a"));
+    assert!(claims["exp"].as_u64().unwrap() > now_secs() + 3000);
+
+    let again = srv
+        .call(
+            "POST",
+            "/api/v1/sessions",
+            Some(KEY),
+            Some(create_body("chat-a", None)),
+        )
+        .await;
+    assert_eq!(again.status, 200);
+    let a = again.json();
+    assert_eq!(a["isCached"], true);
+    assert_eq!(a["id"], b["id"]);
+    assert_eq!(a["runId"], b["runId"]);
+    assert!(a["publicAccessToken"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_validates_input_and_auth() {
+    let srv = Srv::start().await;
+    let bad_bodies = [
+        "{not json",
+        "[]",
+        r#"{"type":"chat.agent","taskIdentifier":"ai-chat"}"#,
+        r#"{"type":"","taskIdentifier":"ai-chat","triggerConfig":{"basePayload":{}}}"#,
+        r#"{"type":"chat.agent","externalId":"session_abc","taskIdentifier":"ai-chat","triggerConfig":{"basePayload":{}}}"#,
+        r#"{"type":"chat.agent","externalId":5,"taskIdentifier":"ai-chat","triggerConfig":{"basePayload":{}}}"#,
+        r#"{"type":"chat.agent","taskIdentifier":"ai-chat","triggerConfig":{"basePayload":{"trigger":"action"}}}"#,
+        r#"{"type":"chat.agent","taskIdentifier":"ai-chat","triggerConfig":{"basePayload":{"trigger":"submit-message"}}}"#,
+        r#"{"type":"chat.agent","taskIdentifier":"ai-chat","tags":["1","2","3","4","5","6","7","8","9","10","11"],"triggerConfig":{"basePayload":{}}}"#,
+        r#"{"type":"chat.agent","taskIdentifier":"ai-chat","triggerConfig":{"basePayload":{},"maxAttempts":99}}"#,
+        r#"{"type":"chat.agent","taskIdentifier":"ai-chat","triggerConfig":{"basePayload":[]}}"#,
+        r#"{"type":"chat.agent","taskIdentifier":"ai-chat","expiresAt":"soon","triggerConfig":{"basePayload":{}}}"#,
+    ];
+    let auth = format!("Bearer {KEY}");
+    for body in bad_bodies {
+        let r = srv
+            .req(
+                "POST",
+                "/api/v1/sessions",
+                &[
+                    ("authorization", &auth),
+                    ("content-type", "application/json"),
+                ],
+                Some(body),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{body} -> {} {}", r.status, r.body);
+        assert!(r.json()["error"].is_string());
+    }
+    let body = create_body("chat-b", None);
+    assert_eq!(
+        srv.call("POST", "/api/v1/sessions", None, Some(body.clone()))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        srv.call(
+            "POST",
+            "/api/v1/sessions",
+            Some("tr_dev_wrong"),
+            Some(body.clone())
+        )
+        .await
+        .status,
+        401
+    );
+    assert_eq!(
+        srv.call(
+            "POST",
+            "/api/v1/sessions",
+            Some("garbage"),
+            Some(body.clone())
+        )
+        .await
+        .status,
+        401
+    );
+    let r = srv
+        .req(
+            "POST",
+            "/api/v1/sessions",
+            &[("authorization", "Basic abc")],
+            Some(&body.to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    // A JWT needs write:sessions and tasks:{id}.
+    let only_write = scoped(&["write:sessions"]);
+    assert_eq!(
+        srv.call(
+            "POST",
+            "/api/v1/sessions",
+            Some(&only_write),
+            Some(body.clone())
+        )
+        .await
+        .status,
+        403
+    );
+    let ok = scoped(&["write:sessions", "tasks:ai-chat"]);
+    assert_eq!(
+        srv.call("POST", "/api/v1/sessions", Some(&ok), Some(body))
+            .await
+            .status,
+        201
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retrieve_by_both_forms_and_token_errors() {
+    let srv = Srv::start().await;
+    let b = srv.create("chat-c", None).await;
+    let sid = b["id"].as_str().unwrap().to_string();
+    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
+    for id in ["chat-c", sid.as_str()] {
+        let r = srv
+            .call("GET", &format!("/api/v1/sessions/{id}"), Some(&pat), None)
+            .await;
+        assert_eq!(r.status, 200, "{id}");
+        assert_eq!(r.json()["id"], sid.as_str());
+        assert_eq!(r.json()["currentRunId"], b["runId"]);
+    }
+    // Friendly-id-scoped token also authorizes the externalId form.
+    let by_sid = scoped(&[&format!("read:sessions:{sid}")]);
+    assert_eq!(
+        srv.call("GET", "/api/v1/sessions/chat-c", Some(&by_sid), None)
+            .await
+            .status,
+        200
+    );
+    let other = scoped(&["read:sessions:chat-other"]);
+    assert_eq!(
+        srv.call("GET", "/api/v1/sessions/chat-c", Some(&other), None)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        srv.call("GET", "/api/v1/sessions/nope", Some(KEY), None)
+            .await
+            .status,
+        404
+    );
+    let expired = sign(
+        json!({"iss": jwt::ISSUER, "aud": jwt::AUDIENCE, "scopes": ["read:sessions"], "exp": now_secs() - 10}),
+    );
+    assert_eq!(
+        srv.call("GET", "/api/v1/sessions/chat-c", Some(&expired), None)
+            .await
+            .status,
+        401
+    );
+    let wrong_key = jwt::sign(
+        "another-key",
+        &json!({"iss": jwt::ISSUER, "aud": jwt::AUDIENCE, "scopes": ["read:sessions"]}),
+    );
+    assert_eq!(
+        srv.call("GET", "/api/v1/sessions/chat-c", Some(&wrong_key), None)
+            .await
+            .status,
+        401
+    );
+    let wrong_aud = sign(json!({"iss": jwt::ISSUER, "aud": "x", "scopes": ["read:sessions"]}));
+    assert_eq!(
+        srv.call("GET", "/api/v1/sessions/chat-c", Some(&wrong_aud), None)
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        srv.call("GET", "/api/v1/sessions/chat-c", Some("a.b.c"), None)
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        srv.call("GET", "/api/v1/sessions/chat-c", None, None)
+            .await
+            .status,
+        401
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_is_idempotent_and_closes_everything() {
+    let srv = Srv::start().await;
+    let b = srv.create("chat-d", None).await;
+    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
+    // A session PAT cannot close.
+    assert_eq!(
+        srv.call(
+            "POST",
+            "/api/v1/sessions/chat-d/close",
+            Some(&pat),
+            Some(json!({}))
+        )
+        .await
+        .status,
+        403
+    );
+    let long = "x".repeat(257);
+    let r = srv
+        .call(
+            "POST",
+            "/api/v1/sessions/chat-d/close",
+            Some(KEY),
+            Some(json!({ "reason": long })),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let r = srv
+        .call(
+            "POST",
+            "/api/v1/sessions/chat-d/close",
+            Some(KEY),
+            Some(json!({ "reason": 5 })),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let r = srv
+        .call(
+            "POST",
+            "/api/v1/sessions/chat-d/close",
+            Some(KEY),
+            Some(json!({ "reason": "done" })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let closed_at = r.json()["closedAt"].clone();
+    assert!(closed_at.is_string());
+    assert_eq!(r.json()["closedReason"], "done");
+    // Again, with no body: the original values stay.
+    let r = srv
+        .req(
+            "POST",
+            "/api/v1/sessions/chat-d/close",
+            &[("authorization", &format!("Bearer {KEY}"))],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["closedAt"], closed_at);
+    assert_eq!(r.json()["closedReason"], "done");
+    let admin = scoped(&["admin:sessions:chat-d"]);
+    assert_eq!(
+        srv.call("POST", "/api/v1/sessions/chat-d/close", Some(&admin), None)
+            .await
+            .status,
+        200
+    );
+    // Re-create conflicts; appends conflict.
+    let r = srv
+        .call(
+            "POST",
+            "/api/v1/sessions",
+            Some(KEY),
+            Some(create_body("chat-d", None)),
+        )
+        .await;
+    assert_eq!(r.status, 409);
+    let r = srv.say("chat-d", &pat, "u1", "hi").await;
+    assert_eq!(r.status, 409);
+    assert_eq!(
+        r.json(),
+        json!({ "ok": false, "error": "Cannot append to a closed session" })
+    );
+    assert_eq!(
+        srv.call("POST", "/api/v1/sessions/nope/close", Some(KEY), None)
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_claims_sign_working_public_tokens() {
+    let srv = Srv::start().await;
+    let r = srv
+        .call("POST", "/api/v1/auth/jwt/claims", Some(KEY), None)
+        .await;
+    assert_eq!(r.status, 200);
+    let mut claims = r.json();
+    assert!(claims["sub"].is_string());
+    assert_eq!(
+        srv.call("POST", "/api/v1/auth/jwt/claims", None, None)
+            .await
+            .status,
+        401
+    );
+    let pat = scoped(&["read:sessions"]);
+    assert_eq!(
+        srv.call("POST", "/api/v1/auth/jwt/claims", Some(&pat), None)
+            .await
+            .status,
+        403
+    );
+    // Sign like the SDK does: claims + scopes + iss/aud/iat/exp.
+    srv.create("chat-e", None).await;
+    claims["scopes"] = json!(["read:sessions:chat-e", "write:sessions:chat-e"]);
+    claims["iss"] = json!(jwt::ISSUER);
+    claims["aud"] = json!(jwt::AUDIENCE);
+    claims["iat"] = json!(now_secs());
+    claims["exp"] = json!(now_secs() + 60);
+    let t = sign(claims);
+    assert_eq!(
+        srv.call("GET", "/api/v1/sessions/chat-e", Some(&t), None)
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn normal_reply_streams_chunks_then_turn_complete_and_trim() {
+    let srv = Srv::start().await;
+    let b = srv.create("chat-f", Some("hello there world")).await;
+    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
+    let mut s = srv.out("chat-f", &pat, &[("timeout-seconds", "30")]).await;
+    assert_eq!(s.header("x-stream-version").as_deref(), Some("v2"));
+    assert_eq!(
+        s.header("content-type").as_deref(),
+        Some("text/event-stream")
+    );
+    assert!(s.header("x-session-settled").is_none());
+    let recs = s.until_turn_complete().await;
+    let types = types_of(&recs);
+    assert_eq!(types.first().map(String::as_str), Some("start"));
+    assert_eq!(types[1], "start-step");
+    assert_eq!(types[2], "text-start");
+    assert_eq!(
+        &types[types.len() - 3..],
+        ["text-end", "finish-step", "finish"]
+    );
+    assert_eq!(text_of(&recs), "Echo: hello there world");
+    let ids: Vec<Value> = recs
+        .iter()
+        .filter_map(Rec::chunk)
+        .filter(|c| c["type"].as_str().unwrap().starts_with("text-"))
+        .map(|c| c["id"].clone())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] == w[1]), "one text part id");
+    // Data bodies wrap {data, id} with distinct part ids.
+    let part_ids: std::collections::HashSet<String> = recs
+        .iter()
+        .filter(|r| r.chunk().is_some())
+        .map(|r| {
+            serde_json::from_str::<Value>(&r.body).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(part_ids.len(), recs.len() - 1);
+    for (i, r) in recs.iter().enumerate() {
+        assert_eq!(r.seq, i as u64, "seq from 0");
+    }
+    let tc = recs.last().unwrap();
+    assert_eq!(tc.body, "");
+    assert_eq!(
+        tc.headers[0],
+        ("trigger-control".to_string(), "turn-complete".to_string())
+    );
+    let fresh = tc.header("public-access-token").expect("refreshed token");
+    assert_eq!(
+        srv.call("GET", "/api/v1/sessions/chat-f", Some(fresh), None)
+            .await
+            .status,
+        200
+    );
+    assert!(tc
+        .header("session-in-event-id")
+        .unwrap()
+        .parse::<u64>()
+        .is_ok());
+    // Then an S2 trim command record.
+    let (rest, _, _) = {
+        let mut s2 = srv
+            .out(
+                "chat-f",
+                &pat,
+                &[
+                    ("timeout-seconds", "1"),
+                    ("last-event-id", &tc.seq.to_string()),
+                ],
+            )
+            .await;
+        s2.drain().await
+    };
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].headers, vec![(String::new(), "trim".to_string())]);
+    assert_eq!(rest[0].seq, tc.seq + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_resume_and_seq_monotonic_across_turns() {
+    let srv = Srv::start().await;
+    let b = srv.create("chat-g", None).await;
+    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
+    let r = srv.say("chat-g", &pat, "u1", "first").await;
+    assert_eq!((r.status, r.json()), (200, json!({ "ok": true })));
+    let t1 = srv.turn("chat-g", &pat, None).await;
+    assert_eq!(text_of(&t1), "Echo: first");
+    let last1 = t1.last().unwrap().seq;
+    let sid = b["id"].as_str().unwrap();
+    // The session_* URL form works with the externalId-scoped token.
+    let r = srv.say(sid, &pat, "u2", "second").await;
+    assert_eq!(r.status, 200);
+    let t2 = srv.turn("chat-g", &pat, Some(last1)).await;
+    assert!(t2[0].seq > last1, "resumes past the cursor");
+    assert!(
+        t2.iter().any(|r| r.is_command()),
+        "the previous turn's trim precedes turn 2"
+    );
+    assert_eq!(text_of(&t2), "Echo: second");
+    assert!(t2.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+    // A non-integer Last-Event-ID starts from the first surviving record.
+    let mut s = srv
+        .out(
+            "chat-g",
+            &pat,
+            &[("timeout-seconds", "1"), ("last-event-id", "0,1,106")],
+        )
+        .await;
+    let (all, done, broken) = s.drain().await;
+    assert!(done && !broken);
+    assert!(all.first().unwrap().seq <= t2[0].seq);
+    assert!(all.iter().any(|r| r.control() == Some("turn-complete")));
+    // Appends need the write scope.
+    let read_only = scoped(&["read:sessions:chat-g"]);
+    assert_eq!(srv.say("chat-g", &read_only, "u3", "x").await.status, 403);
+    assert_eq!(srv.say("chat-g", "", "u3", "x").await.status, 401);
+    assert_eq!(
+        srv.say("nope", &scoped(&["write:sessions:nope"]), "u3", "x")
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn append_dedupes_part_ids_and_rejects_bad_bodies() {
+    let srv = Srv::start().await;
+    let b = srv.create("chat-h", None).await;
+    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
+    let auth = format!("Bearer {pat}");
+    let url = "/realtime/v1/sessions/chat-h/in/append";
+    let body = user_chunk("chat-h", "u1", "once").to_string();
+    let h = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+        ("x-part-id", "part-1"),
+    ];
+    for _ in 0..3 {
+        let r = srv.req("POST", url, &h, Some(&body)).await;
+        assert_eq!((r.status, r.json()), (200, json!({ "ok": true })));
+    }
+    let t = srv.turn("chat-h", &pat, None).await;
+    assert_eq!(text_of(&t), "Echo: once");
+    assert_eq!(
+        srv.stats().await["appends"],
+        1,
+        "one record for three posts"
+    );
+    // Bad bodies: 400 with {ok:false,error}.
+    for bad in [
+        "{",
+        "[]",
+        r#"{"kind":"nope"}"#,
+        r#"{"kind":"message"}"#,
+        r#"{"kind":"message","payload":[]}"#,
+        r#"{"kind":"stop","message":5}"#,
+        r#"{"kind":"message","payload":{"trigger":7}}"#,
+        "",
+    ] {
+        let r = srv
+            .req("POST", url, &[("authorization", auth.as_str())], Some(bad))
+            .await;
+        assert_eq!(r.status, 400, "{bad}");
+        assert_eq!(r.json()["ok"], false);
+        assert!(r.header("access-control-allow-origin").is_some());
+    }
+    // Over 1 MiB: 413, with CORS headers.
+    let huge = format!(
+        r#"{{"kind":"stop","message":"{}"}}"#,
+        "a".repeat(1024 * 1024 + 10)
+    );
+    let r = srv
+        .req(
+            "POST",
+            url,
+            &[
+                ("authorization", auth.as_str()),
+                ("origin", "http://localhost:5173"),
+            ],
+            Some(&huge),
+        )
+        .await;
+    assert_eq!(r.status, 413);
+    assert_eq!(r.json()["ok"], false);
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some("http://localhost:5173")
+    );
+    // Just under the cap is accepted.
+    let fits = format!(
+        r#"{{"kind":"stop","message":"{}"}}"#,
+        "a".repeat(1024 * 1024 - 100)
+    );
+    assert_eq!(
+        srv.req(
+            "POST",
+            url,
+            &[("authorization", auth.as_str())],
+            Some(&fits)
+        )
+        .await
+        .status,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_checks_headers_pings_and_ends_with_done() {
+    let srv = Srv::start().await;
+    let b = srv.create("chat-i", None).await;
+    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
+    let auth = format!("Bearer {pat}");
+    let url = "/realtime/v1/sessions/chat-i/out";
+    let r = srv
+        .req("GET", url, &[("authorization", auth.as_str())], None)
+        .await;
+    assert_eq!(r.status, 406);
+    assert_eq!(r.json()["ok"], false);
+    let r = srv
+        .req(
+            "GET",
+            url,
+            &[
+                ("authorization", auth.as_str()),
+                ("accept", "application/json"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 406);
+    for bad in ["soon", "", "1e999x"] {
+        let r = srv
+            .req(
+                "GET",
+                url,
+                &[
+                    ("authorization", auth.as_str()),
+                    ("accept", "text/event-stream"),
+                    ("timeout-seconds", bad),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 400, "timeout {bad:?}");
+    }
+    let r = srv
+        .req("GET", url, &[("accept", "text/event-stream")], None)
+        .await;
+    assert_eq!(r.status, 401);
+    // Idle preloaded session: pings, then [DONE] at the deadline, then a clean end.
+    let mut s = srv.out("chat-i", &pat, &[("timeout-seconds", "1")]).await;
+    let mut pings = 0;
+    let mut done = false;
+    loop {
+        match s.next().await {
+            Next::Event(e) if e.event.as_deref() == Some("ping") => {
+                let v: Value = serde_json::from_str(&e.data).unwrap();
+                assert!(v["timestamp"].as_u64().unwrap() > 1_600_000_000_000);
+                pings += 1;
+            }
+            Next::Event(e) if e.data == "[DONE]" => {
+                assert!(e.event.is_none());
+                done = true;
+            }
+            Next::Event(e) => panic!("unexpected {e:?}"),
+            Next::End => break,
+            Next::Broken(e) => panic!("broken: {e}"),
+        }
+    }
+    assert!(done);
+    assert!(pings >= 1, "a ping while idle");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peek_settled_closes_fast_only_when_settled() {
+    let srv = Srv::start().await;
+    let b = srv.create("chat-j", Some("hi")).await;
+    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
+    let t = srv.turn("chat-j", &pat, None).await;
+    let last = t.last().unwrap().seq;
+    // Settled: header set and the stream drains then closes, despite a 600 s timeout.
+    let mut s = srv
+        .out(
+            "chat-j",
+            &pat,
+            &[
+                ("x-peek-settled", "1"),
+                ("timeout-seconds", "600"),
+                ("last-event-id", &last.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(s.header("x-session-settled").as_deref(), Some("true"));
+    let (recs, done, _) = s.drain().await;
+    assert!(done);
+    assert!(
+        recs.iter().all(Rec::is_command),
+        "only the trailing trim remains"
+    );
+    // Mid-turn: not settled.
+    let r = srv.say("chat-j", &pat, "u2", "/pause 30").await;
+    assert_eq!(r.status, 200);
+    let mut live = srv
+        .out(
+            "chat-j",
+            &pat,
+            &[
+                ("timeout-seconds", "30"),
+                ("last-event-id", &last.to_string()),
+            ],
+        )
+        .await;
+    // Wait until the turn has started streaming.
+    loop {
+        match live.next().await {
+            Next::Event(e) if e.event.as_deref() == Some("batch") => {
+                if parse_batch(&e.data).iter().any(|r| r.ty() == "text-delta") {
+                    break;
+                }
+            }
+            Next::Event(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    let s = srv
+        .out(
+            "chat-j",
+            &pat,
+            &[("x-peek-settled", "1"), ("timeout-seconds", "1")],
+        )
+        .await;
+    assert!(s.header("x-session-settled").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_on_preflight_success_and_errors() {
+    let srv = Srv::start().await;
+    let r = srv
+        .req(
+            "OPTIONS",
+            "/realtime/v1/sessions/x/in/append",
+            &[
+                ("origin", "http://localhost:5173"),
+                ("access-control-request-method", "POST"),
+                (
+                    "access-control-request-headers",
+                    "authorization,content-type,x-part-id,x-custom-thing",
+                ),
+            ],
+            None,
+        )
+        .await;
+    assert!(r.status == 204 || r.status == 200);
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some("http://localhost:5173")
+    );
+    let allow = r
+        .header("access-control-allow-headers")
+        .unwrap()
+        .to_ascii_lowercase();
+    for h in [
+        "authorization",
+        "content-type",
+        "x-part-id",
+        "last-event-id",
+        "timeout-seconds",
+        "x-peek-settled",
+        "x-trigger-source",
+        "x-custom-thing",
+    ] {
+        assert!(allow.contains(h), "allow-headers lacks {h}");
+    }
+    assert!(r
+        .header("access-control-allow-methods")
+        .unwrap()
+        .contains("POST"));
+    let r = srv
+        .req(
+            "GET",
+            "/realtime/v1/sessions/x/out",
+            &[("origin", "http://a.test"), ("accept", "text/event-stream")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some("http://a.test")
+    );
+    let expose = r
+        .header("access-control-expose-headers")
+        .unwrap()
+        .to_ascii_lowercase();
+    for h in [
+        "x-session-settled",
+        "x-ratelimit-reset",
+        "x-ratelimit-remaining",
+        "x-ratelimit-limit",
+    ] {
+        assert!(expose.contains(h), "expose lacks {h}");
+    }
+    let r = srv.req("GET", "/nowhere/at/all", &[], None).await;
+    assert_eq!(r.status, 404);
+    assert!(r.json()["error"].is_string());
+    assert!(r.header("access-control-allow-origin").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_run_exits_and_next_append_starts_a_continuation() {
+    let srv = Srv::start_with(|c| c.idle_timeout_secs = 1).await;
+    let b = srv.create("chat-k", Some("one")).await;
+    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
+    let first_run = b["runId"].as_str().unwrap().to_string();
+    let t1 = srv.turn("chat-k", &pat, None).await;
+    wait_stats(&srv, |s| s["liveRuns"] == 0).await;
+    let r = srv.say("chat-k", &pat, "u2", "two").await;
+    assert_eq!(r.status, 200);
+    let t2 = srv.turn("chat-k", &pat, Some(t1.last().unwrap().seq)).await;
+    assert_eq!(text_of(&t2), "Echo: two");
+    assert!(t2.iter().all(|r| r.seq > t1.last().unwrap().seq));
+    let s = srv
+        .call("GET", "/api/v1/sessions/chat-k", Some(&pat), None)
+        .await
+        .json();
+    assert_ne!(s["currentRunId"].as_str().unwrap(), first_run);
+    let tok = t2.last().unwrap().header("public-access-token").unwrap();
+    let scopes = jwt_payload(tok)["scopes"].clone();
+    let want = format!("read:runs:{}", s_run(&srv, &pat).await);
+    assert!(scopes
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s.as_str() == Some(want.as_str())));
+}
+
+async fn s_run(srv: &Srv, pat: &str) -> String {
+    srv.call("GET", "/api/v1/sessions/chat-k", Some(pat), None)
+        .await
+        .json()["currentRunId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_never_yields_a_server_error() {
+    let srv = Srv::start().await;
+    let b = srv.create("chat-z", None).await;
+    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
+    let auth = format!("Bearer {pat}");
+    let key = format!("Bearer {KEY}");
+    let cases: Vec<(&str, String, Vec<(&str, &str)>, Option<&str>)> = vec![
+        (
+            "POST",
+            "/api/v1/sessions".into(),
+            vec![("authorization", &key)],
+            Some("\u{0}\u{1}"),
+        ),
+        (
+            "POST",
+            "/api/v1/sessions".into(),
+            vec![("authorization", &key)],
+            Some("null"),
+        ),
+        (
+            "GET",
+            "/api/v1/sessions/%ZZ".into(),
+            vec![("authorization", &key)],
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/sessions/chat-z/close".into(),
+            vec![("authorization", &key)],
+            Some("[1,2]"),
+        ),
+        (
+            "POST",
+            "/realtime/v1/sessions/chat-z/in/append".into(),
+            vec![("authorization", &auth), ("x-part-id", "")],
+            Some("{}"),
+        ),
+        (
+            "POST",
+            "/realtime/v1/sessions/chat-z/in/append".into(),
+            vec![("authorization", "Bearer ...")],
+            Some("{}"),
+        ),
+        (
+            "GET",
+            "/realtime/v1/sessions/chat-z/out".into(),
+            vec![
+                ("authorization", &auth),
+                ("accept", "text/event-stream"),
+                ("timeout-seconds", "-5"),
+            ],
+            None,
+        ),
+        (
+            "PUT",
+            "/app/chats/x/session".into(),
+            vec![],
+            Some("{\"publicAccessToken\":1}"),
+        ),
+        (
+            "PUT",
+            "/app/chats/x/messages".into(),
+            vec![],
+            Some("{\"messages\":{}}"),
+        ),
+        (
+            "POST",
+            "/app/chats/x/start".into(),
+            vec![],
+            Some("{\"clientData\":[1]}"),
+        ),
+        (
+            "POST",
+            "/_dev/faults/fail-appends".into(),
+            vec![],
+            Some("{\"count\":\"x\"}"),
+        ),
+        (
+            "POST",
+            "/_dev/faults/delay".into(),
+            vec![],
+            Some("{\"ms\":-1}"),
+        ),
+        ("DELETE", "/api/v1/sessions".into(), vec![], None),
+    ];
+    for (m, p, h, body) in cases {
+        let r = srv.req(m, &p, &h, body).await;
+        assert!(
+            r.status >= 400 && r.status < 500,
+            "{m} {p} -> {} {}",
+            r.status,
+            r.body
+        );
+    }
+}
