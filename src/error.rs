@@ -123,15 +123,28 @@ mod tests {
 
     #[test]
     fn http_errors_carry_status_and_classification() {
-        let e = Error::Http { op: "append", status: 401, body: String::new() };
+        let e = Error::Http {
+            op: "append",
+            status: 401,
+            body: String::new(),
+        };
         assert_eq!(e.status(), Some(401));
         assert!(e.is_auth());
         assert!(!e.is_retryable());
         assert_eq!(e.to_string(), "append failed: 401");
-        let e = Error::Http { op: "append", status: 503, body: "busy".into() };
+        let e = Error::Http {
+            op: "append",
+            status: 503,
+            body: "busy".into(),
+        };
         assert!(e.is_retryable());
         assert_eq!(e.to_string(), "append failed: 503 busy");
-        assert!(Error::Http { op: "x", status: 404, body: String::new() }.is_not_found());
+        assert!(Error::Http {
+            op: "x",
+            status: 404,
+            body: String::new()
+        }
+        .is_not_found());
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod bindings;
 mod web;
 
 pub use error::Error;
-pub use records::{decode_batch, Control, Record};
+pub use records::{decode_batch, decode_ui_stream_event, Control, Record, UiStreamEvent};
 pub use retry::Backoff;
 pub use session::{Action, SessionEvent, SessionState, Subscription, SubscriptionConfig};
 pub use sse::{SseDecoder, SseEvent};

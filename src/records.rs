@@ -42,7 +42,11 @@ pub enum Record<'a> {
     /// Trigger control record (header form or legacy chunk form).
     Control { seq: u64, control: Control },
     /// A UI message chunk: `chunk` is its JSON text, exactly as sent.
-    Data { seq: u64, part_id: Option<Cow<'a, str>>, chunk: &'a str },
+    Data {
+        seq: u64,
+        part_id: Option<Cow<'a, str>>,
+        chunk: &'a str,
+    },
     /// A record with nothing to deliver (no `data`, or a dropped legacy
     /// `trigger:*` chunk): advance the cursor only.
     Skip { seq: u64 },
@@ -148,11 +152,17 @@ pub fn decode_batch(data: &str, mut visit: impl FnMut(Record<'_>)) -> Result<(),
                 match legacy.kind.as_deref() {
                     Some("trigger:turn-complete") => {
                         let token = legacy.token;
-                        visit(Record::Control { seq, control: Control::TurnComplete { token } });
+                        visit(Record::Control {
+                            seq,
+                            control: Control::TurnComplete { token },
+                        });
                         continue;
                     }
                     Some("trigger:upgrade-required") => {
-                        visit(Record::Control { seq, control: Control::UpgradeRequired });
+                        visit(Record::Control {
+                            seq,
+                            control: Control::UpgradeRequired,
+                        });
                         continue;
                     }
                     Some(k) if k.starts_with("trigger:") => {
@@ -163,9 +173,70 @@ pub fn decode_batch(data: &str, mut visit: impl FnMut(Record<'_>)) -> Result<(),
                 }
             }
         }
-        visit(Record::Data { seq, part_id: env.id, chunk });
+        visit(Record::Data {
+            seq,
+            part_id: env.id,
+            chunk,
+        });
     }
     Ok(())
+}
+
+/// One event of an AI SDK UI message stream (`data: <chunk JSON>`), the
+/// format a head-start route answers with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UiStreamEvent<'a> {
+    /// A chunk for the app, as JSON text.
+    Chunk(&'a str),
+    /// `trigger:turn-complete`: the first turn is over.
+    TurnComplete,
+    /// `trigger:session-state`: where the session's `.out` stands now.
+    SessionState { last_event_id: Option<String> },
+    /// Nothing for the app (`[DONE]`, another `trigger:*` type).
+    Skip,
+}
+
+#[derive(Deserialize)]
+struct UiControl<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(rename = "lastEventId", default)]
+    last_event_id: Option<serde_json::Value>,
+}
+
+/// Decodes the data of one UI message stream event.
+pub fn decode_ui_stream_event(data: &str) -> Result<UiStreamEvent<'_>, Error> {
+    let data = data.trim();
+    if data.is_empty() || data == "[DONE]" {
+        return Ok(UiStreamEvent::Skip);
+    }
+    let raw: &RawValue = serde_json::from_str(data).map_err(|e| {
+        Error::Decode(format!(
+            "event data is not JSON ({e}): {}",
+            truncate(data, 120)
+        ))
+    })?;
+    if !data.contains("\"trigger:") {
+        return Ok(UiStreamEvent::Chunk(raw.get()));
+    }
+    let ctl: UiControl<'_> = serde_json::from_str(data).map_err(|e| {
+        Error::Decode(format!(
+            "event data is not a chunk object ({e}): {}",
+            truncate(data, 120)
+        ))
+    })?;
+    Ok(match ctl.kind.as_deref() {
+        Some("trigger:turn-complete") => UiStreamEvent::TurnComplete,
+        Some("trigger:session-state") => UiStreamEvent::SessionState {
+            last_event_id: match ctl.last_event_id {
+                Some(serde_json::Value::String(s)) => Some(s),
+                Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            },
+        },
+        Some(k) if k.starts_with("trigger:") => UiStreamEvent::Skip,
+        _ => UiStreamEvent::Chunk(raw.get()),
+    })
 }
 
 #[cfg(test)]
@@ -178,7 +249,11 @@ mod tests {
             out.push(match r {
                 Record::Command { seq } => format!("{seq}:command"),
                 Record::Control { seq, control } => format!("{seq}:{control:?}"),
-                Record::Data { seq, part_id, chunk } => {
+                Record::Data {
+                    seq,
+                    part_id,
+                    chunk,
+                } => {
                     format!("{seq}:data:{}:{chunk}", part_id.unwrap_or_default())
                 }
                 Record::Skip { seq } => format!("{seq}:skip"),
@@ -229,8 +304,40 @@ mod tests {
 
     #[test]
     fn unknown_control_subtype_is_reported_not_dropped() {
-        let data = r#"{"records":[{"seq_num":1,"body":"","headers":[["trigger-control","new-thing"]]}]}"#;
+        let data =
+            r#"{"records":[{"seq_num":1,"body":"","headers":[["trigger-control","new-thing"]]}]}"#;
         assert_eq!(collect(data).unwrap(), vec![r#"1:Other("new-thing")"#]);
+    }
+
+    #[test]
+    fn ui_stream_events() {
+        assert_eq!(
+            decode_ui_stream_event("[DONE]").unwrap(),
+            UiStreamEvent::Skip
+        );
+        assert_eq!(
+            decode_ui_stream_event(r#" {"type":"text-delta","delta":"x"} "#).unwrap(),
+            UiStreamEvent::Chunk(r#"{"type":"text-delta","delta":"x"}"#)
+        );
+        assert_eq!(
+            decode_ui_stream_event(r#"{"type":"trigger:turn-complete"}"#).unwrap(),
+            UiStreamEvent::TurnComplete
+        );
+        assert_eq!(
+            decode_ui_stream_event(r#"{"type":"trigger:session-state","lastEventId":"12"}"#)
+                .unwrap(),
+            UiStreamEvent::SessionState {
+                last_event_id: Some("12".into())
+            }
+        );
+        assert_eq!(
+            decode_ui_stream_event(r#"{"type":"trigger:other"}"#).unwrap(),
+            UiStreamEvent::Skip
+        );
+        assert!(decode_ui_stream_event("{nope")
+            .unwrap_err()
+            .to_string()
+            .contains("not JSON"));
     }
 
     #[test]

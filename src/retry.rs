@@ -79,7 +79,11 @@ impl Backoff {
 
 /// How long to wait before retrying a 429, from `x-ratelimit-reset` (a Unix
 /// time in milliseconds) or `retry-after` (seconds). Capped at one minute.
-pub fn rate_limit_wait_ms(reset_ms: Option<&str>, retry_after: Option<&str>, now_ms: u64) -> Option<u64> {
+pub fn rate_limit_wait_ms(
+    reset_ms: Option<&str>,
+    retry_after: Option<&str>,
+    now_ms: u64,
+) -> Option<u64> {
     const CAP: u64 = 60_000;
     if let Some(reset) = reset_ms.and_then(|v| v.trim().parse::<u64>().ok()) {
         return Some(reset.saturating_sub(now_ms).min(CAP));
@@ -100,7 +104,11 @@ mod tests {
         for n in 1..=12u32 {
             let d = b.next_delay().unwrap();
             let full = (100u64 << (n - 1)).min(5_000);
-            assert!(d <= full && d >= full / 2, "attempt {n}: {d} not in [{}, {full}]", full / 2);
+            assert!(
+                d <= full && d >= full / 2,
+                "attempt {n}: {d} not in [{}, {full}]",
+                full / 2
+            );
             assert!(full >= prev_full);
             prev_full = full;
         }

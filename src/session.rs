@@ -107,7 +107,11 @@ struct SeenIds {
 
 impl SeenIds {
     fn new(cap: usize) -> Self {
-        SeenIds { set: HashSet::new(), order: VecDeque::new(), cap }
+        SeenIds {
+            set: HashSet::new(),
+            order: VecDeque::new(),
+            cap,
+        }
     }
 
     /// Records `id`; false when it was already there.
@@ -191,9 +195,9 @@ impl Subscription {
                     peek_settled: self.cfg.peek_settled,
                 })
             }
-            Phase::Connecting => {
-                Action::Fail(Error::Misuse("poll_action called before handle_response".into()))
-            }
+            Phase::Connecting => Action::Fail(Error::Misuse(
+                "poll_action called before handle_response".into(),
+            )),
             Phase::NeedToken => Action::RefreshToken,
             Phase::Reading => Action::Read,
             Phase::Backoff(ms) => {
@@ -225,7 +229,11 @@ impl Subscription {
             self.settled = settled;
             return;
         }
-        let err = Error::Http { op: "subscribe", status, body: String::new() };
+        let err = Error::Http {
+            op: "subscribe",
+            status,
+            body: String::new(),
+        };
         if status == 401 || status == 403 {
             if self.refreshed {
                 self.phase = Phase::Failed(err);
@@ -296,7 +304,11 @@ impl Subscription {
         } else if self.cfg.watch && !self.in_turn {
             // Between turns a watcher keeps watching across the server's
             // normal end of a long poll (`[DONE]`); a plain close ends it.
-            self.phase = if self.done_marker { Phase::NeedConnect } else { Phase::Finished };
+            self.phase = if self.done_marker {
+                Phase::NeedConnect
+            } else {
+                Phase::Finished
+            };
         } else if self.done_marker || self.progressed {
             // A normal end of a long poll, or a connection that moved the
             // cursor: go on from the cursor at once.

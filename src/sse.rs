@@ -150,16 +150,12 @@ impl SseDecoder {
                 self.event.clear();
                 self.event.push_str(&String::from_utf8_lossy(value));
             }
-            b"id" => {
-                if !value.contains(&0) {
-                    self.last_id = Some(String::from_utf8_lossy(value).into_owned());
-                }
+            b"id" if !value.contains(&0) => {
+                self.last_id = Some(String::from_utf8_lossy(value).into_owned());
             }
-            b"retry" => {
-                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    // Too many digits to fit is not a valid retry either.
-                    self.retry = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok());
-                }
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                // Too many digits to fit is not a valid retry either.
+                self.retry = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok());
             }
             _ => {}
         }
@@ -203,7 +199,12 @@ mod tests {
     }
 
     fn ev(event: &str, data: &str) -> SseEvent {
-        SseEvent { event: event.into(), data: data.into(), id: None, retry: None }
+        SseEvent {
+            event: event.into(),
+            data: data.into(),
+            id: None,
+            retry: None,
+        }
     }
 
     #[test]
@@ -246,7 +247,10 @@ mod tests {
 
     #[test]
     fn event_without_data_is_not_dispatched_and_resets_type() {
-        assert_eq!(decode_all(&[b"event: ping\n\ndata: x\n\n"]), vec![ev("", "x")]);
+        assert_eq!(
+            decode_all(&[b"event: ping\n\ndata: x\n\n"]),
+            vec![ev("", "x")]
+        );
     }
 
     #[test]

@@ -62,7 +62,10 @@ pub fn merge_metadata(client_data: Option<&Value>, metadata: Option<&Value>) -> 
 
 /// Tool-part states the client advances and ships back to the agent.
 fn is_advanced_tool_state(state: &str) -> bool {
-    matches!(state, "output-available" | "output-error" | "approval-responded" | "output-denied")
+    matches!(
+        state,
+        "output-available" | "output-error" | "approval-responded" | "output-denied"
+    )
 }
 
 fn is_tool_part(kind: &str) -> bool {
@@ -233,7 +236,10 @@ pub fn encode_uri_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         let keep = b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')');
+            || matches!(
+                b,
+                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+            );
         if keep {
             out.push(b as char);
         } else {
@@ -253,7 +259,10 @@ pub fn session_url(base: &str, chat_id: &str, endpoint: Endpoint) -> String {
         Endpoint::In => "in/append",
         Endpoint::Out => "out",
     };
-    format!("{base}/realtime/v1/sessions/{}/{tail}", encode_uri_component(chat_id))
+    format!(
+        "{base}/realtime/v1/sessions/{}/{tail}",
+        encode_uri_component(chat_id)
+    )
 }
 
 /// Request headers as ordered name/value pairs.
@@ -324,7 +333,9 @@ mod tests {
             SendPayload {
                 chat_id: "c1",
                 message_id: Some("m1"),
-                last_message: Some(json!({"id":"u3","role":"user","parts":[{"type":"text","text":"third"}]})),
+                last_message: Some(
+                    json!({"id":"u3","role":"user","parts":[{"type":"text","text":"third"}]}),
+                ),
                 body: Some(json!({"extra": 1, "chatId": "spoofed", "trigger": "x"})),
                 metadata: Some(json!({"userId":"u"})),
             },
@@ -346,17 +357,26 @@ mod tests {
                 ..Default::default()
             },
         );
-        assert_eq!(parse(&s), json!({"kind":"message","payload":{"chatId":"c","trigger":"regenerate-message"}}));
+        assert_eq!(
+            parse(&s),
+            json!({"kind":"message","payload":{"chatId":"c","trigger":"regenerate-message"}})
+        );
     }
 
     #[test]
     fn metadata_merge_call_wins() {
         assert_eq!(merge_metadata(None, None), None);
         assert_eq!(
-            merge_metadata(Some(&json!({"userId":"u1","scope":"default"})), Some(&json!({"scope":"request"}))),
+            merge_metadata(
+                Some(&json!({"userId":"u1","scope":"default"})),
+                Some(&json!({"scope":"request"}))
+            ),
             Some(json!({"userId":"u1","scope":"request"}))
         );
-        assert_eq!(merge_metadata(Some(&json!({"a":1})), None), Some(json!({"a":1})));
+        assert_eq!(
+            merge_metadata(Some(&json!({"a":1})), None),
+            Some(json!({"a":1}))
+        );
         assert_eq!(merge_metadata(Some(&json!("str")), None), Some(json!({})));
     }
 
@@ -404,7 +424,14 @@ mod tests {
             json!({"kind":"message","payload":{"chatId":"c","trigger":"submit-message","message":m,"metadata":{"a":1}}})
         );
         assert_eq!(
-            parse(&head_start_body(Trigger::SubmitMessage, "c", Some("m"), json!([m.clone()]), None, None)),
+            parse(&head_start_body(
+                Trigger::SubmitMessage,
+                "c",
+                Some("m"),
+                json!([m.clone()]),
+                None,
+                None
+            )),
             json!({"headStartMessages":[m],"chatId":"c","trigger":"submit-message","messageId":"m"})
         );
     }
@@ -415,25 +442,41 @@ mod tests {
             session_url("https://x.dev/", "a b/c?", Endpoint::In),
             "https://x.dev/realtime/v1/sessions/a%20b%2Fc%3F/in/append"
         );
-        assert_eq!(session_url("http://h", "id-1_é", Endpoint::Out), "http://h/realtime/v1/sessions/id-1_%C3%A9/out");
+        assert_eq!(
+            session_url("http://h", "id-1_é", Endpoint::Out),
+            "http://h/realtime/v1/sessions/id-1_%C3%A9/out"
+        );
         assert_eq!(encode_uri_component("!~*'()"), "!~*'()");
     }
 
     #[test]
     fn fixed_headers_win_regardless_of_case() {
-        let extra = vec![("x-part-id".to_string(), "STATIC".to_string()), ("X-App".to_string(), "1".to_string())];
+        let extra = vec![
+            ("x-part-id".to_string(), "STATIC".to_string()),
+            ("X-App".to_string(), "1".to_string()),
+        ];
         let h = append_headers(&extra, "tok", "p1");
         assert!(h.contains(&("X-App".into(), "1".into())));
         assert!(h.contains(&("X-Part-Id".into(), "p1".into())));
         assert!(!h.iter().any(|(_, v)| v == "STATIC"));
         assert!(h.contains(&("Authorization".into(), "Bearer tok".into())));
-        let req = OutRequest { last_event_id: Some("9".into()), timeout_seconds: 120, peek_settled: true };
+        let req = OutRequest {
+            last_event_id: Some("9".into()),
+            timeout_seconds: 120,
+            peek_settled: true,
+        };
         let h = out_headers(&[], "t", &req);
         assert!(h.contains(&("Last-Event-ID".into(), "9".into())));
         assert!(h.contains(&("X-Peek-Settled".into(), "1".into())));
         assert!(h.contains(&("Timeout-Seconds".into(), "120".into())));
-        let req = OutRequest { last_event_id: None, timeout_seconds: 60, peek_settled: false };
+        let req = OutRequest {
+            last_event_id: None,
+            timeout_seconds: 60,
+            peek_settled: false,
+        };
         let h = out_headers(&[], "t", &req);
-        assert!(!h.iter().any(|(n, _)| n == "Last-Event-ID" || n == "X-Peek-Settled"));
+        assert!(!h
+            .iter()
+            .any(|(n, _)| n == "Last-Event-ID" || n == "X-Peek-Settled"));
     }
 }

@@ -35,7 +35,11 @@ fn main() -> ExitCode {
                  bench   run the benchmarks\n  \
                  install install the toolchain pieces only"
             );
-            return if task == "help" { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+            return if task == "help" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
         }
     };
     match result {
@@ -97,7 +101,14 @@ fn test(args: &[String]) -> Result {
     run(&root, cargo().args(["fmt", "--all", "--", "--check"]))?;
     run(
         &root,
-        cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
     )?;
     run(
         &root,
@@ -140,12 +151,18 @@ fn test(args: &[String]) -> Result {
 fn wasm_browser_test(browser: &str) -> Result {
     let root = root();
     let mut cmd = cargo();
-    cmd.args(["test", "-p", "trigger-chat-wasm", "--target", "wasm32-unknown-unknown"])
-        .env(
-            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
-            tools::cargo_bin("wasm-bindgen-test-runner"),
-        )
-        .env("WASM_BINDGEN_TEST_TIMEOUT", "60");
+    cmd.args([
+        "test",
+        "-p",
+        "trigger-chat-wasm",
+        "--target",
+        "wasm32-unknown-unknown",
+    ])
+    .env(
+        "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+        tools::cargo_bin("wasm-bindgen-test-runner"),
+    )
+    .env("WASM_BINDGEN_TEST_TIMEOUT", "60");
     match browser {
         "chrome" => {
             cmd.env("CHROMEDRIVER", "/usr/bin/chromedriver");
@@ -188,8 +205,8 @@ pub fn build_package() -> Result {
     let bg = out.join("trigger_chat_wasm_bg.wasm");
     run(
         &root,
-        Command::new("wasm-opt")
-            .args(["-Oz", "--enable-bulk-memory", "--enable-sign-ext", "--enable-nontrapping-float-to-int", "--enable-mutable-globals"])
+        Command::new(tools::ensure_wasm_opt()?)
+            .args(["-Oz", "--strip-debug", "--strip-producers"])
             .arg(&bg)
             .arg("-o")
             .arg(&bg),
@@ -233,7 +250,11 @@ fn npm_suite(dir: &Path) -> Result {
 }
 
 pub fn npm_install(dir: &Path) -> Result {
-    let verb = if dir.join("package-lock.json").exists() { "ci" } else { "install" };
+    let verb = if dir.join("package-lock.json").exists() {
+        "ci"
+    } else {
+        "install"
+    };
     run(
         dir,
         Command::new("npm").args([verb, "--no-audit", "--no-fund", "--loglevel=error"]),

@@ -15,7 +15,9 @@ pub const WASM_BINDGEN_VERSION: &str = "0.2.130";
 pub fn cargo_bin(name: &str) -> PathBuf {
     let home = std::env::var("CARGO_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo"));
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo")
+        });
     home.join("bin").join(name)
 }
 
@@ -26,12 +28,50 @@ fn output_of(cmd: &mut Command) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// binaryen's `wasm-opt`, from the npm registry. Debian's binaryen (108)
+/// predates the reference-types output of current Rust and breaks the
+/// module; the npm build is current and runs on Node.
+pub const BINARYEN_VERSION: &str = "132.0.0";
+
 /// What `cargo xtask build` and `demo` need.
 pub fn ensure_build_tools() -> Result {
     ensure_wasm_target()?;
     ensure_wasm_bindgen()?;
-    ensure_apt(&[("/usr/bin/wasm-opt", "binaryen")])?;
-    ensure_node()
+    ensure_node()?;
+    ensure_wasm_opt().map(|_| ())
+}
+
+/// Installs binaryen from npm under `target/tools/` and returns the path of
+/// its `wasm-opt`.
+pub fn ensure_wasm_opt() -> Result<PathBuf> {
+    let dir = crate::root().join("target/tools");
+    let bin = dir.join("node_modules/binaryen/bin/wasm-opt");
+    let pkg = dir.join("node_modules/binaryen/package.json");
+    let have = std::fs::read_to_string(&pkg).unwrap_or_default();
+    if bin.exists() && have.contains(&format!("\"version\": \"{BINARYEN_VERSION}\"")) {
+        return Ok(bin);
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    run(
+        &dir,
+        Command::new("npm").args([
+            "install",
+            "--no-save",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            "--prefix",
+            ".",
+            &format!("binaryen@{BINARYEN_VERSION}"),
+        ]),
+    )?;
+    if !bin.exists() {
+        return Err(format!(
+            "binaryen installed, but {} is missing",
+            bin.display()
+        ));
+    }
+    Ok(bin)
 }
 
 /// What `cargo xtask test` needs: the build tools plus both browsers.
@@ -39,7 +79,6 @@ pub fn ensure_all() -> Result {
     ensure_wasm_target()?;
     ensure_wasm_bindgen()?;
     ensure_apt(&[
-        ("/usr/bin/wasm-opt", "binaryen"),
         ("/usr/bin/chromium", "chromium"),
         ("/usr/bin/chromedriver", "chromium-driver"),
         ("/usr/bin/firefox-esr", "firefox-esr"),
@@ -48,13 +87,17 @@ pub fn ensure_all() -> Result {
         ("/usr/bin/jq", "jq"),
     ])?;
     ensure_geckodriver()?;
-    ensure_node()
+    ensure_node()?;
+    ensure_wasm_opt().map(|_| ())
 }
 
 fn ensure_wasm_target() -> Result {
     let installed = output_of(Command::new("rustup").args(["target", "list", "--installed"]))
         .unwrap_or_default();
-    if installed.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
+    if installed
+        .lines()
+        .any(|l| l.trim() == "wasm32-unknown-unknown")
+    {
         return Ok(());
     }
     run(
@@ -70,7 +113,11 @@ fn ensure_wasm_bindgen() -> Result {
     if have.split_whitespace().nth(1) == Some(WASM_BINDGEN_VERSION) && runner.exists() {
         return Ok(());
     }
-    cargo_install(&["wasm-bindgen-cli", "--version", &format!("={WASM_BINDGEN_VERSION}")])
+    cargo_install(&[
+        "wasm-bindgen-cli",
+        "--version",
+        &format!("={WASM_BINDGEN_VERSION}"),
+    ])
 }
 
 fn ensure_geckodriver() -> Result {
@@ -131,7 +178,10 @@ fn ensure_node() -> Result {
         .and_then(|m| m.parse().ok())
         .unwrap_or(0);
     if major < 20 {
-        return Err(format!("Node.js 20 or newer is required, found {}", v.trim()));
+        return Err(format!(
+            "Node.js 20 or newer is required, found {}",
+            v.trim()
+        ));
     }
     Ok(())
 }

@@ -1,0 +1,113 @@
+// Multi-tab coordination over BroadcastChannel: one tab at a time may send
+// on a chat; the others are read-only and receive its messages. Claims are
+// kept alive by heartbeats and expire when a tab goes silent.
+
+const CHANNEL = "trigger-chat-wasm-tabs";
+const BEAT_MS = 5000;
+const EXPIRE_MS = 10000;
+
+const callEach = (set, ...args) => {
+  for (const fn of set) {
+    try {
+      fn(...args);
+    } catch {
+      // A listener's failure is the listener's business.
+    }
+  }
+};
+
+export class TabCoordinator {
+  constructor() {
+    this.id = globalThis.crypto?.randomUUID?.() ?? `tab-${Date.now()}-${Math.random()}`;
+    this.others = new Map(); // chatId -> { tab, seen }
+    this.mine = new Set();
+    this.readOnlyListeners = new Set();
+    this.messageListeners = new Set();
+    this.sessionListeners = new Set();
+    this.channel = null;
+    if (typeof BroadcastChannel !== "function") return;
+    this.channel = new BroadcastChannel(CHANNEL);
+    this.channel.onmessage = (e) => this.receive(e.data);
+    this.timer = setInterval(() => this.tick(), BEAT_MS);
+    this.onUnload = () => this.releaseAll();
+    globalThis.addEventListener?.("beforeunload", this.onUnload);
+  }
+
+  post(type, chatId, extra) {
+    try {
+      this.channel?.postMessage({ type, chatId, tab: this.id, ...extra });
+    } catch {
+      // A closed channel or an uncloneable payload: nothing to tell.
+    }
+  }
+
+  isReadOnly(chatId) {
+    const c = this.others.get(chatId);
+    return c !== undefined && c.tab !== this.id;
+  }
+
+  hasClaim(chatId) {
+    return this.mine.has(chatId);
+  }
+
+  claim(chatId) {
+    if (!this.channel) return true;
+    if (this.isReadOnly(chatId)) return false;
+    this.mine.add(chatId);
+    this.post("claim", chatId);
+    return true;
+  }
+
+  release(chatId) {
+    if (!this.mine.delete(chatId)) return;
+    this.post("release", chatId);
+  }
+
+  releaseAll() {
+    for (const chatId of [...this.mine]) this.release(chatId);
+  }
+
+  receive(msg) {
+    if (!msg || typeof msg !== "object" || msg.tab === this.id) return;
+    const { type, chatId, tab } = msg;
+    if (type === "claim") {
+      const was = this.isReadOnly(chatId);
+      this.others.set(chatId, { tab, seen: Date.now() });
+      if (!was) callEach(this.readOnlyListeners, chatId, true);
+    } else if (type === "release") {
+      if (this.others.get(chatId)?.tab === tab) {
+        this.others.delete(chatId);
+        callEach(this.readOnlyListeners, chatId, false);
+      }
+    } else if (type === "beat") {
+      const c = this.others.get(chatId);
+      if (c?.tab === tab) c.seen = Date.now();
+    } else if (type === "messages") {
+      callEach(this.messageListeners, chatId, msg.messages);
+    } else if (type === "session") {
+      callEach(this.sessionListeners, chatId, msg.session);
+    }
+  }
+
+  tick() {
+    for (const chatId of this.mine) this.post("beat", chatId);
+    const now = Date.now();
+    for (const [chatId, c] of this.others) {
+      if (now - c.seen > EXPIRE_MS) {
+        this.others.delete(chatId);
+        callEach(this.readOnlyListeners, chatId, false);
+      }
+    }
+  }
+
+  dispose() {
+    this.releaseAll();
+    clearInterval(this.timer);
+    globalThis.removeEventListener?.("beforeunload", this.onUnload);
+    this.channel?.close();
+    this.channel = null;
+    this.readOnlyListeners.clear();
+    this.messageListeners.clear();
+    this.sessionListeners.clear();
+  }
+}

@@ -1,0 +1,162 @@
+// The public class: the vendor's names and shapes over the wasm engine.
+// Protocol logic lives in Rust; this file only adapts calling conventions
+// (ReadableStream, class fields) and coordinates tabs.
+
+import { WasmTransport } from "./wasm/trigger_chat_wasm.js";
+import { TabCoordinator } from "./tabs.js";
+
+// A ReadableStream over a wasm chunk source. Each pull crosses into wasm
+// once and may bring back many chunks.
+function toStream(source, onEnd) {
+  let open = true;
+  const end = () => {
+    if (!open) return;
+    open = false;
+    source.free();
+    onEnd?.();
+  };
+  return new ReadableStream({
+    async pull(controller) {
+      let batch;
+      try {
+        batch = await source.next();
+      } catch (err) {
+        end();
+        controller.error(err);
+        return;
+      }
+      if (batch === null) {
+        end();
+        controller.close();
+        return;
+      }
+      for (let i = 0; i < batch.length; i++) controller.enqueue(batch[i]);
+    },
+    cancel() {
+      if (open) source.cancel();
+      end();
+    },
+  });
+}
+
+export class TriggerChatTransport {
+  #engine;
+  #tabs = null;
+
+  constructor(options) {
+    this.#engine = new WasmTransport(options);
+    if (this.#engine.multiTab) {
+      this.#tabs = new TabCoordinator();
+      this.#tabs.sessionListeners.add((chatId, session) => {
+        if (session && typeof session.lastEventId === "string") {
+          this.#engine.adoptLastEventId(chatId, session.lastEventId);
+        }
+      });
+    }
+  }
+
+  /** AI SDK 7: a resumed stream replays the current turn from its start. */
+  resumeStreamIsReplay = true;
+
+  #claim(chatId) {
+    if (!this.#tabs) return;
+    if (this.#tabs.isReadOnly(chatId)) throw new Error("This chat is active in another tab");
+    this.#tabs.claim(chatId);
+  }
+
+  #ended(chatId) {
+    if (!this.#tabs) return undefined;
+    return () => {
+      this.#tabs.release(chatId);
+      const lastEventId = this.#engine.getSession(chatId)?.lastEventId;
+      this.#tabs.post("session", chatId, { session: { lastEventId } });
+    };
+  }
+
+  start(chatId) {
+    return this.#engine.start(chatId);
+  }
+
+  async preload(chatId) {
+    await this.#engine.start(chatId);
+  }
+
+  sendMessages = async (options) => {
+    this.#claim(options?.chatId);
+    const source = await this.#engine.sendMessages(options);
+    return toStream(source, this.#ended(options.chatId));
+  };
+
+  sendPendingMessage = (chatId, message, metadata) =>
+    this.#engine.sendPendingMessage(chatId, message, metadata);
+
+  reconnectToStream = async (options) => {
+    const source = await this.#engine.reconnectToStream(options);
+    return source === null ? null : toStream(source, this.#ended(options.chatId));
+  };
+
+  stopGeneration = (chatId) => this.#engine.stopGeneration(chatId);
+
+  sendAction = async (chatId, action) => {
+    this.#claim(chatId);
+    const source = await this.#engine.sendAction(chatId, action);
+    return toStream(source, this.#ended(chatId));
+  };
+
+  getSession = (chatId) => this.#engine.getSession(chatId);
+
+  setSession(chatId, session) {
+    this.#engine.setSession(chatId, session);
+  }
+
+  setOnSessionChange(callback) {
+    this.#engine.setOnSessionChange(callback);
+  }
+
+  setClientData(clientData) {
+    this.#engine.setClientData(clientData);
+  }
+
+  isReadOnly(chatId) {
+    return this.#tabs?.isReadOnly(chatId) ?? false;
+  }
+
+  hasClaim(chatId) {
+    return this.#tabs?.hasClaim(chatId) ?? false;
+  }
+
+  addReadOnlyListener(fn) {
+    this.#tabs?.readOnlyListeners.add(fn);
+  }
+
+  removeReadOnlyListener(fn) {
+    this.#tabs?.readOnlyListeners.delete(fn);
+  }
+
+  broadcastMessages(chatId, messages) {
+    this.#tabs?.post("messages", chatId, { messages });
+  }
+
+  addMessagesListener(fn) {
+    this.#tabs?.messageListeners.add(fn);
+  }
+
+  removeMessagesListener(fn) {
+    this.#tabs?.messageListeners.delete(fn);
+  }
+
+  dispose() {
+    this.#engine.dispose();
+    this.#tabs?.dispose();
+    this.#tabs = null;
+  }
+
+  /** AI SDK 7: release everything, like dispose(). */
+  close() {
+    this.dispose();
+  }
+}
+
+export function createChatTransport(options) {
+  return new TriggerChatTransport(options);
+}

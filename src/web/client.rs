@@ -1,0 +1,557 @@
+//! The transport's shared state and its requests: the per-chat sessions,
+//! the app's callbacks, appends to `.in` with token refresh, and starting
+//! sessions. Protocol decisions come from the core (`wire`, `retry`).
+
+use super::errors::Fail;
+use super::fetch::{self, endpoint_ctx, Request};
+use super::options::{get, BaseUrl, Options};
+use super::{sys, timer};
+use crate::error::Error;
+use crate::retry::{rate_limit_wait_ms, Backoff};
+use crate::session::SessionState;
+use crate::wire::{self, Endpoint};
+use js_sys::{Function, Object, Promise, Reflect};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+
+/// How many times one append is tried when the server says "try again".
+const APPEND_ATTEMPTS: u32 = 4;
+
+/// Control of one running stream: abort it from anywhere.
+pub struct StreamCtl {
+    aborted: Cell<bool>,
+    stream: web_sys::AbortController,
+    connection: RefCell<Option<web_sys::AbortController>>,
+}
+
+impl StreamCtl {
+    pub fn new() -> Result<Rc<StreamCtl>, Fail> {
+        Ok(Rc::new(StreamCtl {
+            aborted: Cell::new(false),
+            stream: web_sys::AbortController::new().map_err(Fail::Js)?,
+            connection: RefCell::new(None),
+        }))
+    }
+
+    pub fn aborted(&self) -> bool {
+        self.aborted.get()
+    }
+
+    /// Ends the stream: the open connection, any wait, any read.
+    pub fn abort(&self) {
+        self.aborted.set(true);
+        self.stream.abort();
+        if let Some(c) = self.connection.borrow_mut().take() {
+            c.abort();
+        }
+    }
+
+    /// The signal that wakes the stream's waits when it is aborted.
+    pub fn signal(&self) -> web_sys::AbortSignal {
+        self.stream.signal()
+    }
+
+    /// A signal for a new connection, aborted with the stream.
+    pub fn connection_signal(&self) -> Result<web_sys::AbortSignal, Fail> {
+        let c = web_sys::AbortController::new().map_err(Fail::Js)?;
+        if self.aborted() {
+            c.abort();
+        }
+        let signal = c.signal();
+        *self.connection.borrow_mut() = Some(c);
+        Ok(signal)
+    }
+
+    /// Drops the current connection (after a stall) without ending the stream.
+    pub fn drop_connection(&self) {
+        if let Some(c) = self.connection.borrow_mut().take() {
+            c.abort();
+        }
+    }
+}
+
+pub struct Client {
+    pub opts: Options,
+    sessions: RefCell<HashMap<String, SessionState>>,
+    client_data: RefCell<JsValue>,
+    on_change: RefCell<Option<Function>>,
+    active: RefCell<HashMap<String, Rc<StreamCtl>>>,
+    pending_starts: RefCell<HashMap<String, Promise>>,
+    seed: Cell<u64>,
+}
+
+fn set(obj: &Object, k: &str, v: &JsValue) {
+    let _ = Reflect::set(obj, &k.into(), v);
+}
+
+/// `{publicAccessToken, lastEventId, isStreaming}` for the app.
+pub fn persisted_js(s: &SessionState) -> JsValue {
+    let o = Object::new();
+    set(
+        &o,
+        "publicAccessToken",
+        &s.public_access_token.as_str().into(),
+    );
+    set(
+        &o,
+        "lastEventId",
+        &s.last_event_id
+            .as_deref()
+            .map_or(JsValue::UNDEFINED, JsValue::from),
+    );
+    set(
+        &o,
+        "isStreaming",
+        &s.is_streaming.map_or(JsValue::UNDEFINED, JsValue::from),
+    );
+    o.into()
+}
+
+/// `JSON.stringify(v)` parsed as a `serde_json::Value`; `None` for
+/// `undefined` (which JSON has no word for).
+pub fn to_json(v: &JsValue, what: &str) -> Result<Option<serde_json::Value>, Fail> {
+    if v.is_undefined() {
+        return Ok(None);
+    }
+    let text = js_sys::JSON::stringify(v).map_err(Fail::Js)?;
+    let Some(text) = text.as_string() else {
+        return Ok(None);
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| Error::Misuse(format!("{what} cannot be sent as JSON: {e}")).into())
+}
+
+impl Client {
+    pub fn new(mut opts: Options) -> Rc<Client> {
+        let sessions: HashMap<_, _> = std::mem::take(&mut opts.sessions).into_iter().collect();
+        let seed = (sys::now_ms() as u64) ^ (js_sys::Math::random() * 1e15) as u64;
+        Rc::new(Client {
+            client_data: RefCell::new(opts.client_data.clone()),
+            on_change: RefCell::new(opts.on_session_change.clone()),
+            sessions: RefCell::new(sessions),
+            active: RefCell::new(HashMap::new()),
+            pending_starts: RefCell::new(HashMap::new()),
+            seed: Cell::new(seed),
+            opts,
+        })
+    }
+
+    /// A fresh seed for a backoff schedule.
+    pub fn next_seed(&self) -> u64 {
+        let s = self
+            .seed
+            .get()
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.seed.set(s);
+        s
+    }
+
+    // ----- sessions -------------------------------------------------------
+
+    pub fn session(&self, chat_id: &str) -> Option<SessionState> {
+        self.sessions.borrow().get(chat_id).cloned()
+    }
+
+    /// Changes a chat's session in place; false when there is none.
+    pub fn update(&self, chat_id: &str, f: impl FnOnce(&mut SessionState)) -> bool {
+        match self.sessions.borrow_mut().get_mut(chat_id) {
+            Some(s) => {
+                f(s);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn insert_session(&self, chat_id: &str, state: SessionState) {
+        self.sessions.borrow_mut().insert(chat_id.to_owned(), state);
+    }
+
+    pub fn token(&self, chat_id: &str) -> Result<String, Fail> {
+        self.session(chat_id)
+            .map(|s| s.public_access_token)
+            .ok_or_else(|| Error::Misuse(format!("no session for chat {chat_id}")).into())
+    }
+
+    /// Tells the app (`onSessionChange`) what the chat's session is now.
+    /// A throwing callback does not break the transport.
+    pub fn notify(&self, chat_id: &str) {
+        let Some(cb) = self.on_change.borrow().clone() else {
+            return;
+        };
+        let state = self
+            .session(chat_id)
+            .map_or(JsValue::NULL, |s| persisted_js(&s));
+        let _ = cb.call2(&JsValue::UNDEFINED, &chat_id.into(), &state);
+    }
+
+    pub fn set_on_change(&self, cb: Option<Function>) {
+        *self.on_change.borrow_mut() = cb;
+    }
+
+    pub fn client_data(&self) -> JsValue {
+        self.client_data.borrow().clone()
+    }
+
+    pub fn set_client_data(&self, v: JsValue) {
+        *self.client_data.borrow_mut() = v;
+    }
+
+    // ----- streams --------------------------------------------------------
+
+    pub fn has_active(&self, chat_id: &str) -> bool {
+        self.active.borrow().contains_key(chat_id)
+    }
+
+    pub fn register_stream(&self, chat_id: &str, ctl: &Rc<StreamCtl>) {
+        let old = self
+            .active
+            .borrow_mut()
+            .insert(chat_id.to_owned(), ctl.clone());
+        if let Some(old) = old {
+            if !Rc::ptr_eq(&old, ctl) {
+                old.abort();
+            }
+        }
+    }
+
+    pub fn unregister_stream(&self, chat_id: &str, ctl: &Rc<StreamCtl>) {
+        let mut active = self.active.borrow_mut();
+        if active.get(chat_id).is_some_and(|c| Rc::ptr_eq(c, ctl)) {
+            active.remove(chat_id);
+        }
+    }
+
+    /// Ends the chat's running stream, if any: a new one supersedes it.
+    pub fn supersede(&self, chat_id: &str) {
+        let old = self.active.borrow_mut().remove(chat_id);
+        if let Some(old) = old {
+            old.abort();
+        }
+    }
+
+    pub fn abort_all(&self) {
+        let all: Vec<_> = self.active.borrow_mut().drain().map(|(_, c)| c).collect();
+        for c in all {
+            c.abort();
+        }
+    }
+
+    // ----- callbacks ------------------------------------------------------
+
+    pub fn base_url(&self, endpoint: Endpoint, chat_id: &str) -> Result<String, Fail> {
+        if endpoint == Endpoint::Out {
+            if let Some(s) = &self.opts.stream_base_url {
+                return Ok(s.clone());
+            }
+        }
+        match &self.opts.base_url {
+            BaseUrl::Fixed(s) => Ok(s.clone()),
+            BaseUrl::Resolver(f) => {
+                let v = f
+                    .call1(&JsValue::UNDEFINED, &endpoint_ctx(endpoint, chat_id))
+                    .map_err(Fail::Js)?;
+                v.as_string().ok_or_else(|| {
+                    Error::Misuse(
+                        "TriggerChatTransport: the `baseURL` function must return a string".into(),
+                    )
+                    .into()
+                })
+            }
+        }
+    }
+
+    /// Calls the app's `accessToken({chatId})`.
+    async fn call_access_token(&self, chat_id: &str) -> Result<String, Fail> {
+        let arg = Object::new();
+        set(&arg, "chatId", &chat_id.into());
+        let p = sys::call_promise(
+            &self.opts.access_token,
+            &JsValue::UNDEFINED,
+            &arg,
+            &JsValue::UNDEFINED,
+            &JsValue::UNDEFINED,
+        );
+        let v = JsFuture::from(p).await.map_err(Fail::Js)?;
+        match v.as_string() {
+            Some(t) if !t.is_empty() => Ok(t),
+            _ => Err(Error::Callback(
+                "TriggerChatTransport: `accessToken` must return a non-empty string".into(),
+            )
+            .into()),
+        }
+    }
+
+    /// A fresh token from `accessToken`, stored and reported.
+    pub async fn refresh_token(&self, chat_id: &str) -> Result<String, Fail> {
+        let fresh = self.call_access_token(chat_id).await?;
+        let known = self.update(chat_id, |s| s.public_access_token = fresh.clone());
+        if !known {
+            self.insert_session(
+                chat_id,
+                SessionState {
+                    public_access_token: fresh.clone(),
+                    ..Default::default()
+                },
+            );
+        }
+        self.notify(chat_id);
+        Ok(fresh)
+    }
+
+    /// Calls the app's `startSession({taskId, chatId, clientData})`.
+    async fn call_start_session(&self, chat_id: &str) -> Result<String, Fail> {
+        let Some(f) = &self.opts.start_session else {
+            return Err(Error::Misuse(
+                "TriggerChatTransport: `startSession` is required to start a session (start(), preload(), \
+                 or a first message with no stored session); provide it, or hydrate the chat through `sessions`"
+                    .into(),
+            )
+            .into());
+        };
+        let arg = Object::new();
+        set(&arg, "taskId", &self.opts.task.as_str().into());
+        set(&arg, "chatId", &chat_id.into());
+        let cd = self.client_data();
+        set(
+            &arg,
+            "clientData",
+            &if cd.is_undefined() || cd.is_null() {
+                Object::new().into()
+            } else {
+                cd
+            },
+        );
+        let p = sys::call_promise(
+            f,
+            &JsValue::UNDEFINED,
+            &arg,
+            &JsValue::UNDEFINED,
+            &JsValue::UNDEFINED,
+        );
+        let v = JsFuture::from(p).await.map_err(Fail::Js)?;
+        match get(&v, "publicAccessToken").as_string() {
+            Some(t) if !t.is_empty() => Ok(t),
+            _ => Err(Error::Callback(
+                "TriggerChatTransport: `startSession` must resolve to { publicAccessToken: string }".into(),
+            )
+            .into()),
+        }
+    }
+
+    // ----- starting sessions ----------------------------------------------
+
+    /// The chat's session, started through `startSession` when there is
+    /// none. Concurrent calls for one chat share one `startSession` call.
+    pub async fn start(self: &Rc<Self>, chat_id: &str) -> Result<SessionState, Fail> {
+        if let Some(s) = self
+            .session(chat_id)
+            .filter(|s| !s.public_access_token.is_empty())
+        {
+            return Ok(s);
+        }
+        let pending = self.pending_starts.borrow().get(chat_id).cloned();
+        let promise = match pending {
+            Some(p) => p,
+            None => {
+                let this = self.clone();
+                let id = chat_id.to_owned();
+                let p = future_to_promise(async move {
+                    let r = this.do_start(&id).await;
+                    this.pending_starts.borrow_mut().remove(&id);
+                    r.map(|()| JsValue::UNDEFINED).map_err(Fail::into_js)
+                });
+                self.pending_starts
+                    .borrow_mut()
+                    .insert(chat_id.to_owned(), p.clone());
+                p
+            }
+        };
+        JsFuture::from(promise).await.map_err(Fail::Js)?;
+        self.session(chat_id).ok_or_else(|| {
+            Error::Protocol(format!(
+                "session for chat {chat_id} vanished while starting"
+            ))
+            .into()
+        })
+    }
+
+    async fn do_start(&self, chat_id: &str) -> Result<(), Fail> {
+        let token = self.call_start_session(chat_id).await?;
+        self.insert_session(
+            chat_id,
+            SessionState {
+                public_access_token: token,
+                is_streaming: Some(false),
+                ..Default::default()
+            },
+        );
+        self.notify(chat_id);
+        Ok(())
+    }
+
+    /// Makes sure the chat has a token: a stored one, a started session,
+    /// or (with no `startSession`) one from `accessToken`.
+    pub async fn ensure_session(self: &Rc<Self>, chat_id: &str) -> Result<(), Fail> {
+        if self
+            .session(chat_id)
+            .is_some_and(|s| !s.public_access_token.is_empty())
+        {
+            return Ok(());
+        }
+        if self.opts.start_session.is_some() {
+            return self.start(chat_id).await.map(|_| ());
+        }
+        let token = self.call_access_token(chat_id).await?;
+        self.insert_session(
+            chat_id,
+            SessionState {
+                public_access_token: token,
+                ..Default::default()
+            },
+        );
+        self.notify(chat_id);
+        Ok(())
+    }
+
+    /// The session's row is gone where the token points (404): create it
+    /// again through `startSession`, dropping the stale cursor.
+    async fn recreate_session(&self, chat_id: &str) -> Result<(), Fail> {
+        if self.opts.start_session.is_none() {
+            return Err(Error::Misuse(format!(
+                "TriggerChatTransport: the session for chat {chat_id} was not found (404) and there is no \
+                 `startSession` to create it again"
+            ))
+            .into());
+        }
+        let token = self.call_start_session(chat_id).await?;
+        let state = SessionState {
+            public_access_token: token,
+            is_streaming: Some(false),
+            ..Default::default()
+        };
+        self.insert_session(chat_id, state);
+        self.notify(chat_id);
+        Ok(())
+    }
+
+    // ----- appends --------------------------------------------------------
+
+    /// One POST to `.in/append`. On failure, also how long the server asked
+    /// us to wait (429).
+    async fn append_once(
+        &self,
+        chat_id: &str,
+        token: &str,
+        body: &str,
+        part_id: &str,
+    ) -> Result<(), (Fail, Option<u64>)> {
+        let base = self
+            .base_url(Endpoint::In, chat_id)
+            .map_err(|e| (e, None))?;
+        let url = wire::session_url(&base, chat_id, Endpoint::In);
+        let headers = wire::append_headers(&self.opts.headers, token, part_id);
+        let ctx = endpoint_ctx(Endpoint::In, chat_id);
+        let req = Request {
+            url: &url,
+            method: Some("POST"),
+            headers: &headers,
+            body: Some(body),
+            signal: None,
+        };
+        let resp = fetch::send(self.opts.fetch.as_ref(), Some(&ctx), &req)
+            .await
+            .map_err(|e| (e, None))?;
+        let status = fetch::status(&resp);
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        let wait = (status == 429)
+            .then(|| {
+                rate_limit_wait_ms(
+                    sys::header_of(&resp, "x-ratelimit-reset").as_deref(),
+                    sys::header_of(&resp, "retry-after").as_deref(),
+                    sys::now_ms() as u64,
+                )
+            })
+            .flatten();
+        Err((fetch::http_error("append", &resp).await.into(), wait))
+    }
+
+    /// An append, retried (same `X-Part-Id`, so the server keeps one copy)
+    /// while the failure is worth retrying.
+    async fn append(
+        &self,
+        chat_id: &str,
+        token: &str,
+        body: &str,
+        part_id: &str,
+    ) -> Result<(), Fail> {
+        let mut backoff = Backoff::new(self.next_seed());
+        backoff.max_attempts = APPEND_ATTEMPTS - 1;
+        let never = web_sys::AbortController::new().map_err(Fail::Js)?;
+        loop {
+            match self.append_once(chat_id, token, body, part_id).await {
+                Ok(()) => return Ok(()),
+                Err((Fail::Core(e), wait)) if e.is_retryable() => match backoff.next_delay() {
+                    Some(d) => timer::sleep(wait.unwrap_or(d), &never.signal()).await,
+                    None => return Err(e.into()),
+                },
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+
+    /// An append with the chat's token; on 401/403 once more with a fresh
+    /// token from `accessToken`; on 404 once more on a session created
+    /// again through `startSession`.
+    pub async fn append_authed(
+        &self,
+        chat_id: &str,
+        body: &str,
+        part_id: &str,
+    ) -> Result<(), Fail> {
+        let token = self.token(chat_id)?;
+        match self.append(chat_id, &token, body, part_id).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_not_found() => {
+                self.recreate_session(chat_id).await?;
+                return self
+                    .append(chat_id, &self.token(chat_id)?, body, part_id)
+                    .await;
+            }
+            Err(e) if !e.is_auth() => return Err(e),
+            Err(_) => {}
+        }
+        let fresh = self.refresh_token(chat_id).await?;
+        match self.append(chat_id, &fresh, body, part_id).await {
+            Err(e) if e.is_not_found() => {}
+            other => return other,
+        }
+        self.recreate_session(chat_id).await?;
+        self.append(chat_id, &self.token(chat_id)?, body, part_id)
+            .await
+    }
+
+    /// `{kind:"stop"}` on `.in`, without waiting (used when the app aborts).
+    pub fn fire_stop(self: &Rc<Self>, chat_id: &str) {
+        let this = self.clone();
+        let id = chat_id.to_owned();
+        wasm_bindgen_futures::spawn_local(async move {
+            let part = sys::random_uuid();
+            let _ = this.append_authed(&id, &wire::stop_chunk(), &part).await;
+        });
+    }
+
+    /// The app's `clientData` merged under a call's `metadata`.
+    pub fn merged_metadata(&self, metadata: &JsValue) -> Result<Option<serde_json::Value>, Fail> {
+        let cd = to_json(&self.client_data(), "clientData")?.filter(|v| !v.is_null());
+        let md = to_json(metadata, "metadata")?.filter(|v| !v.is_null());
+        Ok(wire::merge_metadata(cd.as_ref(), md.as_ref()))
+    }
+}

@@ -1,0 +1,438 @@
+//! The loop that carries out what a stream's state machine asks (connect,
+//! read, wait, refresh the token) and hands its chunks to the app. It makes
+//! no protocol decisions of its own.
+
+use super::body::{Body, Read};
+use super::client::{Client, StreamCtl};
+use super::errors::{describe, is_abort, Fail};
+use super::fetch::{self, endpoint_ctx, Request};
+use super::{sys, timer};
+use crate::error::Error;
+use crate::records::{decode_ui_stream_event, UiStreamEvent};
+use crate::session::{Action, SessionEvent, Subscription, SubscriptionConfig};
+use crate::sse::SseDecoder;
+use crate::wire::{self, Endpoint};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// A connection silent for this long (no record, no keepalive) is dropped
+/// and opened again.
+pub const STALL_MS: u64 = 60_000;
+
+/// Sends `{kind:"stop"}` when the app's abort signal fires, and ends the
+/// stream. Removes its listener when dropped.
+struct AbortHook {
+    signal: web_sys::AbortSignal,
+    callback: Closure<dyn FnMut()>,
+}
+
+impl Drop for AbortHook {
+    fn drop(&mut self) {
+        let _ = self
+            .signal
+            .remove_event_listener_with_callback("abort", self.callback.as_ref().unchecked_ref());
+    }
+}
+
+enum Source {
+    /// A session's `.out` subscription.
+    Session(Subscription),
+    /// A head-start route's UI message stream (first turn only).
+    HeadStart {
+        sse: SseDecoder,
+        out: String,
+        ended: bool,
+    },
+}
+
+/// One stream of chunks for the app.
+pub struct Runner {
+    client: Rc<Client>,
+    chat_id: String,
+    ctl: Rc<StreamCtl>,
+    source: Source,
+    body: Option<Body>,
+    scratch: Vec<u8>,
+    /// An error thrown by the app's own code, reported as it is.
+    js_fail: Option<JsValue>,
+    _hook: Option<AbortHook>,
+}
+
+impl Runner {
+    /// A `.out` subscription for `chat_id`, registered as the chat's active
+    /// stream. `abort` is the app's signal; with `stop_on_abort` an abort
+    /// also stops the agent's turn.
+    pub fn session(
+        client: &Rc<Client>,
+        chat_id: &str,
+        peek_settled: bool,
+        abort: Option<web_sys::AbortSignal>,
+        stop_on_abort: bool,
+    ) -> Result<Runner, Fail> {
+        let state = client.session(chat_id).unwrap_or_default();
+        let sub = Subscription::new(SubscriptionConfig {
+            watch: client.opts.watch,
+            peek_settled,
+            timeout_seconds: client.opts.stream_timeout_seconds,
+            cursor: state.last_event_id,
+            skip_to_turn_complete: state.skip_to_turn_complete,
+            seed: client.next_seed(),
+        });
+        Self::new(client, chat_id, Source::Session(sub), abort, stop_on_abort)
+    }
+
+    /// The stream of a head-start route's response.
+    pub fn head_start(
+        client: &Rc<Client>,
+        chat_id: &str,
+        response: &JsValue,
+    ) -> Result<Runner, Fail> {
+        let mut r = Self::new(
+            client,
+            chat_id,
+            Source::HeadStart {
+                sse: SseDecoder::new(),
+                out: String::new(),
+                ended: false,
+            },
+            None,
+            false,
+        )?;
+        r.body = Body::of(response);
+        if r.body.is_none() {
+            return Err(Error::Protocol("the headStart route answered with no body".into()).into());
+        }
+        Ok(r)
+    }
+
+    fn new(
+        client: &Rc<Client>,
+        chat_id: &str,
+        source: Source,
+        abort: Option<web_sys::AbortSignal>,
+        stop_on_abort: bool,
+    ) -> Result<Runner, Fail> {
+        let ctl = StreamCtl::new()?;
+        client.register_stream(chat_id, &ctl);
+        let hook = match abort {
+            Some(signal) if signal.aborted() => {
+                ctl.abort();
+                None
+            }
+            Some(signal) => {
+                let (c, id, k) = (client.clone(), chat_id.to_owned(), ctl.clone());
+                let callback = Closure::<dyn FnMut()>::new(move || {
+                    if k.aborted() {
+                        return;
+                    }
+                    if stop_on_abort {
+                        c.update(&id, |s| s.skip_to_turn_complete = true);
+                        c.fire_stop(&id);
+                    }
+                    k.abort();
+                });
+                signal
+                    .add_event_listener_with_callback("abort", callback.as_ref().unchecked_ref())
+                    .map_err(Fail::Js)?;
+                Some(AbortHook { signal, callback })
+            }
+            None => None,
+        };
+        Ok(Runner {
+            client: client.clone(),
+            chat_id: chat_id.to_owned(),
+            ctl,
+            source,
+            body: None,
+            scratch: Vec::new(),
+            js_fail: None,
+            _hook: hook,
+        })
+    }
+
+    pub fn ctl(&self) -> &Rc<StreamCtl> {
+        &self.ctl
+    }
+
+    /// The next chunks for the app, as a JS array; `None` when the stream
+    /// is over.
+    pub async fn next(&mut self) -> Result<Option<JsValue>, Fail> {
+        if matches!(self.source, Source::HeadStart { .. }) {
+            return self.next_head_start().await;
+        }
+        loop {
+            let Source::Session(sub) = &mut self.source else {
+                return Ok(None);
+            };
+            if self.ctl.aborted() {
+                sub.handle_abort();
+                self.body = None;
+            }
+            let events: Vec<SessionEvent> = std::iter::from_fn(|| sub.poll_event()).collect();
+            let cursor = sub.cursor().map(str::to_owned);
+            for ev in events {
+                self.apply(ev, cursor.clone());
+            }
+            let Source::Session(sub) = &mut self.source else {
+                return Ok(None);
+            };
+            if let Some((json, _)) = sub.take_chunks() {
+                return parse_chunks(&json).map(Some);
+            }
+            match sub.poll_action() {
+                Action::Connect(req) => self.connect(req).await,
+                Action::Read => self.read().await,
+                Action::Sleep(ms) => timer::sleep(ms, &self.ctl.signal()).await,
+                Action::RefreshToken => {
+                    let r = self
+                        .client
+                        .refresh_token(&self.chat_id)
+                        .await
+                        .map_err(|f| self.keep(f));
+                    let Source::Session(sub) = &mut self.source else {
+                        return Ok(None);
+                    };
+                    match r {
+                        Ok(_) => sub.handle_token_refreshed(),
+                        Err(e) => sub.handle_token_error(e),
+                    }
+                }
+                Action::Finish => {
+                    self.close();
+                    return Ok(None);
+                }
+                Action::Fail(e) => {
+                    self.close();
+                    return Err(self.js_fail.take().map_or(Fail::Core(e), Fail::Js));
+                }
+            }
+        }
+    }
+
+    /// Keeps an app-thrown error to report as it is; gives the core error.
+    fn keep(&mut self, f: Fail) -> Error {
+        match f {
+            Fail::Core(e) => e,
+            Fail::Js(v) => {
+                let e = Error::Callback(describe(&v));
+                self.js_fail = Some(v);
+                e
+            }
+        }
+    }
+
+    fn apply(&self, ev: SessionEvent, cursor: Option<String>) {
+        match ev {
+            SessionEvent::TurnComplete { token } => {
+                self.client.update(&self.chat_id, |s| {
+                    if let Some(t) = token {
+                        s.public_access_token = t;
+                    }
+                    s.is_streaming = Some(false);
+                    if cursor.is_some() {
+                        s.last_event_id = cursor;
+                    }
+                });
+            }
+            SessionEvent::Settled => {
+                self.client
+                    .update(&self.chat_id, |s| s.is_streaming = Some(false));
+            }
+        }
+        self.client.notify(&self.chat_id);
+    }
+
+    async fn connect(&mut self, req: wire::OutRequest) {
+        let prepared = (|| {
+            let token = self.client.token(&self.chat_id)?;
+            let base = self.client.base_url(Endpoint::Out, &self.chat_id)?;
+            let signal = self.ctl.connection_signal()?;
+            Ok::<_, Fail>((token, base, signal))
+        })();
+        let (token, base, signal) = match prepared {
+            Ok(p) => p,
+            Err(f) => {
+                let e = self.keep(f);
+                if let Source::Session(sub) = &mut self.source {
+                    sub.handle_token_error(e);
+                }
+                return;
+            }
+        };
+        let url = wire::session_url(&base, &self.chat_id, Endpoint::Out);
+        let headers = wire::out_headers(&self.client.opts.headers, &token, &req);
+        let ctx = endpoint_ctx(Endpoint::Out, &self.chat_id);
+        let request = Request {
+            url: &url,
+            method: None,
+            headers: &headers,
+            body: None,
+            signal: Some(&signal),
+        };
+        let result = fetch::send(self.client.opts.fetch.as_ref(), Some(&ctx), &request).await;
+        let result = match result {
+            Err(Fail::Js(v)) => Err(Fail::Core(self.keep(Fail::Js(v)))),
+            other => other,
+        };
+        let Source::Session(sub) = &mut self.source else {
+            return;
+        };
+        match result {
+            Ok(resp) => {
+                let status = fetch::status(&resp);
+                let settled = sys::header_of(&resp, "X-Session-Settled").as_deref() == Some("true");
+                sub.handle_response(status, settled);
+                if (200..300).contains(&status) {
+                    self.body = Body::of(&resp);
+                    if self.body.is_none() {
+                        sub.handle_network_error("the stream response has no body");
+                    }
+                }
+            }
+            Err(Fail::Core(Error::Aborted)) => sub.handle_abort(),
+            Err(Fail::Core(e @ Error::Callback(_))) => sub.handle_token_error(e),
+            Err(Fail::Core(e)) => sub.handle_network_error(&e.to_string()),
+            Err(Fail::Js(_)) => {}
+        }
+    }
+
+    async fn read(&mut self) {
+        let Some(body) = &mut self.body else {
+            if let Source::Session(sub) = &mut self.source {
+                sub.handle_network_error("the connection is gone");
+            }
+            return;
+        };
+        let r = body.read(&mut self.scratch, STALL_MS).await;
+        let aborted = self.ctl.aborted();
+        let Source::Session(sub) = &mut self.source else {
+            return;
+        };
+        match r {
+            Ok(Read::Bytes) => {
+                // A decode error fails the subscription; the next poll reports it.
+                let _ = sub.handle_bytes(&self.scratch);
+                let cursor = sub.cursor().map(str::to_owned);
+                let skip = sub.skip_to_turn_complete();
+                self.client.update(&self.chat_id, |s| {
+                    if cursor.is_some() {
+                        s.last_event_id = cursor;
+                    }
+                    s.skip_to_turn_complete = skip;
+                });
+            }
+            Ok(Read::Eof) => {
+                self.body = None;
+                sub.handle_eof();
+            }
+            Ok(Read::Stall) => {
+                self.body = None;
+                self.ctl.drop_connection();
+                sub.handle_stall();
+            }
+            Err(e) => {
+                self.body = None;
+                if aborted {
+                    sub.handle_abort();
+                } else if is_abort(&e) {
+                    sub.handle_network_error("the connection was aborted");
+                } else {
+                    sub.handle_network_error(&describe(&e));
+                }
+            }
+        }
+    }
+
+    async fn next_head_start(&mut self) -> Result<Option<JsValue>, Fail> {
+        loop {
+            let Source::HeadStart { sse, out, ended } = &mut self.source else {
+                return Ok(None);
+            };
+            if self.ctl.aborted() || *ended {
+                self.close_head_start();
+                return Ok(None);
+            }
+            while let Some(ev) = sse.poll_event()? {
+                match decode_ui_stream_event(&ev.data)? {
+                    UiStreamEvent::Chunk(c) => {
+                        out.push(if out.is_empty() { '[' } else { ',' });
+                        out.push_str(c);
+                    }
+                    UiStreamEvent::TurnComplete => {
+                        self.client
+                            .update(&self.chat_id, |s| s.is_streaming = Some(false));
+                        self.client.notify(&self.chat_id);
+                    }
+                    UiStreamEvent::SessionState {
+                        last_event_id: Some(id),
+                    } => {
+                        self.client
+                            .update(&self.chat_id, |s| s.last_event_id = Some(id));
+                        self.client.notify(&self.chat_id);
+                    }
+                    UiStreamEvent::SessionState { .. } | UiStreamEvent::Skip => {}
+                }
+            }
+            if !out.is_empty() {
+                out.push(']');
+                let json = std::mem::take(out);
+                return parse_chunks(&json).map(Some);
+            }
+            let Some(body) = &mut self.body else {
+                *ended = true;
+                continue;
+            };
+            match body.read(&mut self.scratch, STALL_MS).await {
+                Ok(Read::Bytes) => sse.handle_bytes(&self.scratch)?,
+                Ok(Read::Eof) => {
+                    sse.handle_eof();
+                    self.body = None;
+                }
+                Ok(Read::Stall) => {
+                    self.close_head_start();
+                    return Err(Error::TimedOut("the headStart route's stream").into());
+                }
+                Err(e) if self.ctl.aborted() || is_abort(&e) => {
+                    self.close_head_start();
+                    return Ok(None);
+                }
+                Err(e) => {
+                    self.close_head_start();
+                    return Err(Error::Network(describe(&e)).into());
+                }
+            }
+        }
+    }
+
+    fn close_head_start(&mut self) {
+        // However the first turn ended, it is not streaming any more.
+        let mut changed = false;
+        self.client.update(&self.chat_id, |s| {
+            changed = s.is_streaming == Some(true);
+            s.is_streaming = Some(false);
+        });
+        if changed {
+            self.client.notify(&self.chat_id);
+        }
+        self.close();
+    }
+
+    /// Releases the connection and the chat's active-stream slot.
+    pub fn close(&mut self) {
+        self.body = None;
+        self.client.unregister_stream(&self.chat_id, &self.ctl);
+        self._hook = None;
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn parse_chunks(json: &str) -> Result<JsValue, Fail> {
+    js_sys::JSON::parse(json)
+        .map_err(|_| Error::Decode("the chunks of a batch do not form valid JSON".into()).into())
+}

@@ -1,0 +1,212 @@
+//! The transport's options, read once from the JS object and checked.
+//! A wrong option is a `TypeError` that names it.
+
+use crate::session::SessionState;
+use js_sys::{Function, Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+
+/// `baseURL`: a fixed string or a function of `{endpoint, chatId}`.
+pub enum BaseUrl {
+    Fixed(String),
+    Resolver(Function),
+}
+
+pub struct Options {
+    pub task: String,
+    pub access_token: Function,
+    pub start_session: Option<Function>,
+    pub base_url: BaseUrl,
+    pub stream_base_url: Option<String>,
+    pub fetch: Option<Function>,
+    pub headers: Vec<(String, String)>,
+    pub stream_timeout_seconds: u32,
+    pub client_data: JsValue,
+    pub sessions: Vec<(String, SessionState)>,
+    pub on_session_change: Option<Function>,
+    pub multi_tab: bool,
+    pub watch: bool,
+    pub head_start: Option<String>,
+}
+
+pub const DEFAULT_BASE_URL: &str = "https://api.trigger.dev";
+pub const DEFAULT_STREAM_TIMEOUT_SECONDS: u32 = 120;
+
+pub fn get(obj: &JsValue, key: &str) -> JsValue {
+    Reflect::get(obj, &key.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn absent(v: &JsValue) -> bool {
+    v.is_undefined() || v.is_null()
+}
+
+fn opt_string(obj: &JsValue, key: &str) -> Result<Option<String>, String> {
+    let v = get(obj, key);
+    if absent(&v) {
+        return Ok(None);
+    }
+    v.as_string()
+        .map(Some)
+        .ok_or_else(|| format!("TriggerChatTransport: option `{key}` must be a string"))
+}
+
+fn opt_function(obj: &JsValue, key: &str) -> Result<Option<Function>, String> {
+    let v = get(obj, key);
+    if absent(&v) {
+        return Ok(None);
+    }
+    v.dyn_into::<Function>()
+        .map(Some)
+        .map_err(|_| format!("TriggerChatTransport: option `{key}` must be a function"))
+}
+
+fn opt_bool(obj: &JsValue, key: &str) -> Result<bool, String> {
+    let v = get(obj, key);
+    if absent(&v) {
+        return Ok(false);
+    }
+    v.as_bool()
+        .ok_or_else(|| format!("TriggerChatTransport: option `{key}` must be a boolean"))
+}
+
+fn is_plain_object(v: &JsValue) -> bool {
+    v.is_object() && !js_sys::Array::is_array(v) && !v.is_function()
+}
+
+/// One persisted session, from `sessions` or `setSession`.
+pub fn session_from_js(v: &JsValue, what: &str) -> Result<SessionState, String> {
+    if !is_plain_object(v) {
+        return Err(format!("{what} must be an object with a publicAccessToken"));
+    }
+    let token = get(v, "publicAccessToken")
+        .as_string()
+        .ok_or_else(|| format!("{what}.publicAccessToken must be a string"))?;
+    let last = get(v, "lastEventId");
+    let last_event_id = if absent(&last) {
+        None
+    } else if let Some(s) = last.as_string() {
+        Some(s)
+    } else if let Some(n) = last.as_f64() {
+        Some(format!("{n}"))
+    } else {
+        return Err(format!("{what}.lastEventId must be a string"));
+    };
+    let streaming = get(v, "isStreaming");
+    let is_streaming = if absent(&streaming) {
+        None
+    } else {
+        Some(
+            streaming
+                .as_bool()
+                .ok_or_else(|| format!("{what}.isStreaming must be a boolean"))?,
+        )
+    };
+    Ok(SessionState {
+        public_access_token: token,
+        last_event_id,
+        is_streaming,
+        skip_to_turn_complete: false,
+    })
+}
+
+/// Reads and checks the options object.
+pub fn parse(o: &JsValue) -> Result<Options, String> {
+    if !is_plain_object(o) {
+        return Err("TriggerChatTransport: options must be an object".into());
+    }
+    let task =
+        match get(o, "task").as_string() {
+            Some(t) if !t.is_empty() => t,
+            _ => return Err(
+                "TriggerChatTransport: option `task` is required and must be a non-empty string"
+                    .into(),
+            ),
+        };
+    let access_token = opt_function(o, "accessToken")?
+        .ok_or("TriggerChatTransport: option `accessToken` is required and must be a function")?;
+    let base = get(o, "baseURL");
+    let base_url = if absent(&base) {
+        BaseUrl::Fixed(DEFAULT_BASE_URL.into())
+    } else if let Some(s) = base.as_string() {
+        BaseUrl::Fixed(s)
+    } else if let Some(f) = base.dyn_ref::<Function>() {
+        BaseUrl::Resolver(f.clone())
+    } else {
+        return Err("TriggerChatTransport: option `baseURL` must be a string or a function".into());
+    };
+    let h = get(o, "headers");
+    let mut headers = Vec::new();
+    if !absent(&h) {
+        if !is_plain_object(&h) {
+            return Err(
+                "TriggerChatTransport: option `headers` must be an object of strings".into(),
+            );
+        }
+        for entry in Object::entries(h.unchecked_ref()).iter() {
+            let pair: js_sys::Array = entry.unchecked_into();
+            let (k, v) = (pair.get(0).as_string(), pair.get(1).as_string());
+            match (k, v) {
+                (Some(k), Some(v)) => headers.push((k, v)),
+                (Some(k), None) => {
+                    return Err(format!(
+                        "TriggerChatTransport: option `headers.{k}` must be a string"
+                    ))
+                }
+                _ => {}
+            }
+        }
+    }
+    let t = get(o, "streamTimeoutSeconds");
+    let stream_timeout_seconds = if absent(&t) {
+        DEFAULT_STREAM_TIMEOUT_SECONDS
+    } else {
+        match t.as_f64() {
+            Some(n) if (1.0..=600.0).contains(&n) => n.round() as u32,
+            _ => {
+                return Err(
+                    "TriggerChatTransport: option `streamTimeoutSeconds` must be a number from 1 to 600".into(),
+                )
+            }
+        }
+    };
+    let client_data = get(o, "clientData");
+    if !absent(&client_data) && !is_plain_object(&client_data) {
+        return Err("TriggerChatTransport: option `clientData` must be an object".into());
+    }
+    let s = get(o, "sessions");
+    let mut sessions = Vec::new();
+    if !absent(&s) {
+        if !is_plain_object(&s) {
+            return Err(
+                "TriggerChatTransport: option `sessions` must be an object keyed by chat id".into(),
+            );
+        }
+        for entry in Object::entries(s.unchecked_ref()).iter() {
+            let pair: js_sys::Array = entry.unchecked_into();
+            let Some(chat_id) = pair.get(0).as_string() else {
+                continue;
+            };
+            let what = format!("TriggerChatTransport: option `sessions[\"{chat_id}\"]`");
+            sessions.push((chat_id, session_from_js(&pair.get(1), &what)?));
+        }
+    }
+    Ok(Options {
+        task,
+        access_token,
+        start_session: opt_function(o, "startSession")?,
+        base_url,
+        stream_base_url: opt_string(o, "streamBaseURL")?,
+        fetch: opt_function(o, "fetch")?,
+        headers,
+        stream_timeout_seconds,
+        client_data: if absent(&client_data) {
+            JsValue::UNDEFINED
+        } else {
+            client_data
+        },
+        sessions,
+        on_session_change: opt_function(o, "onSessionChange")?,
+        multi_tab: opt_bool(o, "multiTab")?,
+        watch: opt_bool(o, "watch")?,
+        head_start: opt_string(o, "headStart")?,
+    })
+}

@@ -1,0 +1,86 @@
+//! Raw bindings to what the browser (or Node) provides. Everything is looked
+//! up at call time, so tests can replace `globalThis.fetch`.
+
+use js_sys::{Object, Promise};
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `globalThis.fetch(url, init)`. Throws (caught) when there is none.
+    #[wasm_bindgen(catch, js_namespace = globalThis, js_name = fetch)]
+    pub fn global_fetch(url: &str, init: &Object) -> Result<JsValue, JsValue>;
+}
+
+// Small combinators that would take many more bytes of glue in Rust.
+#[wasm_bindgen(inline_js = r#"
+export function sleep(ms, signal) {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => { clearTimeout(t); signal.removeEventListener("abort", done); resolve(); };
+    const t = setTimeout(done, ms);
+    signal.addEventListener("abort", done);
+  });
+}
+export function read_or_stall(reader, ms) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => resolve(null), ms);
+    reader.read().then(
+      (r) => { clearTimeout(t); resolve(r.done ? undefined : r.value); },
+      (e) => { clearTimeout(t); reject(e); });
+  });
+}
+export function random_uuid() {
+  const c = globalThis.crypto;
+  if (c && typeof c.randomUUID === "function") return c.randomUUID();
+  const b = new Uint8Array(16);
+  if (c && typeof c.getRandomValues === "function") c.getRandomValues(b);
+  else for (let i = 0; i < 16; i++) b[i] = Math.floor(Math.random() * 256);
+  b[6] = (b[6] & 15) | 64; b[8] = (b[8] & 63) | 128;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+export function header_of(response, name) {
+  try { const v = response.headers.get(name); return v == null ? undefined : String(v); }
+  catch { return undefined; }
+}
+export function call_promise(f, thisArg, a, b, c) {
+  try { return Promise.resolve(f.call(thisArg, a, b, c)); }
+  catch (e) { return Promise.reject(e); }
+}
+export function get_reader(response) {
+  const body = response && response.body;
+  return body && typeof body.getReader === "function" ? body.getReader() : undefined;
+}
+export function cancel_reader(reader) {
+  try { reader.cancel().catch(() => {}); } catch {}
+}
+export function response_text(response) {
+  try { return Promise.resolve(response.text()).catch(() => ""); } catch { return Promise.resolve(""); }
+}
+export function now_ms() { return Date.now(); }
+"#)]
+extern "C" {
+    /// Resolves after `ms`, or as soon as `signal` aborts.
+    pub fn sleep(ms: f64, signal: &web_sys::AbortSignal) -> Promise;
+    /// Resolves to the next chunk (a `Uint8Array`), `undefined` at the end,
+    /// or `null` when nothing arrived within `ms`.
+    pub fn read_or_stall(reader: &JsValue, ms: f64) -> Promise;
+    pub fn random_uuid() -> String;
+    /// A response header, or `undefined`; never throws.
+    pub fn header_of(response: &JsValue, name: &str) -> Option<String>;
+    /// Calls `f` and turns whatever happens (a value, a promise, a throw)
+    /// into a promise.
+    pub fn call_promise(
+        f: &JsValue,
+        this: &JsValue,
+        a: &JsValue,
+        b: &JsValue,
+        c: &JsValue,
+    ) -> Promise;
+    /// `response.body.getReader()`, or `undefined` when there is no body.
+    pub fn get_reader(response: &JsValue) -> JsValue;
+    pub fn cancel_reader(reader: &JsValue);
+    /// `response.text()`, or `""` when it fails.
+    pub fn response_text(response: &JsValue) -> Promise;
+    pub fn now_ms() -> f64;
+}
