@@ -1,0 +1,355 @@
+//! The scripted agent's behaviours, observed on `.out` over real HTTP.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// Starts a preloaded chat and returns (server, token).
+async fn chat(id: &str) -> (Srv, String) {
+    let srv = Srv::start().await;
+    let b = srv.create(id, None).await;
+    (srv, b["publicAccessToken"].as_str().unwrap().to_string())
+}
+
+/// Sends `text` and reads the whole turn from `after`.
+async fn ask(
+    srv: &Srv,
+    id: &str,
+    pat: &str,
+    msg_id: &str,
+    text: &str,
+    after: Option<u64>,
+) -> Vec<Rec> {
+    assert_eq!(srv.say(id, pat, msg_id, text).await.status, 200);
+    srv.turn(id, pat, after).await
+}
+
+fn chunks(recs: &[Rec]) -> Vec<Value> {
+    recs.iter().filter_map(Rec::chunk).collect()
+}
+
+fn find(recs: &[Rec], ty: &str) -> Value {
+    chunks(recs)
+        .into_iter()
+        .find(|c| c["type"] == ty)
+        .unwrap_or_else(|| panic!("no {ty} chunk"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_reply_has_n_tokens() {
+    let (srv, pat) = chat("s-long").await;
+    let t = ask(&srv, "s-long", &pat, "u1", "/long 7", None).await;
+    let deltas: Vec<Value> = chunks(&t)
+        .into_iter()
+        .filter(|c| c["type"] == "text-delta")
+        .collect();
+    assert_eq!(deltas.len(), 7);
+    assert_eq!(
+        text_of(&t),
+        "token1 token2 token3 token4 token5 token6 token7"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_emits_n_deltas() {
+    let (srv, pat) = chat("s-bench").await;
+    let t = ask(&srv, "s-bench", &pat, "u1", "/bench 500", None).await;
+    let n = chunks(&t)
+        .iter()
+        .filter(|c| c["type"] == "text-delta")
+        .count();
+    assert_eq!(n, 500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reasoning_then_text() {
+    let (srv, pat) = chat("s-reason").await;
+    let t = ask(&srv, "s-reason", &pat, "u1", "/reason", None).await;
+    let types = types_of(&t);
+    let rs = types.iter().position(|t| t == "reasoning-start").unwrap();
+    let re = types.iter().position(|t| t == "reasoning-end").unwrap();
+    let ts = types.iter().position(|t| t == "text-start").unwrap();
+    assert!(rs < re && re < ts);
+    assert!(types[rs..re].iter().skip(1).all(|t| t == "reasoning-delta"));
+    assert!(!text_of(&t).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_call_with_result_then_text() {
+    let (srv, pat) = chat("s-tool").await;
+    let t = ask(&srv, "s-tool", &pat, "u1", "/tool", None).await;
+    let types = types_of(&t);
+    let order = [
+        "tool-input-start",
+        "tool-input-delta",
+        "tool-input-available",
+        "tool-output-available",
+        "text-delta",
+    ];
+    let pos: Vec<usize> = order
+        .iter()
+        .map(|o| types.iter().position(|t| t == o).unwrap())
+        .collect();
+    assert!(pos.windows(2).all(|w| w[0] < w[1]), "{types:?}");
+    let avail = find(&t, "tool-input-available");
+    assert_eq!(avail["toolName"], "getWeather");
+    assert_eq!(avail["input"], json!({ "city": "Paris" }));
+    let out = find(&t, "tool-output-available");
+    assert_eq!(out["output"], json!({ "tempC": 21 }));
+    assert_eq!(out["toolCallId"], avail["toolCallId"]);
+    let streamed: String = chunks(&t)
+        .iter()
+        .filter(|c| c["type"] == "tool-input-delta")
+        .map(|c| c["inputTextDelta"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&streamed).unwrap(),
+        json!({ "city": "Paris" })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_pauses_then_continues_the_same_message() {
+    let (srv, pat) = chat("s-ask").await;
+    let t = ask(&srv, "s-ask", &pat, "u1", "/ask", None).await;
+    let msg_id = find(&t, "start")["messageId"].as_str().unwrap().to_string();
+    let call = find(&t, "tool-input-available");
+    assert_eq!(call["toolName"], "askUser");
+    assert_eq!(
+        call["input"],
+        json!({ "question": "Pick a color", "options": ["red", "green", "blue"] })
+    );
+    assert!(types_of(&t).contains(&"finish".to_string()));
+    assert!(!types_of(&t).contains(&"tool-output-available".to_string()));
+    // The answer comes back as the slim assistant message.
+    let answer = json!({
+        "kind": "message",
+        "payload": {
+            "chatId": "s-ask", "trigger": "submit-message",
+            "message": { "id": msg_id, "role": "assistant", "parts": [
+                { "type": "tool-askUser", "toolCallId": call["toolCallId"], "state": "output-available", "output": "green" }
+            ]}
+        }
+    });
+    assert_eq!(srv.append("s-ask", &pat, answer).await.status, 200);
+    let t2 = srv.turn("s-ask", &pat, Some(t.last().unwrap().seq)).await;
+    assert_eq!(find(&t2, "start")["messageId"], msg_id.as_str());
+    assert_eq!(text_of(&t2), "You picked green.");
+}
+
+async fn approve_flow(approved: bool) -> (Vec<Rec>, String) {
+    let id = if approved { "s-appr-yes" } else { "s-appr-no" };
+    let (srv, pat) = chat(id).await;
+    let t = ask(&srv, id, &pat, "u1", "/approve", None).await;
+    let msg_id = find(&t, "start")["messageId"].as_str().unwrap().to_string();
+    let avail = find(&t, "tool-input-available");
+    assert_eq!(avail["toolName"], "sendEmail");
+    let req = find(&t, "tool-approval-request");
+    assert_eq!(req["toolCallId"], avail["toolCallId"]);
+    assert!(req["approvalId"].is_string());
+    let answer = json!({
+        "kind": "message",
+        "payload": {
+            "chatId": id, "trigger": "submit-message",
+            "message": { "id": msg_id, "role": "assistant", "parts": [{
+                "type": "tool-sendEmail", "toolCallId": avail["toolCallId"], "state": "approval-responded",
+                "approval": { "id": req["approvalId"], "approved": approved }
+            }]}
+        }
+    });
+    assert_eq!(srv.append(id, &pat, answer).await.status, 200);
+    let t2 = srv.turn(id, &pat, Some(t.last().unwrap().seq)).await;
+    assert_eq!(find(&t2, "start")["messageId"], msg_id.as_str());
+    (t2, avail["toolCallId"].as_str().unwrap().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_granted_runs_the_tool() {
+    let (t, call) = approve_flow(true).await;
+    assert_eq!(
+        find(&t, "tool-output-available")["toolCallId"],
+        call.as_str()
+    );
+    assert_eq!(text_of(&t), "Email sent.");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_denied_does_not() {
+    let (t, call) = approve_flow(false).await;
+    assert_eq!(find(&t, "tool-output-denied")["toolCallId"], call.as_str());
+    assert!(!types_of(&t).contains(&"tool-output-available".to_string()));
+    assert_eq!(text_of(&t), "Email not sent.");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_chunk_then_turn_complete() {
+    let (srv, pat) = chat("s-err").await;
+    let t = ask(&srv, "s-err", &pat, "u1", "/error", None).await;
+    assert_eq!(find(&t, "error")["errorText"], "Scripted failure");
+    assert_eq!(t.last().unwrap().control(), Some("turn-complete"));
+    assert!(!types_of(&t).contains(&"text-delta".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_swaps_the_run_mid_reply() {
+    let srv = Srv::start().await;
+    let b = srv.create("s-up", None).await;
+    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
+    let first_run = b["runId"].as_str().unwrap().to_string();
+    let t = ask(&srv, "s-up", &pat, "u1", "/upgrade", None).await;
+    let up = t
+        .iter()
+        .position(|r| r.control() == Some("upgrade-required"))
+        .expect("upgrade-required");
+    assert_eq!(t[up].body, "");
+    assert!(t[..up].iter().any(|r| r.ty() == "text-delta"));
+    assert!(t[up..].iter().any(|r| r.ty() == "text-delta"));
+    let s = srv
+        .call("GET", "/api/v1/sessions/s-up", Some(&pat), None)
+        .await
+        .json();
+    assert_ne!(s["currentRunId"].as_str().unwrap(), first_run);
+    // The conversation goes on.
+    let t2 = ask(
+        &srv,
+        "s-up",
+        &pat,
+        "u2",
+        "after",
+        Some(t.last().unwrap().seq),
+    )
+    .await;
+    assert_eq!(text_of(&t2), "Echo: after");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn action_gets_a_short_reply() {
+    let (srv, pat) = chat("s-act").await;
+    let chunk = json!({ "kind": "message", "payload": { "chatId": "s-act", "trigger": "action", "action": { "type": "undo" } } });
+    assert_eq!(srv.append("s-act", &pat, chunk).await.status, 200);
+    let t = srv.turn("s-act", &pat, None).await;
+    assert_eq!(text_of(&t), "Action: undo");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regenerate_restreams_with_a_new_message_id() {
+    let (srv, pat) = chat("s-regen").await;
+    let t1 = ask(&srv, "s-regen", &pat, "u1", "again please", None).await;
+    let chunk = json!({ "kind": "message", "payload": { "chatId": "s-regen", "trigger": "regenerate-message" } });
+    assert_eq!(srv.append("s-regen", &pat, chunk).await.status, 200);
+    let t2 = srv
+        .turn("s-regen", &pat, Some(t1.last().unwrap().seq))
+        .await;
+    assert_eq!(text_of(&t2), text_of(&t1));
+    assert_ne!(
+        find(&t2, "start")["messageId"],
+        find(&t1, "start")["messageId"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_aborts_the_turn_promptly() {
+    let (srv, pat) = chat("s-stop").await;
+    assert_eq!(
+        srv.say("s-stop", &pat, "u1", "/pause 120").await.status,
+        200
+    );
+    let mut s = srv.out("s-stop", &pat, &[("timeout-seconds", "60")]).await;
+    let mut seen = Vec::new();
+    // Wait for the first delta, then stop.
+    'outer: loop {
+        match s.next().await {
+            Next::Event(e) if e.event.as_deref() == Some("batch") => {
+                for r in parse_batch(&e.data) {
+                    let delta = r.ty() == "text-delta";
+                    seen.push(r);
+                    if delta {
+                        break 'outer;
+                    }
+                }
+            }
+            Next::Event(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    let r = srv
+        .append(
+            "s-stop",
+            &pat,
+            json!({ "kind": "stop", "message": "user cancelled" }),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    seen.extend(s.until_turn_complete().await);
+    let types = types_of(&seen);
+    assert_eq!(types.last().map(String::as_str), Some("finish"));
+    assert!(!text_of(&seen).contains("Back after the pause"));
+    // The agent is ready for the next message right away.
+    let t2 = ask(
+        &srv,
+        "s-stop",
+        &pat,
+        "u2",
+        "next",
+        Some(seen.last().unwrap().seq),
+    )
+    .await;
+    assert_eq!(text_of(&t2), "Echo: next");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steering_message_is_injected_mid_turn() {
+    let (srv, pat) = chat("s-steer").await;
+    assert_eq!(srv.say("s-steer", &pat, "u1", "/pause 1").await.status, 200);
+    let mut s = srv.out("s-steer", &pat, &[("timeout-seconds", "60")]).await;
+    let mut seen = Vec::new();
+    'outer: loop {
+        match s.next().await {
+            Next::Event(e) if e.event.as_deref() == Some("batch") => {
+                for r in parse_batch(&e.data) {
+                    let delta = r.ty() == "text-delta";
+                    seen.push(r);
+                    if delta {
+                        break 'outer;
+                    }
+                }
+            }
+            Next::Event(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        srv.say("s-steer", &pat, "u2", "use metric units")
+            .await
+            .status,
+        200
+    );
+    seen.extend(s.until_turn_complete().await);
+    assert!(
+        text_of(&seen).contains("(noted: use metric units)"),
+        "{}",
+        text_of(&seen)
+    );
+    let starts = chunks(&seen)
+        .iter()
+        .filter(|c| c["type"] == "start")
+        .count();
+    assert_eq!(starts, 1, "one assistant message");
+    // Every text part is closed.
+    let opened = types_of(&seen)
+        .iter()
+        .filter(|t| *t == "text-start")
+        .count();
+    let closed = types_of(&seen).iter().filter(|t| *t == "text-end").count();
+    assert_eq!(opened, closed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_message_in_base_payload_is_answered() {
+    let srv = Srv::start().await;
+    let b = srv.create("s-first", Some("straight away")).await;
+    let pat = b["publicAccessToken"].as_str().unwrap();
+    let t = srv.turn("s-first", pat, None).await;
+    assert_eq!(text_of(&t), "Echo: straight away");
+}
