@@ -270,13 +270,7 @@ impl Client {
     async fn call_access_token(&self, chat_id: &str) -> Result<String, Fail> {
         let arg = Object::new();
         set(&arg, "chatId", &chat_id.into());
-        let p = sys::call_promise(
-            &self.opts.access_token,
-            &JsValue::UNDEFINED,
-            &arg,
-            &JsValue::UNDEFINED,
-            &JsValue::UNDEFINED,
-        );
+        let p = sys::call_promise(&self.opts.access_token, &js_sys::Array::of1(&arg));
         let v = JsFuture::from(p).await.map_err(Fail::Js)?;
         match v.as_string() {
             Some(t) if !t.is_empty() => Ok(t),
@@ -327,13 +321,7 @@ impl Client {
                 cd
             },
         );
-        let p = sys::call_promise(
-            f,
-            &JsValue::UNDEFINED,
-            &arg,
-            &JsValue::UNDEFINED,
-            &JsValue::UNDEFINED,
-        );
+        let p = sys::call_promise(f, &js_sys::Array::of1(&arg));
         let v = JsFuture::from(p).await.map_err(Fail::Js)?;
         match get(&v, "publicAccessToken").as_string() {
             Some(t) if !t.is_empty() => Ok(t),

@@ -62,10 +62,7 @@ pub async fn send(
     let promise = match override_fetch {
         Some(f) => sys::call_promise(
             f,
-            &JsValue::UNDEFINED,
-            &req.url.into(),
-            &init,
-            ctx.unwrap_or(&JsValue::UNDEFINED),
+            &js_sys::Array::of3(&req.url.into(), &init, ctx.unwrap_or(&JsValue::UNDEFINED)),
         ),
         None => match sys::global_fetch(req.url, &init) {
             Ok(v) => js_sys::Promise::resolve(&v),

@@ -43,8 +43,8 @@ export function header_of(response, name) {
   try { const v = response.headers.get(name); return v == null ? undefined : String(v); }
   catch { return undefined; }
 }
-export function call_promise(f, thisArg, a, b, c) {
-  try { return Promise.resolve(f.call(thisArg, a, b, c)); }
+export function call_promise(f, args) {
+  try { return Promise.resolve(f(...args)); }
   catch (e) { return Promise.reject(e); }
 }
 export function get_reader(response) {
@@ -70,13 +70,7 @@ extern "C" {
     pub fn header_of(response: &JsValue, name: &str) -> Option<String>;
     /// Calls `f` and turns whatever happens (a value, a promise, a throw)
     /// into a promise.
-    pub fn call_promise(
-        f: &JsValue,
-        this: &JsValue,
-        a: &JsValue,
-        b: &JsValue,
-        c: &JsValue,
-    ) -> Promise;
+    pub fn call_promise(f: &JsValue, args: &js_sys::Array) -> Promise;
     /// `response.body.getReader()`, or `undefined` when there is no body.
     pub fn get_reader(response: &JsValue) -> JsValue;
     pub fn cancel_reader(reader: &JsValue);
