@@ -1,0 +1,546 @@
+//! The `.out` subscription state machine against a fake server and a
+//! virtual clock: reconnects, backoff, cursor resume, token refresh, stops
+//! and duplicates, with no real time passing and no sockets.
+
+use proptest::prelude::*;
+use std::collections::VecDeque;
+use trigger_chat_wasm::{Action, Error, SessionEvent, Subscription, SubscriptionConfig};
+
+/// One record in the fake stream.
+#[derive(Clone)]
+enum Rec {
+    /// A text-delta chunk with this delta and part id.
+    Data(&'static str, String),
+    TurnComplete(Option<&'static str>),
+    Trim,
+}
+
+/// How one connection of the fake server goes.
+#[derive(Clone)]
+enum Conn {
+    /// Answer with this status and no body.
+    Status(u16),
+    /// Serve records after the cursor, `limit` of them at most, then end
+    /// the body: with `data: [DONE]` when `done`, else abruptly.
+    Serve { limit: usize, done: bool },
+    /// Serve everything after the cursor, marked settled.
+    Settled,
+    /// Go silent until the client gives up on the connection.
+    Stall,
+    /// The request fails before an answer.
+    NetworkError,
+}
+
+fn record_json(seq: u64, rec: &Rec) -> String {
+    match rec {
+        Rec::Data(delta, part) => {
+            let chunk = format!(r#"{{"type":"text-delta","id":"t","delta":"{delta}"}}"#);
+            let body = serde_json::json!({ "data": serde_json::from_str::<serde_json::Value>(&chunk).unwrap(), "id": part }).to_string();
+            serde_json::json!({"seq_num": seq, "timestamp": 1, "body": body, "headers": []}).to_string()
+        }
+        Rec::TurnComplete(token) => {
+            let mut headers = vec![serde_json::json!(["trigger-control", "turn-complete"])];
+            if let Some(t) = token {
+                headers.push(serde_json::json!(["public-access-token", t]));
+            }
+            serde_json::json!({"seq_num": seq, "timestamp": 1, "body": "", "headers": headers}).to_string()
+        }
+        Rec::Trim => serde_json::json!({"seq_num": seq, "timestamp": 1, "body": "x", "headers": [["", "trim"]]}).to_string(),
+    }
+}
+
+/// Records get seq numbers from 1. One SSE `batch` event per record, with a
+/// ping between them, as the emulator sends them.
+struct Server {
+    log: Vec<Rec>,
+    script: VecDeque<Conn>,
+    /// `Last-Event-ID` of each connection, in order.
+    requests: Vec<Option<String>>,
+}
+
+impl Server {
+    fn body_after(&self, cursor: Option<&str>, limit: usize) -> Vec<u8> {
+        let after: u64 = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
+        let mut out = String::from(": hello\n\n");
+        for (i, rec) in self.log.iter().enumerate() {
+            let seq = i as u64 + 1;
+            if seq <= after {
+                continue;
+            }
+            if out.matches("event: batch").count() >= limit {
+                break;
+            }
+            out.push_str(&format!(
+                "id: {seq},{seq},0\nevent: batch\ndata: {{\"records\":[{}]}}\n\n",
+                record_json(seq, rec)
+            ));
+            out.push_str("event: ping\ndata: {\"timestamp\":1}\n\n");
+        }
+        out.into_bytes()
+    }
+}
+
+/// What a run of the client against the server produced.
+#[derive(Debug, Default)]
+struct Outcome {
+    deltas: Vec<String>,
+    events: Vec<SessionEvent>,
+    sleeps: Vec<u64>,
+    refreshes: usize,
+    result: Option<Result<(), Error>>,
+}
+
+fn cfg() -> SubscriptionConfig {
+    SubscriptionConfig {
+        watch: false,
+        peek_settled: false,
+        timeout_seconds: 60,
+        cursor: None,
+        skip_to_turn_complete: false,
+        seed: 9,
+    }
+}
+
+/// Drives `sub` against `server`, splitting every body into `piece`-byte
+/// reads. Stops after a bounded number of steps.
+fn drive(sub: &mut Subscription, server: &mut Server, piece: usize) -> Outcome {
+    let mut out = Outcome::default();
+    let mut pending: VecDeque<Vec<u8>> = VecDeque::new();
+    let mut ending: Option<Conn> = None;
+    for _ in 0..10_000 {
+        while let Some(ev) = sub.poll_event() {
+            out.events.push(ev);
+        }
+        if let Some((json, n)) = sub.take_chunks() {
+            let v: Vec<serde_json::Value> =
+                serde_json::from_str(&json).expect("chunks are a JSON array");
+            assert_eq!(v.len(), n);
+            out.deltas
+                .extend(v.iter().map(|c| c["delta"].as_str().unwrap().to_owned()));
+        }
+        match sub.poll_action() {
+            Action::Connect(req) => {
+                server.requests.push(req.last_event_id.clone());
+                let conn = server.script.pop_front().unwrap_or(Conn::Serve {
+                    limit: usize::MAX,
+                    done: true,
+                });
+                match &conn {
+                    Conn::Status(s) => sub.handle_response(*s, false),
+                    Conn::NetworkError => sub.handle_network_error("connection refused"),
+                    Conn::Serve { limit, .. } => {
+                        sub.handle_response(200, false);
+                        let body = server.body_after(req.last_event_id.as_deref(), *limit);
+                        pending = body.chunks(piece.max(1)).map(<[u8]>::to_vec).collect();
+                        ending = Some(conn);
+                    }
+                    Conn::Settled => {
+                        sub.handle_response(200, true);
+                        let body = server.body_after(req.last_event_id.as_deref(), usize::MAX);
+                        pending = body.chunks(piece.max(1)).map(<[u8]>::to_vec).collect();
+                        ending = Some(conn);
+                    }
+                    Conn::Stall => {
+                        sub.handle_response(200, false);
+                        pending.clear();
+                        ending = Some(conn);
+                    }
+                }
+            }
+            Action::Read => match pending.pop_front() {
+                Some(bytes) => {
+                    let _ = sub.handle_bytes(&bytes);
+                }
+                None => match ending.take() {
+                    Some(Conn::Serve { done: true, .. }) => {
+                        sub.handle_bytes(b"data: [DONE]\n\n").unwrap();
+                        sub.handle_eof();
+                    }
+                    Some(Conn::Stall) => sub.handle_stall(),
+                    _ => sub.handle_eof(),
+                },
+            },
+            Action::Sleep(ms) => out.sleeps.push(ms),
+            Action::RefreshToken => {
+                out.refreshes += 1;
+                sub.handle_token_refreshed();
+            }
+            Action::Finish => {
+                out.result = Some(Ok(()));
+                return out;
+            }
+            Action::Fail(e) => {
+                out.result = Some(Err(e));
+                return out;
+            }
+        }
+    }
+    panic!("no end after 10000 steps: {out:?}");
+}
+
+fn data(n: usize) -> Vec<Rec> {
+    (0..n)
+        .map(|i| {
+            Rec::Data(
+                ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"][i % 10],
+                format!("p{i}"),
+            )
+        })
+        .collect()
+}
+
+fn deltas(n: usize) -> Vec<String> {
+    data(n)
+        .into_iter()
+        .map(|r| match r {
+            Rec::Data(d, _) => d.to_owned(),
+            _ => unreachable!(),
+        })
+        .collect()
+}
+
+fn turn(n: usize, token: Option<&'static str>) -> Vec<Rec> {
+    let mut log = data(n);
+    log.push(Rec::TurnComplete(token));
+    log
+}
+
+fn server(log: Vec<Rec>, script: Vec<Conn>) -> Server {
+    Server {
+        log,
+        script: script.into(),
+        requests: Vec::new(),
+    }
+}
+
+#[test]
+fn one_turn_ends_at_turn_complete_with_the_refreshed_token() {
+    let mut s = server(turn(5, Some("fresh")), vec![]);
+    let mut sub = Subscription::new(cfg());
+    let out = drive(&mut sub, &mut s, 7);
+    assert_eq!(out.result, Some(Ok(())));
+    assert_eq!(out.deltas, deltas(5));
+    assert_eq!(
+        out.events,
+        vec![SessionEvent::TurnComplete {
+            token: Some("fresh".into())
+        }]
+    );
+    assert_eq!(sub.cursor(), Some("6"));
+    assert!(out.sleeps.is_empty());
+}
+
+#[test]
+fn a_dropped_connection_resumes_from_the_last_record_without_loss_or_duplicates() {
+    let mut s = server(
+        turn(10, None),
+        vec![
+            Conn::Serve {
+                limit: 4,
+                done: false,
+            },
+            Conn::Serve {
+                limit: 3,
+                done: false,
+            },
+        ],
+    );
+    let mut sub = Subscription::new(cfg());
+    let out = drive(&mut sub, &mut s, 5);
+    assert_eq!(out.result, Some(Ok(())));
+    assert_eq!(out.deltas, deltas(10));
+    assert_eq!(s.requests, vec![None, Some("4".into()), Some("7".into())]);
+    // Connections that made progress reconnect at once.
+    assert!(out.sleeps.is_empty(), "{:?}", out.sleeps);
+}
+
+#[test]
+fn the_servers_long_poll_end_reconnects_at_once() {
+    // Nothing yet (the agent is thinking), then the reply.
+    let mut s = server(
+        turn(3, None),
+        vec![
+            Conn::Serve {
+                limit: 0,
+                done: true,
+            },
+            Conn::Serve {
+                limit: 0,
+                done: true,
+            },
+        ],
+    );
+    let mut sub = Subscription::new(cfg());
+    let out = drive(&mut sub, &mut s, 64);
+    assert_eq!(out.deltas, deltas(3));
+    assert_eq!(s.requests, vec![None, None, None]);
+    assert!(out.sleeps.is_empty());
+}
+
+#[test]
+fn server_errors_back_off_with_growing_waits_then_recover() {
+    let mut s = server(
+        turn(2, None),
+        vec![
+            Conn::Status(503),
+            Conn::NetworkError,
+            Conn::Status(429),
+            Conn::Serve {
+                limit: usize::MAX,
+                done: true,
+            },
+        ],
+    );
+    let mut sub = Subscription::new(cfg());
+    let out = drive(&mut sub, &mut s, 64);
+    assert_eq!(out.result, Some(Ok(())));
+    assert_eq!(out.deltas, deltas(2));
+    assert_eq!(out.sleeps.len(), 3);
+    for (i, w) in out.sleeps.iter().enumerate() {
+        let full = 100u64 << i;
+        assert!(*w <= full && *w >= full / 2, "wait {i} = {w}");
+    }
+}
+
+#[test]
+fn an_abrupt_end_without_progress_backs_off() {
+    let mut s = server(
+        turn(1, None),
+        vec![Conn::Serve {
+            limit: 0,
+            done: false,
+        }],
+    );
+    let mut sub = Subscription::new(cfg());
+    let out = drive(&mut sub, &mut s, 64);
+    assert_eq!(out.deltas, deltas(1));
+    assert_eq!(out.sleeps.len(), 1);
+}
+
+#[test]
+fn gives_up_after_the_last_attempt() {
+    let mut s = server(turn(1, None), vec![Conn::Status(500); 20]);
+    let mut sub = Subscription::new(cfg());
+    let out = drive(&mut sub, &mut s, 64);
+    assert_eq!(out.sleeps.len(), 12);
+    match out.result {
+        Some(Err(e)) => assert_eq!(e.status(), Some(500)),
+        other => panic!("expected a 500 failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn fatal_statuses_fail_at_once() {
+    for status in [400u16, 404, 409] {
+        let mut s = server(turn(1, None), vec![Conn::Status(status)]);
+        let mut sub = Subscription::new(cfg());
+        let out = drive(&mut sub, &mut s, 64);
+        assert!(out.sleeps.is_empty());
+        assert_eq!(
+            out.result.and_then(|r| r.err()).and_then(|e| e.status()),
+            Some(status)
+        );
+    }
+}
+
+#[test]
+fn an_auth_failure_refreshes_the_token_once() {
+    let mut s = server(turn(2, None), vec![Conn::Status(401)]);
+    let mut sub = Subscription::new(cfg());
+    let out = drive(&mut sub, &mut s, 64);
+    assert_eq!(out.refreshes, 1);
+    assert_eq!(out.deltas, deltas(2));
+
+    let mut s = server(turn(2, None), vec![Conn::Status(401), Conn::Status(403)]);
+    let mut sub = Subscription::new(cfg());
+    let out = drive(&mut sub, &mut s, 64);
+    assert_eq!(out.refreshes, 1);
+    assert_eq!(
+        out.result.and_then(|r| r.err()).and_then(|e| e.status()),
+        Some(403)
+    );
+}
+
+#[test]
+fn a_token_that_expires_again_later_is_refreshed_again() {
+    // Expired at the start, then again after the connection drops mid-turn.
+    let mut s = server(
+        turn(6, None),
+        vec![
+            Conn::Status(401),
+            Conn::Serve {
+                limit: 3,
+                done: false,
+            },
+            Conn::Status(401),
+        ],
+    );
+    let mut sub = Subscription::new(cfg());
+    let out = drive(&mut sub, &mut s, 64);
+    assert_eq!(out.refreshes, 2);
+    assert_eq!(out.deltas, deltas(6));
+}
+
+#[test]
+fn a_stall_drops_the_connection_and_resumes() {
+    let mut s = server(
+        turn(4, None),
+        vec![
+            Conn::Serve {
+                limit: 2,
+                done: false,
+            },
+            Conn::Stall,
+        ],
+    );
+    let mut sub = Subscription::new(cfg());
+    let out = drive(&mut sub, &mut s, 64);
+    assert_eq!(out.deltas, deltas(4));
+    assert_eq!(s.requests, vec![None, Some("2".into()), Some("2".into())]);
+    assert_eq!(out.sleeps.len(), 1);
+}
+
+#[test]
+fn after_a_stop_the_rest_of_the_stopped_turn_is_skipped() {
+    let mut log = turn(3, None); // the stopped turn, seq 1-4
+    log.extend([
+        Rec::Trim,
+        Rec::Data("new", "n1".into()),
+        Rec::TurnComplete(None),
+    ]);
+    let mut s = server(log, vec![]);
+    let mut sub = Subscription::new(SubscriptionConfig {
+        skip_to_turn_complete: true,
+        ..cfg()
+    });
+    let out = drive(&mut sub, &mut s, 64);
+    assert_eq!(out.deltas, vec!["new".to_string()]);
+    assert_eq!(
+        out.events.len(),
+        1,
+        "only the new turn completes for the app"
+    );
+    assert!(!sub.skip_to_turn_complete());
+    assert_eq!(sub.cursor(), Some("7"));
+}
+
+#[test]
+fn a_replayed_part_id_is_delivered_once() {
+    let log = vec![
+        Rec::Data("a", "same".into()),
+        Rec::Data("b", "other".into()),
+        Rec::Data("a", "same".into()),
+        Rec::TurnComplete(None),
+    ];
+    let mut s = server(log, vec![]);
+    let mut sub = Subscription::new(cfg());
+    let out = drive(&mut sub, &mut s, 64);
+    assert_eq!(out.deltas, vec!["a", "b"]);
+}
+
+#[test]
+fn resuming_from_a_cursor_skips_what_was_read() {
+    let mut s = server(turn(5, None), vec![]);
+    let mut sub = Subscription::new(SubscriptionConfig {
+        cursor: Some("3".into()),
+        ..cfg()
+    });
+    let out = drive(&mut sub, &mut s, 64);
+    assert_eq!(out.deltas, deltas(5)[3..].to_vec());
+    assert_eq!(s.requests, vec![Some("3".into())]);
+}
+
+#[test]
+fn a_settled_session_closes_at_once_and_says_so() {
+    let mut s = server(turn(2, None), vec![Conn::Settled]);
+    let mut sub = Subscription::new(SubscriptionConfig {
+        cursor: Some("3".into()),
+        peek_settled: true,
+        ..cfg()
+    });
+    let out = drive(&mut sub, &mut s, 64);
+    assert_eq!(out.result, Some(Ok(())));
+    assert!(out.deltas.is_empty());
+    assert_eq!(out.events, vec![SessionEvent::Settled]);
+}
+
+#[test]
+fn watch_mode_reads_across_turns_and_keeps_watching_over_long_poll_ends() {
+    let mut log = turn(2, None);
+    log.extend([
+        Rec::Data("c", "q0".into()),
+        Rec::Data("d", "q1".into()),
+        Rec::TurnComplete(None),
+    ]);
+    let mut s = server(
+        log,
+        vec![
+            Conn::Serve {
+                limit: 3,
+                done: true,
+            },
+            Conn::Serve {
+                limit: usize::MAX,
+                done: false,
+            },
+        ],
+    );
+    let mut sub = Subscription::new(SubscriptionConfig {
+        watch: true,
+        ..cfg()
+    });
+    let out = drive(&mut sub, &mut s, 64);
+    assert_eq!(out.deltas, vec!["a", "b", "c", "d"]);
+    assert_eq!(out.events.len(), 2);
+    assert_eq!(s.requests, vec![None, Some("3".into())]);
+}
+
+#[test]
+fn a_malformed_batch_fails_with_a_message_naming_it() {
+    let mut sub = Subscription::new(cfg());
+    assert!(matches!(sub.poll_action(), Action::Connect(_)));
+    sub.handle_response(200, false);
+    let err = sub
+        .handle_bytes(b"event: batch\ndata: {\"records\": 5}\n\n")
+        .unwrap_err();
+    assert!(err.to_string().contains("records"), "{err}");
+    assert_eq!(sub.poll_action(), Action::Fail(err));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+    /// However the body is cut into reads, the same chunks come out.
+    #[test]
+    fn any_split_gives_the_same_chunks(piece in 1usize..400, n in 0usize..30) {
+        let mut s = server(turn(n, Some("t")), vec![]);
+        let mut sub = Subscription::new(cfg());
+        let out = drive(&mut sub, &mut s, piece);
+        prop_assert_eq!(out.deltas, deltas(n));
+        prop_assert_eq!(out.result, Some(Ok(())));
+    }
+
+    /// Arbitrary bytes from the network never panic; at worst they fail the
+    /// stream with an error.
+    #[test]
+    fn arbitrary_bytes_never_panic(chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..20)) {
+        let mut sub = Subscription::new(cfg());
+        let _ = sub.poll_action();
+        sub.handle_response(200, false);
+        for c in &chunks {
+            let _ = sub.handle_bytes(c);
+        }
+        sub.handle_eof();
+        let _ = sub.poll_action();
+    }
+
+    /// Batch-shaped garbage never panics either.
+    #[test]
+    fn arbitrary_batch_data_never_panics(data in "\\PC{0,300}") {
+        let mut sub = Subscription::new(cfg());
+        let _ = sub.poll_action();
+        sub.handle_response(200, false);
+        let _ = sub.handle_bytes(format!("event: batch\ndata: {data}\n\n").as_bytes());
+        let _ = sub.take_chunks();
+    }
+}
