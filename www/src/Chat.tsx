@@ -129,6 +129,9 @@ function ChatClient({
     },
     onFinish: ({ messages: msgs, isError, isAbort }) => {
       activityRef.current();
+      // Tabs that followed this reply read-only get the final list: the
+      // hook's own sharing happens on idle and can miss the last chunks.
+      transport.broadcastMessages(chatId, msgs);
       if (!isError && isAbort) {
         // The agent stores finished turns itself; a stopped reply is saved here.
         api.saveMessages(chatId, msgs).catch((e) => console.warn("saving messages failed", e));
@@ -137,7 +140,21 @@ function ChatClient({
     onError: (e) => monitor.fail(describeError(e)),
   });
 
-  const { isReadOnly } = useMultiTabChat(transport, chatId, messages, setMessages);
+  // Messages shared by other tabs. While this tab is read-only the sender is
+  // authoritative and its list is taken as is. Otherwise a shared list is
+  // taken only when it is not behind ours: a tab that was read-only shares
+  // the copy it had when it is released, which may lack the last tokens.
+  const messagesRef = useRef(messages);
+  messagesRef.current = messages;
+  const readOnlyRef = useRef(false);
+  const takeShared = useCallback(
+    (shared: UIMessage[]) => {
+      if (readOnlyRef.current || !isBehind(shared, messagesRef.current)) setMessages(shared);
+    },
+    [setMessages],
+  );
+  const { isReadOnly } = useMultiTabChat(transport, chatId, messages, takeShared);
+  readOnlyRef.current = isReadOnly;
 
   const busy = status === "submitted" || status === "streaming";
   monitor.busy = busy;
@@ -178,7 +195,7 @@ function ChatClient({
     canAct: canSend,
     answer: (tool, toolCallId, choice) => {
       answeredRef.current.add(toolCallId);
-      void addToolOutput({ tool: tool as never, toolCallId, output: { answer: choice } as never });
+      void addToolOutput({ tool: tool as never, toolCallId, output: choice as never });
     },
     approve: (approvalId, approved) => {
       answeredRef.current.add(approvalId);
@@ -314,4 +331,35 @@ function ChatClient({
       </footer>
     </section>
   );
+}
+
+const TOOL_PROGRESS: Record<string, number> = {
+  "input-streaming": 1,
+  "input-available": 2,
+  "approval-requested": 3,
+  "approval-responded": 4,
+  "output-available": 5,
+  "output-error": 5,
+  "output-denied": 5,
+};
+
+/** How far a message has got: its parts, its text, its tool calls' states. */
+function progress(m: UIMessage): number {
+  let n = 0;
+  for (const p of m.parts as Array<{ type: string; text?: string; state?: string }>) {
+    n += 1_000_000;
+    if (typeof p.text === "string") n += p.text.length;
+    if (p.state && p.state in TOOL_PROGRESS) n += TOOL_PROGRESS[p.state] * 100_000;
+  }
+  return n;
+}
+
+/** True when `shared` is an older copy of `mine` (fewer messages or less content). */
+function isBehind(shared: UIMessage[], mine: UIMessage[]): boolean {
+  if (shared.length < mine.length) return true;
+  for (let i = 0; i < mine.length; i++) {
+    if (shared[i].id !== mine[i].id) return false; // a different history: not comparable
+    if (progress(shared[i]) < progress(mine[i])) return true;
+  }
+  return false;
 }
