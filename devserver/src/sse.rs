@@ -160,6 +160,21 @@ pub async fn subscribe(
     resp
 }
 
+/// Breaks the connection (no `[DONE]`, no clean end of the chunked body) once the
+/// frames already queued have been handed to the connection and had time to flush.
+async fn cut(tx: &mpsc::Sender<Frame>) {
+    for _ in 0..100 {
+        if tx.capacity() == tx.max_capacity() || tx.is_closed() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let _ = tx
+        .send(Err(std::io::Error::other("fault: connection dropped")))
+        .await;
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn pump(
     session: Arc<Session>,
@@ -179,7 +194,7 @@ async fn pump(
         async move { tx.send(Ok(Bytes::from(s))).await.is_ok() }
     };
     if drop_after == Some(0) {
-        let _ = tx.send(Err(std::io::Error::other("fault: dropped"))).await;
+        cut(&tx).await;
         return;
     }
     let mut last_activity = Instant::now();
@@ -206,7 +221,7 @@ async fn pump(
             }
             last_activity = Instant::now();
             if drop_after.map(|k| sent >= k).unwrap_or(false) {
-                let _ = tx.send(Err(std::io::Error::other("fault: dropped"))).await;
+                cut(&tx).await;
                 return;
             }
             continue;

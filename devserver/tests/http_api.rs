@@ -831,7 +831,8 @@ async fn bad_input_never_yields_a_server_error() {
     let pat = b["publicAccessToken"].as_str().unwrap().to_string();
     let auth = format!("Bearer {pat}");
     let key = format!("Bearer {KEY}");
-    let cases: Vec<(&str, String, Vec<(&str, &str)>, Option<&str>)> = vec![
+    type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, Option<&'a str>);
+    let cases: Vec<Case> = vec![
         (
             "POST",
             "/api/v1/sessions".into(),
