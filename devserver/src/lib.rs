@@ -130,6 +130,7 @@ pub fn router(state: Shared) -> Router {
         r = r.merge(faults::routes());
     }
     r.fallback(web::fallback)
+        .method_not_allowed_fallback(web::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             faults::delay_layer,

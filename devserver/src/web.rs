@@ -85,6 +85,14 @@ pub async fn fallback(State(st): State<Shared>, req: Request) -> Response {
     )
 }
 
+/// A known route called with the wrong method.
+pub async fn method_not_allowed(req: Request) -> Response {
+    api_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    )
+}
+
 fn safe_join(root: &Path, url_path: &str) -> Option<PathBuf> {
     let mut out = root.to_path_buf();
     for comp in Path::new(url_path.trim_start_matches('/')).components() {

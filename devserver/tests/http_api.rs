@@ -911,6 +911,9 @@ async fn bad_input_never_yields_a_server_error() {
         ),
         ("DELETE", "/api/v1/sessions".into(), vec![], None),
     ];
+    let r = srv.req("DELETE", "/api/v1/sessions", &[], None).await;
+    assert_eq!(r.status, 405);
+    assert!(r.json()["error"].is_string());
     for (m, p, h, body) in cases {
         let r = srv.req(m, &p, &h, body).await;
         assert!(
