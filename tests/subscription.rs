@@ -1,3 +1,5 @@
+#![cfg(not(target_arch = "wasm32"))]
+
 //! The `.out` subscription state machine against a fake server and a
 //! virtual clock: reconnects, backoff, cursor resume, token refresh, stops
 //! and duplicates, with no real time passing and no sockets.

@@ -13,6 +13,8 @@ pub enum Read {
     Eof,
     /// Nothing arrived in time.
     Stall,
+    /// The stream was aborted while waiting.
+    Aborted,
 }
 
 /// A body being read; cancels the body when dropped.
@@ -28,14 +30,23 @@ impl Body {
     }
 
     /// Reads the next piece into `buf` (replacing its contents), waiting at
-    /// most `stall_ms`. A read that fails gives the JS error.
-    pub async fn read(&mut self, buf: &mut Vec<u8>, stall_ms: u64) -> Result<Read, JsValue> {
-        let v = JsFuture::from(sys::read_or_stall(&self.reader, stall_ms as f64)).await?;
+    /// most `stall_ms`, and giving up when `signal` aborts. A read that
+    /// fails gives the JS error.
+    pub async fn read(
+        &mut self,
+        buf: &mut Vec<u8>,
+        stall_ms: u64,
+        signal: &web_sys::AbortSignal,
+    ) -> Result<Read, JsValue> {
+        let v = JsFuture::from(sys::read_or_stall(&self.reader, stall_ms as f64, signal)).await?;
         if v.is_undefined() {
             return Ok(Read::Eof);
         }
         if v.is_null() {
             return Ok(Read::Stall);
+        }
+        if v.as_bool() == Some(false) {
+            return Ok(Read::Aborted);
         }
         let Some(arr) = v.dyn_ref::<Uint8Array>() else {
             return Err(js_sys::TypeError::new(

@@ -304,7 +304,7 @@ impl Runner {
             }
             return;
         };
-        let r = body.read(&mut self.scratch, STALL_MS).await;
+        let r = body.read(&mut self.scratch, STALL_MS, &self.ctl.signal()).await;
         let aborted = self.ctl.aborted();
         let Source::Session(sub) = &mut self.source else {
             return;
@@ -330,6 +330,10 @@ impl Runner {
                 self.body = None;
                 self.ctl.drop_connection();
                 sub.handle_stall();
+            }
+            Ok(Read::Aborted) => {
+                self.body = None;
+                sub.handle_abort();
             }
             Err(e) => {
                 self.body = None;
@@ -383,7 +387,7 @@ impl Runner {
                 *ended = true;
                 continue;
             };
-            match body.read(&mut self.scratch, STALL_MS).await {
+            match body.read(&mut self.scratch, STALL_MS, &self.ctl.signal()).await {
                 Ok(Read::Bytes) => sse.handle_bytes(&self.scratch)?,
                 Ok(Read::Eof) => {
                     sse.handle_eof();
@@ -392,6 +396,10 @@ impl Runner {
                 Ok(Read::Stall) => {
                     self.close_head_start();
                     return Err(Error::TimedOut("the headStart route's stream").into());
+                }
+                Ok(Read::Aborted) => {
+                    self.close_head_start();
+                    return Ok(None);
                 }
                 Err(e) if self.ctl.aborted() || is_abort(&e) => {
                     self.close_head_start();

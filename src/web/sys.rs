@@ -21,12 +21,14 @@ export function sleep(ms, signal) {
     signal.addEventListener("abort", done);
   });
 }
-export function read_or_stall(reader, ms) {
+export function read_or_stall(reader, ms, signal) {
   return new Promise((resolve, reject) => {
-    const t = setTimeout(() => resolve(null), ms);
-    reader.read().then(
-      (r) => { clearTimeout(t); resolve(r.done ? undefined : r.value); },
-      (e) => { clearTimeout(t); reject(e); });
+    if (signal.aborted) return resolve(false);
+    const done = (f, v) => { clearTimeout(t); signal.removeEventListener("abort", onAbort); f(v); };
+    const onAbort = () => { try { reader.cancel().catch(() => {}); } catch {} done(resolve, false); };
+    const t = setTimeout(() => done(resolve, null), ms);
+    signal.addEventListener("abort", onAbort);
+    reader.read().then((r) => done(resolve, r.done ? undefined : r.value), (e) => done(reject, e));
   });
 }
 export function random_uuid() {
@@ -63,8 +65,9 @@ extern "C" {
     /// Resolves after `ms`, or as soon as `signal` aborts.
     pub fn sleep(ms: f64, signal: &web_sys::AbortSignal) -> Promise;
     /// Resolves to the next chunk (a `Uint8Array`), `undefined` at the end,
-    /// or `null` when nothing arrived within `ms`.
-    pub fn read_or_stall(reader: &JsValue, ms: f64) -> Promise;
+    /// `null` when nothing arrived within `ms`, or `false` when `signal`
+    /// aborted (the read is cancelled then).
+    pub fn read_or_stall(reader: &JsValue, ms: f64, signal: &web_sys::AbortSignal) -> Promise;
     pub fn random_uuid() -> String;
     /// A response header, or `undefined`; never throws.
     pub fn header_of(response: &JsValue, name: &str) -> Option<String>;

@@ -1,0 +1,461 @@
+// Cases for the web layer, run in real browsers by tests/web.rs. Each case
+// gets `make(options)`, which builds the wasm transport engine, and throws
+// on failure. `globalThis.fetch` is replaced by a double per case.
+
+const enc = new TextEncoder();
+
+function check(cond, what) {
+  if (!cond) throw new Error(`check failed: ${what}`);
+}
+
+// JSON text with object keys sorted, so key order does not matter.
+function canon(v) {
+  return JSON.stringify(v, (_k, x) =>
+    x && typeof x === "object" && !Array.isArray(x)
+      ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, x[k]]))
+      : x,
+  );
+}
+
+function eq(a, b, what) {
+  const x = canon(a);
+  const y = canon(b);
+  if (x !== y) throw new Error(`${what}: expected ${y}, got ${x}`);
+}
+
+// S2 batch SSE text: one event per record, seq from `first`.
+function batch(items, first = 1) {
+  let seq = first;
+  let out = "";
+  for (const it of items) {
+    let rec;
+    if (it === "turn-complete" || (it && it.turnComplete)) {
+      const headers = [["trigger-control", "turn-complete"]];
+      if (it.token) headers.push(["public-access-token", it.token]);
+      rec = { seq_num: seq, timestamp: 1, body: "", headers };
+    } else {
+      rec = { seq_num: seq, timestamp: 1, body: JSON.stringify({ data: it, id: `part-${seq}` }), headers: [] };
+    }
+    out += `id: ${seq},${seq},0\nevent: batch\ndata: ${JSON.stringify({ records: [rec] })}\n\n`;
+    seq++;
+  }
+  return out;
+}
+
+const delta = (d) => ({ type: "text-delta", id: "t", delta: d });
+
+// A body that yields `pieces` (strings or Uint8Arrays) one read at a
+// time, then ends or errors.
+function body(pieces, { error } = {}) {
+  const queue = [...pieces];
+  return new ReadableStream({
+    pull(c) {
+      if (queue.length > 0) {
+        const p = queue.shift();
+        c.enqueue(typeof p === "string" ? enc.encode(p) : p);
+      } else if (error) c.error(error);
+      else c.close();
+    },
+  });
+}
+
+function sse(text, init = {}) {
+  return new Response(typeof text === "string" ? body([text]) : text, {
+    status: 200,
+    headers: { "content-type": "text/event-stream", ...(init.headers || {}) },
+  });
+}
+
+const ok = () => new Response('{"ok":true}', { status: 200 });
+
+// Installs a fetch double: `route(url, init, n)` answers the n-th call.
+function fakeFetch(route) {
+  const calls = [];
+  globalThis.fetch = async (url, init = {}) => {
+    calls.push({ url, init, headers: { ...(init.headers || {}) } });
+    return route(url, init, calls.length);
+  };
+  return calls;
+}
+
+const isAppend = (u) => u.endsWith("/in/append");
+const isOut = (u) => u.endsWith("/out");
+
+async function drain(source) {
+  const all = [];
+  for (;;) {
+    const batch = await source.next();
+    if (batch === null) return all;
+    all.push(...batch);
+  }
+}
+
+const userMsg = (text) => ({ id: `u-${text}`, role: "user", parts: [{ type: "text", text }] });
+const send = (t, chatId, extra = {}) =>
+  t.sendMessages({ trigger: "submit-message", chatId, messageId: undefined, messages: [userMsg("hi")], ...extra });
+
+async function rejects(promise, re, what) {
+  try {
+    await promise;
+  } catch (e) {
+    check(re.test(String(e && e.message)), `${what}: message ${e && e.message}`);
+    return e;
+  }
+  throw new Error(`${what}: expected a rejection`);
+}
+
+export const cases = {
+  async fetch_is_looked_up_at_call_time(make) {
+    const t = make({ task: "t", accessToken: () => "p", sessions: { c: { publicAccessToken: "tok" } } });
+    const calls = fakeFetch((u) => (isAppend(u) ? ok() : sse(batch([delta("x"), "turn-complete"]))));
+    const chunks = await drain(await send(t, "c"));
+    eq(chunks, [delta("x")], "chunks");
+    eq(calls.length, 2, "calls through the replaced fetch");
+  },
+
+  async append_request_shape(make) {
+    const t = make({
+      task: "t",
+      accessToken: () => "p",
+      baseURL: "https://api.example/",
+      headers: { "X-App": "1", authorization: "nope" },
+      sessions: { "a b/c": { publicAccessToken: "tok" } },
+    });
+    const calls = fakeFetch((u) => (isAppend(u) ? ok() : sse(batch(["turn-complete"]))));
+    await drain(await send(t, "a b/c", { messageId: "m1", metadata: { k: 1 }, body: { extra: true } }));
+    const a = calls[0];
+    eq(a.url, "https://api.example/realtime/v1/sessions/a%20b%2Fc/in/append", "append url");
+    eq(a.init.method, "POST", "method");
+    check(typeof a.init.body === "string", "body is a string");
+    const b = JSON.parse(a.init.body);
+    eq(b.kind, "message", "kind");
+    eq(b.payload.trigger, "submit-message", "trigger");
+    eq(b.payload.messageId, "m1", "messageId");
+    eq(b.payload.metadata, { k: 1 }, "metadata");
+    eq(b.payload.extra, true, "body spread");
+    eq(b.payload.message.parts[0].text, "hi", "message");
+    check(!Array.isArray(a.init.headers) && !(a.init.headers instanceof Headers), "headers are a plain object");
+    eq(a.headers.Authorization, "Bearer tok", "auth header");
+    eq(a.headers["Content-Type"], "application/json", "content type");
+    eq(a.headers["X-App"], "1", "extra header");
+    check(!("authorization" in a.headers), "fixed headers win over extra ones");
+    check(/^[0-9a-f-]{36}$/.test(a.headers["X-Part-Id"]), "X-Part-Id is a UUID");
+  },
+
+  async out_request_shape(make) {
+    const t = make({
+      task: "t",
+      accessToken: () => "p",
+      baseURL: "https://api.example",
+      streamBaseURL: "https://stream.example/",
+      streamTimeoutSeconds: 30,
+      headers: { "X-App": "2" },
+      sessions: { c: { publicAccessToken: "tok", lastEventId: "41" } },
+    });
+    const calls = fakeFetch((u) => (isAppend(u) ? ok() : sse(batch(["turn-complete"], 42))));
+    await drain(await send(t, "c"));
+    const o = calls[1];
+    eq(o.url, "https://stream.example/realtime/v1/sessions/c/out", "out url uses streamBaseURL");
+    eq(o.headers.Accept, "text/event-stream", "accept");
+    eq(o.headers.Authorization, "Bearer tok", "auth");
+    eq(o.headers["Timeout-Seconds"], "30", "timeout");
+    eq(o.headers["Last-Event-ID"], "41", "resume cursor");
+    eq(o.headers["X-App"], "2", "extra header");
+    check(!("X-Peek-Settled" in o.headers), "no settled peek on a send");
+    check(o.init.signal instanceof AbortSignal, "a signal to cancel with");
+    eq(t.getSession("c").lastEventId, "42", "cursor advanced");
+  },
+
+  async base_url_function_and_fetch_override(make) {
+    const seen = [];
+    const override = async (url, init, ctx) => {
+      seen.push([ctx.endpoint, ctx.chatId, url]);
+      return isAppend(url) ? ok() : sse(batch(["turn-complete"]));
+    };
+    globalThis.fetch = async () => {
+      throw new Error("global fetch must not be used");
+    };
+    const t = make({
+      task: "t",
+      accessToken: () => "p",
+      fetch: override,
+      baseURL: ({ endpoint }) => (endpoint === "in" ? "https://in.example" : "https://out.example"),
+      sessions: { c: { publicAccessToken: "tok" } },
+    });
+    await drain(await send(t, "c"));
+    eq(seen, [
+      ["in", "c", "https://in.example/realtime/v1/sessions/c/in/append"],
+      ["out", "c", "https://out.example/realtime/v1/sessions/c/out"],
+    ], "override calls");
+  },
+
+  async start_session_once_under_concurrent_sends(make) {
+    let starts = 0;
+    let release;
+    const gate = new Promise((r) => (release = r));
+    const t = make({
+      task: "task-1",
+      accessToken: () => {
+        throw new Error("accessToken must not be called");
+      },
+      startSession: async (p) => {
+        starts++;
+        eq(p, { taskId: "task-1", chatId: "c", clientData: { u: 1 } }, "startSession args");
+        await gate;
+        return { publicAccessToken: "started" };
+      },
+      clientData: { u: 1 },
+    });
+    const calls = fakeFetch((u) => (isAppend(u) ? ok() : sse(batch(["turn-complete"]))));
+    const a = send(t, "c");
+    const b = t.start("c");
+    release();
+    const [sa] = await Promise.all([a, b]);
+    await drain(sa);
+    eq(starts, 1, "startSession calls");
+    eq(calls[0].headers.Authorization, "Bearer started", "token from startSession");
+  },
+
+  async access_token_when_there_is_no_start_session(make) {
+    const asked = [];
+    const t = make({ task: "t", accessToken: async (p) => (asked.push(p), "minted") });
+    const calls = fakeFetch((u) => (isAppend(u) ? ok() : sse(batch(["turn-complete"]))));
+    await drain(await send(t, "c"));
+    eq(asked, [{ chatId: "c" }], "accessToken args");
+    eq(calls[0].headers.Authorization, "Bearer minted", "token");
+  },
+
+  async refresh_on_401_keeps_the_part_id(make) {
+    const changes = [];
+    const t = make({
+      task: "t",
+      accessToken: () => "fresh",
+      sessions: { c: { publicAccessToken: "stale" } },
+      onSessionChange: (id, s) => changes.push(s && s.publicAccessToken),
+    });
+    const calls = fakeFetch((u, _i, n) => {
+      if (isAppend(u)) return n === 1 ? new Response("expired", { status: 401 }) : ok();
+      return sse(batch(["turn-complete"]));
+    });
+    await drain(await send(t, "c"));
+    eq(calls[0].headers.Authorization, "Bearer stale", "first try");
+    eq(calls[1].headers.Authorization, "Bearer fresh", "retry");
+    eq(calls[1].headers["X-Part-Id"], calls[0].headers["X-Part-Id"], "same part id on the retry");
+    check(changes.includes("fresh"), "the fresh token was reported");
+  },
+
+  async not_found_recreates_the_session(make) {
+    let starts = 0;
+    const t = make({
+      task: "t",
+      accessToken: () => "p",
+      startSession: async () => ({ publicAccessToken: `new-${++starts}` }),
+      sessions: { c: { publicAccessToken: "old", lastEventId: "99" } },
+    });
+    const calls = fakeFetch((u, _i, n) => {
+      if (isAppend(u)) return n === 1 ? new Response("no such session", { status: 404 }) : ok();
+      return sse(batch(["turn-complete"]));
+    });
+    await drain(await send(t, "c"));
+    eq(starts, 1, "recreated once");
+    eq(calls[1].headers.Authorization, "Bearer new-1", "retried on the new session");
+    check(!("Last-Event-ID" in calls[2].headers), "the stale cursor is dropped");
+
+    const t2 = make({ task: "t", accessToken: () => "p", sessions: { c: { publicAccessToken: "old" } } });
+    fakeFetch(() => new Response("gone", { status: 404 }));
+    await rejects(send(t2, "c"), /startSession/, "404 without startSession");
+  },
+
+  async append_errors_have_the_api_error_shape(make) {
+    const t = make({ task: "t", accessToken: () => "p", sessions: { c: { publicAccessToken: "tok" } } });
+    fakeFetch(() => new Response('{"ok":false,"error":"Cannot append to a closed session"}', { status: 409 }));
+    const e = await rejects(send(t, "c"), /409/, "closed session");
+    check(e instanceof Error, "an Error");
+    eq(e.name, "TriggerApiError", "name");
+    eq(e.status, 409, "status");
+    eq(e.code, "HTTP", "code");
+    eq(e.retryable, false, "retryable");
+    check(/closed session/.test(e.message), "server message quoted");
+    check(!/tok/.test(e.message), "no token in the message");
+  },
+
+  async server_errors_on_append_are_retried(make) {
+    const t = make({ task: "t", accessToken: () => "p", sessions: { c: { publicAccessToken: "tok" } } });
+    const calls = fakeFetch((u, _i, n) => {
+      if (isAppend(u)) return n === 1 ? new Response("busy", { status: 503 }) : ok();
+      return sse(batch(["turn-complete"]));
+    });
+    await drain(await send(t, "c"));
+    eq(calls.filter((c) => isAppend(c.url)).length, 2, "appends");
+  },
+
+  async reconnect_to_stream_returns_null_when_nothing_to_resume(make) {
+    const t = make({
+      task: "t",
+      accessToken: () => "p",
+      sessions: { idle: { publicAccessToken: "a", isStreaming: false }, live: { publicAccessToken: "b", isStreaming: true } },
+    });
+    const calls = fakeFetch(() => sse(batch([delta("r"), "turn-complete"])));
+    eq(await t.reconnectToStream({ chatId: "none" }), null, "no session");
+    eq(await t.reconnectToStream({ chatId: "idle" }), null, "not streaming");
+    const s = await t.reconnectToStream({ chatId: "live" });
+    check(s !== null, "a stream for a live chat");
+    eq(await t.reconnectToStream({ chatId: "live" }), null, "one stream per chat at a time");
+    eq(await drain(s), [delta("r")], "resumed chunks");
+    eq(calls[0].headers["X-Peek-Settled"], "1", "settled peek on reconnect");
+  },
+
+  async session_changes_are_reported(make) {
+    const changes = [];
+    const t = make({
+      task: "t",
+      accessToken: () => "p",
+      sessions: { c: { publicAccessToken: "tok" } },
+      onSessionChange: (id, s) => changes.push([id, s]),
+    });
+    fakeFetch((u) => (isAppend(u) ? ok() : sse(batch([delta("a"), { turnComplete: true, token: "rolled" }], 7))));
+    await drain(await send(t, "c"));
+    eq(changes, [
+      ["c", { publicAccessToken: "tok", isStreaming: true }],
+      ["c", { publicAccessToken: "rolled", lastEventId: "8", isStreaming: false }],
+    ], "changes");
+    eq(t.getSession("c"), { publicAccessToken: "rolled", lastEventId: "8", isStreaming: false }, "getSession");
+    t.setSession("d", { publicAccessToken: "x", lastEventId: "3" });
+    eq(changes.at(-1), ["d", { publicAccessToken: "x", lastEventId: "3" }], "setSession reported");
+  },
+
+  async abort_posts_stop_and_ends_the_stream_cleanly(make) {
+    const t = make({ task: "t", accessToken: () => "p", sessions: { c: { publicAccessToken: "tok" } } });
+    let outSignal;
+    const calls = fakeFetch((u, init) => {
+      if (isAppend(u)) return ok();
+      outSignal = init.signal;
+      // A body that never ends on its own.
+      return sse(new ReadableStream({ start(c) { c.enqueue(enc.encode(batch([delta("a")]))); } }));
+    });
+    const ac = new AbortController();
+    const source = await send(t, "c", { abortSignal: ac.signal });
+    eq(await source.next(), [delta("a")], "first chunk");
+    const rest = source.next();
+    ac.abort();
+    eq(await rest, null, "ends cleanly");
+    await new Promise((r) => setTimeout(r, 20));
+    const stop = calls.find((c) => isAppend(c.url) && JSON.parse(c.init.body).kind === "stop");
+    check(stop !== undefined, "a stop was posted");
+    eq(JSON.parse(stop.init.body), { kind: "stop" }, "stop body");
+    check(outSignal.aborted, "the connection was aborted");
+  },
+
+  async a_new_send_supersedes_the_running_stream(make) {
+    const t = make({ task: "t", accessToken: () => "p", sessions: { c: { publicAccessToken: "tok" } } });
+    let n = 0;
+    fakeFetch((u) => {
+      if (isAppend(u)) return ok();
+      n++;
+      if (n === 1) return sse(new ReadableStream({ start(c) { c.enqueue(enc.encode(batch([delta("old")]))); } }));
+      return sse(batch([delta("new"), "turn-complete"], 5));
+    });
+    const first = await send(t, "c");
+    eq(await first.next(), [delta("old")], "first stream starts");
+    const pendingOld = first.next();
+    const second = await send(t, "c");
+    eq(await pendingOld, null, "the old stream ends");
+    eq(await drain(second), [delta("new")], "the new stream reads");
+  },
+
+  async pending_message_does_not_cancel_the_live_stream(make) {
+    const t = make({ task: "t", accessToken: () => "p", sessions: { c: { publicAccessToken: "tok" } }, clientData: { u: 1 } });
+    let push;
+    const calls = fakeFetch((u) => {
+      if (isAppend(u)) return ok();
+      return sse(new ReadableStream({ start(c) { push = c; c.enqueue(enc.encode(batch([delta("a")]))); } }));
+    });
+    const source = await send(t, "c");
+    eq(await source.next(), [delta("a")], "streaming");
+    eq(await t.sendPendingMessage("c", userMsg("steer"), { m: 2 }), true, "sent");
+    const steer = JSON.parse(calls.at(-1).init.body);
+    eq(steer.payload.message.parts[0].text, "steer", "steering message");
+    eq(steer.payload.metadata, { u: 1, m: 2 }, "merged metadata");
+    push.enqueue(enc.encode(batch([delta("b"), "turn-complete"], 2)));
+    push.close();
+    eq(await drain(source), [delta("b")], "the same stream goes on");
+    eq(await t.sendPendingMessage("unknown", userMsg("x")), false, "no session: false");
+  },
+
+  async stop_generation_ends_the_stream_and_skips_the_stopped_turn(make) {
+    const t = make({ task: "t", accessToken: () => "p", sessions: { c: { publicAccessToken: "tok" } } });
+    let n = 0;
+    fakeFetch((u) => {
+      if (isAppend(u)) return ok();
+      n++;
+      if (n === 1) return sse(new ReadableStream({ start(c) { c.enqueue(enc.encode(batch([delta("a")]))); } }));
+      // The rest of the stopped turn, then the next turn.
+      return sse(batch([delta("stale"), "turn-complete", delta("next"), "turn-complete"], 2));
+    });
+    const s1 = await send(t, "c");
+    eq(await s1.next(), [delta("a")], "streaming");
+    const ended = s1.next();
+    eq(await t.stopGeneration("c"), true, "stopped");
+    eq(await ended, null, "stream closed");
+    eq(t.getSession("c").isStreaming, false, "not streaming");
+    eq(await drain(await send(t, "c")), [delta("next")], "the stopped turn's tail is skipped");
+  },
+
+  async a_dropped_body_reconnects_from_the_cursor(make) {
+    const t = make({ task: "t", accessToken: () => "p", sessions: { c: { publicAccessToken: "tok" } } });
+    let n = 0;
+    const calls = fakeFetch((u) => {
+      if (isAppend(u)) return ok();
+      n++;
+      if (n === 1) return sse(body([batch([delta("a"), delta("b")])], { error: new TypeError("network reset") }));
+      return sse(batch([delta("c"), "turn-complete"], 3));
+    });
+    eq(await drain(await send(t, "c")), [delta("a"), delta("b"), delta("c")], "all chunks once");
+    eq(calls[2].headers["Last-Event-ID"], "2", "resumed from the cursor");
+  },
+
+  async split_bytes_decode_the_same(make) {
+    const t = make({ task: "t", accessToken: () => "p", sessions: { c: { publicAccessToken: "tok" } } });
+    const text = enc.encode(batch([delta("é✓"), delta("b"), "turn-complete"]));
+    const pieces = [];
+    for (let i = 0; i < text.length; i += 3) pieces.push(text.slice(i, i + 3));
+    fakeFetch((u) => (isAppend(u) ? ok() : sse(body(pieces))));
+    eq(await drain(await send(t, "c")), [delta("é✓"), delta("b")], "chunks");
+  },
+
+  async a_malformed_stream_errors_with_what_was_wrong(make) {
+    const t = make({ task: "t", accessToken: () => "p", sessions: { c: { publicAccessToken: "tok" } } });
+    fakeFetch((u) => (isAppend(u) ? ok() : sse("event: batch\ndata: {\"records\":[{\"seq_num\":1,\"body\":\"{broken\"}]}\n\n")));
+    const source = await send(t, "c");
+    const e = await rejects(drain(source), /record 1/, "malformed record");
+    eq(e.code, "DECODE", "code");
+  },
+
+  async invalid_options_throw_type_errors_naming_them(make) {
+    const bad = [
+      [undefined, /options/],
+      [{}, /task/],
+      [{ task: "t" }, /accessToken/],
+      [{ task: "t", accessToken: "x" }, /accessToken/],
+      [{ task: "t", accessToken: () => "", baseURL: 5 }, /baseURL/],
+      [{ task: "t", accessToken: () => "", streamTimeoutSeconds: 0 }, /streamTimeoutSeconds/],
+      [{ task: "t", accessToken: () => "", headers: { a: 1 } }, /headers/],
+      [{ task: "t", accessToken: () => "", sessions: { c: {} } }, /publicAccessToken/],
+      [{ task: "t", accessToken: () => "", startSession: 1 }, /startSession/],
+      [{ task: "t", accessToken: () => "", multiTab: "yes" }, /multiTab/],
+    ];
+    for (const [opts, re] of bad) {
+      let threw = null;
+      try {
+        make(opts);
+      } catch (e) {
+        threw = e;
+      }
+      check(threw instanceof TypeError, `TypeError for ${JSON.stringify(opts)}`);
+      check(re.test(threw.message), `${re} in "${threw.message}"`);
+    }
+    const t = make({ task: "t", accessToken: () => "p" });
+    await rejects(t.sendMessages({ trigger: "nope", chatId: "c", messages: [] }), /trigger/, "bad trigger");
+    await rejects(t.sendMessages({ trigger: "submit-message", chatId: "c", messages: [] }), /at least one message/, "no message");
+  },
+};

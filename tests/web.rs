@@ -1,0 +1,70 @@
+//! The web layer and the wasm facade in real browsers (headless Chromium
+//! and Firefox), against a JavaScript fetch double. The cases live in
+//! `tests/js/web_cases.js`; each test here runs one.
+
+#![cfg(target_arch = "wasm32")]
+
+use trigger_chat_wasm::bindings::WasmTransport;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen(module = "/tests/js/web_cases.js")]
+extern "C" {
+    #[wasm_bindgen(thread_local_v2, js_name = cases)]
+    static CASES: JsValue;
+}
+
+/// Runs the named case with a factory that builds the wasm engine.
+async fn run(name: &str) {
+    let make = Closure::<dyn Fn(JsValue) -> Result<JsValue, JsValue>>::new(|options| {
+        WasmTransport::new(options).map(JsValue::from)
+    });
+    let case = CASES.with(|c| js_sys::Reflect::get(c, &name.into())).expect("case exists");
+    let case: js_sys::Function = case.dyn_into().expect("case is a function");
+    let promise: js_sys::Promise = case
+        .call1(&JsValue::UNDEFINED, make.as_ref())
+        .expect("case starts")
+        .dyn_into()
+        .expect("case returns a promise");
+    if let Err(e) = JsFuture::from(promise).await {
+        let msg = js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string());
+        panic!("{name}: {}", msg.unwrap_or_else(|| format!("{e:?}")));
+    }
+}
+
+macro_rules! cases {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[wasm_bindgen_test]
+            async fn $name() {
+                run(stringify!($name)).await;
+            }
+        )*
+    };
+}
+
+cases!(
+    fetch_is_looked_up_at_call_time,
+    append_request_shape,
+    out_request_shape,
+    base_url_function_and_fetch_override,
+    start_session_once_under_concurrent_sends,
+    access_token_when_there_is_no_start_session,
+    refresh_on_401_keeps_the_part_id,
+    not_found_recreates_the_session,
+    append_errors_have_the_api_error_shape,
+    server_errors_on_append_are_retried,
+    reconnect_to_stream_returns_null_when_nothing_to_resume,
+    session_changes_are_reported,
+    abort_posts_stop_and_ends_the_stream_cleanly,
+    a_new_send_supersedes_the_running_stream,
+    pending_message_does_not_cancel_the_live_stream,
+    stop_generation_ends_the_stream_and_skips_the_stopped_turn,
+    a_dropped_body_reconnects_from_the_cursor,
+    split_bytes_decode_the_same,
+    a_malformed_stream_errors_with_what_was_wrong,
+    invalid_options_throw_type_errors_naming_them,
+);
