@@ -157,6 +157,8 @@ fn wasm_browser_test(browser: &str) -> Result {
         "trigger-chat-wasm",
         "--target",
         "wasm32-unknown-unknown",
+        "--test",
+        "web",
     ])
     .env(
         "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
