@@ -38,6 +38,7 @@ export async function withEnv(t, { args = [], viewport } = {}, body) {
     ].join("\n");
     if (e instanceof Error) {
       e.message = `${e.message}\n${extra}`;
+      if (typeof e.stack === "string") e.stack = `${e.stack}\n${extra}`;
       throw e;
     }
     throw new Error(`${String(e)}\n${extra}`);
