@@ -1,0 +1,69 @@
+// The TypeScript drop-in check. Compiles the app in ./src (written against
+// @trigger.dev/sdk/chat and @trigger.dev/sdk/chat/react) as it is, then a copy
+// whose frontend imports name trigger-chat-wasm instead, both with
+// `tsc --noEmit` under `strict`; finally type-checks our declaration files
+// themselves (skipLibCheck off). Exits non-zero when any step fails.
+import { execFileSync } from "node:child_process";
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
+
+const REWRITES = [
+    ['"@trigger.dev/sdk/chat/react"', '"trigger-chat-wasm/react"'],
+    ['"@trigger.dev/sdk/chat"', '"trigger-chat-wasm"'],
+];
+
+function compile(project, label) {
+    try {
+        execFileSync(process.execPath, [tsc, "-p", project, "--pretty", "false"], { encoding: "utf8", stdio: "pipe" });
+        console.log(`ok: ${label}`);
+    } catch (error) {
+        console.error(`FAILED: ${label}\n${error.stdout ?? ""}${error.stderr ?? ""}`);
+        process.exitCode = 1;
+    }
+}
+
+function walk(dir) {
+    return readdirSync(dir).flatMap((name) => {
+        const path = join(dir, name);
+        return statSync(path).isDirectory() ? walk(path) : [path];
+    });
+}
+
+// 1. Against the vendor.
+compile(join(here, "tsconfig.json"), "app against @trigger.dev/sdk/chat");
+
+// 2. Against ours: the same sources with the two import specifiers changed.
+const out = join(here, "dist", "ours");
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+cpSync(join(here, "src"), join(out, "src"), { recursive: true });
+let rewritten = 0;
+for (const file of walk(join(out, "src"))) {
+    let text = readFileSync(file, "utf8");
+    for (const [from, to] of REWRITES) {
+        rewritten += text.split(from).length - 1;
+        text = text.replaceAll(from, to);
+    }
+    if (/["']@trigger\.dev\/sdk\/chat(\/react)?["']/.test(text)) {
+        console.error(`FAILED: ${file} still names @trigger.dev/sdk/chat`);
+        process.exitCode = 1;
+    }
+    writeFileSync(file, text);
+}
+if (rewritten < 3) {
+    console.error(`FAILED: expected several imports to rewrite, found ${rewritten}`);
+    process.exitCode = 1;
+}
+writeFileSync(
+    join(out, "tsconfig.json"),
+    JSON.stringify({ extends: "../../tsconfig.json", include: ["src"] }, null, 2),
+);
+compile(join(out, "tsconfig.json"), `app against trigger-chat-wasm (${rewritten} imports rewritten)`);
+
+// 3. Our declaration files on their own, with library checking on.
+compile(join(here, "tsconfig.decls.json"), "trigger-chat-wasm declaration files");
