@@ -1,4 +1,4 @@
-import { defineConfig, type Plugin } from "vite";
+import { defineConfig } from "vite";
 import react from "@vitejs/plugin-react";
 
 // The demo imports the transport from `trigger-chat-wasm`. Building with
@@ -8,22 +8,8 @@ const useVendor = process.env.CHAT_TRANSPORT === "vendor";
 
 const backend = process.env.DEVSERVER_URL ?? "http://127.0.0.1:8787";
 
-// pkg/package.json says `"sideEffects": false`, which lets Rollup drop the
-// package entry's top-level `await init(...)` (the wasm never loads) when the
-// app only imports `trigger-chat-wasm/react`. Keep the entry's side effects
-// until the package marks them itself.
-const keepWasmInit: Plugin = {
-  name: "keep-trigger-chat-wasm-init",
-  enforce: "pre",
-  async resolveId(source, importer, options) {
-    if (useVendor || source !== "trigger-chat-wasm") return null;
-    const resolved = await this.resolve(source, importer, { ...options, skipSelf: true });
-    return resolved ? { ...resolved, moduleSideEffects: true } : null;
-  },
-};
-
 export default defineConfig({
-  plugins: [keepWasmInit, react()],
+  plugins: [react()],
   resolve: {
     // `trigger-chat-wasm` is linked from ../pkg; its bare imports (react, ai,
     // and its own name) must resolve from this app's node_modules.
