@@ -33,8 +33,9 @@ function redirectVendorChatImport() {
 
 export default defineConfig({
     plugins: [redirectVendorChatImport()],
+    esbuild: { jsx: "automatic" },
     test: {
-        include: ["test/**/*.test.{js,ts,tsx}", VENDOR_TEST],
+        include: ["test/**/*.test.{js,jsx,ts,tsx}", VENDOR_TEST],
         exclude: [],
         // Files under node_modules are normally handed to Node untransformed,
         // which would bypass the plugin above; run the vendor test through Vite.

@@ -16,12 +16,18 @@ function headerOf(init, name) {
     return key === undefined ? undefined : headers[key];
 }
 
-export function createFakeSessions() {
+// `foreignBytes`: enqueue TextEncoder output as it is. Under vitest's jsdom
+// environment that is a Uint8Array of another realm (`instanceof Uint8Array`
+// is false), just like bytes from many fetch mocks; by default the body
+// chunks are copied into this realm's Uint8Array.
+export function createFakeSessions({ foreignBytes = false } = {}) {
     const chats = new Map();
     const appends = [];
     const outRequests = [];
     // Scripted replies: each append of a user message takes the next one.
     const replies = [];
+
+    const toBytes = (text) => (foreignBytes ? encoder.encode(text) : Uint8Array.from(encoder.encode(text)));
 
     const chat = (chatId) => {
         let entry = chats.get(chatId);
@@ -72,7 +78,7 @@ export function createFakeSessions() {
                         cursor = fresh[fresh.length - 1].seq_num;
                         try {
                             controller.enqueue(
-                                encoder.encode(`event: batch\ndata: ${JSON.stringify({ records: fresh })}\n\n`),
+                                toBytes(`event: batch\ndata: ${JSON.stringify({ records: fresh })}\n\n`),
                             );
                         } catch {
                             cleanup();
