@@ -98,11 +98,19 @@ enum Phase {
 }
 
 /// Remembers the last `cap` part ids, to drop records delivered twice.
+/// Ids are kept as 64-bit FNV-1a hashes: no allocation per record, and a
+/// false match needs two of a few thousand ids to collide in 64 bits.
 #[derive(Debug)]
 struct SeenIds {
-    set: HashSet<String>,
-    order: VecDeque<String>,
+    set: HashSet<u64>,
+    order: VecDeque<u64>,
     cap: usize,
+}
+
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 impl SeenIds {
@@ -116,11 +124,11 @@ impl SeenIds {
 
     /// Records `id`; false when it was already there.
     fn insert(&mut self, id: &str) -> bool {
-        if self.set.contains(id) {
+        let h = fnv1a(id);
+        if !self.set.insert(h) {
             return false;
         }
-        self.set.insert(id.to_owned());
-        self.order.push_back(id.to_owned());
+        self.order.push_back(h);
         if self.order.len() > self.cap {
             if let Some(old) = self.order.pop_front() {
                 self.set.remove(&old);
@@ -139,7 +147,10 @@ pub struct Subscription {
     cfg: SubscriptionConfig,
     phase: Phase,
     sse: SseDecoder,
-    cursor: Option<String>,
+    /// The resume position given at the start, until a record arrives.
+    start_cursor: Option<String>,
+    /// The last `seq_num` read.
+    last_seq: Option<u64>,
     skip: bool,
     /// Data has arrived since the last `turn-complete`.
     in_turn: bool,
@@ -163,7 +174,8 @@ impl Subscription {
         Subscription {
             phase: Phase::NeedConnect,
             sse: SseDecoder::new(),
-            cursor: cfg.cursor.clone(),
+            start_cursor: cfg.cursor.clone(),
+            last_seq: None,
             skip: cfg.skip_to_turn_complete,
             in_turn: false,
             seen: SeenIds::new(SEEN_IDS_CAP),
@@ -190,7 +202,7 @@ impl Subscription {
             Phase::NeedConnect => {
                 self.phase = Phase::Connecting;
                 Action::Connect(OutRequest {
-                    last_event_id: self.cursor.clone(),
+                    last_event_id: self.cursor(),
                     timeout_seconds: self.cfg.timeout_seconds,
                     peek_settled: self.cfg.peek_settled,
                 })
@@ -340,10 +352,12 @@ impl Subscription {
             };
             if ev.data == "[DONE]" {
                 self.done_marker = true;
+                self.sse.recycle(ev);
                 continue;
             }
             if ev.event != "batch" {
                 // `ping` keepalives and unknown events carry nothing.
+                self.sse.recycle(ev);
                 continue;
             }
             let mut result = Ok(());
@@ -352,6 +366,7 @@ impl Subscription {
                     result = self.handle_record(rec);
                 }
             });
+            self.sse.recycle(ev);
             if let Err(e) = r.and(result) {
                 self.phase = Phase::Failed(e.clone());
                 return Err(e);
@@ -361,7 +376,7 @@ impl Subscription {
     }
 
     fn handle_record(&mut self, rec: Record<'_>) -> Result<(), Error> {
-        self.cursor = Some(rec.seq().to_string());
+        self.last_seq = Some(rec.seq());
         self.progressed = true;
         self.backoff.reset();
         self.refreshed = false;
@@ -414,9 +429,13 @@ impl Subscription {
         self.events.pop_front()
     }
 
-    /// The resume position: the last `seq_num` read.
-    pub fn cursor(&self) -> Option<&str> {
-        self.cursor.as_deref()
+    /// The resume position: the last `seq_num` read, as `Last-Event-ID`
+    /// wants it.
+    pub fn cursor(&self) -> Option<String> {
+        match self.last_seq {
+            Some(seq) => Some(seq.to_string()),
+            None => self.start_cursor.clone(),
+        }
     }
 
     /// Whether the rest of a stopped turn is still being skipped.

@@ -43,6 +43,8 @@ pub struct SseDecoder {
     last_id: Option<String>,
     retry: Option<u64>,
     eof: bool,
+    /// Buffers of a consumed event, reused by the next one.
+    spare: SseEvent,
 }
 
 impl SseDecoder {
@@ -97,7 +99,7 @@ impl SseDecoder {
                 self.skip_lf = false;
             }
             let rest = &self.buf[self.pos..];
-            let Some(end) = rest.iter().position(|&b| b == b'\n' || b == b'\r') else {
+            let Some(end) = memchr::memchr2(b'\n', b'\r', rest) else {
                 return Ok(None);
             };
             let line_start = self.pos;
@@ -143,12 +145,17 @@ impl SseDecoder {
                 if self.has_data {
                     self.data.push('\n');
                 }
-                self.data.push_str(&String::from_utf8_lossy(value));
+                match std::str::from_utf8(value) {
+                    Ok(v) => self.data.push_str(v),
+                    Err(_) => self.data.push_str(&String::from_utf8_lossy(value)),
+                }
                 self.has_data = true;
             }
             b"event" => {
-                self.event.clear();
-                self.event.push_str(&String::from_utf8_lossy(value));
+                if self.event.as_bytes() != value {
+                    self.event.clear();
+                    self.event.push_str(&String::from_utf8_lossy(value));
+                }
             }
             b"id" if !value.contains(&0) => {
                 self.last_id = Some(String::from_utf8_lossy(value).into_owned());
@@ -169,12 +176,22 @@ impl SseDecoder {
             return None;
         }
         self.has_data = false;
+        let spare = std::mem::take(&mut self.spare);
         Some(SseEvent {
-            event: std::mem::take(&mut self.event),
-            data: std::mem::take(&mut self.data),
+            event: std::mem::replace(&mut self.event, spare.event),
+            data: std::mem::replace(&mut self.data, spare.data),
             id: self.last_id.clone(),
             retry,
         })
+    }
+
+    /// Gives a dispatched event's buffers back for reuse, so a steady
+    /// stream decodes without allocating per event.
+    pub fn recycle(&mut self, mut ev: SseEvent) {
+        ev.event.clear();
+        ev.data.clear();
+        ev.id = None;
+        self.spare = ev;
     }
 }
 

@@ -228,7 +228,7 @@ fn one_turn_ends_at_turn_complete_with_the_refreshed_token() {
             token: Some("fresh".into())
         }]
     );
-    assert_eq!(sub.cursor(), Some("6"));
+    assert_eq!(sub.cursor().as_deref(), Some("6"));
     assert!(out.sleeps.is_empty());
 }
 
@@ -423,7 +423,7 @@ fn after_a_stop_the_rest_of_the_stopped_turn_is_skipped() {
         "only the new turn completes for the app"
     );
     assert!(!sub.skip_to_turn_complete());
-    assert_eq!(sub.cursor(), Some("7"));
+    assert_eq!(sub.cursor().as_deref(), Some("7"));
 }
 
 #[test]

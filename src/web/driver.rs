@@ -170,7 +170,7 @@ impl Runner {
                 self.body = None;
             }
             let events: Vec<SessionEvent> = std::iter::from_fn(|| sub.poll_event()).collect();
-            let cursor = sub.cursor().map(str::to_owned);
+            let cursor = sub.cursor();
             for ev in events {
                 self.apply(ev, cursor.clone());
             }
@@ -304,7 +304,9 @@ impl Runner {
             }
             return;
         };
-        let r = body.read(&mut self.scratch, STALL_MS, &self.ctl.signal()).await;
+        let r = body
+            .read(&mut self.scratch, STALL_MS, &self.ctl.signal())
+            .await;
         let aborted = self.ctl.aborted();
         let Source::Session(sub) = &mut self.source else {
             return;
@@ -313,7 +315,7 @@ impl Runner {
             Ok(Read::Bytes) => {
                 // A decode error fails the subscription; the next poll reports it.
                 let _ = sub.handle_bytes(&self.scratch);
-                let cursor = sub.cursor().map(str::to_owned);
+                let cursor = sub.cursor();
                 let skip = sub.skip_to_turn_complete();
                 self.client.update(&self.chat_id, |s| {
                     if cursor.is_some() {
@@ -387,7 +389,10 @@ impl Runner {
                 *ended = true;
                 continue;
             };
-            match body.read(&mut self.scratch, STALL_MS, &self.ctl.signal()).await {
+            match body
+                .read(&mut self.scratch, STALL_MS, &self.ctl.signal())
+                .await
+            {
                 Ok(Read::Bytes) => sse.handle_bytes(&self.scratch)?,
                 Ok(Read::Eof) => {
                     sse.handle_eof();
