@@ -151,11 +151,9 @@ impl SseDecoder {
                 }
                 self.has_data = true;
             }
-            b"event" => {
-                if self.event.as_bytes() != value {
-                    self.event.clear();
-                    self.event.push_str(&String::from_utf8_lossy(value));
-                }
+            b"event" if self.event.as_bytes() != value => {
+                self.event.clear();
+                self.event.push_str(&String::from_utf8_lossy(value));
             }
             b"id" if !value.contains(&0) => {
                 self.last_id = Some(String::from_utf8_lossy(value).into_owned());
