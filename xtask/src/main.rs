@@ -138,9 +138,13 @@ fn test(args: &[String]) -> Result {
     step("build the npm package");
     build_package()?;
 
+    step("build the emulator for the JavaScript suites");
+    run(&root, cargo().args(["build", "-p", "trigger-devserver"]))?;
+    let devserver = root.join("target/debug/trigger-devserver");
+
     for suite in JS_SUITES {
         step(&format!("JavaScript suite {suite}"));
-        npm_suite(&root.join(suite))?;
+        npm_suite(&root.join(suite), &devserver)?;
     }
     eprintln!("\nxtask test: every suite passed");
     Ok(())
@@ -242,13 +246,14 @@ fn report_sizes(dir: &Path) -> Result {
     Ok(())
 }
 
-/// Installs an npm project's dependencies from its lockfile and runs its tests.
-fn npm_suite(dir: &Path) -> Result {
+/// Installs an npm project's dependencies from its lockfile and runs its
+/// tests, with `DEVSERVER_BIN` naming the built emulator.
+fn npm_suite(dir: &Path, devserver: &Path) -> Result {
     if !dir.join("package.json").exists() {
         return Err(format!("{} has no package.json", dir.display()));
     }
     npm_install(dir)?;
-    run(dir, Command::new("npm").args(["test"]))
+    run(dir, Command::new("npm").arg("test").env("DEVSERVER_BIN", devserver))
 }
 
 pub fn npm_install(dir: &Path) -> Result {
