@@ -127,14 +127,14 @@ impl WasmTransport {
 
             if let Some(url) = c.opts.head_start.clone() {
                 if c.session(&chat_id).is_none() {
-                    let history = to_json(&messages, "messages")?.unwrap_or_default();
+                    let history = to_json(&messages, "messages")?.unwrap_or_else(|| "[]".into());
                     let payload = wire::head_start_body(
                         trigger,
                         &chat_id,
                         message_id.as_deref(),
-                        history,
-                        body,
-                        metadata,
+                        &history,
+                        body.as_deref(),
+                        metadata.as_deref(),
                     );
                     return head_start(&c, &chat_id, &url, &payload, signal).await;
                 }
@@ -155,9 +155,9 @@ impl WasmTransport {
                 SendPayload {
                     chat_id: &chat_id,
                     message_id: message_id.as_deref(),
-                    last_message: last,
-                    body,
-                    metadata,
+                    last_message: last.as_deref(),
+                    body: body.as_deref(),
+                    metadata: metadata.as_deref(),
                 },
             );
             c.ensure_session(&chat_id).await?;
@@ -215,7 +215,7 @@ impl WasmTransport {
                 )
                 .into());
             };
-            let body = wire::pending_chunk(&id, msg, c.merged_metadata(&metadata)?);
+            let body = wire::pending_chunk(&id, &msg, c.merged_metadata(&metadata)?.as_deref());
             Ok(c.append_authed(&id, &body, &sys::random_uuid())
                 .await
                 .is_ok()
@@ -254,12 +254,12 @@ impl WasmTransport {
         let c = self.client.clone();
         promise(async move {
             let id = chat_id_arg(&chat_id, "sendAction")?;
-            let action = to_json(&action, "action")?.unwrap_or(serde_json::Value::Null);
-            let metadata = to_json(&c.client_data(), "clientData")?.filter(|v| !v.is_null());
+            let action = to_json(&action, "action")?.unwrap_or_else(|| "null".into());
+            let metadata = to_json(&c.client_data(), "clientData")?.filter(|v| v != "null");
             c.ensure_session(&id).await?;
             c.append_authed(
                 &id,
-                &wire::action_chunk(&id, action, metadata),
+                &wire::action_chunk(&id, &action, metadata.as_deref()),
                 &sys::random_uuid(),
             )
             .await?;

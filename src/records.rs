@@ -200,8 +200,8 @@ pub enum UiStreamEvent<'a> {
 struct UiControl<'a> {
     #[serde(rename = "type", borrow, default)]
     kind: Option<Cow<'a, str>>,
-    #[serde(rename = "lastEventId", default)]
-    last_event_id: Option<serde_json::Value>,
+    #[serde(rename = "lastEventId", borrow, default)]
+    last_event_id: Option<&'a RawValue>,
 }
 
 /// Decodes the data of one UI message stream event.
@@ -228,11 +228,16 @@ pub fn decode_ui_stream_event(data: &str) -> Result<UiStreamEvent<'_>, Error> {
     Ok(match ctl.kind.as_deref() {
         Some("trigger:turn-complete") => UiStreamEvent::TurnComplete,
         Some("trigger:session-state") => UiStreamEvent::SessionState {
-            last_event_id: match ctl.last_event_id {
-                Some(serde_json::Value::String(s)) => Some(s),
-                Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-                _ => None,
-            },
+            last_event_id: ctl.last_event_id.and_then(|raw| {
+                let t = raw.get();
+                if t.starts_with('"') {
+                    serde_json::from_str::<String>(t).ok()
+                } else if t.bytes().all(|b| b.is_ascii_digit()) {
+                    Some(t.to_owned())
+                } else {
+                    None
+                }
+            }),
         },
         Some(k) if k.starts_with("trigger:") => UiStreamEvent::Skip,
         _ => UiStreamEvent::Chunk(raw.get()),

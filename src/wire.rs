@@ -1,7 +1,9 @@
 //! What the transport sends: request bodies, URLs and headers as plain data.
 //! How they are sent is the web layer's business.
 
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 /// `submit-message` or `regenerate-message`, as `useChat` passes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,21 +45,132 @@ impl Endpoint {
     }
 }
 
-/// `{ ...clientData, ...metadata }`, or nothing when neither is given.
-/// Non-object values contribute no keys, as an object spread would.
-pub fn merge_metadata(client_data: Option<&Value>, metadata: Option<&Value>) -> Option<Value> {
-    if client_data.is_none() && metadata.is_none() {
-        return None;
+/// The JSON text of a string.
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                out.push_str("\\u00");
+                out.push(char::from(b"0123456789abcdef"[(c as usize) >> 4]));
+                out.push(char::from(b"0123456789abcdef"[(c as usize) & 15]));
+            }
+            c => out.push(c),
+        }
     }
-    let mut merged = Map::new();
-    for v in [client_data, metadata].into_iter().flatten() {
-        if let Value::Object(m) = v {
-            for (k, v) in m {
-                merged.insert(k.clone(), v.clone());
+    out.push('"');
+    out
+}
+
+/// A JSON object under construction, with JavaScript's spread semantics: a
+/// key set again keeps its place and takes the new value. Values are JSON
+/// text, kept as they came (from `JSON.stringify` in the web layer), so
+/// nothing is parsed into a tree or printed back.
+#[derive(Debug, Default)]
+pub struct Object {
+    entries: Vec<(String, String)>,
+}
+
+/// The entries of a JSON object, borrowed from its text.
+struct Entries<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Entries<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut m: M,
+            ) -> Result<Entries<'a>, M::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<Cow<'de, str>, &'de RawValue>()? {
+                    out.push((k, v));
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+impl Object {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets `key` to the JSON text `value`.
+    pub fn set_raw(&mut self, key: &str, value: &str) {
+        match self.entries.iter_mut().find(|(k, _)| k == key) {
+            Some(e) => e.1 = value.to_owned(),
+            None => self.entries.push((key.to_owned(), value.to_owned())),
+        }
+    }
+
+    /// Sets `key` to a string.
+    pub fn set_str(&mut self, key: &str, value: &str) {
+        self.set_raw(key, &json_str(value));
+    }
+
+    pub fn remove(&mut self, key: &str) {
+        self.entries.retain(|(k, _)| k != key);
+    }
+
+    /// `{...this, ...json}` for the JSON text of an object; text that is
+    /// not an object adds nothing, as a spread of a non-object would.
+    pub fn spread(&mut self, json: &str) {
+        if let Ok(Entries(entries)) = serde_json::from_str::<Entries<'_>>(json) {
+            for (k, v) in entries {
+                self.set_raw(&k, v.get());
             }
         }
     }
-    Some(Value::Object(merged))
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The JSON text.
+    pub fn finish(&self) -> String {
+        let mut out = String::from("{");
+        for (i, (k, v)) in self.entries.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&json_str(k));
+            out.push(':');
+            out.push_str(v);
+        }
+        out.push('}');
+        out
+    }
+}
+
+/// `{ ...clientData, ...metadata }` as JSON text, or nothing when neither
+/// is given. Both are JSON text; `null` counts as not given.
+pub fn merge_metadata(client_data: Option<&str>, metadata: Option<&str>) -> Option<String> {
+    let given: Vec<&str> = [client_data, metadata]
+        .into_iter()
+        .flatten()
+        .filter(|j| j.trim() != "null")
+        .collect();
+    if given.is_empty() {
+        return None;
+    }
+    let mut merged = Object::new();
+    for j in given {
+        merged.spread(j);
+    }
+    Some(merged.finish())
 }
 
 /// Tool-part states the client advances and ships back to the agent.
@@ -72,133 +185,157 @@ fn is_tool_part(kind: &str) -> bool {
     kind.starts_with("tool-") || kind == "dynamic-tool"
 }
 
-/// Slims the message that a `submit-message` carries.
+#[derive(Deserialize)]
+struct MessageView<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    role: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    parts: Option<Vec<&'a RawValue>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PartView<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    state: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    tool_call_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    tool_name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    output: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    error_text: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    approval: Option<&'a RawValue>,
+}
+
+/// Slims the message (JSON text) that a `submit-message` carries.
 ///
 /// An assistant message that carries resolved tool parts (a human answered
 /// a tool, or approved or denied one) is cut down to those parts, each with
 /// only the fields the agent overlays: its resolution. Everything else (text,
 /// reasoning, tool inputs) the agent already has. Other messages pass
 /// through untouched.
-pub fn slim_message(message: Value) -> Value {
-    let Value::Object(msg) = &message else {
-        return message;
+pub fn slim_message(message: &str) -> Cow<'_, str> {
+    let Ok(msg) = serde_json::from_str::<MessageView<'_>>(message) else {
+        return Cow::Borrowed(message);
     };
-    if msg.get("role").and_then(Value::as_str) != Some("assistant") {
-        return message;
+    if msg.role.as_deref() != Some("assistant") {
+        return Cow::Borrowed(message);
     }
-    let Some(Value::Array(parts)) = msg.get("parts") else {
-        return message;
-    };
     let mut slim_parts = Vec::new();
-    for part in parts {
-        let Value::Object(p) = part else { continue };
-        let kind = p.get("type").and_then(Value::as_str).unwrap_or("");
-        let state = p.get("state").and_then(Value::as_str).unwrap_or("");
+    for raw in msg.parts.unwrap_or_default() {
+        let Ok(p) = serde_json::from_str::<PartView<'_>>(raw.get()) else {
+            continue;
+        };
+        let kind = p.kind.as_deref().unwrap_or("");
+        let state = p.state.as_deref().unwrap_or("");
         if !is_tool_part(kind) || !is_advanced_tool_state(state) {
             continue;
         }
-        let mut s = Map::new();
-        for key in ["type", "toolCallId", "state"] {
-            if let Some(v) = p.get(key) {
-                s.insert(key.into(), v.clone());
-            }
+        let mut s = Object::new();
+        s.set_str("type", kind);
+        if let Some(v) = p.tool_call_id {
+            s.set_raw("toolCallId", v.get());
         }
+        s.set_str("state", state);
         if kind == "dynamic-tool" {
-            if let Some(v @ Value::String(_)) = p.get("toolName") {
-                s.insert("toolName".into(), v.clone());
+            if let Some(v) = p.tool_name.filter(|v| v.get().starts_with('"')) {
+                s.set_raw("toolName", v.get());
             }
         }
-        let keep: &[&str] = match state {
-            "output-available" => &["output", "approval"],
-            "output-error" => &["errorText", "approval"],
-            _ => &["approval"],
+        let keep = match state {
+            "output-available" => [("output", p.output), ("approval", p.approval)],
+            "output-error" => [("errorText", p.error_text), ("approval", p.approval)],
+            _ => [("approval", p.approval), ("", None)],
         };
-        for key in keep {
-            if let Some(v) = p.get(*key) {
-                s.insert((*key).into(), v.clone());
+        for (key, v) in keep {
+            if let Some(v) = v {
+                s.set_raw(key, v.get());
             }
         }
-        slim_parts.push(Value::Object(s));
+        slim_parts.push(s.finish());
     }
     if slim_parts.is_empty() {
-        return message;
+        return Cow::Borrowed(message);
     }
-    let mut out = Map::new();
-    for key in ["id", "role"] {
-        if let Some(v) = msg.get(key) {
-            out.insert(key.into(), v.clone());
-        }
+    let mut out = Object::new();
+    if let Some(id) = msg.id {
+        out.set_raw("id", id.get());
     }
-    out.insert("parts".into(), Value::Array(slim_parts));
-    Value::Object(out)
+    out.set_str("role", "assistant");
+    out.set_raw("parts", &format!("[{}]", slim_parts.join(",")));
+    Cow::Owned(out.finish())
 }
 
-fn message_chunk(payload: Map<String, Value>) -> String {
-    let mut chunk = Map::new();
-    chunk.insert("kind".into(), Value::String("message".into()));
-    chunk.insert("payload".into(), Value::Object(payload));
-    Value::Object(chunk).to_string()
+fn message_chunk(payload: &Object) -> String {
+    format!(r#"{{"kind":"message","payload":{}}}"#, payload.finish())
 }
 
-/// What `sendMessages` appends to `.in`.
+/// What `sendMessages` appends to `.in`. Values are JSON text.
 #[derive(Debug, Clone, Default)]
 pub struct SendPayload<'a> {
     pub chat_id: &'a str,
     pub message_id: Option<&'a str>,
     /// The newest message, for `submit-message`.
-    pub last_message: Option<Value>,
+    pub last_message: Option<&'a str>,
     /// Extra fields from the request's `body`, spread first.
-    pub body: Option<Value>,
-    pub metadata: Option<Value>,
+    pub body: Option<&'a str>,
+    pub metadata: Option<&'a str>,
 }
 
 /// `{kind:"message", payload:{...body, message?, chatId, trigger, messageId?, metadata?}}`.
 /// Only the newest message travels, slimmed; `regenerate-message` carries none.
 pub fn send_chunk(trigger: Trigger, p: SendPayload<'_>) -> String {
-    let mut payload = match p.body {
-        Some(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
+    let mut payload = Object::new();
+    if let Some(b) = p.body {
+        payload.spread(b);
+    }
     if trigger == Trigger::SubmitMessage {
         if let Some(m) = p.last_message {
-            payload.insert("message".into(), slim_message(m));
+            payload.set_raw("message", &slim_message(m));
         }
     }
-    payload.insert("chatId".into(), Value::String(p.chat_id.into()));
-    payload.insert("trigger".into(), Value::String(trigger.as_str().into()));
+    payload.set_str("chatId", p.chat_id);
+    payload.set_str("trigger", trigger.as_str());
     match p.message_id {
-        Some(id) => payload.insert("messageId".into(), Value::String(id.into())),
+        Some(id) => payload.set_str("messageId", id),
         None => payload.remove("messageId"),
-    };
+    }
     match p.metadata {
-        Some(m) => payload.insert("metadata".into(), m),
+        Some(m) => payload.set_raw("metadata", m),
         None => payload.remove("metadata"),
-    };
-    message_chunk(payload)
+    }
+    message_chunk(&payload)
 }
 
 /// A steering message sent while a reply streams; not slimmed.
-pub fn pending_chunk(chat_id: &str, message: Value, metadata: Option<Value>) -> String {
-    let mut payload = Map::new();
-    payload.insert("message".into(), message);
-    payload.insert("chatId".into(), Value::String(chat_id.into()));
-    payload.insert("trigger".into(), Value::String("submit-message".into()));
+pub fn pending_chunk(chat_id: &str, message: &str, metadata: Option<&str>) -> String {
+    let mut payload = Object::new();
+    payload.set_raw("message", message);
+    payload.set_str("chatId", chat_id);
+    payload.set_str("trigger", "submit-message");
     if let Some(m) = metadata {
-        payload.insert("metadata".into(), m);
+        payload.set_raw("metadata", m);
     }
-    message_chunk(payload)
+    message_chunk(&payload)
 }
 
 /// A custom action for the agent's `onAction` hook.
-pub fn action_chunk(chat_id: &str, action: Value, metadata: Option<Value>) -> String {
-    let mut payload = Map::new();
-    payload.insert("chatId".into(), Value::String(chat_id.into()));
-    payload.insert("trigger".into(), Value::String("action".into()));
-    payload.insert("action".into(), action);
+pub fn action_chunk(chat_id: &str, action: &str, metadata: Option<&str>) -> String {
+    let mut payload = Object::new();
+    payload.set_str("chatId", chat_id);
+    payload.set_str("trigger", "action");
+    payload.set_raw("action", action);
     if let Some(m) = metadata {
-        payload.insert("metadata".into(), m);
+        payload.set_raw("metadata", m);
     }
-    message_chunk(payload)
+    message_chunk(&payload)
 }
 
 /// `{kind:"stop"}`.
@@ -211,24 +348,24 @@ pub fn head_start_body(
     trigger: Trigger,
     chat_id: &str,
     message_id: Option<&str>,
-    messages: Value,
-    body: Option<Value>,
-    metadata: Option<Value>,
+    messages: &str,
+    body: Option<&str>,
+    metadata: Option<&str>,
 ) -> String {
-    let mut payload = match body {
-        Some(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
-    payload.insert("headStartMessages".into(), messages);
-    payload.insert("chatId".into(), Value::String(chat_id.into()));
-    payload.insert("trigger".into(), Value::String(trigger.as_str().into()));
+    let mut payload = Object::new();
+    if let Some(b) = body {
+        payload.spread(b);
+    }
+    payload.set_raw("headStartMessages", messages);
+    payload.set_str("chatId", chat_id);
+    payload.set_str("trigger", trigger.as_str());
     if let Some(id) = message_id {
-        payload.insert("messageId".into(), Value::String(id.into()));
+        payload.set_str("messageId", id);
     }
     if let Some(m) = metadata {
-        payload.insert("metadata".into(), m);
+        payload.set_raw("metadata", m);
     }
-    Value::Object(payload).to_string()
+    payload.finish()
 }
 
 /// Percent-encodes like JavaScript's `encodeURIComponent`.
@@ -320,10 +457,14 @@ pub fn out_headers(extra: &[(String, String)], token: &str, req: &OutRequest) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn parse(s: &str) -> Value {
         serde_json::from_str(s).unwrap()
+    }
+
+    fn text(v: Value) -> String {
+        v.to_string()
     }
 
     #[test]
@@ -334,10 +475,10 @@ mod tests {
                 chat_id: "c1",
                 message_id: Some("m1"),
                 last_message: Some(
-                    json!({"id":"u3","role":"user","parts":[{"type":"text","text":"third"}]}),
+                    r#"{"id":"u3","role":"user","parts":[{"type":"text","text":"third"}]}"#,
                 ),
-                body: Some(json!({"extra": 1, "chatId": "spoofed", "trigger": "x"})),
-                metadata: Some(json!({"userId":"u"})),
+                body: Some(r#"{"extra": 1, "chatId": "spoofed", "trigger": "x"}"#),
+                metadata: Some(r#"{"userId":"u"}"#),
             },
         );
         assert_eq!(
@@ -353,7 +494,7 @@ mod tests {
             Trigger::RegenerateMessage,
             SendPayload {
                 chat_id: "c",
-                last_message: Some(json!({"id":"x","role":"user","parts":[]})),
+                last_message: Some(r#"{"id":"x","role":"user","parts":[]}"#),
                 ..Default::default()
             },
         );
@@ -366,18 +507,24 @@ mod tests {
     #[test]
     fn metadata_merge_call_wins() {
         assert_eq!(merge_metadata(None, None), None);
+        assert_eq!(merge_metadata(Some("null"), None), None);
         assert_eq!(
             merge_metadata(
-                Some(&json!({"userId":"u1","scope":"default"})),
-                Some(&json!({"scope":"request"}))
-            ),
-            Some(json!({"userId":"u1","scope":"request"}))
+                Some(r#"{"userId":"u1","scope":"default"}"#),
+                Some(r#"{"scope":"request","n":1.5e3}"#)
+            )
+            .as_deref(),
+            Some(r#"{"userId":"u1","scope":"request","n":1.5e3}"#),
+            "keys keep their first place, values are kept as written"
         );
         assert_eq!(
-            merge_metadata(Some(&json!({"a":1})), None),
-            Some(json!({"a":1}))
+            merge_metadata(Some(r#"{"a":1}"#), None).as_deref(),
+            Some(r#"{"a":1}"#)
         );
-        assert_eq!(merge_metadata(Some(&json!("str")), None), Some(json!({})));
+        assert_eq!(
+            merge_metadata(Some(r#""str""#), None).as_deref(),
+            Some("{}")
+        );
     }
 
     #[test]
@@ -392,7 +539,7 @@ mod tests {
             {"type":"dynamic-tool","toolName":"dyn","toolCallId":"c5","state":"output-denied","approval":{"id":"d","approved":false}}
         ]});
         assert_eq!(
-            slim_message(msg),
+            parse(&slim_message(&text(msg))),
             json!({"id":"a1","role":"assistant","parts":[
                 {"type":"tool-askUser","toolCallId":"c1","state":"output-available","output":"red"},
                 {"type":"tool-sendEmail","toolCallId":"c2","state":"approval-responded","approval":{"id":"ap","approved":true}},
@@ -404,23 +551,25 @@ mod tests {
 
     #[test]
     fn messages_without_resolved_tools_pass_through() {
-        let user = json!({"id":"u","role":"user","parts":[{"type":"text","text":"hi"}]});
-        assert_eq!(slim_message(user.clone()), user);
-        let asst = json!({"id":"a","role":"assistant","parts":[{"type":"tool-x","state":"input-available"}]});
-        assert_eq!(slim_message(asst.clone()), asst);
-        assert_eq!(slim_message(json!(null)), json!(null));
+        let user = text(json!({"id":"u","role":"user","parts":[{"type":"text","text":"hi"}]}));
+        assert_eq!(slim_message(&user), user);
+        let asst = text(
+            json!({"id":"a","role":"assistant","parts":[{"type":"tool-x","state":"input-available"}]}),
+        );
+        assert_eq!(slim_message(&asst), asst);
+        assert_eq!(slim_message("null"), "null");
     }
 
     #[test]
     fn other_chunks() {
         assert_eq!(parse(&stop_chunk()), json!({"kind":"stop"}));
         assert_eq!(
-            parse(&action_chunk("c", json!({"type":"undo"}), None)),
+            parse(&action_chunk("c", r#"{"type":"undo"}"#, None)),
             json!({"kind":"message","payload":{"chatId":"c","trigger":"action","action":{"type":"undo"}}})
         );
         let m = json!({"id":"u","role":"user","parts":[]});
         assert_eq!(
-            parse(&pending_chunk("c", m.clone(), Some(json!({"a":1})))),
+            parse(&pending_chunk("c", &text(m.clone()), Some(r#"{"a":1}"#))),
             json!({"kind":"message","payload":{"chatId":"c","trigger":"submit-message","message":m,"metadata":{"a":1}}})
         );
         assert_eq!(
@@ -428,12 +577,19 @@ mod tests {
                 Trigger::SubmitMessage,
                 "c",
                 Some("m"),
-                json!([m.clone()]),
+                &text(json!([m.clone()])),
                 None,
                 None
             )),
             json!({"headStartMessages":[m],"chatId":"c","trigger":"submit-message","messageId":"m"})
         );
+    }
+
+    #[test]
+    fn strings_are_escaped_as_json() {
+        let mut o = Object::new();
+        o.set_str("k\"", "a\"b\\c\n\u{1}é");
+        assert_eq!(parse(&o.finish()), json!({"k\"": "a\"b\\c\n\u{1}é"}));
     }
 
     #[test]

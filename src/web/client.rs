@@ -110,19 +110,21 @@ pub fn persisted_js(s: &SessionState) -> JsValue {
     o.into()
 }
 
-/// `JSON.stringify(v)` parsed as a `serde_json::Value`; `None` for
-/// `undefined` (which JSON has no word for).
-pub fn to_json(v: &JsValue, what: &str) -> Result<Option<serde_json::Value>, Fail> {
+/// `JSON.stringify(v)`: the JSON text the wire carries; `None` for
+/// `undefined` (which JSON has no word for). A value that cannot be
+/// stringified (a cycle, a BigInt) is the caller's error, named by `what`.
+pub fn to_json(v: &JsValue, what: &str) -> Result<Option<String>, Fail> {
     if v.is_undefined() {
         return Ok(None);
     }
-    let text = js_sys::JSON::stringify(v).map_err(Fail::Js)?;
-    let Some(text) = text.as_string() else {
-        return Ok(None);
-    };
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| Error::Misuse(format!("{what} cannot be sent as JSON: {e}")).into())
+    match js_sys::JSON::stringify(v) {
+        Ok(text) => Ok(text.as_string()),
+        Err(e) => Err(Error::Misuse(format!(
+            "{what} cannot be sent as JSON: {}",
+            super::errors::describe(&e)
+        ))
+        .into()),
+    }
 }
 
 impl Client {
@@ -537,9 +539,9 @@ impl Client {
     }
 
     /// The app's `clientData` merged under a call's `metadata`.
-    pub fn merged_metadata(&self, metadata: &JsValue) -> Result<Option<serde_json::Value>, Fail> {
-        let cd = to_json(&self.client_data(), "clientData")?.filter(|v| !v.is_null());
-        let md = to_json(metadata, "metadata")?.filter(|v| !v.is_null());
-        Ok(wire::merge_metadata(cd.as_ref(), md.as_ref()))
+    pub fn merged_metadata(&self, metadata: &JsValue) -> Result<Option<String>, Fail> {
+        let cd = to_json(&self.client_data(), "clientData")?;
+        let md = to_json(metadata, "metadata")?;
+        Ok(wire::merge_metadata(cd.as_deref(), md.as_deref()))
     }
 }

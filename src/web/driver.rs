@@ -37,7 +37,7 @@ impl Drop for AbortHook {
 
 enum Source {
     /// A session's `.out` subscription.
-    Session(Subscription),
+    Session(Box<Subscription>),
     /// A head-start route's UI message stream (first turn only).
     HeadStart {
         sse: SseDecoder,
@@ -79,7 +79,13 @@ impl Runner {
             skip_to_turn_complete: state.skip_to_turn_complete,
             seed: client.next_seed(),
         });
-        Self::new(client, chat_id, Source::Session(sub), abort, stop_on_abort)
+        Self::new(
+            client,
+            chat_id,
+            Source::Session(Box::new(sub)),
+            abort,
+            stop_on_abort,
+        )
     }
 
     /// The stream of a head-start route's response.
