@@ -95,3 +95,36 @@ test("reasoning and tool calls are shown compactly", async (t) => {
     await assertNoError(page);
   });
 });
+
+test("an agent error is shown, and the next message works", async (t) => {
+  await withEnv(t, {}, async ({ browser, url }) => {
+    const page = await browser.newPage();
+    await openChat(page, url);
+    await send(page, "/error");
+    const banner = page.getByTestId("chat-error");
+    await banner.waitFor();
+    assert.match(await banner.textContent(), /Scripted failure/);
+    assert.equal(await page.getByTestId("status").getAttribute("data-state"), "error");
+
+    await send(page, "still there?");
+    await waitForAssistantText(page, { includes: "Echo: still there?" }, "the reply after the error");
+    await waitForReplies(page, 1);
+    await assertNoError(page);
+  });
+});
+
+test("an upgrade in the middle of a reply is invisible to the user", async (t) => {
+  await withEnv(t, {}, async ({ browser, url }) => {
+    const page = await browser.newPage();
+    await openChat(page, url);
+    await send(page, "/upgrade");
+    await waitForReplies(page, 1);
+    const msgs = await transcript(page);
+    assert.deepEqual(msgs.map((m) => m.role), ["user", "assistant"]);
+    assert.ok(msgs[1].text.length > 0);
+    await send(page, "after upgrade");
+    await waitForReplies(page, 2);
+    assert.equal((await transcript(page)).at(-1).text, "Echo: after upgrade");
+    await assertNoError(page);
+  });
+});

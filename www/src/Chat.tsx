@@ -6,7 +6,7 @@ import {
   type UIMessage,
 } from "ai";
 import { useMultiTabChat, useTriggerChatTransport } from "trigger-chat-wasm/react";
-import { api, describeError, type AppConfig, type StoredChat } from "./api";
+import { api, describeError, freshChatIds, type AppConfig, type StoredChat } from "./api";
 import { ConnectionMonitor, STATE_LABEL, useConnection } from "./connection";
 import { MessageParts, type PartActions } from "./Parts";
 
@@ -30,6 +30,10 @@ export function ChatLoader({
 
   useEffect(() => {
     let cancelled = false;
+    if (freshChatIds.has(chatId)) {
+      setLoad({ kind: "ready", chat: null });
+      return;
+    }
     setLoad({ kind: "loading" });
     api.loadChat(chatId).then(
       (chat) => !cancelled && setLoad({ kind: "ready", chat }),
@@ -88,6 +92,7 @@ function ChatClient({
     },
     startSession: async ({ chatId: id, clientData }: { chatId: string; clientData?: unknown }) => {
       const res = await api.startSession(id, clientData);
+      freshChatIds.delete(id);
       activityRef.current();
       return res;
     },
@@ -244,7 +249,7 @@ function ChatClient({
             </p>
           </div>
         ) : (
-          messages.map((m) => (
+          messages.filter(hasContent).map((m) => (
             <article
               key={m.id}
               className={`message ${m.role}`}
@@ -362,4 +367,9 @@ function isBehind(shared: UIMessage[], mine: UIMessage[]): boolean {
     if (progress(shared[i]) < progress(mine[i])) return true;
   }
   return false;
+}
+
+/** An assistant message an error cut off before any part arrived shows nothing. */
+function hasContent(m: UIMessage): boolean {
+  return m.role !== "assistant" || m.parts.some((p) => p.type !== "step-start");
 }

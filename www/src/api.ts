@@ -86,12 +86,17 @@ export const api = {
   deleteChat: (chatId: string) => request<unknown>("DELETE", chatPath(chatId)),
 };
 
+/** Ids this page made up and has not sent anything on yet: nothing to load. */
+export const freshChatIds = new Set<string>();
+
 export function newChatId(): string {
   const bytes = new Uint8Array(9);
   crypto.getRandomValues(bytes);
   let s = "";
   for (const b of bytes) s += b.toString(36).padStart(2, "0");
-  return `chat-${s.slice(0, 14)}`;
+  const id = `chat-${s.slice(0, 14)}`;
+  freshChatIds.add(id);
+  return id;
 }
 
 export function describeError(e: unknown): string {

@@ -41,6 +41,9 @@ export async function launchBrowser({ viewport = { width: 1100, height: 760 } } 
       if (m.type() === "error" || m.type() === "warning") logs.push(`[${label} console.${m.type()}] ${m.text()}`);
     });
     page.on("pageerror", (e) => logs.push(`[${label} pageerror] ${e.stack ?? e.message}`));
+    page.on("response", (r) => {
+      if (r.status() >= 400) logs.push(`[${label} response] ${r.status()} ${r.request().method()} ${r.url()}`);
+    });
     page.on("requestfailed", (r) => {
       const why = r.failure()?.errorText ?? "";
       if (!why.includes("ERR_ABORTED")) logs.push(`[${label} requestfailed] ${r.method()} ${r.url()} ${why}`);

@@ -37,8 +37,9 @@ export async function withEnv(t, { args = [], viewport } = {}, body) {
       emu.logs().slice(-6_000),
     ].join("\n");
     if (e instanceof Error) {
+      const stack = e.stack; // V8 formats the stack lazily: read it before changing the message
       e.message = `${e.message}\n${extra}`;
-      if (typeof e.stack === "string") e.stack = `${e.stack}\n${extra}`;
+      e.stack = `${stack ?? e.message}\n${extra}`;
       throw e;
     }
     throw new Error(`${String(e)}\n${extra}`);
@@ -62,7 +63,8 @@ export async function send(page, text) {
     () => {
       const el = document.querySelector('[data-testid="composer-input"]');
       const chat = document.querySelector('[data-testid="chat"]');
-      return el && !el.disabled && chat?.getAttribute("data-status") === "ready";
+      const status = chat?.getAttribute("data-status");
+      return el && !el.disabled && (status === "ready" || status === "error");
     },
     undefined,
     "the composer to accept input",
