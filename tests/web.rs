@@ -22,7 +22,9 @@ async fn run(name: &str) {
     let make = Closure::<dyn Fn(JsValue) -> Result<JsValue, JsValue>>::new(|options| {
         WasmTransport::new(options).map(JsValue::from)
     });
-    let case = CASES.with(|c| js_sys::Reflect::get(c, &name.into())).expect("case exists");
+    let case = CASES
+        .with(|c| js_sys::Reflect::get(c, &name.into()))
+        .expect("case exists");
     let case: js_sys::Function = case.dyn_into().expect("case is a function");
     let promise: js_sys::Promise = case
         .call1(&JsValue::UNDEFINED, make.as_ref())
@@ -30,7 +32,9 @@ async fn run(name: &str) {
         .dyn_into()
         .expect("case returns a promise");
     if let Err(e) = JsFuture::from(promise).await {
-        let msg = js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string());
+        let msg = js_sys::Reflect::get(&e, &"message".into())
+            .ok()
+            .and_then(|m| m.as_string());
         panic!("{name}: {}", msg.unwrap_or_else(|| format!("{e:?}")));
     }
 }

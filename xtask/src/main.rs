@@ -253,7 +253,12 @@ fn npm_suite(dir: &Path, devserver: &Path) -> Result {
         return Err(format!("{} has no package.json", dir.display()));
     }
     npm_install(dir)?;
-    run(dir, Command::new("npm").arg("test").env("DEVSERVER_BIN", devserver))
+    run(
+        dir,
+        Command::new("npm")
+            .arg("test")
+            .env("DEVSERVER_BIN", devserver),
+    )
 }
 
 pub fn npm_install(dir: &Path) -> Result {
