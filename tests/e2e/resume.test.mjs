@@ -2,12 +2,14 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
   assertNoError,
+  assistantTexts,
   eventually,
   openChat,
   send,
   storedTranscript,
   transcript,
   waitForAssistantText,
+  waitForFunction,
   waitForReplies,
   withEnv,
 } from "./lib/chat.mjs";
@@ -87,6 +89,66 @@ test("a reply cut off by the network resumes without duplicated text and the sta
     const states = await page.evaluate(() => window.__connStates);
     assert.ok(states.includes("reconnecting"), `the status line never showed reconnecting: ${states.join(" → ")}`);
     assert.equal(states.at(-1), "connected", `the status line ends on ${states.at(-1)}`);
+    await assertNoError(page);
+  });
+});
+
+test("Stop works on a reply that was resumed after a reload", async (t) => {
+  await withEnv(t, { args: ["--chunk-delay-ms", "40"] }, async ({ browser, url, emu }) => {
+    const page = await browser.newPage();
+    const chatId = await openChat(page, url);
+    await send(page, "/long 300");
+    await waitForAssistantText(page, { minLength: 30 }, "the long reply to be underway");
+    await page.reload();
+    await page.getByTestId("chat").waitFor();
+    await waitForAssistantText(page, { minLength: 200 }, "the resumed reply to grow");
+    await page.getByTestId("stop").click();
+    await waitForFunction(
+      page,
+      () => document.querySelector('[data-testid="chat"]')?.getAttribute("data-status") === "ready",
+      undefined,
+      "the chat to be ready after Stop",
+    );
+    const [stopped] = await assistantTexts(page);
+    assert.ok(!stopped.endsWith("token300"), "the reply ran to its end");
+
+    // The agent really stopped: the next turn is answered right away and the
+    // stored conversation has the new turn after the stopped one.
+    await send(page, "next");
+    await waitForReplies(page, 2);
+    const texts = await assistantTexts(page);
+    assert.equal(texts[1], "Echo: next");
+    const stored = await eventually(async () => {
+      const s = await storedTranscript(emu, chatId);
+      return s.at(-1)?.text === "Echo: next" && s;
+    }, "the next turn to be stored");
+    assert.ok(!stored.some((m) => m.text.endsWith("token300")), "the stopped reply was finished in the background");
+    await assertNoError(page);
+  });
+});
+
+test("a reload during the very first reply of a chat resumes it once", async (t) => {
+  await withEnv(t, { args: ["--chunk-delay-ms", "40"] }, async ({ browser, url, emu }) => {
+    const page = await browser.newPage();
+    const chatId = await openChat(page, url);
+    await send(page, "/long 80");
+    await waitForAssistantText(page, { minLength: 30 }, "the first reply to be underway");
+    await page.reload();
+    await page.getByTestId("chat").waitFor();
+    await waitForReplies(page, 1, 60_000);
+    const expected = Array.from({ length: 80 }, (_, i) => `token${i + 1}`).join(" ");
+    assert.deepEqual(
+      (await transcript(page)).map((m) => [m.role, m.text]),
+      [
+        ["user", "/long 80"],
+        ["assistant", expected],
+      ],
+    );
+    const stored = await eventually(async () => {
+      const s = await storedTranscript(emu, chatId);
+      return s.length === 2 && s;
+    }, "the turn to be stored");
+    assert.equal(stored[1].text, expected);
     await assertNoError(page);
   });
 });

@@ -66,7 +66,8 @@ export const api = {
   /** The stored chat, or null when the app server has never seen this id. */
   loadChat: async (chatId: string): Promise<StoredChat | null> => {
     try {
-      return await request<StoredChat>("GET", chatPath(chatId));
+      const chat = await request<StoredChat>("GET", chatPath(chatId));
+      return { ...chat, messages: chat.messages ?? [], session: normalizeSession(chat.session) };
     } catch (e) {
       if (e instanceof HttpError && e.status === 404) return null;
       throw e;
@@ -88,6 +89,15 @@ export const api = {
 
 /** Ids this page made up and has not sent anything on yet: nothing to load. */
 export const freshChatIds = new Set<string>();
+
+/** The database answers null for fields it has no value for; the transport wants them absent. */
+function normalizeSession(s: StoredChat["session"] | undefined): StoredSession | null {
+  if (!s || typeof s.publicAccessToken !== "string") return null;
+  const out: StoredSession = { publicAccessToken: s.publicAccessToken };
+  if (typeof s.lastEventId === "string") out.lastEventId = s.lastEventId;
+  if (typeof s.isStreaming === "boolean") out.isStreaming = s.isStreaming;
+  return out;
+}
 
 export function newChatId(): string {
   const bytes = new Uint8Array(9);
