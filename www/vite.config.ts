@@ -28,6 +28,8 @@ export default defineConfig({
   // pre-bundling would move the glue away from the file, so leave it alone.
   optimizeDeps: { exclude: ["trigger-chat-wasm"] },
   server: {
+    // The linked package (and its .wasm) lives outside this folder.
+    fs: { allow: [".", "../pkg"] },
     proxy: {
       "/app": backend,
       "/api": backend,
