@@ -48,12 +48,8 @@ impl Body {
         if v.as_bool() == Some(false) {
             return Ok(Read::Aborted);
         }
-        let Some(arr) = v.dyn_ref::<Uint8Array>() else {
-            return Err(js_sys::TypeError::new(
-                "the response body yielded something other than bytes",
-            )
-            .into());
-        };
+        // `read_or_stall` resolves to a Uint8Array of this realm here.
+        let arr: &Uint8Array = v.unchecked_ref();
         let n = arr.length() as usize;
         buf.clear();
         buf.resize(n, 0);

@@ -28,7 +28,15 @@ export function read_or_stall(reader, ms, signal) {
     const onAbort = () => { try { reader.cancel().catch(() => {}); } catch {} done(resolve, false); };
     const t = setTimeout(() => done(resolve, null), ms);
     signal.addEventListener("abort", onAbort);
-    reader.read().then((r) => done(resolve, r.done ? undefined : r.value), (e) => done(reject, e));
+    reader.read().then((r) => {
+      if (r.done) return done(resolve, undefined);
+      // Checked without instanceof: bytes from another realm (an iframe,
+      // jsdom) are still bytes.
+      const v = r.value;
+      if (v instanceof Uint8Array) return done(resolve, v);
+      if (ArrayBuffer.isView(v)) return done(resolve, new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+      done(reject, new TypeError("the response body yielded something other than bytes"));
+    }, (e) => done(reject, e));
   });
 }
 export function random_uuid() {
