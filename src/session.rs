@@ -290,6 +290,20 @@ impl Subscription {
         self.retry_later(Error::TimedOut("the stream (no data or keepalive)"));
     }
 
+    /// The browser says the connection is likely dead (back online, a tab
+    /// shown after a long time hidden, a page restored from the back-forward
+    /// cache), or a wait should end early: connect again now, without
+    /// counting a failure. Only while connecting, connected or waiting to
+    /// retry.
+    pub fn handle_reconnect_now(&mut self) {
+        if matches!(
+            self.phase,
+            Phase::Connecting | Phase::Reading | Phase::Backoff(_)
+        ) {
+            self.phase = Phase::NeedConnect;
+        }
+    }
+
     /// The app aborted: end quietly.
     pub fn handle_abort(&mut self) {
         if !self.is_over() {

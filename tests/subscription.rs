@@ -498,6 +498,32 @@ fn watch_mode_reads_across_turns_and_keeps_watching_over_long_poll_ends() {
 }
 
 #[test]
+fn a_wake_reconnects_at_once_without_counting_a_failure() {
+    let mut sub = Subscription::new(cfg());
+    assert!(matches!(sub.poll_action(), Action::Connect(_)));
+    sub.handle_response(200, false);
+    assert_eq!(sub.poll_action(), Action::Read);
+    sub.handle_reconnect_now();
+    assert!(
+        matches!(sub.poll_action(), Action::Connect(_)),
+        "connected -> reconnect now"
+    );
+    sub.handle_response(503, false);
+    sub.handle_reconnect_now();
+    assert!(
+        matches!(sub.poll_action(), Action::Connect(_)),
+        "a pending backoff is skipped"
+    );
+    sub.handle_abort();
+    sub.handle_reconnect_now();
+    assert_eq!(
+        sub.poll_action(),
+        Action::Finish,
+        "an ended stream stays ended"
+    );
+}
+
+#[test]
 fn a_malformed_batch_fails_with_a_message_naming_it() {
     let mut sub = Subscription::new(cfg());
     assert!(matches!(sub.poll_action(), Action::Connect(_)));

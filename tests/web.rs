@@ -71,4 +71,6 @@ cases!(
     split_bytes_decode_the_same,
     a_malformed_stream_errors_with_what_was_wrong,
     invalid_options_throw_type_errors_naming_them,
+    coming_back_online_reconnects_at_once_from_the_cursor,
+    dispose_ends_open_streams,
 );

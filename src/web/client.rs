@@ -25,6 +25,10 @@ pub struct StreamCtl {
     aborted: Cell<bool>,
     stream: web_sys::AbortController,
     connection: RefCell<Option<web_sys::AbortController>>,
+    /// Ends the current wait early (a wake event).
+    wait: RefCell<Option<web_sys::AbortController>>,
+    /// A wake event asked to connect again at once.
+    wake: Cell<bool>,
 }
 
 impl StreamCtl {
@@ -33,7 +37,37 @@ impl StreamCtl {
             aborted: Cell::new(false),
             stream: web_sys::AbortController::new().map_err(Fail::Js)?,
             connection: RefCell::new(None),
+            wait: RefCell::new(None),
+            wake: Cell::new(false),
         }))
+    }
+
+    /// A signal for one wait, ended by [`StreamCtl::wake`] or an abort.
+    pub fn wait_signal(&self) -> Result<web_sys::AbortSignal, Fail> {
+        let c = web_sys::AbortController::new().map_err(Fail::Js)?;
+        if self.aborted() {
+            c.abort();
+        }
+        let signal = c.signal();
+        *self.wait.borrow_mut() = Some(c);
+        Ok(signal)
+    }
+
+    /// A wake event: end the current wait; with `force`, also drop the
+    /// current connection. Either way the stream connects again at once.
+    pub fn wake(&self, force: bool) {
+        self.wake.set(true);
+        if let Some(c) = self.wait.borrow_mut().take() {
+            c.abort();
+        }
+        if force {
+            self.drop_connection();
+        }
+    }
+
+    /// Whether a wake event came since the last call.
+    pub fn take_wake(&self) -> bool {
+        self.wake.replace(false)
     }
 
     pub fn aborted(&self) -> bool {
@@ -45,6 +79,9 @@ impl StreamCtl {
         self.aborted.set(true);
         self.stream.abort();
         if let Some(c) = self.connection.borrow_mut().take() {
+            c.abort();
+        }
+        if let Some(c) = self.wait.borrow_mut().take() {
             c.abort();
         }
     }

@@ -46,6 +46,19 @@ enum Source {
     },
 }
 
+/// Listens for browser wake events while a stream runs; stops listening
+/// when dropped.
+struct WakeHook {
+    dispose: js_sys::Function,
+    _callback: Closure<dyn FnMut(bool)>,
+}
+
+impl Drop for WakeHook {
+    fn drop(&mut self) {
+        let _ = self.dispose.call0(&JsValue::UNDEFINED);
+    }
+}
+
 /// One stream of chunks for the app.
 pub struct Runner {
     client: Rc<Client>,
@@ -53,10 +66,13 @@ pub struct Runner {
     ctl: Rc<StreamCtl>,
     source: Source,
     body: Option<Body>,
+    /// Aborted when the current connection is dropped or the stream ends.
+    conn_signal: Option<web_sys::AbortSignal>,
     scratch: Vec<u8>,
     /// An error thrown by the app's own code, reported as it is.
     js_fail: Option<JsValue>,
     _hook: Option<AbortHook>,
+    _wake: Option<WakeHook>,
 }
 
 impl Runner {
@@ -145,15 +161,26 @@ impl Runner {
             }
             None => None,
         };
+        let wake = {
+            let k = ctl.clone();
+            let callback = Closure::<dyn FnMut(bool)>::new(move |force: bool| k.wake(force));
+            let dispose = sys::watch_wake(callback.as_ref());
+            Some(WakeHook {
+                dispose,
+                _callback: callback,
+            })
+        };
         Ok(Runner {
             client: client.clone(),
             chat_id: chat_id.to_owned(),
             ctl,
             source,
             body: None,
+            conn_signal: None,
             scratch: Vec::new(),
             js_fail: None,
             _hook: hook,
+            _wake: wake,
         })
     }
 
@@ -189,7 +216,11 @@ impl Runner {
             match sub.poll_action() {
                 Action::Connect(req) => self.connect(req).await,
                 Action::Read => self.read().await,
-                Action::Sleep(ms) => timer::sleep(ms, &self.ctl.signal()).await,
+                Action::Sleep(ms) => {
+                    let signal = self.ctl.wait_signal()?;
+                    timer::sleep(ms, &signal).await;
+                    self.ctl.take_wake();
+                }
                 Action::RefreshToken => {
                     let r = self
                         .client
@@ -276,6 +307,7 @@ impl Runner {
             body: None,
             signal: Some(&signal),
         };
+        self.conn_signal = Some(signal.clone());
         let result = fetch::send(self.client.opts.fetch.as_ref(), Some(&ctx), &request).await;
         let result = match result {
             Err(Fail::Js(v)) => Err(Fail::Core(self.keep(Fail::Js(v)))),
@@ -296,7 +328,9 @@ impl Runner {
                     }
                 }
             }
-            Err(Fail::Core(Error::Aborted)) => sub.handle_abort(),
+            Err(Fail::Core(Error::Aborted)) if self.ctl.aborted() => sub.handle_abort(),
+            Err(Fail::Core(Error::Aborted)) if self.ctl.take_wake() => sub.handle_reconnect_now(),
+            Err(Fail::Core(Error::Aborted)) => sub.handle_network_error("the request was aborted"),
             Err(Fail::Core(e @ Error::Callback(_))) => sub.handle_token_error(e),
             Err(Fail::Core(e)) => sub.handle_network_error(&e.to_string()),
             Err(Fail::Js(_)) => {}
@@ -310,9 +344,11 @@ impl Runner {
             }
             return;
         };
-        let r = body
-            .read(&mut self.scratch, STALL_MS, &self.ctl.signal())
-            .await;
+        let signal = self
+            .conn_signal
+            .clone()
+            .unwrap_or_else(|| self.ctl.signal());
+        let r = body.read(&mut self.scratch, STALL_MS, &signal).await;
         let aborted = self.ctl.aborted();
         let Source::Session(sub) = &mut self.source else {
             return;
@@ -341,12 +377,20 @@ impl Runner {
             }
             Ok(Read::Aborted) => {
                 self.body = None;
-                sub.handle_abort();
+                if aborted {
+                    sub.handle_abort();
+                } else if self.ctl.take_wake() {
+                    sub.handle_reconnect_now();
+                } else {
+                    sub.handle_network_error("the connection was dropped");
+                }
             }
             Err(e) => {
                 self.body = None;
                 if aborted {
                     sub.handle_abort();
+                } else if self.ctl.take_wake() {
+                    sub.handle_reconnect_now();
                 } else if is_abort(&e) {
                     sub.handle_network_error("the connection was aborted");
                 } else {
@@ -442,6 +486,7 @@ impl Runner {
         self.body = None;
         self.client.unregister_stream(&self.chat_id, &self.ctl);
         self._hook = None;
+        self._wake = None;
     }
 }
 

@@ -68,6 +68,28 @@ export function response_text(response) {
   try { return Promise.resolve(response.text()).catch(() => ""); } catch { return Promise.resolve(""); }
 }
 export function now_ms() { return Date.now(); }
+export function watch_wake(callback) {
+  const g = globalThis;
+  const doc = g.document;
+  if (typeof g.addEventListener !== "function" || !doc) return () => {};
+  let hiddenSince = 0;
+  const onVisibility = () => {
+    if (doc.visibilityState === "hidden") { hiddenSince = Date.now(); return; }
+    const away = hiddenSince ? Date.now() - hiddenSince : 0;
+    hiddenSince = 0;
+    callback(away >= 30000);
+  };
+  const onOnline = () => callback(true);
+  const onPageShow = (e) => { if (e.persisted) callback(true); };
+  doc.addEventListener("visibilitychange", onVisibility);
+  g.addEventListener("online", onOnline);
+  g.addEventListener("pageshow", onPageShow);
+  return () => {
+    doc.removeEventListener("visibilitychange", onVisibility);
+    g.removeEventListener("online", onOnline);
+    g.removeEventListener("pageshow", onPageShow);
+  };
+}
 "#)]
 extern "C" {
     /// Resolves after `ms`, or as soon as `signal` aborts.
@@ -88,4 +110,9 @@ extern "C" {
     /// `response.text()`, or `""` when it fails.
     pub fn response_text(response: &JsValue) -> Promise;
     pub fn now_ms() -> f64;
+    /// Calls `callback(force)` on browser wake events: `true` when the
+    /// connection is likely dead (back online, shown after 30 s hidden,
+    /// restored from the back-forward cache), `false` for a cheap wake (a
+    /// tab shown again). Returns a function that removes the listeners.
+    pub fn watch_wake(callback: &JsValue) -> js_sys::Function;
 }

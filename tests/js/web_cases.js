@@ -431,6 +431,40 @@ export const cases = {
     eq(e.code, "DECODE", "code");
   },
 
+  async coming_back_online_reconnects_at_once_from_the_cursor(make) {
+    const t = make({ task: "t", accessToken: () => "p", sessions: { c: { publicAccessToken: "tok" } } });
+    let n = 0;
+    const calls = fakeFetch((u) => {
+      if (isAppend(u)) return ok();
+      n++;
+      // The first connection goes silent, like a socket the OS killed.
+      if (n === 1) return sse(new ReadableStream({ start(c) { c.enqueue(enc.encode(batch([delta("a")]))); } }));
+      return sse(batch([delta("b"), "turn-complete"], 2));
+    });
+    const source = await send(t, "c");
+    eq(await source.next(), [delta("a")], "first chunk");
+    const rest = source.next();
+    globalThis.dispatchEvent(new Event("online"));
+    eq(await rest, [delta("b")], "read on a new connection");
+    eq(await source.next(), null, "then the turn completes");
+    const outs = calls.filter((c) => isOut(c.url));
+    eq(outs.length, 2, "one reconnect");
+    eq(outs[1].headers["Last-Event-ID"], "1", "from the cursor");
+  },
+
+  async dispose_ends_open_streams(make) {
+    const t = make({ task: "t", accessToken: () => "p", sessions: { c: { publicAccessToken: "tok" } } });
+    fakeFetch((u) => {
+      if (isAppend(u)) return ok();
+      return sse(new ReadableStream({ start(c) { c.enqueue(enc.encode(batch([delta("a")]))); } }));
+    });
+    const source = await send(t, "c");
+    eq(await source.next(), [delta("a")], "streaming");
+    const rest = source.next();
+    t.dispose();
+    eq(await rest, null, "ended cleanly");
+  },
+
   async invalid_options_throw_type_errors_naming_them(make) {
     const bad = [
       [undefined, /options/],
