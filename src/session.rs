@@ -355,36 +355,37 @@ impl Subscription {
             self.phase = Phase::Failed(e.clone());
             return Err(e);
         }
+        // The decoder lends out its events; it is taken out of `self` for
+        // the loop so records can update the rest of the state meanwhile.
+        let mut sse = std::mem::take(&mut self.sse);
+        let result = self.handle_events(&mut sse);
+        self.sse = sse;
+        if let Err(e) = &result {
+            self.phase = Phase::Failed(e.clone());
+        }
+        result
+    }
+
+    fn handle_events(&mut self, sse: &mut SseDecoder) -> Result<(), Error> {
         while self.phase == Phase::Reading {
-            let ev = match self.sse.poll_event() {
-                Ok(Some(ev)) => ev,
-                Ok(None) => break,
-                Err(e) => {
-                    self.phase = Phase::Failed(e.clone());
-                    return Err(e);
-                }
+            let Some(ev) = sse.poll_event_ref()? else {
+                break;
             };
             if ev.data == "[DONE]" {
                 self.done_marker = true;
-                self.sse.recycle(ev);
                 continue;
             }
             if ev.event != "batch" {
                 // `ping` keepalives and unknown events carry nothing.
-                self.sse.recycle(ev);
                 continue;
             }
             let mut result = Ok(());
-            let r = decode_batch(&ev.data, |rec| {
+            decode_batch(ev.data, |rec| {
                 if result.is_ok() && self.phase == Phase::Reading {
                     result = self.handle_record(rec);
                 }
-            });
-            self.sse.recycle(ev);
-            if let Err(e) = r.and(result) {
-                self.phase = Phase::Failed(e.clone());
-                return Err(e);
-            }
+            })?;
+            result?;
         }
         Ok(())
     }

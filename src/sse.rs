@@ -38,13 +38,49 @@ pub struct SseDecoder {
     /// starts the next chunk belongs to it.
     skip_lf: bool,
     event: String,
+    /// Where the data of the event being read is: while it is one line, the
+    /// range of that line's value in `buf` (no copy); from a second line
+    /// on, or when the buffer must move, in `data`.
+    data_range: Option<(usize, usize)>,
     data: String,
     has_data: bool,
     last_id: Option<String>,
     retry: Option<u64>,
+    /// The `retry` of the event last dispatched.
+    dispatched_retry: Option<u64>,
+    /// An event was handed out; its buffers are cleared on the next poll.
+    dispatched: bool,
     eof: bool,
-    /// Buffers of a consumed event, reused by the next one.
-    spare: SseEvent,
+}
+
+/// A dispatched event, borrowed from the decoder: valid until the next call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SseEventRef<'a> {
+    /// The `event:` field; empty means the default type, `message`.
+    pub event: &'a str,
+    /// The `data:` lines joined with `\n`.
+    pub data: &'a str,
+    /// The last `id:` seen on the stream so far, if any.
+    pub id: Option<&'a str>,
+    /// The `retry:` field of this event, in milliseconds.
+    pub retry: Option<u64>,
+}
+
+impl SseEventRef<'_> {
+    pub fn to_owned(&self) -> SseEvent {
+        SseEvent {
+            event: self.event.to_owned(),
+            data: self.data.to_owned(),
+            id: self.id.map(str::to_owned),
+            retry: self.retry,
+        }
+    }
+}
+
+/// Where a dispatched event's data is.
+enum DataAt {
+    Buf(usize, usize),
+    Owned,
 }
 
 impl SseDecoder {
@@ -54,6 +90,7 @@ impl SseDecoder {
 
     /// Feeds the next piece of the response body.
     pub fn handle_bytes(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.materialize();
         if self.pos > 0 {
             self.buf.drain(..self.pos);
             self.pos = 0;
@@ -80,6 +117,17 @@ impl SseDecoder {
 
     /// Returns the next complete event, or `None` when more bytes are needed.
     pub fn poll_event(&mut self) -> Result<Option<SseEvent>, Error> {
+        Ok(self.poll_event_ref()?.map(|e| e.to_owned()))
+    }
+
+    /// Like [`SseDecoder::poll_event`], without copying: a one-line `data`
+    /// (every `batch` event) is borrowed straight from the input buffer.
+    pub fn poll_event_ref(&mut self) -> Result<Option<SseEventRef<'_>>, Error> {
+        if self.dispatched {
+            self.dispatched = false;
+            self.event.clear();
+            self.data.clear();
+        }
         if !self.bom_checked {
             let rest = &self.buf[self.pos..];
             const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -91,7 +139,7 @@ impl SseDecoder {
             }
             self.bom_checked = true;
         }
-        loop {
+        let at = loop {
             if self.skip_lf && self.pos < self.buf.len() {
                 if self.buf[self.pos] == b'\n' {
                     self.pos += 1;
@@ -114,12 +162,38 @@ impl SseDecoder {
             }
             self.pos = next;
             if line_end == line_start {
-                if let Some(ev) = self.dispatch() {
-                    return Ok(Some(ev));
+                if let Some(at) = self.dispatch() {
+                    break at;
                 }
                 continue;
             }
             self.process_line(line_start, line_end)?;
+        };
+        let data = match at {
+            DataAt::Buf(s, e) => match std::str::from_utf8(&self.buf[s..e]) {
+                Ok(d) => d,
+                Err(_) => {
+                    self.data = String::from_utf8_lossy(&self.buf[s..e]).into_owned();
+                    &self.data
+                }
+            },
+            DataAt::Owned => &self.data,
+        };
+        Ok(Some(SseEventRef {
+            event: &self.event,
+            data,
+            id: self.last_id.as_deref(),
+            retry: self.dispatched_retry,
+        }))
+    }
+
+    /// Moves a one-line data value out of the input buffer into `data`,
+    /// before the buffer changes.
+    fn materialize(&mut self) {
+        if let Some((s, e)) = self.data_range.take() {
+            self.data.clear();
+            self.data
+                .push_str(&String::from_utf8_lossy(&self.buf[s..e]));
         }
     }
 
@@ -137,19 +211,21 @@ impl SseDecoder {
         };
         match field {
             b"data" => {
+                if !self.has_data {
+                    // The value's place in `buf`: it ends where the line ends.
+                    self.data_range = Some((end - value.len(), end));
+                    self.has_data = true;
+                    return Ok(());
+                }
                 if self.data.len() + value.len() > MAX_EVENT_BYTES {
                     return Err(Error::Decode(format!(
                         "an event's data is longer than {MAX_EVENT_BYTES} bytes"
                     )));
                 }
-                if self.has_data {
-                    self.data.push('\n');
-                }
-                match std::str::from_utf8(value) {
-                    Ok(v) => self.data.push_str(v),
-                    Err(_) => self.data.push_str(&String::from_utf8_lossy(value)),
-                }
-                self.has_data = true;
+                let value = value.to_vec();
+                self.materialize();
+                self.data.push('\n');
+                self.data.push_str(&String::from_utf8_lossy(&value));
             }
             b"event" if self.event.as_bytes() != value => {
                 self.event.clear();
@@ -167,29 +243,18 @@ impl SseDecoder {
         Ok(())
     }
 
-    fn dispatch(&mut self) -> Option<SseEvent> {
-        let retry = self.retry.take();
+    fn dispatch(&mut self) -> Option<DataAt> {
+        self.dispatched_retry = self.retry.take();
         if !self.has_data {
             self.event.clear();
             return None;
         }
         self.has_data = false;
-        let spare = std::mem::take(&mut self.spare);
-        Some(SseEvent {
-            event: std::mem::replace(&mut self.event, spare.event),
-            data: std::mem::replace(&mut self.data, spare.data),
-            id: self.last_id.clone(),
-            retry,
+        self.dispatched = true;
+        Some(match self.data_range.take() {
+            Some((s, e)) => DataAt::Buf(s, e),
+            None => DataAt::Owned,
         })
-    }
-
-    /// Gives a dispatched event's buffers back for reuse, so a steady
-    /// stream decodes without allocating per event.
-    pub fn recycle(&mut self, mut ev: SseEvent) {
-        ev.event.clear();
-        ev.data.clear();
-        ev.id = None;
-        self.spare = ev;
     }
 }
 
@@ -295,6 +360,22 @@ mod tests {
     #[test]
     fn unterminated_event_is_dropped_at_eof() {
         assert_eq!(decode_all(&[b"data: a\n\ndata: b\n"]), vec![ev("", "a")]);
+    }
+
+    #[test]
+    fn a_one_line_event_is_lent_from_the_buffer_and_survives_a_new_read() {
+        let mut d = SseDecoder::new();
+        d.handle_bytes(b"event: batch\ndata: first\n").unwrap();
+        assert!(d.poll_event_ref().unwrap().is_none());
+        // The data line is complete but the event is not: new bytes must
+        // not lose it when the buffer moves.
+        d.handle_bytes(b"\nevent: ping\ndata: x\ndata: y\n\n")
+            .unwrap();
+        let ev = d.poll_event_ref().unwrap().unwrap();
+        assert_eq!((ev.event, ev.data), ("batch", "first"));
+        let ev = d.poll_event_ref().unwrap().unwrap();
+        assert_eq!((ev.event, ev.data), ("ping", "x\ny"));
+        assert!(d.poll_event_ref().unwrap().is_none());
     }
 
     #[test]
