@@ -9,7 +9,11 @@ fn main() {
     for i in 1..=n {
         let chunk = format!(r#"{{"type":"text-delta","id":"txt-1","delta":"token{i} "}}"#);
         let body = format!(r#"{{"data":{chunk},"id":"part-{i}"}}"#);
-        let rec = serde_json::json!({"seq_num": i, "timestamp": 1700000000000u64 + i, "body": body, "headers": []});
+        let rec = format!(
+            r#"{{"seq_num":{i},"timestamp":{},"body":{},"headers":[]}}"#,
+            1_700_000_000_000u64 + i,
+            trigger_chat_wasm::json::quote(&body)
+        );
         text.push_str(&format!(
             "id: {i},{},{}\nevent: batch\ndata: {{\"records\":[{rec}],\"tail\":{{\"seq_num\":{i},\"timestamp\":1}}}}\n\n",
             i + 1,

@@ -5,6 +5,7 @@
 //! (`web/`) and the JavaScript facade (`bindings`) exist only on wasm32.
 
 pub mod error;
+pub mod json;
 pub mod records;
 pub mod retry;
 pub mod session;

@@ -14,8 +14,7 @@
 //! same [`Control`] values, and any other `trigger:*` chunk type is dropped.
 
 use crate::error::{truncate, Error};
-use serde::Deserialize;
-use serde_json::value::RawValue;
+use crate::json::{self, Reader};
 use std::borrow::Cow;
 
 /// Header name of Trigger control records.
@@ -63,122 +62,181 @@ impl Record<'_> {
     }
 }
 
-#[derive(Deserialize)]
-struct BatchWire<'a> {
-    #[serde(borrow)]
-    records: Vec<RecordWire<'a>>,
-}
-
-#[derive(Deserialize)]
+/// A record's fields, as the batch carries them.
+#[derive(Default)]
 struct RecordWire<'a> {
-    seq_num: u64,
-    #[serde(borrow, default)]
+    seq: Option<u64>,
     body: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    headers: Option<Vec<(Cow<'a, str>, Cow<'a, str>)>>,
+    headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    id: Option<Cow<'a, str>>,
+fn read_record<'a>(r: &mut Reader<'a>) -> json::Result<RecordWire<'a>> {
+    let mut rec = RecordWire::default();
+    r.object(|r, key| {
+        match key.as_ref() {
+            "seq_num" => rec.seq = Some(r.u64()?),
+            "body" if r.peek() == Some(b'"') => rec.body = Some(r.string()?),
+            "headers" if r.peek() == Some(b'[') => r.array(|r| {
+                let mut pair: [Option<Cow<'a, str>>; 2] = [None, None];
+                let mut i = 0;
+                r.array(|r| {
+                    if i < 2 && r.peek() == Some(b'"') {
+                        pair[i] = Some(r.string()?);
+                    } else {
+                        r.value()?;
+                    }
+                    i += 1;
+                    Ok(())
+                })?;
+                if let [Some(name), Some(value)] = pair {
+                    rec.headers.push((name, value));
+                } else if let [Some(name), None] = pair {
+                    rec.headers.push((name, Cow::Borrowed("")));
+                }
+                Ok(())
+            })?,
+            _ => {
+                r.value()?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(rec)
 }
 
-#[derive(Deserialize)]
-struct LegacyChunk<'a> {
-    #[serde(rename = "type", borrow, default)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(rename = "publicAccessToken", default)]
-    token: Option<String>,
+/// `{"data": <chunk>, "id": <part id>}`: the chunk's text and the part id.
+fn read_envelope(body: &str) -> json::Result<(Option<&str>, Option<Cow<'_, str>>)> {
+    let mut r = Reader::new(body);
+    let (mut data, mut id) = (None, None);
+    r.object(|r, key| {
+        match key.as_ref() {
+            "data" => data = Some(r.value()?),
+            "id" if r.peek() == Some(b'"') => id = Some(r.string()?),
+            _ => {
+                r.value()?;
+            }
+        }
+        Ok(())
+    })?;
+    r.end()?;
+    Ok((data, id))
 }
 
 /// Decodes the `data` of a `batch` event and hands each record to `visit`,
-/// in order. Record bodies are JSON text inside a JSON string, so each body
-/// is unescaped once into a scratch buffer that the visited record borrows.
+/// in order.
 ///
 /// A batch that is not JSON, has no `records` array, or holds a record
 /// without a numeric `seq_num` or with a data body that is not JSON, is an
 /// [`Error::Decode`] naming what was wrong. Records before the bad one have
 /// already been visited.
 pub fn decode_batch(data: &str, mut visit: impl FnMut(Record<'_>)) -> Result<(), Error> {
-    let batch: BatchWire<'_> = serde_json::from_str(data).map_err(|e| {
+    let bad_batch = |e: json::JsonError| {
         Error::Decode(format!(
             "batch event is not a JSON object with a records array ({e}): {}",
             truncate(data, 120)
         ))
-    })?;
-    for rec in batch.records {
-        let seq = rec.seq_num;
-        let headers = rec.headers.as_deref().unwrap_or(&[]);
-        if headers.first().is_some_and(|(name, _)| name.is_empty()) {
-            visit(Record::Command { seq });
-            continue;
+    };
+    let mut r = Reader::new(data);
+    let mut seen_records = false;
+    let mut failure: Option<Error> = None;
+    r.object(|r, key| {
+        if key != "records" || r.peek() != Some(b'[') {
+            return r.value().map(drop);
         }
-        if let Some((_, subtype)) = headers.iter().find(|(n, _)| n == CONTROL_HEADER) {
-            let control = match subtype.as_ref() {
-                "turn-complete" => Control::TurnComplete {
-                    token: headers
-                        .iter()
-                        .find(|(n, _)| n == TOKEN_HEADER)
-                        .map(|(_, v)| v.clone().into_owned()),
-                },
-                "upgrade-required" => Control::UpgradeRequired,
-                other => Control::Other(other.to_owned()),
-            };
-            visit(Record::Control { seq, control });
-            continue;
-        }
-        let body = rec.body.as_deref().unwrap_or("");
-        if body.trim().is_empty() {
-            visit(Record::Skip { seq });
-            continue;
-        }
-        let env: Envelope<'_> = serde_json::from_str(body).map_err(|e| {
-            Error::Decode(format!(
-                "record {seq}: body is not a JSON envelope ({e}): {}",
-                truncate(body, 120)
-            ))
-        })?;
-        let Some(chunk) = env.data.map(RawValue::get).filter(|c| *c != "null") else {
-            visit(Record::Skip { seq });
-            continue;
-        };
-        // Cheap screen before the full look at the chunk type: a legacy
-        // control chunk's text always contains `"trigger:`.
-        if chunk.contains("\"trigger:") {
-            if let Ok(legacy) = serde_json::from_str::<LegacyChunk<'_>>(chunk) {
-                match legacy.kind.as_deref() {
-                    Some("trigger:turn-complete") => {
-                        let token = legacy.token;
-                        visit(Record::Control {
-                            seq,
-                            control: Control::TurnComplete { token },
-                        });
-                        continue;
-                    }
-                    Some("trigger:upgrade-required") => {
-                        visit(Record::Control {
-                            seq,
-                            control: Control::UpgradeRequired,
-                        });
-                        continue;
-                    }
-                    Some(k) if k.starts_with("trigger:") => {
-                        visit(Record::Skip { seq });
-                        continue;
-                    }
-                    _ => {}
+        seen_records = true;
+        r.array(|r| {
+            let rec = read_record(r)?;
+            if failure.is_none() {
+                if let Err(e) = classify(rec, &mut visit) {
+                    failure = Some(e);
                 }
             }
-        }
-        visit(Record::Data {
-            seq,
-            part_id: env.id,
-            chunk,
-        });
+            Ok(())
+        })
+    })
+    .and_then(|()| r.end())
+    .map_err(bad_batch)?;
+    if let Some(e) = failure {
+        return Err(e);
     }
+    if !seen_records {
+        return Err(Error::Decode(format!(
+            "batch event is not a JSON object with a records array: {}",
+            truncate(data, 120)
+        )));
+    }
+    Ok(())
+}
+
+fn classify(rec: RecordWire<'_>, visit: &mut impl FnMut(Record<'_>)) -> Result<(), Error> {
+    let Some(seq) = rec.seq else {
+        return Err(Error::Decode("a record has no numeric seq_num".into()));
+    };
+    let headers = &rec.headers;
+    if headers.first().is_some_and(|(name, _)| name.is_empty()) {
+        visit(Record::Command { seq });
+        return Ok(());
+    }
+    if let Some((_, subtype)) = headers.iter().find(|(n, _)| n == CONTROL_HEADER) {
+        let control = match subtype.as_ref() {
+            "turn-complete" => Control::TurnComplete {
+                token: headers
+                    .iter()
+                    .find(|(n, _)| n == TOKEN_HEADER)
+                    .map(|(_, v)| v.clone().into_owned()),
+            },
+            "upgrade-required" => Control::UpgradeRequired,
+            other => Control::Other(other.to_owned()),
+        };
+        visit(Record::Control { seq, control });
+        return Ok(());
+    }
+    let body = rec.body.as_deref().unwrap_or("");
+    if body.trim().is_empty() {
+        visit(Record::Skip { seq });
+        return Ok(());
+    }
+    let (chunk, part_id) = read_envelope(body).map_err(|e| {
+        Error::Decode(format!(
+            "record {seq}: body is not a JSON envelope ({e}): {}",
+            truncate(body, 120)
+        ))
+    })?;
+    let Some(chunk) = chunk.filter(|c| *c != "null") else {
+        visit(Record::Skip { seq });
+        return Ok(());
+    };
+    // Cheap screen before the full look at the chunk type: a legacy
+    // control chunk's text always contains `"trigger:`.
+    if memchr::memmem::find(chunk.as_bytes(), b"\"trigger:").is_some() {
+        match json::string_field(chunk, "type").as_deref() {
+            Some("trigger:turn-complete") => {
+                let token = json::string_field(chunk, "publicAccessToken").map(Cow::into_owned);
+                visit(Record::Control {
+                    seq,
+                    control: Control::TurnComplete { token },
+                });
+                return Ok(());
+            }
+            Some("trigger:upgrade-required") => {
+                visit(Record::Control {
+                    seq,
+                    control: Control::UpgradeRequired,
+                });
+                return Ok(());
+            }
+            Some(k) if k.starts_with("trigger:") => {
+                visit(Record::Skip { seq });
+                return Ok(());
+            }
+            _ => {}
+        }
+    }
+    visit(Record::Data {
+        seq,
+        part_id,
+        chunk,
+    });
     Ok(())
 }
 
@@ -196,51 +254,44 @@ pub enum UiStreamEvent<'a> {
     Skip,
 }
 
-#[derive(Deserialize)]
-struct UiControl<'a> {
-    #[serde(rename = "type", borrow, default)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(rename = "lastEventId", borrow, default)]
-    last_event_id: Option<&'a RawValue>,
-}
-
 /// Decodes the data of one UI message stream event.
 pub fn decode_ui_stream_event(data: &str) -> Result<UiStreamEvent<'_>, Error> {
     let data = data.trim();
     if data.is_empty() || data == "[DONE]" {
         return Ok(UiStreamEvent::Skip);
     }
-    let raw: &RawValue = serde_json::from_str(data).map_err(|e| {
+    let raw = json::raw_value(data).map_err(|e| {
         Error::Decode(format!(
             "event data is not JSON ({e}): {}",
             truncate(data, 120)
         ))
     })?;
-    if !data.contains("\"trigger:") {
-        return Ok(UiStreamEvent::Chunk(raw.get()));
+    if memchr::memmem::find(raw.as_bytes(), b"\"trigger:").is_none() {
+        return Ok(UiStreamEvent::Chunk(raw));
     }
-    let ctl: UiControl<'_> = serde_json::from_str(data).map_err(|e| {
-        Error::Decode(format!(
-            "event data is not a chunk object ({e}): {}",
-            truncate(data, 120)
-        ))
-    })?;
-    Ok(match ctl.kind.as_deref() {
+    Ok(match json::string_field(raw, "type").as_deref() {
         Some("trigger:turn-complete") => UiStreamEvent::TurnComplete,
-        Some("trigger:session-state") => UiStreamEvent::SessionState {
-            last_event_id: ctl.last_event_id.and_then(|raw| {
-                let t = raw.get();
-                if t.starts_with('"') {
-                    serde_json::from_str::<String>(t).ok()
-                } else if t.bytes().all(|b| b.is_ascii_digit()) {
-                    Some(t.to_owned())
+        Some("trigger:session-state") => {
+            let mut last_event_id = None;
+            let mut r = Reader::new(raw);
+            let _ = r.object(|r, k| {
+                if k == "lastEventId" {
+                    match r.peek() {
+                        Some(b'"') => last_event_id = Some(r.string()?.into_owned()),
+                        Some(b'0'..=b'9') => last_event_id = Some(r.u64()?.to_string()),
+                        _ => {
+                            r.value()?;
+                        }
+                    }
                 } else {
-                    None
+                    r.value()?;
                 }
-            }),
-        },
+                Ok(())
+            });
+            UiStreamEvent::SessionState { last_event_id }
+        }
         Some(k) if k.starts_with("trigger:") => UiStreamEvent::Skip,
-        _ => UiStreamEvent::Chunk(raw.get()),
+        _ => UiStreamEvent::Chunk(raw),
     })
 }
 

@@ -1,8 +1,7 @@
 //! What the transport sends: request bodies, URLs and headers as plain data.
 //! How they are sent is the web layer's business.
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
+use crate::json;
 use std::borrow::Cow;
 
 /// `submit-message` or `regenerate-message`, as `useChat` passes it.
@@ -45,29 +44,6 @@ impl Endpoint {
     }
 }
 
-/// The JSON text of a string.
-fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                out.push_str("\\u00");
-                out.push(char::from(b"0123456789abcdef"[(c as usize) >> 4]));
-                out.push(char::from(b"0123456789abcdef"[(c as usize) & 15]));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// A JSON object under construction, with JavaScript's spread semantics: a
 /// key set again keeps its place and takes the new value. Values are JSON
 /// text, kept as they came (from `JSON.stringify` in the web layer), so
@@ -75,32 +51,6 @@ fn json_str(s: &str) -> String {
 #[derive(Debug, Default)]
 pub struct Object {
     entries: Vec<(String, String)>,
-}
-
-/// The entries of a JSON object, borrowed from its text.
-struct Entries<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
-            type Value = Entries<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<M: serde::de::MapAccess<'de>>(
-                self,
-                mut m: M,
-            ) -> Result<Entries<'a>, M::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) = m.next_entry::<Cow<'de, str>, &'de RawValue>()? {
-                    out.push((k, v));
-                }
-                Ok(Entries(out))
-            }
-        }
-        d.deserialize_map(V(std::marker::PhantomData))
-    }
 }
 
 impl Object {
@@ -118,7 +68,7 @@ impl Object {
 
     /// Sets `key` to a string.
     pub fn set_str(&mut self, key: &str, value: &str) {
-        self.set_raw(key, &json_str(value));
+        self.set_raw(key, &json::quote(value));
     }
 
     pub fn remove(&mut self, key: &str) {
@@ -128,10 +78,8 @@ impl Object {
     /// `{...this, ...json}` for the JSON text of an object; text that is
     /// not an object adds nothing, as a spread of a non-object would.
     pub fn spread(&mut self, json: &str) {
-        if let Ok(Entries(entries)) = serde_json::from_str::<Entries<'_>>(json) {
-            for (k, v) in entries {
-                self.set_raw(&k, v.get());
-            }
+        for (k, v) in json::object_entries(json).unwrap_or_default() {
+            self.set_raw(&k, v);
         }
     }
 
@@ -146,7 +94,7 @@ impl Object {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str(&json_str(k));
+            out.push_str(&json::quote(k));
             out.push(':');
             out.push_str(v);
         }
@@ -185,33 +133,44 @@ fn is_tool_part(kind: &str) -> bool {
     kind.starts_with("tool-") || kind == "dynamic-tool"
 }
 
-#[derive(Deserialize)]
-struct MessageView<'a> {
-    #[serde(borrow, default)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    role: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    parts: Option<Vec<&'a RawValue>>,
+/// The fields of an object (JSON text) named in `keys`, as raw text;
+/// `None` when the text is not one object.
+fn fields<'a, const N: usize>(text: &'a str, keys: [&str; N]) -> Option<[Option<&'a str>; N]> {
+    let mut out = [None; N];
+    let mut r = json::Reader::new(text);
+    if r.peek() != Some(b'{') {
+        return None;
+    }
+    r.object(|r, k| {
+        let v = r.value()?;
+        if let Some(i) = keys.iter().position(|key| *key == k) {
+            out[i].get_or_insert(v);
+        }
+        Ok(())
+    })
+    .ok()?;
+    r.end().ok()?;
+    Some(out)
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PartView<'a> {
-    #[serde(rename = "type", borrow, default)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    state: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    tool_call_id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    tool_name: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    output: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    error_text: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    approval: Option<&'a RawValue>,
+/// The string a raw JSON value holds, if it is a string.
+fn as_str(raw: Option<&str>) -> Option<Cow<'_, str>> {
+    let raw = raw?;
+    if !raw.starts_with('"') {
+        return None;
+    }
+    json::Reader::new(raw).string().ok()
+}
+
+/// The elements of a raw JSON array.
+fn elements(raw: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut r = json::Reader::new(raw);
+    let _ = r.array(|r| {
+        out.push(r.value()?);
+        Ok(())
+    });
+    out
 }
 
 /// Slims the message (JSON text) that a `submit-message` carries.
@@ -222,41 +181,54 @@ struct PartView<'a> {
 /// reasoning, tool inputs) the agent already has. Other messages pass
 /// through untouched.
 pub fn slim_message(message: &str) -> Cow<'_, str> {
-    let Ok(msg) = serde_json::from_str::<MessageView<'_>>(message) else {
+    let Some([id, role, parts]) = fields(message, ["id", "role", "parts"]) else {
         return Cow::Borrowed(message);
     };
-    if msg.role.as_deref() != Some("assistant") {
+    if as_str(role).as_deref() != Some("assistant") {
         return Cow::Borrowed(message);
     }
     let mut slim_parts = Vec::new();
-    for raw in msg.parts.unwrap_or_default() {
-        let Ok(p) = serde_json::from_str::<PartView<'_>>(raw.get()) else {
+    for raw in parts.map(elements).unwrap_or_default() {
+        let keys = [
+            "type",
+            "state",
+            "toolCallId",
+            "toolName",
+            "output",
+            "errorText",
+            "approval",
+        ];
+        let Some([kind, state, call_id, tool_name, output, error_text, approval]) =
+            fields(raw, keys)
+        else {
             continue;
         };
-        let kind = p.kind.as_deref().unwrap_or("");
-        let state = p.state.as_deref().unwrap_or("");
-        if !is_tool_part(kind) || !is_advanced_tool_state(state) {
+        let (kind, state) = (
+            as_str(kind).unwrap_or_default(),
+            as_str(state).unwrap_or_default(),
+        );
+        if !is_tool_part(&kind) || !is_advanced_tool_state(&state) {
             continue;
         }
         let mut s = Object::new();
-        s.set_str("type", kind);
-        if let Some(v) = p.tool_call_id {
-            s.set_raw("toolCallId", v.get());
+        s.set_str("type", &kind);
+        if let Some(v) = call_id {
+            s.set_raw("toolCallId", v);
         }
-        s.set_str("state", state);
+        s.set_str("state", &state);
         if kind == "dynamic-tool" {
-            if let Some(v) = p.tool_name.filter(|v| v.get().starts_with('"')) {
-                s.set_raw("toolName", v.get());
+            if let Some(v) = tool_name.filter(|v| v.starts_with('"')) {
+                s.set_raw("toolName", v);
             }
         }
-        let keep = match state {
-            "output-available" => [("output", p.output), ("approval", p.approval)],
-            "output-error" => [("errorText", p.error_text), ("approval", p.approval)],
-            _ => [("approval", p.approval), ("", None)],
+        let keep = match state.as_ref() {
+            "output-available" => [("output", output), ("approval", approval)],
+            "output-error" => [("errorText", error_text), ("approval", approval)],
+            _ => [("approval", approval), ("", None)],
         };
         for (key, v) in keep {
             if let Some(v) = v {
-                s.set_raw(key, v.get());
+                s.set_raw(key, v);
             }
         }
         slim_parts.push(s.finish());
@@ -265,8 +237,8 @@ pub fn slim_message(message: &str) -> Cow<'_, str> {
         return Cow::Borrowed(message);
     }
     let mut out = Object::new();
-    if let Some(id) = msg.id {
-        out.set_raw("id", id.get());
+    if let Some(id) = id {
+        out.set_raw("id", id);
     }
     out.set_str("role", "assistant");
     out.set_raw("parts", &format!("[{}]", slim_parts.join(",")));
@@ -454,7 +426,7 @@ pub fn out_headers(extra: &[(String, String)], token: &str, req: &OutRequest) ->
     merge_headers(extra, fixed)
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use serde_json::{json, Value};

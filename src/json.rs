@@ -1,0 +1,543 @@
+//! A small JSON reader over borrowed text.
+//!
+//! The transport never needs a JSON tree: it picks a few fields out of the
+//! server's records and passes chunks on as the exact text they arrived in.
+//! So this reader walks the text, lends out strings (unescaped only when
+//! they contain escapes) and the raw text of values, and checks the grammar
+//! of everything it skips, so what it lends out as a value is valid JSON.
+//! It replaces `serde_json`, which cost more of the size budget than the
+//! whole rest of the transport (see the README).
+//!
+//! Errors name the byte offset and what was expected. Nesting deeper than
+//! [`MAX_DEPTH`] is an error, not a stack overflow.
+
+use std::borrow::Cow;
+
+/// How deep arrays and objects may nest.
+pub const MAX_DEPTH: usize = 128;
+
+/// A grammar error: where, and what was expected there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError {
+    pub offset: usize,
+    pub expected: &'static str,
+}
+
+impl std::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "expected {} at byte {}", self.expected, self.offset)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, JsonError>;
+
+/// A cursor over JSON text.
+pub struct Reader<'a> {
+    text: &'a str,
+    pos: usize,
+    depth: usize,
+}
+
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Reader {
+            text,
+            pos: 0,
+            depth: 0,
+        }
+    }
+
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    fn err<T>(&self, expected: &'static str) -> Result<T> {
+        Err(JsonError {
+            offset: self.pos,
+            expected,
+        })
+    }
+
+    fn ws(&mut self) {
+        while self.pos < self.text.len() && is_ws(self.bytes()[self.pos]) {
+            self.pos += 1;
+        }
+    }
+
+    /// The next non-blank byte, not consumed.
+    pub fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.bytes().get(self.pos).copied()
+    }
+
+    fn eat(&mut self, b: u8, expected: &'static str) -> Result<()> {
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            self.err(expected)
+        }
+    }
+
+    /// Only blanks remain.
+    pub fn end(&mut self) -> Result<()> {
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => self.err("the end of the text"),
+        }
+    }
+
+    /// Skips one value, checking its grammar, and returns its text.
+    pub fn value(&mut self) -> Result<&'a str> {
+        self.ws();
+        let start = self.pos;
+        match self.bytes().get(self.pos) {
+            Some(b'"') => {
+                self.string_span()?;
+            }
+            Some(b'{') => self.object(|r, _| r.value().map(drop))?,
+            Some(b'[') => self.array(|r| r.value().map(drop))?,
+            Some(b't') => self.literal("true")?,
+            Some(b'f') => self.literal("false")?,
+            Some(b'n') => self.literal("null")?,
+            Some(b'-' | b'0'..=b'9') => self.number()?,
+            _ => return self.err("a value"),
+        }
+        Ok(&self.text[start..self.pos])
+    }
+
+    fn literal(&mut self, word: &'static str) -> Result<()> {
+        if self.text[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            self.err(word)
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while self.bytes().get(self.pos).is_some_and(u8::is_ascii_digit) {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    fn number(&mut self) -> Result<()> {
+        if self.bytes().get(self.pos) == Some(&b'-') {
+            self.pos += 1;
+        }
+        match self.bytes().get(self.pos) {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return self.err("a digit"),
+        }
+        if self.bytes().get(self.pos) == Some(&b'.') {
+            self.pos += 1;
+            if self.digits() == 0 {
+                return self.err("a digit after the decimal point");
+            }
+        }
+        if matches!(self.bytes().get(self.pos), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.bytes().get(self.pos), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if self.digits() == 0 {
+                return self.err("a digit in the exponent");
+            }
+        }
+        Ok(())
+    }
+
+    /// A non-negative integer that fits in 64 bits.
+    pub fn u64(&mut self) -> Result<u64> {
+        self.ws();
+        let start = self.pos;
+        if !matches!(self.bytes().get(self.pos), Some(b'0'..=b'9')) {
+            return self.err("a non-negative integer");
+        }
+        self.number()?;
+        self.text[start..self.pos].parse().or_else(|_| {
+            self.pos = start;
+            self.err("a non-negative integer")
+        })
+    }
+
+    /// Checks a string and returns its span, quotes included, and whether
+    /// it holds escapes.
+    fn string_span(&mut self) -> Result<(usize, usize, bool)> {
+        let start = self.pos;
+        self.eat(b'"', "a string")?;
+        let mut escaped = false;
+        loop {
+            let Some(&b) = self.bytes().get(self.pos) else {
+                return self.err("the end of the string");
+            };
+            match b {
+                b'"' => {
+                    self.pos += 1;
+                    return Ok((start, self.pos, escaped));
+                }
+                b'\\' => {
+                    escaped = true;
+                    self.pos += 1;
+                    match self.bytes().get(self.pos) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                            self.pos += 1
+                        }
+                        Some(b'u') => {
+                            let hex = self.text.get(self.pos + 1..self.pos + 5);
+                            if !hex.is_some_and(|h| h.bytes().all(|c| c.is_ascii_hexdigit())) {
+                                return self.err("four hex digits after \\u");
+                            }
+                            self.pos += 5;
+                        }
+                        _ => return self.err("an escape character"),
+                    }
+                }
+                0..=0x1f => return self.err("no control character in a string"),
+                _ => self.pos += 1,
+            }
+        }
+    }
+
+    /// A string, unescaped; borrowed when it has no escapes.
+    pub fn string(&mut self) -> Result<Cow<'a, str>> {
+        self.ws();
+        let (start, end, escaped) = self.string_span()?;
+        let inner = &self.text[start + 1..end - 1];
+        if !escaped {
+            return Ok(Cow::Borrowed(inner));
+        }
+        let mut out = String::with_capacity(inner.len());
+        unescape(inner, &mut out);
+        Ok(Cow::Owned(out))
+    }
+
+    /// Walks an object, calling `f` with each key; `f` must read the value.
+    pub fn object(
+        &mut self,
+        mut f: impl FnMut(&mut Self, Cow<'a, str>) -> Result<()>,
+    ) -> Result<()> {
+        self.eat(b'{', "an object")?;
+        self.enter()?;
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(());
+        }
+        loop {
+            let key = self.string()?;
+            self.eat(b':', "':'")?;
+            f(self, key)?;
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+                _ => return self.err("',' or '}'"),
+            }
+        }
+    }
+
+    /// Walks an array, calling `f` for each element; `f` must read it.
+    pub fn array(&mut self, mut f: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
+        self.eat(b'[', "an array")?;
+        self.enter()?;
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(());
+        }
+        loop {
+            f(self)?;
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+                _ => return self.err("',' or ']'"),
+            }
+        }
+    }
+
+    fn enter(&mut self) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return self.err("less deeply nested arrays and objects");
+        }
+        Ok(())
+    }
+}
+
+fn hex4(s: &str) -> u32 {
+    u32::from_str_radix(s, 16).unwrap_or(0xFFFD)
+}
+
+/// Unescapes the inside of a checked JSON string. Lone surrogates become
+/// U+FFFD, as a decoder of UTF-16 would make them.
+fn unescape(inner: &str, out: &mut String) {
+    let mut rest = inner;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let esc = &rest[i + 1..];
+        let (c, used) = match esc.as_bytes().first() {
+            Some(b'b') => ('\u{8}', 1),
+            Some(b'f') => ('\u{c}', 1),
+            Some(b'n') => ('\n', 1),
+            Some(b'r') => ('\r', 1),
+            Some(b't') => ('\t', 1),
+            Some(b'u') if esc.len() >= 5 => {
+                let hi = hex4(&esc[1..5]);
+                if (0xD800..0xDC00).contains(&hi) && esc.len() >= 11 && esc[5..].starts_with("\\u")
+                {
+                    let lo = hex4(&esc[7..11]);
+                    if (0xDC00..0xE000).contains(&lo) {
+                        let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                        (char::from_u32(c).unwrap_or('\u{FFFD}'), 11)
+                    } else {
+                        ('\u{FFFD}', 5)
+                    }
+                } else {
+                    (char::from_u32(hi).unwrap_or('\u{FFFD}'), 5)
+                }
+            }
+            Some(&b) => (char::from(b), 1),
+            None => ('\u{FFFD}', 0),
+        };
+        out.push(c);
+        rest = &esc[used..];
+    }
+    out.push_str(rest);
+}
+
+/// The JSON text of a string.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                out.push_str("\\u00");
+                out.push(char::from(b"0123456789abcdef"[(c as usize) >> 4]));
+                out.push(char::from(b"0123456789abcdef"[(c as usize) & 15]));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Checks that `text` is exactly one JSON value; returns it without the
+/// surrounding blanks.
+pub fn raw_value(text: &str) -> Result<&str> {
+    let mut r = Reader::new(text);
+    let v = r.value()?;
+    r.end()?;
+    Ok(v)
+}
+
+/// The entries of a JSON object, values as raw text; `None` when `text` is
+/// not one object.
+pub fn object_entries(text: &str) -> Option<Vec<(Cow<'_, str>, &str)>> {
+    let mut r = Reader::new(text);
+    if r.peek() != Some(b'{') {
+        return None;
+    }
+    let mut out = Vec::new();
+    r.object(|r, k| {
+        out.push((k, r.value()?));
+        Ok(())
+    })
+    .ok()?;
+    r.end().ok()?;
+    Some(out)
+}
+
+/// The string field `key` of a JSON object (the first one), if the text is
+/// an object and that field is a string.
+pub fn string_field<'a>(text: &'a str, key: &str) -> Option<Cow<'a, str>> {
+    let mut r = Reader::new(text);
+    if r.peek() != Some(b'{') {
+        return None;
+    }
+    let mut found = None;
+    r.object(|r, k| {
+        if found.is_none() && k == key && r.peek() == Some(b'"') {
+            found = Some(r.string()?);
+        } else {
+            r.value()?;
+        }
+        Ok(())
+    })
+    .ok()?;
+    found
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn values_and_their_text() {
+        for ok in [
+            "0",
+            "-0",
+            "12.5e-3",
+            "1E+2",
+            "true",
+            "false",
+            "null",
+            r#""a\"b\\c\/\b\f\n\r\t\u00e9""#,
+            "[]",
+            "{}",
+            r#"{"a":[1,{"b":null}],"c":"d"}"#,
+            " [ 1 , 2 ] ",
+        ] {
+            assert_eq!(raw_value(ok).unwrap(), ok.trim(), "{ok}");
+        }
+        for bad in [
+            "",
+            "01",
+            "1.",
+            ".5",
+            "-",
+            "1e",
+            "tru",
+            "[1,]",
+            "{\"a\"}",
+            "{\"a\":1,}",
+            "\"\\x\"",
+            "\"\\u12\"",
+            "\"a",
+            "[1 2]",
+            "{1:2}",
+            "\"\u{1}\"",
+            "1 2",
+            "nul",
+        ] {
+            assert!(raw_value(bad).is_err(), "{bad:?} should fail");
+        }
+    }
+
+    #[test]
+    fn strings_borrow_unless_escaped() {
+        let mut r = Reader::new(r#""plain""#);
+        assert!(matches!(r.string().unwrap(), Cow::Borrowed("plain")));
+        let mut r = Reader::new(r#""a\nb\u00e9\ud83d\ude00\ud800x""#);
+        assert_eq!(r.string().unwrap(), "a\nbé😀\u{FFFD}x");
+    }
+
+    #[test]
+    fn integers() {
+        assert_eq!(Reader::new(" 42 ").u64().unwrap(), 42);
+        assert!(Reader::new("-1").u64().is_err());
+        assert!(Reader::new("1.5").u64().is_err());
+        assert!(Reader::new("99999999999999999999").u64().is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = "[".repeat(100_000);
+        assert!(raw_value(&deep).is_err());
+        let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(raw_value(&ok).is_ok());
+    }
+
+    #[test]
+    fn fields_and_entries() {
+        let t = r#"{"type":"x","n":1,"type":"second","s":"\"q\""}"#;
+        assert_eq!(string_field(t, "type").as_deref(), Some("x"));
+        assert_eq!(string_field(t, "s").as_deref(), Some("\"q\""));
+        assert_eq!(string_field(t, "n"), None);
+        assert_eq!(string_field("[1]", "n"), None);
+        let e = object_entries(r#"{"a":1,"b":{"c":[2]}}"#).unwrap();
+        assert_eq!(
+            e,
+            vec![
+                (Cow::Borrowed("a"), "1"),
+                (Cow::Borrowed("b"), r#"{"c":[2]}"#)
+            ]
+        );
+        assert_eq!(object_entries("[]"), None);
+    }
+
+    #[test]
+    fn quoting_round_trips() {
+        let s = "a\"b\\c\n\u{1}é😀";
+        let q = quote(s);
+        assert_eq!(serde_json::from_str::<String>(&q).unwrap(), s);
+        assert_eq!(Reader::new(&q).string().unwrap(), s);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
+
+        /// Agrees with serde_json on what is valid JSON, for arbitrary text.
+        #[test]
+        fn agrees_with_serde_json_on_arbitrary_text(s in "[\\[\\]{}\",:0-9.eE+\\-a-z\\\\ ]{0,40}") {
+            let ours = raw_value(&s).is_ok();
+            // serde_json refuses numbers too large for an f64; JSON.parse (and
+            // so the grammar we check for) takes them.
+            let theirs = match serde_json::from_str::<serde_json::Value>(&s) {
+                Ok(_) => true,
+                Err(e) => e.to_string().contains("out of range"),
+            };
+            prop_assert_eq!(ours, theirs, "{:?}", s);
+        }
+
+        /// Any JSON serde_json writes, we read back to the same value.
+        #[test]
+        fn reads_what_serde_json_writes(v in arb_json()) {
+            let text = v.to_string();
+            prop_assert_eq!(raw_value(&text).unwrap(), text.as_str());
+            if let serde_json::Value::String(s) = &v {
+                prop_assert_eq!(Reader::new(&text).string().unwrap(), s.as_str());
+            }
+        }
+
+        /// Arbitrary strings survive a quote and an unescape.
+        #[test]
+        fn strings_round_trip(s in any::<String>()) {
+            let q = quote(&s);
+            prop_assert_eq!(Reader::new(&q).string().unwrap(), s);
+        }
+    }
+
+    fn arb_json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(serde_json::Value::from),
+            any::<String>().prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map(any::<String>(), inner, 0..6)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+}
