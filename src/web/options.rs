@@ -85,8 +85,12 @@ pub fn session_from_js(v: &JsValue, what: &str) -> Result<SessionState, String> 
         None
     } else if let Some(s) = last.as_string() {
         Some(s)
-    } else if let Some(n) = last.as_f64() {
-        Some(format!("{n}"))
+    } else if let Some(n) = last
+        .as_f64()
+        .filter(|n| n.fract() == 0.0 && (0.0..9.0e15).contains(n))
+    {
+        // A cursor stored as a number: a whole seq_num.
+        Some((n as u64).to_string())
     } else {
         return Err(format!("{what}.lastEventId must be a string"));
     };
