@@ -1,0 +1,97 @@
+// `npm pack` in pkg/ gives a complete, installable package.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, posix } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+
+const PKG = fileURLToPath(new URL("../../../pkg", import.meta.url));
+const npm = (args, cwd) => execFileSync("npm", args, { cwd, encoding: "utf8", timeout: 120_000 });
+
+const scratch = mkdtempSync(join(tmpdir(), "trigger-chat-wasm-pack-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe("npm pack", () => {
+    const [dry] = JSON.parse(npm(["pack", "--dry-run", "--json", "--ignore-scripts"], PKG));
+    const files = dry.files.map((f) => f.path).sort();
+
+    it("ships both entries, the React module, the types, the wasm, README and LICENSE", () => {
+        for (const file of [
+            "package.json",
+            "index.js",
+            "node.js",
+            "react.js",
+            "index.d.ts",
+            "react.d.ts",
+            "wasm/trigger_chat_wasm.js",
+            "wasm/trigger_chat_wasm_bg.wasm",
+            "README.md",
+            "LICENSE",
+        ]) {
+            expect(files, file).toContain(file);
+        }
+        expect(files.filter((f) => f.endsWith(".wasm"))).toEqual(["wasm/trigger_chat_wasm_bg.wasm"]);
+    });
+
+    it("every relative import and asset URL in the shipped JavaScript points at a shipped file", () => {
+        const missing = [];
+        let checked = 0;
+        for (const file of files.filter((f) => f.endsWith(".js"))) {
+            const source = readFileSync(join(PKG, file), "utf8");
+            const specifiers = [
+                ...source.matchAll(/(?:from|import)\s*\(?\s*["'](\.{1,2}\/[^"']+)["']/g),
+                ...source.matchAll(/new URL\(\s*["'](\.{1,2}\/[^"']+)["']\s*,\s*import\.meta\.url/g),
+            ].map((m) => m[1]);
+            for (const spec of specifiers) {
+                checked++;
+                const target = posix.normalize(posix.join(posix.dirname(file), spec));
+                if (!files.includes(target)) missing.push(`${file} -> ${spec}`);
+            }
+        }
+        expect(checked).toBeGreaterThan(3);
+        expect(missing).toEqual([]);
+    });
+
+    it("declares the package the way bundlers and Node expect", () => {
+        const manifest = JSON.parse(readFileSync(join(PKG, "package.json"), "utf8"));
+        expect(manifest).toMatchObject({
+            name: "trigger-chat-wasm",
+            version: "0.1.0",
+            type: "module",
+            sideEffects: false,
+            license: "MIT",
+            exports: {
+                ".": { types: "./index.d.ts", node: "./node.js", default: "./index.js" },
+                "./react": { types: "./react.d.ts", default: "./react.js" },
+            },
+            peerDependenciesMeta: { react: { optional: true }, ai: { optional: true } },
+        });
+        expect(Object.keys(manifest.exports["."])).toEqual(["types", "node", "default"]);
+        expect(manifest.dependencies ?? {}).toEqual({});
+    });
+
+    it("the tarball installs offline into a fresh project and imports in Node", () => {
+        const [packed] = JSON.parse(npm(["pack", "--json", "--ignore-scripts", "--pack-destination", scratch], PKG));
+        const app = join(scratch, "app");
+        execFileSync("mkdir", ["-p", app]);
+        writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
+        npm(["install", "--offline", "--no-audit", "--no-fund", join(scratch, packed.filename)], app);
+        const out = execFileSync(
+            process.execPath,
+            [
+                "--input-type=module",
+                "-e",
+                `const m = await import("trigger-chat-wasm");
+                 const t = new m.TriggerChatTransport({ task: "x", accessToken: () => "t" });
+                 console.log(JSON.stringify({ keys: Object.keys(m).sort(), send: typeof t.sendMessages, close: typeof t.close }));`,
+            ],
+            { cwd: app, encoding: "utf8", timeout: 60_000 },
+        );
+        expect(JSON.parse(out)).toEqual({
+            keys: ["TriggerChatTransport", "createChatTransport"],
+            send: "function",
+            close: "function",
+        });
+    });
+});
