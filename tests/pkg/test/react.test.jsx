@@ -5,7 +5,7 @@
 import { act, cleanup, render, renderHook, screen, waitFor } from "@testing-library/react";
 import { useChat } from "@ai-sdk/react";
 import { useChat as useChat5 } from "@ai-sdk/react2";
-import { useState } from "react";
+import { StrictMode, useState } from "react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { loadReact } from "./helpers/impl.js";
 import { createFakeSessions, textReply, until } from "./helpers/fake-sessions.js";
@@ -118,6 +118,20 @@ for (const [label, hook] of [
         expect(fake.appends[0].payload.payload.message.parts[0].text).toBe("What's up?");
     });
 }
+
+it("under <StrictMode>, useChat (ai@7) with useTriggerChatTransport shows the reply once", async () => {
+    fake.replyWith(textReply("a1", "Strictly once."));
+    render(
+        <StrictMode>
+            <ChatPage useChatHook={useChat} chatId="chat-strict" />
+        </StrictMode>,
+    );
+    await act(async () => screen.getByText("send").click());
+    await waitFor(() => expect(screen.getByTestId("status").textContent).toBe("ready"));
+    await waitFor(() => expect(screen.getByTestId("msg-assistant").textContent).toBe("Strictly once."));
+    expect(screen.getAllByTestId("msg-assistant")).toHaveLength(1);
+    expect(fake.appends).toHaveLength(1);
+});
 
 describe("usePendingMessages", () => {
     function setup(initial) {

@@ -9,6 +9,7 @@ it("an app written against @trigger.dev/sdk/chat(/react) compiles unchanged agai
     const output = `${run.stdout}${run.stderr}`;
     expect(output).toContain("ok: app against @trigger.dev/sdk/chat");
     expect(output).toMatch(/ok: app against trigger-chat-wasm \(\d+ imports rewritten\)/);
+    expect(output).toContain("ok: app against trigger-chat-wasm, moduleResolution node10");
     expect(output).toContain("ok: trigger-chat-wasm declaration files");
     expect(run.status, output).toBe(0);
 });

@@ -1,7 +1,7 @@
 // The TypeScript drop-in check. Compiles the app in ./src (written against
 // @trigger.dev/sdk/chat and @trigger.dev/sdk/chat/react) as it is, then a copy
 // whose frontend imports name trigger-chat-wasm instead, both with
-// `tsc --noEmit` under `strict`; finally type-checks our declaration files
+// `tsc --noEmit` under `strict` (and once more with node10 resolution); finally type-checks our declaration files
 // themselves (skipLibCheck off). Exits non-zero when any step fails.
 import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -64,6 +64,14 @@ writeFileSync(
     JSON.stringify({ extends: "../../tsconfig.json", include: ["src"] }, null, 2),
 );
 compile(join(out, "tsconfig.json"), `app against trigger-chat-wasm (${rewritten} imports rewritten)`);
+
+// 2b. The same, with the older `moduleResolution: "node"` (no `exports`
+// support): the root-level index.d.ts / react.d.ts must still be found.
+writeFileSync(
+    join(out, "tsconfig.node10.json"),
+    JSON.stringify({ extends: "./tsconfig.json", compilerOptions: { moduleResolution: "node", module: "ESNext" } }, null, 2),
+);
+compile(join(out, "tsconfig.node10.json"), "app against trigger-chat-wasm, moduleResolution node10");
 
 // 3. Our declaration files on their own, with library checking on.
 compile(join(here, "tsconfig.decls.json"), "trigger-chat-wasm declaration files");
