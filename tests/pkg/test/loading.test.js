@@ -20,9 +20,9 @@ const EXPECTED = {
     appended: 1,
 };
 
-function expectWorking({ result, problems }) {
+function expectWorking({ result, problems }, extra = {}) {
     expect(result.error, result.error).toBeUndefined();
-    expect(result).toMatchObject(EXPECTED);
+    expect(result).toMatchObject({ ...EXPECTED, ...extra });
     expect(result.session).toMatchObject({ publicAccessToken: "pat-1", isStreaming: false });
     expect(problems).toEqual([]);
 }
@@ -48,7 +48,7 @@ describe("in the browser", () => {
         await server.listen();
         try {
             const url = server.resolvedUrls.local[0];
-            expectWorking(await resultOf(browser, url));
+            expectWorking(await resultOf(browser, url), { hookSharesClass: true });
         } finally {
             await server.close();
         }
@@ -61,7 +61,7 @@ describe("in the browser", () => {
         await build({ configFile: false, root: APP, logLevel: "error", build: { outDir, emptyOutDir: true } });
         const server = await serveStatic(outDir);
         try {
-            expectWorking(await resultOf(browser, `${server.url}/`));
+            expectWorking(await resultOf(browser, `${server.url}/`), { hookSharesClass: true });
         } finally {
             await server.close();
         }
@@ -83,6 +83,7 @@ describe("in the browser", () => {
             ),
         );
         expect(stats.hasErrors(), stats.toString("errors-only")).toBe(false);
+        expect(stats.hasWarnings(), stats.toString("errors-warnings")).toBe(false);
         const { writeFileSync } = await import("node:fs");
         writeFileSync(
             `${outDir}/index.html`,
@@ -90,7 +91,7 @@ describe("in the browser", () => {
         );
         const server = await serveStatic(outDir);
         try {
-            expectWorking(await resultOf(browser, `${server.url}/`));
+            expectWorking(await resultOf(browser, `${server.url}/`), { hookSharesClass: true });
         } finally {
             await server.close();
         }
