@@ -90,7 +90,10 @@ export function UntypedChat() {
         task: "whatever",
         accessToken: () => "token",
         clientData: { anything: [1, 2, 3] },
+        startSession: async ({ clientData }) => ({ publicAccessToken: String(clientData.anything) }),
     });
+    // @ts-expect-error client data must be an object
+    useTriggerChatTransport({ task: "whatever", accessToken: () => "token", clientData: "text" });
     const { messages } = useChat({ transport });
     return <div>{messages.length}</div>;
 }
