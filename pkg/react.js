@@ -73,33 +73,41 @@ export function useMultiTabChat(transport, chatId, messages, setMessages) {
         return () => transport.removeReadOnlyListener(onReadOnly);
     }, [transport, chatId]);
 
-    // While this tab owns the chat, share its messages when the browser is
-    // idle, at most one pending share at a time, always with the newest list.
+    // The tab that last sent on this chat is its source of truth: it shares
+    // its messages (when the browser is idle, at most one pending share, the
+    // newest list) until another tab claims the chat. That includes the
+    // chunks that land after its claim is released at the end of a reply.
+    const owner = useRef(false);
     useEffect(() => {
-        if (messages.length === 0 || !transport.hasClaim(chatId)) return;
+        owner.current = false;
+    }, [chatId]);
+    useEffect(() => {
+        if (isReadOnly) owner.current = false;
+    }, [isReadOnly]);
+
+    useEffect(() => {
+        if (transport.hasClaim(chatId)) owner.current = true;
+        if (messages.length === 0 || !owner.current) return;
         if (idleHandle.current !== null) return;
         idleHandle.current = scheduleIdle(() => {
             idleHandle.current = null;
-            if (transport.hasClaim(chatId)) {
-                transport.broadcastMessages(chatId, latest.current);
-            }
+            if (owner.current) transport.broadcastMessages(chatId, latest.current);
         });
     }, [transport, chatId, messages]);
 
-    // Once the claim is gone (the turn finished), send the final list at once.
-    useEffect(() => {
-        if (transport.hasClaim(chatId) || latest.current.length === 0) return;
-        if (idleHandle.current !== null) {
-            cancelIdle(idleHandle.current);
+    useEffect(
+        () => () => {
+            if (idleHandle.current !== null) cancelIdle(idleHandle.current);
             idleHandle.current = null;
-        }
-        transport.broadcastMessages(chatId, latest.current);
-    }, [transport, chatId, isReadOnly]);
+        },
+        [],
+    );
 
-    // Take the messages other tabs share for this chat.
+    // Take the messages other tabs share for this chat, unless this tab is
+    // the one sending: its own reply is newer than anything shared.
     useEffect(() => {
         const onMessages = (id, shared) => {
-            if (id === chatId) setMessages(shared);
+            if (id === chatId && !transport.hasClaim(chatId) && !owner.current) setMessages(shared);
         };
         transport.addMessagesListener(onMessages);
         return () => transport.removeMessagesListener(onMessages);

@@ -45,7 +45,9 @@ export class TriggerChatTransport {
 
   constructor(options) {
     this.#engine = new WasmTransport(options);
-    if (this.#engine.multiTab) {
+    // Tabs exist only in a browser: on a server (rendering) there is nothing
+    // to coordinate, and a channel and a timer would keep the process alive.
+    if (this.#engine.multiTab && typeof window !== "undefined" && typeof document !== "undefined") {
       this.#tabs = new TabCoordinator();
       this.#tabs.sessionListeners.add((chatId, session) => {
         if (session && typeof session.lastEventId === "string") {

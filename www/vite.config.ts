@@ -26,7 +26,6 @@ export default defineConfig({
   },
   // The wasm glue locates its .wasm file with `new URL(..., import.meta.url)`;
   // pre-bundling would move the glue away from the file, so leave it alone.
-  optimizeDeps: { exclude: ["trigger-chat-wasm"] },
   server: {
     // The linked package (and its .wasm) lives outside this folder.
     fs: { allow: [".", "../pkg"] },
