@@ -24,8 +24,6 @@ export default defineConfig({
   define: {
     __TRANSPORT_IMPL__: JSON.stringify(useVendor ? "vendor" : "wasm"),
   },
-  // The wasm glue locates its .wasm file with `new URL(..., import.meta.url)`;
-  // pre-bundling would move the glue away from the file, so leave it alone.
   server: {
     // The linked package (and its .wasm) lives outside this folder.
     fs: { allow: [".", "../pkg"] },
