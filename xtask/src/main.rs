@@ -304,6 +304,9 @@ pub fn npm_install(dir: &Path) -> Result {
 }
 
 fn demo(args: &[String]) -> Result {
+    // `cargo xtask demo --port 9000` and `cargo xtask demo -- --port 9000`
+    // both pass the flags on to the emulator.
+    let args: Vec<&String> = args.iter().filter(|a| a.as_str() != "--").collect();
     tools::ensure_build_tools()?;
     build_package()?;
     let root = root();
@@ -316,6 +319,9 @@ fn demo(args: &[String]) -> Result {
     cmd.args(["run", "--release", "-p", "trigger-devserver", "--", "--www"])
         .arg(www.join("dist"))
         .args(args);
+    eprintln!(
+        "\nThe demo is served by the emulator: open the URL it prints below (Ctrl-C stops it)."
+    );
     run(&root, &mut cmd)
 }
 
