@@ -39,11 +39,20 @@ fn source(runner: Runner) -> JsValue {
     .into()
 }
 
+/// An operation's future, boxed so that every exported method shares one
+/// instance of the promise machinery instead of inlining its own copy.
+type Op = std::pin::Pin<Box<dyn std::future::Future<Output = Result<JsValue, Fail>>>>;
+
 fn promise<F>(f: F) -> Promise
 where
     F: std::future::Future<Output = Result<JsValue, Fail>> + 'static,
 {
-    future_to_promise(async move { f.await.map_err(Fail::into_js) })
+    run(Box::pin(f))
+}
+
+#[inline(never)]
+fn run(op: Op) -> Promise {
+    future_to_promise(async move { op.await.map_err(Fail::into_js) })
 }
 
 fn chat_id_arg(v: &JsValue, method: &str) -> Result<String, Fail> {
@@ -372,7 +381,7 @@ impl ChunkSource {
     /// stream's error.
     pub fn next(&self) -> Promise {
         let slot = self.runner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let taken = slot.borrow_mut().take();
             let Some(mut runner) = taken else {
                 return Ok(JsValue::NULL);
@@ -383,7 +392,7 @@ impl ChunkSource {
                     Ok(chunks)
                 }
                 Ok(None) => Ok(JsValue::NULL),
-                Err(f) => Err(f.into_js()),
+                Err(f) => Err(f),
             }
         })
     }

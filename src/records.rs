@@ -62,6 +62,13 @@ impl Record<'_> {
     }
 }
 
+/// Whether the text holds a string starting `trigger:`, as every legacy
+/// control chunk's type does. A cheap screen before a closer look.
+fn mentions_trigger_type(text: &str) -> bool {
+    let b = text.as_bytes();
+    memchr::memchr_iter(b'"', b).any(|i| b[i + 1..].starts_with(b"trigger:"))
+}
+
 /// A record's fields, as the batch carries them.
 #[derive(Default)]
 struct RecordWire<'a> {
@@ -208,7 +215,7 @@ fn classify(rec: RecordWire<'_>, visit: &mut impl FnMut(Record<'_>)) -> Result<(
     };
     // Cheap screen before the full look at the chunk type: a legacy
     // control chunk's text always contains `"trigger:`.
-    if memchr::memmem::find(chunk.as_bytes(), b"\"trigger:").is_some() {
+    if mentions_trigger_type(chunk) {
         match json::string_field(chunk, "type").as_deref() {
             Some("trigger:turn-complete") => {
                 let token = json::string_field(chunk, "publicAccessToken").map(Cow::into_owned);
@@ -266,7 +273,7 @@ pub fn decode_ui_stream_event(data: &str) -> Result<UiStreamEvent<'_>, Error> {
             truncate(data, 120)
         ))
     })?;
-    if memchr::memmem::find(raw.as_bytes(), b"\"trigger:").is_none() {
+    if !mentions_trigger_type(raw) {
         return Ok(UiStreamEvent::Chunk(raw));
     }
     Ok(match json::string_field(raw, "type").as_deref() {

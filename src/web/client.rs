@@ -12,7 +12,6 @@ use crate::session::SessionState;
 use crate::wire::{self, Endpoint};
 use js_sys::{Function, Object, Promise, Reflect};
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -110,13 +109,55 @@ impl StreamCtl {
     }
 }
 
+/// A map keyed by chat id. An app has a handful of chats open, so a vector
+/// is as fast as a hash map here, and smaller in the module.
+pub struct ChatMap<T>(Vec<(String, T)>);
+
+impl<T> ChatMap<T> {
+    pub fn new() -> Self {
+        ChatMap(Vec::new())
+    }
+
+    pub fn get(&self, k: &str) -> Option<&T> {
+        self.0.iter().find(|(key, _)| key == k).map(|(_, v)| v)
+    }
+
+    pub fn get_mut(&mut self, k: &str) -> Option<&mut T> {
+        self.0.iter_mut().find(|(key, _)| key == k).map(|(_, v)| v)
+    }
+
+    pub fn contains_key(&self, k: &str) -> bool {
+        self.get(k).is_some()
+    }
+
+    /// Sets `k`, returning the value it replaces.
+    pub fn insert(&mut self, k: String, v: T) -> Option<T> {
+        match self.get_mut(&k) {
+            Some(slot) => Some(std::mem::replace(slot, v)),
+            None => {
+                self.0.push((k, v));
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, k: &str) -> Option<T> {
+        let i = self.0.iter().position(|(key, _)| key == k)?;
+        Some(self.0.swap_remove(i).1)
+    }
+
+    pub fn drain(&mut self) -> impl Iterator<Item = (String, T)> + '_ {
+        self.0.drain(..)
+    }
+}
+
 pub struct Client {
     pub opts: Options,
-    sessions: RefCell<HashMap<String, SessionState>>,
+    sessions: RefCell<ChatMap<SessionState>>,
     client_data: RefCell<JsValue>,
     on_change: RefCell<Option<Function>>,
-    active: RefCell<HashMap<String, Rc<StreamCtl>>>,
-    pending_starts: RefCell<HashMap<String, Promise>>,
+    active: RefCell<ChatMap<Rc<StreamCtl>>>,
+    pending_starts: RefCell<ChatMap<Promise>>,
     seed: Cell<u64>,
 }
 
@@ -166,14 +207,17 @@ pub fn to_json(v: &JsValue, what: &str) -> Result<Option<String>, Fail> {
 
 impl Client {
     pub fn new(mut opts: Options) -> Rc<Client> {
-        let sessions: HashMap<_, _> = std::mem::take(&mut opts.sessions).into_iter().collect();
+        let mut sessions = ChatMap::new();
+        for (id, state) in std::mem::take(&mut opts.sessions) {
+            sessions.insert(id, state);
+        }
         let seed = (sys::now_ms() as u64) ^ (js_sys::Math::random() * 1e15) as u64;
         Rc::new(Client {
             client_data: RefCell::new(opts.client_data.clone()),
             on_change: RefCell::new(opts.on_session_change.clone()),
             sessions: RefCell::new(sessions),
-            active: RefCell::new(HashMap::new()),
-            pending_starts: RefCell::new(HashMap::new()),
+            active: RefCell::new(ChatMap::new()),
+            pending_starts: RefCell::new(ChatMap::new()),
             seed: Cell::new(seed),
             opts,
         })
