@@ -5,24 +5,36 @@
 import init from "./wasm/trigger_chat_wasm.js";
 import { TriggerChatTransport as Transport } from "./transport.js";
 
-const isWasm = (b) => b.length > 4 && b[0] === 0 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d;
+async function fetchWasm(url) {
+  try {
+    const res = await fetch(url);
+    const b = new Uint8Array(await res.arrayBuffer());
+    // A dev server that does not know the file answers with its index page.
+    return res.ok && b[0] === 0 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d ? b : null;
+  } catch {
+    return null;
+  }
+}
 
 async function wasmBytes() {
-  try {
-    const res = await fetch(new URL("./wasm/trigger_chat_wasm_bg.wasm", import.meta.url));
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    if (res.ok && isWasm(bytes)) return bytes;
-  } catch {
-    // Fall through to the embedded copy.
+  // A string literal, so that bundlers see the asset and emit it.
+  const beside = new URL("./wasm/trigger_chat_wasm_bg.wasm", import.meta.url);
+  const found = await fetchWasm(beside);
+  if (found) return found;
+  // Vite's dev server pre-bundles dependencies into a cache folder under
+  // node_modules (node_modules/.vite/deps/ by default), away from the .wasm
+  // file; the package itself is still served where it is installed.
+  const here = import.meta.url;
+  const at = here.indexOf("/node_modules/");
+  if (at >= 0) {
+    const installed = `${here.slice(0, at)}/node_modules/trigger-chat-wasm/wasm/trigger_chat_wasm_bg.wasm`;
+    const bytes = await fetchWasm(installed);
+    if (bytes) return bytes;
   }
-  // A bundler moved this module away from its .wasm file (Vite's dev-time
-  // dependency pre-bundling does): take the copy embedded in a lazily
-  // loaded chunk, which production builds never fetch.
-  const { wasmBase64 } = await import("./wasm/inline.js");
-  const text = atob(wasmBase64);
-  const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-  return bytes;
+  throw new Error(
+    `trigger-chat-wasm: could not load its WebAssembly module from ${beside}; ` +
+      "serve the package's wasm/ folder beside its JavaScript",
+  );
 }
 
 await init({ module_or_path: await wasmBytes() });
