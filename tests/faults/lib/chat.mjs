@@ -137,7 +137,7 @@ export async function readAll(stream, { onChunk, timeoutMs = 20_000, what = "the
 
 /** Sends one user message and reads its reply to the end. */
 export async function sendAndRead(transport, chatId, text, opts = {}) {
-  const message = userMessage(text);
+  const message = opts.message ?? userMessage(text);
   const stream = await within(opts.sendTimeoutMs ?? 20_000, `sendMessages(${JSON.stringify(text)})`, transport.sendMessages({
     trigger: "submit-message",
     chatId,
