@@ -169,6 +169,17 @@ export function expectedDeltas(text) {
   return agentTokens(`Echo: ${text.trim()}`);
 }
 
+/** Asserts two delta lists are equal, naming the first difference (lists can be long). */
+export function assertDeltas(got, want, label) {
+  const firstBad = got.findIndex((d, i) => d !== want[i]);
+  assert.equal(
+    got.length === want.length && firstBad === -1,
+    true,
+    `${label}: ${got.length} deltas for ${want.length} expected` +
+      (firstBad === -1 ? "" : `; first difference at delta #${firstBad}: got ${JSON.stringify(got[firstBad])}, expected ${JSON.stringify(want[firstBad])}; around it: ${JSON.stringify(got.slice(Math.max(0, firstBad - 3), firstBad + 4))}`),
+  );
+}
+
 /**
  * Asserts the chunks are exactly one reply: start, start-step, text-start,
  * every delta once and in order, text-end, finish-step, finish, and nothing
@@ -181,13 +192,7 @@ export function assertExactReply(chunks, text, label = text) {
   const want = ["start", "start-step", "text-start", ...deltas.map(() => "text-delta"), "text-end", "finish-step", "finish"];
   const got = chunks.filter((c) => c?.type === "text-delta").map((c) => c.delta);
   // The text first: the most readable failure when something is lost or doubled.
-  const firstBad = got.findIndex((d, i) => d !== deltas[i]);
-  assert.equal(
-    got.length === deltas.length && firstBad === -1,
-    true,
-    `${label}: ${got.length} deltas for ${deltas.length} expected` +
-      (firstBad === -1 ? "" : `; first difference at delta #${firstBad}: got ${JSON.stringify(got[firstBad])}, expected ${JSON.stringify(deltas[firstBad])}; around it: ${JSON.stringify(got.slice(Math.max(0, firstBad - 3), firstBad + 4))}`),
-  );
+  assertDeltas(got, deltas, label);
   assert.deepEqual(types, want, `${label}: chunk types in order`);
   const textId = chunks[2].id;
   assert.ok(typeof textId === "string" && textId.length > 0, `${label}: text-start has an id`);
