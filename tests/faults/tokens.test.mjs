@@ -33,7 +33,7 @@ function armTurn(emu, chatId, { out = [], in: inPlan = [] }) {
   return { base };
 }
 
-test("tokens expired between turns and mid-reply over five turns: refreshed through accessToken, every reply exact", async () => {
+test("tokens expired between turns and mid-reply over six turns: refreshed through accessToken, every reply exact", async () => {
   await withEmulator(async (emu) => {
     const { transport, calls } = makeTransport(emu);
     const chatId = newChatId("tokens");
