@@ -80,8 +80,13 @@ pub enum Action {
 /// through `onSessionChange`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionEvent {
-    /// The turn is over: `isStreaming` is false, maybe with a new token.
-    TurnComplete { token: Option<String> },
+    /// The turn is over: `isStreaming` is false, maybe with a new token,
+    /// and `cursor` (the `turn-complete` record's `seq_num`) is where a
+    /// later subscription resumes.
+    TurnComplete {
+        token: Option<String>,
+        cursor: String,
+    },
     /// The server says nothing is in flight (`X-Session-Settled`).
     Settled,
 }
@@ -397,14 +402,16 @@ impl Subscription {
         self.refreshed = false;
         match rec {
             Record::Command { .. } | Record::Skip { .. } => {}
-            Record::Control { control, .. } => match control {
+            Record::Control { control, seq } => match control {
                 Control::TurnComplete { token } => {
                     if self.skip {
                         self.skip = false;
                         return Ok(());
                     }
                     self.in_turn = false;
-                    self.events.push_back(SessionEvent::TurnComplete { token });
+                    let cursor = seq.to_string();
+                    self.events
+                        .push_back(SessionEvent::TurnComplete { token, cursor });
                     if !self.cfg.watch {
                         self.phase = Phase::Finished;
                     }

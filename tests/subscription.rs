@@ -225,7 +225,8 @@ fn one_turn_ends_at_turn_complete_with_the_refreshed_token() {
     assert_eq!(
         out.events,
         vec![SessionEvent::TurnComplete {
-            token: Some("fresh".into())
+            token: Some("fresh".into()),
+            cursor: "6".into()
         }]
     );
     assert_eq!(sub.cursor().as_deref(), Some("6"));
@@ -493,7 +494,19 @@ fn watch_mode_reads_across_turns_and_keeps_watching_over_long_poll_ends() {
     });
     let out = drive(&mut sub, &mut s, 64);
     assert_eq!(out.deltas, vec!["a", "b", "c", "d"]);
-    assert_eq!(out.events.len(), 2);
+    let cursors: Vec<_> = out
+        .events
+        .iter()
+        .map(|e| match e {
+            SessionEvent::TurnComplete { cursor, .. } => cursor.clone(),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        cursors,
+        vec!["3", "6"],
+        "each turn reports its own boundary"
+    );
     assert_eq!(s.requests, vec![None, Some("3".into())]);
 }
 

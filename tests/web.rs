@@ -73,4 +73,5 @@ cases!(
     invalid_options_throw_type_errors_naming_them,
     coming_back_online_reconnects_at_once_from_the_cursor,
     dispose_ends_open_streams,
+    the_stored_cursor_moves_only_at_turn_boundaries,
 );

@@ -203,9 +203,8 @@ impl Runner {
                 self.body = None;
             }
             let events: Vec<SessionEvent> = std::iter::from_fn(|| sub.poll_event()).collect();
-            let cursor = sub.cursor();
             for ev in events {
-                self.apply(ev, cursor.clone());
+                self.apply(ev);
             }
             let Source::Session(sub) = &mut self.source else {
                 return Ok(None);
@@ -259,17 +258,19 @@ impl Runner {
         }
     }
 
-    fn apply(&self, ev: SessionEvent, cursor: Option<String>) {
+    /// Applies a session change and reports it. The stored cursor moves only
+    /// here, at turn boundaries: what `getSession` and `onSessionChange` hand
+    /// out is always a place a later resume can replay a whole turn from,
+    /// as `resumeStreamIsReplay` promises.
+    fn apply(&self, ev: SessionEvent) {
         match ev {
-            SessionEvent::TurnComplete { token } => {
+            SessionEvent::TurnComplete { token, cursor } => {
                 self.client.update(&self.chat_id, |s| {
                     if let Some(t) = token {
                         s.public_access_token = t;
                     }
                     s.is_streaming = Some(false);
-                    if cursor.is_some() {
-                        s.last_event_id = cursor;
-                    }
+                    s.last_event_id = Some(cursor);
                 });
             }
             SessionEvent::Settled => {
@@ -357,14 +358,11 @@ impl Runner {
             Ok(Read::Bytes) => {
                 // A decode error fails the subscription; the next poll reports it.
                 let _ = sub.handle_bytes(&self.scratch);
-                let cursor = sub.cursor();
+                // The chat's stored cursor moves only at turn boundaries (see
+                // `apply`); the subscription keeps its own for reconnects.
                 let skip = sub.skip_to_turn_complete();
-                self.client.update(&self.chat_id, |s| {
-                    if cursor.is_some() {
-                        s.last_event_id = cursor;
-                    }
-                    s.skip_to_turn_complete = skip;
-                });
+                self.client
+                    .update(&self.chat_id, |s| s.skip_to_turn_complete = skip);
             }
             Ok(Read::Eof) => {
                 self.body = None;

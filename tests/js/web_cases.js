@@ -452,6 +452,24 @@ export const cases = {
     eq(outs[1].headers["Last-Event-ID"], "1", "from the cursor");
   },
 
+  async the_stored_cursor_moves_only_at_turn_boundaries(make) {
+    const t = make({ task: "t", accessToken: () => "p", sessions: { c: { publicAccessToken: "tok", lastEventId: "9" } } });
+    let push;
+    fakeFetch((u) => {
+      if (isAppend(u)) return ok();
+      return sse(new ReadableStream({ start(c) { push = c; c.enqueue(enc.encode(batch([delta("a"), delta("b")], 10))); } }));
+    });
+    const source = await send(t, "c");
+    eq(await source.next(), [delta("a"), delta("b")], "mid-turn");
+    // A reload now must replay this turn from its start: the stored cursor
+    // is still the previous turn's end.
+    eq(t.getSession("c").lastEventId, "9", "cursor mid-turn");
+    push.enqueue(enc.encode(batch(["turn-complete"], 12)));
+    push.close();
+    eq(await source.next(), null, "turn complete");
+    eq(t.getSession("c").lastEventId, "12", "cursor after the turn");
+  },
+
   async dispose_ends_open_streams(make) {
     const t = make({ task: "t", accessToken: () => "p", sessions: { c: { publicAccessToken: "tok" } } });
     fakeFetch((u) => {

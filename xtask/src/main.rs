@@ -13,7 +13,12 @@ use std::process::{Command, ExitCode};
 /// JavaScript test folders, each an npm project whose `npm test` runs its
 /// suite. A folder that does not exist yet is an error, not a skip: a missing
 /// suite must not pass quietly.
-const JS_SUITES: &[&str] = &["tests/pkg", "devserver/tests/node", "tests/e2e"];
+const JS_SUITES: &[&str] = &[
+    "tests/pkg",
+    "devserver/tests/node",
+    "tests/faults",
+    "tests/e2e",
+];
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
