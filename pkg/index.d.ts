@@ -87,6 +87,54 @@ type ClientDataOf<TClientData> = TClientData extends Record<string, unknown>
     ? TClientData
     : Record<string, unknown>;
 
+/** Which kind of send an event is about. */
+export type ChatTransportSendSource =
+    | "submit-message"
+    | "regenerate-message"
+    | "steer"
+    | "action"
+    | "stop"
+    | "head-start";
+
+type ChatTransportEventBase = { chatId: string; timestamp: number };
+
+/** A lifecycle event handed to the `onEvent` option. */
+export type ChatTransportEvent =
+    | (ChatTransportEventBase & {
+          type: "message-sent";
+          messageId?: string;
+          source: ChatTransportSendSource;
+          durationMs: number;
+          partId?: string;
+          bodyBytes?: number;
+      })
+    | (ChatTransportEventBase & {
+          type: "message-send-failed";
+          messageId?: string;
+          source: ChatTransportSendSource;
+          error: unknown;
+          status?: number;
+          durationMs: number;
+          partId?: string;
+          bodyBytes?: number;
+      })
+    | (ChatTransportEventBase & { type: "stream-connected"; resumed: boolean; lastEventId?: string; messageId?: string })
+    | (ChatTransportEventBase & {
+          type: "first-chunk";
+          chunkType?: string;
+          lastEventId?: string;
+          messageId?: string;
+          sinceSendMs?: number;
+      })
+    | (ChatTransportEventBase & {
+          type: "turn-completed";
+          lastEventId?: string;
+          sessionInEventId?: string;
+          messageId?: string;
+          sinceSendMs?: number;
+      })
+    | (ChatTransportEventBase & { type: "stream-error"; error: unknown; status?: number });
+
 /**
  * Options of {@link TriggerChatTransport}.
  *
@@ -144,6 +192,12 @@ export type TriggerChatTransportOptions<TClientData = unknown> = {
      * session is removed. Persist the state here to resume after a reload.
      */
     onSessionChange?: (chatId: string, session: ChatSessionPersistedState | null) => void;
+    /**
+     * Lifecycle events for metrics and watchdogs: sends acknowledged or
+     * failed, stream connected, first chunk of a turn, turn completed,
+     * stream failed. Whatever the callback throws is ignored.
+     */
+    onEvent?: (event: ChatTransportEvent) => void;
     /**
      * Coordinate browser tabs so only one tab sends to a chat at a time; the
      * others become read-only. Does nothing without `BroadcastChannel`.

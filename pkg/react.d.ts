@@ -35,6 +35,7 @@ export type UseTriggerChatTransportOptions<TTask extends { id: string } = AnyCha
 };
 
 export type { InferChatUIMessage };
+export type { ChatTransportEvent, ChatTransportSendSource } from "./index.js";
 
 /**
  * Returns one {@link TriggerChatTransport} per component instance, created on

@@ -3,7 +3,7 @@
 //! and turns a [`ChunkSource`] into a `ReadableStream`.
 
 use crate::error::Error;
-use crate::web::client::{persisted_js, to_json, Client, StreamCtl};
+use crate::web::client::{persisted_js, to_json, Client, Event, StreamCtl};
 use crate::web::driver::Runner;
 use crate::web::errors::{type_error, Fail};
 use crate::web::fetch::{self, Request};
@@ -145,7 +145,8 @@ impl WasmTransport {
                         body.as_deref(),
                         metadata.as_deref(),
                     );
-                    return head_start(&c, &chat_id, &url, &payload, signal).await;
+                    return head_start(&c, &chat_id, message_id.as_deref(), &url, &payload, signal)
+                        .await;
                 }
             }
             if trigger == Trigger::SubmitMessage && messages.length() == 0 {
@@ -170,8 +171,9 @@ impl WasmTransport {
                 },
             );
             c.ensure_session(&chat_id).await?;
-            let part_id = sys::random_uuid();
-            c.append_authed(&chat_id, &payload, &part_id).await?;
+            c.send_reported(&chat_id, &payload, trigger.as_str(), message_id.as_deref())
+                .await?;
+            c.note_send(&chat_id, message_id.clone());
             c.supersede(&chat_id);
             c.update(&chat_id, |s| s.is_streaming = Some(true));
             c.notify(&chat_id);
@@ -225,7 +227,7 @@ impl WasmTransport {
                 .into());
             };
             let body = wire::pending_chunk(&id, &msg, c.merged_metadata(&metadata)?.as_deref());
-            Ok(c.append_authed(&id, &body, &sys::random_uuid())
+            Ok(c.send_reported(&id, &body, "steer", None)
                 .await
                 .is_ok()
                 .into())
@@ -241,7 +243,7 @@ impl WasmTransport {
             if c.session(&id).is_none() {
                 return Ok(false.into());
             }
-            if c.append_authed(&id, &wire::stop_chunk(), &sys::random_uuid())
+            if c.send_reported(&id, &wire::stop_chunk(), "stop", None)
                 .await
                 .is_err()
             {
@@ -266,10 +268,11 @@ impl WasmTransport {
             let action = to_json(&action, "action")?.unwrap_or_else(|| "null".into());
             let metadata = to_json(&c.client_data(), "clientData")?.filter(|v| v != "null");
             c.ensure_session(&id).await?;
-            c.append_authed(
+            c.send_reported(
                 &id,
                 &wire::action_chunk(&id, &action, metadata.as_deref()),
-                &sys::random_uuid(),
+                "action",
+                None,
             )
             .await?;
             c.supersede(&id);
@@ -333,6 +336,7 @@ impl WasmTransport {
 async fn head_start(
     c: &Rc<Client>,
     chat_id: &str,
+    message_id: Option<&str>,
     url: &str,
     payload: &str,
     signal: Option<web_sys::AbortSignal>,
@@ -348,11 +352,36 @@ async fn head_start(
         body: Some(payload),
         signal: signal.as_ref(),
     };
-    let resp = fetch::send(None, None, &req).await?;
-    let status = fetch::status(&resp);
-    if !(200..300).contains(&status) {
-        return Err(fetch::http_error("headStart request", &resp).await.into());
+    let started = sys::now_ms();
+    let sent: Result<JsValue, Fail> = async {
+        let resp = fetch::send(None, None, &req).await?;
+        let status = fetch::status(&resp);
+        if !(200..300).contains(&status) {
+            return Err(fetch::http_error("headStart request", &resp).await.into());
+        }
+        Ok(resp)
     }
+    .await;
+    if c.wants_events() {
+        let kind = if sent.is_ok() {
+            "message-sent"
+        } else {
+            "message-send-failed"
+        };
+        let mut ev = Event::new(kind, chat_id)
+            .with_opt("messageId", message_id)
+            .with("source", "head-start")
+            .with("durationMs", sys::now_ms() - started)
+            .with("bodyBytes", payload.len() as f64);
+        if let Err(f) = &sent {
+            ev = ev
+                .with_opt("status", f.core().and_then(Error::status))
+                .with("error", f.clone().into_js());
+        }
+        c.emit(ev);
+    }
+    let resp = sent?;
+    c.note_send(chat_id, message_id.map(str::to_owned));
     let Some(token) =
         sys::header_of(&resp, "X-Trigger-Chat-Access-Token").filter(|t| !t.is_empty())
     else {

@@ -74,4 +74,5 @@ cases!(
     coming_back_online_reconnects_at_once_from_the_cursor,
     dispose_ends_open_streams,
     the_stored_cursor_moves_only_at_turn_boundaries,
+    lifecycle_events_reach_on_event,
 );

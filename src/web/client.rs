@@ -158,7 +158,35 @@ pub struct Client {
     on_change: RefCell<Option<Function>>,
     active: RefCell<ChatMap<Rc<StreamCtl>>>,
     pending_starts: RefCell<ChatMap<Promise>>,
+    /// Per chat: when the last turn-producing send went out, and its
+    /// message id, for `sinceSendMs` and `messageId` on later events.
+    last_send: RefCell<ChatMap<(f64, Option<String>)>>,
     seed: Cell<u64>,
+}
+
+/// A lifecycle event for the app's `onEvent`, built field by field.
+pub struct Event(Object);
+
+impl Event {
+    pub fn new(kind: &str, chat_id: &str) -> Event {
+        let o = Object::new();
+        set(&o, "type", &kind.into());
+        set(&o, "chatId", &chat_id.into());
+        set(&o, "timestamp", &sys::now_ms().into());
+        Event(o)
+    }
+
+    pub fn with(self, key: &str, value: impl Into<JsValue>) -> Event {
+        set(&self.0, key, &value.into());
+        self
+    }
+
+    pub fn with_opt(self, key: &str, value: Option<impl Into<JsValue>>) -> Event {
+        match value {
+            Some(v) => self.with(key, v),
+            None => self,
+        }
+    }
 }
 
 fn set(obj: &Object, k: &str, v: &JsValue) {
@@ -218,6 +246,7 @@ impl Client {
             sessions: RefCell::new(sessions),
             active: RefCell::new(ChatMap::new()),
             pending_starts: RefCell::new(ChatMap::new()),
+            last_send: RefCell::new(ChatMap::new()),
             seed: Cell::new(seed),
             opts,
         })
@@ -275,6 +304,69 @@ impl Client {
 
     pub fn set_on_change(&self, cb: Option<Function>) {
         *self.on_change.borrow_mut() = cb;
+    }
+
+    /// Hands an event to the app's `onEvent`; what the callback throws is
+    /// swallowed, so a failing metrics pipeline never breaks the chat.
+    pub fn emit(&self, ev: Event) {
+        if let Some(cb) = &self.opts.on_event {
+            let _ = cb.call1(&JsValue::UNDEFINED, &ev.0);
+        }
+    }
+
+    /// Whether anyone listens for events (to skip building them).
+    pub fn wants_events(&self) -> bool {
+        self.opts.on_event.is_some()
+    }
+
+    /// Remembers a turn-producing send on the chat.
+    pub fn note_send(&self, chat_id: &str, message_id: Option<String>) {
+        self.last_send
+            .borrow_mut()
+            .insert(chat_id.to_owned(), (sys::now_ms(), message_id));
+    }
+
+    /// Milliseconds since the chat's last turn-producing send, and its
+    /// message id.
+    pub fn since_send(&self, chat_id: &str) -> (Option<f64>, Option<String>) {
+        match self.last_send.borrow().get(chat_id) {
+            Some((at, id)) => (Some(sys::now_ms() - at), id.clone()),
+            None => (None, None),
+        }
+    }
+
+    /// An append with the chat's token (see [`Client::append_authed`]),
+    /// reported to `onEvent` as `message-sent` or `message-send-failed`.
+    pub async fn send_reported(
+        &self,
+        chat_id: &str,
+        body: &str,
+        source: &str,
+        message_id: Option<&str>,
+    ) -> Result<(), Fail> {
+        let part_id = sys::random_uuid();
+        let started = sys::now_ms();
+        let result = self.append_authed(chat_id, body, &part_id).await;
+        if self.wants_events() {
+            let kind = if result.is_ok() {
+                "message-sent"
+            } else {
+                "message-send-failed"
+            };
+            let mut ev = Event::new(kind, chat_id)
+                .with_opt("messageId", message_id)
+                .with("source", source)
+                .with("durationMs", sys::now_ms() - started)
+                .with("partId", part_id.as_str())
+                .with("bodyBytes", body.len() as f64);
+            if let Err(f) = &result {
+                ev = ev
+                    .with_opt("status", f.core().and_then(Error::status))
+                    .with("error", f.clone().into_js());
+            }
+            self.emit(ev);
+        }
+        result
     }
 
     pub fn client_data(&self) -> JsValue {

@@ -3,7 +3,7 @@
 //! no protocol decisions of its own.
 
 use super::body::{Body, Read};
-use super::client::{Client, StreamCtl};
+use super::client::{Client, Event, StreamCtl};
 use super::errors::{describe, is_abort, Fail};
 use super::fetch::{self, endpoint_ctx, Request};
 use super::{sys, timer};
@@ -73,6 +73,12 @@ pub struct Runner {
     js_fail: Option<JsValue>,
     _hook: Option<AbortHook>,
     _wake: Option<WakeHook>,
+    /// Resuming after a reload (`reconnectToStream`), not following a send.
+    resumed: bool,
+    /// `stream-connected` was reported.
+    connected: bool,
+    /// The next chunk is the first of a turn (for `first-chunk`).
+    turn_fresh: std::cell::Cell<bool>,
 }
 
 impl Runner {
@@ -95,13 +101,15 @@ impl Runner {
             skip_to_turn_complete: state.skip_to_turn_complete,
             seed: client.next_seed(),
         });
-        Self::new(
+        let mut runner = Self::new(
             client,
             chat_id,
             Source::Session(Box::new(sub)),
             abort,
             stop_on_abort,
-        )
+        )?;
+        runner.resumed = peek_settled;
+        Ok(runner)
     }
 
     /// The stream of a head-start route's response.
@@ -181,6 +189,9 @@ impl Runner {
             js_fail: None,
             _hook: hook,
             _wake: wake,
+            resumed: false,
+            connected: false,
+            turn_fresh: std::cell::Cell::new(true),
         })
     }
 
@@ -202,6 +213,29 @@ impl Runner {
                 sub.handle_abort();
                 self.body = None;
             }
+            // Chunks first, then the session changes that followed them (a
+            // turn-complete is reported after the turn's chunks were handed
+            // over, on the next call).
+            if let Some((json, _)) = sub.take_chunks() {
+                let cursor = sub.cursor();
+                let chunks = parse_chunks(&json)?;
+                if self.turn_fresh.replace(false) && self.client.wants_events() {
+                    let first =
+                        js_sys::Reflect::get(&chunks, &0u32.into()).unwrap_or(JsValue::UNDEFINED);
+                    let kind = js_sys::Reflect::get(&first, &"type".into())
+                        .ok()
+                        .and_then(|t| t.as_string());
+                    let (since, message_id) = self.client.since_send(&self.chat_id);
+                    self.client.emit(
+                        Event::new("first-chunk", &self.chat_id)
+                            .with_opt("chunkType", kind)
+                            .with_opt("lastEventId", cursor)
+                            .with_opt("messageId", message_id)
+                            .with_opt("sinceSendMs", since),
+                    );
+                }
+                return Ok(Some(chunks));
+            }
             let events: Vec<SessionEvent> = std::iter::from_fn(|| sub.poll_event()).collect();
             for ev in events {
                 self.apply(ev);
@@ -209,9 +243,6 @@ impl Runner {
             let Source::Session(sub) = &mut self.source else {
                 return Ok(None);
             };
-            if let Some((json, _)) = sub.take_chunks() {
-                return parse_chunks(&json).map(Some);
-            }
             match sub.poll_action() {
                 Action::Connect(req) => self.connect(req).await,
                 Action::Read => self.read().await,
@@ -240,7 +271,15 @@ impl Runner {
                 }
                 Action::Fail(e) => {
                     self.close();
-                    return Err(self.js_fail.take().map_or(Fail::Core(e), Fail::Js));
+                    let fail = self.js_fail.take().map_or(Fail::Core(e), Fail::Js);
+                    if self.client.wants_events() {
+                        self.client.emit(
+                            Event::new("stream-error", &self.chat_id)
+                                .with_opt("status", fail.core().and_then(Error::status))
+                                .with("error", fail.clone().into_js()),
+                        );
+                    }
+                    return Err(fail);
                 }
             }
         }
@@ -265,6 +304,7 @@ impl Runner {
     fn apply(&self, ev: SessionEvent) {
         match ev {
             SessionEvent::TurnComplete { token, cursor } => {
+                let last = cursor.clone();
                 self.client.update(&self.chat_id, |s| {
                     if let Some(t) = token {
                         s.public_access_token = t;
@@ -272,6 +312,16 @@ impl Runner {
                     s.is_streaming = Some(false);
                     s.last_event_id = Some(cursor);
                 });
+                self.turn_fresh.set(true);
+                if self.client.wants_events() {
+                    let (since, message_id) = self.client.since_send(&self.chat_id);
+                    self.client.emit(
+                        Event::new("turn-completed", &self.chat_id)
+                            .with("lastEventId", last.as_str())
+                            .with_opt("messageId", message_id)
+                            .with_opt("sinceSendMs", since),
+                    );
+                }
             }
             SessionEvent::Settled => {
                 self.client
@@ -322,6 +372,18 @@ impl Runner {
                 let status = fetch::status(&resp);
                 let settled = sys::header_of(&resp, "X-Session-Settled").as_deref() == Some("true");
                 sub.handle_response(status, settled);
+                if (200..300).contains(&status) && !self.connected {
+                    self.connected = true;
+                    if self.client.wants_events() {
+                        let (_, message_id) = self.client.since_send(&self.chat_id);
+                        self.client.emit(
+                            Event::new("stream-connected", &self.chat_id)
+                                .with("resumed", self.resumed)
+                                .with_opt("lastEventId", req.last_event_id.clone())
+                                .with_opt("messageId", message_id),
+                        );
+                    }
+                }
                 if (200..300).contains(&status) {
                     self.body = Body::of(&resp);
                     if self.body.is_none() {

@@ -470,6 +470,53 @@ export const cases = {
     eq(t.getSession("c").lastEventId, "12", "cursor after the turn");
   },
 
+  async lifecycle_events_reach_on_event(make) {
+    const events = [];
+    const t = make({
+      task: "t",
+      accessToken: () => "p",
+      sessions: { c: { publicAccessToken: "tok" }, r: { publicAccessToken: "tok", isStreaming: true, lastEventId: "4" } },
+      onEvent: (e) => {
+        events.push(e);
+        throw new Error("a failing metrics pipeline must not break the chat");
+      },
+    });
+    let appends = 0;
+    fakeFetch((u) => {
+      if (isAppend(u)) return ++appends === 2 ? new Response("closed", { status: 409 }) : ok();
+      return sse(batch([delta("a"), delta("b"), "turn-complete"], 5));
+    });
+    eq(await drain(await send(t, "c", { messageId: "m1" })), [delta("a"), delta("b")], "chunks despite a throwing onEvent");
+    eq(events.map((e) => e.type), ["message-sent", "stream-connected", "first-chunk", "turn-completed"], "event order");
+    const [sent, connected, first, done] = events;
+    check(events.every((e) => e.chatId === "c" && typeof e.timestamp === "number"), "chatId and timestamp on all");
+    eq([sent.source, sent.messageId], ["submit-message", "m1"], "sent source and message");
+    check(typeof sent.durationMs === "number" && sent.bodyBytes > 0 && /^[0-9a-f-]{36}$/.test(sent.partId), "sent details");
+    eq([connected.resumed, connected.messageId], [false, "m1"], "connected after a send");
+    eq([first.chunkType, first.messageId], ["text-delta", "m1"], "first chunk");
+    // The cursor as of the read that brought the first chunk: a seq of this turn.
+    check(["5", "6", "7"].includes(first.lastEventId), `first-chunk cursor ${first.lastEventId}`);
+    check(typeof first.sinceSendMs === "number" && first.sinceSendMs >= 0, "time to first chunk");
+    eq([done.lastEventId, done.messageId], ["7", "m1"], "turn completed");
+    check(typeof done.sinceSendMs === "number", "turn latency");
+
+    events.length = 0;
+    await rejects(send(t, "c"), /409/, "a refused send");
+    eq(events.map((e) => [e.type, e.source, e.status]), [["message-send-failed", "submit-message", 409]], "send failure");
+    check(events[0].error instanceof Error, "the error is attached");
+
+    events.length = 0;
+    await drain(await t.reconnectToStream({ chatId: "r" }));
+    eq(events[0].type, "stream-connected", "reconnect connects");
+    eq([events[0].resumed, events[0].lastEventId], [true, "4"], "a resume from the stored cursor");
+
+    events.length = 0;
+    fakeFetch((u) => (isAppend(u) ? ok() : new Response("gone", { status: 404 })));
+    await rejects(drain(await send(t, "c")), /404/, "a stream that cannot open");
+    const err = events.find((e) => e.type === "stream-error");
+    check(err !== undefined && err.status === 404 && err.error instanceof Error, "stream-error with status and error");
+  },
+
   async dispose_ends_open_streams(make) {
     const t = make({ task: "t", accessToken: () => "p", sessions: { c: { publicAccessToken: "tok" } } });
     fakeFetch((u) => {
