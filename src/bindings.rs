@@ -3,7 +3,7 @@
 //! and turns a [`ChunkSource`] into a `ReadableStream`.
 
 use crate::error::Error;
-use crate::web::client::{persisted_js, to_json, Client, Event, StreamCtl};
+use crate::web::client::{persisted_js, to_json, Client, SendReport, StreamCtl};
 use crate::web::driver::Runner;
 use crate::web::errors::{type_error, Fail};
 use crate::web::fetch::{self, Request};
@@ -362,24 +362,14 @@ async fn head_start(
         Ok(resp)
     }
     .await;
-    if c.wants_events() {
-        let kind = if sent.is_ok() {
-            "message-sent"
-        } else {
-            "message-send-failed"
-        };
-        let mut ev = Event::new(kind, chat_id)
-            .with_opt("messageId", message_id)
-            .with("source", "head-start")
-            .with("durationMs", sys::now_ms() - started)
-            .with("bodyBytes", payload.len() as f64);
-        if let Err(f) = &sent {
-            ev = ev
-                .with_opt("status", f.core().and_then(Error::status))
-                .with("error", f.clone().into_js());
-        }
-        c.emit(ev);
-    }
+    let report = SendReport {
+        source: "head-start",
+        message_id,
+        part_id: None,
+        started,
+        body_len: payload.len(),
+    };
+    c.report_send(chat_id, &report, sent.as_ref().err());
     let resp = sent?;
     c.note_send(chat_id, message_id.map(str::to_owned));
     let Some(token) =

@@ -164,6 +164,16 @@ pub struct Client {
     seed: Cell<u64>,
 }
 
+/// What `message-sent` / `message-send-failed` say about a send.
+pub struct SendReport<'a> {
+    pub source: &'a str,
+    pub message_id: Option<&'a str>,
+    pub part_id: Option<&'a str>,
+    /// When it started (`Date.now()`).
+    pub started: f64,
+    pub body_len: usize,
+}
+
 /// A lifecycle event for the app's `onEvent`, built field by field.
 pub struct Event(Object);
 
@@ -335,6 +345,31 @@ impl Client {
         }
     }
 
+    /// Reports a send's outcome to `onEvent`: `message-sent`, or
+    /// `message-send-failed` with the error.
+    pub fn report_send(&self, chat_id: &str, sent: &SendReport<'_>, failure: Option<&Fail>) {
+        if !self.wants_events() {
+            return;
+        }
+        let kind = if failure.is_none() {
+            "message-sent"
+        } else {
+            "message-send-failed"
+        };
+        let mut ev = Event::new(kind, chat_id)
+            .with_opt("messageId", sent.message_id)
+            .with("source", sent.source)
+            .with("durationMs", sys::now_ms() - sent.started)
+            .with_opt("partId", sent.part_id)
+            .with("bodyBytes", sent.body_len as f64);
+        if let Some(f) = failure {
+            ev = ev
+                .with_opt("status", f.core().and_then(Error::status))
+                .with("error", f.clone().into_js());
+        }
+        self.emit(ev);
+    }
+
     /// An append with the chat's token (see [`Client::append_authed`]),
     /// reported to `onEvent` as `message-sent` or `message-send-failed`.
     pub async fn send_reported(
@@ -347,25 +382,14 @@ impl Client {
         let part_id = sys::random_uuid();
         let started = sys::now_ms();
         let result = self.append_authed(chat_id, body, &part_id).await;
-        if self.wants_events() {
-            let kind = if result.is_ok() {
-                "message-sent"
-            } else {
-                "message-send-failed"
-            };
-            let mut ev = Event::new(kind, chat_id)
-                .with_opt("messageId", message_id)
-                .with("source", source)
-                .with("durationMs", sys::now_ms() - started)
-                .with("partId", part_id.as_str())
-                .with("bodyBytes", body.len() as f64);
-            if let Err(f) = &result {
-                ev = ev
-                    .with_opt("status", f.core().and_then(Error::status))
-                    .with("error", f.clone().into_js());
-            }
-            self.emit(ev);
-        }
+        let sent = SendReport {
+            source,
+            message_id,
+            part_id: Some(&part_id),
+            started,
+            body_len: body.len(),
+        };
+        self.report_send(chat_id, &sent, result.as_ref().err());
         result
     }
 
