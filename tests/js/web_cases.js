@@ -515,6 +515,18 @@ export const cases = {
     await rejects(drain(await send(t, "c")), /404/, "a stream that cannot open");
     const err = events.find((e) => e.type === "stream-error");
     check(err !== undefined && err.status === 404 && err.error instanceof Error, "stream-error with status and error");
+
+    // The head-start route's POST is a send too.
+    const hs = [];
+    const t2 = make({ task: "t", accessToken: () => "p", headStart: "https://app.example/chat", onEvent: (e) => hs.push(e) });
+    fakeFetch(() =>
+      new Response(body([`data: ${JSON.stringify(delta("h"))}\n\n`]), {
+        status: 200,
+        headers: { "X-Trigger-Chat-Access-Token": "hs-tok" },
+      }),
+    );
+    eq(await drain(await send(t2, "new-chat", { messageId: "m9" })), [delta("h")], "head-start reply");
+    eq([hs[0].type, hs[0].source, hs[0].messageId], ["message-sent", "head-start", "m9"], "head-start send reported");
   },
 
   async dispose_ends_open_streams(make) {
