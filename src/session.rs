@@ -380,6 +380,15 @@ impl Subscription {
                 self.done_marker = true;
                 continue;
             }
+            if ev.event == "error" {
+                // The server's read failed mid-stream; the connection ends
+                // without `[DONE]`. Resume from the cursor like after a drop.
+                let reason = crate::error::truncate(ev.data, 200);
+                self.retry_later(Error::Network(format!(
+                    "the server reported a stream error: {reason}"
+                )));
+                break;
+            }
             if ev.event != "batch" {
                 // `ping` keepalives and unknown events carry nothing.
                 continue;

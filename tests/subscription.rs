@@ -537,6 +537,31 @@ fn a_wake_reconnects_at_once_without_counting_a_failure() {
 }
 
 #[test]
+fn a_server_error_event_resumes_from_the_cursor() {
+    let mut sub = Subscription::new(cfg());
+    assert!(matches!(sub.poll_action(), Action::Connect(_)));
+    sub.handle_response(200, false);
+    let one = r#"{"seq_num":1,"body":"{\"data\":{\"type\":\"text-delta\",\"delta\":\"a\"},\"id\":\"p1\"}"}"#;
+    let text = format!(
+        "event: batch\ndata: {{\"records\":[{one}]}}\n\nevent: error\ndata: backend restarting\n\n"
+    );
+    sub.handle_bytes(text.as_bytes()).unwrap();
+    assert_eq!(
+        sub.take_chunks().map(|(_, n)| n),
+        Some(1),
+        "what came before the error is kept"
+    );
+    assert!(
+        matches!(sub.poll_action(), Action::Sleep(_)),
+        "a short wait, then"
+    );
+    match sub.poll_action() {
+        Action::Connect(req) => assert_eq!(req.last_event_id.as_deref(), Some("1")),
+        other => panic!("expected a reconnect, got {other:?}"),
+    }
+}
+
+#[test]
 fn a_malformed_batch_fails_with_a_message_naming_it() {
     let mut sub = Subscription::new(cfg());
     assert!(matches!(sub.poll_action(), Action::Connect(_)));
