@@ -69,6 +69,16 @@ fn opt_bool(obj: &JsValue, key: &str) -> Result<bool, String> {
         .ok_or_else(|| format!("TriggerChatTransport: option `{key}` must be a boolean"))
 }
 
+/// `Object.entries(obj)`, keys as strings.
+fn entries(obj: &JsValue) -> impl Iterator<Item = (Option<String>, JsValue)> {
+    Object::entries(obj.unchecked_ref())
+        .into_iter()
+        .map(|entry| {
+            let pair: js_sys::Array = entry.unchecked_into();
+            (pair.get(0).as_string(), pair.get(1))
+        })
+}
+
 fn is_plain_object(v: &JsValue) -> bool {
     v.is_object() && !js_sys::Array::is_array(v) && !v.is_function()
 }
@@ -146,10 +156,8 @@ pub fn parse(o: &JsValue) -> Result<Options, String> {
                 "TriggerChatTransport: option `headers` must be an object of strings".into(),
             );
         }
-        for entry in Object::entries(h.unchecked_ref()).iter() {
-            let pair: js_sys::Array = entry.unchecked_into();
-            let (k, v) = (pair.get(0).as_string(), pair.get(1).as_string());
-            match (k, v) {
+        for (k, v) in entries(&h) {
+            match (k, v.as_string()) {
                 (Some(k), Some(v)) => headers.push((k, v)),
                 (Some(k), None) => {
                     return Err(format!(
@@ -185,13 +193,10 @@ pub fn parse(o: &JsValue) -> Result<Options, String> {
                 "TriggerChatTransport: option `sessions` must be an object keyed by chat id".into(),
             );
         }
-        for entry in Object::entries(s.unchecked_ref()).iter() {
-            let pair: js_sys::Array = entry.unchecked_into();
-            let Some(chat_id) = pair.get(0).as_string() else {
-                continue;
-            };
+        for (chat_id, v) in entries(&s) {
+            let Some(chat_id) = chat_id else { continue };
             let what = format!("TriggerChatTransport: option `sessions[\"{chat_id}\"]`");
-            sessions.push((chat_id, session_from_js(&pair.get(1), &what)?));
+            sessions.push((chat_id, session_from_js(&v, &what)?));
         }
     }
     Ok(Options {
