@@ -177,33 +177,33 @@ impl<'a> Reader<'a> {
         self.eat(b'"', "a string")?;
         let mut escaped = false;
         loop {
-            let Some(&b) = self.bytes().get(self.pos) else {
+            // Jump to the next quote or backslash; what lies between must
+            // hold no control character.
+            let rest = &self.bytes()[self.pos..];
+            let Some(i) = memchr::memchr2(b'"', b'\\', rest) else {
                 return self.err("the end of the string");
             };
-            match b {
-                b'"' => {
-                    self.pos += 1;
-                    return Ok((start, self.pos, escaped));
-                }
-                b'\\' => {
-                    escaped = true;
-                    self.pos += 1;
-                    match self.bytes().get(self.pos) {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
-                            self.pos += 1
-                        }
-                        Some(b'u') => {
-                            let hex = self.text.get(self.pos + 1..self.pos + 5);
-                            if !hex.is_some_and(|h| h.bytes().all(|c| c.is_ascii_hexdigit())) {
-                                return self.err("four hex digits after \\u");
-                            }
-                            self.pos += 5;
-                        }
-                        _ => return self.err("an escape character"),
+            if let Some(c) = rest[..i].iter().position(|&b| b < 0x20) {
+                self.pos += c;
+                return self.err("no control character in a string");
+            }
+            self.pos += i;
+            if rest[i] == b'"' {
+                self.pos += 1;
+                return Ok((start, self.pos, escaped));
+            }
+            escaped = true;
+            self.pos += 1;
+            match self.bytes().get(self.pos) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.pos += 1,
+                Some(b'u') => {
+                    let hex = self.text.get(self.pos + 1..self.pos + 5);
+                    if !hex.is_some_and(|h| h.bytes().all(|c| c.is_ascii_hexdigit())) {
+                        return self.err("four hex digits after \\u");
                     }
+                    self.pos += 5;
                 }
-                0..=0x1f => return self.err("no control character in a string"),
-                _ => self.pos += 1,
+                _ => return self.err("an escape character"),
             }
         }
     }
