@@ -196,11 +196,6 @@ impl Subscription {
         }
     }
 
-    /// Replaces the retry schedule (tests and tuning).
-    pub fn set_backoff(&mut self, backoff: Backoff) {
-        self.backoff = backoff;
-    }
-
     /// What to do next.
     pub fn poll_action(&mut self) -> Action {
         match &self.phase {
@@ -472,10 +467,5 @@ impl Subscription {
     /// Whether the rest of a stopped turn is still being skipped.
     pub fn skip_to_turn_complete(&self) -> bool {
         self.skip
-    }
-
-    /// Starts skipping to the next `turn-complete` (the app stopped the turn).
-    pub fn set_skip_to_turn_complete(&mut self) {
-        self.skip = true;
     }
 }

@@ -110,11 +110,6 @@ impl SseDecoder {
         self.eof = true;
     }
 
-    /// Bytes received but not yet consumed (for tests and diagnostics).
-    pub fn buffered(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
     /// Returns the next complete event, or `None` when more bytes are needed.
     pub fn poll_event(&mut self) -> Result<Option<SseEvent>, Error> {
         Ok(self.poll_event_ref()?.map(|e| e.to_owned()))
