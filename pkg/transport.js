@@ -158,7 +158,3 @@ export class TriggerChatTransport {
     this.dispose();
   }
 }
-
-export function createChatTransport(options) {
-  return new TriggerChatTransport(options);
-}

@@ -55,6 +55,27 @@ fn run(op: Op) -> Promise {
     future_to_promise(async move { op.await.map_err(Fail::into_js) })
 }
 
+/// After a send: the new turn supersedes the chat's running stream, the
+/// chat is marked streaming (so a reload resumes it), and a stream on
+/// `.out` carries the reply.
+fn stream_reply(
+    c: &Rc<Client>,
+    chat_id: &str,
+    signal: Option<web_sys::AbortSignal>,
+    stop_on_abort: bool,
+) -> Result<JsValue, Fail> {
+    c.supersede(chat_id);
+    c.update(chat_id, |s| s.is_streaming = Some(true));
+    c.notify(chat_id);
+    Ok(source(Runner::session(
+        c,
+        chat_id,
+        false,
+        signal,
+        stop_on_abort,
+    )?))
+}
+
 fn chat_id_arg(v: &JsValue, method: &str) -> Result<String, Fail> {
     match v.as_string() {
         Some(s) if !s.is_empty() => Ok(s),
@@ -174,10 +195,7 @@ impl WasmTransport {
             c.send_reported(&chat_id, &payload, trigger.as_str(), message_id.as_deref())
                 .await?;
             c.note_send(&chat_id, message_id.clone());
-            c.supersede(&chat_id);
-            c.update(&chat_id, |s| s.is_streaming = Some(true));
-            c.notify(&chat_id);
-            Ok(source(Runner::session(&c, &chat_id, false, signal, true)?))
+            stream_reply(&c, &chat_id, signal, true)
         })
     }
 
@@ -275,10 +293,7 @@ impl WasmTransport {
                 None,
             )
             .await?;
-            c.supersede(&id);
-            c.update(&id, |s| s.is_streaming = Some(true));
-            c.notify(&id);
-            Ok(source(Runner::session(&c, &id, false, None, false)?))
+            stream_reply(&c, &id, None, false)
         })
     }
 

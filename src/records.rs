@@ -137,9 +137,9 @@ fn read_envelope(body: &str) -> json::Result<(Option<&str>, Option<Cow<'_, str>>
 /// [`Error::Decode`] naming what was wrong. Records before the bad one have
 /// already been visited.
 pub fn decode_batch(data: &str, mut visit: impl FnMut(Record<'_>)) -> Result<(), Error> {
-    let bad_batch = |e: json::JsonError| {
+    let bad_batch = |why: &dyn std::fmt::Display| {
         Error::Decode(format!(
-            "batch event is not a JSON object with a records array ({e}): {}",
+            "batch event is not a JSON object with a records array ({why}): {}",
             truncate(data, 120)
         ))
     };
@@ -162,15 +162,12 @@ pub fn decode_batch(data: &str, mut visit: impl FnMut(Record<'_>)) -> Result<(),
         })
     })
     .and_then(|()| r.end())
-    .map_err(bad_batch)?;
+    .map_err(|e| bad_batch(&e))?;
     if let Some(e) = failure {
         return Err(e);
     }
     if !seen_records {
-        return Err(Error::Decode(format!(
-            "batch event is not a JSON object with a records array: {}",
-            truncate(data, 120)
-        )));
+        return Err(bad_batch(&"no records field"));
     }
     Ok(())
 }

@@ -3,13 +3,9 @@
 //! Pure: the random source is a seeded generator and time is passed in by
 //! the caller, so tests replay exact schedules.
 
-/// Statuses a subscription gives up on at once (the request itself is wrong
-/// or the session is gone); 401/403 are handled apart, by a token refresh.
-pub fn status_is_fatal(status: u16) -> bool {
-    matches!(status, 400 | 404 | 405 | 406 | 409 | 410 | 413 | 422)
-}
-
 /// Statuses worth retrying with backoff: rate limits and server trouble.
+/// Every other failure status is final (401/403 go through a token
+/// refresh first).
 pub fn status_is_retryable(status: u16) -> bool {
     status == 408 || status == 425 || status == 429 || (500..=599).contains(&status)
 }
@@ -140,7 +136,6 @@ mod tests {
     fn status_classes() {
         assert!(status_is_retryable(500) && status_is_retryable(429) && status_is_retryable(503));
         assert!(!status_is_retryable(401) && !status_is_retryable(404));
-        assert!(status_is_fatal(404) && status_is_fatal(409) && !status_is_fatal(500));
     }
 
     #[test]

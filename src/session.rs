@@ -22,7 +22,7 @@
 
 use crate::error::Error;
 use crate::records::{decode_batch, Control, Record};
-use crate::retry::{status_is_fatal, status_is_retryable, Backoff};
+use crate::retry::{status_is_retryable, Backoff};
 use crate::sse::SseDecoder;
 use crate::wire::OutRequest;
 use std::collections::{HashSet, VecDeque};
@@ -255,7 +255,8 @@ impl Subscription {
             }
         } else if status_is_retryable(status) {
             self.retry_later(err);
-        } else if status_is_fatal(status) || !(200..300).contains(&status) {
+        } else {
+            // 400, 404, 409 and every other status: retrying cannot help.
             self.phase = Phase::Failed(err);
         }
     }

@@ -43,12 +43,21 @@ impl StreamCtl {
 
     /// A signal for one wait, ended by [`StreamCtl::wake`] or an abort.
     pub fn wait_signal(&self) -> Result<web_sys::AbortSignal, Fail> {
+        self.fresh_signal(&self.wait)
+    }
+
+    /// A new controller kept in `slot` (replacing the last one), already
+    /// aborted when the stream is; returns its signal.
+    fn fresh_signal(
+        &self,
+        slot: &RefCell<Option<web_sys::AbortController>>,
+    ) -> Result<web_sys::AbortSignal, Fail> {
         let c = web_sys::AbortController::new().map_err(Fail::Js)?;
         if self.aborted() {
             c.abort();
         }
         let signal = c.signal();
-        *self.wait.borrow_mut() = Some(c);
+        *slot.borrow_mut() = Some(c);
         Ok(signal)
     }
 
@@ -92,13 +101,7 @@ impl StreamCtl {
 
     /// A signal for a new connection, aborted with the stream.
     pub fn connection_signal(&self) -> Result<web_sys::AbortSignal, Fail> {
-        let c = web_sys::AbortController::new().map_err(Fail::Js)?;
-        if self.aborted() {
-            c.abort();
-        }
-        let signal = c.signal();
-        *self.connection.borrow_mut() = Some(c);
-        Ok(signal)
+        self.fresh_signal(&self.connection)
     }
 
     /// Drops the current connection (after a stall) without ending the stream.
@@ -295,8 +298,10 @@ impl Client {
     }
 
     pub fn token(&self, chat_id: &str) -> Result<String, Fail> {
-        self.session(chat_id)
-            .map(|s| s.public_access_token)
+        self.sessions
+            .borrow()
+            .get(chat_id)
+            .map(|s| s.public_access_token.clone())
             .ok_or_else(|| Error::Misuse(format!("no session for chat {chat_id}")).into())
     }
 

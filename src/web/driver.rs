@@ -217,9 +217,9 @@ impl Runner {
             // turn-complete is reported after the turn's chunks were handed
             // over, on the next call).
             if let Some((json, _)) = sub.take_chunks() {
-                let cursor = sub.cursor();
                 let chunks = parse_chunks(&json)?;
                 if self.turn_fresh.replace(false) && self.client.wants_events() {
+                    let cursor = sub.cursor();
                     let first =
                         js_sys::Reflect::get(&chunks, &0u32.into()).unwrap_or(JsValue::UNDEFINED);
                     let kind = js_sys::Reflect::get(&first, &"type".into())

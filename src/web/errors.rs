@@ -46,10 +46,16 @@ impl Fail {
 
 /// Whether a thrown value is an `AbortError` (the fetch or read was aborted).
 pub fn is_abort(v: &JsValue) -> bool {
+    is_named(v, "AbortError")
+}
+
+/// Whether a thrown value's `name` is `name` (no `instanceof`: errors from
+/// another realm count too).
+pub fn is_named(v: &JsValue, name: &str) -> bool {
     Reflect::get(v, &"name".into())
         .ok()
         .and_then(|n| n.as_string())
-        .is_some_and(|n| n == "AbortError")
+        .is_some_and(|n| n == name)
 }
 
 /// A short description of a thrown value, for network error messages.

@@ -2,7 +2,7 @@
 //! with `(url, init)` arguments a test double can inspect: `init.headers`
 //! is a plain object and `init.body` a string.
 
-use super::errors::{describe, is_abort, Fail};
+use super::errors::{describe, is_abort, is_named, Fail};
 use super::sys;
 use crate::error::{truncate, Error};
 use crate::wire::{Endpoint, Headers};
@@ -77,16 +77,9 @@ pub async fn send(
         Err(e) if is_abort(&e) => Err(Error::Aborted.into()),
         // fetch itself rejects with a TypeError when the network fails;
         // anything else was thrown by the app's own code and passes through.
-        Err(e) if is_type_error(&e) => Err(Error::Network(describe(&e)).into()),
+        Err(e) if is_named(&e, "TypeError") => Err(Error::Network(describe(&e)).into()),
         Err(e) => Err(Fail::Js(e)),
     }
-}
-
-fn is_type_error(v: &JsValue) -> bool {
-    Reflect::get(v, &"name".into())
-        .ok()
-        .and_then(|n| n.as_string())
-        .is_some_and(|n| n == "TypeError")
 }
 
 /// `response.status`, 0 when absent.
