@@ -259,8 +259,7 @@ async fn fault_routes_only_with_the_flag() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drop_out_cuts_the_stream_without_done() {
     let srv = Srv::start().await;
-    let b = srv.create("f-drop", Some("one two three four")).await;
-    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
+    let pat = srv.create_token("f-drop", Some("one two three four")).await;
     let full = srv.turn("f-drop", &pat, None).await;
     let r = srv
         .call(
@@ -296,8 +295,7 @@ async fn drop_out_cuts_the_stream_without_done() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_appends_then_idempotent_retry() {
     let srv = Srv::start().await;
-    let b = srv.create("f-app", None).await;
-    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
+    let pat = srv.create_token("f-app", None).await;
     let r = srv
         .call(
             "POST",
@@ -363,8 +361,7 @@ async fn failing_appends_then_idempotent_retry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expire_tokens_revokes_everything_issued_so_far() {
     let srv = Srv::start().await;
-    let b = srv.create("f-exp", None).await;
-    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
+    let pat = srv.create_token("f-exp", None).await;
     assert_eq!(
         srv.call("GET", "/api/v1/sessions/f-exp", Some(&pat), None)
             .await
@@ -481,8 +478,7 @@ async fn delay_slows_responses_until_reset() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stats_count_open_out_connections() {
     let srv = Srv::start().await;
-    let b = srv.create("f-stats", None).await;
-    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
+    let pat = srv.create_token("f-stats", None).await;
     assert_eq!(srv.stats().await["openOutConnections"], 0);
     let s1 = srv.out("f-stats", &pat, &[("timeout-seconds", "60")]).await;
     let mut s2 = srv.out("f-stats", &pat, &[("timeout-seconds", "1")]).await;

@@ -250,8 +250,7 @@ async fn retrieve_by_both_forms_and_token_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_is_idempotent_and_closes_everything() {
     let srv = Srv::start().await;
-    let b = srv.create("chat-d", None).await;
-    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
+    let pat = srv.create_token("chat-d", None).await;
     // A session PAT cannot close.
     assert_eq!(
         srv.call(
@@ -379,8 +378,7 @@ async fn jwt_claims_sign_working_public_tokens() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn normal_reply_streams_chunks_then_turn_complete_and_trim() {
     let srv = Srv::start().await;
-    let b = srv.create("chat-f", Some("hello there world")).await;
-    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
+    let pat = srv.create_token("chat-f", Some("hello there world")).await;
     let mut s = srv.out("chat-f", &pat, &[("timeout-seconds", "30")]).await;
     assert_eq!(s.header("x-stream-version").as_deref(), Some("v2"));
     assert_eq!(
@@ -506,8 +504,7 @@ async fn appends_resume_and_seq_monotonic_across_turns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn append_dedupes_part_ids_and_rejects_bad_bodies() {
     let srv = Srv::start().await;
-    let b = srv.create("chat-h", None).await;
-    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
+    let pat = srv.create_token("chat-h", None).await;
     let auth = format!("Bearer {pat}");
     let url = "/realtime/v1/sessions/chat-h/in/append";
     let body = user_chunk("chat-h", "u1", "once").to_string();
@@ -588,8 +585,7 @@ async fn append_dedupes_part_ids_and_rejects_bad_bodies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_checks_headers_pings_and_ends_with_done() {
     let srv = Srv::start().await;
-    let b = srv.create("chat-i", None).await;
-    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
+    let pat = srv.create_token("chat-i", None).await;
     let auth = format!("Bearer {pat}");
     let url = "/realtime/v1/sessions/chat-i/out";
     let r = srv
@@ -655,8 +651,7 @@ async fn out_checks_headers_pings_and_ends_with_done() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peek_settled_closes_fast_only_when_settled() {
     let srv = Srv::start().await;
-    let b = srv.create("chat-j", Some("hi")).await;
-    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
+    let pat = srv.create_token("chat-j", Some("hi")).await;
     let t = srv.turn("chat-j", &pat, None).await;
     let last = t.last().unwrap().seq;
     // Settled: header set and the stream drains then closes, despite a 600 s timeout.
@@ -827,8 +822,7 @@ async fn s_run(srv: &Srv, pat: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_never_yields_a_server_error() {
     let srv = Srv::start().await;
-    let b = srv.create("chat-z", None).await;
-    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
+    let pat = srv.create_token("chat-z", None).await;
     let auth = format!("Bearer {pat}");
     let key = format!("Bearer {KEY}");
     type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, Option<&'a str>);

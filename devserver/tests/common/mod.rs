@@ -143,6 +143,15 @@ impl Srv {
     }
 
     /// Creates a chat session with the secret key. `first` = None means preload.
+    /// Creates the session and returns its public access token.
+    pub async fn create_token(&self, chat_id: &str, first: Option<&str>) -> String {
+        let b = self.create(chat_id, first).await;
+        b["publicAccessToken"]
+            .as_str()
+            .expect("a token")
+            .to_string()
+    }
+
     pub async fn create(&self, chat_id: &str, first: Option<&str>) -> Value {
         let r = self
             .call(
