@@ -80,12 +80,49 @@ export const api = {
   mintToken: async (chatId: string) =>
     (await request<{ publicAccessToken: string }>("POST", `${chatPath(chatId)}/token`))
       .publicAccessToken,
-  saveSession: (chatId: string, session: StoredSession | null) =>
-    request<unknown>("PUT", `${chatPath(chatId)}/session`, session),
+  /**
+   * Stores the transport's state for a chat. Saves of one chat go out one at
+   * a time and only the newest waiting state is sent: two PUTs in flight at
+   * once may land in either order, and an older state landing last (say
+   * `isStreaming: false` from before a send) would make a reload miss the
+   * reply in progress.
+   */
+  saveSession: (chatId: string, session: StoredSession | null) => saveLatest(chatId, session),
   saveMessages: (chatId: string, messages: UIMessage[]) =>
     request<unknown>("PUT", `${chatPath(chatId)}/messages`, { messages }),
   deleteChat: (chatId: string) => request<unknown>("DELETE", chatPath(chatId)),
 };
+
+type SaveQueue = { running: boolean; next?: { session: StoredSession | null; waiters: Array<[() => void, (e: unknown) => void]> } };
+const saveQueues = new Map<string, SaveQueue>();
+
+function saveLatest(chatId: string, session: StoredSession | null): Promise<void> {
+  let q = saveQueues.get(chatId);
+  if (!q) saveQueues.set(chatId, (q = { running: false }));
+  const queue = q;
+  return new Promise<void>((resolve, reject) => {
+    const waiters = queue.next?.waiters ?? [];
+    waiters.push([resolve, reject]);
+    queue.next = { session, waiters };
+    if (!queue.running) void drain(chatId, queue);
+  });
+}
+
+async function drain(chatId: string, queue: SaveQueue): Promise<void> {
+  queue.running = true;
+  while (queue.next) {
+    const { session, waiters } = queue.next;
+    queue.next = undefined;
+    try {
+      await request<unknown>("PUT", `${chatPath(chatId)}/session`, session);
+      for (const [ok] of waiters) ok();
+    } catch (e) {
+      for (const [, fail] of waiters) fail(e);
+    }
+  }
+  queue.running = false;
+  saveQueues.delete(chatId);
+}
 
 /** Ids this page made up and has not sent anything on yet: nothing to load. */
 export const freshChatIds = new Set<string>();
