@@ -3,6 +3,7 @@
 //! and turns a [`ChunkSource`] into a `ReadableStream`.
 
 use crate::error::Error;
+use crate::prelude::*;
 use crate::web::client::{persisted_js, to_json, Client, SendReport, StreamCtl};
 use crate::web::driver::Runner;
 use crate::web::errors::{type_error, Fail};
@@ -10,9 +11,9 @@ use crate::web::fetch::{self, Request};
 use crate::web::options::{self, get};
 use crate::web::sys;
 use crate::wire::{self, SendPayload, Trigger};
+use alloc::rc::Rc;
+use core::cell::RefCell;
 use js_sys::{Array, Function, Promise};
-use std::cell::RefCell;
-use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
@@ -41,11 +42,11 @@ fn source(runner: Runner) -> JsValue {
 
 /// An operation's future, boxed so that every exported method shares one
 /// instance of the promise machinery instead of inlining its own copy.
-type Op = std::pin::Pin<Box<dyn std::future::Future<Output = Result<JsValue, Fail>>>>;
+type Op = core::pin::Pin<Box<dyn core::future::Future<Output = Result<JsValue, Fail>>>>;
 
 fn promise<F>(f: F) -> Promise
 where
-    F: std::future::Future<Output = Result<JsValue, Fail>> + 'static,
+    F: core::future::Future<Output = Result<JsValue, Fail>> + 'static,
 {
     run(Box::pin(f))
 }
@@ -79,8 +80,10 @@ fn stream_reply(
 fn chat_id_arg(v: &JsValue, method: &str) -> Result<String, Fail> {
     match v.as_string() {
         Some(s) if !s.is_empty() => Ok(s),
-        _ => Err(Error::Misuse(format!(
-            "TriggerChatTransport.{method}: `chatId` must be a non-empty string"
+        _ => Err(Error::Misuse(cat!(
+            "TriggerChatTransport.",
+            method,
+            ": `chatId` must be a non-empty string"
         ))
         .into()),
     }
@@ -91,8 +94,10 @@ fn signal_arg(v: &JsValue, method: &str) -> Result<Option<web_sys::AbortSignal>,
         return Ok(None);
     }
     if !v.is_object() || get(v, "aborted").as_bool().is_none() {
-        return Err(Error::Misuse(format!(
-            "TriggerChatTransport.{method}: `abortSignal` must be an AbortSignal"
+        return Err(Error::Misuse(cat!(
+            "TriggerChatTransport.",
+            method,
+            ": `abortSignal` must be an AbortSignal"
         ))
         .into());
     }

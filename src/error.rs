@@ -4,7 +4,9 @@
 //! with a stable `code`, the HTTP `status` where there is one, and
 //! `retryable`.
 
-use std::fmt;
+use crate::prelude::*;
+use crate::text::decimal;
+use core::fmt;
 
 /// Everything that can go wrong in the transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,28 +83,31 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Error {
+    /// The message a person reads (also the `Display` text).
+    pub fn message(&self) -> String {
         match self {
-            Error::Decode(m) => write!(f, "malformed stream from the server: {m}"),
-            Error::Protocol(m) => write!(f, "protocol error: {m}"),
+            Error::Decode(m) => cat!("malformed stream from the server: ", m),
+            Error::Protocol(m) => cat!("protocol error: ", m),
             Error::Http { op, status, body } => {
-                write!(f, "{op} failed: {status}")?;
-                if !body.is_empty() {
-                    write!(f, " {body}")?;
-                }
-                Ok(())
+                let sep = if body.is_empty() { "" } else { " " };
+                cat!(op, " failed: ", decimal(u64::from(*status)), sep, body)
             }
-            Error::Network(m) => write!(f, "network error: {m}"),
-            Error::Aborted => f.write_str("aborted"),
-            Error::TimedOut(what) => write!(f, "timed out waiting for {what}"),
-            Error::Misuse(m) => f.write_str(m),
-            Error::Callback(m) => f.write_str(m),
+            Error::Network(m) => cat!("network error: ", m),
+            Error::Aborted => "aborted".into(),
+            Error::TimedOut(what) => cat!("timed out waiting for ", what),
+            Error::Misuse(m) | Error::Callback(m) => m.clone(),
         }
     }
 }
 
-impl std::error::Error for Error {}
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl core::error::Error for Error {}
 
 /// Cuts `s` to at most `max` bytes on a character boundary, for error
 /// messages that quote server text.
@@ -114,7 +119,7 @@ pub fn truncate(s: &str, max: usize) -> String {
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}…", &s[..end])
+    cat!(&s[..end], "…")
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@
 //! Errors name the byte offset and what was expected. Nesting deeper than
 //! [`MAX_DEPTH`] is an error, not a stack overflow.
 
-use std::borrow::Cow;
+use crate::prelude::*;
+use alloc::borrow::Cow;
 
 /// How deep arrays and objects may nest.
 pub const MAX_DEPTH: usize = 128;
@@ -23,13 +24,25 @@ pub struct JsonError {
     pub expected: &'static str,
 }
 
-impl std::fmt::Display for JsonError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "expected {} at byte {}", self.expected, self.offset)
+impl JsonError {
+    /// What was expected where (also the `Display` text).
+    pub fn message(&self) -> String {
+        cat!(
+            "expected ",
+            self.expected,
+            " at byte ",
+            crate::text::decimal(self.offset as u64)
+        )
     }
 }
 
-pub type Result<T> = std::result::Result<T, JsonError>;
+impl core::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+pub type Result<T> = core::result::Result<T, JsonError>;
 
 /// A cursor over JSON text.
 pub struct Reader<'a> {

@@ -3,7 +3,34 @@
 //! The protocol core (SSE framing, records, wire payloads, session state,
 //! retry policy) is pure Rust and builds and tests natively. The web layer
 //! (`web/`) and the JavaScript facade (`bindings`) exist only on wasm32.
+//!
+//! The crate uses `core` and `alloc` only. Built for wasm32 without the
+//! `std` feature (the module as shipped) it is `no_std`: a panic traps,
+//! and none of the standard library's message formatting is linked in.
 
+#![cfg_attr(all(target_arch = "wasm32", not(feature = "std")), no_std)]
+
+extern crate alloc;
+
+/// What the standard prelude would bring, for the `no_std` build.
+mod prelude {
+    // Not every item is used in every build (`Box` only by the web layer).
+    #![allow(unused_imports)]
+    pub use alloc::borrow::ToOwned;
+    pub use alloc::boxed::Box;
+    pub use alloc::string::{String, ToString};
+    pub use alloc::vec;
+    pub use alloc::vec::Vec;
+}
+
+#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    core::arch::wasm32::unreachable()
+}
+
+#[macro_use]
+pub mod text;
 pub mod error;
 pub mod json;
 pub mod records;
@@ -16,6 +43,12 @@ pub mod wire;
 pub mod bindings;
 #[cfg(target_arch = "wasm32")]
 mod web;
+
+/// Talc instead of the standard library's dlmalloc: a quarter of the code
+/// and faster for the read loop's short-lived buffers.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 pub use error::Error;
 pub use records::{decode_batch, decode_ui_stream_event, Control, Record, UiStreamEvent};

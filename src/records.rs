@@ -15,7 +15,9 @@
 
 use crate::error::{truncate, Error};
 use crate::json::{self, Reader};
-use std::borrow::Cow;
+use crate::prelude::*;
+use crate::text::decimal;
+use alloc::borrow::Cow;
 
 /// Header name of Trigger control records.
 pub const CONTROL_HEADER: &str = "trigger-control";
@@ -137,9 +139,11 @@ fn read_envelope(body: &str) -> json::Result<(Option<&str>, Option<Cow<'_, str>>
 /// [`Error::Decode`] naming what was wrong. Records before the bad one have
 /// already been visited.
 pub fn decode_batch(data: &str, mut visit: impl FnMut(Record<'_>)) -> Result<(), Error> {
-    let bad_batch = |why: &dyn std::fmt::Display| {
-        Error::Decode(format!(
-            "batch event is not a JSON object with a records array ({why}): {}",
+    let bad_batch = |why: &str| {
+        Error::Decode(cat!(
+            "batch event is not a JSON object with a records array (",
+            why,
+            "): ",
             truncate(data, 120)
         ))
     };
@@ -162,12 +166,12 @@ pub fn decode_batch(data: &str, mut visit: impl FnMut(Record<'_>)) -> Result<(),
         })
     })
     .and_then(|()| r.end())
-    .map_err(|e| bad_batch(&e))?;
+    .map_err(|e| bad_batch(&e.message()))?;
     if let Some(e) = failure {
         return Err(e);
     }
     if !seen_records {
-        return Err(bad_batch(&"no records field"));
+        return Err(bad_batch("no records field"));
     }
     Ok(())
 }
@@ -201,8 +205,12 @@ fn classify(rec: RecordWire<'_>, visit: &mut impl FnMut(Record<'_>)) -> Result<(
         return Ok(());
     }
     let (chunk, part_id) = read_envelope(body).map_err(|e| {
-        Error::Decode(format!(
-            "record {seq}: body is not a JSON envelope ({e}): {}",
+        Error::Decode(cat!(
+            "record ",
+            decimal(seq),
+            ": body is not a JSON envelope (",
+            e.message(),
+            "): ",
             truncate(body, 120)
         ))
     })?;
@@ -265,8 +273,10 @@ pub fn decode_ui_stream_event(data: &str) -> Result<UiStreamEvent<'_>, Error> {
         return Ok(UiStreamEvent::Skip);
     }
     let raw = json::raw_value(data).map_err(|e| {
-        Error::Decode(format!(
-            "event data is not JSON ({e}): {}",
+        Error::Decode(cat!(
+            "event data is not JSON (",
+            e.message(),
+            "): ",
             truncate(data, 120)
         ))
     })?;
@@ -282,7 +292,7 @@ pub fn decode_ui_stream_event(data: &str) -> Result<UiStreamEvent<'_>, Error> {
                 if k == "lastEventId" {
                     match r.peek() {
                         Some(b'"') => last_event_id = Some(r.string()?.into_owned()),
-                        Some(b'0'..=b'9') => last_event_id = Some(r.u64()?.to_string()),
+                        Some(b'0'..=b'9') => last_event_id = Some(decimal(r.u64()?)),
                         _ => {
                             r.value()?;
                         }

@@ -21,11 +21,35 @@
 //! Then back to 1.
 
 use crate::error::Error;
+use crate::prelude::*;
 use crate::records::{decode_batch, Control, Record};
 use crate::retry::{status_is_retryable, Backoff};
 use crate::sse::SseDecoder;
+use crate::text::decimal;
 use crate::wire::OutRequest;
-use std::collections::{HashSet, VecDeque};
+use alloc::collections::VecDeque;
+use core::hash::{BuildHasherDefault, Hasher};
+
+/// The ids are hashed already: the table uses the hash as it is.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed here; fold anything else in anyway.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type HashSet<T> = hashbrown::HashSet<T, BuildHasherDefault<PassThrough>>;
 
 /// What the transport keeps per chat, and what the app persists.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -121,7 +145,7 @@ fn fnv1a(s: &str) -> u64 {
 impl SeenIds {
     fn new(cap: usize) -> Self {
         SeenIds {
-            set: HashSet::new(),
+            set: HashSet::default(),
             order: VecDeque::new(),
             cap,
         }
@@ -358,7 +382,7 @@ impl Subscription {
         }
         // The decoder lends out its events; it is taken out of `self` for
         // the loop so records can update the rest of the state meanwhile.
-        let mut sse = std::mem::take(&mut self.sse);
+        let mut sse = core::mem::take(&mut self.sse);
         let result = self.handle_events(&mut sse);
         self.sse = sse;
         if let Err(e) = &result {
@@ -380,8 +404,9 @@ impl Subscription {
                 // The server's read failed mid-stream; the connection ends
                 // without `[DONE]`. Resume from the cursor like after a drop.
                 let reason = crate::error::truncate(ev.data, 200);
-                self.retry_later(Error::Network(format!(
-                    "the server reported a stream error: {reason}"
+                self.retry_later(Error::Network(cat!(
+                    "the server reported a stream error: ",
+                    reason
                 )));
                 break;
             }
@@ -414,7 +439,7 @@ impl Subscription {
                         return Ok(());
                     }
                     self.in_turn = false;
-                    let cursor = seq.to_string();
+                    let cursor = decimal(seq);
                     self.events
                         .push_back(SessionEvent::TurnComplete { token, cursor });
                     if !self.cfg.watch {
@@ -447,8 +472,8 @@ impl Subscription {
             return None;
         }
         self.out.push(']');
-        let n = std::mem::replace(&mut self.out_count, 0);
-        Some((std::mem::take(&mut self.out), n))
+        let n = core::mem::replace(&mut self.out_count, 0);
+        Some((core::mem::take(&mut self.out), n))
     }
 
     /// The next session change to apply and report.
@@ -460,7 +485,7 @@ impl Subscription {
     /// wants it.
     pub fn cursor(&self) -> Option<String> {
         match self.last_seq {
-            Some(seq) => Some(seq.to_string()),
+            Some(seq) => Some(decimal(seq)),
             None => self.start_cursor.clone(),
         }
     }

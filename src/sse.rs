@@ -8,6 +8,8 @@
 //! [`SseDecoder::poll_event`] until it returns `None`; repeat.
 
 use crate::error::Error;
+use crate::prelude::*;
+use crate::text::decimal;
 
 /// The largest event (or unterminated line) the decoder buffers. A server
 /// that streams more than this without a blank line is broken or hostile.
@@ -96,8 +98,10 @@ impl SseDecoder {
             self.pos = 0;
         }
         if self.buf.len() + bytes.len() > MAX_EVENT_BYTES {
-            return Err(Error::Decode(format!(
-                "an event or line is longer than {MAX_EVENT_BYTES} bytes"
+            return Err(Error::Decode(cat!(
+                "an event or line is longer than ",
+                decimal(MAX_EVENT_BYTES as u64),
+                " bytes"
             )));
         }
         self.buf.extend_from_slice(bytes);
@@ -165,7 +169,7 @@ impl SseDecoder {
             self.process_line(line_start, line_end)?;
         };
         let data = match at {
-            DataAt::Buf(s, e) => match std::str::from_utf8(&self.buf[s..e]) {
+            DataAt::Buf(s, e) => match core::str::from_utf8(&self.buf[s..e]) {
                 Ok(d) => d,
                 Err(_) => {
                     self.data = String::from_utf8_lossy(&self.buf[s..e]).into_owned();
@@ -213,8 +217,10 @@ impl SseDecoder {
                     return Ok(());
                 }
                 if self.data.len() + value.len() > MAX_EVENT_BYTES {
-                    return Err(Error::Decode(format!(
-                        "an event's data is longer than {MAX_EVENT_BYTES} bytes"
+                    return Err(Error::Decode(cat!(
+                        "an event's data is longer than ",
+                        decimal(MAX_EVENT_BYTES as u64),
+                        " bytes"
                     )));
                 }
                 let value = value.to_vec();
@@ -231,7 +237,9 @@ impl SseDecoder {
             }
             b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
                 // Too many digits to fit is not a valid retry either.
-                self.retry = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok());
+                self.retry = core::str::from_utf8(value)
+                    .ok()
+                    .and_then(|s| s.parse().ok());
             }
             _ => {}
         }

@@ -2,7 +2,9 @@
 //! How they are sent is the web layer's business.
 
 use crate::json;
-use std::borrow::Cow;
+use crate::prelude::*;
+use crate::text::decimal;
+use alloc::borrow::Cow;
 
 /// `submit-message` or `regenerate-message`, as `useChat` passes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,12 +243,12 @@ pub fn slim_message(message: &str) -> Cow<'_, str> {
         out.set_raw("id", id);
     }
     out.set_str("role", "assistant");
-    out.set_raw("parts", &format!("[{}]", slim_parts.join(",")));
+    out.set_raw("parts", &cat!("[", slim_parts.join(","), "]"));
     Cow::Owned(out.finish())
 }
 
 fn message_chunk(payload: &Object) -> String {
-    format!(r#"{{"kind":"message","payload":{}}}"#, payload.finish())
+    cat!(r#"{"kind":"message","payload":"#, payload.finish(), "}")
 }
 
 /// What `sendMessages` appends to `.in`. Values are JSON text.
@@ -368,9 +370,12 @@ pub fn session_url(base: &str, chat_id: &str, endpoint: Endpoint) -> String {
         Endpoint::In => "in/append",
         Endpoint::Out => "out",
     };
-    format!(
-        "{base}/realtime/v1/sessions/{}/{tail}",
-        encode_uri_component(chat_id)
+    cat!(
+        base,
+        "/realtime/v1/sessions/",
+        encode_uri_component(chat_id),
+        "/",
+        tail
     )
 }
 
@@ -395,7 +400,7 @@ pub fn append_headers(extra: &[(String, String)], token: &str, part_id: &str) ->
         extra,
         vec![
             ("Content-Type".into(), "application/json".into()),
-            ("Authorization".into(), format!("Bearer {token}")),
+            ("Authorization".into(), cat!("Bearer ", token)),
             ("x-trigger-source".into(), "sdk".into()),
             ("X-Part-Id".into(), part_id.into()),
         ],
@@ -414,8 +419,11 @@ pub struct OutRequest {
 pub fn out_headers(extra: &[(String, String)], token: &str, req: &OutRequest) -> Headers {
     let mut fixed: Headers = vec![
         ("Accept".into(), "text/event-stream".into()),
-        ("Authorization".into(), format!("Bearer {token}")),
-        ("Timeout-Seconds".into(), req.timeout_seconds.to_string()),
+        ("Authorization".into(), cat!("Bearer ", token)),
+        (
+            "Timeout-Seconds".into(),
+            decimal(u64::from(req.timeout_seconds)),
+        ),
     ];
     if let Some(id) = &req.last_event_id {
         fixed.push(("Last-Event-ID".into(), id.clone()));

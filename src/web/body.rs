@@ -1,6 +1,7 @@
 //! Response bodies as byte streams.
 
 use super::sys;
+use crate::prelude::*;
 use js_sys::Uint8Array;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;

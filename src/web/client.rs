@@ -7,12 +7,13 @@ use super::fetch::{self, endpoint_ctx, Request};
 use super::options::{get, BaseUrl, Options};
 use super::{sys, timer};
 use crate::error::Error;
+use crate::prelude::*;
 use crate::retry::{rate_limit_wait_ms, Backoff};
 use crate::session::SessionState;
 use crate::wire::{self, Endpoint};
+use alloc::rc::Rc;
+use core::cell::{Cell, RefCell};
 use js_sys::{Function, Object, Promise, Reflect};
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
@@ -136,7 +137,7 @@ impl<T> ChatMap<T> {
     /// Sets `k`, returning the value it replaces.
     pub fn insert(&mut self, k: String, v: T) -> Option<T> {
         match self.get_mut(&k) {
-            Some(slot) => Some(std::mem::replace(slot, v)),
+            Some(slot) => Some(core::mem::replace(slot, v)),
             None => {
                 self.0.push((k, v));
                 None
@@ -238,8 +239,9 @@ pub fn to_json(v: &JsValue, what: &str) -> Result<Option<String>, Fail> {
     }
     match js_sys::JSON::stringify(v) {
         Ok(text) => Ok(text.as_string()),
-        Err(e) => Err(Error::Misuse(format!(
-            "{what} cannot be sent as JSON: {}",
+        Err(e) => Err(Error::Misuse(cat!(
+            what,
+            " cannot be sent as JSON: ",
             super::errors::describe(&e)
         ))
         .into()),
@@ -249,7 +251,7 @@ pub fn to_json(v: &JsValue, what: &str) -> Result<Option<String>, Fail> {
 impl Client {
     pub fn new(mut opts: Options) -> Rc<Client> {
         let mut sessions = ChatMap::new();
-        for (id, state) in std::mem::take(&mut opts.sessions) {
+        for (id, state) in core::mem::take(&mut opts.sessions) {
             sessions.insert(id, state);
         }
         let seed = (sys::now_ms() as u64) ^ (js_sys::Math::random() * 1e15) as u64;
@@ -302,7 +304,7 @@ impl Client {
             .borrow()
             .get(chat_id)
             .map(|s| s.public_access_token.clone())
-            .ok_or_else(|| Error::Misuse(format!("no session for chat {chat_id}")).into())
+            .ok_or_else(|| Error::Misuse(cat!("no session for chat ", chat_id)).into())
     }
 
     /// Tells the app (`onSessionChange`) what the chat's session is now.
@@ -566,8 +568,10 @@ impl Client {
         };
         JsFuture::from(promise).await.map_err(Fail::Js)?;
         self.session(chat_id).ok_or_else(|| {
-            Error::Protocol(format!(
-                "session for chat {chat_id} vanished while starting"
+            Error::Protocol(cat!(
+                "session for chat ",
+                chat_id,
+                " vanished while starting"
             ))
             .into()
         })
@@ -615,9 +619,10 @@ impl Client {
     /// again through `startSession`, dropping the stale cursor.
     async fn recreate_session(&self, chat_id: &str) -> Result<(), Fail> {
         if self.opts.start_session.is_none() {
-            return Err(Error::Misuse(format!(
-                "TriggerChatTransport: the session for chat {chat_id} was not found (404) and there is no \
-                 `startSession` to create it again"
+            return Err(Error::Misuse(cat!(
+                "TriggerChatTransport: the session for chat ",
+                chat_id,
+                " was not found (404) and there is no `startSession` to create it again"
             ))
             .into());
         }

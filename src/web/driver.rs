@@ -8,11 +8,12 @@ use super::errors::{describe, is_abort, Fail};
 use super::fetch::{self, endpoint_ctx, Request};
 use super::{sys, timer};
 use crate::error::Error;
+use crate::prelude::*;
 use crate::records::{decode_ui_stream_event, UiStreamEvent};
 use crate::session::{Action, SessionEvent, Subscription, SubscriptionConfig};
 use crate::sse::SseDecoder;
 use crate::wire::{self, Endpoint};
-use std::rc::Rc;
+use alloc::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -78,7 +79,7 @@ pub struct Runner {
     /// `stream-connected` was reported.
     connected: bool,
     /// The next chunk is the first of a turn (for `first-chunk`).
-    turn_fresh: std::cell::Cell<bool>,
+    turn_fresh: core::cell::Cell<bool>,
 }
 
 impl Runner {
@@ -191,7 +192,7 @@ impl Runner {
             _wake: wake,
             resumed: false,
             connected: false,
-            turn_fresh: std::cell::Cell::new(true),
+            turn_fresh: core::cell::Cell::new(true),
         })
     }
 
@@ -236,7 +237,7 @@ impl Runner {
                 }
                 return Ok(Some(chunks));
             }
-            let events: Vec<SessionEvent> = std::iter::from_fn(|| sub.poll_event()).collect();
+            let events: Vec<SessionEvent> = core::iter::from_fn(|| sub.poll_event()).collect();
             for ev in events {
                 self.apply(ev);
             }
@@ -395,7 +396,7 @@ impl Runner {
             Err(Fail::Core(Error::Aborted)) if self.ctl.take_wake() => sub.handle_reconnect_now(),
             Err(Fail::Core(Error::Aborted)) => sub.handle_network_error("the request was aborted"),
             Err(Fail::Core(e @ Error::Callback(_))) => sub.handle_token_error(e),
-            Err(Fail::Core(e)) => sub.handle_network_error(&e.to_string()),
+            Err(Fail::Core(e)) => sub.handle_network_error(&e.message()),
             Err(Fail::Js(_)) => {}
         }
     }
@@ -492,7 +493,7 @@ impl Runner {
             }
             if !out.is_empty() {
                 out.push(']');
-                let json = std::mem::take(out);
+                let json = core::mem::take(out);
                 return parse_chunks(&json).map(Some);
             }
             let Some(body) = &mut self.body else {

@@ -2,6 +2,7 @@
 //! JavaScript errors.
 
 use crate::error::Error;
+use crate::prelude::*;
 use js_sys::Reflect;
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -70,7 +71,7 @@ pub fn describe(v: &JsValue) -> String {
 /// with `code`, `retryable` and, for HTTP failures, `status` and the name
 /// `TriggerApiError`, the shape the vendor's callers look for.
 pub fn to_js_error(e: &Error) -> JsValue {
-    let msg = e.to_string();
+    let msg = e.message();
     let err: js_sys::Error = match e {
         Error::Misuse(_) => js_sys::TypeError::new(&msg).unchecked_into(),
         _ => js_sys::Error::new(&msg),

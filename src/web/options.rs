@@ -1,7 +1,9 @@
 //! The transport's options, read once from the JS object and checked.
 //! A wrong option is a `TypeError` that names it.
 
+use crate::prelude::*;
 use crate::session::SessionState;
+use crate::text::decimal;
 use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -47,7 +49,7 @@ fn opt_string(obj: &JsValue, key: &str) -> Result<Option<String>, String> {
     }
     v.as_string()
         .map(Some)
-        .ok_or_else(|| format!("TriggerChatTransport: option `{key}` must be a string"))
+        .ok_or_else(|| cat!("TriggerChatTransport: option `", key, "` must be a string"))
 }
 
 fn opt_function(obj: &JsValue, key: &str) -> Result<Option<Function>, String> {
@@ -55,9 +57,13 @@ fn opt_function(obj: &JsValue, key: &str) -> Result<Option<Function>, String> {
     if absent(&v) {
         return Ok(None);
     }
-    v.dyn_into::<Function>()
-        .map(Some)
-        .map_err(|_| format!("TriggerChatTransport: option `{key}` must be a function"))
+    v.dyn_into::<Function>().map(Some).map_err(|_| {
+        cat!(
+            "TriggerChatTransport: option `",
+            key,
+            "` must be a function"
+        )
+    })
 }
 
 fn opt_bool(obj: &JsValue, key: &str) -> Result<bool, String> {
@@ -66,7 +72,7 @@ fn opt_bool(obj: &JsValue, key: &str) -> Result<bool, String> {
         return Ok(false);
     }
     v.as_bool()
-        .ok_or_else(|| format!("TriggerChatTransport: option `{key}` must be a boolean"))
+        .ok_or_else(|| cat!("TriggerChatTransport: option `", key, "` must be a boolean"))
 }
 
 /// `Object.entries(obj)`, keys as strings.
@@ -86,11 +92,11 @@ fn is_plain_object(v: &JsValue) -> bool {
 /// One persisted session, from `sessions` or `setSession`.
 pub fn session_from_js(v: &JsValue, what: &str) -> Result<SessionState, String> {
     if !is_plain_object(v) {
-        return Err(format!("{what} must be an object with a publicAccessToken"));
+        return Err(cat!(what, " must be an object with a publicAccessToken"));
     }
     let token = get(v, "publicAccessToken")
         .as_string()
-        .ok_or_else(|| format!("{what}.publicAccessToken must be a string"))?;
+        .ok_or_else(|| cat!(what, ".publicAccessToken must be a string"))?;
     let last = get(v, "lastEventId");
     let last_event_id = if absent(&last) {
         None
@@ -98,12 +104,12 @@ pub fn session_from_js(v: &JsValue, what: &str) -> Result<SessionState, String> 
         Some(s)
     } else if let Some(n) = last
         .as_f64()
-        .filter(|n| n.fract() == 0.0 && (0.0..9.0e15).contains(n))
+        .filter(|&n| (0.0..9.0e15).contains(&n) && n == (n as u64) as f64)
     {
         // A cursor stored as a number: a whole seq_num.
-        Some((n as u64).to_string())
+        Some(decimal(n as u64))
     } else {
-        return Err(format!("{what}.lastEventId must be a string"));
+        return Err(cat!(what, ".lastEventId must be a string"));
     };
     let streaming = get(v, "isStreaming");
     let is_streaming = if absent(&streaming) {
@@ -112,7 +118,7 @@ pub fn session_from_js(v: &JsValue, what: &str) -> Result<SessionState, String> 
         Some(
             streaming
                 .as_bool()
-                .ok_or_else(|| format!("{what}.isStreaming must be a boolean"))?,
+                .ok_or_else(|| cat!(what, ".isStreaming must be a boolean"))?,
         )
     };
     Ok(SessionState {
@@ -160,8 +166,10 @@ pub fn parse(o: &JsValue) -> Result<Options, String> {
             match (k, v.as_string()) {
                 (Some(k), Some(v)) => headers.push((k, v)),
                 (Some(k), None) => {
-                    return Err(format!(
-                        "TriggerChatTransport: option `headers.{k}` must be a string"
+                    return Err(cat!(
+                        "TriggerChatTransport: option `headers.",
+                        k,
+                        "` must be a string"
                     ))
                 }
                 _ => {}
@@ -173,7 +181,8 @@ pub fn parse(o: &JsValue) -> Result<Options, String> {
         DEFAULT_STREAM_TIMEOUT_SECONDS
     } else {
         match t.as_f64() {
-            Some(n) if (1.0..=600.0).contains(&n) => n.round() as u32,
+            // Rounded to the nearest second (`f64::round` is not in `core`).
+            Some(n) if (1.0..=600.0).contains(&n) => (n + 0.5) as u32,
             _ => {
                 return Err(
                     "TriggerChatTransport: option `streamTimeoutSeconds` must be a number from 1 to 600".into(),
@@ -195,7 +204,7 @@ pub fn parse(o: &JsValue) -> Result<Options, String> {
         }
         for (chat_id, v) in entries(&s) {
             let Some(chat_id) = chat_id else { continue };
-            let what = format!("TriggerChatTransport: option `sessions[\"{chat_id}\"]`");
+            let what = cat!("TriggerChatTransport: option `sessions[\"", chat_id, "\"]`");
             sessions.push((chat_id, session_from_js(&v, &what)?));
         }
     }

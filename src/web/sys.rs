@@ -1,6 +1,7 @@
 //! Raw bindings to what the browser (or Node) provides. Everything is looked
 //! up at call time, so tests can replace `globalThis.fetch`.
 
+use crate::prelude::*;
 use js_sys::{Object, Promise};
 use wasm_bindgen::prelude::*;
 

@@ -129,6 +129,22 @@ fn test(args: &[String]) -> Result {
             "warnings",
         ]),
     )?;
+    // The module as shipped: no_std, without the `std` feature.
+    run(
+        &root,
+        cargo().args([
+            "clippy",
+            "-p",
+            "trigger-chat-wasm",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--no-default-features",
+            "--lib",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
 
     step("native tests (core, emulator, xtask)");
     run(&root, cargo().args(["test", "--workspace"]))?;
@@ -199,6 +215,8 @@ pub fn build_package() -> Result {
             "trigger-chat-wasm",
             "--target",
             "wasm32-unknown-unknown",
+            // no_std: a panic traps instead of formatting a message.
+            "--no-default-features",
         ]),
     )?;
     let out = root.join("pkg/wasm");
