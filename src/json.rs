@@ -120,11 +120,19 @@ impl<'a> Reader<'a> {
             Some(b'-' | b'0'..=b'9') => self.number()?,
             _ => return self.err("a value"),
         }
-        Ok(&self.text[start..self.pos])
+        Ok(self.span(start, self.pos))
+    }
+
+    /// The text from `start` to `end`. Both are positions the reader
+    /// stopped at (ASCII bytes), so this never comes out empty by mistake;
+    /// it is written without indexing so that no panic path is compiled in.
+    fn span(&self, start: usize, end: usize) -> &'a str {
+        self.text.get(start..end).unwrap_or_default()
     }
 
     fn literal(&mut self, word: &'static str) -> Result<()> {
-        if self.text[self.pos..].starts_with(word) {
+        let rest = self.bytes().get(self.pos..).unwrap_or_default();
+        if rest.starts_with(word.as_bytes()) {
             self.pos += word.len();
             Ok(())
         } else {
@@ -177,10 +185,25 @@ impl<'a> Reader<'a> {
             return self.err("a non-negative integer");
         }
         self.number()?;
-        self.text[start..self.pos].parse().or_else(|_| {
-            self.pos = start;
-            self.err("a non-negative integer")
-        })
+        let digits = self.bytes().get(start..self.pos).unwrap_or_default();
+        let mut n: u64 = 0;
+        for &d in digits {
+            let next = match d {
+                b'0'..=b'9' => n
+                    .checked_mul(10)
+                    .and_then(|n| n.checked_add(u64::from(d - b'0'))),
+                // A fraction or an exponent: not an integer.
+                _ => None,
+            };
+            match next {
+                Some(v) => n = v,
+                None => {
+                    self.pos = start;
+                    return self.err("a non-negative integer");
+                }
+            }
+        }
+        Ok(n)
     }
 
     /// Checks a string and returns its span, quotes included, and whether
@@ -225,7 +248,7 @@ impl<'a> Reader<'a> {
     pub fn string(&mut self) -> Result<Cow<'a, str>> {
         self.ws();
         let (start, end, escaped) = self.string_span()?;
-        let inner = &self.text[start + 1..end - 1];
+        let inner = self.span(start + 1, end - 1);
         if !escaped {
             return Ok(Cow::Borrowed(inner));
         }
@@ -303,8 +326,9 @@ fn hex4(s: &str) -> u32 {
 fn unescape(inner: &str, out: &mut String) {
     let mut rest = inner;
     while let Some(i) = rest.find('\\') {
-        out.push_str(&rest[..i]);
-        let esc = &rest[i + 1..];
+        let (before, after) = rest.split_at_checked(i).unwrap_or((rest, ""));
+        out.push_str(before);
+        let esc = after.get(1..).unwrap_or_default();
         let (c, used) = match esc.as_bytes().first() {
             Some(b'b') => ('\u{8}', 1),
             Some(b'f') => ('\u{c}', 1),
@@ -312,10 +336,12 @@ fn unescape(inner: &str, out: &mut String) {
             Some(b'r') => ('\r', 1),
             Some(b't') => ('\t', 1),
             Some(b'u') if esc.len() >= 5 => {
-                let hi = hex4(&esc[1..5]);
-                if (0xD800..0xDC00).contains(&hi) && esc.len() >= 11 && esc[5..].starts_with("\\u")
+                let hi = hex4(esc.get(1..5).unwrap_or_default());
+                if (0xD800..0xDC00).contains(&hi)
+                    && esc.len() >= 11
+                    && esc.get(5..).unwrap_or_default().starts_with("\\u")
                 {
-                    let lo = hex4(&esc[7..11]);
+                    let lo = hex4(esc.get(7..11).unwrap_or_default());
                     if (0xDC00..0xE000).contains(&lo) {
                         let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
                         (char::from_u32(c).unwrap_or('\u{FFFD}'), 11)
@@ -330,7 +356,7 @@ fn unescape(inner: &str, out: &mut String) {
             None => ('\u{FFFD}', 0),
         };
         out.push(c);
-        rest = &esc[used..];
+        rest = esc.get(used..).unwrap_or_default();
     }
     out.push_str(rest);
 }
