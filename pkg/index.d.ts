@@ -80,7 +80,14 @@ export type ChatSessionPersistedState = {
     publicAccessToken: string;
     lastEventId?: string;
     isStreaming?: boolean;
+    /** The session was closed (by the agent's `chat.close()` or the app's server): sends are refused. */
+    closed?: boolean;
+    /** Why it was closed, when a reason was given. */
+    closedReason?: string;
 };
+
+/** Whether a chat's session can still take messages. */
+export type ChatSessionStatus = "open" | "closed";
 
 /** Client data as the options see it: an object type, or a generic record. */
 type ClientDataOf<TClientData> = TClientData extends Record<string, unknown>
@@ -133,7 +140,13 @@ export type ChatTransportEvent =
           messageId?: string;
           sinceSendMs?: number;
       })
-    | (ChatTransportEventBase & { type: "stream-error"; error: unknown; status?: number });
+    | (ChatTransportEventBase & { type: "stream-error"; error: unknown; status?: number })
+    | (ChatTransportEventBase & {
+          type: "session-closed";
+          reason?: string;
+          /** Where the transport learned it: a refused send, or the stream. */
+          source: "append" | "stream";
+      });
 
 /**
  * Options of {@link TriggerChatTransport}.
@@ -266,6 +279,15 @@ export declare class TriggerChatTransport implements ChatTransport<UIMessage> {
     sendAction: (chatId: string, action: unknown) => Promise<ReadableStream<UIMessageChunk>>;
     /** The chat's current session state, if any. */
     getSession: (chatId: string) => ChatSessionPersistedState | undefined;
+    /**
+     * `"closed"` once the chat's session was closed, by the agent
+     * (`chat.close()`) or the app's server. Closed is final: sends reject with
+     * an error whose `code` is `"session_closed"` (status 409), and nothing is
+     * resumed; the transcript stays readable.
+     */
+    sessionStatus: (chatId: string) => ChatSessionStatus;
+    /** Why the chat's session was closed, when a reason was given. */
+    sessionClosedReason: (chatId: string) => string | undefined;
     /** Replaces the chat's session state. */
     setSession(chatId: string, session: ChatSessionPersistedState): void;
     /** Replaces the `onSessionChange` callback (or removes it). */

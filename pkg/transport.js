@@ -83,11 +83,22 @@ export class TriggerChatTransport {
     await this.#engine.start(chatId);
   }
 
-  sendMessages = async (options) => {
-    this.#claim(options?.chatId);
-    const source = await this.#engine.sendMessages(options);
-    return toStream(source, this.#ended(options.chatId));
-  };
+  // Claims the chat for this tab for a send; gives the claim back when the
+  // send fails before a stream exists.
+  async #claimed(chatId, send) {
+    this.#claim(chatId);
+    let source;
+    try {
+      source = await send();
+    } catch (err) {
+      this.#tabs?.release(chatId);
+      throw err;
+    }
+    return toStream(source, this.#ended(chatId));
+  }
+
+  sendMessages = (options) =>
+    this.#claimed(options?.chatId, () => this.#engine.sendMessages(options));
 
   sendPendingMessage = (chatId, message, metadata) =>
     this.#engine.sendPendingMessage(chatId, message, metadata);
@@ -99,13 +110,13 @@ export class TriggerChatTransport {
 
   stopGeneration = (chatId) => this.#engine.stopGeneration(chatId);
 
-  sendAction = async (chatId, action) => {
-    this.#claim(chatId);
-    const source = await this.#engine.sendAction(chatId, action);
-    return toStream(source, this.#ended(chatId));
-  };
+  sendAction = (chatId, action) => this.#claimed(chatId, () => this.#engine.sendAction(chatId, action));
 
   getSession = (chatId) => this.#engine.getSession(chatId);
+
+  sessionStatus = (chatId) => this.#engine.sessionStatus(chatId);
+
+  sessionClosedReason = (chatId) => this.#engine.sessionClosedReason(chatId);
 
   setSession(chatId, session) {
     this.#engine.setSession(chatId, session);

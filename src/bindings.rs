@@ -141,6 +141,10 @@ impl WasmTransport {
                 .into());
             }
             let chat_id = chat_id_arg(&get(&options, "chatId"), "sendMessages")?;
+            if let Some(s) = c.session(&chat_id).filter(|s| s.closed) {
+                let reason = s.closed_reason;
+                return Err(Error::SessionClosed { chat_id, reason }.into());
+            }
             let trigger = get(&options, "trigger").as_string().and_then(|t| Trigger::parse(&t)).ok_or_else(|| {
                 Error::Misuse(
                     "TriggerChatTransport.sendMessages: `trigger` must be \"submit-message\" or \"regenerate-message\""
@@ -215,7 +219,10 @@ impl WasmTransport {
             let Some(state) = c.session(&chat_id) else {
                 return Ok(JsValue::NULL);
             };
-            if state.is_streaming == Some(false) || c.has_active(&chat_id) {
+            // A closed session has no turn to resume. In watch mode a
+            // settled session is just between turns: the viewer waits.
+            let idle = state.is_streaming == Some(false) && !c.opts.watch;
+            if state.closed || idle || c.has_active(&chat_id) {
                 return Ok(JsValue::NULL);
             }
             let stop_on_abort = signal.is_some();
@@ -302,6 +309,22 @@ impl WasmTransport {
         })
     }
 
+    /// `"closed"` once the chat's session is closed (by the agent or the
+    /// app's server), else `"open"`.
+    #[wasm_bindgen(js_name = sessionStatus)]
+    pub fn session_status(&self, chat_id: JsValue) -> JsValue {
+        let closed = self.closed_state(&chat_id).is_some();
+        JsValue::from_str(if closed { "closed" } else { "open" })
+    }
+
+    /// Why the chat's session was closed, when a reason was given.
+    #[wasm_bindgen(js_name = sessionClosedReason)]
+    pub fn session_closed_reason(&self, chat_id: JsValue) -> JsValue {
+        self.closed_state(&chat_id)
+            .and_then(|s| s.closed_reason)
+            .map_or(JsValue::UNDEFINED, |r| JsValue::from_str(&r))
+    }
+
     #[wasm_bindgen(js_name = getSession)]
     pub fn get_session(&self, chat_id: JsValue) -> JsValue {
         chat_id
@@ -352,6 +375,13 @@ impl WasmTransport {
     }
 }
 
+impl WasmTransport {
+    fn closed_state(&self, chat_id: &JsValue) -> Option<crate::session::SessionState> {
+        let id = chat_id.as_string()?;
+        self.client.session(&id).filter(|s| s.closed)
+    }
+}
+
 /// The head-start path: the app's route runs the first turn and streams it.
 async fn head_start(
     c: &Rc<Client>,
@@ -377,7 +407,8 @@ async fn head_start(
         let resp = fetch::send(None, None, &req).await?;
         let status = fetch::status(&resp);
         if !(200..300).contains(&status) {
-            return Err(fetch::http_error("headStart request", &resp).await.into());
+            let text = fetch::text(&resp).await;
+            return Err(fetch::http_error("headStart request", &resp, &text).into());
         }
         Ok(resp)
     }

@@ -38,6 +38,12 @@ pub enum Error {
     /// A callback supplied by the app (accessToken, startSession, fetch)
     /// threw or returned something unusable.
     Callback(String),
+    /// The chat's session is closed (the server refused an append with 409
+    /// `session_closed`, or the transport knows it closed). Terminal.
+    SessionClosed {
+        chat_id: String,
+        reason: Option<String>,
+    },
 }
 
 impl Error {
@@ -52,6 +58,8 @@ impl Error {
             Error::TimedOut(_) => "TIMEOUT",
             Error::Misuse(_) => "MISUSE",
             Error::Callback(_) => "CALLBACK",
+            // The server's own code, which apps already key on.
+            Error::SessionClosed { .. } => "session_closed",
         }
     }
 
@@ -59,6 +67,7 @@ impl Error {
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Http { status, .. } => Some(*status),
+            Error::SessionClosed { .. } => Some(409),
             _ => None,
         }
     }
@@ -97,6 +106,10 @@ impl Error {
             Error::Aborted => "aborted".into(),
             Error::TimedOut(what) => cat!("timed out waiting for ", what),
             Error::Misuse(m) | Error::Callback(m) => m.clone(),
+            Error::SessionClosed { chat_id, reason } => match reason {
+                Some(r) => cat!("Chat session ", chat_id, " is closed: ", r),
+                None => cat!("Chat session ", chat_id, " is closed"),
+            },
         }
     }
 }

@@ -5,7 +5,9 @@
 //! - an S2 command record (first header name empty, e.g. `trim`): it
 //!   consumes a `seq_num` but carries nothing for the client;
 //! - a Trigger control record (`trigger-control` header): `turn-complete`
-//!   (optionally with a refreshed `public-access-token`) or
+//!   (optionally with a refreshed `public-access-token`, and marked
+//!   `session-closed` when the agent closed the session during the turn),
+//!   `session-closed` (the conversation is over for good) or
 //!   `upgrade-required`;
 //! - a data record: the body is a JSON string `{"data": <chunk>, "id": <part id>}`.
 //!
@@ -24,11 +26,30 @@ pub const CONTROL_HEADER: &str = "trigger-control";
 /// Header carrying a refreshed token on `turn-complete`.
 pub const TOKEN_HEADER: &str = "public-access-token";
 
+/// Header marking a session as closed: on a `turn-complete` whose turn
+/// closed it, with the value `"true"`.
+pub const CLOSED_HEADER: &str = "session-closed";
+/// Header with the reason given for the close, when there was one.
+pub const CLOSED_REASON_HEADER: &str = "session-closed-reason";
+
+/// A session closed by the agent (`chat.close()`) or the app's server.
+/// Closing is one-way: no more sends, no more turns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closed {
+    pub reason: Option<String>,
+}
+
 /// What a control record asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Control {
-    /// The agent finished its turn; maybe with a refreshed token.
-    TurnComplete { token: Option<String> },
+    /// The agent finished its turn; maybe with a refreshed token, and
+    /// `closed` when the turn also closed the session.
+    TurnComplete {
+        token: Option<String>,
+        closed: Option<Closed>,
+    },
+    /// The session was closed; nothing more will come.
+    SessionClosed(Closed),
     /// The server swapped the run; reading goes on.
     UpgradeRequired,
     /// A control subtype this client does not know; ignored.
@@ -185,16 +206,23 @@ fn classify(rec: RecordWire<'_>, visit: &mut impl FnMut(Record<'_>)) -> Result<(
         visit(Record::Command { seq });
         return Ok(());
     }
-    if let Some((_, subtype)) = headers.iter().find(|(n, _)| n == CONTROL_HEADER) {
-        let control = match subtype.as_ref() {
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone().into_owned())
+    };
+    if let Some(subtype) = header(CONTROL_HEADER) {
+        let reason = || header(CLOSED_REASON_HEADER);
+        let control = match subtype.as_str() {
             "turn-complete" => Control::TurnComplete {
-                token: headers
-                    .iter()
-                    .find(|(n, _)| n == TOKEN_HEADER)
-                    .map(|(_, v)| v.clone().into_owned()),
+                token: header(TOKEN_HEADER),
+                closed: (header(CLOSED_HEADER).as_deref() == Some("true"))
+                    .then(|| Closed { reason: reason() }),
             },
+            "session-closed" => Control::SessionClosed(Closed { reason: reason() }),
             "upgrade-required" => Control::UpgradeRequired,
-            other => Control::Other(other.to_owned()),
+            _ => Control::Other(subtype),
         };
         visit(Record::Control { seq, control });
         return Ok(());
@@ -226,7 +254,10 @@ fn classify(rec: RecordWire<'_>, visit: &mut impl FnMut(Record<'_>)) -> Result<(
                 let token = json::string_field(chunk, "publicAccessToken").map(Cow::into_owned);
                 visit(Record::Control {
                     seq,
-                    control: Control::TurnComplete { token },
+                    control: Control::TurnComplete {
+                        token,
+                        closed: None,
+                    },
                 });
                 return Ok(());
             }
@@ -344,9 +375,30 @@ mod tests {
             collect(data).unwrap(),
             vec![
                 r#"0:data:abc:{"type":"text-delta","id":"m","delta":"pong"}"#.to_string(),
-                r#"1:TurnComplete { token: Some("tok2") }"#.to_string(),
+                r#"1:TurnComplete { token: Some("tok2"), closed: None }"#.to_string(),
                 "2:command".to_string(),
                 "3:UpgradeRequired".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn closed_sessions_on_turn_complete_and_on_their_own_record() {
+        let data = r#"{"records":[
+            {"seq_num":1,"body":"","headers":[["trigger-control","turn-complete"],["session-closed","true"],["session-closed-reason","done"]]},
+            {"seq_num":2,"body":"","headers":[["trigger-control","turn-complete"],["session-closed","false"]]},
+            {"seq_num":3,"body":"","headers":[["trigger-control","session-closed"],["session-closed-reason","bye"]]},
+            {"seq_num":4,"body":"","headers":[["trigger-control","session-closed"]]},
+            {"seq_num":5,"body":"","headers":[["trigger-control","turn-complete"],["session-closed","true"]]}
+        ]}"#;
+        assert_eq!(
+            collect(data).unwrap(),
+            vec![
+                r#"1:TurnComplete { token: None, closed: Some(Closed { reason: Some("done") }) }"#,
+                "2:TurnComplete { token: None, closed: None }",
+                r#"3:SessionClosed(Closed { reason: Some("bye") })"#,
+                "4:SessionClosed(Closed { reason: None })",
+                "5:TurnComplete { token: None, closed: Some(Closed { reason: None }) }",
             ]
         );
     }
@@ -360,7 +412,10 @@ mod tests {
             {"seq_num":8,"body":"{\"data\":{\"type\":\"text-delta\",\"delta\":\"\\\"trigger:not-a-type\"},\"id\":\"d\"}"}
         ]}"#;
         let out = collect(data).unwrap();
-        assert_eq!(out[0], r#"5:TurnComplete { token: Some("t") }"#);
+        assert_eq!(
+            out[0],
+            r#"5:TurnComplete { token: Some("t"), closed: None }"#
+        );
         assert_eq!(out[1], "6:UpgradeRequired");
         assert_eq!(out[2], "7:skip");
         assert!(out[3].starts_with("8:data:d:"), "{}", out[3]);

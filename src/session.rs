@@ -62,6 +62,26 @@ pub struct SessionState {
     /// After a stop, the rest of the stopped turn is skipped up to its
     /// `turn-complete`. Internal; not persisted.
     pub skip_to_turn_complete: bool,
+    /// The session was closed: sends are refused and nothing is resumed.
+    pub closed: bool,
+    /// Why, when the closer said.
+    pub closed_reason: Option<String>,
+}
+
+impl SessionState {
+    /// Marks the session closed; false when it already was.
+    pub fn close(&mut self, reason: Option<String>) -> bool {
+        if self.closed {
+            return false;
+        }
+        self.closed = true;
+        if reason.is_some() {
+            self.closed_reason = reason;
+        }
+        self.is_streaming = Some(false);
+        self.skip_to_turn_complete = false;
+        true
+    }
 }
 
 /// How a subscription behaves.
@@ -113,6 +133,9 @@ pub enum SessionEvent {
     },
     /// The server says nothing is in flight (`X-Session-Settled`).
     Settled,
+    /// The session was closed (after the `TurnComplete` of the turn that
+    /// closed it, if any). The subscription finishes.
+    Closed { reason: Option<String> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -433,18 +456,29 @@ impl Subscription {
         match rec {
             Record::Command { .. } | Record::Skip { .. } => {}
             Record::Control { control, seq } => match control {
-                Control::TurnComplete { token } => {
+                Control::TurnComplete { token, closed } => {
                     if self.skip {
+                        // The stopped turn's end; a close riding on it
+                        // still ends the conversation.
                         self.skip = false;
+                        if let Some(c) = closed {
+                            self.close(c.reason);
+                        }
                         return Ok(());
                     }
                     self.in_turn = false;
                     let cursor = decimal(seq);
                     self.events
                         .push_back(SessionEvent::TurnComplete { token, cursor });
-                    if !self.cfg.watch {
+                    if let Some(c) = closed {
+                        self.close(c.reason);
+                    } else if !self.cfg.watch {
                         self.phase = Phase::Finished;
                     }
+                }
+                Control::SessionClosed(c) => {
+                    self.skip = false;
+                    self.close(c.reason);
                 }
                 Control::UpgradeRequired | Control::Other(_) => {}
             },
@@ -464,6 +498,13 @@ impl Subscription {
             }
         }
         Ok(())
+    }
+
+    /// The session is closed: report it and finish, whatever the mode.
+    fn close(&mut self, reason: Option<String>) {
+        self.in_turn = false;
+        self.events.push_back(SessionEvent::Closed { reason });
+        self.phase = Phase::Finished;
     }
 
     /// The chunks decoded so far, as the text of one JSON array, and how many.

@@ -317,6 +317,16 @@ pub fn stop_chunk() -> String {
     r#"{"kind":"stop"}"#.to_owned()
 }
 
+/// Reads an `.in/append` refusal body: `Some(reason)` when it says the
+/// session is closed (`{"code":"session_closed","closedReason":...}`). The
+/// code is what counts, not the message.
+pub fn closed_refusal(body: &str) -> Option<Option<String>> {
+    if json::string_field(body, "code").as_deref() != Some("session_closed") {
+        return None;
+    }
+    Some(json::string_field(body, "closedReason").map(Cow::into_owned))
+}
+
 /// The head-start route's body: the whole history, no single `message`.
 pub fn head_start_body(
     trigger: Trigger,
@@ -445,6 +455,19 @@ mod tests {
 
     fn text(v: Value) -> String {
         v.to_string()
+    }
+
+    #[test]
+    fn a_closed_session_refusal_is_known_by_its_code() {
+        let body = r#"{"ok":false,"error":"Cannot append to a closed session","code":"session_closed","closedReason":"done"}"#;
+        assert_eq!(closed_refusal(body), Some(Some("done".into())));
+        let body = r#"{"ok":false,"error":"x","code":"session_closed","closedReason":null}"#;
+        assert_eq!(closed_refusal(body), Some(None));
+        assert_eq!(
+            closed_refusal(r#"{"error":"Cannot append to a closed session"}"#),
+            None
+        );
+        assert_eq!(closed_refusal("not json"), None);
     }
 
     #[test]

@@ -14,6 +14,10 @@ enum Rec {
     /// A text-delta chunk with this delta and part id.
     Data(&'static str, String),
     TurnComplete(Option<&'static str>),
+    /// A turn-complete marked `session-closed`, with this reason.
+    TurnCompleteClosing(Option<&'static str>),
+    /// A `session-closed` control record with this reason.
+    SessionClosed(Option<&'static str>),
     Trim,
 }
 
@@ -44,6 +48,20 @@ fn record_json(seq: u64, rec: &Rec) -> String {
             let mut headers = vec![serde_json::json!(["trigger-control", "turn-complete"])];
             if let Some(t) = token {
                 headers.push(serde_json::json!(["public-access-token", t]));
+            }
+            serde_json::json!({"seq_num": seq, "timestamp": 1, "body": "", "headers": headers}).to_string()
+        }
+        Rec::TurnCompleteClosing(reason) | Rec::SessionClosed(reason) => {
+            let mut headers = if matches!(rec, Rec::SessionClosed(_)) {
+                vec![serde_json::json!(["trigger-control", "session-closed"])]
+            } else {
+                vec![
+                    serde_json::json!(["trigger-control", "turn-complete"]),
+                    serde_json::json!(["session-closed", "true"]),
+                ]
+            };
+            if let Some(r) = reason {
+                headers.push(serde_json::json!(["session-closed-reason", r]));
             }
             serde_json::json!({"seq_num": seq, "timestamp": 1, "body": "", "headers": headers}).to_string()
         }
@@ -425,6 +443,78 @@ fn after_a_stop_the_rest_of_the_stopped_turn_is_skipped() {
     );
     assert!(!sub.skip_to_turn_complete());
     assert_eq!(sub.cursor().as_deref(), Some("7"));
+}
+
+#[test]
+fn a_turn_that_closes_the_session_completes_then_closes_and_ends_even_when_watching() {
+    let mut log = data(2);
+    log.extend([
+        Rec::TurnCompleteClosing(Some("done")),
+        Rec::Data("late", "z".into()),
+    ]);
+    let mut s = server(log, vec![]);
+    let mut sub = Subscription::new(SubscriptionConfig {
+        watch: true,
+        ..cfg()
+    });
+    let out = drive(&mut sub, &mut s, 5);
+    assert_eq!(out.result, Some(Ok(())));
+    assert_eq!(out.deltas, deltas(2));
+    assert_eq!(
+        out.events,
+        vec![
+            SessionEvent::TurnComplete {
+                token: None,
+                cursor: "3".into()
+            },
+            SessionEvent::Closed {
+                reason: Some("done".into())
+            },
+        ]
+    );
+    assert_eq!(s.requests.len(), 1, "no reconnect after the close");
+}
+
+#[test]
+fn a_session_closed_record_ends_the_stream_cleanly() {
+    let mut log = data(1);
+    log.extend([
+        Rec::SessionClosed(Some("bye")),
+        Rec::Data("late", "z".into()),
+    ]);
+    let mut s = server(log, vec![]);
+    let mut sub = Subscription::new(SubscriptionConfig {
+        watch: true,
+        ..cfg()
+    });
+    let out = drive(&mut sub, &mut s, 64);
+    assert_eq!(out.result, Some(Ok(())));
+    assert_eq!(out.deltas, deltas(1));
+    assert_eq!(
+        out.events,
+        vec![SessionEvent::Closed {
+            reason: Some("bye".into())
+        }]
+    );
+}
+
+#[test]
+fn a_close_on_the_end_of_a_stopped_turn_still_closes() {
+    let mut log = data(3);
+    log.extend([
+        Rec::TurnCompleteClosing(None),
+        Rec::Data("late", "z".into()),
+    ]);
+    let mut s = server(log, vec![]);
+    let mut sub = Subscription::new(SubscriptionConfig {
+        skip_to_turn_complete: true,
+        ..cfg()
+    });
+    let out = drive(&mut sub, &mut s, 64);
+    assert_eq!(out.result, Some(Ok(())));
+    assert!(out.deltas.is_empty(), "{:?}", out.deltas);
+    assert_eq!(out.events, vec![SessionEvent::Closed { reason: None }]);
+    assert!(!sub.skip_to_turn_complete());
 }
 
 #[test]

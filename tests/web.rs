@@ -75,4 +75,5 @@ cases!(
     dispose_ends_open_streams,
     the_stored_cursor_moves_only_at_turn_boundaries,
     lifecycle_events_reach_on_event,
+    closed_sessions_are_final,
 );

@@ -207,7 +207,8 @@ fn set(obj: &Object, k: &str, v: &JsValue) {
     let _ = Reflect::set(obj, &k.into(), v);
 }
 
-/// `{publicAccessToken, lastEventId, isStreaming}` for the app.
+/// `{publicAccessToken, lastEventId, isStreaming}` for the app, and
+/// `closed` / `closedReason` once the session is closed.
 pub fn persisted_js(s: &SessionState) -> JsValue {
     let o = Object::new();
     set(
@@ -227,6 +228,12 @@ pub fn persisted_js(s: &SessionState) -> JsValue {
         "isStreaming",
         &s.is_streaming.map_or(JsValue::UNDEFINED, JsValue::from),
     );
+    if s.closed {
+        set(&o, "closed", &JsValue::TRUE);
+        if let Some(r) = &s.closed_reason {
+            set(&o, "closedReason", &r.as_str().into());
+        }
+    }
     o.into()
 }
 
@@ -677,7 +684,14 @@ impl Client {
                 )
             })
             .flatten();
-        Err((fetch::http_error("append", &resp).await.into(), wait))
+        let text = fetch::text(&resp).await;
+        if status == 409 {
+            if let Some(reason) = wire::closed_refusal(&text) {
+                let chat_id = chat_id.to_owned();
+                return Err((Error::SessionClosed { chat_id, reason }.into(), None));
+            }
+        }
+        Err((fetch::http_error("append", &resp, &text).into(), wait))
     }
 
     /// An append, retried (same `X-Part-Id`, so the server keeps one copy)
@@ -704,15 +718,50 @@ impl Client {
         }
     }
 
-    /// An append with the chat's token; on 401/403 once more with a fresh
-    /// token from `accessToken`; on 404 once more on a session created
-    /// again through `startSession`.
+    /// An append with the chat's token (see [`Client::append_renewing`]).
+    /// A closed session is refused here, with no request; a `session_closed`
+    /// refusal from the server marks the chat closed and is not retried.
     pub async fn append_authed(
         &self,
         chat_id: &str,
         body: &str,
         part_id: &str,
     ) -> Result<(), Fail> {
+        if let Some(s) = self.session(chat_id).filter(|s| s.closed) {
+            let chat_id = chat_id.to_owned();
+            let reason = s.closed_reason;
+            return Err(Error::SessionClosed { chat_id, reason }.into());
+        }
+        let result = self.append_renewing(chat_id, body, part_id).await;
+        if let Err(Fail::Core(Error::SessionClosed { reason, .. })) = &result {
+            self.mark_closed(chat_id, reason.clone(), "append");
+        }
+        result
+    }
+
+    /// Marks the chat's session closed (once) and reports it: through
+    /// `onSessionChange`, and to `onEvent` as `session-closed` with where
+    /// the news came from (`"append"` or `"stream"`).
+    pub fn mark_closed(&self, chat_id: &str, reason: Option<String>, source: &str) {
+        let mut changed = false;
+        self.update(chat_id, |s| changed = s.close(reason.clone()));
+        if !changed {
+            return;
+        }
+        if self.wants_events() {
+            self.emit(
+                Event::new("session-closed", chat_id)
+                    .with_opt("reason", reason)
+                    .with("source", source),
+            );
+        }
+        self.notify(chat_id);
+    }
+
+    /// The append itself: with the chat's token; on 401/403 once more with
+    /// a fresh token from `accessToken`; on 404 once more on a session
+    /// created again through `startSession`.
+    async fn append_renewing(&self, chat_id: &str, body: &str, part_id: &str) -> Result<(), Fail> {
         let token = self.token(chat_id)?;
         match self.append(chat_id, &token, body, part_id).await {
             Ok(()) => return Ok(()),

@@ -96,7 +96,8 @@ impl Runner {
         let state = client.session(chat_id).unwrap_or_default();
         let sub = Subscription::new(SubscriptionConfig {
             watch: client.opts.watch,
-            peek_settled,
+            // A watcher waits through settled stretches: no peek.
+            peek_settled: peek_settled && !client.opts.watch,
             timeout_seconds: client.opts.stream_timeout_seconds,
             cursor: state.last_event_id,
             skip_to_turn_complete: state.skip_to_turn_complete,
@@ -327,6 +328,11 @@ impl Runner {
             SessionEvent::Settled => {
                 self.client
                     .update(&self.chat_id, |s| s.is_streaming = Some(false));
+            }
+            SessionEvent::Closed { reason } => {
+                // Reports on its own (once); nothing more to do here.
+                self.client.mark_closed(&self.chat_id, reason, "stream");
+                return;
             }
         }
         self.client.notify(&self.chat_id);

@@ -82,6 +82,12 @@ pub fn to_js_error(e: &Error) -> JsValue {
     };
     set("code", e.code().into());
     set("retryable", e.is_retryable().into());
+    if let Error::SessionClosed {
+        reason: Some(r), ..
+    } = e
+    {
+        set("closedReason", r.as_str().into());
+    }
     if let Some(status) = e.status() {
         set("status", status.into());
         err.set_name("TriggerApiError");

@@ -5,6 +5,7 @@
 use super::errors::{describe, is_abort, is_named, Fail};
 use super::sys;
 use crate::error::{truncate, Error};
+use crate::prelude::*;
 use crate::wire::{Endpoint, Headers};
 use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::JsValue;
@@ -92,13 +93,17 @@ pub fn status(resp: &JsValue) -> u16 {
         .unwrap_or(0)
 }
 
-/// The error for a non-success response, quoting (a little of) its body.
-pub async fn http_error(op: &'static str, resp: &JsValue) -> Error {
-    let text = JsFuture::from(sys::response_text(resp))
+/// The body of a response as text, `""` when it cannot be read.
+pub async fn text(resp: &JsValue) -> String {
+    JsFuture::from(sys::response_text(resp))
         .await
         .ok()
         .and_then(|v| v.as_string())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The error for a non-success response, quoting (a little of) its body.
+pub fn http_error(op: &'static str, resp: &JsValue, text: &str) -> Error {
     Error::Http {
         op,
         status: status(resp),

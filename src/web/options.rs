@@ -121,11 +121,31 @@ pub fn session_from_js(v: &JsValue, what: &str) -> Result<SessionState, String> 
                 .ok_or_else(|| cat!(what, ".isStreaming must be a boolean"))?,
         )
     };
+    let closed = get(v, "closed");
+    let closed = if absent(&closed) {
+        false
+    } else {
+        closed
+            .as_bool()
+            .ok_or_else(|| cat!(what, ".closed must be a boolean"))?
+    };
+    let reason = get(v, "closedReason");
+    let closed_reason = if absent(&reason) {
+        None
+    } else {
+        Some(
+            reason
+                .as_string()
+                .ok_or_else(|| cat!(what, ".closedReason must be a string"))?,
+        )
+    };
     Ok(SessionState {
         public_access_token: token,
         last_event_id,
         is_streaming,
         skip_to_turn_complete: false,
+        closed,
+        closed_reason,
     })
 }
 

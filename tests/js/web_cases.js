@@ -29,7 +29,9 @@ function batch(items, first = 1) {
   let out = "";
   for (const it of items) {
     let rec;
-    if (it === "turn-complete" || (it && it.turnComplete)) {
+    if (it && it.headers) {
+      rec = { seq_num: seq, timestamp: 1, body: "", headers: it.headers };
+    } else if (it === "turn-complete" || (it && it.turnComplete)) {
       const headers = [["trigger-control", "turn-complete"]];
       if (it.token) headers.push(["public-access-token", it.token]);
       rec = { seq_num: seq, timestamp: 1, body: "", headers };
@@ -527,6 +529,73 @@ export const cases = {
     );
     eq(await drain(await send(t2, "new-chat", { messageId: "m9" })), [delta("h")], "head-start reply");
     eq([hs[0].type, hs[0].source, hs[0].messageId], ["message-sent", "head-start", "m9"], "head-start send reported");
+  },
+
+  async closed_sessions_are_final(make) {
+    const events = [];
+    const changes = [];
+    let tokenCalls = 0;
+    const t = make({
+      task: "t",
+      accessToken: () => {
+        tokenCalls++;
+        return "p";
+      },
+      sessions: {
+        c: { publicAccessToken: "tok" },
+        d: { publicAccessToken: "tok" },
+        e: { publicAccessToken: "tok" },
+        h: { publicAccessToken: "tok", closed: true, closedReason: "old" },
+      },
+      onEvent: (e) => events.push(e),
+      onSessionChange: (id, s) => changes.push([id, s]),
+    });
+    const closing = { headers: [["trigger-control", "turn-complete"], ["session-closed", "true"], ["session-closed-reason", "done"]] };
+    let calls = fakeFetch((u) => (isAppend(u) ? ok() : sse(batch([delta("a"), closing, delta("late")], 3))));
+    eq(await drain(await send(t, "c")), [delta("a")], "the closing turn's reply");
+    eq(events.map((e) => e.type).slice(-2), ["turn-completed", "session-closed"], "completed, then closed");
+    eq([events.at(-1).reason, events.at(-1).source], ["done", "stream"], "closed event");
+    eq(t.getSession("c"), { publicAccessToken: "tok", lastEventId: "4", isStreaming: false, closed: true, closedReason: "done" }, "persisted");
+    eq(changes.at(-1), ["c", t.getSession("c")], "reported through onSessionChange");
+    eq([t.sessionStatus("c"), t.sessionClosedReason("c")], ["closed", "done"], "status");
+    eq(t.sessionStatus("nope"), "open", "an unknown chat is open");
+
+    // Closed is final: no request, a 409-shaped error apps can key on.
+    const before = calls.length;
+    const err = await rejects(send(t, "c"), /Chat session c is closed: done/, "a send on a closed chat");
+    eq([err.name, err.status, err.code, err.closedReason, err.retryable], ["TriggerApiError", 409, "session_closed", "done", false], "error shape");
+    eq(await t.reconnectToStream({ chatId: "c" }), null, "nothing to resume");
+    eq(calls.length, before, "no request for a closed chat");
+
+    // The server refuses: terminal, no retry, no token refresh.
+    events.length = 0;
+    calls = fakeFetch((u) =>
+      isAppend(u)
+        ? new Response(JSON.stringify({ ok: false, error: "Cannot append to a closed session", code: "session_closed", closedReason: "by admin" }), { status: 409 })
+        : sse(batch(["turn-complete"])),
+    );
+    const refused = await rejects(send(t, "d"), /Chat session d is closed: by admin/, "a refused send");
+    eq([refused.code, refused.status], ["session_closed", 409], "refusal shape");
+    eq(calls.length, 1, "one append, not retried");
+    eq(tokenCalls, 0, "no token refresh for a closed session");
+    eq(events.map((e) => [e.type, e.source]), [["session-closed", "append"], ["message-send-failed", "submit-message"]], "events");
+    eq(t.getSession("d").closed, true, "marked closed");
+
+    // A session-closed record ends a stream cleanly, even mid-turn.
+    const closedRec = { headers: [["trigger-control", "session-closed"]] };
+    fakeFetch((u) => (isAppend(u) ? ok() : sse(batch([delta("x"), closedRec, delta("y")]))));
+    eq(await drain(await send(t, "e")), [delta("x")], "ended at the close");
+    eq([t.sessionStatus("e"), t.sessionClosedReason("e")], ["closed", undefined], "closed without a reason");
+
+    // Hydrated closed state is kept; a bad one is named.
+    eq([t.sessionStatus("h"), t.sessionClosedReason("h")], ["closed", "old"], "hydrated");
+    let threw = null;
+    try {
+      make({ task: "t", accessToken: () => "", sessions: { x: { publicAccessToken: "k", closed: "yes" } } });
+    } catch (e) {
+      threw = e;
+    }
+    check(threw instanceof TypeError && /closed/.test(threw.message), `bad closed: ${threw}`);
   },
 
   async dispose_ends_open_streams(make) {
