@@ -262,6 +262,15 @@ impl<'a> Reader<'a> {
         &mut self,
         mut f: impl FnMut(&mut Self, Cow<'a, str>) -> Result<()>,
     ) -> Result<()> {
+        self.object_dyn(&mut f)
+    }
+
+    // The walks take the callback as `dyn`: one copy of each in the module
+    // instead of one per caller.
+    fn object_dyn(
+        &mut self,
+        f: &mut dyn FnMut(&mut Self, Cow<'a, str>) -> Result<()>,
+    ) -> Result<()> {
         self.eat(b'{', "an object")?;
         self.enter()?;
         if self.peek() == Some(b'}') {
@@ -287,6 +296,10 @@ impl<'a> Reader<'a> {
 
     /// Walks an array, calling `f` for each element; `f` must read it.
     pub fn array(&mut self, mut f: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
+        self.array_dyn(&mut f)
+    }
+
+    fn array_dyn(&mut self, f: &mut dyn FnMut(&mut Self) -> Result<()>) -> Result<()> {
         self.eat(b'[', "an array")?;
         self.enter()?;
         if self.peek() == Some(b']') {
