@@ -42,37 +42,42 @@ fn absent(v: &JsValue) -> bool {
     v.is_undefined() || v.is_null()
 }
 
-fn opt_string(obj: &JsValue, key: &str) -> Result<Option<String>, String> {
+/// `obj[key]`, absent (`undefined` or `null`), or read by `read` as `kind`;
+/// the error names the field with `name(key)`.
+fn typed<T>(
+    obj: &JsValue,
+    key: &str,
+    read: fn(&JsValue) -> Option<T>,
+    kind: &str,
+    name: &dyn Fn(&str) -> String,
+) -> Result<Option<T>, String> {
     let v = get(obj, key);
     if absent(&v) {
         return Ok(None);
     }
-    v.as_string()
+    read(&v)
         .map(Some)
-        .ok_or_else(|| cat!("TriggerChatTransport: option `", key, "` must be a string"))
+        .ok_or_else(|| cat!(name(key), " must be ", kind))
+}
+
+fn option_name(key: &str) -> String {
+    cat!("TriggerChatTransport: option `", key, "`")
+}
+
+fn as_function(v: &JsValue) -> Option<Function> {
+    v.dyn_ref::<Function>().cloned()
+}
+
+fn opt_string(obj: &JsValue, key: &str) -> Result<Option<String>, String> {
+    typed(obj, key, JsValue::as_string, "a string", &option_name)
 }
 
 fn opt_function(obj: &JsValue, key: &str) -> Result<Option<Function>, String> {
-    let v = get(obj, key);
-    if absent(&v) {
-        return Ok(None);
-    }
-    v.dyn_into::<Function>().map(Some).map_err(|_| {
-        cat!(
-            "TriggerChatTransport: option `",
-            key,
-            "` must be a function"
-        )
-    })
+    typed(obj, key, as_function, "a function", &option_name)
 }
 
 fn opt_bool(obj: &JsValue, key: &str) -> Result<bool, String> {
-    let v = get(obj, key);
-    if absent(&v) {
-        return Ok(false);
-    }
-    v.as_bool()
-        .ok_or_else(|| cat!("TriggerChatTransport: option `", key, "` must be a boolean"))
+    Ok(typed(obj, key, JsValue::as_bool, "a boolean", &option_name)?.unwrap_or(false))
 }
 
 /// `Object.entries(obj)`, keys as strings.
@@ -111,41 +116,14 @@ pub fn session_from_js(v: &JsValue, what: &str) -> Result<SessionState, String> 
     } else {
         return Err(cat!(what, ".lastEventId must be a string"));
     };
-    let streaming = get(v, "isStreaming");
-    let is_streaming = if absent(&streaming) {
-        None
-    } else {
-        Some(
-            streaming
-                .as_bool()
-                .ok_or_else(|| cat!(what, ".isStreaming must be a boolean"))?,
-        )
-    };
-    let closed = get(v, "closed");
-    let closed = if absent(&closed) {
-        false
-    } else {
-        closed
-            .as_bool()
-            .ok_or_else(|| cat!(what, ".closed must be a boolean"))?
-    };
-    let reason = get(v, "closedReason");
-    let closed_reason = if absent(&reason) {
-        None
-    } else {
-        Some(
-            reason
-                .as_string()
-                .ok_or_else(|| cat!(what, ".closedReason must be a string"))?,
-        )
-    };
+    let name = |key: &str| cat!(what, ".", key);
     Ok(SessionState {
         public_access_token: token,
         last_event_id,
-        is_streaming,
+        is_streaming: typed(v, "isStreaming", JsValue::as_bool, "a boolean", &name)?,
         skip_to_turn_complete: false,
-        closed,
-        closed_reason,
+        closed: typed(v, "closed", JsValue::as_bool, "a boolean", &name)?.unwrap_or(false),
+        closed_reason: typed(v, "closedReason", JsValue::as_string, "a string", &name)?,
     })
 }
 

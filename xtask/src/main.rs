@@ -104,47 +104,23 @@ fn test(args: &[String]) -> Result {
 
     step("format and lints");
     run(&root, cargo().args(["fmt", "--all", "--", "--check"]))?;
-    run(
-        &root,
-        cargo().args([
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ]),
-    )?;
-    run(
-        &root,
-        cargo().args([
-            "clippy",
-            "-p",
-            "trigger-chat-wasm",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ]),
-    )?;
-    // The module as shipped: no_std, without the `std` feature.
-    run(
-        &root,
-        cargo().args([
-            "clippy",
-            "-p",
-            "trigger-chat-wasm",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--no-default-features",
-            "--lib",
-            "--",
-            "-D",
-            "warnings",
-        ]),
-    )?;
+    let wasm: &[&str] = &[
+        "-p",
+        "trigger-chat-wasm",
+        "--target",
+        "wasm32-unknown-unknown",
+    ];
+    let lints: [(&[&str], &[&str]); 3] = [
+        (&[], &["--workspace", "--all-targets"]),
+        (wasm, &["--all-targets"]),
+        // The module as shipped: no_std, without the `std` feature.
+        (wasm, &["--no-default-features", "--lib"]),
+    ];
+    for (crate_args, extra) in lints {
+        let mut cmd = cargo();
+        cmd.arg("clippy").args(crate_args).args(extra);
+        run(&root, cmd.args(["--", "-D", "warnings"]))?;
+    }
 
     step("native tests (core, emulator, xtask)");
     run(&root, cargo().args(["test", "--workspace"]))?;
