@@ -82,6 +82,12 @@ function ChatClient({
   const activityRef = useRef(onActivity);
   activityRef.current = onActivity;
 
+  // Set once the session is closed (by `/close` in this demo): the
+  // conversation stays readable, and no more messages can be sent.
+  const [closed, setClosed] = useState<{ reason?: string } | null>(() =>
+    stored?.session?.closed ? { reason: stored.session.closedReason } : null,
+  );
+
   const transport = useTriggerChatTransport({
     task: config.taskId,
     baseURL: config.baseURL,
@@ -99,6 +105,7 @@ function ChatClient({
     sessions: stored?.session ? { [chatId]: stored.session } : undefined,
     onSessionChange: (id: string, session: StoredChat["session"]) => {
       api.saveSession(id, session).catch((e) => console.warn("saving the session failed", e));
+      if (session?.closed) setClosed({ reason: session.closedReason });
     },
     multiTab: true,
     fetch: monitor.fetch,
@@ -183,7 +190,7 @@ function ChatClient({
   }, [transport, chatId, stopLocal]);
 
   const [input, setInput] = useState("");
-  const canSend = !busy && !isReadOnly;
+  const canSend = !busy && !isReadOnly && !closed;
   const submit = (e?: FormEvent) => {
     e?.preventDefault();
     const text = input.trim();
@@ -245,7 +252,7 @@ function ChatClient({
             <p className="big">Start the conversation</p>
             <p className="muted">
               Try <code>/long 40</code>, <code>/reason</code>, <code>/tool</code>, <code>/ask</code>,{" "}
-              <code>/approve</code> or just say hello.
+              <code>/approve</code>, <code>/close</code> or just say hello.
             </p>
           </div>
         ) : (
@@ -296,13 +303,19 @@ function ChatClient({
         </div>
       ) : null}
 
+      {closed ? (
+        <div className="banner closed" data-testid="closed-banner" role="status">
+          This conversation is closed{closed.reason ? `: ${closed.reason}` : ""}. Start a new chat to go on.
+        </div>
+      ) : null}
+
       <form className="composer" onSubmit={submit}>
         <textarea
           data-testid="composer-input"
           value={input}
           rows={1}
-          disabled={isReadOnly}
-          placeholder={isReadOnly ? "Active in another tab" : "Message the agent…"}
+          disabled={isReadOnly || closed !== null}
+          placeholder={closed ? "This chat is closed" : isReadOnly ? "Active in another tab" : "Message the agent…"}
           onChange={(e) => setInput(e.target.value)}
           onKeyDown={onKeyDown}
           aria-label="Message"

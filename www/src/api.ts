@@ -10,6 +10,9 @@ export type StoredSession = {
   publicAccessToken: string;
   lastEventId?: string;
   isStreaming?: boolean;
+  /** The agent (or the app) closed the conversation: no more messages. */
+  closed?: boolean;
+  closedReason?: string;
 };
 
 export type StoredChat = {
@@ -133,6 +136,8 @@ function normalizeSession(s: StoredChat["session"] | undefined): StoredSession |
   const out: StoredSession = { publicAccessToken: s.publicAccessToken };
   if (typeof s.lastEventId === "string") out.lastEventId = s.lastEventId;
   if (typeof s.isStreaming === "boolean") out.isStreaming = s.isStreaming;
+  if (s.closed === true) out.closed = true;
+  if (typeof s.closedReason === "string") out.closedReason = s.closedReason;
   return out;
 }
 
