@@ -29,7 +29,12 @@ pub enum Script {
     Error,
     Upgrade,
     Bench(u64),
+    /// `/close [reason]`: answer, then close the session as the turn ends.
+    Close(Option<String>),
 }
+
+/// Longest close reason kept (the close API's limit).
+pub const MAX_CLOSE_REASON: usize = 256;
 
 /// Chooses the behaviour from the user's text.
 pub fn parse_script(text: &str) -> Script {
@@ -47,6 +52,12 @@ pub fn parse_script(text: &str) -> Script {
         ("/approve", _) => Script::Approve,
         ("/error", _) => Script::Error,
         ("/upgrade", _) => Script::Upgrade,
+        ("/close", _) => {
+            let reason = t.strip_prefix("/close").unwrap_or("").trim();
+            Script::Close(
+                (!reason.is_empty()).then(|| reason.chars().take(MAX_CLOSE_REASON).collect()),
+            )
+        }
         _ => Script::Echo(t.to_string()),
     }
 }
@@ -297,6 +308,7 @@ pub fn start_run(
         msg: MessageBuilder::default(),
         open_text: None,
         stopped: false,
+        closing: None,
         continuation: previous.is_some(),
     };
     st.live_runs.fetch_add(1, Ordering::Relaxed);
@@ -332,6 +344,8 @@ struct Agent {
     msg: MessageBuilder,
     open_text: Option<String>,
     stopped: bool,
+    /// Set by `/close`: close the session, with this reason, as the turn ends.
+    closing: Option<Option<String>>,
     #[allow(dead_code)]
     continuation: bool,
 }
@@ -375,6 +389,10 @@ impl Agent {
     }
 
     async fn next_event(&mut self) -> Next {
+        // A closed session's run is over, whatever is still queued.
+        if self.session.lock().closed_at.is_some() {
+            return Next::Exit;
+        }
         if let Some(e) = self.backlog.pop_front() {
             return Next::Event(e);
         }
@@ -494,13 +512,23 @@ impl Agent {
         self.session.push(body, Vec::new());
     }
 
-    /// Waits `ms` while watching `.in`. Returns false when the turn was stopped.
+    /// Waits `ms` while watching `.in`. Returns false when the turn was stopped, or
+    /// the inbox is gone (the session was closed).
     async fn pace(&mut self, ms: u64) -> bool {
         let deadline = Instant::now() + Duration::from_millis(ms);
         loop {
-            while let Ok(ev) = self.rx.try_recv() {
-                if self.classify(ev) {
-                    return false;
+            loop {
+                match self.rx.try_recv() {
+                    Ok(ev) => {
+                        if self.classify(ev) {
+                            return false;
+                        }
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        self.stopped = true;
+                        return false;
+                    }
                 }
             }
             if ms == 0 || Instant::now() >= deadline {
@@ -735,6 +763,14 @@ impl Agent {
                 self.emit(json!({ "type": "tool-approval-request", "approvalId": approval, "toolCallId": call }));
                 true
             }
+            Script::Close(reason) => {
+                let text = match &reason {
+                    Some(r) => format!("Closing this chat: {r}"),
+                    None => "Closing this chat.".to_string(),
+                };
+                self.closing = Some(reason);
+                self.stream_text(&text, d).await
+            }
             Script::Error => true,
         }
     }
@@ -846,7 +882,9 @@ impl Agent {
     }
 
     /// Ends the turn: closes a stopped message, stores it, writes the conversation and
-    /// the session row in one transaction, appends `turn-complete` and a `trim`.
+    /// the session row in one transaction, appends `turn-complete` and a `trim`. After
+    /// `/close` the turn-complete says so and the session is closed with it, atomically.
+    /// A session closed from outside mid-turn gets nothing more.
     async fn complete_turn(&mut self, keep_message: bool) {
         if self.stopped {
             if let Some(id) = self.open_text.take() {
@@ -871,26 +909,35 @@ impl Agent {
             .last_in_seq
             .map(|n| n.to_string())
             .unwrap_or_else(|| "0".into());
-        let previous = {
+        let closing = self.closing.take();
+        let mut headers = vec![
+            ("trigger-control".into(), "turn-complete".into()),
+            ("public-access-token".into(), token.clone()),
+            ("session-in-event-id".into(), in_seq),
+        ];
+        if let Some(reason) = &closing {
+            headers.push(("session-closed".into(), "true".into()));
+            if let Some(r) = reason {
+                headers.push(("session-closed-reason".into(), r.clone()));
+            }
+        }
+        {
             let mut inner = self.session.lock();
+            if inner.closed_at.is_some() {
+                return;
+            }
             let seq = inner.next_seq;
             let messages = inner.history.clone();
             self.st
                 .db
                 .turn_complete(&self.chat_id, &messages, &token, &seq.to_string());
-            let prev = inner.last_turn_complete_seq.replace(seq);
-            self.session.push_locked(
-                &mut inner,
-                String::new(),
-                vec![
-                    ("trigger-control".into(), "turn-complete".into()),
-                    ("public-access-token".into(), token),
-                    ("session-in-event-id".into(), in_seq),
-                ],
-            );
-            prev
-        };
-        self.session.trim_to(previous.unwrap_or(0));
+            let previous = inner.last_turn_complete_seq.replace(seq);
+            self.session.push_locked(&mut inner, String::new(), headers);
+            self.session.trim_locked(&mut inner, previous.unwrap_or(0));
+            if let Some(reason) = closing {
+                self.session.close_locked(&mut inner, reason);
+            }
+        }
         self.stopped = false;
         self.open_text = None;
         // Steering messages that missed this turn become the next turns.
@@ -922,6 +969,17 @@ mod tests {
         assert_eq!(parse_script("/tool"), Script::Tool);
         assert_eq!(parse_script("/long x"), Script::Echo("/long x".into()));
         assert_eq!(parse_script(" hi "), Script::Echo("hi".into()));
+        assert_eq!(parse_script("/close"), Script::Close(None));
+        assert_eq!(
+            parse_script(" /close  some reason text "),
+            Script::Close(Some("some reason text".into()))
+        );
+        assert_eq!(parse_script("/closed"), Script::Echo("/closed".into()));
+        let long = format!("/close {}", "é".repeat(300));
+        assert_eq!(
+            parse_script(&long),
+            Script::Close(Some("é".repeat(MAX_CLOSE_REASON)))
+        );
     }
 
     #[test]

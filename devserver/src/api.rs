@@ -376,16 +376,11 @@ pub async fn get_session(
     }
 }
 
-/// Closes a session (idempotent); stops its live run.
+/// Closes a session (idempotent): stops its live run and ends `.out` with a
+/// `session-closed` record. Returns the row.
 pub fn close(session: &Session, reason: Option<String>) -> Value {
     let mut inner = session.lock();
-    if inner.closed_at.is_none() {
-        let now = now_ms();
-        inner.closed_at = Some(now);
-        inner.closed_reason = reason;
-        inner.updated_at = now;
-        inner.run_tx = None;
-    }
+    session.close_locked(&mut inner, reason);
     inner.to_json()
 }
 
@@ -521,8 +516,20 @@ pub async fn append(
     if headers.contains_key("x-part-id") && header_str(&headers, "x-part-id").is_none() {
         return rt_error(StatusCode::BAD_REQUEST, "X-Part-Id must be ASCII");
     }
-    if session.lock().closed_at.is_some() {
-        return rt_error(StatusCode::CONFLICT, "Cannot append to a closed session");
+    let closed = {
+        let inner = session.lock();
+        inner.closed_at.map(|_| inner.closed_reason.clone())
+    };
+    if let Some(reason) = closed {
+        return json_response(
+            StatusCode::CONFLICT,
+            json!({
+                "ok": false,
+                "error": "Cannot append to a closed session",
+                "code": "session_closed",
+                "closedReason": reason,
+            }),
+        );
     }
     let chunk = match parse_input_chunk(&bytes) {
         Ok(c) => c,

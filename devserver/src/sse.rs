@@ -112,11 +112,12 @@ pub async fn subscribe(
         .unwrap_or(false);
     let (settled, closed) = {
         let inner = session.lock();
+        // A closed session is settled too: its last record is `session-closed`.
         let settled = peek
-            && inner
-                .last_non_command()
-                .map(|r| r.control() == Some("turn-complete"))
-                .unwrap_or(false);
+            && matches!(
+                inner.last_non_command().and_then(Record::control),
+                Some("turn-complete" | "session-closed")
+            );
         (settled, inner.closed_at.is_some())
     };
     let drop_after = st.faults.take_drop_out();
@@ -182,7 +183,7 @@ async fn pump(
     mut cursor: u64,
     deadline: Instant,
     ping: Duration,
-    drain_only: bool,
+    mut drain_only: bool,
     drop_after: Option<u64>,
     mut closing: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -220,6 +221,8 @@ async fn pump(
                 return;
             }
             last_activity = Instant::now();
+            // The session closed while we were reading: end like a settled stream.
+            drain_only |= ready.iter().any(|r| r.control() == Some("session-closed"));
             if drop_after.map(|k| sent >= k).unwrap_or(false) {
                 cut(&tx).await;
                 return;

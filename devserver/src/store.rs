@@ -126,13 +126,17 @@ impl Session {
         }
     }
 
-    /// Appends a record; returns its seq_num. Applies `trim` commands.
+    /// Appends a record; returns its seq_num. `None` once the session is closed: its
+    /// `session-closed` record stays the last one on `.out`.
     pub fn push_locked(
         &self,
         inner: &mut SessionInner,
         body: String,
         headers: Vec<(String, String)>,
-    ) -> u64 {
+    ) -> Option<u64> {
+        if inner.closed_at.is_some() {
+            return None;
+        }
         let seq = inner.next_seq;
         let ts = now_ms().max(inner.last_ts);
         inner.next_seq += 1;
@@ -145,19 +149,23 @@ impl Session {
         };
         inner.records.push_back(rec);
         let _ = self.notify.send(inner.next_seq);
-        seq
+        Some(seq)
     }
 
-    pub fn push(&self, body: String, headers: Vec<(String, String)>) -> u64 {
+    pub fn push(&self, body: String, headers: Vec<(String, String)>) -> Option<u64> {
         let mut inner = self.lock();
         self.push_locked(&mut inner, body, headers)
     }
 
     /// Appends an S2 `trim` command record and drops records older than `earliest`.
-    pub fn trim_to(&self, earliest: u64) -> u64 {
-        let mut inner = self.lock();
+    pub fn trim_locked(&self, inner: &mut SessionInner, earliest: u64) {
         let body = format!("trim:{earliest}");
-        let seq = self.push_locked(&mut inner, body, vec![(String::new(), "trim".to_string())]);
+        if self
+            .push_locked(inner, body, vec![(String::new(), "trim".to_string())])
+            .is_none()
+        {
+            return;
+        }
         while inner
             .records
             .front()
@@ -166,7 +174,25 @@ impl Session {
         {
             inner.records.pop_front();
         }
-        seq
+    }
+
+    /// Closes the session unless it is closed already (then false): appends the
+    /// terminal `session-closed` control record (with `session-closed-reason` when
+    /// there is a reason), marks the row closed and detaches the live run.
+    pub fn close_locked(&self, inner: &mut SessionInner, reason: Option<String>) -> bool {
+        let mut headers = vec![("trigger-control".to_string(), "session-closed".to_string())];
+        if let Some(r) = &reason {
+            headers.push(("session-closed-reason".to_string(), r.clone()));
+        }
+        if self.push_locked(inner, String::new(), headers).is_none() {
+            return false;
+        }
+        let now = now_ms();
+        inner.closed_at = Some(now);
+        inner.closed_reason = reason;
+        inner.updated_at = now;
+        inner.run_tx = None;
+        true
     }
 }
 

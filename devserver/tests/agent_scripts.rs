@@ -224,6 +224,57 @@ async fn upgrade_swaps_the_run_mid_reply() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_script_answers_then_closes_the_session() {
+    let (srv, pat) = chat("s-close").await;
+    let t = ask(&srv, "s-close", &pat, "u1", "/close bye", None).await;
+    assert_eq!(text_of(&t), "Closing this chat: bye");
+    let tc = t.last().unwrap();
+    assert_eq!(tc.control(), Some("turn-complete"));
+    assert_eq!(tc.header("session-closed"), Some("true"));
+    assert_eq!(tc.header("session-closed-reason"), Some("bye"));
+    assert!(tc.header("public-access-token").is_some());
+    let r = srv.say("s-close", &pat, "u2", "still there?").await;
+    assert_session_closed(&r, Some("bye"));
+    let s = srv
+        .call("GET", "/api/v1/sessions/s-close", Some(&pat), None)
+        .await
+        .json();
+    assert!(s["closedAt"].is_string());
+    assert_eq!(s["closedReason"], "bye");
+    // After the turn-complete: its trim, then the terminal session-closed record.
+    let lei = tc.seq.to_string();
+    let mut out = srv
+        .out(
+            "s-close",
+            &pat,
+            &[("timeout-seconds", "600"), ("last-event-id", &lei)],
+        )
+        .await;
+    let rest = out.drain_now().await;
+    let visible: Vec<&Rec> = rest.iter().filter(|r| !r.is_command()).collect();
+    assert_eq!(visible.len(), 1);
+    assert_eq!(visible[0].control(), Some("session-closed"));
+    assert_eq!(visible[0].header("session-closed-reason"), Some("bye"));
+    // The run is over and no continuation starts.
+    wait_stats(&srv, |s| s["liveRuns"] == 0).await;
+
+    // Without a reason.
+    let pat2 = srv.create_token("s-close2", None).await;
+    let t = ask(&srv, "s-close2", &pat2, "u1", "/close", None).await;
+    assert_eq!(text_of(&t), "Closing this chat.");
+    let tc = t.last().unwrap();
+    assert_eq!(tc.header("session-closed"), Some("true"));
+    assert_eq!(tc.header("session-closed-reason"), None);
+    let s = srv
+        .call("GET", "/api/v1/sessions/s-close2", Some(&pat2), None)
+        .await
+        .json();
+    assert!(s["closedAt"].is_string());
+    assert!(s["closedReason"].is_null());
+    assert_session_closed(&srv.say("s-close2", &pat2, "u2", "hi").await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn action_gets_a_short_reply() {
     let (srv, pat) = chat("s-act").await;
     let chunk = json!({ "kind": "message", "payload": { "chatId": "s-act", "trigger": "action", "action": { "type": "undo" } } });

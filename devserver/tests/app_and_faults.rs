@@ -209,7 +209,8 @@ async fn token_list_put_and_delete() {
         srv.req("GET", "/app/chats/doomed", &[], None).await.status,
         404
     );
-    assert_eq!(srv.say("doomed", &pat, "u1", "hello?").await.status, 409);
+    let r = srv.say("doomed", &pat, "u1", "hello?").await;
+    assert_session_closed(&r, Some("chat deleted"));
     let s = srv
         .call("GET", "/api/v1/sessions/doomed", Some(&pat), None)
         .await

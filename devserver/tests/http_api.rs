@@ -327,14 +327,108 @@ async fn close_is_idempotent_and_closes_everything() {
     assert_eq!(r.status, 409);
     assert_eq!(
         r.json(),
-        json!({ "ok": false, "error": "Cannot append to a closed session" })
+        json!({
+            "ok": false,
+            "error": "Cannot append to a closed session",
+            "code": "session_closed",
+            "closedReason": "done",
+        })
     );
+    assert!(r.header("access-control-allow-origin").is_some());
     assert_eq!(
         srv.call("POST", "/api/v1/sessions/nope/close", Some(KEY), None)
             .await
             .status,
         404
     );
+}
+
+/// Reads `.out` from `after` (all of it when `None`) with a 600 s long poll; it must
+/// end at once, cleanly. Returns the records.
+async fn replay(srv: &Srv, id: &str, pat: &str, after: Option<u64>, peek: bool) -> Vec<Rec> {
+    let lei = after.map(|n| n.to_string());
+    let mut extra = vec![("timeout-seconds", "600")];
+    if let Some(l) = lei.as_deref() {
+        extra.push(("last-event-id", l));
+    }
+    if peek {
+        extra.push(("x-peek-settled", "1"));
+    }
+    let mut s = srv.out(id, pat, &extra).await;
+    if peek {
+        assert_eq!(s.header("x-session-settled").as_deref(), Some("true"));
+    }
+    s.drain_now().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_ends_out_with_one_session_closed_record() {
+    let srv = Srv::start().await;
+    let pat = srv.create_token("chat-cl", None).await;
+    // A reader in the middle of a turn (600 s long poll) when the session closes.
+    let r = srv.say("chat-cl", &pat, "u1", "/pause 120").await;
+    assert_eq!(r.status, 200);
+    let mut live = srv
+        .out("chat-cl", &pat, &[("timeout-seconds", "600")])
+        .await;
+    let mut seen: Vec<Rec> = Vec::new();
+    while !seen.iter().any(|r| r.ty() == "text-delta") {
+        match live.next().await {
+            Next::Event(e) if e.event.as_deref() == Some("batch") => {
+                seen.extend(parse_batch(&e.data))
+            }
+            Next::Event(_) => {}
+            other => panic!("ended before the reply started: {other:?}"),
+        }
+    }
+    let r = srv.close("chat-cl", Some("done here")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // It arrives live, is the last record, and the stream ends right after it.
+    seen.extend(live.until_control("session-closed").await);
+    seen.extend(live.drain_now().await);
+    let last = seen.last().expect("records");
+    assert_eq!(last.body, "");
+    assert_eq!(
+        last.headers,
+        vec![
+            ("trigger-control".to_string(), "session-closed".to_string()),
+            ("session-closed-reason".to_string(), "done here".to_string()),
+        ]
+    );
+    assert!(seen.iter().all(|r| r.control() != Some("turn-complete")));
+    wait_stats(&srv, |s| s["liveRuns"] == 0).await;
+    // Closing again changes nothing and adds no record.
+    let r = srv.close("chat-cl", Some("other")).await;
+    assert_eq!(r.json()["closedReason"], "done here");
+    // Replays: from the start, and from before the record, it is there once and last.
+    for (after, peek) in [(None, true), (Some(0), false)] {
+        let recs = replay(&srv, "chat-cl", &pat, after, peek).await;
+        let closes: Vec<&Rec> = recs
+            .iter()
+            .filter(|r| r.control() == Some("session-closed"))
+            .collect();
+        assert_eq!(closes.len(), 1);
+        assert_eq!(closes[0].seq, last.seq);
+        assert_eq!(closes[0].header("session-closed-reason"), Some("done here"));
+        assert_eq!(recs.last().map(|r| r.seq), Some(last.seq));
+    }
+    // Reconnecting after the record ends at once instead of long-polling.
+    assert!(replay(&srv, "chat-cl", &pat, Some(last.seq), true)
+        .await
+        .is_empty());
+    let r = srv.say("chat-cl", &pat, "u2", "hello?").await;
+    assert_session_closed(&r, Some("done here"));
+
+    // Closed without a reason: no reason header, `closedReason: null`.
+    let pat2 = srv.create_token("chat-cl2", None).await;
+    assert_eq!(srv.close("chat-cl2", None).await.status, 200);
+    let recs = replay(&srv, "chat-cl2", &pat2, None, false).await;
+    assert_eq!(recs.len(), 1);
+    assert_eq!(
+        recs[0].headers,
+        vec![("trigger-control".to_string(), "session-closed".to_string())]
+    );
+    assert_session_closed(&srv.say("chat-cl2", &pat2, "u1", "hi").await, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -191,6 +191,13 @@ impl Srv {
         .await
     }
 
+    /// Closes a session with the secret key.
+    pub async fn close(&self, id: &str, reason: Option<&str>) -> Resp {
+        let body = reason.map(|r| json!({ "reason": r }));
+        let path = format!("/api/v1/sessions/{id}/close");
+        self.call("POST", &path, Some(KEY), body).await
+    }
+
     pub async fn sse(&self, path: &str, headers: &[(&str, &str)]) -> Sse {
         let resp = self.send("GET", path, headers, None).await;
         Sse {
@@ -406,12 +413,17 @@ impl Sse {
 
     /// Reads batches until a turn-complete record; returns every record seen.
     pub async fn until_turn_complete(&mut self) -> Vec<Rec> {
+        self.until_control("turn-complete").await
+    }
+
+    /// Reads batches until a control record of this subtype; returns every record seen.
+    pub async fn until_control(&mut self, control: &str) -> Vec<Rec> {
         let mut out = Vec::new();
         for _ in 0..100_000 {
             match self.next().await {
                 Next::Event(e) if e.event.as_deref() == Some("batch") => {
                     for r in parse_batch(&e.data) {
-                        let done = r.control() == Some("turn-complete");
+                        let done = r.control() == Some(control);
                         out.push(r);
                         if done {
                             return out;
@@ -419,10 +431,27 @@ impl Sse {
                     }
                 }
                 Next::Event(_) => {}
-                other => panic!("stream ended before turn-complete: {other:?}; got {out:?}"),
+                other => panic!("stream ended before {control}: {other:?}; got {out:?}"),
             }
         }
-        panic!("no turn-complete");
+        panic!("no {control}");
+    }
+
+    /// Reads a stream that ends without waiting: batches, then `[DONE]` with no ping
+    /// before it, then the end of the body. Returns the records.
+    pub async fn drain_now(&mut self) -> Vec<Rec> {
+        let mut out = Vec::new();
+        loop {
+            match self.next().await {
+                Next::Event(e) if e.event.as_deref() == Some("batch") => {
+                    out.extend(parse_batch(&e.data))
+                }
+                Next::Event(e) if e.data == "[DONE]" => break,
+                other => panic!("expected batches then [DONE], got {other:?}; after {out:?}"),
+            }
+        }
+        assert!(matches!(self.next().await, Next::End), "the body ends");
+        out
     }
 
     /// Reads everything until the stream ends; returns (records, saw_done, broken).
@@ -442,6 +471,15 @@ impl Sse {
         }
         panic!("stream did not end");
     }
+}
+
+/// Asserts an append was refused because the session is closed, with this reason.
+pub fn assert_session_closed(r: &Resp, reason: Option<&str>) {
+    assert_eq!(r.status, 409, "{}", r.body);
+    let b = r.json();
+    assert_eq!(b["ok"], false);
+    assert_eq!(b["code"], "session_closed");
+    assert_eq!(b["closedReason"], json!(reason));
 }
 
 /// Concatenated text deltas of a turn.
