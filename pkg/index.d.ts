@@ -276,7 +276,11 @@ export declare class TriggerChatTransport implements ChatTransport<UIMessage> {
     /** Asks the agent to stop the current response. Resolves to whether it was sent. */
     stopGeneration: (chatId: string) => Promise<boolean>;
     /** Sends a custom action to the agent and resolves to its response stream. */
-    sendAction: (chatId: string, action: unknown) => Promise<ReadableStream<UIMessageChunk>>;
+    sendAction: (
+        chatId: string,
+        action: unknown,
+        options?: { metadata?: Record<string, unknown> },
+    ) => Promise<ReadableStream<UIMessageChunk>>;
     /** The chat's current session state, if any. */
     getSession: (chatId: string) => ChatSessionPersistedState | undefined;
     /**
@@ -292,6 +296,25 @@ export declare class TriggerChatTransport implements ChatTransport<UIMessage> {
     setSession(chatId: string, session: ChatSessionPersistedState): void;
     /** Replaces the `onSessionChange` callback (or removes it). */
     setOnSessionChange(callback: ((chatId: string, session: ChatSessionPersistedState | null) => void) | undefined): void;
+    /** Replaces `onEvent` (or removes it). */
+    setOnEvent(callback: ((event: ChatTransportEvent) => void) | undefined): void;
+    /** Replaces `accessToken`; the next token request calls the new one. */
+    setAccessToken(accessToken: (params: AccessTokenParams) => string | Promise<string>): void;
+    /** Replaces `startSession` (or removes it). */
+    setStartSession(startSession: ((params: StartSessionParams<any>) => Promise<StartSessionResult>) | undefined): void;
+    /** Replaces the `fetch` override (or removes it). */
+    setFetch(fetchOverride: ChatFetchOverride | undefined): void;
+    /**
+     * Seeds the chat's resume cursor from a stored transcript: applied now
+     * when the chat has a session (never moving its cursor back), else when
+     * its session is created, so the first stream starts after that history.
+     */
+    seedResumeCursor: (chatId: string, lastEventId: string) => void;
+    /**
+     * Forgets the "skip the rest of the stopped turn" mark a stop sets; for a
+     * stopped turn that ended without its `turn-complete`.
+     */
+    clearSupersedeGate: (chatId: string) => void;
     /** Replaces `clientData`; the next send and session start see the new value. */
     setClientData(clientData: Record<string, unknown> | undefined): void;
     /** With `multiTab`: whether another tab currently owns the chat. */

@@ -29,9 +29,11 @@ export function useTriggerChatTransport(options) {
         holder.current = new TriggerChatTransport(options);
     }
     const transport = holder.current;
-    const onSessionChange = options.onSessionChange;
-    const clientData = options.clientData;
+    const { onSessionChange, clientData, onEvent, accessToken, startSession } = options;
+    const fetchOverride = options.fetch;
 
+    // Callbacks and clientData may change between renders; the transport
+    // keeps the latest without being recreated.
     useEffect(() => {
         transport.setOnSessionChange(onSessionChange);
     }, [transport, onSessionChange]);
@@ -39,6 +41,23 @@ export function useTriggerChatTransport(options) {
     useEffect(() => {
         transport.setClientData(clientData);
     }, [transport, clientData]);
+
+    useEffect(() => {
+        transport.setOnEvent(onEvent);
+    }, [transport, onEvent]);
+
+    useEffect(() => {
+        // Required at construction; an absent value here keeps the current one.
+        if (typeof accessToken === "function") transport.setAccessToken(accessToken);
+    }, [transport, accessToken]);
+
+    useEffect(() => {
+        transport.setStartSession(startSession);
+    }, [transport, startSession]);
+
+    useEffect(() => {
+        transport.setFetch(fetchOverride);
+    }, [transport, fetchOverride]);
 
     return transport;
 }

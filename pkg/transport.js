@@ -110,13 +110,19 @@ export class TriggerChatTransport {
 
   stopGeneration = (chatId) => this.#engine.stopGeneration(chatId);
 
-  sendAction = (chatId, action) => this.#claimed(chatId, () => this.#engine.sendAction(chatId, action));
+  // `options` ({ metadata }) defaults so that `length` stays the vendor's 2.
+  sendAction = (chatId, action, options = undefined) =>
+    this.#claimed(chatId, () => this.#engine.sendAction(chatId, action, options));
 
   getSession = (chatId) => this.#engine.getSession(chatId);
 
   sessionStatus = (chatId) => this.#engine.sessionStatus(chatId);
 
   sessionClosedReason = (chatId) => this.#engine.sessionClosedReason(chatId);
+
+  seedResumeCursor = (chatId, lastEventId) => this.#engine.seedResumeCursor(chatId, lastEventId);
+
+  clearSupersedeGate = (chatId) => this.#engine.clearSupersedeGate(chatId);
 
   setSession(chatId, session) {
     this.#engine.setSession(chatId, session);
@@ -128,6 +134,22 @@ export class TriggerChatTransport {
 
   setClientData(clientData) {
     this.#engine.setClientData(clientData);
+  }
+
+  setOnEvent(callback) {
+    this.#engine.setCallback("OnEvent", callback);
+  }
+
+  setAccessToken(accessToken) {
+    this.#engine.setCallback("AccessToken", accessToken);
+  }
+
+  setStartSession(startSession) {
+    this.#engine.setCallback("StartSession", startSession);
+  }
+
+  setFetch(fetchOverride) {
+    this.#engine.setCallback("Fetch", fetchOverride);
   }
 
   isReadOnly(chatId) {

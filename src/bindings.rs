@@ -291,12 +291,13 @@ impl WasmTransport {
 
     /// A custom action for the agent's `onAction`; streams its reply.
     #[wasm_bindgen(js_name = sendAction)]
-    pub fn send_action(&self, chat_id: JsValue, action: JsValue) -> Promise {
+    pub fn send_action(&self, chat_id: JsValue, action: JsValue, options: JsValue) -> Promise {
         let c = self.client.clone();
         promise(async move {
             let id = chat_id_arg(&chat_id, "sendAction")?;
             let action = to_json(&action, "action")?.unwrap_or_else(|| "null".into());
-            let metadata = to_json(&c.client_data(), "clientData")?.filter(|v| v != "null");
+            // The call's `metadata` over the transport's `clientData`.
+            let metadata = c.merged_metadata(&get(&options, "metadata"))?;
             c.ensure_session(&id).await?;
             c.send_reported(
                 &id,
@@ -362,11 +363,65 @@ impl WasmTransport {
         self.client.set_client_data(client_data);
     }
 
-    /// Keeps a cursor learned from another tab.
+    /// Keeps a cursor learned from another tab, unless ours is ahead.
     #[wasm_bindgen(js_name = adoptLastEventId)]
     pub fn adopt_last_event_id(&self, chat_id: String, last_event_id: String) {
-        self.client
-            .update(&chat_id, |s| s.last_event_id = Some(last_event_id));
+        self.client.update(&chat_id, |s| {
+            s.advance_cursor(&last_event_id);
+        });
+    }
+
+    /// Seeds the chat's resume cursor from the app's stored transcript
+    /// (see [`Client::seed_cursor`]).
+    #[wasm_bindgen(js_name = seedResumeCursor)]
+    pub fn seed_resume_cursor(
+        &self,
+        chat_id: JsValue,
+        last_event_id: JsValue,
+    ) -> Result<(), JsValue> {
+        let id = chat_id_arg(&chat_id, "seedResumeCursor").map_err(Fail::into_js)?;
+        let cursor = last_event_id.as_string().ok_or_else(|| {
+            type_error("TriggerChatTransport.seedResumeCursor: `lastEventId` must be a string")
+        })?;
+        self.client.seed_cursor(&id, &cursor);
+        Ok(())
+    }
+
+    /// Forgets the "skip to the end of the stopped turn" mark, for a stopped
+    /// turn that died without writing its `turn-complete`.
+    #[wasm_bindgen(js_name = clearSupersedeGate)]
+    pub fn clear_supersede_gate(&self, chat_id: JsValue) {
+        if let Some(id) = chat_id.as_string() {
+            self.client.update(&id, |s| s.skip_to_turn_complete = false);
+        }
+    }
+
+    /// Replaces one of the app's callbacks (`accessToken`, `startSession`,
+    /// `fetch` or `onEvent`); the next use reads the new one.
+    #[wasm_bindgen(js_name = setCallback)]
+    pub fn set_callback(&self, which: &str, callback: JsValue) -> Result<(), JsValue> {
+        let o = &self.client.opts;
+        let bad = || {
+            type_error(&cat!(
+                "TriggerChatTransport.set",
+                which,
+                ": the callback must be a function"
+            ))
+        };
+        // Absent clears an optional callback; anything else must be a function.
+        let f = if callback.is_undefined() || callback.is_null() {
+            None
+        } else {
+            Some(callback.dyn_into::<Function>().map_err(|_| bad())?)
+        };
+        match which {
+            "AccessToken" => *o.access_token.borrow_mut() = f.ok_or_else(bad)?,
+            "StartSession" => *o.start_session.borrow_mut() = f,
+            "Fetch" => *o.fetch.borrow_mut() = f,
+            "OnEvent" => *o.on_event.borrow_mut() = f,
+            _ => return Err(bad()),
+        }
+        Ok(())
     }
 
     /// Ends every open stream.

@@ -69,6 +69,25 @@ pub struct SessionState {
 }
 
 impl SessionState {
+    /// Takes `cursor` as the resume position unless it is behind the one
+    /// held: cursors are `seq_num`s, and moving back would replay records
+    /// the app already has. False when it was not taken.
+    pub fn advance_cursor(&mut self, cursor: &str) -> bool {
+        let Ok(new) = cursor.parse::<u64>() else {
+            return false;
+        };
+        let behind = self
+            .last_event_id
+            .as_deref()
+            .and_then(|c| c.parse::<u64>().ok())
+            .is_some_and(|old| new <= old);
+        if behind {
+            return false;
+        }
+        self.last_event_id = Some(cursor.to_owned());
+        true
+    }
+
     /// Marks the session closed; false when it already was.
     pub fn close(&mut self, reason: Option<String>) -> bool {
         if self.closed {

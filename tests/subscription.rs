@@ -700,3 +700,16 @@ proptest! {
         let _ = sub.take_chunks();
     }
 }
+
+#[test]
+fn a_seeded_cursor_never_moves_back() {
+    use trigger_chat_wasm::SessionState;
+    let mut s = SessionState::default();
+    assert!(s.advance_cursor("7"), "taken when there is none");
+    assert!(!s.advance_cursor("5"), "behind");
+    assert!(!s.advance_cursor("7"), "the same");
+    assert!(!s.advance_cursor("x"), "not a seq_num");
+    assert_eq!(s.last_event_id.as_deref(), Some("7"));
+    assert!(s.advance_cursor("12"));
+    assert_eq!(s.last_event_id.as_deref(), Some("12"));
+}

@@ -76,4 +76,7 @@ cases!(
     the_stored_cursor_moves_only_at_turn_boundaries,
     lifecycle_events_reach_on_event,
     closed_sessions_are_final,
+    callbacks_can_be_replaced_on_a_live_transport,
+    seeded_cursors_and_the_supersede_gate,
+    an_actions_metadata_is_merged_over_client_data,
 );

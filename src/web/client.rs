@@ -165,6 +165,8 @@ pub struct Client {
     /// Per chat: when the last turn-producing send went out, and its
     /// message id, for `sinceSendMs` and `messageId` on later events.
     last_send: RefCell<ChatMap<(f64, Option<String>)>>,
+    /// Resume cursors seeded for chats that have no session yet.
+    seeded: RefCell<ChatMap<String>>,
     seed: Cell<u64>,
 }
 
@@ -269,6 +271,7 @@ impl Client {
             active: RefCell::new(ChatMap::new()),
             pending_starts: RefCell::new(ChatMap::new()),
             last_send: RefCell::new(ChatMap::new()),
+            seeded: RefCell::new(ChatMap::new()),
             seed: Cell::new(seed),
             opts,
         })
@@ -302,8 +305,27 @@ impl Client {
         }
     }
 
-    pub fn insert_session(&self, chat_id: &str, state: SessionState) {
+    pub fn insert_session(&self, chat_id: &str, mut state: SessionState) {
+        if let Some(cursor) = self.seeded.borrow_mut().remove(chat_id) {
+            state.advance_cursor(&cursor);
+        }
         self.sessions.borrow_mut().insert(chat_id.to_owned(), state);
+    }
+
+    /// A resume cursor from the app's stored transcript: applied now when
+    /// the chat has a session (never moving its cursor back), else kept
+    /// until the session is created, so the first subscription starts
+    /// after the history the app already shows.
+    pub fn seed_cursor(&self, chat_id: &str, cursor: &str) {
+        let mut moved = false;
+        let known = self.update(chat_id, |s| moved = s.advance_cursor(cursor));
+        if !known {
+            self.seeded
+                .borrow_mut()
+                .insert(chat_id.to_owned(), cursor.to_owned());
+        } else if moved {
+            self.notify(chat_id);
+        }
     }
 
     pub fn token(&self, chat_id: &str) -> Result<String, Fail> {
@@ -333,14 +355,15 @@ impl Client {
     /// Hands an event to the app's `onEvent`; what the callback throws is
     /// swallowed, so a failing metrics pipeline never breaks the chat.
     pub fn emit(&self, ev: Event) {
-        if let Some(cb) = &self.opts.on_event {
+        let cb = self.opts.on_event.borrow().clone();
+        if let Some(cb) = cb {
             let _ = cb.call1(&JsValue::UNDEFINED, &ev.0);
         }
     }
 
     /// Whether anyone listens for events (to skip building them).
     pub fn wants_events(&self) -> bool {
-        self.opts.on_event.is_some()
+        self.opts.on_event.borrow().is_some()
     }
 
     /// Remembers a turn-producing send on the chat.
@@ -483,7 +506,8 @@ impl Client {
     async fn call_access_token(&self, chat_id: &str) -> Result<String, Fail> {
         let arg = Object::new();
         set(&arg, "chatId", &chat_id.into());
-        let p = sys::call_promise(&self.opts.access_token, &js_sys::Array::of1(&arg));
+        let f = self.opts.access_token.borrow().clone();
+        let p = sys::call_promise(&f, &js_sys::Array::of1(&arg));
         let v = JsFuture::from(p).await.map_err(Fail::Js)?;
         match v.as_string() {
             Some(t) if !t.is_empty() => Ok(t),
@@ -513,7 +537,7 @@ impl Client {
 
     /// Calls the app's `startSession({taskId, chatId, clientData})`.
     async fn call_start_session(&self, chat_id: &str) -> Result<String, Fail> {
-        let Some(f) = &self.opts.start_session else {
+        let Some(f) = self.opts.start_session.borrow().clone() else {
             return Err(Error::Misuse(
                 "TriggerChatTransport: `startSession` is required to start a session (start(), preload(), \
                  or a first message with no stored session); provide it, or hydrate the chat through `sessions`"
@@ -534,7 +558,7 @@ impl Client {
                 cd
             },
         );
-        let p = sys::call_promise(f, &js_sys::Array::of1(&arg));
+        let p = sys::call_promise(&f, &js_sys::Array::of1(&arg));
         let v = JsFuture::from(p).await.map_err(Fail::Js)?;
         match get(&v, "publicAccessToken").as_string() {
             Some(t) if !t.is_empty() => Ok(t),
@@ -607,7 +631,7 @@ impl Client {
         {
             return Ok(());
         }
-        if self.opts.start_session.is_some() {
+        if self.opts.start_session.borrow().is_some() {
             return self.start(chat_id).await.map(|_| ());
         }
         let token = self.call_access_token(chat_id).await?;
@@ -625,7 +649,7 @@ impl Client {
     /// The session's row is gone where the token points (404): create it
     /// again through `startSession`, dropping the stale cursor.
     async fn recreate_session(&self, chat_id: &str) -> Result<(), Fail> {
-        if self.opts.start_session.is_none() {
+        if self.opts.start_session.borrow().is_none() {
             return Err(Error::Misuse(cat!(
                 "TriggerChatTransport: the session for chat ",
                 chat_id,
@@ -668,7 +692,8 @@ impl Client {
             body: Some(body),
             signal: None,
         };
-        let resp = fetch::send(self.opts.fetch.as_ref(), Some(&ctx), &req)
+        let fetch_override = self.opts.fetch.borrow().clone();
+        let resp = fetch::send(fetch_override.as_ref(), Some(&ctx), &req)
             .await
             .map_err(|e| (e, None))?;
         let status = fetch::status(&resp);

@@ -366,7 +366,8 @@ impl Runner {
             signal: Some(&signal),
         };
         self.conn_signal = Some(signal.clone());
-        let result = fetch::send(self.client.opts.fetch.as_ref(), Some(&ctx), &request).await;
+        let fetch_override = self.client.opts.fetch.borrow().clone();
+        let result = fetch::send(fetch_override.as_ref(), Some(&ctx), &request).await;
         let result = match result {
             Err(Fail::Js(v)) => Err(Fail::Core(self.keep(Fail::Js(v)))),
             other => other,

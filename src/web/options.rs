@@ -4,6 +4,7 @@
 use crate::prelude::*;
 use crate::session::SessionState;
 use crate::text::decimal;
+use core::cell::RefCell;
 use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -13,19 +14,22 @@ pub enum BaseUrl {
     Resolver(Function),
 }
 
+/// The transport's options, read and checked. The app's callbacks sit in
+/// cells: `setAccessToken`, `setStartSession`, `setFetch` and `setOnEvent`
+/// replace them on a live transport, and every use reads the current one.
 pub struct Options {
     pub task: String,
-    pub access_token: Function,
-    pub start_session: Option<Function>,
+    pub access_token: RefCell<Function>,
+    pub start_session: RefCell<Option<Function>>,
     pub base_url: BaseUrl,
     pub stream_base_url: Option<String>,
-    pub fetch: Option<Function>,
+    pub fetch: RefCell<Option<Function>>,
     pub headers: Vec<(String, String)>,
     pub stream_timeout_seconds: u32,
     pub client_data: JsValue,
     pub sessions: Vec<(String, SessionState)>,
     pub on_session_change: Option<Function>,
-    pub on_event: Option<Function>,
+    pub on_event: RefCell<Option<Function>>,
     pub multi_tab: bool,
     pub watch: bool,
     pub head_start: Option<String>,
@@ -208,11 +212,11 @@ pub fn parse(o: &JsValue) -> Result<Options, String> {
     }
     Ok(Options {
         task,
-        access_token,
-        start_session: opt_function(o, "startSession")?,
+        access_token: RefCell::new(access_token),
+        start_session: RefCell::new(opt_function(o, "startSession")?),
         base_url,
         stream_base_url: opt_string(o, "streamBaseURL")?,
-        fetch: opt_function(o, "fetch")?,
+        fetch: RefCell::new(opt_function(o, "fetch")?),
         headers,
         stream_timeout_seconds,
         client_data: if absent(&client_data) {
@@ -222,7 +226,7 @@ pub fn parse(o: &JsValue) -> Result<Options, String> {
         },
         sessions,
         on_session_change: opt_function(o, "onSessionChange")?,
-        on_event: opt_function(o, "onEvent")?,
+        on_event: RefCell::new(opt_function(o, "onEvent")?),
         multi_tab: opt_bool(o, "multiTab")?,
         watch: opt_bool(o, "watch")?,
         head_start: opt_string(o, "headStart")?,

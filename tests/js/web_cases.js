@@ -598,6 +598,98 @@ export const cases = {
     check(threw instanceof TypeError && /closed/.test(threw.message), `bad closed: ${threw}`);
   },
 
+  async callbacks_can_be_replaced_on_a_live_transport(make) {
+    const t = make({ task: "t", accessToken: () => "old", sessions: { c: { publicAccessToken: "expired" } } });
+    let n = 0;
+    const calls = fakeFetch((u) => {
+      if (isAppend(u)) return ++n === 1 ? new Response("no", { status: 401 }) : ok();
+      return sse(batch(["turn-complete"]));
+    });
+    t.setCallback("AccessToken", () => "new");
+    await drain(await send(t, "c"));
+    eq(calls[1].headers.Authorization, "Bearer new", "the replaced accessToken gave the token");
+
+    // fetch: the override takes over, and removing it goes back to globalThis.fetch.
+    const seen = [];
+    t.setCallback("Fetch", (url, init, ctx) => {
+      seen.push(ctx.endpoint);
+      return globalThis.fetch(url, init);
+    });
+    await drain(await send(t, "c"));
+    eq(seen, ["in", "out"], "the override saw both endpoints");
+    t.setCallback("Fetch", undefined);
+    await drain(await send(t, "c"));
+    eq(seen.length, 2, "removed");
+
+    // onEvent: added later, then removed.
+    const events = [];
+    t.setCallback("OnEvent", (e) => events.push(e.type));
+    await drain(await send(t, "c"));
+    check(events.includes("message-sent") && events.includes("turn-completed"), `events ${events}`);
+    t.setCallback("OnEvent", null);
+    const before = events.length;
+    await drain(await send(t, "c"));
+    eq(events.length, before, "no events once removed");
+
+    // startSession: set on a transport created without one.
+    let starts = 0;
+    t.setCallback("StartSession", async () => ({ publicAccessToken: `s${++starts}` }));
+    await drain(await send(t, "fresh"));
+    eq(starts, 1, "the added startSession started the new chat");
+
+    for (const [which, v] of [["AccessToken", undefined], ["StartSession", "nope"], ["Fetch", 1], ["Nope", () => {}]]) {
+      let threw = null;
+      try {
+        t.setCallback(which, v);
+      } catch (e) {
+        threw = e;
+      }
+      check(threw instanceof TypeError && threw.message.includes(`set${which}`), `${which}: ${threw}`);
+    }
+  },
+
+  async seeded_cursors_and_the_supersede_gate(make) {
+    const t = make({
+      task: "t",
+      accessToken: () => "p",
+      startSession: async () => ({ publicAccessToken: "s" }),
+      sessions: { c: { publicAccessToken: "tok", lastEventId: "10" } },
+    });
+    const calls = fakeFetch((u) => (isAppend(u) ? ok() : sse(batch(["turn-complete"], 30))));
+    // No session yet: held until it is created, then the first stream starts there.
+    t.seedResumeCursor("new", "20");
+    eq(t.getSession("new"), undefined, "no session made up");
+    await drain(await send(t, "new"));
+    eq(calls[1].headers["Last-Event-ID"], "20", "the first subscription starts after the seeded history");
+    // With a session: taken when ahead, never moving back.
+    t.seedResumeCursor("c", "4");
+    eq(t.getSession("c").lastEventId, "10", "not moved back");
+    t.seedResumeCursor("c", "12");
+    eq(t.getSession("c").lastEventId, "12", "moved ahead");
+
+    // A stop arms the gate; clearing it lets the next turn through from the start.
+    t.setSession("g", { publicAccessToken: "tok" });
+    // The reply, then (to a reconnect) only a later turn's end.
+    let outs = 0;
+    fakeFetch((u) => {
+      if (isAppend(u)) return ok();
+      return sse(++outs === 1 ? batch([delta("fresh"), "turn-complete"]) : batch(["turn-complete"], 3));
+    });
+    await t.stopGeneration("g");
+    t.clearSupersedeGate("g");
+    eq(await drain(await send(t, "g")), [delta("fresh")], "nothing skipped after clearing the gate");
+  },
+
+  async an_actions_metadata_is_merged_over_client_data(make) {
+    const t = make({ task: "t", accessToken: () => "p", clientData: { user: "u", plan: "free" }, sessions: { c: { publicAccessToken: "tok" } } });
+    const calls = fakeFetch((u) => (isAppend(u) ? ok() : sse(batch(["turn-complete"]))));
+    await drain(await t.sendAction("c", { type: "undo" }, { metadata: { plan: "pro" } }));
+    const b = JSON.parse(calls[0].init.body);
+    eq(b.payload.metadata, { user: "u", plan: "pro" }, "merged");
+    await drain(await t.sendAction("c", { type: "undo" }));
+    eq(JSON.parse(calls[2].init.body).payload.metadata, { user: "u", plan: "free" }, "clientData alone");
+  },
+
   async dispose_ends_open_streams(make) {
     const t = make({ task: "t", accessToken: () => "p", sessions: { c: { publicAccessToken: "tok" } } });
     fakeFetch((u) => {
