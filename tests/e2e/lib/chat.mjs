@@ -5,6 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { launchBrowser } from "./browser.mjs";
 import { startEmulator } from "./emulator.mjs";
+import { eventually as poll } from "../../support/eventually.mjs";
 
 export const TIMEOUT = Number(process.env.E2E_WAIT_MS ?? 20_000);
 
@@ -181,19 +182,4 @@ export async function storedTranscript(emu, chatId) {
 }
 
 /** Polls `fn` (async, in Node) until it returns a truthy value. */
-export async function eventually(fn, what, timeout = TIMEOUT) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+export const eventually = (fn, what, timeout = TIMEOUT) => poll(fn, what, timeout, 100);

@@ -215,21 +215,6 @@ export async function storedConversation(emu, chatId) {
   };
 }
 
-/** Polls `fn` until it returns a truthy value, for at most `ms`. */
-export async function eventually(fn, what, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** A small seeded PRNG (mulberry32), so "random" faults are the same every run. */
 export function rng(seed) {
