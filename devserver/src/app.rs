@@ -28,9 +28,17 @@ CREATE TABLE IF NOT EXISTS chat_sessions (
     public_access_token TEXT NOT NULL,
     last_event_id TEXT,
     is_streaming INTEGER,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    closed INTEGER NOT NULL DEFAULT 0,
+    closed_reason TEXT
 );
 ";
+
+/// Columns added after the first release, for database files made before.
+const MIGRATIONS: [&str; 2] = [
+    "ALTER TABLE chat_sessions ADD COLUMN closed INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE chat_sessions ADD COLUMN closed_reason TEXT",
+];
 
 /// The demo database. Every operation logs and swallows storage errors: a failed
 /// write must not take the emulator down.
@@ -55,6 +63,10 @@ impl Db {
         .map_err(|e| format!("cannot open database: {e}"))?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| format!("cannot create tables: {e}"))?;
+        for m in MIGRATIONS {
+            // Fails with "duplicate column" where the column is there already.
+            let _ = conn.execute_batch(m);
+        }
         Ok(Db {
             conn: Mutex::new(conn),
         })
@@ -142,6 +154,15 @@ impl Db {
         ));
     }
 
+    /// Records that the chat's session was closed (what the transport reported).
+    pub fn close_session(&self, chat_id: &str, reason: Option<&str>) {
+        let r = self.lock().execute(
+            "UPDATE chat_sessions SET closed = 1, closed_reason = COALESCE(?2, closed_reason) WHERE chat_id = ?1",
+            params![chat_id, reason],
+        );
+        Self::log(r.map(drop));
+    }
+
     /// The turn-complete write: messages and the session's token + lastEventId, atomically.
     pub fn turn_complete(
         &self,
@@ -189,14 +210,20 @@ impl Db {
         };
         let session = conn
             .query_row(
-                "SELECT public_access_token, last_event_id, is_streaming FROM chat_sessions WHERE chat_id = ?1",
+                "SELECT public_access_token, last_event_id, is_streaming, closed, closed_reason
+                 FROM chat_sessions WHERE chat_id = ?1",
                 params![chat_id],
                 |r| {
-                    Ok(json!({
+                    let mut s = json!({
                         "publicAccessToken": r.get::<_, String>(0)?,
                         "lastEventId": r.get::<_, Option<String>>(1)?,
                         "isStreaming": r.get::<_, Option<bool>>(2)?,
-                    }))
+                    });
+                    if r.get::<_, bool>(3)? {
+                        s["closed"] = json!(true);
+                        s["closedReason"] = json!(r.get::<_, Option<String>>(4)?);
+                    }
+                    Ok(s)
                 },
             )
             .optional()?;
@@ -350,7 +377,8 @@ pub async fn get_chat(State(st): State<Shared>, Path(chat_id): Path<String>) -> 
     }
 }
 
-/// `PUT /app/chats/{chatId}/session` with `{publicAccessToken, lastEventId?, isStreaming?}` or `null`.
+/// `PUT /app/chats/{chatId}/session` with `{publicAccessToken, lastEventId?, isStreaming?,
+/// closed?, closedReason?}` or `null`. Closed is one-way: `closed: false` does not reopen.
 pub async fn put_session(
     State(st): State<Shared>,
     Path(chat_id): Path<String>,
@@ -390,9 +418,24 @@ pub async fn put_session(
                     return api_error(StatusCode::BAD_REQUEST, "`isStreaming` must be a boolean")
                 }
             };
+            let closed = match m.get("closed") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return api_error(StatusCode::BAD_REQUEST, "`closed` must be a boolean"),
+            };
+            let reason = match m.get("closedReason") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.as_str()),
+                Some(_) => {
+                    return api_error(StatusCode::BAD_REQUEST, "`closedReason` must be a string")
+                }
+            };
             st.db.ensure_conversation(&chat_id);
             st.db
                 .upsert_session(&chat_id, token, last.as_deref(), streaming);
+            if closed {
+                st.db.close_session(&chat_id, reason);
+            }
             json_response(StatusCode::OK, json!({ "ok": true }))
         }
         _ => api_error(StatusCode::BAD_REQUEST, "Body must be an object or null"),

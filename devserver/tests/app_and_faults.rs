@@ -157,6 +157,30 @@ async fn token_list_put_and_delete() {
     let c = srv.req("GET", "/app/chats/newer", &[], None).await.json();
     assert_eq!(c["session"]["publicAccessToken"], "tok-2");
     assert_eq!(c["session"]["lastEventId"], "12");
+    assert!(
+        c["session"].get("closed").is_none(),
+        "open: no closed field"
+    );
+    // Closed is kept, with its reason; a later write does not reopen it.
+    let put = json!({ "publicAccessToken": "tok-2", "closed": true, "closedReason": "bye" });
+    assert_eq!(
+        srv.call("PUT", "/app/chats/newer/session", None, Some(put))
+            .await
+            .status,
+        200
+    );
+    let put = json!({ "publicAccessToken": "tok-3", "closed": false });
+    assert_eq!(
+        srv.call("PUT", "/app/chats/newer/session", None, Some(put))
+            .await
+            .status,
+        200
+    );
+    let c = srv.req("GET", "/app/chats/newer", &[], None).await.json();
+    assert_eq!(
+        (&c["session"]["closed"], &c["session"]["closedReason"]),
+        (&json!(true), &json!("bye"))
+    );
     let r = srv
         .req(
             "PUT",
@@ -175,6 +199,8 @@ async fn token_list_put_and_delete() {
         "[]",
         "{\"publicAccessToken\":5}",
         "{\"publicAccessToken\":\"t\",\"isStreaming\":\"yes\"}",
+        "{\"publicAccessToken\":\"t\",\"closed\":1}",
+        "{\"publicAccessToken\":\"t\",\"closedReason\":true}",
     ] {
         assert_eq!(
             srv.req("PUT", "/app/chats/newer/session", &[], Some(bad))
