@@ -5,9 +5,10 @@ use std::path::Path as FsPath;
 use std::sync::{Mutex, MutexGuard};
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Map, Value};
 
@@ -285,6 +286,33 @@ async fn body_json(body: Body) -> Result<Value, Response> {
         .map_err(|e| api_error(StatusCode::BAD_REQUEST, format!("Invalid JSON body: {e}")))
 }
 
+/// The `{chat_id}` of an `/app/chats/{chat_id}/…` route that writes, checked by
+/// [`valid_chat_id`] (a 400 when it is not a usable chat id).
+pub struct ChatId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ChatId {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let Path(chat_id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        valid_chat_id(&chat_id)?;
+        Ok(ChatId(chat_id))
+    }
+}
+
+/// A JSON request body read by [`body_json`]: `null` when the body is empty.
+pub struct JsonOrNull(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonOrNull {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Response> {
+        body_json(req.into_body()).await.map(JsonOrNull)
+    }
+}
+
 /// `GET /app/config`
 pub async fn config(headers: HeaderMap) -> Response {
     let host = header_str(&headers, "host").unwrap_or("127.0.0.1");
@@ -297,16 +325,9 @@ pub async fn config(headers: HeaderMap) -> Response {
 /// `POST /app/chats/{chatId}/start`: creates the session server-side with the secret key.
 pub async fn start_chat(
     State(st): State<Shared>,
-    Path(chat_id): Path<String>,
-    body: Body,
+    ChatId(chat_id): ChatId,
+    JsonOrNull(input): JsonOrNull,
 ) -> Response {
-    if let Err(r) = valid_chat_id(&chat_id) {
-        return r;
-    }
-    let input = match body_json(body).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let client_data = match &input {
         Value::Null => None,
         Value::Object(m) => match m.get("clientData") {
@@ -352,10 +373,7 @@ pub async fn start_chat(
 }
 
 /// `POST /app/chats/{chatId}/token`: a fresh session-scoped token.
-pub async fn mint_token(State(st): State<Shared>, Path(chat_id): Path<String>) -> Response {
-    if let Err(r) = valid_chat_id(&chat_id) {
-        return r;
-    }
+pub async fn mint_token(State(st): State<Shared>, ChatId(chat_id): ChatId) -> Response {
     let token = api::session_token(&st, &chat_id, None);
     json_response(StatusCode::OK, json!({ "publicAccessToken": token }))
 }
@@ -381,16 +399,9 @@ pub async fn get_chat(State(st): State<Shared>, Path(chat_id): Path<String>) -> 
 /// closed?, closedReason?}` or `null`. Closed is one-way: `closed: false` does not reopen.
 pub async fn put_session(
     State(st): State<Shared>,
-    Path(chat_id): Path<String>,
-    body: Body,
+    ChatId(chat_id): ChatId,
+    JsonOrNull(v): JsonOrNull,
 ) -> Response {
-    if let Err(r) = valid_chat_id(&chat_id) {
-        return r;
-    }
-    let v = match body_json(body).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     match v {
         Value::Null => match st.db.delete_session(&chat_id) {
             Ok(()) => json_response(StatusCode::OK, json!({ "ok": true })),
@@ -445,16 +456,9 @@ pub async fn put_session(
 /// `PUT /app/chats/{chatId}/messages` with `{messages: [UIMessage]}`.
 pub async fn put_messages(
     State(st): State<Shared>,
-    Path(chat_id): Path<String>,
-    body: Body,
+    ChatId(chat_id): ChatId,
+    JsonOrNull(v): JsonOrNull,
 ) -> Response {
-    if let Err(r) = valid_chat_id(&chat_id) {
-        return r;
-    }
-    let v = match body_json(body).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let Some(Value::Array(msgs)) = v.get("messages") else {
         return api_error(StatusCode::BAD_REQUEST, "`messages` must be an array");
     };

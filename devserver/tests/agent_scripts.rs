@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 /// Starts a preloaded chat and returns (server, token).
 async fn chat(id: &str) -> (Srv, String) {
     let srv = Srv::start().await;
-    let b = srv.create(id, None).await;
-    (srv, b["publicAccessToken"].as_str().unwrap().to_string())
+    let pat = srv.create_token(id, None).await;
+    (srv, pat)
 }
 
 /// Sends `text` and reads the whole turn from `after`.
@@ -133,7 +133,7 @@ async fn ask_pauses_then_continues_the_same_message() {
         }
     });
     assert_eq!(srv.append("s-ask", &pat, answer).await.status, 200);
-    let t2 = srv.turn("s-ask", &pat, Some(t.last().unwrap().seq)).await;
+    let t2 = srv.turn("s-ask", &pat, Some(last_seq(&t))).await;
     assert_eq!(find(&t2, "start")["messageId"], msg_id.as_str());
     assert_eq!(text_of(&t2), "You picked green.");
 }
@@ -159,7 +159,7 @@ async fn approve_flow(approved: bool) -> (Vec<Rec>, String) {
         }
     });
     assert_eq!(srv.append(id, &pat, answer).await.status, 200);
-    let t2 = srv.turn(id, &pat, Some(t.last().unwrap().seq)).await;
+    let t2 = srv.turn(id, &pat, Some(last_seq(&t))).await;
     assert_eq!(find(&t2, "start")["messageId"], msg_id.as_str());
     (t2, avail["toolCallId"].as_str().unwrap().to_string())
 }
@@ -194,8 +194,7 @@ async fn error_chunk_then_turn_complete() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrade_swaps_the_run_mid_reply() {
     let srv = Srv::start().await;
-    let b = srv.create("s-up", None).await;
-    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
+    let (b, pat) = srv.create_with_token("s-up", None).await;
     let first_run = b["runId"].as_str().unwrap().to_string();
     let t = ask(&srv, "s-up", &pat, "u1", "/upgrade", None).await;
     let up = t
@@ -205,21 +204,10 @@ async fn upgrade_swaps_the_run_mid_reply() {
     assert_eq!(t[up].body, "");
     assert!(t[..up].iter().any(|r| r.ty() == "text-delta"));
     assert!(t[up..].iter().any(|r| r.ty() == "text-delta"));
-    let s = srv
-        .call("GET", "/api/v1/sessions/s-up", Some(&pat), None)
-        .await
-        .json();
+    let s = srv.retrieve("s-up", Some(&pat)).await.json();
     assert_ne!(s["currentRunId"].as_str().unwrap(), first_run);
     // The conversation goes on.
-    let t2 = ask(
-        &srv,
-        "s-up",
-        &pat,
-        "u2",
-        "after",
-        Some(t.last().unwrap().seq),
-    )
-    .await;
+    let t2 = ask(&srv, "s-up", &pat, "u2", "after", Some(last_seq(&t))).await;
     assert_eq!(text_of(&t2), "Echo: after");
 }
 
@@ -235,20 +223,12 @@ async fn close_script_answers_then_closes_the_session() {
     assert!(tc.header("public-access-token").is_some());
     let r = srv.say("s-close", &pat, "u2", "still there?").await;
     assert_session_closed(&r, Some("bye"));
-    let s = srv
-        .call("GET", "/api/v1/sessions/s-close", Some(&pat), None)
-        .await
-        .json();
+    let s = srv.retrieve("s-close", Some(&pat)).await.json();
     assert!(s["closedAt"].is_string());
     assert_eq!(s["closedReason"], "bye");
     // After the turn-complete: its trim, then the terminal session-closed record.
-    let lei = tc.seq.to_string();
     let mut out = srv
-        .out(
-            "s-close",
-            &pat,
-            &[("timeout-seconds", "600"), ("last-event-id", &lei)],
-        )
+        .out_after("s-close", &pat, Some(tc.seq), &[("timeout-seconds", "600")])
         .await;
     let rest = out.drain_now().await;
     let visible: Vec<&Rec> = rest.iter().filter(|r| !r.is_command()).collect();
@@ -265,10 +245,7 @@ async fn close_script_answers_then_closes_the_session() {
     let tc = t.last().unwrap();
     assert_eq!(tc.header("session-closed"), Some("true"));
     assert_eq!(tc.header("session-closed-reason"), None);
-    let s = srv
-        .call("GET", "/api/v1/sessions/s-close2", Some(&pat2), None)
-        .await
-        .json();
+    let s = srv.retrieve("s-close2", Some(&pat2)).await.json();
     assert!(s["closedAt"].is_string());
     assert!(s["closedReason"].is_null());
     assert_session_closed(&srv.say("s-close2", &pat2, "u2", "hi").await, None);
@@ -289,9 +266,7 @@ async fn regenerate_restreams_with_a_new_message_id() {
     let t1 = ask(&srv, "s-regen", &pat, "u1", "again please", None).await;
     let chunk = json!({ "kind": "message", "payload": { "chatId": "s-regen", "trigger": "regenerate-message" } });
     assert_eq!(srv.append("s-regen", &pat, chunk).await.status, 200);
-    let t2 = srv
-        .turn("s-regen", &pat, Some(t1.last().unwrap().seq))
-        .await;
+    let t2 = srv.turn("s-regen", &pat, Some(last_seq(&t1))).await;
     assert_eq!(text_of(&t2), text_of(&t1));
     assert_ne!(
         find(&t2, "start")["messageId"],
@@ -307,23 +282,8 @@ async fn stop_aborts_the_turn_promptly() {
         200
     );
     let mut s = srv.out("s-stop", &pat, &[("timeout-seconds", "60")]).await;
-    let mut seen = Vec::new();
     // Wait for the first delta, then stop.
-    'outer: loop {
-        match s.next().await {
-            Next::Event(e) if e.event.as_deref() == Some("batch") => {
-                for r in parse_batch(&e.data) {
-                    let delta = r.ty() == "text-delta";
-                    seen.push(r);
-                    if delta {
-                        break 'outer;
-                    }
-                }
-            }
-            Next::Event(_) => {}
-            other => panic!("{other:?}"),
-        }
-    }
+    let mut seen = s.until_chunk("text-delta").await;
     let r = srv
         .append(
             "s-stop",
@@ -337,15 +297,7 @@ async fn stop_aborts_the_turn_promptly() {
     assert_eq!(types.last().map(String::as_str), Some("finish"));
     assert!(!text_of(&seen).contains("Back after the pause"));
     // The agent is ready for the next message right away.
-    let t2 = ask(
-        &srv,
-        "s-stop",
-        &pat,
-        "u2",
-        "next",
-        Some(seen.last().unwrap().seq),
-    )
-    .await;
+    let t2 = ask(&srv, "s-stop", &pat, "u2", "next", Some(last_seq(&seen))).await;
     assert_eq!(text_of(&t2), "Echo: next");
 }
 
@@ -354,22 +306,7 @@ async fn steering_message_is_injected_mid_turn() {
     let (srv, pat) = chat("s-steer").await;
     assert_eq!(srv.say("s-steer", &pat, "u1", "/pause 1").await.status, 200);
     let mut s = srv.out("s-steer", &pat, &[("timeout-seconds", "60")]).await;
-    let mut seen = Vec::new();
-    'outer: loop {
-        match s.next().await {
-            Next::Event(e) if e.event.as_deref() == Some("batch") => {
-                for r in parse_batch(&e.data) {
-                    let delta = r.ty() == "text-delta";
-                    seen.push(r);
-                    if delta {
-                        break 'outer;
-                    }
-                }
-            }
-            Next::Event(_) => {}
-            other => panic!("{other:?}"),
-        }
-    }
+    let mut seen = s.until_chunk("text-delta").await;
     assert_eq!(
         srv.say("s-steer", &pat, "u2", "use metric units")
             .await
@@ -399,8 +336,7 @@ async fn steering_message_is_injected_mid_turn() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_message_in_base_payload_is_answered() {
     let srv = Srv::start().await;
-    let b = srv.create("s-first", Some("straight away")).await;
-    let pat = b["publicAccessToken"].as_str().unwrap();
-    let t = srv.turn("s-first", pat, None).await;
+    let pat = srv.create_token("s-first", Some("straight away")).await;
+    let t = srv.turn("s-first", &pat, None).await;
     assert_eq!(text_of(&t), "Echo: straight away");
 }

@@ -5,6 +5,23 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
+/// `POST /app/chats/{chatId}/start` with this JSON body (or none).
+async fn start_chat(srv: &Srv, chat_id: &str, body: Option<Value>) -> Resp {
+    let path = format!("/app/chats/{chat_id}/start");
+    srv.call("POST", &path, None, body).await
+}
+
+/// `POST /app/chats/{chatId}/token`.
+async fn mint_token(srv: &Srv, chat_id: &str) -> Resp {
+    let path = format!("/app/chats/{chat_id}/token");
+    srv.call("POST", &path, None, None).await
+}
+
+/// `PUT`s a JSON body to a demo app route; returns the status.
+async fn put(srv: &Srv, path: &str, body: Value) -> u16 {
+    srv.call("PUT", path, None, Some(body)).await.status
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_reports_task_and_origin() {
     let srv = Srv::start().await;
@@ -22,32 +39,25 @@ async fn config_reports_task_and_origin() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_chat_turn_persists_messages_and_cursor() {
     let srv = Srv::start().await;
-    let r = srv
-        .call(
-            "POST",
-            "/app/chats/demo-1/start",
-            None,
-            Some(json!({ "clientData": { "userId": "u" } })),
-        )
-        .await;
+    let r = start_chat(
+        &srv,
+        "demo-1",
+        Some(json!({ "clientData": { "userId": "u" } })),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let pat = r.json()["publicAccessToken"].as_str().unwrap().to_string();
+    let pat = token_in(&r.json());
     // The session exists and was preloaded with the client data as metadata.
-    let s = srv
-        .call("GET", "/api/v1/sessions/demo-1", Some(&pat), None)
-        .await
-        .json();
+    let s = srv.retrieve("demo-1", Some(&pat)).await.json();
     assert_eq!(s["triggerConfig"]["basePayload"]["trigger"], "preload");
     assert_eq!(
         s["triggerConfig"]["basePayload"]["metadata"],
         json!({ "userId": "u" })
     );
     // Starting again returns a token for the same session.
-    let again = srv
-        .call("POST", "/app/chats/demo-1/start", None, None)
-        .await;
+    let again = start_chat(&srv, "demo-1", None).await;
     assert_eq!(again.status, 200);
-    let chat = srv.req("GET", "/app/chats/demo-1", &[], None).await;
+    let chat = srv.get("/app/chats/demo-1").await;
     assert_eq!(chat.status, 200);
     assert_eq!(chat.json()["messages"], json!([]));
     assert!(chat.json()["session"]["publicAccessToken"].is_string());
@@ -60,7 +70,7 @@ async fn start_chat_turn_persists_messages_and_cursor() {
     );
     let t = srv.turn("demo-1", &pat, None).await;
     let tc = t.last().unwrap();
-    let c = srv.req("GET", "/app/chats/demo-1", &[], None).await.json();
+    let c = srv.get("/app/chats/demo-1").await.json();
     assert_eq!(c["id"], "demo-1");
     assert_eq!(c["title"], "Tell me about persistence please");
     let msgs = c["messages"].as_array().unwrap();
@@ -93,37 +103,22 @@ async fn start_chat_turn_persists_messages_and_cursor() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_list_put_and_delete() {
     let srv = Srv::start().await;
-    let r = srv
-        .call("POST", "/app/chats/demo-2/token", None, None)
-        .await;
+    let r = mint_token(&srv, "demo-2").await;
     assert_eq!(r.status, 200);
-    let scopes = jwt_payload(r.json()["publicAccessToken"].as_str().unwrap())["scopes"].clone();
+    let scopes = jwt_payload(&token_in(&r.json()))["scopes"].clone();
     assert_eq!(
         scopes,
         json!(["read:sessions:demo-2", "write:sessions:demo-2"])
     );
-    assert_eq!(
-        srv.req("GET", "/app/chats/demo-2", &[], None).await.status,
-        404
-    );
+    assert_eq!(srv.get("/app/chats/demo-2").await.status, 404);
 
     let msgs = json!({ "messages": [{ "id": "m1", "role": "user", "parts": [{ "type": "text", "text": "first chat" }] }] });
-    assert_eq!(
-        srv.call("PUT", "/app/chats/older/messages", None, Some(msgs))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(put(&srv, "/app/chats/older/messages", msgs).await, 200);
     let msgs = json!({ "messages": [{ "id": "m1", "role": "user", "parts": [{ "type": "text", "text": "second chat" }] }] });
     // Distinct updatedAt values.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    assert_eq!(
-        srv.call("PUT", "/app/chats/newer/messages", None, Some(msgs))
-            .await
-            .status,
-        200
-    );
-    let list = srv.req("GET", "/app/chats", &[], None).await.json();
+    assert_eq!(put(&srv, "/app/chats/newer/messages", msgs).await, 200);
+    let list = srv.get("/app/chats").await.json();
     let ids: Vec<&str> = list
         .as_array()
         .unwrap()
@@ -134,27 +129,18 @@ async fn token_list_put_and_delete() {
     assert_eq!(list[0]["title"], "second chat");
     assert!(list[0]["updatedAt"].is_number());
 
-    let put = json!({ "publicAccessToken": "tok-1", "lastEventId": "12", "isStreaming": true });
-    assert_eq!(
-        srv.call("PUT", "/app/chats/newer/session", None, Some(put))
-            .await
-            .status,
-        200
-    );
-    let c = srv.req("GET", "/app/chats/newer", &[], None).await.json();
+    let session = "/app/chats/newer/session";
+    let body = json!({ "publicAccessToken": "tok-1", "lastEventId": "12", "isStreaming": true });
+    assert_eq!(put(&srv, session, body).await, 200);
+    let c = srv.get("/app/chats/newer").await.json();
     assert_eq!(
         c["session"],
         json!({ "publicAccessToken": "tok-1", "lastEventId": "12", "isStreaming": true })
     );
     // Partial update keeps the cursor.
-    let put = json!({ "publicAccessToken": "tok-2" });
-    assert_eq!(
-        srv.call("PUT", "/app/chats/newer/session", None, Some(put))
-            .await
-            .status,
-        200
-    );
-    let c = srv.req("GET", "/app/chats/newer", &[], None).await.json();
+    let body = json!({ "publicAccessToken": "tok-2" });
+    assert_eq!(put(&srv, session, body).await, 200);
+    let c = srv.get("/app/chats/newer").await.json();
     assert_eq!(c["session"]["publicAccessToken"], "tok-2");
     assert_eq!(c["session"]["lastEventId"], "12");
     assert!(
@@ -162,85 +148,42 @@ async fn token_list_put_and_delete() {
         "open: no closed field"
     );
     // Closed is kept, with its reason; a later write does not reopen it.
-    let put = json!({ "publicAccessToken": "tok-2", "closed": true, "closedReason": "bye" });
-    assert_eq!(
-        srv.call("PUT", "/app/chats/newer/session", None, Some(put))
-            .await
-            .status,
-        200
-    );
-    let put = json!({ "publicAccessToken": "tok-3", "closed": false });
-    assert_eq!(
-        srv.call("PUT", "/app/chats/newer/session", None, Some(put))
-            .await
-            .status,
-        200
-    );
-    let c = srv.req("GET", "/app/chats/newer", &[], None).await.json();
+    let body = json!({ "publicAccessToken": "tok-2", "closed": true, "closedReason": "bye" });
+    assert_eq!(put(&srv, session, body).await, 200);
+    let body = json!({ "publicAccessToken": "tok-3", "closed": false });
+    assert_eq!(put(&srv, session, body).await, 200);
+    let c = srv.get("/app/chats/newer").await.json();
     assert_eq!(
         (&c["session"]["closed"], &c["session"]["closedReason"]),
         (&json!(true), &json!("bye"))
     );
-    let r = srv
-        .req(
-            "PUT",
-            "/app/chats/newer/session",
-            &[("content-type", "application/json")],
-            Some("null"),
-        )
-        .await;
-    assert_eq!(r.status, 200);
+    assert_eq!(put(&srv, session, Value::Null).await, 200);
     assert_eq!(
-        srv.req("GET", "/app/chats/newer", &[], None).await.json()["session"],
+        srv.get("/app/chats/newer").await.json()["session"],
         Value::Null
     );
-    for bad in [
-        "{",
-        "[]",
-        "{\"publicAccessToken\":5}",
-        "{\"publicAccessToken\":\"t\",\"isStreaming\":\"yes\"}",
-        "{\"publicAccessToken\":\"t\",\"closed\":1}",
-        "{\"publicAccessToken\":\"t\",\"closedReason\":true}",
+    for (path, bad) in [
+        (session, "{"),
+        (session, "[]"),
+        (session, r#"{"publicAccessToken":5}"#),
+        (session, r#"{"publicAccessToken":"t","isStreaming":"yes"}"#),
+        (session, r#"{"publicAccessToken":"t","closed":1}"#),
+        (session, r#"{"publicAccessToken":"t","closedReason":true}"#),
+        ("/app/chats/newer/messages", r#"{"messages":[1]}"#),
     ] {
-        assert_eq!(
-            srv.req("PUT", "/app/chats/newer/session", &[], Some(bad))
-                .await
-                .status,
-            400,
-            "{bad}"
-        );
+        let r = srv.req("PUT", path, &[], Some(bad)).await;
+        assert_eq!(r.status, 400, "{path} {bad}");
     }
-    assert_eq!(
-        srv.req(
-            "PUT",
-            "/app/chats/newer/messages",
-            &[],
-            Some("{\"messages\":[1]}")
-        )
-        .await
-        .status,
-        400
-    );
 
     // Delete removes the rows and closes a live session.
-    let started = srv
-        .call("POST", "/app/chats/doomed/start", None, None)
-        .await
-        .json();
-    let pat = started["publicAccessToken"].as_str().unwrap().to_string();
+    let pat = token_in(&start_chat(&srv, "doomed", None).await.json());
     let d = srv.req("DELETE", "/app/chats/doomed", &[], None).await;
     assert_eq!(d.status, 200);
     assert_eq!(d.json()["sessionClosed"], true);
-    assert_eq!(
-        srv.req("GET", "/app/chats/doomed", &[], None).await.status,
-        404
-    );
+    assert_eq!(srv.get("/app/chats/doomed").await.status, 404);
     let r = srv.say("doomed", &pat, "u1", "hello?").await;
     assert_session_closed(&r, Some("chat deleted"));
-    let s = srv
-        .call("GET", "/api/v1/sessions/doomed", Some(&pat), None)
-        .await
-        .json();
+    let s = srv.retrieve("doomed", Some(&pat)).await.json();
     assert!(s["closedAt"].is_string());
 }
 
@@ -252,20 +195,20 @@ async fn static_files_with_index_fallback() {
     std::fs::write(dir.join("assets/app.js"), "console.log(1)").unwrap();
     let d2 = dir.clone();
     let srv = Srv::start_with(move |c| c.www = Some(d2)).await;
-    let r = srv.req("GET", "/", &[], None).await;
+    let r = srv.get("/").await;
     assert_eq!((r.status, r.body.as_str()), (200, "<h1>demo</h1>"));
     assert!(r.header("content-type").unwrap().starts_with("text/html"));
-    let r = srv.req("GET", "/assets/app.js", &[], None).await;
+    let r = srv.get("/assets/app.js").await;
     assert_eq!(r.body, "console.log(1)");
     assert!(r
         .header("content-type")
         .unwrap()
         .starts_with("text/javascript"));
-    let r = srv.req("GET", "/chat/some-id", &[], None).await;
+    let r = srv.get("/chat/some-id").await;
     assert_eq!(r.body, "<h1>demo</h1>");
-    let r = srv.req("GET", "/../Cargo.toml", &[], None).await;
+    let r = srv.get("/../Cargo.toml").await;
     assert!(!r.body.contains("[package]"));
-    let r = srv.req("GET", "/api/v1/nothing", &[], None).await;
+    let r = srv.get("/api/v1/nothing").await;
     assert_eq!(r.status, 404);
     assert!(r.json()["error"].is_string());
     let _ = std::fs::remove_dir_all(&dir);
@@ -289,12 +232,7 @@ async fn drop_out_cuts_the_stream_without_done() {
     let pat = srv.create_token("f-drop", Some("one two three four")).await;
     let full = srv.turn("f-drop", &pat, None).await;
     let r = srv
-        .call(
-            "POST",
-            "/_dev/faults/drop-out",
-            None,
-            Some(json!({ "afterRecords": 3 })),
-        )
+        .fault("drop-out", Some(json!({ "afterRecords": 3 })))
         .await;
     assert_eq!(r.status, 200);
     let mut s = srv.out("f-drop", &pat, &[("timeout-seconds", "5")]).await;
@@ -304,19 +242,17 @@ async fn drop_out_cuts_the_stream_without_done() {
     assert_eq!(recs.len(), 3);
     // Only the next connection is affected; resume continues past the cut.
     let mut s = srv
-        .out(
+        .out_after(
             "f-drop",
             &pat,
-            &[
-                ("timeout-seconds", "1"),
-                ("last-event-id", &recs[2].seq.to_string()),
-            ],
+            Some(recs[2].seq),
+            &[("timeout-seconds", "1")],
         )
         .await;
     let (rest, done, broken) = s.drain().await;
     assert!(done && !broken);
     assert_eq!(rest[0].seq, 3);
-    assert!(rest.iter().any(|r| r.seq == full.last().unwrap().seq));
+    assert!(rest.iter().any(|r| r.seq == last_seq(&full)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -324,26 +260,21 @@ async fn failing_appends_then_idempotent_retry() {
     let srv = Srv::start().await;
     let pat = srv.create_token("f-app", None).await;
     let r = srv
-        .call(
-            "POST",
-            "/_dev/faults/fail-appends",
-            None,
-            Some(json!({ "count": 2, "status": 500 })),
-        )
+        .fault("fail-appends", Some(json!({ "count": 2, "status": 500 })))
         .await;
     assert_eq!(r.status, 200);
-    let auth = format!("Bearer {pat}");
     let body = user_chunk("f-app", "u1", "retry me").to_string();
-    let h = [("authorization", auth.as_str()), ("x-part-id", "p-1")];
-    let url = "/realtime/v1/sessions/f-app/in/append";
+    let part = [("x-part-id", "p-1")];
     for _ in 0..2 {
-        let r = srv.req("POST", url, &h, Some(&body)).await;
+        let r = srv.append_raw("f-app", &pat, &part, &body).await;
         assert_eq!(r.status, 500);
         assert_eq!(r.json()["ok"], false);
         assert!(r.header("access-control-allow-origin").is_some());
     }
-    assert_eq!(srv.req("POST", url, &h, Some(&body)).await.status, 200);
-    assert_eq!(srv.req("POST", url, &h, Some(&body)).await.status, 200);
+    for _ in 0..2 {
+        let r = srv.append_raw("f-app", &pat, &part, &body).await;
+        assert_eq!(r.status, 200);
+    }
     let t = srv.turn("f-app", &pat, None).await;
     assert_eq!(text_of(&t), "Echo: retry me");
     let st = srv.stats().await;
@@ -351,36 +282,19 @@ async fn failing_appends_then_idempotent_retry() {
     assert_eq!(st["appendRequests"], 4);
 
     let before = trigger_devserver::util::now_ms();
-    let r = srv
-        .call(
-            "POST",
-            "/_dev/faults/fail-appends",
-            None,
-            Some(json!({ "count": 1, "status": 429, "resetMs": 2500 })),
-        )
-        .await;
-    assert_eq!(r.status, 200);
-    let r = srv
-        .req(
-            "POST",
-            url,
-            &[("authorization", auth.as_str())],
-            Some(&body),
-        )
-        .await;
+    let rate_limit = json!({ "count": 1, "status": 429, "resetMs": 2500 });
+    assert_eq!(
+        srv.fault("fail-appends", Some(rate_limit)).await.status,
+        200
+    );
+    let r = srv.append_raw("f-app", &pat, &[], &body).await;
     assert_eq!(r.status, 429);
     let reset: u64 = r.header("x-ratelimit-reset").unwrap().parse().unwrap();
     assert!(reset >= before + 2500, "reset is now + resetMs in Unix ms");
     assert_eq!(r.header("x-ratelimit-remaining").as_deref(), Some("0"));
+    let unsupported = json!({ "count": 1, "status": 404 });
     assert_eq!(
-        srv.call(
-            "POST",
-            "/_dev/faults/fail-appends",
-            None,
-            Some(json!({ "count": 1, "status": 404 }))
-        )
-        .await
-        .status,
+        srv.fault("fail-appends", Some(unsupported)).await.status,
         400
     );
 }
@@ -389,115 +303,37 @@ async fn failing_appends_then_idempotent_retry() {
 async fn expire_tokens_revokes_everything_issued_so_far() {
     let srv = Srv::start().await;
     let pat = srv.create_token("f-exp", None).await;
-    assert_eq!(
-        srv.call("GET", "/api/v1/sessions/f-exp", Some(&pat), None)
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        srv.call("POST", "/_dev/faults/expire-tokens", None, None)
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        srv.call("GET", "/api/v1/sessions/f-exp", Some(&pat), None)
-            .await
-            .status,
-        401
-    );
+    assert_eq!(srv.retrieve("f-exp", Some(&pat)).await.status, 200);
+    assert_eq!(srv.fault("expire-tokens", None).await.status, 200);
+    assert_eq!(srv.retrieve("f-exp", Some(&pat)).await.status, 401);
     assert_eq!(srv.say("f-exp", &pat, "u1", "x").await.status, 401);
-    let r = srv
-        .req(
-            "GET",
-            "/realtime/v1/sessions/f-exp/out",
-            &[
-                ("authorization", &format!("Bearer {pat}")),
-                ("accept", "text/event-stream"),
-            ],
-            None,
-        )
-        .await;
+    let r = srv.out_response("f-exp", Some(&pat), &[]).await;
     assert_eq!(r.status, 401);
     // The secret key still works; freshly minted tokens work.
-    let fresh = srv
-        .call("POST", "/app/chats/f-exp/token", None, None)
-        .await
-        .json()["publicAccessToken"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        srv.call("GET", "/api/v1/sessions/f-exp", Some(&fresh), None)
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        srv.call("GET", "/api/v1/sessions/f-exp", Some(KEY), None)
-            .await
-            .status,
-        200
-    );
+    let fresh = token_in(&mint_token(&srv, "f-exp").await.json());
+    assert_eq!(srv.retrieve("f-exp", Some(&fresh)).await.status, 200);
+    assert_eq!(srv.retrieve("f-exp", Some(KEY)).await.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delay_slows_responses_until_reset() {
     let srv = Srv::start().await;
-    assert_eq!(
-        srv.call(
-            "POST",
-            "/_dev/faults/delay",
-            None,
-            Some(json!({ "ms": 300 }))
-        )
-        .await
-        .status,
-        200
-    );
+    let delay = Some(json!({ "ms": 300 }));
+    assert_eq!(srv.fault("delay", delay).await.status, 200);
     let t0 = std::time::Instant::now();
-    assert_eq!(srv.req("GET", "/app/chats", &[], None).await.status, 200);
+    assert_eq!(srv.get("/app/chats").await.status, 200);
     assert!(
         t0.elapsed() >= std::time::Duration::from_millis(300),
         "delayed by at least ms"
     );
-    assert_eq!(
-        srv.call("POST", "/_dev/faults/delay", None, Some(json!({})))
-            .await
-            .status,
-        400
-    );
-    assert_eq!(
-        srv.call("POST", "/_dev/faults/reset", None, None)
-            .await
-            .status,
-        200
-    );
-    let r = srv
-        .call(
-            "POST",
-            "/_dev/faults/drop-out",
-            None,
-            Some(json!({ "afterRecords": 0 })),
-        )
-        .await;
-    assert_eq!(r.status, 200);
-    assert_eq!(
-        srv.call("POST", "/_dev/faults/reset", None, None)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(srv.fault("delay", Some(json!({}))).await.status, 400);
+    assert_eq!(srv.fault("reset", None).await.status, 200);
+    let drop_out = Some(json!({ "afterRecords": 0 }));
+    assert_eq!(srv.fault("drop-out", drop_out).await.status, 200);
+    assert_eq!(srv.fault("reset", None).await.status, 200);
     // After reset the pending drop-out is gone: a stream ends cleanly.
-    let b = srv.create("f-delay", None).await;
-    let mut s = srv
-        .out(
-            "f-delay",
-            b["publicAccessToken"].as_str().unwrap(),
-            &[("timeout-seconds", "1")],
-        )
-        .await;
+    let pat = srv.create_token("f-delay", None).await;
+    let mut s = srv.out("f-delay", &pat, &[("timeout-seconds", "1")]).await;
     let (_, done, broken) = s.drain().await;
     assert!(done && !broken);
 }

@@ -20,14 +20,7 @@ fn scoped(scopes: &[&str]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_returns_full_body_then_cached() {
     let srv = Srv::start().await;
-    let r = srv
-        .call(
-            "POST",
-            "/api/v1/sessions",
-            Some(KEY),
-            Some(create_body("chat-a", None)),
-        )
-        .await;
+    let r = srv.create_as(Some(KEY), "chat-a", None).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let b = r.json();
     assert!(b["id"].as_str().unwrap().starts_with("session_"));
@@ -63,14 +56,7 @@ async fn create_returns_full_body_then_cached() {
     assert!(scopes.contains(&"read:sessions:chat-a") && scopes.contains(&"write:sessions:chat-a"));
     assert!(claims["exp"].as_u64().unwrap() > now_secs() + 3000);
 
-    let again = srv
-        .call(
-            "POST",
-            "/api/v1/sessions",
-            Some(KEY),
-            Some(create_body("chat-a", None)),
-        )
-        .await;
+    let again = srv.create_as(Some(KEY), "chat-a", None).await;
     assert_eq!(again.status, 200);
     let a = again.json();
     assert_eq!(a["isCached"], true);
@@ -112,216 +98,93 @@ async fn create_validates_input_and_auth() {
         assert_eq!(r.status, 400, "{body} -> {} {}", r.status, r.body);
         assert!(r.json()["error"].is_string());
     }
-    let body = create_body("chat-b", None);
-    assert_eq!(
-        srv.call("POST", "/api/v1/sessions", None, Some(body.clone()))
-            .await
-            .status,
-        401
-    );
-    assert_eq!(
-        srv.call(
-            "POST",
-            "/api/v1/sessions",
-            Some("tr_dev_wrong"),
-            Some(body.clone())
-        )
-        .await
-        .status,
-        401
-    );
-    assert_eq!(
-        srv.call(
-            "POST",
-            "/api/v1/sessions",
-            Some("garbage"),
-            Some(body.clone())
-        )
-        .await
-        .status,
-        401
-    );
+    let body = create_body("chat-b", None).to_string();
+    let basic = [("authorization", "Basic abc")];
     let r = srv
-        .req(
-            "POST",
-            "/api/v1/sessions",
-            &[("authorization", "Basic abc")],
-            Some(&body.to_string()),
-        )
+        .req("POST", "/api/v1/sessions", &basic, Some(&body))
         .await;
     assert_eq!(r.status, 401);
     // A JWT needs write:sessions and tasks:{id}.
     let only_write = scoped(&["write:sessions"]);
-    assert_eq!(
-        srv.call(
-            "POST",
-            "/api/v1/sessions",
-            Some(&only_write),
-            Some(body.clone())
-        )
-        .await
-        .status,
-        403
-    );
     let ok = scoped(&["write:sessions", "tasks:ai-chat"]);
-    assert_eq!(
-        srv.call("POST", "/api/v1/sessions", Some(&ok), Some(body))
-            .await
-            .status,
-        201
-    );
+    for (token, want) in [
+        (None, 401),
+        (Some("tr_dev_wrong"), 401),
+        (Some("garbage"), 401),
+        (Some(only_write.as_str()), 403),
+        (Some(ok.as_str()), 201),
+    ] {
+        let r = srv.create_as(token, "chat-b", None).await;
+        assert_eq!(r.status, want, "{token:?}: {}", r.body);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retrieve_by_both_forms_and_token_errors() {
     let srv = Srv::start().await;
-    let b = srv.create("chat-c", None).await;
+    let (b, pat) = srv.create_with_token("chat-c", None).await;
     let sid = b["id"].as_str().unwrap().to_string();
-    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
     for id in ["chat-c", sid.as_str()] {
-        let r = srv
-            .call("GET", &format!("/api/v1/sessions/{id}"), Some(&pat), None)
-            .await;
+        let r = srv.retrieve(id, Some(&pat)).await;
         assert_eq!(r.status, 200, "{id}");
         assert_eq!(r.json()["id"], sid.as_str());
         assert_eq!(r.json()["currentRunId"], b["runId"]);
     }
-    // Friendly-id-scoped token also authorizes the externalId form.
+    assert_eq!(srv.retrieve("nope", Some(KEY)).await.status, 404);
     let by_sid = scoped(&[&format!("read:sessions:{sid}")]);
-    assert_eq!(
-        srv.call("GET", "/api/v1/sessions/chat-c", Some(&by_sid), None)
-            .await
-            .status,
-        200
-    );
     let other = scoped(&["read:sessions:chat-other"]);
-    assert_eq!(
-        srv.call("GET", "/api/v1/sessions/chat-c", Some(&other), None)
-            .await
-            .status,
-        403
-    );
-    assert_eq!(
-        srv.call("GET", "/api/v1/sessions/nope", Some(KEY), None)
-            .await
-            .status,
-        404
-    );
     let expired = sign(
         json!({"iss": jwt::ISSUER, "aud": jwt::AUDIENCE, "scopes": ["read:sessions"], "exp": now_secs() - 10}),
-    );
-    assert_eq!(
-        srv.call("GET", "/api/v1/sessions/chat-c", Some(&expired), None)
-            .await
-            .status,
-        401
     );
     let wrong_key = jwt::sign(
         "another-key",
         &json!({"iss": jwt::ISSUER, "aud": jwt::AUDIENCE, "scopes": ["read:sessions"]}),
     );
-    assert_eq!(
-        srv.call("GET", "/api/v1/sessions/chat-c", Some(&wrong_key), None)
-            .await
-            .status,
-        401
-    );
     let wrong_aud = sign(json!({"iss": jwt::ISSUER, "aud": "x", "scopes": ["read:sessions"]}));
-    assert_eq!(
-        srv.call("GET", "/api/v1/sessions/chat-c", Some(&wrong_aud), None)
-            .await
-            .status,
-        401
-    );
-    assert_eq!(
-        srv.call("GET", "/api/v1/sessions/chat-c", Some("a.b.c"), None)
-            .await
-            .status,
-        401
-    );
-    assert_eq!(
-        srv.call("GET", "/api/v1/sessions/chat-c", None, None)
-            .await
-            .status,
-        401
-    );
+    for (what, token, want) in [
+        // A friendly-id-scoped token also authorizes the externalId form.
+        ("scoped to the session id", Some(by_sid.as_str()), 200),
+        ("scoped to another chat", Some(other.as_str()), 403),
+        ("expired", Some(expired.as_str()), 401),
+        ("signed with another key", Some(wrong_key.as_str()), 401),
+        ("wrong audience", Some(wrong_aud.as_str()), 401),
+        ("not a JWT", Some("a.b.c"), 401),
+        ("no token", None, 401),
+    ] {
+        assert_eq!(srv.retrieve("chat-c", token).await.status, want, "{what}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_is_idempotent_and_closes_everything() {
     let srv = Srv::start().await;
     let pat = srv.create_token("chat-d", None).await;
+    let close = "/api/v1/sessions/chat-d/close";
     // A session PAT cannot close.
-    assert_eq!(
-        srv.call(
-            "POST",
-            "/api/v1/sessions/chat-d/close",
-            Some(&pat),
-            Some(json!({}))
-        )
-        .await
-        .status,
-        403
-    );
-    let long = "x".repeat(257);
-    let r = srv
-        .call(
-            "POST",
-            "/api/v1/sessions/chat-d/close",
-            Some(KEY),
-            Some(json!({ "reason": long })),
-        )
-        .await;
-    assert_eq!(r.status, 400);
-    let r = srv
-        .call(
-            "POST",
-            "/api/v1/sessions/chat-d/close",
-            Some(KEY),
-            Some(json!({ "reason": 5 })),
-        )
-        .await;
-    assert_eq!(r.status, 400);
-    let r = srv
-        .call(
-            "POST",
-            "/api/v1/sessions/chat-d/close",
-            Some(KEY),
-            Some(json!({ "reason": "done" })),
-        )
-        .await;
+    let r = srv.call("POST", close, Some(&pat), Some(json!({}))).await;
+    assert_eq!(r.status, 403);
+    for bad in [json!({ "reason": "x".repeat(257) }), json!({ "reason": 5 })] {
+        let r = srv.call("POST", close, Some(KEY), Some(bad)).await;
+        assert_eq!(r.status, 400);
+    }
+    let r = srv.close("chat-d", Some("done")).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let closed_at = r.json()["closedAt"].clone();
     assert!(closed_at.is_string());
     assert_eq!(r.json()["closedReason"], "done");
     // Again, with no body: the original values stay.
+    let key_auth = format!("Bearer {KEY}");
     let r = srv
-        .req(
-            "POST",
-            "/api/v1/sessions/chat-d/close",
-            &[("authorization", &format!("Bearer {KEY}"))],
-            None,
-        )
+        .req("POST", close, &[("authorization", &key_auth)], None)
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["closedAt"], closed_at);
     assert_eq!(r.json()["closedReason"], "done");
     let admin = scoped(&["admin:sessions:chat-d"]);
-    assert_eq!(
-        srv.call("POST", "/api/v1/sessions/chat-d/close", Some(&admin), None)
-            .await
-            .status,
-        200
-    );
+    let r = srv.call("POST", close, Some(&admin), None).await;
+    assert_eq!(r.status, 200);
     // Re-create conflicts; appends conflict.
-    let r = srv
-        .call(
-            "POST",
-            "/api/v1/sessions",
-            Some(KEY),
-            Some(create_body("chat-d", None)),
-        )
-        .await;
+    let r = srv.create_as(Some(KEY), "chat-d", None).await;
     assert_eq!(r.status, 409);
     let r = srv.say("chat-d", &pat, "u1", "hi").await;
     assert_eq!(r.status, 409);
@@ -335,26 +198,17 @@ async fn close_is_idempotent_and_closes_everything() {
         })
     );
     assert!(r.header("access-control-allow-origin").is_some());
-    assert_eq!(
-        srv.call("POST", "/api/v1/sessions/nope/close", Some(KEY), None)
-            .await
-            .status,
-        404
-    );
+    assert_eq!(srv.close("nope", None).await.status, 404);
 }
 
 /// Reads `.out` from `after` (all of it when `None`) with a 600 s long poll; it must
 /// end at once, cleanly. Returns the records.
 async fn replay(srv: &Srv, id: &str, pat: &str, after: Option<u64>, peek: bool) -> Vec<Rec> {
-    let lei = after.map(|n| n.to_string());
     let mut extra = vec![("timeout-seconds", "600")];
-    if let Some(l) = lei.as_deref() {
-        extra.push(("last-event-id", l));
-    }
     if peek {
         extra.push(("x-peek-settled", "1"));
     }
-    let mut s = srv.out(id, pat, &extra).await;
+    let mut s = srv.out_after(id, pat, after, &extra).await;
     if peek {
         assert_eq!(s.header("x-session-settled").as_deref(), Some("true"));
     }
@@ -371,16 +225,7 @@ async fn close_ends_out_with_one_session_closed_record() {
     let mut live = srv
         .out("chat-cl", &pat, &[("timeout-seconds", "600")])
         .await;
-    let mut seen: Vec<Rec> = Vec::new();
-    while !seen.iter().any(|r| r.ty() == "text-delta") {
-        match live.next().await {
-            Next::Event(e) if e.event.as_deref() == Some("batch") => {
-                seen.extend(parse_batch(&e.data))
-            }
-            Next::Event(_) => {}
-            other => panic!("ended before the reply started: {other:?}"),
-        }
-    }
+    let mut seen = live.until_chunk("text-delta").await;
     let r = srv.close("chat-cl", Some("done here")).await;
     assert_eq!(r.status, 200, "{}", r.body);
     // It arrives live, is the last record, and the stream ends right after it.
@@ -434,25 +279,16 @@ async fn close_ends_out_with_one_session_closed_record() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jwt_claims_sign_working_public_tokens() {
     let srv = Srv::start().await;
-    let r = srv
-        .call("POST", "/api/v1/auth/jwt/claims", Some(KEY), None)
-        .await;
+    let claims_url = "/api/v1/auth/jwt/claims";
+    let r = srv.call("POST", claims_url, Some(KEY), None).await;
     assert_eq!(r.status, 200);
     let mut claims = r.json();
     assert!(claims["sub"].is_string());
-    assert_eq!(
-        srv.call("POST", "/api/v1/auth/jwt/claims", None, None)
-            .await
-            .status,
-        401
-    );
+    let r = srv.call("POST", claims_url, None, None).await;
+    assert_eq!(r.status, 401);
     let pat = scoped(&["read:sessions"]);
-    assert_eq!(
-        srv.call("POST", "/api/v1/auth/jwt/claims", Some(&pat), None)
-            .await
-            .status,
-        403
-    );
+    let r = srv.call("POST", claims_url, Some(&pat), None).await;
+    assert_eq!(r.status, 403);
     // Sign like the SDK does: claims + scopes + iss/aud/iat/exp.
     srv.create("chat-e", None).await;
     claims["scopes"] = json!(["read:sessions:chat-e", "write:sessions:chat-e"]);
@@ -461,12 +297,7 @@ async fn jwt_claims_sign_working_public_tokens() {
     claims["iat"] = json!(now_secs());
     claims["exp"] = json!(now_secs() + 60);
     let t = sign(claims);
-    assert_eq!(
-        srv.call("GET", "/api/v1/sessions/chat-e", Some(&t), None)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(srv.retrieve("chat-e", Some(&t)).await.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -519,31 +350,17 @@ async fn normal_reply_streams_chunks_then_turn_complete_and_trim() {
         ("trigger-control".to_string(), "turn-complete".to_string())
     );
     let fresh = tc.header("public-access-token").expect("refreshed token");
-    assert_eq!(
-        srv.call("GET", "/api/v1/sessions/chat-f", Some(fresh), None)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(srv.retrieve("chat-f", Some(fresh)).await.status, 200);
     assert!(tc
         .header("session-in-event-id")
         .unwrap()
         .parse::<u64>()
         .is_ok());
     // Then an S2 trim command record.
-    let (rest, _, _) = {
-        let mut s2 = srv
-            .out(
-                "chat-f",
-                &pat,
-                &[
-                    ("timeout-seconds", "1"),
-                    ("last-event-id", &tc.seq.to_string()),
-                ],
-            )
-            .await;
-        s2.drain().await
-    };
+    let mut s2 = srv
+        .out_after("chat-f", &pat, Some(tc.seq), &[("timeout-seconds", "1")])
+        .await;
+    let (rest, _, _) = s2.drain().await;
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].headers, vec![(String::new(), "trim".to_string())]);
     assert_eq!(rest[0].seq, tc.seq + 1);
@@ -552,13 +369,12 @@ async fn normal_reply_streams_chunks_then_turn_complete_and_trim() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appends_resume_and_seq_monotonic_across_turns() {
     let srv = Srv::start().await;
-    let b = srv.create("chat-g", None).await;
-    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
+    let (b, pat) = srv.create_with_token("chat-g", None).await;
     let r = srv.say("chat-g", &pat, "u1", "first").await;
     assert_eq!((r.status, r.json()), (200, json!({ "ok": true })));
     let t1 = srv.turn("chat-g", &pat, None).await;
     assert_eq!(text_of(&t1), "Echo: first");
-    let last1 = t1.last().unwrap().seq;
+    let last1 = last_seq(&t1);
     let sid = b["id"].as_str().unwrap();
     // The session_* URL form works with the externalId-scoped token.
     let r = srv.say(sid, &pat, "u2", "second").await;
@@ -599,16 +415,13 @@ async fn appends_resume_and_seq_monotonic_across_turns() {
 async fn append_dedupes_part_ids_and_rejects_bad_bodies() {
     let srv = Srv::start().await;
     let pat = srv.create_token("chat-h", None).await;
-    let auth = format!("Bearer {pat}");
-    let url = "/realtime/v1/sessions/chat-h/in/append";
     let body = user_chunk("chat-h", "u1", "once").to_string();
     let h = [
-        ("authorization", auth.as_str()),
         ("content-type", "application/json"),
         ("x-part-id", "part-1"),
     ];
     for _ in 0..3 {
-        let r = srv.req("POST", url, &h, Some(&body)).await;
+        let r = srv.append_raw("chat-h", &pat, &h, &body).await;
         assert_eq!((r.status, r.json()), (200, json!({ "ok": true })));
     }
     let t = srv.turn("chat-h", &pat, None).await;
@@ -629,9 +442,7 @@ async fn append_dedupes_part_ids_and_rejects_bad_bodies() {
         r#"{"kind":"message","payload":{"trigger":7}}"#,
         "",
     ] {
-        let r = srv
-            .req("POST", url, &[("authorization", auth.as_str())], Some(bad))
-            .await;
+        let r = srv.append_raw("chat-h", &pat, &[], bad).await;
         assert_eq!(r.status, 400, "{bad}");
         assert_eq!(r.json()["ok"], false);
         assert!(r.header("access-control-allow-origin").is_some());
@@ -641,17 +452,8 @@ async fn append_dedupes_part_ids_and_rejects_bad_bodies() {
         r#"{{"kind":"stop","message":"{}"}}"#,
         "a".repeat(1024 * 1024 + 10)
     );
-    let r = srv
-        .req(
-            "POST",
-            url,
-            &[
-                ("authorization", auth.as_str()),
-                ("origin", "http://localhost:5173"),
-            ],
-            Some(&huge),
-        )
-        .await;
+    let origin = [("origin", "http://localhost:5173")];
+    let r = srv.append_raw("chat-h", &pat, &origin, &huge).await;
     assert_eq!(r.status, 413);
     assert_eq!(r.json()["ok"], false);
     assert_eq!(
@@ -663,17 +465,8 @@ async fn append_dedupes_part_ids_and_rejects_bad_bodies() {
         r#"{{"kind":"stop","message":"{}"}}"#,
         "a".repeat(1024 * 1024 - 100)
     );
-    assert_eq!(
-        srv.req(
-            "POST",
-            url,
-            &[("authorization", auth.as_str())],
-            Some(&fits)
-        )
-        .await
-        .status,
-        200
-    );
+    let r = srv.append_raw("chat-h", &pat, &[], &fits).await;
+    assert_eq!(r.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -682,42 +475,21 @@ async fn out_checks_headers_pings_and_ends_with_done() {
     let pat = srv.create_token("chat-i", None).await;
     let auth = format!("Bearer {pat}");
     let url = "/realtime/v1/sessions/chat-i/out";
-    let r = srv
-        .req("GET", url, &[("authorization", auth.as_str())], None)
-        .await;
-    assert_eq!(r.status, 406);
-    assert_eq!(r.json()["ok"], false);
-    let r = srv
-        .req(
-            "GET",
-            url,
-            &[
-                ("authorization", auth.as_str()),
-                ("accept", "application/json"),
-            ],
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 406);
+    // No accept header, then one that is not text/event-stream.
+    for accept in [None, Some("application/json")] {
+        let mut h = vec![("authorization", auth.as_str())];
+        h.extend(accept.map(|a| ("accept", a)));
+        let r = srv.req("GET", url, &h, None).await;
+        assert_eq!(r.status, 406, "accept {accept:?}");
+        assert_eq!(r.json()["ok"], false);
+    }
     for bad in ["soon", "", "1e999x"] {
         let r = srv
-            .req(
-                "GET",
-                url,
-                &[
-                    ("authorization", auth.as_str()),
-                    ("accept", "text/event-stream"),
-                    ("timeout-seconds", bad),
-                ],
-                None,
-            )
+            .out_response("chat-i", Some(&pat), &[("timeout-seconds", bad)])
             .await;
         assert_eq!(r.status, 400, "timeout {bad:?}");
     }
-    let r = srv
-        .req("GET", url, &[("accept", "text/event-stream")], None)
-        .await;
-    assert_eq!(r.status, 401);
+    assert_eq!(srv.out_response("chat-i", None, &[]).await.status, 401);
     // Idle preloaded session: pings, then [DONE] at the deadline, then a clean end.
     let mut s = srv.out("chat-i", &pat, &[("timeout-seconds", "1")]).await;
     let mut pings = 0;
@@ -747,19 +519,10 @@ async fn peek_settled_closes_fast_only_when_settled() {
     let srv = Srv::start().await;
     let pat = srv.create_token("chat-j", Some("hi")).await;
     let t = srv.turn("chat-j", &pat, None).await;
-    let last = t.last().unwrap().seq;
+    let last = last_seq(&t);
     // Settled: header set and the stream drains then closes, despite a 600 s timeout.
-    let mut s = srv
-        .out(
-            "chat-j",
-            &pat,
-            &[
-                ("x-peek-settled", "1"),
-                ("timeout-seconds", "600"),
-                ("last-event-id", &last.to_string()),
-            ],
-        )
-        .await;
+    let peek = [("x-peek-settled", "1"), ("timeout-seconds", "600")];
+    let mut s = srv.out_after("chat-j", &pat, Some(last), &peek).await;
     assert_eq!(s.header("x-session-settled").as_deref(), Some("true"));
     let (recs, done, _) = s.drain().await;
     assert!(done);
@@ -771,27 +534,10 @@ async fn peek_settled_closes_fast_only_when_settled() {
     let r = srv.say("chat-j", &pat, "u2", "/pause 30").await;
     assert_eq!(r.status, 200);
     let mut live = srv
-        .out(
-            "chat-j",
-            &pat,
-            &[
-                ("timeout-seconds", "30"),
-                ("last-event-id", &last.to_string()),
-            ],
-        )
+        .out_after("chat-j", &pat, Some(last), &[("timeout-seconds", "30")])
         .await;
     // Wait until the turn has started streaming.
-    loop {
-        match live.next().await {
-            Next::Event(e) if e.event.as_deref() == Some("batch") => {
-                if parse_batch(&e.data).iter().any(|r| r.ty() == "text-delta") {
-                    break;
-                }
-            }
-            Next::Event(_) => {}
-            other => panic!("{other:?}"),
-        }
-    }
+    live.until_chunk("text-delta").await;
     let s = srv
         .out(
             "chat-j",
@@ -800,6 +546,22 @@ async fn peek_settled_closes_fast_only_when_settled() {
         )
         .await;
     assert!(s.header("x-session-settled").is_none());
+}
+
+/// Asserts a response allows `origin` and that its `header` (a list) names each of `names`
+/// (case-insensitively).
+fn assert_cors(r: &Resp, origin: &str, header: &str, names: &[&str]) {
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some(origin)
+    );
+    let list = r
+        .header(header)
+        .unwrap_or_else(|| panic!("no {header}"))
+        .to_ascii_lowercase();
+    for n in names {
+        assert!(list.contains(n), "{header} lacks {n}: {list}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -821,15 +583,7 @@ async fn cors_on_preflight_success_and_errors() {
         )
         .await;
     assert!(r.status == 204 || r.status == 200);
-    assert_eq!(
-        r.header("access-control-allow-origin").as_deref(),
-        Some("http://localhost:5173")
-    );
-    let allow = r
-        .header("access-control-allow-headers")
-        .unwrap()
-        .to_ascii_lowercase();
-    for h in [
+    let allowed = [
         "authorization",
         "content-type",
         "x-part-id",
@@ -838,9 +592,13 @@ async fn cors_on_preflight_success_and_errors() {
         "x-peek-settled",
         "x-trigger-source",
         "x-custom-thing",
-    ] {
-        assert!(allow.contains(h), "allow-headers lacks {h}");
-    }
+    ];
+    assert_cors(
+        &r,
+        "http://localhost:5173",
+        "access-control-allow-headers",
+        &allowed,
+    );
     assert!(r
         .header("access-control-allow-methods")
         .unwrap()
@@ -854,23 +612,19 @@ async fn cors_on_preflight_success_and_errors() {
         )
         .await;
     assert_eq!(r.status, 401);
-    assert_eq!(
-        r.header("access-control-allow-origin").as_deref(),
-        Some("http://a.test")
-    );
-    let expose = r
-        .header("access-control-expose-headers")
-        .unwrap()
-        .to_ascii_lowercase();
-    for h in [
+    let exposed = [
         "x-session-settled",
         "x-ratelimit-reset",
         "x-ratelimit-remaining",
         "x-ratelimit-limit",
-    ] {
-        assert!(expose.contains(h), "expose lacks {h}");
-    }
-    let r = srv.req("GET", "/nowhere/at/all", &[], None).await;
+    ];
+    assert_cors(
+        &r,
+        "http://a.test",
+        "access-control-expose-headers",
+        &exposed,
+    );
+    let r = srv.get("/nowhere/at/all").await;
     assert_eq!(r.status, 404);
     assert!(r.json()["error"].is_string());
     assert!(r.header("access-control-allow-origin").is_some());
@@ -879,20 +633,16 @@ async fn cors_on_preflight_success_and_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_run_exits_and_next_append_starts_a_continuation() {
     let srv = Srv::start_with(|c| c.idle_timeout_secs = 1).await;
-    let b = srv.create("chat-k", Some("one")).await;
-    let pat = b["publicAccessToken"].as_str().unwrap().to_string();
+    let (b, pat) = srv.create_with_token("chat-k", Some("one")).await;
     let first_run = b["runId"].as_str().unwrap().to_string();
     let t1 = srv.turn("chat-k", &pat, None).await;
     wait_stats(&srv, |s| s["liveRuns"] == 0).await;
     let r = srv.say("chat-k", &pat, "u2", "two").await;
     assert_eq!(r.status, 200);
-    let t2 = srv.turn("chat-k", &pat, Some(t1.last().unwrap().seq)).await;
+    let t2 = srv.turn("chat-k", &pat, Some(last_seq(&t1))).await;
     assert_eq!(text_of(&t2), "Echo: two");
-    assert!(t2.iter().all(|r| r.seq > t1.last().unwrap().seq));
-    let s = srv
-        .call("GET", "/api/v1/sessions/chat-k", Some(&pat), None)
-        .await
-        .json();
+    assert!(t2.iter().all(|r| r.seq > last_seq(&t1)));
+    let s = srv.retrieve("chat-k", Some(&pat)).await.json();
     assert_ne!(s["currentRunId"].as_str().unwrap(), first_run);
     let tok = t2.last().unwrap().header("public-access-token").unwrap();
     let scopes = jwt_payload(tok)["scopes"].clone();
@@ -905,9 +655,7 @@ async fn idle_run_exits_and_next_append_starts_a_continuation() {
 }
 
 async fn s_run(srv: &Srv, pat: &str) -> String {
-    srv.call("GET", "/api/v1/sessions/chat-k", Some(pat), None)
-        .await
-        .json()["currentRunId"]
+    srv.retrieve("chat-k", Some(pat)).await.json()["currentRunId"]
         .as_str()
         .unwrap()
         .to_string()
@@ -919,91 +667,60 @@ async fn bad_input_never_yields_a_server_error() {
     let pat = srv.create_token("chat-z", None).await;
     let auth = format!("Bearer {pat}");
     let key = format!("Bearer {KEY}");
-    type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, Option<&'a str>);
-    let cases: Vec<Case> = vec![
+    let with_key = [("authorization", key.as_str())];
+    let empty_part_id = [("authorization", auth.as_str()), ("x-part-id", "")];
+    let bad_token = [("authorization", "Bearer ...")];
+    let negative_timeout = [
+        ("authorization", auth.as_str()),
+        ("accept", "text/event-stream"),
+        ("timeout-seconds", "-5"),
+    ];
+    let (close, append, out) = (
+        "/api/v1/sessions/chat-z/close",
+        "/realtime/v1/sessions/chat-z/in/append",
+        "/realtime/v1/sessions/chat-z/out",
+    );
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], Option<&'a str>);
+    let cases: [Case; 13] = [
+        ("POST", "/api/v1/sessions", &with_key, Some("\u{0}\u{1}")),
+        ("POST", "/api/v1/sessions", &with_key, Some("null")),
+        ("GET", "/api/v1/sessions/%ZZ", &with_key, None),
+        ("POST", close, &with_key, Some("[1,2]")),
+        ("POST", append, &empty_part_id, Some("{}")),
+        ("POST", append, &bad_token, Some("{}")),
+        ("GET", out, &negative_timeout, None),
         (
-            "POST",
-            "/api/v1/sessions".into(),
-            vec![("authorization", &key)],
-            Some("\u{0}\u{1}"),
-        ),
-        (
-            "POST",
-            "/api/v1/sessions".into(),
-            vec![("authorization", &key)],
-            Some("null"),
-        ),
-        (
-            "GET",
-            "/api/v1/sessions/%ZZ".into(),
-            vec![("authorization", &key)],
-            None,
-        ),
-        (
-            "POST",
-            "/api/v1/sessions/chat-z/close".into(),
-            vec![("authorization", &key)],
-            Some("[1,2]"),
-        ),
-        (
-            "POST",
-            "/realtime/v1/sessions/chat-z/in/append".into(),
-            vec![("authorization", &auth), ("x-part-id", "")],
-            Some("{}"),
-        ),
-        (
-            "POST",
-            "/realtime/v1/sessions/chat-z/in/append".into(),
-            vec![("authorization", "Bearer ...")],
-            Some("{}"),
-        ),
-        (
-            "GET",
-            "/realtime/v1/sessions/chat-z/out".into(),
-            vec![
-                ("authorization", &auth),
-                ("accept", "text/event-stream"),
-                ("timeout-seconds", "-5"),
-            ],
-            None,
+            "PUT",
+            "/app/chats/x/session",
+            &[],
+            Some(r#"{"publicAccessToken":1}"#),
         ),
         (
             "PUT",
-            "/app/chats/x/session".into(),
-            vec![],
-            Some("{\"publicAccessToken\":1}"),
-        ),
-        (
-            "PUT",
-            "/app/chats/x/messages".into(),
-            vec![],
-            Some("{\"messages\":{}}"),
+            "/app/chats/x/messages",
+            &[],
+            Some(r#"{"messages":{}}"#),
         ),
         (
             "POST",
-            "/app/chats/x/start".into(),
-            vec![],
-            Some("{\"clientData\":[1]}"),
+            "/app/chats/x/start",
+            &[],
+            Some(r#"{"clientData":[1]}"#),
         ),
         (
             "POST",
-            "/_dev/faults/fail-appends".into(),
-            vec![],
-            Some("{\"count\":\"x\"}"),
+            "/_dev/faults/fail-appends",
+            &[],
+            Some(r#"{"count":"x"}"#),
         ),
-        (
-            "POST",
-            "/_dev/faults/delay".into(),
-            vec![],
-            Some("{\"ms\":-1}"),
-        ),
-        ("DELETE", "/api/v1/sessions".into(), vec![], None),
+        ("POST", "/_dev/faults/delay", &[], Some(r#"{"ms":-1}"#)),
+        ("DELETE", "/api/v1/sessions", &[], None),
     ];
     let r = srv.req("DELETE", "/api/v1/sessions", &[], None).await;
     assert_eq!(r.status, 405);
     assert!(r.json()["error"].is_string());
     for (m, p, h, body) in cases {
-        let r = srv.req(m, &p, &h, body).await;
+        let r = srv.req(m, p, h, body).await;
         assert!(
             r.status >= 400 && r.status < 500,
             "{m} {p} -> {} {}",

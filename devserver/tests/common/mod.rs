@@ -34,11 +34,16 @@ impl Resp {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
+        header_value(&self.headers, name)
     }
+}
+
+/// A response header as text.
+fn header_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 pub fn test_config() -> Config {
@@ -99,17 +104,7 @@ impl Srv {
         headers: &[(&str, &str)],
         body: Option<&str>,
     ) -> Resp {
-        self.req_bytes(method, path, headers, body.map(|b| b.as_bytes().to_vec()))
-            .await
-    }
-
-    pub async fn req_bytes(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<Vec<u8>>,
-    ) -> Resp {
+        let body = body.map(|b| b.as_bytes().to_vec());
         let resp = self.send(method, path, headers, body).await;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
@@ -142,25 +137,47 @@ impl Srv {
         self.req(method, path, &h, text.as_deref()).await
     }
 
-    /// Creates a chat session with the secret key. `first` = None means preload.
-    /// Creates the session and returns its public access token.
-    pub async fn create_token(&self, chat_id: &str, first: Option<&str>) -> String {
-        let b = self.create(chat_id, first).await;
-        b["publicAccessToken"]
-            .as_str()
-            .expect("a token")
-            .to_string()
+    /// `GET` with no headers.
+    pub async fn get(&self, path: &str) -> Resp {
+        self.req("GET", path, &[], None).await
     }
 
+    /// `POST /api/v1/sessions` with this token and the body of [`create_body`].
+    pub async fn create_as(&self, token: Option<&str>, chat_id: &str, first: Option<&str>) -> Resp {
+        let body = create_body(chat_id, first);
+        self.call("POST", "/api/v1/sessions", token, Some(body))
+            .await
+    }
+
+    /// `GET /api/v1/sessions/{id}` with this token (or none).
+    pub async fn retrieve(&self, id: &str, token: Option<&str>) -> Resp {
+        self.call("GET", &format!("/api/v1/sessions/{id}"), token, None)
+            .await
+    }
+
+    /// `POST /_dev/faults/{name}` with this JSON body (or none).
+    pub async fn fault(&self, name: &str, body: Option<Value>) -> Resp {
+        self.call("POST", &format!("/_dev/faults/{name}"), None, body)
+            .await
+    }
+
+    /// Creates a chat session with the secret key (`first` = None means preload)
+    /// and returns its public access token.
+    pub async fn create_token(&self, chat_id: &str, first: Option<&str>) -> String {
+        token_in(&self.create(chat_id, first).await)
+    }
+
+    /// Creates a chat session with the secret key (`first` = None means preload)
+    /// and returns the response body and its public access token.
+    pub async fn create_with_token(&self, chat_id: &str, first: Option<&str>) -> (Value, String) {
+        let b = self.create(chat_id, first).await;
+        let token = token_in(&b);
+        (b, token)
+    }
+
+    /// Creates a chat session with the secret key (`first` = None means preload).
     pub async fn create(&self, chat_id: &str, first: Option<&str>) -> Value {
-        let r = self
-            .call(
-                "POST",
-                "/api/v1/sessions",
-                Some(KEY),
-                Some(create_body(chat_id, first)),
-            )
-            .await;
+        let r = self.create_as(Some(KEY), chat_id, first).await;
         assert!(
             r.status == 201 || r.status == 200,
             "create: {} {}",
@@ -189,6 +206,22 @@ impl Srv {
             Some(chunk),
         )
         .await
+    }
+
+    /// `POST .in/append` with this raw body, this token and any extra headers (no
+    /// content type unless given).
+    pub async fn append_raw(
+        &self,
+        chat_id: &str,
+        token: &str,
+        extra: &[(&str, &str)],
+        body: &str,
+    ) -> Resp {
+        let auth = format!("Bearer {token}");
+        let mut h = vec![("authorization", auth.as_str())];
+        h.extend_from_slice(extra);
+        let path = format!("/realtime/v1/sessions/{chat_id}/in/append");
+        self.req("POST", &path, &h, Some(body)).await
     }
 
     /// Closes a session with the secret key.
@@ -224,14 +257,44 @@ impl Srv {
         s
     }
 
+    /// Opens `.out` like [`Srv::out`], resuming after `last_event_id` when given.
+    pub async fn out_after(
+        &self,
+        chat_id: &str,
+        token: &str,
+        last_event_id: Option<u64>,
+        extra: &[(&str, &str)],
+    ) -> Sse {
+        let lei = last_event_id.map(|n| n.to_string());
+        let mut h = extra.to_vec();
+        if let Some(l) = lei.as_deref() {
+            h.push(("last-event-id", l));
+        }
+        self.out(chat_id, token, &h).await
+    }
+
+    /// `GET .out` with this token (or none) and `accept: text/event-stream`, read as a
+    /// plain response (for the refusals); extra headers may be added.
+    pub async fn out_response(
+        &self,
+        chat_id: &str,
+        token: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> Resp {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut h = vec![("accept", "text/event-stream")];
+        if let Some(a) = auth.as_deref() {
+            h.push(("authorization", a));
+        }
+        h.extend_from_slice(extra);
+        let path = format!("/realtime/v1/sessions/{chat_id}/out");
+        self.req("GET", &path, &h, None).await
+    }
+
     /// Reads one whole turn (from the given cursor) and returns its records.
     pub async fn turn(&self, chat_id: &str, token: &str, last_event_id: Option<u64>) -> Vec<Rec> {
-        let lei = last_event_id.map(|n| n.to_string());
-        let mut extra = vec![("timeout-seconds", "30")];
-        if let Some(l) = lei.as_deref() {
-            extra.push(("last-event-id", l));
-        }
-        let mut s = self.out(chat_id, token, &extra).await;
+        let extra = [("timeout-seconds", "30")];
+        let mut s = self.out_after(chat_id, token, last_event_id, &extra).await;
         s.until_turn_complete().await
     }
 
@@ -250,6 +313,14 @@ pub fn create_body(chat_id: &str, first: Option<&str>) -> Value {
         }),
     };
     json!({ "type": "chat.agent", "externalId": chat_id, "taskIdentifier": "ai-chat", "triggerConfig": { "basePayload": base } })
+}
+
+/// The `publicAccessToken` of a response body.
+pub fn token_in(body: &Value) -> String {
+    body["publicAccessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no publicAccessToken in {body}"))
+        .to_string()
 }
 
 pub fn user_chunk(chat_id: &str, id: &str, text: &str) -> Value {
@@ -361,10 +432,7 @@ pub enum Next {
 
 impl Sse {
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
+        header_value(&self.headers, name)
     }
 
     pub async fn next(&mut self) -> Next {
@@ -411,6 +479,21 @@ impl Sse {
         }
     }
 
+    /// Reads events until the next batch and returns its records; panics, naming
+    /// `awaited` and the records read so far (`seen`), when the stream ends first.
+    async fn next_batch(&mut self, awaited: &str, seen: &[Rec]) -> Vec<Rec> {
+        for _ in 0..100_000 {
+            match self.next().await {
+                Next::Event(e) if e.event.as_deref() == Some("batch") => {
+                    return parse_batch(&e.data)
+                }
+                Next::Event(_) => {}
+                other => panic!("stream ended before {awaited}: {other:?}; got {seen:?}"),
+            }
+        }
+        panic!("no {awaited}");
+    }
+
     /// Reads batches until a turn-complete record; returns every record seen.
     pub async fn until_turn_complete(&mut self) -> Vec<Rec> {
         self.until_control("turn-complete").await
@@ -419,22 +502,29 @@ impl Sse {
     /// Reads batches until a control record of this subtype; returns every record seen.
     pub async fn until_control(&mut self, control: &str) -> Vec<Rec> {
         let mut out = Vec::new();
-        for _ in 0..100_000 {
-            match self.next().await {
-                Next::Event(e) if e.event.as_deref() == Some("batch") => {
-                    for r in parse_batch(&e.data) {
-                        let done = r.control() == Some(control);
-                        out.push(r);
-                        if done {
-                            return out;
-                        }
-                    }
+        loop {
+            for r in self.next_batch(control, &out).await {
+                let done = r.control() == Some(control);
+                out.push(r);
+                if done {
+                    return out;
                 }
-                Next::Event(_) => {}
-                other => panic!("stream ended before {control}: {other:?}; got {out:?}"),
             }
         }
-        panic!("no {control}");
+    }
+
+    /// Reads batches until one holds a data chunk of this type (a turn under way);
+    /// returns every record of the batches read.
+    pub async fn until_chunk(&mut self, ty: &str) -> Vec<Rec> {
+        let mut out = Vec::new();
+        loop {
+            let batch = self.next_batch(ty, &out).await;
+            let found = batch.iter().any(|r| r.ty() == ty);
+            out.extend(batch);
+            if found {
+                return out;
+            }
+        }
     }
 
     /// Reads a stream that ends without waiting: batches, then `[DONE]` with no ping
@@ -480,6 +570,11 @@ pub fn assert_session_closed(r: &Resp, reason: Option<&str>) {
     assert_eq!(b["ok"], false);
     assert_eq!(b["code"], "session_closed");
     assert_eq!(b["closedReason"], json!(reason));
+}
+
+/// The seq of the last record read (a turn's turn-complete): the cursor to resume after.
+pub fn last_seq(recs: &[Rec]) -> u64 {
+    recs.last().expect("records").seq
 }
 
 /// Concatenated text deltas of a turn.
