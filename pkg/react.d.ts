@@ -118,3 +118,42 @@ export type UsePendingMessagesReturn = {
 export declare function usePendingMessages<TUIMessage extends UIMessage = UIMessage>(
     options: UsePendingMessagesOptions<TUIMessage>,
 ): UsePendingMessagesReturn;
+
+/** Where a loaded transcript ends on the chat's streams. */
+export type TranscriptCursors = { lastOutEventId?: string };
+
+/** What a transcript loader (for example a server action) resolves to. */
+export type LoadTranscriptResult<TUIMessage extends UIMessage = UIMessage> = {
+    messages: TUIMessage[];
+    cursors?: TranscriptCursors;
+    nextCursor?: string;
+};
+
+/**
+ * Seeds the transport's resume cursor from a loaded transcript, so the live
+ * stream opens just past the history already shown. Returns whether there
+ * was a cursor.
+ */
+export declare function seedTranscriptCursor(
+    transport: Pick<TriggerChatTransport, "seedResumeCursor">,
+    chatId: string,
+    cursors: TranscriptCursors | undefined,
+): boolean;
+
+/**
+ * Loads a chat's history before it connects (again when `chatId` changes;
+ * nothing for `undefined`), seeding `options.transport`'s resume cursor.
+ */
+export declare function useLoadTranscript<TUIMessage extends UIMessage = UIMessage>(
+    chatId: string | undefined,
+    load: (args: { chatId: string; limit?: number }) => Promise<LoadTranscriptResult<TUIMessage>>,
+    options?: { transport?: TriggerChatTransport; limit?: number },
+): { messages: TUIMessage[]; isLoading: boolean; error: Error | undefined; nextCursor: string | undefined };
+
+/**
+ * Sends custom actions through `useChat`'s `sendMessage` (as `body.action`),
+ * so `useChat` renders the reply and `stop` works.
+ */
+export declare function useChatActions(options: {
+    sendMessage: (message: undefined, options: { body: { action: unknown } }) => unknown;
+}): { sendAction: (action: unknown) => Promise<void> };

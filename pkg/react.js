@@ -296,3 +296,86 @@ export function usePendingMessages(options) {
         getInjectedMessages,
     };
 }
+
+/**
+ * Moves the transport's resume cursor for `chatId` to a loaded transcript's
+ * `cursors.lastOutEventId`, so the live stream opens just past the history
+ * the page already shows (held by the transport until the chat's session
+ * exists). Returns whether there was a cursor to seed.
+ */
+export function seedTranscriptCursor(transport, chatId, cursors) {
+    const lastEventId = cursors?.lastOutEventId;
+    if (typeof lastEventId !== "string" || lastEventId === "") return false;
+    transport.seedResumeCursor(chatId, lastEventId);
+    return true;
+}
+
+/**
+ * Loads a chat's history with the app's `load({ chatId, limit? })` (for
+ * example a server action) before the chat connects, and seeds the
+ * transport's resume cursor from the result. Loads again when `chatId`
+ * changes; `undefined` loads nothing. Results of a superseded load are
+ * dropped.
+ */
+export function useLoadTranscript(chatId, load, options) {
+    const empty = { messages: [], error: undefined, nextCursor: undefined };
+    const [state, setState] = useState(() => ({ chatId, isLoading: chatId !== undefined, ...empty }));
+    const loadRef = useRef(load);
+    loadRef.current = load;
+    const transportRef = useRef(options?.transport);
+    transportRef.current = options?.transport;
+    const limit = options?.limit;
+
+    useEffect(() => {
+        if (chatId === undefined) {
+            setState({ chatId, isLoading: false, ...empty });
+            return undefined;
+        }
+        let current = true;
+        setState({ chatId, isLoading: true, ...empty });
+        const args = limit === undefined ? { chatId } : { chatId, limit };
+        Promise.resolve()
+            .then(() => loadRef.current(args))
+            .then(
+                (result) => {
+                    if (!current) return;
+                    if (transportRef.current) seedTranscriptCursor(transportRef.current, chatId, result?.cursors);
+                    setState({
+                        chatId,
+                        isLoading: false,
+                        messages: Array.isArray(result?.messages) ? result.messages : [],
+                        error: undefined,
+                        nextCursor: result?.nextCursor,
+                    });
+                },
+                (cause) => {
+                    if (!current) return;
+                    const error = cause instanceof Error ? cause : new Error(String(cause));
+                    setState({ chatId, isLoading: false, ...empty, error });
+                },
+            );
+        return () => {
+            current = false;
+        };
+        // `empty` is rebuilt each render on purpose; only these inputs matter.
+        // eslint-disable-next-line react-hooks/exhaustive-deps
+    }, [chatId, limit]);
+
+    // Until the effect for a new chatId has run, report that chat as loading.
+    if (state.chatId !== chatId) return { ...empty, isLoading: chatId !== undefined };
+    return { messages: state.messages, isLoading: state.isLoading, error: state.error, nextCursor: state.nextCursor };
+}
+
+/**
+ * Sends custom actions (the agent's `onAction`) through `useChat`'s
+ * `sendMessage`, so `useChat` owns the reply: an action that becomes a turn
+ * renders like a message turn, and `stop` works. Returns `{ sendAction }`.
+ */
+export function useChatActions({ sendMessage }) {
+    const latest = useRef(sendMessage);
+    latest.current = sendMessage;
+    const sendAction = useCallback(async (action) => {
+        await latest.current(undefined, { body: { action } });
+    }, []);
+    return { sendAction };
+}

@@ -56,6 +56,24 @@ fn run(op: Op) -> Promise {
     future_to_promise(async move { op.await.map_err(Fail::into_js) })
 }
 
+/// An action on `.in` (with the call's `metadata` over the transport's
+/// `clientData`), then its reply on `.out`.
+async fn action_reply(
+    c: &Rc<Client>,
+    id: &str,
+    action: &JsValue,
+    metadata: &JsValue,
+    signal: Option<web_sys::AbortSignal>,
+) -> Result<JsValue, Fail> {
+    let action = to_json(action, "action")?.unwrap_or_else(|| "null".into());
+    let metadata = c.merged_metadata(metadata)?;
+    c.ensure_session(id).await?;
+    let chunk = wire::action_chunk(id, &action, metadata.as_deref());
+    c.send_reported(id, &chunk, "action", None).await?;
+    let stop_on_abort = signal.is_some();
+    stream_reply(c, id, signal, stop_on_abort)
+}
+
 /// After a send: the new turn supersedes the chat's running stream, the
 /// chat is marked streaming (so a reload resumes it), and a stream on
 /// `.out` carries the reply.
@@ -144,6 +162,14 @@ impl WasmTransport {
             if let Some(s) = c.session(&chat_id).filter(|s| s.closed) {
                 let reason = s.closed_reason;
                 return Err(Error::SessionClosed { chat_id, reason }.into());
+            }
+            // An action sent through `useChat` (`useChatActions` puts it in
+            // `body.action`): `useChat` then owns the reply's stream.
+            let action = get(&get(&options, "body"), "action");
+            if !action.is_undefined() {
+                let signal = signal_arg(&get(&options, "abortSignal"), "sendMessages")?;
+                let metadata = get(&options, "metadata");
+                return action_reply(&c, &chat_id, &action, &metadata, signal).await;
             }
             let trigger = get(&options, "trigger").as_string().and_then(|t| Trigger::parse(&t)).ok_or_else(|| {
                 Error::Misuse(
@@ -295,18 +321,8 @@ impl WasmTransport {
         let c = self.client.clone();
         promise(async move {
             let id = chat_id_arg(&chat_id, "sendAction")?;
-            let action = to_json(&action, "action")?.unwrap_or_else(|| "null".into());
-            // The call's `metadata` over the transport's `clientData`.
-            let metadata = c.merged_metadata(&get(&options, "metadata"))?;
-            c.ensure_session(&id).await?;
-            c.send_reported(
-                &id,
-                &wire::action_chunk(&id, &action, metadata.as_deref()),
-                "action",
-                None,
-            )
-            .await?;
-            stream_reply(&c, &id, None, false)
+            let signal = signal_arg(&get(&options, "abortSignal"), "sendAction")?;
+            action_reply(&c, &id, &action, &get(&options, "metadata"), signal).await
         })
     }
 

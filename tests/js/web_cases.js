@@ -688,6 +688,11 @@ export const cases = {
     eq(b.payload.metadata, { user: "u", plan: "pro" }, "merged");
     await drain(await t.sendAction("c", { type: "undo" }));
     eq(JSON.parse(calls[2].init.body).payload.metadata, { user: "u", plan: "free" }, "clientData alone");
+
+    // Through useChat: `body.action` makes sendMessages send the action, not a message.
+    await drain(await send(t, "c", { body: { action: { type: "redo" } }, metadata: { plan: "team" } }));
+    const viaChat = JSON.parse(calls[4].init.body).payload;
+    eq([viaChat.trigger, viaChat.action, viaChat.metadata, viaChat.message], ["action", { type: "redo" }, { user: "u", plan: "team" }, undefined], "an action through sendMessages");
   },
 
   async dispose_ends_open_streams(make) {
