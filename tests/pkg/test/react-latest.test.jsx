@@ -3,31 +3,17 @@
 // useChatActions, useLoadTranscript and seedTranscriptCursor, and the
 // callback setters the hook keeps fresh. Ours only: the installed reference
 // package is 4.5.0.
-import { act, cleanup, render, renderHook, screen, waitFor } from "@testing-library/react";
+import { act, render, renderHook, screen, waitFor } from "@testing-library/react";
 import { useChat } from "@ai-sdk/react";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { createFakeSessions, textReply, until } from "./helpers/fake-sessions.js";
+import { describe, expect, it, vi } from "vitest";
+import { textReply, until } from "./helpers/fake-sessions.js";
+import { baseOptions, fakeSessionsPerTest } from "./helpers/react-env.js";
 
 const { useTriggerChatTransport, useChatActions, useLoadTranscript, seedTranscriptCursor } = await import(
     "trigger-chat-wasm/react"
 );
 
-let fake;
-let restoreFetch;
-beforeEach(() => {
-    fake = createFakeSessions();
-    restoreFetch = fake.install();
-});
-afterEach(() => {
-    cleanup();
-    restoreFetch();
-});
-
-const baseOptions = {
-    task: "my-chat",
-    accessToken: async () => "pat-refreshed",
-    startSession: async () => ({ publicAccessToken: "pat-1" }),
-};
+const env = fakeSessionsPerTest();
 
 function ActionPage({ chatId }) {
     const transport = useTriggerChatTransport(baseOptions);
@@ -50,12 +36,12 @@ describe("useChatActions", () => {
     it("sends an action through useChat, which renders its reply", async () => {
         render(<ActionPage chatId="chat-act" />);
         await act(async () => screen.getByText("act").click());
-        await until(() => fake.appends.length === 1, "the action's append");
-        const { payload } = fake.appends[0].payload;
+        await until(() => env.fake.appends.length === 1, "the action's append");
+        const { payload } = env.fake.appends[0].payload;
         expect(payload.trigger).toBe("action");
         expect(payload.action).toEqual({ type: "summarize" });
         expect(payload.message).toBeUndefined();
-        act(() => fake.write("chat-act", textReply("a1", "Here is the summary."), { turnComplete: true }));
+        act(() => env.fake.write("chat-act", textReply("a1", "Here is the summary."), { turnComplete: true }));
         await waitFor(() => expect(screen.getByTestId("msg-assistant").textContent).toBe("Here is the summary."));
         await waitFor(() => expect(screen.getByTestId("status").textContent).toBe("ready"));
         expect(screen.queryByTestId("msg-user")).toBeNull();
@@ -82,8 +68,8 @@ describe("useLoadTranscript and seedTranscriptCursor", () => {
 
         // The history's turn on the stream: 40 chunks and its end at seq 41.
         const old = Array.from({ length: 40 }, (_, i) => ({ type: "text-delta", id: "old", delta: `${i}` }));
-        fake.write("chat-h", old, { turnComplete: true });
-        fake.replyWith(textReply("a1", "ok"));
+        env.fake.write("chat-h", old, { turnComplete: true });
+        env.fake.replyWith(textReply("a1", "ok"));
         const stream = await transport.sendMessages({
             trigger: "submit-message",
             chatId: "chat-h",
@@ -93,7 +79,7 @@ describe("useLoadTranscript and seedTranscriptCursor", () => {
         });
         const chunks = [];
         await stream.pipeTo(new WritableStream({ write: (c) => void chunks.push(c) }));
-        expect(fake.outRequests[0].lastEventId).toBe("41");
+        expect(env.fake.outRequests[0].lastEventId).toBe("41");
         expect(chunks).toEqual(textReply("a1", "ok"));
 
         rerender({ id: undefined });
@@ -127,7 +113,7 @@ describe("useTriggerChatTransport keeps the newest callbacks", () => {
         const transport = result.current;
         rerender({ accessToken: newer, startSession: undefined, onEvent: (e) => events.push(e.type) });
         expect(result.current).toBe(transport);
-        fake.replyWith(textReply("a1", "ok"));
+        env.fake.replyWith(textReply("a1", "ok"));
         const stream = await transport.sendMessages({
             trigger: "submit-message",
             chatId: "chat-cb",
@@ -138,7 +124,7 @@ describe("useTriggerChatTransport keeps the newest callbacks", () => {
         await stream.pipeTo(new WritableStream());
         expect(newer).toHaveBeenCalled();
         expect(older).not.toHaveBeenCalled();
-        expect(fake.appends[0].headers.Authorization).toBe("Bearer pat-new");
+        expect(env.fake.appends[0].headers.Authorization).toBe("Bearer pat-new");
         expect(events).toContain("message-sent");
     });
 });

@@ -2,32 +2,18 @@
 // The React bindings: useTriggerChatTransport, usePendingMessages and
 // useMultiTabChat, plus the AI SDK's own useChat (AI SDK 7 and 5) driving the
 // transport the hook returns.
-import { act, cleanup, render, renderHook, screen, waitFor } from "@testing-library/react";
+import { act, render, renderHook, screen, waitFor } from "@testing-library/react";
 import { useChat } from "@ai-sdk/react";
 import { useChat as useChat5 } from "@ai-sdk/react2";
 import { StrictMode, useState } from "react";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { loadReact } from "./helpers/impl.js";
-import { createFakeSessions, textReply, until } from "./helpers/fake-sessions.js";
+import { textReply, until } from "./helpers/fake-sessions.js";
+import { baseOptions, fakeSessionsPerTest } from "./helpers/react-env.js";
 
 const { useTriggerChatTransport, usePendingMessages, useMultiTabChat } = await loadReact();
 
-let fake;
-let restoreFetch;
-beforeEach(() => {
-    fake = createFakeSessions();
-    restoreFetch = fake.install();
-});
-afterEach(() => {
-    cleanup();
-    restoreFetch();
-});
-
-const baseOptions = {
-    task: "my-chat",
-    accessToken: async () => "pat-refreshed",
-    startSession: async () => ({ publicAccessToken: "pat-1" }),
-};
+const env = fakeSessionsPerTest();
 
 describe("useTriggerChatTransport", () => {
     it("returns one transport for the component's lifetime", () => {
@@ -66,7 +52,7 @@ describe("useTriggerChatTransport", () => {
         rerender({ clientData: { userId: "second" } });
         expect(result.current).toBe(transport);
 
-        fake.replyWith(textReply("a1", "ok"));
+        env.fake.replyWith(textReply("a1", "ok"));
         const stream = await transport.sendMessages({
             trigger: "submit-message",
             chatId: "chat-cd",
@@ -80,7 +66,7 @@ describe("useTriggerChatTransport", () => {
         expect(startSession).toHaveBeenCalledWith(
             expect.objectContaining({ chatId: "chat-cd", taskId: "my-chat", clientData: { userId: "second" } }),
         );
-        expect(fake.appends[0].payload.payload.metadata).toEqual({ userId: "second", model: "m" });
+        expect(env.fake.appends[0].payload.payload.metadata).toEqual({ userId: "second", model: "m" });
     });
 });
 
@@ -107,7 +93,7 @@ for (const [label, hook] of [
     ["@ai-sdk/react 2 (ai@5)", useChat5],
 ]) {
     it(`useChat from ${label} shows the agent's reply`, async () => {
-        fake.replyWith(textReply("a1", "All good over here, thanks for asking."));
+        env.fake.replyWith(textReply("a1", "All good over here, thanks for asking."));
         render(<ChatPage useChatHook={hook} chatId={`chat-${label}`} />);
         await act(async () => screen.getByText("send").click());
         await waitFor(() => expect(screen.getByTestId("status").textContent).toBe("ready"));
@@ -115,12 +101,12 @@ for (const [label, hook] of [
             expect(screen.getByTestId("msg-assistant").textContent).toBe("All good over here, thanks for asking."),
         );
         expect(screen.getByTestId("msg-user").textContent).toBe("What's up?");
-        expect(fake.appends[0].payload.payload.message.parts[0].text).toBe("What's up?");
+        expect(env.fake.appends[0].payload.payload.message.parts[0].text).toBe("What's up?");
     });
 }
 
 it("under <StrictMode>, useChat (ai@7) with useTriggerChatTransport shows the reply once", async () => {
-    fake.replyWith(textReply("a1", "Strictly once."));
+    env.fake.replyWith(textReply("a1", "Strictly once."));
     render(
         <StrictMode>
             <ChatPage useChatHook={useChat} chatId="chat-strict" />
@@ -130,7 +116,7 @@ it("under <StrictMode>, useChat (ai@7) with useTriggerChatTransport shows the re
     await waitFor(() => expect(screen.getByTestId("status").textContent).toBe("ready"));
     await waitFor(() => expect(screen.getByTestId("msg-assistant").textContent).toBe("Strictly once."));
     expect(screen.getAllByTestId("msg-assistant")).toHaveLength(1);
-    expect(fake.appends).toHaveLength(1);
+    expect(env.fake.appends).toHaveLength(1);
 });
 
 describe("usePendingMessages", () => {
@@ -154,7 +140,7 @@ describe("usePendingMessages", () => {
         );
         return { ...hook, sendMessage, transport };
     }
-    const pendingAppends = () => fake.appends.filter((a) => a.payload.kind === "message");
+    const pendingAppends = () => env.fake.appends.filter((a) => a.payload.kind === "message");
 
     it("steers, queues, promotes, tracks injection and sends the rest as the next turn", async () => {
         const { result, rerender, sendMessage } = setup({ status: "streaming", messages: [] });
@@ -243,7 +229,7 @@ describe("useMultiTabChat", () => {
         expect(screen.getByTestId("b").textContent).toBe("writable:");
 
         // Tab A starts a turn (and so claims the chat) that stays open.
-        fake.onNextMessage((chatId) => fake.write(chatId, textReply("a1", "thinking...").slice(0, 3)));
+        env.fake.onNextMessage((chatId) => env.fake.write(chatId, textReply("a1", "thinking...").slice(0, 3)));
         let stream;
         await act(async () => {
             stream = await tabs.a.t.sendMessages({
@@ -274,11 +260,9 @@ describe("under vitest's jsdom environment", () => {
         // The premise: these bytes do not pass `instanceof Uint8Array` here.
         expect(bytes instanceof Uint8Array).toBe(false);
 
-        restoreFetch();
-        fake = createFakeSessions({ foreignBytes: true });
-        restoreFetch = fake.install();
+        env.replace({ foreignBytes: true });
         const { result } = renderHook(() => useTriggerChatTransport(baseOptions));
-        fake.replyWith(textReply("a1", "Bytes from elsewhere."));
+        env.fake.replyWith(textReply("a1", "Bytes from elsewhere."));
         const stream = await result.current.sendMessages({
             trigger: "submit-message",
             chatId: "chat-realm",
@@ -291,14 +275,14 @@ describe("under vitest's jsdom environment", () => {
         for (;;) {
             const next = await Promise.race([
                 reader.read(),
-                until(() => fake.outRequests.length > 3, "a reconnect loop", 4000).then(() => "reconnecting"),
+                until(() => env.fake.outRequests.length > 3, "a reconnect loop", 4000).then(() => "reconnecting"),
             ]);
-            if (next === "reconnecting") throw new Error(`the transport reconnected ${fake.outRequests.length} times instead of reading the body`);
+            if (next === "reconnecting") throw new Error(`the transport reconnected ${env.fake.outRequests.length} times instead of reading the body`);
             if (next.done) break;
             chunks.push(next.value);
         }
         const text = chunks.filter((c) => c.type === "text-delta").map((c) => c.delta).join("");
         expect(text).toBe("Bytes from elsewhere.");
-        expect(fake.outRequests).toHaveLength(1);
+        expect(env.fake.outRequests).toHaveLength(1);
     });
 });
