@@ -3,24 +3,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
+import { BACKGROUND_TAB_ARGS, CHROMIUM_ARGS, CHROMIUM_PATH } from "../../support/chromium.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-
-const ARGS = [
-  "--headless=new",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-dev-shm-usage",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--disable-quic",
-  "--no-first-run",
-  // Background tabs must keep running timers while another tab is in front.
-  "--disable-background-timer-throttling",
-  "--disable-renderer-backgrounding",
-  "--disable-backgrounding-occluded-windows",
-];
+const ARGS = [...CHROMIUM_ARGS, ...BACKGROUND_TAB_ARGS];
 
 /**
  * Launches Chromium with a fresh profile. Every page of the returned context
@@ -29,7 +14,7 @@ const ARGS = [
 export async function launchBrowser({ viewport = { width: 1100, height: 760 } } = {}) {
   const userDataDir = await mkdtemp(path.join(os.tmpdir(), "e2e-chromium-"));
   const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
+    executablePath: CHROMIUM_PATH,
     headless: false, // the flag is passed explicitly above
     args: ARGS,
     viewport,

@@ -1,19 +1,10 @@
 // Headless Chromium through playwright-core, using the system's browser only.
 import { chromium } from "playwright-core";
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from "../../../support/chromium.mjs";
 
-export const CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-];
 
 export function launchChromium() {
-    return chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+    return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
 }
 
 /** Opens `url` and resolves to the `window.__result` the page publishes. */
