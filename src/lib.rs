@@ -35,6 +35,7 @@ pub mod error;
 pub mod json;
 pub mod records;
 pub mod retry;
+pub mod seen;
 pub mod session;
 pub mod sse;
 pub mod wire;

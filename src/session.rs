@@ -24,32 +24,11 @@ use crate::error::Error;
 use crate::prelude::*;
 use crate::records::{decode_batch, Control, Record};
 use crate::retry::{status_is_retryable, Backoff};
+use crate::seen::{SeenIds, SEEN_IDS_CAP};
 use crate::sse::SseDecoder;
 use crate::text::decimal;
 use crate::wire::OutRequest;
 use alloc::collections::VecDeque;
-use core::hash::{BuildHasherDefault, Hasher};
-
-/// The ids are hashed already: the table uses the hash as it is.
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `u64` keys are hashed here; fold anything else in anyway.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type HashSet<T> = hashbrown::HashSet<T, BuildHasherDefault<PassThrough>>;
 
 /// What the transport keeps per chat, and what the app persists.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -167,50 +146,6 @@ enum Phase {
     Finished,
     Failed(Error),
 }
-
-/// Remembers the last `cap` part ids, to drop records delivered twice.
-/// Ids are kept as 64-bit FNV-1a hashes: no allocation per record, and a
-/// false match needs two of a few thousand ids to collide in 64 bits.
-#[derive(Debug)]
-struct SeenIds {
-    set: HashSet<u64>,
-    order: VecDeque<u64>,
-    cap: usize,
-}
-
-fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-impl SeenIds {
-    fn new(cap: usize) -> Self {
-        SeenIds {
-            set: HashSet::default(),
-            order: VecDeque::new(),
-            cap,
-        }
-    }
-
-    /// Records `id`; false when it was already there.
-    fn insert(&mut self, id: &str) -> bool {
-        let h = fnv1a(id);
-        if !self.set.insert(h) {
-            return false;
-        }
-        self.order.push_back(h);
-        if self.order.len() > self.cap {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
-        }
-        true
-    }
-}
-
-/// How many part ids the duplicate filter remembers.
-pub const SEEN_IDS_CAP: usize = 5000;
 
 /// One `.out` subscription: connections, reconnections and decoding.
 #[derive(Debug)]

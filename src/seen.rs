@@ -1,0 +1,159 @@
+//! The filter of part ids already delivered. A record replayed after a
+//! reconnect carries the part id it had the first time; the filter drops it.
+//!
+//! It remembers the last `cap` ids, forgetting the oldest first. Ids are
+//! kept as 64-bit FNV-1a hashes (no allocation per record; a false match
+//! needs two of a few thousand ids to collide in 64 bits) in one
+//! open-addressing table with linear probing, sized once so that it always
+//! has empty slots (it holds at most `cap + 1` ids, for a moment).
+
+use crate::prelude::*;
+use alloc::collections::VecDeque;
+
+/// How many part ids a stream remembers.
+pub const SEEN_IDS_CAP: usize = 5000;
+
+#[derive(Debug)]
+pub struct SeenIds {
+    /// Hashes; 0 marks an empty slot (a hash of 0 is stored as 1).
+    slots: Vec<u64>,
+    /// In the order they came, to forget the oldest.
+    order: VecDeque<u64>,
+    cap: usize,
+}
+
+fn fnv1a(s: &str) -> u64 {
+    let h = s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    h.max(1)
+}
+
+impl SeenIds {
+    /// A filter remembering `cap` ids. The table is allocated with the
+    /// first id, so a stream that never sees one costs nothing.
+    pub fn new(cap: usize) -> Self {
+        SeenIds {
+            slots: Vec::new(),
+            order: VecDeque::new(),
+            cap: cap.max(1),
+        }
+    }
+
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    /// Where `k` would start probing: both halves of the hash count, as
+    /// `usize` is 32 bits on wasm32.
+    fn home(&self, k: u64) -> usize {
+        ((k ^ (k >> 32)) as usize) & self.mask()
+    }
+
+    /// `Ok(slot)` holding `k`, or `Err(slot)`: the empty slot ending its probe.
+    fn find(&self, k: u64) -> Result<usize, usize> {
+        let mask = self.mask();
+        let mut i = self.home(k);
+        // Bounded by the table's size; the sizing keeps an empty slot, so
+        // a probe always ends before that.
+        for _ in 0..self.slots.len() {
+            match self.slots.get(i).copied() {
+                Some(0) | None => return Err(i),
+                Some(v) if v == k => return Ok(i),
+                Some(_) => i = (i + 1) & mask,
+            }
+        }
+        Err(i)
+    }
+
+    /// Records `id`; false when it was already there.
+    pub fn insert(&mut self, id: &str) -> bool {
+        if self.slots.is_empty() {
+            // More than `cap + 1` slots: an insert comes before its eviction.
+            let size = (self.cap + self.cap / 2 + 2).next_power_of_two();
+            self.slots = vec![0; size];
+        }
+        let k = fnv1a(id);
+        let Err(empty) = self.find(k) else {
+            return false;
+        };
+        if let Some(slot) = self.slots.get_mut(empty) {
+            *slot = k;
+        }
+        self.order.push_back(k);
+        if self.order.len() > self.cap {
+            if let Some(old) = self.order.pop_front() {
+                self.remove(old);
+            }
+        }
+        true
+    }
+
+    /// Takes `k` out and closes the gap: later entries of the probe run
+    /// move back, so every entry stays reachable from its home slot.
+    fn remove(&mut self, k: u64) {
+        let Ok(mut hole) = self.find(k) else {
+            return;
+        };
+        let mask = self.mask();
+        let mut j = hole;
+        for _ in 1..self.slots.len() {
+            j = (j + 1) & mask;
+            let v = self.slots.get(j).copied().unwrap_or(0);
+            if v == 0 {
+                break;
+            }
+            // `v` may fill the hole when the hole lies on its probe path,
+            // between its home slot and where it sits now.
+            let home = self.home(v);
+            if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
+                self.slots.swap(hole, j);
+                hole = j;
+            }
+        }
+        if let Some(slot) = self.slots.get_mut(hole) {
+            *slot = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::{HashSet, VecDeque};
+
+    #[test]
+    fn remembers_then_forgets_the_oldest() {
+        let mut s = SeenIds::new(3);
+        assert!(s.insert("a") && s.insert("b") && s.insert("c"));
+        assert!(!s.insert("a"), "a repeat within the window");
+        assert!(s.insert("d"), "d is new; a is forgotten");
+        assert!(s.insert("a"), "a again, after it was forgotten");
+        assert!(!s.insert("d"));
+    }
+
+    proptest! {
+        /// The same answers as a set and a queue of the last `cap` ids, for
+        /// any sequence drawn from a small alphabet (many repeats, long probe
+        /// runs and many removals in a small table).
+        #[test]
+        fn agrees_with_a_plain_model(cap in 1usize..40, ids in proptest::collection::vec(0u16..80, 0..600)) {
+            let mut s = SeenIds::new(cap);
+            let mut set = HashSet::new();
+            let mut order = VecDeque::new();
+            for id in ids {
+                let id = id.to_string();
+                let fresh = set.insert(id.clone());
+                if fresh {
+                    order.push_back(id.clone());
+                    if order.len() > cap {
+                        let old = order.pop_front().unwrap();
+                        set.remove(&old);
+                    }
+                }
+                prop_assert_eq!(s.insert(&id), fresh, "id {}", id);
+            }
+        }
+    }
+}
