@@ -535,21 +535,23 @@ pub async fn append(
         Ok(c) => c,
         Err(e) => return rt_error(StatusCode::BAD_REQUEST, e),
     };
-    deliver(&st, &session, chunk, part_id);
-    json_response(StatusCode::OK, json!({ "ok": true }))
+    let seq = deliver(&st, &session, chunk, part_id);
+    json_response(StatusCode::OK, json!({ "ok": true, "seq": seq }))
 }
 
 /// Records an `.in` chunk and hands it to the live run, or starts a continuation run.
-pub fn deliver(st: &Shared, session: &Arc<Session>, chunk: Value, part_id: Option<String>) {
-    let event = {
+/// Returns the chunk's `.in` seq (for a repeated `X-Part-Id`, the first one's).
+pub fn deliver(st: &Shared, session: &Arc<Session>, chunk: Value, part_id: Option<String>) -> u64 {
+    let (event, in_seq) = {
         let mut inner = session.lock();
-        if let Some(p) = part_id {
-            if !inner.part_ids.insert(p) {
-                return; // a retry of an append we already stored
-            }
+        if let Some(first) = part_id.as_ref().and_then(|p| inner.part_ids.get(p)) {
+            return *first; // a retry of an append we already stored
         }
         inner.in_count += 1;
         let in_seq = inner.in_count - 1;
+        if let Some(p) = part_id {
+            inner.part_ids.insert(p, in_seq);
+        }
         AppState::bump(&st.appends);
         let event = if chunk.get("kind").and_then(Value::as_str) == Some("stop") {
             InEvent::Stop { in_seq }
@@ -559,16 +561,18 @@ pub fn deliver(st: &Shared, session: &Arc<Session>, chunk: Value, part_id: Optio
                 in_seq,
             }
         };
-        match &inner.run_tx {
+        let unsent = match &inner.run_tx {
             Some(tx) => match tx.send(event) {
-                Ok(()) => return,
+                Ok(()) => return in_seq,
                 Err(e) => e.0,
             },
             None => event,
-        }
+        };
+        (unsent, in_seq)
     };
     // No live run: a stop has nothing to stop; a message starts a continuation.
     if let InEvent::Message { .. } = event {
         agent::start_run(st, session, None, Some(event));
     }
+    in_seq
 }

@@ -1,6 +1,6 @@
 //! In-memory sessions: the session rows, their `.out` record logs and their live runs.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{json, Value};
@@ -66,7 +66,8 @@ pub struct SessionInner {
     pub last_ts: u64,
     /// The live run's inbox, when a run is alive.
     pub run_tx: Option<mpsc::UnboundedSender<InEvent>>,
-    pub part_ids: HashSet<String>,
+    /// `X-Part-Id` of each `.in` append, with the `.in` seq it got.
+    pub part_ids: HashMap<String, u64>,
     /// Number of records appended to `.in` so far.
     pub in_count: u64,
     /// The agent's accumulated UI messages (its snapshot of the conversation).
@@ -268,7 +269,7 @@ impl Store {
             next_seq: 0,
             last_ts: 0,
             run_tx: None,
-            part_ids: HashSet::new(),
+            part_ids: HashMap::new(),
             in_count: 0,
             history: Vec::new(),
             last_turn_complete_seq: None,

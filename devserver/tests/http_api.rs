@@ -371,7 +371,7 @@ async fn appends_resume_and_seq_monotonic_across_turns() {
     let srv = Srv::start().await;
     let (b, pat) = srv.create_with_token("chat-g", None).await;
     let r = srv.say("chat-g", &pat, "u1", "first").await;
-    assert_eq!((r.status, r.json()), (200, json!({ "ok": true })));
+    assert_eq!((r.status, r.json()), (200, json!({ "ok": true, "seq": 0 })));
     let t1 = srv.turn("chat-g", &pat, None).await;
     assert_eq!(text_of(&t1), "Echo: first");
     let last1 = last_seq(&t1);
@@ -420,17 +420,30 @@ async fn append_dedupes_part_ids_and_rejects_bad_bodies() {
         ("content-type", "application/json"),
         ("x-part-id", "part-1"),
     ];
+    // Every post of one part id answers the seq its record got.
     for _ in 0..3 {
         let r = srv.append_raw("chat-h", &pat, &h, &body).await;
-        assert_eq!((r.status, r.json()), (200, json!({ "ok": true })));
+        assert_eq!((r.status, r.json()), (200, json!({ "ok": true, "seq": 0 })));
     }
     let t = srv.turn("chat-h", &pat, None).await;
     assert_eq!(text_of(&t), "Echo: once");
+    let end = t.last().expect("a turn-complete");
+    assert_eq!(
+        end.header("session-in-event-id"),
+        Some("0"),
+        "the turn answered seq 0"
+    );
     assert_eq!(
         srv.stats().await["appends"],
         1,
         "one record for three posts"
     );
+    let next = [
+        ("content-type", "application/json"),
+        ("x-part-id", "part-2"),
+    ];
+    let r = srv.append_raw("chat-h", &pat, &next, &body).await;
+    assert_eq!(r.json()["seq"], 1, "the next record's seq");
     // Bad bodies: 400 with {ok:false,error}.
     for bad in [
         "{",
