@@ -28,6 +28,7 @@ fn main() {
             timeout_seconds: 60,
             cursor: None,
             skip_to_turn_complete: false,
+            since_in_seq: None,
             seed: 1,
         });
         assert!(matches!(sub.poll_action(), Action::Connect(_)));

@@ -69,19 +69,20 @@ async fn action_reply(
     let metadata = c.merged_metadata(metadata)?;
     c.ensure_session(id).await?;
     let chunk = wire::action_chunk(id, &action, metadata.as_deref());
-    c.send_reported(id, &chunk, "action", None).await?;
+    let seq = c.send_reported(id, &chunk, "action", None).await?;
     let stop_on_abort = signal.is_some();
-    stream_reply(c, id, signal, stop_on_abort)
+    stream_reply(c, id, signal, stop_on_abort, seq)
 }
 
 /// After a send: the new turn supersedes the chat's running stream, the
 /// chat is marked streaming (so a reload resumes it), and a stream on
-/// `.out` carries the reply.
+/// `.out` carries the reply: the turn that answers `.in` record `in_seq`.
 fn stream_reply(
     c: &Rc<Client>,
     chat_id: &str,
     signal: Option<web_sys::AbortSignal>,
     stop_on_abort: bool,
+    in_seq: Option<u64>,
 ) -> Result<JsValue, Fail> {
     c.supersede(chat_id);
     c.update(chat_id, |s| s.is_streaming = Some(true));
@@ -92,6 +93,7 @@ fn stream_reply(
         false,
         signal,
         stop_on_abort,
+        in_seq,
     )?))
 }
 
@@ -227,10 +229,11 @@ impl WasmTransport {
                 },
             );
             c.ensure_session(&chat_id).await?;
-            c.send_reported(&chat_id, &payload, trigger.as_str(), message_id.as_deref())
+            let seq = c
+                .send_reported(&chat_id, &payload, trigger.as_str(), message_id.as_deref())
                 .await?;
             c.note_send(&chat_id, message_id.clone());
-            stream_reply(&c, &chat_id, signal, true)
+            stream_reply(&c, &chat_id, signal, true, seq)
         })
     }
 
@@ -252,12 +255,14 @@ impl WasmTransport {
                 return Ok(JsValue::NULL);
             }
             let stop_on_abort = signal.is_some();
+            // No send to correlate with: the first turn-complete ends it.
             Ok(source(Runner::session(
                 &c,
                 &chat_id,
                 true,
                 signal,
                 stop_on_abort,
+                None,
             )?))
         })
     }

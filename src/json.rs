@@ -423,6 +423,29 @@ pub fn object_entries(text: &str) -> Option<Vec<(Cow<'_, str>, &str)>> {
     Some(out)
 }
 
+/// The field `key` of a JSON object (the first one), if the text is an
+/// object and that field is a non-negative integer.
+pub fn u64_field(text: &str, key: &str) -> Option<u64> {
+    let mut r = Reader::new(text);
+    if r.peek() != Some(b'{') {
+        return None;
+    }
+    let mut found = None;
+    r.object(|r, k| {
+        if found.is_none() && k == key && matches!(r.peek(), Some(b'0'..=b'9')) {
+            found = r.u64().ok();
+            if found.is_none() {
+                r.value()?;
+            }
+        } else {
+            r.value()?;
+        }
+        Ok(())
+    })
+    .ok()?;
+    found
+}
+
 /// The string field `key` of a JSON object (the first one), if the text is
 /// an object and that field is a string.
 pub fn string_field<'a>(text: &'a str, key: &str) -> Option<Cow<'a, str>> {
@@ -447,6 +470,22 @@ pub fn string_field<'a>(text: &'a str, key: &str) -> Option<Cow<'a, str>> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn u64_field_reads_whole_non_negative_numbers_only() {
+        assert_eq!(u64_field(r#"{"ok":true,"seq":7}"#, "seq"), Some(7));
+        assert_eq!(u64_field(r#"{"seq":7,"seq":8}"#, "seq"), Some(7));
+        for text in [
+            r#"{"ok":true}"#,
+            r#"{"seq":-1}"#,
+            r#"{"seq":1.5}"#,
+            r#"{"seq":"7"}"#,
+            "[7]",
+            "{",
+        ] {
+            assert_eq!(u64_field(text, "seq"), None, "{text}");
+        }
+    }
 
     #[test]
     fn values_and_their_text() {

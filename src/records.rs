@@ -31,6 +31,8 @@ pub const TOKEN_HEADER: &str = "public-access-token";
 pub const CLOSED_HEADER: &str = "session-closed";
 /// Header with the reason given for the close, when there was one.
 pub const CLOSED_REASON_HEADER: &str = "session-closed-reason";
+/// Header on `turn-complete`: the last `.in` seq the agent consumed.
+pub const IN_EVENT_ID_HEADER: &str = "session-in-event-id";
 
 /// A session closed by the agent (`chat.close()`) or the app's server.
 /// Closing is one-way: no more sends, no more turns.
@@ -47,6 +49,9 @@ pub enum Control {
     TurnComplete {
         token: Option<String>,
         closed: Option<Closed>,
+        /// The last `.in` seq the agent consumed in this turn, when given:
+        /// tells which send the turn answered.
+        in_event_id: Option<u64>,
     },
     /// The session was closed; nothing more will come.
     SessionClosed(Closed),
@@ -219,6 +224,7 @@ fn classify(rec: RecordWire<'_>, visit: &mut impl FnMut(Record<'_>)) -> Result<(
                 token: header(TOKEN_HEADER),
                 closed: (header(CLOSED_HEADER).as_deref() == Some("true"))
                     .then(|| Closed { reason: reason() }),
+                in_event_id: header(IN_EVENT_ID_HEADER).and_then(|v| v.parse().ok()),
             },
             "session-closed" => Control::SessionClosed(Closed { reason: reason() }),
             "upgrade-required" => Control::UpgradeRequired,
@@ -257,6 +263,7 @@ fn classify(rec: RecordWire<'_>, visit: &mut impl FnMut(Record<'_>)) -> Result<(
                     control: Control::TurnComplete {
                         token,
                         closed: None,
+                        in_event_id: None,
                     },
                 });
                 return Ok(());
@@ -375,7 +382,8 @@ mod tests {
             collect(data).unwrap(),
             vec![
                 r#"0:data:abc:{"type":"text-delta","id":"m","delta":"pong"}"#.to_string(),
-                r#"1:TurnComplete { token: Some("tok2"), closed: None }"#.to_string(),
+                r#"1:TurnComplete { token: Some("tok2"), closed: None, in_event_id: Some(4) }"#
+                    .to_string(),
                 "2:command".to_string(),
                 "3:UpgradeRequired".to_string(),
             ]
@@ -394,11 +402,11 @@ mod tests {
         assert_eq!(
             collect(data).unwrap(),
             vec![
-                r#"1:TurnComplete { token: None, closed: Some(Closed { reason: Some("done") }) }"#,
-                "2:TurnComplete { token: None, closed: None }",
+                r#"1:TurnComplete { token: None, closed: Some(Closed { reason: Some("done") }), in_event_id: None }"#,
+                "2:TurnComplete { token: None, closed: None, in_event_id: None }",
                 r#"3:SessionClosed(Closed { reason: Some("bye") })"#,
                 "4:SessionClosed(Closed { reason: None })",
-                "5:TurnComplete { token: None, closed: Some(Closed { reason: None }) }",
+                "5:TurnComplete { token: None, closed: Some(Closed { reason: None }), in_event_id: None }",
             ]
         );
     }
@@ -414,7 +422,7 @@ mod tests {
         let out = collect(data).unwrap();
         assert_eq!(
             out[0],
-            r#"5:TurnComplete { token: Some("t"), closed: None }"#
+            r#"5:TurnComplete { token: Some("t"), closed: None, in_event_id: None }"#
         );
         assert_eq!(out[1], "6:UpgradeRequired");
         assert_eq!(out[2], "7:skip");

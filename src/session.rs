@@ -96,6 +96,10 @@ pub struct SubscriptionConfig {
     pub cursor: Option<String>,
     /// Skip records up to the next `turn-complete` (after a stop).
     pub skip_to_turn_complete: bool,
+    /// The `.in` seq of the send this stream answers (from the append's
+    /// response): a `turn-complete` whose `session-in-event-id` is below it
+    /// ends an earlier turn (a concurrent action, say), and reading goes on.
+    pub since_in_seq: Option<u64>,
     /// Seed of the backoff jitter.
     pub seed: u64,
 }
@@ -410,7 +414,11 @@ impl Subscription {
         match rec {
             Record::Command { .. } | Record::Skip { .. } => {}
             Record::Control { control, seq } => match control {
-                Control::TurnComplete { token, closed } => {
+                Control::TurnComplete {
+                    token,
+                    closed,
+                    in_event_id,
+                } => {
                     if self.skip {
                         // The stopped turn's end; a close riding on it
                         // still ends the conversation.
@@ -420,6 +428,15 @@ impl Subscription {
                         }
                         return Ok(());
                     }
+                    let earlier = matches!(
+                        (self.cfg.since_in_seq, in_event_id),
+                        (Some(mine), Some(answered)) if answered < mine
+                    );
+                    if earlier && closed.is_none() {
+                        // Not this send's turn: its reply is still to come.
+                        return Ok(());
+                    }
+                    self.cfg.since_in_seq = None;
                     self.in_turn = false;
                     let cursor = decimal(seq);
                     self.events

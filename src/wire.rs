@@ -317,6 +317,11 @@ pub fn stop_chunk() -> String {
     r#"{"kind":"stop"}"#.to_owned()
 }
 
+/// The `.in` seq in an `.in/append` success body (`{"ok":true,"seq":7}`).
+pub fn appended_seq(body: &str) -> Option<u64> {
+    json::u64_field(body, "seq")
+}
+
 /// Reads an `.in/append` refusal body: `Some(reason)` when it says the
 /// session is closed (`{"code":"session_closed","closedReason":...}`). The
 /// code is what counts, not the message.

@@ -18,6 +18,8 @@ enum Rec {
     TurnCompleteClosing(Option<&'static str>),
     /// A `session-closed` control record with this reason.
     SessionClosed(Option<&'static str>),
+    /// A turn-complete saying which `.in` seq its turn answered.
+    TurnCompleteFor(u64),
     Trim,
 }
 
@@ -63,6 +65,10 @@ fn record_json(seq: u64, rec: &Rec) -> String {
             if let Some(r) = reason {
                 headers.push(serde_json::json!(["session-closed-reason", r]));
             }
+            serde_json::json!({"seq_num": seq, "timestamp": 1, "body": "", "headers": headers}).to_string()
+        }
+        Rec::TurnCompleteFor(in_seq) => {
+            let headers = serde_json::json!([["trigger-control", "turn-complete"], ["session-in-event-id", in_seq.to_string()]]);
             serde_json::json!({"seq_num": seq, "timestamp": 1, "body": "", "headers": headers}).to_string()
         }
         Rec::Trim => serde_json::json!({"seq_num": seq, "timestamp": 1, "body": "x", "headers": [["", "trim"]]}).to_string(),
@@ -117,6 +123,7 @@ fn cfg() -> SubscriptionConfig {
         timeout_seconds: 60,
         cursor: None,
         skip_to_turn_complete: false,
+        since_in_seq: None,
         seed: 9,
     }
 }
@@ -515,6 +522,58 @@ fn a_close_on_the_end_of_a_stopped_turn_still_closes() {
     assert!(out.deltas.is_empty(), "{:?}", out.deltas);
     assert_eq!(out.events, vec![SessionEvent::Closed { reason: None }]);
     assert!(!sub.skip_to_turn_complete());
+}
+
+#[test]
+fn an_earlier_turns_end_does_not_end_the_stream_of_a_later_send() {
+    // An action (in seq 4) raced our send (in seq 5): its turn ends first.
+    let log = vec![
+        Rec::Data("undo", "p1".into()),
+        Rec::TurnCompleteFor(4),
+        Rec::Data("mine", "p2".into()),
+        Rec::TurnCompleteFor(5),
+        Rec::Data("next turn", "p3".into()),
+    ];
+    let mut s = server(log, vec![]);
+    let mut sub = Subscription::new(SubscriptionConfig {
+        since_in_seq: Some(5),
+        ..cfg()
+    });
+    let out = drive(&mut sub, &mut s, 64);
+    assert_eq!(out.result, Some(Ok(())));
+    assert_eq!(out.deltas, vec!["undo", "mine"]);
+    assert_eq!(
+        out.events,
+        vec![SessionEvent::TurnComplete {
+            token: None,
+            cursor: "4".into()
+        }],
+        "only this send's turn completes"
+    );
+}
+
+#[test]
+fn without_a_seq_on_either_side_the_first_turn_complete_ends_the_stream() {
+    for (since, log) in [
+        (
+            None,
+            vec![Rec::Data("a", "p1".into()), Rec::TurnCompleteFor(4)],
+        ),
+        (
+            Some(5),
+            vec![Rec::Data("a", "p1".into()), Rec::TurnComplete(None)],
+        ),
+    ] {
+        let mut s = server(log, vec![]);
+        let mut sub = Subscription::new(SubscriptionConfig {
+            since_in_seq: since,
+            ..cfg()
+        });
+        let out = drive(&mut sub, &mut s, 64);
+        assert_eq!(out.result, Some(Ok(())));
+        assert_eq!(out.deltas, vec!["a"]);
+        assert_eq!(out.events.len(), 1, "since {since:?}");
+    }
 }
 
 #[test]

@@ -79,4 +79,5 @@ cases!(
     callbacks_can_be_replaced_on_a_live_transport,
     seeded_cursors_and_the_supersede_gate,
     an_actions_metadata_is_merged_over_client_data,
+    a_turn_complete_for_an_earlier_send_does_not_end_the_stream,
 );

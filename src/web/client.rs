@@ -409,13 +409,14 @@ impl Client {
 
     /// An append with the chat's token (see [`Client::append_authed`]),
     /// reported to `onEvent` as `message-sent` or `message-send-failed`.
+    /// Gives the record's `.in` seq when the server tells it.
     pub async fn send_reported(
         &self,
         chat_id: &str,
         body: &str,
         source: &str,
         message_id: Option<&str>,
-    ) -> Result<(), Fail> {
+    ) -> Result<Option<u64>, Fail> {
         let part_id = sys::random_uuid();
         let started = sys::now_ms();
         let result = self.append_authed(chat_id, body, &part_id).await;
@@ -678,7 +679,7 @@ impl Client {
         token: &str,
         body: &str,
         part_id: &str,
-    ) -> Result<(), (Fail, Option<u64>)> {
+    ) -> Result<Option<u64>, (Fail, Option<u64>)> {
         let base = self
             .base_url(Endpoint::In, chat_id)
             .map_err(|e| (e, None))?;
@@ -698,7 +699,8 @@ impl Client {
             .map_err(|e| (e, None))?;
         let status = fetch::status(&resp);
         if (200..300).contains(&status) {
-            return Ok(());
+            // `{ok: true, seq}`: the record's `.in` seq, when the server says.
+            return Ok(wire::appended_seq(&fetch::text(&resp).await));
         }
         let wait = (status == 429)
             .then(|| {
@@ -727,13 +729,13 @@ impl Client {
         token: &str,
         body: &str,
         part_id: &str,
-    ) -> Result<(), Fail> {
+    ) -> Result<Option<u64>, Fail> {
         let mut backoff = Backoff::new(self.next_seed());
         backoff.max_attempts = APPEND_ATTEMPTS - 1;
         let never = web_sys::AbortController::new().map_err(Fail::Js)?;
         loop {
             match self.append_once(chat_id, token, body, part_id).await {
-                Ok(()) => return Ok(()),
+                Ok(seq) => return Ok(seq),
                 Err((Fail::Core(e), wait)) if e.is_retryable() => match backoff.next_delay() {
                     Some(d) => timer::sleep(wait.unwrap_or(d), &never.signal()).await,
                     None => return Err(e.into()),
@@ -751,7 +753,7 @@ impl Client {
         chat_id: &str,
         body: &str,
         part_id: &str,
-    ) -> Result<(), Fail> {
+    ) -> Result<Option<u64>, Fail> {
         if let Some(s) = self.session(chat_id).filter(|s| s.closed) {
             let chat_id = chat_id.to_owned();
             let reason = s.closed_reason;
@@ -786,10 +788,15 @@ impl Client {
     /// The append itself: with the chat's token; on 401/403 once more with
     /// a fresh token from `accessToken`; on 404 once more on a session
     /// created again through `startSession`.
-    async fn append_renewing(&self, chat_id: &str, body: &str, part_id: &str) -> Result<(), Fail> {
+    async fn append_renewing(
+        &self,
+        chat_id: &str,
+        body: &str,
+        part_id: &str,
+    ) -> Result<Option<u64>, Fail> {
         let token = self.token(chat_id)?;
         match self.append(chat_id, &token, body, part_id).await {
-            Ok(()) => return Ok(()),
+            Ok(seq) => return Ok(seq),
             Err(e) if e.is_not_found() => {
                 self.recreate_session(chat_id).await?;
                 return self

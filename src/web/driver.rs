@@ -92,6 +92,7 @@ impl Runner {
         peek_settled: bool,
         abort: Option<web_sys::AbortSignal>,
         stop_on_abort: bool,
+        since_in_seq: Option<u64>,
     ) -> Result<Runner, Fail> {
         let state = client.session(chat_id).unwrap_or_default();
         let sub = Subscription::new(SubscriptionConfig {
@@ -101,6 +102,7 @@ impl Runner {
             timeout_seconds: client.opts.stream_timeout_seconds,
             cursor: state.last_event_id,
             skip_to_turn_complete: state.skip_to_turn_complete,
+            since_in_seq,
             seed: client.next_seed(),
         });
         let mut runner = Self::new(

@@ -695,6 +695,22 @@ export const cases = {
     eq([viaChat.trigger, viaChat.action, viaChat.metadata, viaChat.message], ["action", { type: "redo" }, { user: "u", plan: "team" }, undefined], "an action through sendMessages");
   },
 
+  async a_turn_complete_for_an_earlier_send_does_not_end_the_stream(make) {
+    const t = make({ task: "t", accessToken: () => "p", sessions: { c: { publicAccessToken: "tok" } } });
+    const tc = (inSeq) => ({ headers: [["trigger-control", "turn-complete"], ["session-in-event-id", String(inSeq)]] });
+    // Our append is `.in` record 7; an action's turn (6) ends first on `.out`.
+    fakeFetch((u) =>
+      isAppend(u)
+        ? new Response('{"ok":true,"seq":7}', { status: 200 })
+        : sse(batch([delta("theirs"), tc(6), delta("mine"), tc(7), delta("later")])),
+    );
+    eq(await drain(await send(t, "c")), [delta("theirs"), delta("mine")], "read on to this send's turn");
+    eq(t.getSession("c").lastEventId, "4", "the cursor is this turn's end");
+    // Without a seq from the server, the first turn-complete ends the stream.
+    fakeFetch((u) => (isAppend(u) ? ok() : sse(batch([delta("a"), tc(6), delta("b"), tc(7)], 10))));
+    eq(await drain(await send(t, "c")), [delta("a")], "no correlation without a seq");
+  },
+
   async dispose_ends_open_streams(make) {
     const t = make({ task: "t", accessToken: () => "p", sessions: { c: { publicAccessToken: "tok" } } });
     fakeFetch((u) => {
