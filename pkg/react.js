@@ -32,32 +32,18 @@ export function useTriggerChatTransport(options) {
     const { onSessionChange, clientData, onEvent, accessToken, startSession } = options;
     const fetchOverride = options.fetch;
 
-    // Callbacks and clientData may change between renders; the transport
-    // keeps the latest without being recreated.
+    // Callbacks and clientData may change between renders (inline arrow
+    // functions do on every render); the transport takes the latest without
+    // being recreated. Setting all of them again is cheap.
     useEffect(() => {
         transport.setOnSessionChange(onSessionChange);
-    }, [transport, onSessionChange]);
-
-    useEffect(() => {
         transport.setClientData(clientData);
-    }, [transport, clientData]);
-
-    useEffect(() => {
         transport.setOnEvent(onEvent);
-    }, [transport, onEvent]);
-
-    useEffect(() => {
         // Required at construction; an absent value here keeps the current one.
         if (typeof accessToken === "function") transport.setAccessToken(accessToken);
-    }, [transport, accessToken]);
-
-    useEffect(() => {
         transport.setStartSession(startSession);
-    }, [transport, startSession]);
-
-    useEffect(() => {
         transport.setFetch(fetchOverride);
-    }, [transport, fetchOverride]);
+    }, [transport, onSessionChange, clientData, onEvent, accessToken, startSession, fetchOverride]);
 
     return transport;
 }
