@@ -142,6 +142,15 @@ export type ChatTransportEvent =
       })
     | (ChatTransportEventBase & { type: "stream-error"; error: unknown; status?: number })
     | (ChatTransportEventBase & {
+          type: "run-pending-version";
+          /**
+           * How the transport learned that the run answering this chat waits
+           * for its deployment: starting the session, a send, the head-start
+           * route, or a version handover on the stream.
+           */
+          source: "start" | "send" | "head-start" | "upgrade";
+      })
+    | (ChatTransportEventBase & {
           type: "session-closed";
           reason?: string;
           /** Where the transport learned it: a refused send, or the stream. */

@@ -499,6 +499,9 @@ async fn head_start(
     c.report_send(chat_id, &report, sent.as_ref().err());
     let resp = sent?;
     c.note_send(chat_id, message_id.map(str::to_owned));
+    if sys::header_of(&resp, "X-Trigger-Chat-Pending-Version").as_deref() == Some("1") {
+        c.pending_version(chat_id, "head-start");
+    }
     let Some(token) =
         sys::header_of(&resp, "X-Trigger-Chat-Access-Token").filter(|t| !t.is_empty())
     else {

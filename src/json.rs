@@ -423,6 +423,25 @@ pub fn object_entries(text: &str) -> Option<Vec<(Cow<'_, str>, &str)>> {
     Some(out)
 }
 
+/// Whether the field `key` of a JSON object (the first one) is `true`.
+pub fn true_field(text: &str, key: &str) -> bool {
+    let mut r = Reader::new(text);
+    if r.peek() != Some(b'{') {
+        return false;
+    }
+    let mut found = false;
+    let mut seen = false;
+    let walked = r.object(|r, k| {
+        let v = r.value()?;
+        if !seen && k == key {
+            seen = true;
+            found = v == "true";
+        }
+        Ok(())
+    });
+    walked.is_ok() && found
+}
+
 /// The field `key` of a JSON object (the first one), if the text is an
 /// object and that field is a non-negative integer.
 pub fn u64_field(text: &str, key: &str) -> Option<u64> {
@@ -470,6 +489,23 @@ pub fn string_field<'a>(text: &'a str, key: &str) -> Option<Cow<'a, str>> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn true_field_is_true_only_for_the_literal() {
+        assert!(true_field(
+            r#"{"ok":true,"pendingVersion":true}"#,
+            "pendingVersion"
+        ));
+        for text in [
+            r#"{"pendingVersion":false}"#,
+            r#"{"pendingVersion":"true"}"#,
+            r#"{"ok":true}"#,
+            "true",
+            r#"{"pendingVersion":true"#,
+        ] {
+            assert!(!true_field(text, "pendingVersion"), "{text}");
+        }
+    }
 
     #[test]
     fn u64_field_reads_whole_non_negative_numbers_only() {

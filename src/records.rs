@@ -55,6 +55,9 @@ pub enum Control {
     },
     /// The session was closed; nothing more will come.
     SessionClosed(Closed),
+    /// The run that should answer is parked until its deployment lands
+    /// (version skew protection); reading goes on.
+    PendingVersion,
     /// The server swapped the run; reading goes on.
     UpgradeRequired,
     /// A control subtype this client does not know; ignored.
@@ -227,6 +230,7 @@ fn classify(rec: RecordWire<'_>, visit: &mut impl FnMut(Record<'_>)) -> Result<(
                 in_event_id: header(IN_EVENT_ID_HEADER).and_then(|v| v.parse().ok()),
             },
             "session-closed" => Control::SessionClosed(Closed { reason: reason() }),
+            "pending-version" => Control::PendingVersion,
             "upgrade-required" => Control::UpgradeRequired,
             _ => Control::Other(subtype),
         };

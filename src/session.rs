@@ -132,7 +132,11 @@ pub enum SessionEvent {
     TurnComplete {
         token: Option<String>,
         cursor: String,
+        /// The last `.in` seq the turn consumed (`session-in-event-id`).
+        in_event_id: Option<u64>,
     },
+    /// The answering run waits for its deployment (`pending-version`).
+    PendingVersion,
     /// The server says nothing is in flight (`X-Session-Settled`).
     Settled,
     /// The session was closed (after the `TurnComplete` of the turn that
@@ -439,8 +443,11 @@ impl Subscription {
                     self.cfg.since_in_seq = None;
                     self.in_turn = false;
                     let cursor = decimal(seq);
-                    self.events
-                        .push_back(SessionEvent::TurnComplete { token, cursor });
+                    self.events.push_back(SessionEvent::TurnComplete {
+                        token,
+                        cursor,
+                        in_event_id,
+                    });
                     if let Some(c) = closed {
                         self.close(c.reason);
                     } else if !self.cfg.watch {
@@ -451,6 +458,7 @@ impl Subscription {
                     self.skip = false;
                     self.close(c.reason);
                 }
+                Control::PendingVersion => self.events.push_back(SessionEvent::PendingVersion),
                 Control::UpgradeRequired | Control::Other(_) => {}
             },
             Record::Data { part_id, chunk, .. } => {

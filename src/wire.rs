@@ -322,6 +322,12 @@ pub fn appended_seq(body: &str) -> Option<u64> {
     json::u64_field(body, "seq")
 }
 
+/// Whether an `.in/append` success body says the run that will read the
+/// record is parked until its deployment lands (`"pendingVersion": true`).
+pub fn pending_version(body: &str) -> bool {
+    json::true_field(body, "pendingVersion")
+}
+
 /// Reads an `.in/append` refusal body: `Some(reason)` when it says the
 /// session is closed (`{"code":"session_closed","closedReason":...}`). The
 /// code is what counts, not the message.

@@ -20,6 +20,8 @@ enum Rec {
     SessionClosed(Option<&'static str>),
     /// A turn-complete saying which `.in` seq its turn answered.
     TurnCompleteFor(u64),
+    /// A `pending-version` control record.
+    PendingVersion,
     Trim,
 }
 
@@ -67,6 +69,7 @@ fn record_json(seq: u64, rec: &Rec) -> String {
             }
             serde_json::json!({"seq_num": seq, "timestamp": 1, "body": "", "headers": headers}).to_string()
         }
+        Rec::PendingVersion => serde_json::json!({"seq_num": seq, "timestamp": 1, "body": "", "headers": [["trigger-control", "pending-version"]]}).to_string(),
         Rec::TurnCompleteFor(in_seq) => {
             let headers = serde_json::json!([["trigger-control", "turn-complete"], ["session-in-event-id", in_seq.to_string()]]);
             serde_json::json!({"seq_num": seq, "timestamp": 1, "body": "", "headers": headers}).to_string()
@@ -251,7 +254,8 @@ fn one_turn_ends_at_turn_complete_with_the_refreshed_token() {
         out.events,
         vec![SessionEvent::TurnComplete {
             token: Some("fresh".into()),
-            cursor: "6".into()
+            cursor: "6".into(),
+            in_event_id: None,
         }]
     );
     assert_eq!(sub.cursor().as_deref(), Some("6"));
@@ -472,7 +476,8 @@ fn a_turn_that_closes_the_session_completes_then_closes_and_ends_even_when_watch
         vec![
             SessionEvent::TurnComplete {
                 token: None,
-                cursor: "3".into()
+                cursor: "3".into(),
+                in_event_id: None,
             },
             SessionEvent::Closed {
                 reason: Some("done".into())
@@ -546,10 +551,27 @@ fn an_earlier_turns_end_does_not_end_the_stream_of_a_later_send() {
         out.events,
         vec![SessionEvent::TurnComplete {
             token: None,
-            cursor: "4".into()
+            cursor: "4".into(),
+            in_event_id: Some(5),
         }],
         "only this send's turn completes"
     );
+}
+
+#[test]
+fn a_pending_version_record_is_reported_and_reading_goes_on() {
+    let mut log = vec![Rec::PendingVersion];
+    log.extend(turn(2, None));
+    let mut s = server(log, vec![]);
+    let mut sub = Subscription::new(cfg());
+    let out = drive(&mut sub, &mut s, 64);
+    assert_eq!(out.result, Some(Ok(())));
+    assert_eq!(out.deltas, deltas(2));
+    assert_eq!(out.events.first(), Some(&SessionEvent::PendingVersion));
+    assert!(matches!(
+        out.events.get(1),
+        Some(SessionEvent::TurnComplete { .. })
+    ));
 }
 
 #[test]

@@ -80,4 +80,5 @@ cases!(
     seeded_cursors_and_the_supersede_gate,
     an_actions_metadata_is_merged_over_client_data,
     a_turn_complete_for_an_earlier_send_does_not_end_the_stream,
+    a_run_waiting_for_its_deployment_is_reported,
 );

@@ -561,6 +561,9 @@ impl Client {
         );
         let p = sys::call_promise(&f, &js_sys::Array::of1(&arg));
         let v = JsFuture::from(p).await.map_err(Fail::Js)?;
+        if get(&v, "pendingVersion").as_bool() == Some(true) {
+            self.pending_version(chat_id, "start");
+        }
         match get(&v, "publicAccessToken").as_string() {
             Some(t) if !t.is_empty() => Ok(t),
             _ => Err(Error::Callback(
@@ -699,8 +702,13 @@ impl Client {
             .map_err(|e| (e, None))?;
         let status = fetch::status(&resp);
         if (200..300).contains(&status) {
-            // `{ok: true, seq}`: the record's `.in` seq, when the server says.
-            return Ok(wire::appended_seq(&fetch::text(&resp).await));
+            // `{ok: true, seq, pendingVersion?}`: the record's `.in` seq, when
+            // the server says, and whether the run waits for its deployment.
+            let text = fetch::text(&resp).await;
+            if wire::pending_version(&text) {
+                self.pending_version(chat_id, "send");
+            }
+            return Ok(wire::appended_seq(&text));
         }
         let wait = (status == 429)
             .then(|| {
@@ -764,6 +772,14 @@ impl Client {
             self.mark_closed(chat_id, reason.clone(), "append");
         }
         result
+    }
+
+    /// Reports that the run answering the chat is parked until its
+    /// deployment lands (`run-pending-version`); `source` says how we know.
+    pub fn pending_version(&self, chat_id: &str, source: &str) {
+        if self.wants_events() {
+            self.emit(Event::new("run-pending-version", chat_id).with("source", source));
+        }
     }
 
     /// Marks the chat's session closed (once) and reports it: through

@@ -12,6 +12,7 @@ use crate::prelude::*;
 use crate::records::{decode_ui_stream_event, UiStreamEvent};
 use crate::session::{Action, SessionEvent, Subscription, SubscriptionConfig};
 use crate::sse::SseDecoder;
+use crate::text::decimal;
 use crate::wire::{self, Endpoint};
 use alloc::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -307,7 +308,11 @@ impl Runner {
     /// as `resumeStreamIsReplay` promises.
     fn apply(&self, ev: SessionEvent) {
         match ev {
-            SessionEvent::TurnComplete { token, cursor } => {
+            SessionEvent::TurnComplete {
+                token,
+                cursor,
+                in_event_id,
+            } => {
                 let last = cursor.clone();
                 self.client.update(&self.chat_id, |s| {
                     if let Some(t) = token {
@@ -322,6 +327,7 @@ impl Runner {
                     self.client.emit(
                         Event::new("turn-completed", &self.chat_id)
                             .with("lastEventId", last.as_str())
+                            .with_opt("sessionInEventId", in_event_id.map(decimal))
                             .with_opt("messageId", message_id)
                             .with_opt("sinceSendMs", since),
                     );
@@ -330,6 +336,10 @@ impl Runner {
             SessionEvent::Settled => {
                 self.client
                     .update(&self.chat_id, |s| s.is_streaming = Some(false));
+            }
+            SessionEvent::PendingVersion => {
+                self.client.pending_version(&self.chat_id, "upgrade");
+                return;
             }
             SessionEvent::Closed { reason } => {
                 // Reports on its own (once); nothing more to do here.

@@ -711,6 +711,38 @@ export const cases = {
     eq(await drain(await send(t, "c")), [delta("a")], "no correlation without a seq");
   },
 
+  async a_run_waiting_for_its_deployment_is_reported(make) {
+    const events = [];
+    const t = make({
+      task: "t",
+      accessToken: () => "p",
+      startSession: async () => ({ publicAccessToken: "s", pendingVersion: true }),
+      onEvent: (e) => events.push(e),
+    });
+    const pending = { headers: [["trigger-control", "pending-version"]] };
+    const tc = { headers: [["trigger-control", "turn-complete"], ["session-in-event-id", "3"]] };
+    fakeFetch((u) =>
+      isAppend(u)
+        ? new Response('{"ok":true,"seq":3,"pendingVersion":true}', { status: 200 })
+        : sse(batch([pending, delta("late but here"), tc])),
+    );
+    eq(await drain(await send(t, "c")), [delta("late but here")], "the reply still comes");
+    const parked = events.filter((e) => e.type === "run-pending-version");
+    eq(parked.map((e) => [e.source, e.chatId]), [["start", "c"], ["send", "c"], ["upgrade", "c"]], "each way it was learned");
+    eq(events.find((e) => e.type === "turn-completed").sessionInEventId, "3", "the turn says which send it answered");
+
+    const hs = [];
+    const t2 = make({ task: "t", accessToken: () => "p", headStart: "https://app.example/chat", onEvent: (e) => hs.push(e) });
+    fakeFetch(() =>
+      new Response(body([`data: ${JSON.stringify(delta("h"))}\n\n`]), {
+        status: 200,
+        headers: { "X-Trigger-Chat-Access-Token": "hs-tok", "X-Trigger-Chat-Pending-Version": "1" },
+      }),
+    );
+    await drain(await send(t2, "new-chat"));
+    eq(hs.filter((e) => e.type === "run-pending-version").map((e) => e.source), ["head-start"], "from the head-start route");
+  },
+
   async dispose_ends_open_streams(make) {
     const t = make({ task: "t", accessToken: () => "p", sessions: { c: { publicAccessToken: "tok" } } });
     fakeFetch((u) => {
