@@ -80,6 +80,8 @@ export type ChatSessionPersistedState = {
     publicAccessToken: string;
     lastEventId?: string;
     isStreaming?: boolean;
+    /** The `.in` seq of the send whose reply is in flight, when the server gave one. */
+    activeInputSeq?: number;
     /** The session was closed (by the agent's `chat.close()` or the app's server): sends are refused. */
     closed?: boolean;
     /** Why it was closed, when a reason was given. */

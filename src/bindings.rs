@@ -85,7 +85,10 @@ fn stream_reply(
     in_seq: Option<u64>,
 ) -> Result<JsValue, Fail> {
     c.supersede(chat_id);
-    c.update(chat_id, |s| s.is_streaming = Some(true));
+    c.update(chat_id, |s| {
+        s.is_streaming = Some(true);
+        s.active_input_seq = in_seq;
+    });
     c.notify(chat_id);
     Ok(source(Runner::session(
         c,
@@ -255,14 +258,14 @@ impl WasmTransport {
                 return Ok(JsValue::NULL);
             }
             let stop_on_abort = signal.is_some();
-            // No send to correlate with: the first turn-complete ends it.
+            // The send in flight, if known: its turn ends the stream.
             Ok(source(Runner::session(
                 &c,
                 &chat_id,
                 true,
                 signal,
                 stop_on_abort,
-                None,
+                state.active_input_seq,
             )?))
         })
     }

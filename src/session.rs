@@ -41,6 +41,9 @@ pub struct SessionState {
     /// After a stop, the rest of the stopped turn is skipped up to its
     /// `turn-complete`. Internal; not persisted.
     pub skip_to_turn_complete: bool,
+    /// The `.in` seq of the send whose reply is in flight: a resumed stream
+    /// reads past turn-completes of earlier sends. Persisted.
+    pub active_input_seq: Option<u64>,
     /// The session was closed: sends are refused and nothing is resumed.
     pub closed: bool,
     /// Why, when the closer said.
@@ -78,6 +81,7 @@ impl SessionState {
         }
         self.is_streaming = Some(false);
         self.skip_to_turn_complete = false;
+        self.active_input_seq = None;
         true
     }
 }

@@ -230,6 +230,9 @@ pub fn persisted_js(s: &SessionState) -> JsValue {
         "isStreaming",
         &s.is_streaming.map_or(JsValue::UNDEFINED, JsValue::from),
     );
+    if let Some(seq) = s.active_input_seq {
+        set(&o, "activeInputSeq", &(seq as f64).into());
+    }
     if s.closed {
         set(&o, "closed", &JsValue::TRUE);
         if let Some(r) = &s.closed_reason {

@@ -98,8 +98,10 @@ impl Runner {
         let state = client.session(chat_id).unwrap_or_default();
         let sub = Subscription::new(SubscriptionConfig {
             watch: client.opts.watch,
-            // A watcher waits through settled stretches: no peek.
-            peek_settled: peek_settled && !client.opts.watch,
+            // A watcher waits through settled stretches, and a send in
+            // flight may not have written yet (the previous turn's end can
+            // still be the tail): no peek then.
+            peek_settled: peek_settled && !client.opts.watch && since_in_seq.is_none(),
             timeout_seconds: client.opts.stream_timeout_seconds,
             cursor: state.last_event_id,
             skip_to_turn_complete: state.skip_to_turn_complete,
@@ -319,6 +321,7 @@ impl Runner {
                         s.public_access_token = t;
                     }
                     s.is_streaming = Some(false);
+                    s.active_input_seq = None;
                     s.last_event_id = Some(cursor);
                 });
                 self.turn_fresh.set(true);

@@ -72,6 +72,13 @@ fn as_function(v: &JsValue) -> Option<Function> {
     v.dyn_ref::<Function>().cloned()
 }
 
+/// A whole, non-negative number that a `u64` holds exactly.
+fn whole_number(v: &JsValue) -> Option<u64> {
+    v.as_f64()
+        .filter(|&n| (0.0..9.0e15).contains(&n) && n == (n as u64) as f64)
+        .map(|n| n as u64)
+}
+
 fn opt_string(obj: &JsValue, key: &str) -> Result<Option<String>, String> {
     typed(obj, key, JsValue::as_string, "a string", &option_name)
 }
@@ -111,12 +118,9 @@ pub fn session_from_js(v: &JsValue, what: &str) -> Result<SessionState, String> 
         None
     } else if let Some(s) = last.as_string() {
         Some(s)
-    } else if let Some(n) = last
-        .as_f64()
-        .filter(|&n| (0.0..9.0e15).contains(&n) && n == (n as u64) as f64)
-    {
+    } else if let Some(n) = whole_number(&last) {
         // A cursor stored as a number: a whole seq_num.
-        Some(decimal(n as u64))
+        Some(decimal(n))
     } else {
         return Err(cat!(what, ".lastEventId must be a string"));
     };
@@ -126,6 +130,7 @@ pub fn session_from_js(v: &JsValue, what: &str) -> Result<SessionState, String> 
         last_event_id,
         is_streaming: typed(v, "isStreaming", JsValue::as_bool, "a boolean", &name)?,
         skip_to_turn_complete: false,
+        active_input_seq: typed(v, "activeInputSeq", whole_number, "a whole number", &name)?,
         closed: typed(v, "closed", JsValue::as_bool, "a boolean", &name)?.unwrap_or(false),
         closed_reason: typed(v, "closedReason", JsValue::as_string, "a string", &name)?,
     })

@@ -704,11 +704,27 @@ export const cases = {
         ? new Response('{"ok":true,"seq":7}', { status: 200 })
         : sse(batch([delta("theirs"), tc(6), delta("mine"), tc(7), delta("later")])),
     );
-    eq(await drain(await send(t, "c")), [delta("theirs"), delta("mine")], "read on to this send's turn");
+    const reply = await send(t, "c");
+    eq(t.getSession("c").activeInputSeq, 7, "the send in flight is persisted");
+    eq(await drain(reply), [delta("theirs"), delta("mine")], "read on to this send's turn");
     eq(t.getSession("c").lastEventId, "4", "the cursor is this turn's end");
+    eq(t.getSession("c").activeInputSeq, undefined, "nothing in flight after the turn");
     // Without a seq from the server, the first turn-complete ends the stream.
     fakeFetch((u) => (isAppend(u) ? ok() : sse(batch([delta("a"), tc(6), delta("b"), tc(7)], 10))));
     eq(await drain(await send(t, "c")), [delta("a")], "no correlation without a seq");
+
+    // After a reload, the persisted send in flight still picks the right turn.
+    t.setSession("r", { publicAccessToken: "tok", isStreaming: true, lastEventId: "2", activeInputSeq: 9 });
+    const calls = fakeFetch(() => sse(batch([delta("x"), tc(8), delta("y"), tc(9)], 3)));
+    eq(await drain(await t.reconnectToStream({ chatId: "r" })), [delta("x"), delta("y")], "resumed to its own turn");
+    eq(calls[0].headers["X-Peek-Settled"], undefined, "no settled peek while a send is in flight");
+    let threw = null;
+    try {
+      t.setSession("r", { publicAccessToken: "tok", activeInputSeq: 1.5 });
+    } catch (e) {
+      threw = e;
+    }
+    check(threw instanceof TypeError && /activeInputSeq/.test(threw.message), `bad activeInputSeq: ${threw}`);
   },
 
   async a_run_waiting_for_its_deployment_is_reported(make) {
