@@ -209,8 +209,9 @@ fn set(obj: &Object, k: &str, v: &JsValue) {
     let _ = Reflect::set(obj, &k.into(), v);
 }
 
-/// `{publicAccessToken, lastEventId, isStreaming}` for the app, and
-/// `closed` / `closedReason` once the session is closed.
+/// `{publicAccessToken, lastEventId, isStreaming}` for the app, with
+/// `activeInputSeq` while a send's reply is in flight and `closed` /
+/// `closedReason` once the session is closed.
 pub fn persisted_js(s: &SessionState) -> JsValue {
     let o = Object::new();
     set(
