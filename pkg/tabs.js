@@ -1,8 +1,13 @@
 // Multi-tab coordination over BroadcastChannel: one tab at a time may send
 // on a chat; the others are read-only and receive its messages. Claims are
 // kept alive by heartbeats and expire when a tab goes silent.
+//
+// The channel name and the messages ({type, chatId, tabId, ...} with types
+// claim, release, heartbeat, messages, session) are the ones
+// @trigger.dev/sdk's tabs use, so during a migration a tab still running
+// the vendor's transport and one running ours coordinate with each other.
 
-const CHANNEL = "trigger-chat-wasm-tabs";
+const CHANNEL = "trigger-chat-tab-coord";
 const BEAT_MS = 5000;
 const EXPIRE_MS = 10000;
 
@@ -35,7 +40,7 @@ export class TabCoordinator {
 
   post(type, chatId, extra) {
     try {
-      this.channel?.postMessage({ type, chatId, tab: this.id, ...extra });
+      this.channel?.postMessage({ type, chatId, tabId: this.id, ...extra });
     } catch {
       // A closed channel or an uncloneable payload: nothing to tell.
     }
@@ -68,8 +73,8 @@ export class TabCoordinator {
   }
 
   receive(msg) {
-    if (!msg || typeof msg !== "object" || msg.tab === this.id) return;
-    const { type, chatId, tab } = msg;
+    if (!msg || typeof msg !== "object" || msg.tabId === this.id) return;
+    const { type, chatId, tabId: tab } = msg;
     if (type === "claim") {
       const was = this.isReadOnly(chatId);
       this.others.set(chatId, { tab, seen: Date.now() });
@@ -79,7 +84,7 @@ export class TabCoordinator {
         this.others.delete(chatId);
         callEach(this.readOnlyListeners, chatId, false);
       }
-    } else if (type === "beat") {
+    } else if (type === "heartbeat") {
       const c = this.others.get(chatId);
       if (c?.tab === tab) c.seen = Date.now();
     } else if (type === "messages") {
@@ -90,7 +95,7 @@ export class TabCoordinator {
   }
 
   tick() {
-    for (const chatId of this.mine) this.post("beat", chatId);
+    for (const chatId of this.mine) this.post("heartbeat", chatId);
     const now = Date.now();
     for (const [chatId, c] of this.others) {
       if (now - c.seen > EXPIRE_MS) {
