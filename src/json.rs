@@ -423,66 +423,43 @@ pub fn object_entries(text: &str) -> Option<Vec<(Cow<'_, str>, &str)>> {
     Some(out)
 }
 
-/// Whether the field `key` of a JSON object (the first one) is `true`.
-pub fn true_field(text: &str, key: &str) -> bool {
+/// The JSON text of the field `key` of an object (its first occurrence);
+/// `None` when the text is not a well-formed object or has no such key.
+/// The typed readers below interpret it.
+pub fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     let mut r = Reader::new(text);
     if r.peek() != Some(b'{') {
-        return false;
+        return None;
     }
-    let mut found = false;
-    let mut seen = false;
-    let walked = r.object(|r, k| {
+    let mut found = None;
+    r.object(|r, k| {
         let v = r.value()?;
-        if !seen && k == key {
-            seen = true;
-            found = v == "true";
+        if found.is_none() && k == key {
+            found = Some(v);
         }
         Ok(())
-    });
-    walked.is_ok() && found
+    })
+    .ok()?;
+    found
 }
 
-/// The field `key` of a JSON object (the first one), if the text is an
-/// object and that field is a non-negative integer.
+/// Whether the field `key` of a JSON object is `true`.
+pub fn true_field(text: &str, key: &str) -> bool {
+    field(text, key) == Some("true")
+}
+
+/// The field `key` of a JSON object, if it is a non-negative integer.
 pub fn u64_field(text: &str, key: &str) -> Option<u64> {
-    let mut r = Reader::new(text);
-    if r.peek() != Some(b'{') {
-        return None;
-    }
-    let mut found = None;
-    r.object(|r, k| {
-        if found.is_none() && k == key && matches!(r.peek(), Some(b'0'..=b'9')) {
-            found = r.u64().ok();
-            if found.is_none() {
-                r.value()?;
-            }
-        } else {
-            r.value()?;
-        }
-        Ok(())
-    })
-    .ok()?;
-    found
+    Reader::new(field(text, key)?).u64().ok()
 }
 
-/// The string field `key` of a JSON object (the first one), if the text is
-/// an object and that field is a string.
+/// The field `key` of a JSON object, unescaped, if it is a string.
 pub fn string_field<'a>(text: &'a str, key: &str) -> Option<Cow<'a, str>> {
-    let mut r = Reader::new(text);
-    if r.peek() != Some(b'{') {
+    let v = field(text, key)?;
+    if !v.starts_with('"') {
         return None;
     }
-    let mut found = None;
-    r.object(|r, k| {
-        if found.is_none() && k == key && r.peek() == Some(b'"') {
-            found = Some(r.string()?);
-        } else {
-            r.value()?;
-        }
-        Ok(())
-    })
-    .ok()?;
-    found
+    Reader::new(v).string().ok()
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
