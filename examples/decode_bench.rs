@@ -22,15 +22,7 @@ fn main() {
     }
     let bytes = text.into_bytes();
     for _ in 0..3 {
-        let mut sub = Subscription::new(SubscriptionConfig {
-            watch: false,
-            peek_settled: false,
-            timeout_seconds: 60,
-            cursor: None,
-            skip_to_turn_complete: false,
-            since_in_seq: None,
-            seed: 1,
-        });
+        let mut sub = Subscription::new(SubscriptionConfig::default());
         assert!(matches!(sub.poll_action(), Action::Connect(_)));
         sub.handle_response(200, false);
         let t0 = Instant::now();

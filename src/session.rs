@@ -108,6 +108,24 @@ pub struct SubscriptionConfig {
     pub seed: u64,
 }
 
+/// `Timeout-Seconds` when the app sets none (`streamTimeoutSeconds`).
+pub const DEFAULT_TIMEOUT_SECONDS: u32 = 120;
+
+/// A subscription that follows one send from the start of the stream.
+impl Default for SubscriptionConfig {
+    fn default() -> Self {
+        SubscriptionConfig {
+            watch: false,
+            peek_settled: false,
+            timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
+            cursor: None,
+            skip_to_turn_complete: false,
+            since_in_seq: None,
+            seed: 1,
+        }
+    }
+}
+
 /// The next thing the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {

@@ -121,13 +121,8 @@ struct Outcome {
 
 fn cfg() -> SubscriptionConfig {
     SubscriptionConfig {
-        watch: false,
-        peek_settled: false,
-        timeout_seconds: 60,
-        cursor: None,
-        skip_to_turn_complete: false,
-        since_in_seq: None,
         seed: 9,
+        ..SubscriptionConfig::default()
     }
 }
 

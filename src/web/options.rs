@@ -36,7 +36,6 @@ pub struct Options {
 }
 
 pub const DEFAULT_BASE_URL: &str = "https://api.trigger.dev";
-pub const DEFAULT_STREAM_TIMEOUT_SECONDS: u32 = 120;
 
 pub fn get(obj: &JsValue, key: &str) -> JsValue {
     Reflect::get(obj, &key.into()).unwrap_or(JsValue::UNDEFINED)
@@ -185,7 +184,7 @@ pub fn parse(o: &JsValue) -> Result<Options, String> {
     }
     let t = get(o, "streamTimeoutSeconds");
     let stream_timeout_seconds = if absent(&t) {
-        DEFAULT_STREAM_TIMEOUT_SECONDS
+        crate::session::DEFAULT_TIMEOUT_SECONDS
     } else {
         match t.as_f64() {
             // Rounded to the nearest second (`f64::round` is not in `core`).
