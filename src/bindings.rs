@@ -164,10 +164,8 @@ impl WasmTransport {
                 .into());
             }
             let chat_id = chat_id_arg(&get(&options, "chatId"), "sendMessages")?;
-            if let Some(s) = c.session(&chat_id).filter(|s| s.closed) {
-                let reason = s.closed_reason;
-                return Err(Error::SessionClosed { chat_id, reason }.into());
-            }
+            // Before anything else: no head-start route call either.
+            c.refuse_if_closed(&chat_id)?;
             // An action sent through `useChat` (`useChatActions` puts it in
             // `body.action`): `useChat` then owns the reply's stream.
             let action = get(&get(&options, "body"), "action");

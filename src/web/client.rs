@@ -766,16 +766,25 @@ impl Client {
         body: &str,
         part_id: &str,
     ) -> Result<Option<u64>, Fail> {
-        if let Some(s) = self.session(chat_id).filter(|s| s.closed) {
-            let chat_id = chat_id.to_owned();
-            let reason = s.closed_reason;
-            return Err(Error::SessionClosed { chat_id, reason }.into());
-        }
+        self.refuse_if_closed(chat_id)?;
         let result = self.append_renewing(chat_id, body, part_id).await;
         if let Err(Fail::Core(Error::SessionClosed { reason, .. })) = &result {
             self.mark_closed(chat_id, reason.clone(), "append");
         }
         result
+    }
+
+    /// The `session_closed` error for a chat whose session is closed.
+    pub fn refuse_if_closed(&self, chat_id: &str) -> Result<(), Fail> {
+        let sessions = self.sessions.borrow();
+        match sessions.get(chat_id).filter(|s| s.closed) {
+            Some(s) => Err(Error::SessionClosed {
+                chat_id: chat_id.to_owned(),
+                reason: s.closed_reason.clone(),
+            }
+            .into()),
+            None => Ok(()),
+        }
     }
 
     /// Reports that the run answering the chat is parked until its

@@ -441,13 +441,17 @@ impl Runner {
         };
         match r {
             Ok(Read::Bytes) => {
+                let skipping = sub.skip_to_turn_complete();
                 // A decode error fails the subscription; the next poll reports it.
                 let _ = sub.handle_bytes(&self.scratch);
                 // The chat's stored cursor moves only at turn boundaries (see
-                // `apply`); the subscription keeps its own for reconnects.
+                // `apply`); the subscription keeps its own for reconnects. The
+                // skip mark is stored when it changes, not on every read.
                 let skip = sub.skip_to_turn_complete();
-                self.client
-                    .update(&self.chat_id, |s| s.skip_to_turn_complete = skip);
+                if skip != skipping {
+                    self.client
+                        .update(&self.chat_id, |s| s.skip_to_turn_complete = skip);
+                }
             }
             Ok(Read::Eof) => {
                 self.body = None;
