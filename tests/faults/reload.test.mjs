@@ -51,6 +51,15 @@ async function startThenReload(emu, transportA, chatId, text, readDeltas) {
   return { message, shown, saved };
 }
 
+/** A second page (B) hydrated with `saved` resumes the reply and reads it to the end. */
+async function resumeElsewhere(emu, chatId, saved) {
+  const b = makeTransport(emu, { sessions: { [chatId]: saved } });
+  const resumed = await b.transport.reconnectToStream({ chatId });
+  assert.ok(resumed, "reconnectToStream returned a stream");
+  const chunks = await readAll(resumed, { what: "the resumed reply" });
+  return { b, chunks };
+}
+
 function textOf(chunks) {
   return chunks.filter((c) => c.type === "text-delta").map((c) => c.delta).join("");
 }
@@ -84,11 +93,8 @@ test("reload mid-reply, hydrated with getSession(chatId): the resumed stream rep
     assert.equal(saved.isStreaming, true, "the saved state says a reply is streaming");
     await assertStillStreaming(emu, chatId, 2);
 
-    const b = makeTransport(emu, { sessions: { [chatId]: saved } });
     const outBefore = requestsOf(chatId, "out").length;
-    const resumed = await b.transport.reconnectToStream({ chatId });
-    assert.ok(resumed, "reconnectToStream returned a stream");
-    const chunks = await readAll(resumed, { what: "the resumed reply" });
+    const { b, chunks } = await resumeElsewhere(emu, chatId, saved);
     assert.equal(b.calls.startSession, 0, "the hydrated transport does not start a new session");
 
     // Nothing lost or doubled across the reload, whichever way it resumed:
@@ -129,11 +135,8 @@ test("reload mid-reply, hydrated with the state last reported through onSessionC
     );
     await assertStillStreaming(emu, chatId, 2);
 
-    const b = makeTransport(emu, { sessions: { [chatId]: saved } });
     const outBefore = requestsOf(chatId, "out").length;
-    const resumed = await b.transport.reconnectToStream({ chatId });
-    assert.ok(resumed, "reconnectToStream returned a stream");
-    const chunks = await readAll(resumed, { what: "the resumed reply" });
+    const { b, chunks } = await resumeElsewhere(emu, chatId, saved);
     const { messageId, text } = assertExactReply(chunks, LONG, "resumed reply");
     assert.equal(messageId, shown[0].messageId, "the replay is the same assistant message A was showing");
     assert.ok(text.startsWith(textOf(shown)), "what A showed is a prefix of the replay");
@@ -164,10 +167,7 @@ test("reload mid-reply on the first turn of a new chat (no cursor yet, persisted
     assert.equal(saved.lastEventId, undefined, "no cursor yet on a new chat");
     await assertStillStreaming(emu, chatId, 1);
 
-    const b = makeTransport(emu, { sessions: { [chatId]: saved } });
-    const resumed = await b.transport.reconnectToStream({ chatId });
-    assert.ok(resumed, "reconnectToStream returned a stream");
-    const chunks = await readAll(resumed, { what: "the resumed reply" });
+    const { b, chunks } = await resumeElsewhere(emu, chatId, saved);
     const { messageId, text } = assertExactReply(chunks, LONG, "resumed first reply");
     assert.equal(messageId, shown[0].messageId);
     assert.ok(text.startsWith(textOf(shown)));
@@ -192,10 +192,7 @@ test("reload mid-reply (persisted state) with faults on the resume: revoked toke
       const k = cuts[index - outBefore];
       if (endpoint === "out" && k != null) await emu.fault("drop-out", { afterRecords: k });
     });
-    const b = makeTransport(emu, { sessions: { [chatId]: saved } });
-    const resumed = await b.transport.reconnectToStream({ chatId });
-    assert.ok(resumed, "reconnectToStream returned a stream");
-    const chunks = await readAll(resumed, { what: "the resumed reply" });
+    const { b, chunks } = await resumeElsewhere(emu, chatId, saved);
     onRequest(chatId, null);
     const { messageId } = assertExactReply(chunks, LONG, "resumed reply under faults");
     assert.equal(messageId, shown[0].messageId);
