@@ -473,6 +473,8 @@ pub async fn append(
         .map(|l| l > MAX_APPEND_BYTES as u64)
         .unwrap_or(false);
     if too_long {
+        // Read (and drop) what the client sends before answering.
+        let _ = read_body(body, 0).await;
         return rt_error(StatusCode::PAYLOAD_TOO_LARGE, "Request body exceeds 1 MiB");
     }
     let principal = match authenticate(&st, &headers, Flavor::Realtime) {

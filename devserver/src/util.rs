@@ -130,15 +130,38 @@ pub fn set_header(resp: &mut Response, name: &'static str, value: &str) {
 
 /// Collects a request body up to `limit` bytes. `Err(true)` when it is too large,
 /// `Err(false)` when the body could not be read.
+///
+/// A body over the limit is still read to its end (and dropped), up to
+/// [`DRAIN_CAP`] bytes: answering while the client is still writing makes
+/// it fail with a broken pipe instead of seeing the 413.
 pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<axum::body::Bytes, bool> {
-    match axum::body::to_bytes(body, limit).await {
-        Ok(b) => Ok(b),
-        // The limit error's message is the only stable signal axum exposes here.
-        Err(e) => Err(format!("{e:?} {e}")
-            .to_ascii_lowercase()
-            .contains("length limit")),
+    use futures_core::Stream;
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut total = 0usize;
+    while let Some(chunk) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut stream).poll_next(cx)).await
+    {
+        let Ok(chunk) = chunk else {
+            return Err(total > limit);
+        };
+        total = total.saturating_add(chunk.len());
+        if total > DRAIN_CAP {
+            return Err(true);
+        }
+        if total <= limit {
+            kept.extend_from_slice(&chunk);
+        }
+    }
+    if total > limit {
+        Err(true)
+    } else {
+        Ok(kept.into())
     }
 }
+
+/// How much of an oversized body is read and dropped before giving up.
+pub const DRAIN_CAP: usize = 8 * 1024 * 1024;
 
 /// Truncates a string to at most `max` characters, adding an ellipsis when cut.
 pub fn truncate_chars(s: &str, max: usize) -> String {
