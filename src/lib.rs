@@ -31,6 +31,7 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 
 #[macro_use]
 pub mod text;
+pub mod engine;
 pub mod error;
 pub mod json;
 pub mod records;

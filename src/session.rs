@@ -38,9 +38,14 @@ pub struct SessionState {
     pub last_event_id: Option<String>,
     /// Whether a reply is in flight (so a reload should resume it).
     pub is_streaming: Option<bool>,
-    /// After a stop, the rest of the stopped turn is skipped up to its
-    /// `turn-complete`. Internal; not persisted.
+    /// After a stop (or an abort whose append may have landed), the rest of
+    /// the stopped turn is skipped up to its `turn-complete` (the gate).
+    /// Persisted as `skipToTurnComplete`.
     pub skip_to_turn_complete: bool,
+    /// The `.in` seq of the turn the gate waits for, when known
+    /// (`supersededInputSeq`): its boundary is the first `turn-complete`
+    /// whose `session-in-event-id` reaches it.
+    pub superseded_input_seq: Option<u64>,
     /// The `.in` seq of the send whose reply is in flight: a resumed stream
     /// reads past turn-completes of earlier sends. Persisted.
     pub active_input_seq: Option<u64>,
@@ -80,9 +85,21 @@ impl SessionState {
             self.closed_reason = reason;
         }
         self.is_streaming = Some(false);
-        self.skip_to_turn_complete = false;
+        self.clear_gate();
         self.active_input_seq = None;
         true
+    }
+
+    /// Forgets the gate (the stopped turn's end was seen, or given up on).
+    pub fn clear_gate(&mut self) {
+        self.skip_to_turn_complete = false;
+        self.superseded_input_seq = None;
+    }
+
+    /// Whether a turn this chat started may still be running: a send's
+    /// reply is in flight.
+    pub fn turn_outstanding(&self) -> bool {
+        self.is_streaming == Some(true) || self.active_input_seq.is_some()
     }
 }
 
@@ -98,8 +115,14 @@ pub struct SubscriptionConfig {
     pub timeout_seconds: u32,
     /// Where to resume from.
     pub cursor: Option<String>,
-    /// Skip records up to the next `turn-complete` (after a stop).
+    /// The gate: skip records up to the stopped turn's `turn-complete`.
     pub skip_to_turn_complete: bool,
+    /// The stopped turn's `.in` seq, when known (see
+    /// [`SessionState::superseded_input_seq`]). Unknown while this stream
+    /// answers a known seq of its own, the records before the first
+    /// boundary are held back instead of skipped: if that boundary is its
+    /// own, they were its reply after all.
+    pub superseded_input_seq: Option<u64>,
     /// The `.in` seq of the send this stream answers (from the append's
     /// response): a `turn-complete` whose `session-in-event-id` is below it
     /// ends an earlier turn (a concurrent action, say), and reading goes on.
@@ -120,6 +143,7 @@ impl Default for SubscriptionConfig {
             timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
             cursor: None,
             skip_to_turn_complete: false,
+            superseded_input_seq: None,
             since_in_seq: None,
             seed: 1,
         }
@@ -164,7 +188,25 @@ pub enum SessionEvent {
     /// The session was closed (after the `TurnComplete` of the turn that
     /// closed it, if any). The subscription finishes.
     Closed { reason: Option<String> },
+    /// The gate opened: the stopped turn's boundary went by.
+    GateOpened,
+    /// The stream gives up (it fails next): nothing is in flight any more
+    /// as far as a reload is concerned.
+    Abandoned,
 }
+
+/// Consecutive connections that opened but ended with no byte and no
+/// record before a stream (not a watcher) gives up.
+pub const EMPTY_WINDOW_BUDGET: u32 = 5;
+/// Consecutive connections cut inside their first event (some bytes, no
+/// whole record) before giving up; each waits [`PARTIAL_WINDOW_DELAY_MS`].
+pub const PARTIAL_WINDOW_BUDGET: u32 = 50;
+pub const PARTIAL_WINDOW_DELAY_MS: u64 = 50;
+/// The longest wait between a watcher's quiet windows.
+pub const QUIET_MAX_MS: u64 = 5_000;
+/// A connection silent for this long (no record, no keepalive) is dropped
+/// and opened again.
+pub const STALL_MS: u64 = 60_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Phase {
@@ -203,6 +245,17 @@ pub struct Subscription {
     settled: bool,
     /// The token was refreshed since the last successful connection.
     refreshed: bool,
+    /// Bytes arrived on this connection.
+    got_bytes: bool,
+    /// Consecutive connections that ended with nothing / with a cut first
+    /// event / with a quiet `[DONE]`.
+    empty_windows: u32,
+    partial_windows: u32,
+    quiet_windows: u32,
+    /// The gate's held-back records (see
+    /// [`SubscriptionConfig::superseded_input_seq`]).
+    held: String,
+    held_count: usize,
 }
 
 impl Subscription {
@@ -223,6 +276,12 @@ impl Subscription {
             done_marker: false,
             settled: false,
             refreshed: false,
+            got_bytes: false,
+            empty_windows: 0,
+            partial_windows: 0,
+            quiet_windows: 0,
+            held: String::new(),
+            held_count: 0,
             cfg,
         }
     }
@@ -268,8 +327,11 @@ impl Subscription {
             self.phase = Phase::Reading;
             self.sse = SseDecoder::new();
             self.progressed = false;
+            self.got_bytes = false;
             self.done_marker = false;
             self.settled = settled;
+            // The token works: a later expiry may be refreshed again.
+            self.refreshed = false;
             return;
         }
         let err = Error::Http {
@@ -309,6 +371,11 @@ impl Subscription {
     /// The request failed before an answer, or the body broke mid-way.
     pub fn handle_network_error(&mut self, message: &str) {
         if self.is_over() {
+            return;
+        }
+        if self.phase == Phase::Reading && (self.progressed || self.got_bytes) {
+            // The connection was alive and broke mid-way: like a cut.
+            self.window_ended();
             return;
         }
         self.retry_later(Error::Network(message.to_owned()));
@@ -356,32 +423,74 @@ impl Subscription {
             return;
         }
         self.sse.handle_eof();
-        if self.settled && !self.in_turn {
+        if self.settled {
+            // The server says nothing is in flight: whatever was read is
+            // all there is, in either mode.
+            self.in_turn = false;
             self.events.push_back(SessionEvent::Settled);
             self.phase = Phase::Finished;
-        } else if self.cfg.watch && !self.in_turn {
-            // Between turns a watcher keeps watching across the server's
-            // normal end of a long poll (`[DONE]`); a plain close ends it.
-            self.phase = if self.done_marker {
-                Phase::NeedConnect
-            } else {
-                Phase::Finished
-            };
-        } else if self.done_marker || self.progressed {
-            // A normal end of a long poll, or a connection that moved the
-            // cursor: go on from the cursor at once.
-            self.phase = Phase::NeedConnect;
-        } else {
-            self.retry_later(Error::Protocol(
-                "the stream ended before the turn was complete".into(),
-            ));
+            return;
         }
+        self.window_ended();
+    }
+
+    /// A connection that had opened ended (its end, a cut, a broken body):
+    /// when and whether to connect again.
+    fn window_ended(&mut self) {
+        if self.progressed {
+            // Records arrived: go on from the cursor at once.
+            self.empty_windows = 0;
+            self.partial_windows = 0;
+            self.quiet_windows = 0;
+            self.backoff.reset();
+            self.phase = Phase::NeedConnect;
+        } else if self.done_marker {
+            // The server's normal end of a quiet long poll: again at once
+            // the first time, then slower and slower (never a tight loop
+            // against a server that ends every poll at once).
+            self.quiet_windows = self.quiet_windows.saturating_add(1);
+            let ms = match self.quiet_windows {
+                1 => 0,
+                n => 100u64
+                    .saturating_mul(1 << (n - 2).min(16))
+                    .min(QUIET_MAX_MS),
+            };
+            self.phase = Phase::Backoff(ms);
+        } else if self.got_bytes {
+            // Cut inside its first event: the connection works, the backlog
+            // is what did not fit. Come back quickly, before it grows.
+            self.partial_windows += 1;
+            if self.partial_windows > PARTIAL_WINDOW_BUDGET && !self.cfg.watch {
+                self.give_up("every connection was cut before a whole record arrived");
+            } else {
+                self.phase = Phase::Backoff(PARTIAL_WINDOW_DELAY_MS);
+            }
+        } else {
+            self.empty_windows += 1;
+            if self.cfg.watch {
+                let ms = self.backoff.next_delay().unwrap_or(QUIET_MAX_MS);
+                self.phase = Phase::Backoff(ms.min(QUIET_MAX_MS));
+            } else if self.empty_windows > EMPTY_WINDOW_BUDGET {
+                self.give_up("the stream kept ending before the turn was complete");
+            } else {
+                let n = self.empty_windows - 1;
+                self.phase = Phase::Backoff(100 << n.min(4));
+            }
+        }
+    }
+
+    fn give_up(&mut self, why: &str) {
+        self.events.push_back(SessionEvent::Abandoned);
+        self.phase = Phase::Failed(Error::Protocol(cat!("reconnect budget exhausted: ", why)));
     }
 
     /// Feeds a piece of the response body.
     pub fn handle_bytes(&mut self, bytes: &[u8]) -> Result<(), Error> {
         if self.phase != Phase::Reading {
             return Ok(());
+        }
+        if !bytes.is_empty() {
+            self.got_bytes = true;
         }
         if let Err(e) = self.sse.handle_bytes(bytes) {
             self.phase = Phase::Failed(e.clone());
@@ -446,13 +555,48 @@ impl Subscription {
                     in_event_id,
                 } => {
                     if self.skip {
-                        // The stopped turn's end; a close riding on it
-                        // still ends the conversation.
-                        self.skip = false;
-                        if let Some(c) = closed {
-                            self.close(c.reason);
+                        let mine = self.cfg.since_in_seq;
+                        let own = matches!((in_event_id, mine), (Some(a), Some(m)) if a >= m);
+                        if own && self.cfg.superseded_input_seq.is_some() {
+                            // Our own boundary came while the stopped turn's
+                            // never did: what went by cannot be told apart.
+                            self.skip = false;
+                            self.held.clear();
+                            self.events.push_back(SessionEvent::GateOpened);
+                            self.events.push_back(SessionEvent::Abandoned);
+                            return Err(Error::Protocol(
+                                "The previous turn's output was lost: the stopped turn never ended, so this reply cannot be told apart from it".into(),
+                            ));
                         }
-                        return Ok(());
+                        if own {
+                            // The held-back records were this reply's.
+                            self.skip = false;
+                            self.events.push_back(SessionEvent::GateOpened);
+                            let held = core::mem::take(&mut self.held);
+                            if !held.is_empty() {
+                                self.out.push(if self.out.is_empty() { '[' } else { ',' });
+                                self.out.push_str(&held);
+                                self.out_count += core::mem::replace(&mut self.held_count, 0);
+                                self.in_turn = true;
+                            }
+                        } else {
+                            let earlier_than_stopped = matches!(
+                                (in_event_id, self.cfg.superseded_input_seq),
+                                (Some(a), Some(s)) if a < s
+                            );
+                            if !earlier_than_stopped {
+                                // The stopped turn's end; a close riding on
+                                // it still ends the conversation.
+                                self.skip = false;
+                                self.held.clear();
+                                self.held_count = 0;
+                                self.events.push_back(SessionEvent::GateOpened);
+                            }
+                            if let Some(c) = closed {
+                                self.close(c.reason);
+                            }
+                            return Ok(());
+                        }
                     }
                     let earlier = matches!(
                         (self.cfg.since_in_seq, in_event_id),
@@ -478,19 +622,27 @@ impl Subscription {
                 }
                 Control::SessionClosed(c) => {
                     self.skip = false;
+                    self.held.clear();
                     self.close(c.reason);
                 }
                 Control::PendingVersion => self.events.push_back(SessionEvent::PendingVersion),
                 Control::UpgradeRequired | Control::Other(_) => {}
             },
             Record::Data { part_id, chunk, .. } => {
-                if self.skip {
-                    return Ok(());
-                }
                 if let Some(id) = part_id {
                     if !self.seen.insert(&id) {
                         return Ok(());
                     }
+                }
+                if self.skip {
+                    if self.cfg.superseded_input_seq.is_none() && self.cfg.since_in_seq.is_some() {
+                        if !self.held.is_empty() {
+                            self.held.push(',');
+                        }
+                        self.held.push_str(chunk);
+                        self.held_count += 1;
+                    }
+                    return Ok(());
                 }
                 self.in_turn = true;
                 self.out.push(if self.out.is_empty() { '[' } else { ',' });

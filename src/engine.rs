@@ -1,0 +1,1908 @@
+//! The whole transport as one sans-IO state machine: every chat's session,
+//! and every operation on it (start, send with its retries, stop, streams,
+//! head start), with no clock, socket or randomness inside.
+//!
+//! The contract, in the manner of `quinn-proto`:
+//!
+//! 1. The caller opens an operation ([`Engine::start`], [`Engine::send`],
+//!    [`Engine::stop`], [`Engine::reconnect`], [`Engine::head_start`]) and
+//!    gets its [`OpId`].
+//! 2. [`Engine::poll`] says what the operation needs next (an [`Effect`]):
+//!    a callback to call, a request to make, bytes to read, a wait, chunks
+//!    to hand to the app, or its result. An operation has at most one effect
+//!    out at a time.
+//! 3. The caller performs the effect and reports its [`Outcome`] with
+//!    [`Engine::handle`]; then polls again.
+//! 4. After every call, the caller drains [`Engine::poll_notice`]: session
+//!    changes to persist (`onSessionChange`), lifecycle events (`onEvent`),
+//!    effects to cut short ([`Notice::Interrupt`]), parked operations to
+//!    wake, and detached operations to drive ([`Notice::Spawn`]).
+//!
+//! Time comes in through [`Engine::set_now`] (milliseconds); randomness
+//! (part ids, backoff jitter) from the seed given to [`Engine::new`].
+//! Every retry, reconnect, cursor and gate decision is made here.
+
+use crate::error::{truncate, Error};
+use crate::prelude::*;
+use crate::records::{decode_ui_stream_event, UiStreamEvent};
+use crate::retry::{rate_limit_wait_ms, Backoff};
+use crate::session::{
+    Action, SessionEvent, SessionState, Subscription, SubscriptionConfig, STALL_MS,
+};
+use crate::sse::SseDecoder;
+use crate::text::decimal;
+use crate::wire::{self, Headers, OutRequest};
+use alloc::collections::VecDeque;
+
+/// An operation's handle.
+pub type OpId = u32;
+
+/// How many times one append is tried when the server says "try again".
+pub const APPEND_ATTEMPTS: u32 = 4;
+
+/// What the engine needs to know of the transport's options.
+#[derive(Debug, Clone, Default)]
+pub struct EngineConfig {
+    /// Keep reading across turns (`watch`).
+    pub watch: bool,
+    /// `Timeout-Seconds` for `.out`.
+    pub timeout_seconds: u32,
+    /// The app's extra headers, sent on every request.
+    pub headers: Vec<(String, String)>,
+    /// The app gave `startSession`.
+    pub has_start_session: bool,
+    /// Someone listens for lifecycle events (so they are built at all).
+    pub wants_events: bool,
+}
+
+/// Who asked for an append (the `source` of `message-sent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Submit,
+    Regenerate,
+    Action,
+    Steer,
+    Stop,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Submit => "submit-message",
+            Source::Regenerate => "regenerate-message",
+            Source::Action => "action",
+            Source::Steer => "steer",
+            Source::Stop => "stop",
+        }
+    }
+
+    fn starts_turn(self) -> bool {
+        matches!(self, Source::Submit | Source::Regenerate | Source::Action)
+    }
+}
+
+/// What the caller must do for an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Call the app's `startSession({taskId, chatId, clientData})`; report
+    /// [`Outcome::Started`] or [`Outcome::Failed`].
+    CallStartSession { chat_id: String },
+    /// Call the app's `accessToken({chatId})`; report [`Outcome::Token`] or
+    /// [`Outcome::Failed`].
+    CallAccessToken { chat_id: String },
+    /// `POST` to the chat's `.in/append`; report [`Outcome::Response`] with
+    /// the whole body, or [`Outcome::Failed`].
+    Append {
+        chat_id: String,
+        headers: Headers,
+        body: String,
+    },
+    /// `GET` the chat's `.out`; report [`Outcome::Connected`] (keep the
+    /// body open for reads) or [`Outcome::Failed`].
+    Connect {
+        chat_id: String,
+        headers: Headers,
+        req: OutRequest,
+    },
+    /// `POST` `body` to the app's head-start route; report
+    /// [`Outcome::HeadStarted`] (keep the body open) or [`Outcome::Failed`].
+    HeadStart {
+        chat_id: String,
+        url: String,
+        headers: Headers,
+        body: String,
+    },
+    /// Read the open body: [`Outcome::Bytes`], [`Outcome::Eof`],
+    /// [`Outcome::Stall`] after `stall_ms` of silence, or
+    /// [`Outcome::Failed`]. A body left unread when the operation moves on
+    /// is dropped by the caller.
+    Read { stall_ms: u64 },
+    /// Wait; report [`Outcome::Slept`].
+    Sleep { ms: u64 },
+    /// Nothing to do until [`Notice::Wake`] names this operation; then
+    /// report [`Outcome::Woken`].
+    Park,
+    /// Hand these chunks (the text of one JSON array) to the app. No
+    /// outcome: poll again when the app wants more.
+    Chunks(String),
+    /// The operation is over. It is forgotten: polling it again gives
+    /// `Done(Err(Misuse))`.
+    Done(Result<Done, Error>),
+}
+
+/// An operation's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Done {
+    /// A stream ended normally.
+    Closed,
+    /// `stopGeneration` / `sendPendingMessage`: whether it went through.
+    Bool(bool),
+    /// `start()`: the chat's session.
+    Session(SessionState),
+    /// A send's reply streams from this operation.
+    Stream(OpId),
+}
+
+/// What came of an effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    /// `accessToken` resolved (to this, if a string).
+    Token(Option<&'a str>),
+    /// `startSession` resolved.
+    Started {
+        token: Option<&'a str>,
+        pending_version: bool,
+    },
+    /// An append's answer.
+    Response {
+        status: u16,
+        body: &'a str,
+        ratelimit_reset: Option<&'a str>,
+        retry_after: Option<&'a str>,
+    },
+    /// `.out` answered (headers in).
+    Connected {
+        status: u16,
+        settled: bool,
+    },
+    /// The head-start route answered.
+    HeadStarted {
+        status: u16,
+        token: Option<&'a str>,
+        pending_version: bool,
+        /// The body, read whole, when the status is not a success.
+        error_body: &'a str,
+    },
+    Bytes(&'a [u8]),
+    Eof,
+    Stall,
+    /// The effect failed: a network error, a callback or fetch override
+    /// that threw ([`Error::Callback`]), a body without a reader.
+    Failed(Error),
+    /// The effect was cut short because a [`Notice::Interrupt`] asked.
+    Interrupted,
+    Slept,
+    Woken,
+}
+
+/// Something for the caller to do besides the operation's own effects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The chat's persisted state changed: hand [`Engine::persisted`] to
+    /// `onSessionChange`.
+    SessionChanged(String),
+    /// A lifecycle event for `onEvent`.
+    Event(Event),
+    /// Cut this operation's effect short (and report
+    /// [`Outcome::Interrupted`] for it).
+    Interrupt(OpId),
+    /// A parked operation may go on.
+    Wake(OpId),
+    /// A detached operation (a stop fired by an abort): drive it to its end.
+    Spawn(OpId),
+}
+
+/// A lifecycle event, field by field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub kind: &'static str,
+    pub chat_id: String,
+    pub fields: Vec<(&'static str, Field)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    Str(String),
+    Num(u64),
+    Bool(bool),
+    /// An error; `op` is the operation whose callback may have thrown it
+    /// (the caller then hands out what was thrown, as it was).
+    Error {
+        error: Error,
+        op: OpId,
+    },
+}
+
+impl Event {
+    fn new(kind: &'static str, chat_id: &str) -> Event {
+        Event {
+            kind,
+            chat_id: chat_id.to_owned(),
+            fields: Vec::new(),
+        }
+    }
+
+    fn with(mut self, key: &'static str, v: Field) -> Event {
+        self.fields.push((key, v));
+        self
+    }
+
+    fn str(self, key: &'static str, v: Option<&str>) -> Event {
+        match v {
+            Some(v) => self.with(key, Field::Str(v.to_owned())),
+            None => self,
+        }
+    }
+
+    fn num(self, key: &'static str, v: Option<u64>) -> Event {
+        match v {
+            Some(v) => self.with(key, Field::Num(v)),
+            None => self,
+        }
+    }
+
+    /// The field `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&Field> {
+        self.fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+}
+
+// ----- chats ----------------------------------------------------------------
+
+#[derive(Debug, Default)]
+struct Chat {
+    id: String,
+    state: Option<SessionState>,
+    /// A resume cursor seeded before the session exists.
+    seeded: Option<String>,
+    /// The operation calling `startSession` (or `accessToken`) for it.
+    starting: Option<OpId>,
+    /// Operations waiting for that start.
+    parked: Vec<OpId>,
+    /// The stream that currently answers the chat.
+    active: Option<OpId>,
+    /// When the last turn-starting send went out, and its message id.
+    last_send: Option<(u64, Option<String>)>,
+}
+
+// ----- operations -----------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Then {
+    /// `start()`: resolve to the session.
+    Session,
+    /// Stream the reply (a turn-starting send).
+    Stream { stop_on_abort: bool },
+    /// Resolve to whether it went through (`steer`).
+    Bool,
+    /// `stopGeneration`: gate the stopped turn, resolve to a bool.
+    Stop,
+    /// Fire and forget (the stop an abort sends).
+    Detached,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SendPhase {
+    Init,
+    /// Waiting for another operation's start of the session.
+    Parked,
+    Starting,
+    Tokening,
+    Append,
+    Appending,
+    Backoff(u64),
+    Sleeping,
+    /// A 401/403: a fresh token first.
+    Refresh,
+    Refreshing,
+    /// A 404: the session again first.
+    Recreate,
+    Recreating,
+}
+
+#[derive(Debug)]
+struct SendOp {
+    body: Option<String>,
+    source: Source,
+    message_id: Option<String>,
+    then: Then,
+    phase: SendPhase,
+    part_id: String,
+    attempts: u32,
+    backoff: Backoff,
+    refreshed: bool,
+    recreated: bool,
+    /// An attempt may have reached the server (in flight, or it failed in
+    /// a way that does not say).
+    maybe_landed: bool,
+    started_at: u64,
+    /// The last retryable failure, reported if the attempts run out.
+    last_error: Option<Error>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StreamPhase {
+    Idle,
+    Connecting,
+    Reading,
+    Sleeping,
+    Refreshing,
+}
+
+#[derive(Debug)]
+enum Feed {
+    Session(Box<Subscription>),
+    HeadStart {
+        url: String,
+        body: String,
+        sse: SseDecoder,
+        out: String,
+        requested: bool,
+        ended: bool,
+        message_id: Option<String>,
+    },
+}
+
+#[derive(Debug)]
+struct StreamOp {
+    feed: Feed,
+    phase: StreamPhase,
+    stop_on_abort: bool,
+    resumed: bool,
+    /// `stream-connected` was reported.
+    connected: bool,
+    /// The next chunk is the first of a turn (for `first-chunk`).
+    turn_fresh: bool,
+    /// A wake event asked to reconnect at once.
+    woken: bool,
+    /// The cursor the first connection asked from.
+    first_cursor: Option<String>,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Send(SendOp),
+    Stream(StreamOp),
+}
+
+#[derive(Debug)]
+struct Op {
+    chat: String,
+    kind: Kind,
+    /// An effect is out.
+    busy: bool,
+    /// The app (or a successor, or `dispose`) ended it.
+    aborted: bool,
+    /// Its end was decided; the next poll reports it.
+    result: Option<Result<Done, Error>>,
+}
+
+/// The engine: all chats and all operations of one transport.
+#[derive(Debug)]
+pub struct Engine {
+    cfg: EngineConfig,
+    now: u64,
+    chats: Vec<Chat>,
+    ops: Vec<(OpId, Op)>,
+    next_op: OpId,
+    notices: VecDeque<Notice>,
+    rng: u64,
+}
+
+impl Engine {
+    pub fn new(cfg: EngineConfig, sessions: Vec<(String, SessionState)>, seed: u64) -> Engine {
+        let mut e = Engine {
+            cfg,
+            now: 0,
+            chats: Vec::new(),
+            ops: Vec::new(),
+            next_op: 1,
+            notices: VecDeque::new(),
+            rng: seed | 1,
+        };
+        for (id, state) in sessions {
+            e.chat_mut(&id).state = Some(state);
+        }
+        e
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    pub fn config_mut(&mut self) -> &mut EngineConfig {
+        &mut self.cfg
+    }
+
+    /// The current time in milliseconds (any epoch; `Date.now()` in the
+    /// browser, so rate-limit resets compare).
+    pub fn set_now(&mut self, now: u64) {
+        self.now = now;
+    }
+
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    fn next_random(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        x
+    }
+
+    /// A version-4 UUID from the engine's generator: an append's
+    /// `X-Part-Id`, the same for all its retries.
+    fn part_id(&mut self) -> String {
+        let mut b = [0u8; 16];
+        let (hi, lo) = (self.next_random(), self.next_random());
+        b[..8].copy_from_slice(&hi.to_le_bytes());
+        b[8..].copy_from_slice(&lo.to_le_bytes());
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        let mut s = String::with_capacity(36);
+        for (i, byte) in b.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                s.push('-');
+            }
+            for nib in [byte >> 4, byte & 15] {
+                s.push(char::from(b"0123456789abcdef"[usize::from(nib)]));
+            }
+        }
+        s
+    }
+
+    // ----- chats ------------------------------------------------------------
+
+    fn chat_mut(&mut self, id: &str) -> &mut Chat {
+        if let Some(i) = self.chats.iter().position(|c| c.id == id) {
+            return &mut self.chats[i];
+        }
+        self.chats.push(Chat {
+            id: id.to_owned(),
+            ..Chat::default()
+        });
+        let last = self.chats.len() - 1;
+        &mut self.chats[last]
+    }
+
+    fn chat(&self, id: &str) -> Option<&Chat> {
+        self.chats.iter().find(|c| c.id == id)
+    }
+
+    /// The chat's session, if it has one.
+    pub fn session(&self, chat_id: &str) -> Option<&SessionState> {
+        self.chat(chat_id).and_then(|c| c.state.as_ref())
+    }
+
+    /// Every chat's session (for tabs and tests).
+    pub fn sessions(&self) -> impl Iterator<Item = (&str, &SessionState)> {
+        self.chats
+            .iter()
+            .filter_map(|c| Some((c.id.as_str(), c.state.as_ref()?)))
+    }
+
+    fn state_mut(&mut self, chat_id: &str) -> Option<&mut SessionState> {
+        self.chat_mut(chat_id).state.as_mut()
+    }
+
+    fn changed(&mut self, chat_id: &str) {
+        self.notices
+            .push_back(Notice::SessionChanged(chat_id.to_owned()));
+    }
+
+    fn emit(&mut self, ev: Event) {
+        if self.cfg.wants_events {
+            self.notices.push_back(Notice::Event(ev));
+        }
+    }
+
+    /// Stores a session for the chat (from the app, or a start), applying a
+    /// seeded cursor, and reports it.
+    pub fn set_session(&mut self, chat_id: &str, mut state: SessionState) {
+        let chat = self.chat_mut(chat_id);
+        if let Some(cursor) = chat.seeded.take() {
+            state.advance_cursor(&cursor);
+        }
+        chat.state = Some(state);
+        self.changed(chat_id);
+    }
+
+    /// A resume cursor from the app's stored transcript: applied to a
+    /// session that has no cursor yet, or kept for a session not started
+    /// yet. A session that already has a cursor keeps it.
+    pub fn seed_cursor(&mut self, chat_id: &str, cursor: &str) {
+        if cursor.parse::<u64>().is_err() {
+            return;
+        }
+        let chat = self.chat_mut(chat_id);
+        match &mut chat.state {
+            Some(s) if s.last_event_id.is_none() => {
+                s.last_event_id = Some(cursor.to_owned());
+                self.changed(chat_id);
+            }
+            Some(_) => {}
+            None => chat.seeded = Some(cursor.to_owned()),
+        }
+    }
+
+    /// A cursor learned from another tab, taken unless ours is ahead.
+    pub fn adopt_cursor(&mut self, chat_id: &str, cursor: &str) {
+        if let Some(s) = self.state_mut(chat_id) {
+            s.advance_cursor(cursor);
+        }
+    }
+
+    /// Forgets the gate of a stopped turn that will never end.
+    pub fn clear_gate(&mut self, chat_id: &str) {
+        let Some(s) = self.state_mut(chat_id) else {
+            return;
+        };
+        let had = s.skip_to_turn_complete || s.superseded_input_seq.is_some();
+        s.clear_gate();
+        if had {
+            s.is_streaming = Some(false);
+            s.active_input_seq = None;
+            self.changed(chat_id);
+        }
+    }
+
+    /// Whether a stream answers the chat now.
+    pub fn has_active(&self, chat_id: &str) -> bool {
+        self.chat(chat_id).is_some_and(|c| c.active.is_some())
+    }
+
+    /// The session's closed state: `Some(reason)` once closed.
+    pub fn closed(&self, chat_id: &str) -> Option<Option<&str>> {
+        self.session(chat_id)
+            .filter(|s| s.closed)
+            .map(|s| s.closed_reason.as_deref())
+    }
+
+    fn closed_error(&self, chat_id: &str) -> Option<Error> {
+        self.closed(chat_id).map(|reason| Error::SessionClosed {
+            chat_id: chat_id.to_owned(),
+            reason: reason.map(str::to_owned),
+        })
+    }
+
+    // ----- opening operations -----------------------------------------------
+
+    fn open(&mut self, chat_id: &str, kind: Kind) -> OpId {
+        let id = self.next_op;
+        self.next_op = self.next_op.wrapping_add(1).max(1);
+        self.ops.push((
+            id,
+            Op {
+                chat: chat_id.to_owned(),
+                kind,
+                busy: false,
+                aborted: false,
+                result: None,
+            },
+        ));
+        id
+    }
+
+    fn send_op(
+        &mut self,
+        chat_id: &str,
+        body: Option<String>,
+        source: Source,
+        message_id: Option<String>,
+        then: Then,
+    ) -> OpId {
+        let part_id = self.part_id();
+        let seed = self.next_random();
+        let mut backoff = Backoff::new(seed);
+        backoff.max_attempts = APPEND_ATTEMPTS - 1;
+        let now = self.now;
+        self.open(
+            chat_id,
+            Kind::Send(SendOp {
+                body,
+                source,
+                message_id,
+                then,
+                phase: SendPhase::Init,
+                part_id,
+                attempts: 0,
+                backoff,
+                refreshed: false,
+                recreated: false,
+                maybe_landed: false,
+                started_at: now,
+                last_error: None,
+            }),
+        )
+    }
+
+    /// `start()` / `preload()`: the chat's session, started through
+    /// `startSession` when there is none (concurrent starts share one call).
+    pub fn start(&mut self, chat_id: &str) -> OpId {
+        self.send_op(chat_id, None, Source::Submit, None, Then::Session)
+    }
+
+    /// Appends `body` (a `ChatInputChunk`) to the chat's `.in`, starting the
+    /// session first if needed. A turn-starting source resolves to the
+    /// stream of its reply ([`Done::Stream`]); `Steer` and `Stop` resolve
+    /// to whether they went through.
+    pub fn send(
+        &mut self,
+        chat_id: &str,
+        body: String,
+        source: Source,
+        message_id: Option<String>,
+        stop_on_abort: bool,
+    ) -> OpId {
+        let then = match source {
+            Source::Steer => Then::Bool,
+            Source::Stop => Then::Stop,
+            _ => Then::Stream { stop_on_abort },
+        };
+        self.send_op(chat_id, Some(body), source, message_id, then)
+    }
+
+    /// `stopGeneration`: `{kind:"stop"}` on `.in`; on success the stopped
+    /// turn (if one is outstanding) is gated and the chat's stream ends.
+    pub fn stop(&mut self, chat_id: &str) -> OpId {
+        self.send(chat_id, wire::stop_chunk(), Source::Stop, None, false)
+    }
+
+    /// `reconnectToStream`: the stream of the chat's reply in flight, or
+    /// `None` when there is nothing to resume.
+    pub fn reconnect(&mut self, chat_id: &str, stop_on_abort: bool) -> Option<OpId> {
+        let watch = self.cfg.watch;
+        let chat = self.chat(chat_id)?;
+        let state = chat.state.as_ref()?;
+        // A closed session has no turn to resume; neither has an idle one
+        // (a watcher waits for the next turn, though), nor one whose gate
+        // still waits for a stopped turn's end.
+        let idle = state.is_streaming == Some(false) && !watch;
+        if state.closed || idle || chat.active.is_some() {
+            return None;
+        }
+        if state.skip_to_turn_complete && !watch {
+            return None;
+        }
+        let since = state.active_input_seq;
+        Some(self.open_stream(chat_id, true, since, stop_on_abort))
+    }
+
+    /// The first turn through the app's head-start route: `body` is posted
+    /// to `url` and the route's UI message stream is the reply.
+    pub fn head_start(
+        &mut self,
+        chat_id: &str,
+        url: String,
+        body: String,
+        message_id: Option<String>,
+    ) -> OpId {
+        let id = self.open(
+            chat_id,
+            Kind::Stream(StreamOp {
+                feed: Feed::HeadStart {
+                    url,
+                    body,
+                    sse: SseDecoder::new(),
+                    out: String::new(),
+                    requested: false,
+                    ended: false,
+                    message_id,
+                },
+                phase: StreamPhase::Idle,
+                stop_on_abort: false,
+                resumed: false,
+                connected: false,
+                turn_fresh: true,
+                woken: false,
+                first_cursor: None,
+            }),
+        );
+        self.supersede(chat_id, id);
+        id
+    }
+
+    fn open_stream(
+        &mut self,
+        chat_id: &str,
+        resumed: bool,
+        since_in_seq: Option<u64>,
+        stop_on_abort: bool,
+    ) -> OpId {
+        let seed = self.next_random();
+        let watch = self.cfg.watch;
+        let timeout_seconds = self.cfg.timeout_seconds;
+        let state = self.session(chat_id).cloned().unwrap_or_default();
+        let sub = Subscription::new(SubscriptionConfig {
+            watch,
+            // A watcher waits through settled stretches, and a send in
+            // flight may not have written yet: no peek then.
+            peek_settled: resumed && !watch && since_in_seq.is_none(),
+            timeout_seconds,
+            cursor: state.last_event_id.clone(),
+            skip_to_turn_complete: state.skip_to_turn_complete,
+            superseded_input_seq: state.superseded_input_seq,
+            since_in_seq,
+            seed,
+        });
+        let id = self.open(
+            chat_id,
+            Kind::Stream(StreamOp {
+                feed: Feed::Session(Box::new(sub)),
+                phase: StreamPhase::Idle,
+                stop_on_abort,
+                resumed,
+                connected: false,
+                turn_fresh: true,
+                woken: false,
+                first_cursor: state.last_event_id,
+            }),
+        );
+        self.supersede(chat_id, id);
+        id
+    }
+
+    /// `id` now answers the chat; the stream it replaces ends quietly.
+    fn supersede(&mut self, chat_id: &str, id: OpId) {
+        let old = self.chat_mut(chat_id).active.replace(id);
+        if let Some(old) = old.filter(|&o| o != id) {
+            self.end_stream_quietly(old);
+        }
+    }
+
+    fn end_stream_quietly(&mut self, id: OpId) {
+        let Some(op) = self.op_mut(id) else {
+            return;
+        };
+        if op.result.is_some() {
+            return;
+        }
+        op.aborted = true;
+        let busy = op.busy;
+        if let Kind::Stream(s) = &mut op.kind {
+            if let Feed::Session(sub) = &mut s.feed {
+                sub.handle_abort();
+            }
+        }
+        op.result = Some(Ok(Done::Closed));
+        if busy {
+            self.notices.push_back(Notice::Interrupt(id));
+        }
+    }
+
+    // ----- the app's hands on operations ------------------------------------
+
+    /// The app aborted the operation (its `AbortSignal`, or the stream's
+    /// `cancel()`). A send not yet through ends with [`Error::Aborted`]; a
+    /// stream ends quietly, and one that owns its turn (`stop_on_abort`)
+    /// stops the agent and gates the rest of the turn.
+    pub fn abort(&mut self, id: OpId) {
+        let Some(op) = self.op_mut(id) else {
+            return;
+        };
+        if op.result.is_some() || op.aborted {
+            return;
+        }
+        op.aborted = true;
+        let busy = op.busy;
+        let chat = op.chat.clone();
+        match &mut op.kind {
+            Kind::Send(s) => {
+                let (landed, then) = (s.maybe_landed || s.phase == SendPhase::Appending, s.then);
+                op.result = Some(Err(Error::Aborted));
+                self.forget_start(&chat, id);
+                if landed && matches!(then, Then::Stream { .. }) {
+                    // Its fate is unknown: if it landed, its turn must
+                    // neither run on nor show up in the next reply.
+                    self.gate(&chat, None);
+                    self.fire_stop(&chat);
+                }
+            }
+            Kind::Stream(s) => {
+                let owns = s.stop_on_abort;
+                if let Feed::Session(sub) = &mut s.feed {
+                    sub.handle_abort();
+                }
+                op.result = Some(Ok(Done::Closed));
+                let outstanding = self
+                    .session(&chat)
+                    .is_some_and(SessionState::turn_outstanding);
+                if owns && outstanding {
+                    let seq = self.session(&chat).and_then(|s| s.active_input_seq);
+                    self.gate(&chat, seq);
+                    self.fire_stop(&chat);
+                }
+            }
+        }
+        if busy {
+            self.notices.push_back(Notice::Interrupt(id));
+        }
+    }
+
+    /// A browser wake event (back online, a tab shown again, a page restored
+    /// from the back-forward cache): a waiting stream reconnects at once;
+    /// with `force` a connected one too.
+    pub fn wake(&mut self, id: OpId, force: bool) {
+        let Some(op) = self.op_mut(id) else {
+            return;
+        };
+        if op.result.is_some() || !op.busy {
+            return;
+        }
+        let Kind::Stream(s) = &mut op.kind else {
+            return;
+        };
+        let cut = match s.phase {
+            StreamPhase::Sleeping => true,
+            StreamPhase::Connecting | StreamPhase::Reading => force,
+            _ => false,
+        };
+        if cut && matches!(s.feed, Feed::Session(_)) {
+            s.woken = true;
+            self.notices.push_back(Notice::Interrupt(id));
+        }
+    }
+
+    /// Ends every operation: sends fail with [`Error::Aborted`], streams
+    /// close; no stop is sent.
+    pub fn dispose(&mut self) {
+        let ids: Vec<OpId> = self.ops.iter().map(|(id, _)| *id).collect();
+        for id in ids {
+            let Some(op) = self.op_mut(id) else { continue };
+            if op.result.is_some() {
+                continue;
+            }
+            op.aborted = true;
+            let busy = op.busy;
+            op.result = Some(match &mut op.kind {
+                Kind::Send(_) => Err(Error::Aborted),
+                Kind::Stream(s) => {
+                    if let Feed::Session(sub) = &mut s.feed {
+                        sub.handle_abort();
+                    }
+                    Ok(Done::Closed)
+                }
+            });
+            // Parked operations are woken to see their end.
+            self.notices.push_back(if busy {
+                Notice::Interrupt(id)
+            } else {
+                Notice::Wake(id)
+            });
+        }
+        for c in &mut self.chats {
+            c.starting = None;
+            c.parked.clear();
+            c.active = None;
+        }
+    }
+
+    /// Whether any operation is still open (for checks after `dispose`).
+    pub fn open_ops(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// The next notice, if any.
+    pub fn poll_notice(&mut self) -> Option<Notice> {
+        self.notices.pop_front()
+    }
+
+    // ----- gate and stop ----------------------------------------------------
+
+    /// Arms the gate for a stopped turn (`seq` when known) and ends the
+    /// chat's stream.
+    fn gate(&mut self, chat_id: &str, seq: Option<u64>) {
+        if let Some(s) = self.state_mut(chat_id) {
+            if !s.skip_to_turn_complete {
+                s.skip_to_turn_complete = true;
+                s.superseded_input_seq = seq;
+            }
+            s.is_streaming = Some(false);
+            s.active_input_seq = None;
+        }
+        self.changed(chat_id);
+    }
+
+    fn fire_stop(&mut self, chat_id: &str) {
+        if self.closed(chat_id).is_some() || self.session(chat_id).is_none() {
+            return;
+        }
+        let id = self.send_op(
+            chat_id,
+            Some(wire::stop_chunk()),
+            Source::Stop,
+            None,
+            Then::Detached,
+        );
+        self.notices.push_back(Notice::Spawn(id));
+    }
+
+    // ----- polling ----------------------------------------------------------
+
+    fn op_mut(&mut self, id: OpId) -> Option<&mut Op> {
+        self.ops.iter_mut().find(|(i, _)| *i == id).map(|(_, o)| o)
+    }
+
+    fn take_op(&mut self, id: OpId) -> Option<Op> {
+        let i = self.ops.iter().position(|(i, _)| *i == id)?;
+        Some(self.ops.swap_remove(i).1)
+    }
+
+    /// What operation `id` needs next.
+    pub fn poll(&mut self, id: OpId) -> Effect {
+        let Some(mut op) = self.take_op(id) else {
+            return Effect::Done(Err(Error::Misuse(
+                "poll of an operation that is over".into(),
+            )));
+        };
+        if op.busy {
+            self.ops.push((id, op));
+            return Effect::Done(Err(Error::Misuse(
+                "poll while the operation's effect is out".into(),
+            )));
+        }
+        let effect = match &mut op.kind {
+            Kind::Send(_) => self.poll_send(id, &mut op),
+            Kind::Stream(_) => self.poll_stream(id, &mut op),
+        };
+        match effect {
+            Effect::Done(r) => {
+                self.finished(id, &op);
+                Effect::Done(r)
+            }
+            Effect::Chunks(c) => {
+                self.ops.push((id, op));
+                Effect::Chunks(c)
+            }
+            e => {
+                op.busy = true;
+                self.ops.push((id, op));
+                e
+            }
+        }
+    }
+
+    fn finished(&mut self, id: OpId, op: &Op) {
+        let chat = self.chat_mut(&op.chat);
+        if chat.active == Some(id) {
+            chat.active = None;
+        }
+        self.forget_start(&op.chat, id);
+    }
+
+    /// If `id` was starting the chat's session, wake whoever waited.
+    fn forget_start(&mut self, chat_id: &str, id: OpId) {
+        let chat = self.chat_mut(chat_id);
+        if chat.starting == Some(id) {
+            chat.starting = None;
+            let parked = core::mem::take(&mut chat.parked);
+            for p in parked {
+                self.notices.push_back(Notice::Wake(p));
+            }
+        }
+    }
+
+    /// Reports the outcome of operation `id`'s effect.
+    pub fn handle(&mut self, id: OpId, outcome: Outcome<'_>) {
+        let Some(mut op) = self.take_op(id) else {
+            return;
+        };
+        op.busy = false;
+        if op.result.is_none() {
+            match &mut op.kind {
+                Kind::Send(_) => self.handle_send(id, &mut op, outcome),
+                Kind::Stream(_) => self.handle_stream(&mut op, outcome),
+            }
+        }
+        self.ops.push((id, op));
+    }
+
+    // ----- sends ------------------------------------------------------------
+
+    fn poll_send(&mut self, id: OpId, op: &mut Op) -> Effect {
+        if let Some(r) = op.result.take() {
+            return Effect::Done(r);
+        }
+        let chat_id = op.chat.clone();
+        let Kind::Send(s) = &mut op.kind else {
+            return mismatch();
+        };
+        loop {
+            match s.phase {
+                SendPhase::Init | SendPhase::Parked => {
+                    if let Some(e) = self.closed_error(&chat_id) {
+                        if s.then == Then::Session {
+                            return Effect::Done(Ok(Done::Session(
+                                self.session(&chat_id).cloned().unwrap_or_default(),
+                            )));
+                        }
+                        return self.send_failed(s, e);
+                    }
+                    let has_token = self
+                        .session(&chat_id)
+                        .is_some_and(|st| !st.public_access_token.is_empty());
+                    if has_token {
+                        if s.then == Then::Session {
+                            let st = self.session(&chat_id).cloned().unwrap_or_default();
+                            return Effect::Done(Ok(Done::Session(st)));
+                        }
+                        s.phase = SendPhase::Append;
+                        continue;
+                    }
+                    if matches!(s.then, Then::Bool | Then::Stop | Then::Detached) {
+                        // Steering and stopping need a session already.
+                        return Effect::Done(Ok(Done::Bool(false)));
+                    }
+                    let has_start = self.cfg.has_start_session;
+                    if s.then == Then::Session && !has_start {
+                        return Effect::Done(Err(no_start_session()));
+                    }
+                    let chat = self.chat_mut(&chat_id);
+                    match chat.starting {
+                        Some(other) if other != id => {
+                            chat.parked.push(id);
+                            s.phase = SendPhase::Parked;
+                            return Effect::Park;
+                        }
+                        _ => chat.starting = Some(id),
+                    }
+                    let chat_id = chat_id.clone();
+                    if has_start {
+                        s.phase = SendPhase::Starting;
+                        return Effect::CallStartSession { chat_id };
+                    }
+                    s.phase = SendPhase::Tokening;
+                    return Effect::CallAccessToken { chat_id };
+                }
+                SendPhase::Append => {
+                    let Some(body) = s.body.clone() else {
+                        return Effect::Done(Err(Error::Misuse("nothing to append".into())));
+                    };
+                    let token = self
+                        .session(&chat_id)
+                        .map(|st| st.public_access_token.clone())
+                        .unwrap_or_default();
+                    s.phase = SendPhase::Appending;
+                    return Effect::Append {
+                        chat_id,
+                        headers: wire::append_headers(&self.cfg.headers, &token, &s.part_id),
+                        body,
+                    };
+                }
+                SendPhase::Backoff(ms) => {
+                    s.phase = SendPhase::Sleeping;
+                    return Effect::Sleep { ms };
+                }
+                SendPhase::Refresh => {
+                    s.phase = SendPhase::Refreshing;
+                    return Effect::CallAccessToken { chat_id };
+                }
+                SendPhase::Recreate => {
+                    s.phase = SendPhase::Recreating;
+                    return Effect::CallStartSession { chat_id };
+                }
+                SendPhase::Starting
+                | SendPhase::Tokening
+                | SendPhase::Appending
+                | SendPhase::Sleeping
+                | SendPhase::Refreshing
+                | SendPhase::Recreating => {
+                    return Effect::Done(Err(Error::Misuse("poll before the outcome".into())));
+                }
+            }
+        }
+    }
+
+    fn handle_send(&mut self, id: OpId, op: &mut Op, outcome: Outcome<'_>) {
+        let chat_id = op.chat.clone();
+        let aborted = op.aborted;
+        let Kind::Send(s) = &mut op.kind else {
+            return;
+        };
+        if aborted {
+            return;
+        }
+        let r = match (s.phase, outcome) {
+            (SendPhase::Parked, _) => {
+                s.phase = SendPhase::Init;
+                None
+            }
+            (
+                SendPhase::Starting | SendPhase::Recreating,
+                Outcome::Started {
+                    token,
+                    pending_version,
+                },
+            ) => {
+                let recreating = s.phase == SendPhase::Recreating;
+                self.forget_start(&chat_id, id);
+                if pending_version {
+                    self.emit(
+                        Event::new("run-pending-version", &chat_id)
+                            .with("source", Field::Str("start".into())),
+                    );
+                }
+                match token.filter(|t| !t.is_empty()) {
+                    Some(t) => {
+                        let state = SessionState {
+                            public_access_token: t.to_owned(),
+                            is_streaming: Some(false),
+                            ..SessionState::default()
+                        };
+                        if recreating {
+                            // The session is new: the old cursor and gate
+                            // mean nothing there.
+                            self.chat_mut(&chat_id).state = Some(state);
+                            self.changed(&chat_id);
+                        } else {
+                            self.set_session(&chat_id, state);
+                        }
+                        s.phase = if recreating { SendPhase::Append } else { SendPhase::Init };
+                        None
+                    }
+                    None => Some(Error::Callback(
+                        "TriggerChatTransport: `startSession` must resolve to { publicAccessToken: string }".into(),
+                    )),
+                }
+            }
+            (SendPhase::Tokening | SendPhase::Refreshing, Outcome::Token(token)) => {
+                let refreshing = s.phase == SendPhase::Refreshing;
+                self.forget_start(&chat_id, id);
+                match token.filter(|t| !t.is_empty()) {
+                    Some(t) => {
+                        self.store_token(&chat_id, t);
+                        s.phase = if refreshing {
+                            SendPhase::Append
+                        } else {
+                            SendPhase::Init
+                        };
+                        None
+                    }
+                    None => Some(bad_token()),
+                }
+            }
+            (
+                SendPhase::Appending,
+                Outcome::Response {
+                    status,
+                    body,
+                    ratelimit_reset,
+                    retry_after,
+                },
+            ) => {
+                if (200..300).contains(&status) {
+                    let seq = wire::appended_seq(body);
+                    if wire::pending_version(body) {
+                        self.emit(
+                            Event::new("run-pending-version", &chat_id)
+                                .with("source", Field::Str("send".into())),
+                        );
+                    }
+                    let s = core::mem::replace(s, placeholder_send());
+                    let r = self.appended(id, &chat_id, s, seq);
+                    op.result = Some(r);
+                    return;
+                }
+                s.maybe_landed |= status >= 500;
+                let err = Error::Http {
+                    op: "append",
+                    status,
+                    body: truncate(body.trim(), 200),
+                };
+                if status == 409 {
+                    if let Some(reason) = wire::closed_refusal(body) {
+                        self.mark_closed(&chat_id, reason.clone(), "append");
+                        op.result = Some(Err(self.report_failure(
+                            s,
+                            &chat_id,
+                            Error::SessionClosed {
+                                chat_id: chat_id.clone(),
+                                reason,
+                            },
+                            id,
+                        )));
+                        return;
+                    }
+                }
+                if status == 401 || status == 403 {
+                    if s.refreshed {
+                        Some(err)
+                    } else {
+                        s.refreshed = true;
+                        s.phase = SendPhase::Refresh;
+                        None
+                    }
+                } else if status == 404 {
+                    if s.recreated || !self.cfg.has_start_session {
+                        Some(if self.cfg.has_start_session {
+                            err
+                        } else {
+                            Error::Misuse(cat!(
+                                "TriggerChatTransport: the session for chat ",
+                                &chat_id,
+                                " was not found (404) and there is no `startSession` to create it again"
+                            ))
+                        })
+                    } else {
+                        s.recreated = true;
+                        s.phase = SendPhase::Recreate;
+                        None
+                    }
+                } else if crate::retry::status_is_retryable(status) {
+                    let wait = if status == 429 {
+                        rate_limit_wait_ms(ratelimit_reset, retry_after, self.now)
+                    } else {
+                        None
+                    };
+                    self.retry_append(s, err, wait)
+                } else {
+                    Some(err)
+                }
+            }
+            (SendPhase::Appending, Outcome::Failed(e)) => {
+                if matches!(e, Error::Network(_) | Error::TimedOut(_)) {
+                    s.maybe_landed = true;
+                    self.retry_append(s, e, None)
+                } else {
+                    Some(e)
+                }
+            }
+            (SendPhase::Sleeping, Outcome::Slept) => {
+                s.phase = SendPhase::Append;
+                None
+            }
+            (
+                SendPhase::Starting
+                | SendPhase::Recreating
+                | SendPhase::Tokening
+                | SendPhase::Refreshing,
+                Outcome::Failed(e),
+            ) => {
+                self.forget_start(&chat_id, id);
+                Some(e)
+            }
+            (_, Outcome::Interrupted) => Some(Error::Aborted),
+            (_, other) => Some(Error::Protocol(cat!(
+                "unexpected outcome for a send: ",
+                outcome_name(&other)
+            ))),
+        };
+        if let Some(e) = r {
+            let e = self.report_failure(s, &chat_id, e, id);
+            op.result = Some(match s.then {
+                // Steering and stopping say whether they went through.
+                Then::Bool | Then::Stop | Then::Detached => Ok(Done::Bool(false)),
+                _ => Err(e),
+            });
+        }
+    }
+
+    fn retry_append(&mut self, s: &mut SendOp, err: Error, wait: Option<u64>) -> Option<Error> {
+        s.attempts += 1;
+        match s.backoff.next_delay() {
+            Some(d) => {
+                s.last_error = Some(err);
+                s.phase = SendPhase::Backoff(wait.unwrap_or(d));
+                None
+            }
+            None => Some(err),
+        }
+    }
+
+    fn store_token(&mut self, chat_id: &str, token: &str) {
+        let chat = self.chat_mut(chat_id);
+        match &mut chat.state {
+            Some(st) => st.public_access_token = token.to_owned(),
+            None => {
+                let state = SessionState {
+                    public_access_token: token.to_owned(),
+                    ..SessionState::default()
+                };
+                self.set_session(chat_id, state);
+                return;
+            }
+        }
+        self.changed(chat_id);
+    }
+
+    /// A send failed: `message-send-failed` for appends that were tried.
+    fn report_failure(&mut self, s: &SendOp, chat_id: &str, e: Error, id: OpId) -> Error {
+        if s.then != Then::Session && s.body.is_some() {
+            let ev = self
+                .send_event("message-send-failed", s, chat_id)
+                .num("status", e.status().map(u64::from))
+                .with(
+                    "error",
+                    Field::Error {
+                        error: e.clone(),
+                        op: id,
+                    },
+                );
+            self.emit(ev);
+        }
+        e
+    }
+
+    fn send_failed(&mut self, s: &SendOp, e: Error) -> Effect {
+        if matches!(s.then, Then::Bool | Then::Stop | Then::Detached) {
+            return Effect::Done(Ok(Done::Bool(false)));
+        }
+        Effect::Done(Err(e))
+    }
+
+    fn send_event(&self, kind: &'static str, s: &SendOp, chat_id: &str) -> Event {
+        Event::new(kind, chat_id)
+            .str("messageId", s.message_id.as_deref())
+            .with("source", Field::Str(s.source.as_str().into()))
+            .with(
+                "durationMs",
+                Field::Num(self.now.saturating_sub(s.started_at)),
+            )
+            .with("partId", Field::Str(s.part_id.clone()))
+            .with(
+                "bodyBytes",
+                Field::Num(s.body.as_ref().map_or(0, |b| b.len() as u64)),
+            )
+    }
+
+    /// The append went through.
+    fn appended(
+        &mut self,
+        id: OpId,
+        chat_id: &str,
+        s: SendOp,
+        seq: Option<u64>,
+    ) -> Result<Done, Error> {
+        let ev = self.send_event("message-sent", &s, chat_id);
+        self.emit(ev);
+        match s.then {
+            Then::Stream { stop_on_abort } => {
+                if s.source.starts_turn() {
+                    let now = self.now;
+                    self.chat_mut(chat_id).last_send = Some((now, s.message_id.clone()));
+                }
+                if let Some(st) = self.state_mut(chat_id) {
+                    st.is_streaming = Some(true);
+                    st.active_input_seq = seq;
+                }
+                self.changed(chat_id);
+                let stream = self.open_stream(chat_id, false, seq, stop_on_abort);
+                let _ = id;
+                Ok(Done::Stream(stream))
+            }
+            Then::Stop => {
+                let outstanding = self
+                    .session(chat_id)
+                    .is_some_and(SessionState::turn_outstanding);
+                if outstanding {
+                    let seq = self.session(chat_id).and_then(|st| st.active_input_seq);
+                    self.gate(chat_id, seq);
+                } else if let Some(st) = self.state_mut(chat_id) {
+                    st.is_streaming = Some(false);
+                    self.changed(chat_id);
+                }
+                if let Some(active) = self.chat_mut(chat_id).active.take() {
+                    self.end_stream_quietly(active);
+                }
+                Ok(Done::Bool(true))
+            }
+            Then::Bool | Then::Detached => Ok(Done::Bool(true)),
+            Then::Session => Ok(Done::Session(
+                self.session(chat_id).cloned().unwrap_or_default(),
+            )),
+        }
+    }
+
+    /// Marks the chat's session closed (once) and reports it.
+    fn mark_closed(&mut self, chat_id: &str, reason: Option<String>, source: &str) {
+        let changed = self
+            .state_mut(chat_id)
+            .is_some_and(|st| st.close(reason.clone()));
+        if !changed {
+            return;
+        }
+        let ev = Event::new("session-closed", chat_id)
+            .str("reason", reason.as_deref())
+            .with("source", Field::Str(source.into()));
+        self.emit(ev);
+        self.changed(chat_id);
+    }
+
+    // ----- streams ----------------------------------------------------------
+
+    fn poll_stream(&mut self, id: OpId, op: &mut Op) -> Effect {
+        if let Some(r) = op.result.take() {
+            return Effect::Done(r);
+        }
+        let chat_id = op.chat.clone();
+        let Kind::Stream(st) = &mut op.kind else {
+            return mismatch();
+        };
+        if let Feed::HeadStart { .. } = st.feed {
+            return self.poll_head_start(id, &chat_id, st);
+        }
+        let Feed::Session(sub) = &mut st.feed else {
+            return mismatch();
+        };
+        // Chunks first, then the session changes that followed them (a
+        // turn-complete is reported after the turn's chunks went out).
+        if let Some((json, _)) = sub.take_chunks() {
+            let cursor = sub.cursor();
+            if !st.connected {
+                st.connected = true;
+                let message_id = self.last_message_id(&chat_id);
+                let ev = Event::new("stream-connected", &chat_id)
+                    .with("resumed", Field::Bool(st.resumed))
+                    .str("lastEventId", st.first_cursor.as_deref())
+                    .str("messageId", message_id.as_deref());
+                self.emit(ev);
+            }
+            if core::mem::replace(&mut st.turn_fresh, false) {
+                let (since, message_id) = self.since_send(&chat_id);
+                let ev = Event::new("first-chunk", &chat_id)
+                    .str("chunkType", first_chunk_type(&json).as_deref())
+                    .str("lastEventId", cursor.as_deref())
+                    .str("messageId", message_id.as_deref())
+                    .num("sinceSendMs", since);
+                self.emit(ev);
+            }
+            return Effect::Chunks(json);
+        }
+        let events: Vec<SessionEvent> = core::iter::from_fn(|| sub.poll_event()).collect();
+        for ev in events {
+            if matches!(ev, SessionEvent::TurnComplete { .. }) {
+                st.turn_fresh = true;
+            }
+            self.apply(&chat_id, ev);
+        }
+        let Feed::Session(sub) = &mut st.feed else {
+            return mismatch();
+        };
+        match sub.poll_action() {
+            Action::Connect(req) => {
+                let token = self
+                    .session(&chat_id)
+                    .map(|s| s.public_access_token.clone())
+                    .unwrap_or_default();
+                st.phase = StreamPhase::Connecting;
+                Effect::Connect {
+                    headers: wire::out_headers(&self.cfg.headers, &token, &req),
+                    chat_id,
+                    req,
+                }
+            }
+            Action::Read => {
+                st.phase = StreamPhase::Reading;
+                Effect::Read { stall_ms: STALL_MS }
+            }
+            Action::Sleep(ms) => {
+                st.phase = StreamPhase::Sleeping;
+                Effect::Sleep { ms }
+            }
+            Action::RefreshToken => {
+                st.phase = StreamPhase::Refreshing;
+                Effect::CallAccessToken { chat_id }
+            }
+            Action::Finish => Effect::Done(Ok(Done::Closed)),
+            Action::Fail(e) => {
+                let ev = Event::new("stream-error", &chat_id)
+                    .num("status", e.status().map(u64::from))
+                    .with(
+                        "error",
+                        Field::Error {
+                            error: e.clone(),
+                            op: id,
+                        },
+                    );
+                self.emit(ev);
+                Effect::Done(Err(e))
+            }
+        }
+    }
+
+    fn handle_stream(&mut self, op: &mut Op, outcome: Outcome<'_>) {
+        let chat_id = op.chat.clone();
+        let aborted = op.aborted;
+        let Kind::Stream(st) = &mut op.kind else {
+            return;
+        };
+        let phase = core::mem::replace(&mut st.phase, StreamPhase::Idle);
+        let woken = core::mem::take(&mut st.woken);
+        if let Feed::HeadStart { .. } = st.feed {
+            if let Some(r) = self.handle_head_start(&chat_id, st, outcome) {
+                op.result = Some(r);
+            }
+            return;
+        }
+        let Feed::Session(sub) = &mut st.feed else {
+            return;
+        };
+        if aborted {
+            sub.handle_abort();
+            return;
+        }
+        match (phase, outcome) {
+            (_, Outcome::Interrupted) if woken => sub.handle_reconnect_now(),
+            (_, Outcome::Interrupted) => sub.handle_network_error("the connection was dropped"),
+            (StreamPhase::Connecting, Outcome::Connected { status, settled }) => {
+                sub.handle_response(status, settled);
+            }
+            (StreamPhase::Reading, Outcome::Bytes(b)) => {
+                // A decode error fails the subscription; the next poll
+                // reports it.
+                let _ = sub.handle_bytes(b);
+            }
+            (StreamPhase::Reading, Outcome::Eof) => sub.handle_eof(),
+            (StreamPhase::Reading, Outcome::Stall) => sub.handle_stall(),
+            (StreamPhase::Sleeping, Outcome::Slept) => {}
+            (StreamPhase::Refreshing, Outcome::Token(Some(t))) if !t.is_empty() => {
+                self.store_token(&chat_id, t);
+                sub.handle_token_refreshed();
+            }
+            (StreamPhase::Refreshing, Outcome::Token(_)) => sub.handle_token_error(bad_token()),
+            (_, Outcome::Failed(e @ (Error::Callback(_) | Error::Misuse(_)))) => {
+                sub.handle_token_error(e)
+            }
+            (_, Outcome::Failed(e)) => sub.handle_network_error(&e.message()),
+            (_, other) => sub.handle_token_error(Error::Protocol(cat!(
+                "unexpected outcome for a stream: ",
+                outcome_name(&other)
+            ))),
+        }
+    }
+
+    /// Applies a session change from the stream and reports it. The stored
+    /// cursor moves only here, at turn boundaries: what the app persists is
+    /// always a place a later resume can replay a whole turn from.
+    fn apply(&mut self, chat_id: &str, ev: SessionEvent) {
+        match ev {
+            SessionEvent::TurnComplete {
+                token,
+                cursor,
+                in_event_id,
+            } => {
+                if let Some(s) = self.state_mut(chat_id) {
+                    if let Some(t) = token {
+                        s.public_access_token = t;
+                    }
+                    s.is_streaming = Some(false);
+                    s.active_input_seq = None;
+                    s.advance_cursor(&cursor);
+                }
+                let (since, message_id) = self.since_send(chat_id);
+                let ev = Event::new("turn-completed", chat_id)
+                    .with("lastEventId", Field::Str(cursor))
+                    .str("sessionInEventId", in_event_id.map(decimal).as_deref())
+                    .str("messageId", message_id.as_deref())
+                    .num("sinceSendMs", since);
+                self.emit(ev);
+                self.changed(chat_id);
+            }
+            SessionEvent::Settled | SessionEvent::Abandoned => {
+                if let Some(s) = self.state_mut(chat_id) {
+                    s.is_streaming = Some(false);
+                    s.active_input_seq = None;
+                }
+                self.changed(chat_id);
+            }
+            SessionEvent::GateOpened => {
+                if let Some(s) = self.state_mut(chat_id) {
+                    s.clear_gate();
+                }
+                self.changed(chat_id);
+            }
+            SessionEvent::PendingVersion => {
+                let ev = Event::new("run-pending-version", chat_id)
+                    .with("source", Field::Str("upgrade".into()));
+                self.emit(ev);
+            }
+            SessionEvent::Closed { reason } => self.mark_closed(chat_id, reason, "stream"),
+        }
+    }
+
+    fn since_send(&self, chat_id: &str) -> (Option<u64>, Option<String>) {
+        match self.chat(chat_id).and_then(|c| c.last_send.as_ref()) {
+            Some((at, id)) => (Some(self.now.saturating_sub(*at)), id.clone()),
+            None => (None, None),
+        }
+    }
+
+    fn last_message_id(&self, chat_id: &str) -> Option<String> {
+        self.chat(chat_id)
+            .and_then(|c| c.last_send.as_ref())
+            .and_then(|(_, id)| id.clone())
+    }
+
+    // ----- head start -------------------------------------------------------
+
+    fn poll_head_start(&mut self, _id: OpId, chat_id: &str, st: &mut StreamOp) -> Effect {
+        let Feed::HeadStart {
+            url,
+            body,
+            sse,
+            out,
+            requested,
+            ..
+        } = &mut st.feed
+        else {
+            return mismatch();
+        };
+        if !*requested {
+            *requested = true;
+            st.phase = StreamPhase::Connecting;
+            return Effect::HeadStart {
+                chat_id: chat_id.to_owned(),
+                url: url.clone(),
+                headers: wire::merge_headers(
+                    &self.cfg.headers,
+                    vec![("Content-Type".into(), "application/json".into())],
+                ),
+                body: body.clone(),
+            };
+        }
+        let mut turn_done = false;
+        let mut cursor = None;
+        loop {
+            match sse.poll_event() {
+                Ok(Some(ev)) => match decode_ui_stream_event(&ev.data) {
+                    Ok(UiStreamEvent::Chunk(c)) => {
+                        out.push(if out.is_empty() { '[' } else { ',' });
+                        out.push_str(c);
+                    }
+                    Ok(UiStreamEvent::TurnComplete) => turn_done = true,
+                    Ok(UiStreamEvent::SessionState {
+                        last_event_id: Some(id),
+                    }) => cursor = Some(id),
+                    Ok(_) => {}
+                    Err(e) => return self.head_start_over(chat_id, Err(e)),
+                },
+                Ok(None) => break,
+                Err(e) => return self.head_start_over(chat_id, Err(e)),
+            }
+        }
+        if let Some(c) = cursor {
+            if let Some(s) = self.state_mut(chat_id) {
+                s.last_event_id = Some(c);
+            }
+            self.changed(chat_id);
+        }
+        if turn_done {
+            if let Some(s) = self.state_mut(chat_id) {
+                s.is_streaming = Some(false);
+            }
+            self.changed(chat_id);
+        }
+        let Feed::HeadStart { out, ended, .. } = &mut st.feed else {
+            return mismatch();
+        };
+        if !out.is_empty() {
+            out.push(']');
+            let json = core::mem::take(out);
+            if core::mem::replace(&mut st.turn_fresh, false) {
+                let (since, message_id) = self.since_send(chat_id);
+                let ev = Event::new("first-chunk", chat_id)
+                    .str("chunkType", first_chunk_type(&json).as_deref())
+                    .str("messageId", message_id.as_deref())
+                    .num("sinceSendMs", since);
+                self.emit(ev);
+            }
+            return Effect::Chunks(json);
+        }
+        if *ended {
+            return self.head_start_over(chat_id, Ok(Done::Closed));
+        }
+        st.phase = StreamPhase::Reading;
+        Effect::Read { stall_ms: STALL_MS }
+    }
+
+    fn head_start_over(&mut self, chat_id: &str, r: Result<Done, Error>) -> Effect {
+        // However the first turn ended, it is not streaming any more.
+        let mut changed = false;
+        if let Some(s) = self.state_mut(chat_id) {
+            changed = s.is_streaming == Some(true);
+            s.is_streaming = Some(false);
+        }
+        if changed {
+            self.changed(chat_id);
+        }
+        Effect::Done(r)
+    }
+
+    fn handle_head_start(
+        &mut self,
+        chat_id: &str,
+        st: &mut StreamOp,
+        outcome: Outcome<'_>,
+    ) -> Option<Result<Done, Error>> {
+        let Feed::HeadStart {
+            sse,
+            ended,
+            message_id,
+            body,
+            ..
+        } = &mut st.feed
+        else {
+            return None;
+        };
+        match outcome {
+            Outcome::HeadStarted {
+                status,
+                token,
+                pending_version,
+                error_body,
+            } => {
+                let sent = SendOp {
+                    body: Some(core::mem::take(body)),
+                    source: Source::Submit,
+                    message_id: message_id.clone(),
+                    then: Then::Detached,
+                    phase: SendPhase::Init,
+                    part_id: String::new(),
+                    attempts: 0,
+                    backoff: Backoff::new(1),
+                    refreshed: false,
+                    recreated: false,
+                    maybe_landed: false,
+                    started_at: self.now,
+                    last_error: None,
+                };
+                if !(200..300).contains(&status) {
+                    let e = Error::Http {
+                        op: "headStart request",
+                        status,
+                        body: truncate(error_body.trim(), 200),
+                    };
+                    let ev =
+                        head_start_event(self.send_event("message-send-failed", &sent, chat_id))
+                            .num("status", Some(u64::from(status)))
+                            .with(
+                                "error",
+                                Field::Error {
+                                    error: e.clone(),
+                                    op: 0,
+                                },
+                            );
+                    self.emit(ev);
+                    return Some(Err(e));
+                }
+                let ev = head_start_event(self.send_event("message-sent", &sent, chat_id));
+                self.emit(ev);
+                let now = self.now;
+                self.chat_mut(chat_id).last_send = Some((now, message_id.clone()));
+                if pending_version {
+                    let ev = Event::new("run-pending-version", chat_id)
+                        .with("source", Field::Str("head-start".into()));
+                    self.emit(ev);
+                }
+                let Some(token) = token.filter(|t| !t.is_empty()) else {
+                    return Some(Err(Error::Protocol(
+                        "the headStart route's response lacks the X-Trigger-Chat-Access-Token header, so later turns could not reach the session".into(),
+                    )));
+                };
+                self.set_session(
+                    chat_id,
+                    SessionState {
+                        public_access_token: token.to_owned(),
+                        is_streaming: Some(true),
+                        ..SessionState::default()
+                    },
+                );
+                None
+            }
+            Outcome::Bytes(b) => match sse.handle_bytes(b) {
+                Ok(()) => None,
+                Err(e) => Some(Err(e)),
+            },
+            Outcome::Eof => {
+                sse.handle_eof();
+                *ended = true;
+                None
+            }
+            Outcome::Stall => Some(Err(Error::TimedOut("the headStart route's stream"))),
+            Outcome::Interrupted => Some(Ok(Done::Closed)),
+            Outcome::Failed(e) => {
+                if !st.connected && matches!(e, Error::Network(_) | Error::Callback(_)) {
+                    // Failed before an answer: report the send's failure.
+                    st.connected = true;
+                }
+                Some(Err(e))
+            }
+            other => Some(Err(Error::Protocol(cat!(
+                "unexpected outcome for a head start: ",
+                outcome_name(&other)
+            )))),
+        }
+    }
+
+    /// The persisted form of a chat's session, for `onSessionChange`.
+    pub fn persisted(&self, chat_id: &str) -> Option<&SessionState> {
+        self.session(chat_id)
+    }
+}
+
+fn head_start_event(ev: Event) -> Event {
+    let mut ev = ev;
+    for (k, v) in &mut ev.fields {
+        if *k == "source" {
+            *v = Field::Str("head-start".into());
+        }
+    }
+    ev.fields.retain(|(k, _)| *k != "partId");
+    ev
+}
+
+fn placeholder_send() -> SendOp {
+    SendOp {
+        body: None,
+        source: Source::Steer,
+        message_id: None,
+        then: Then::Detached,
+        phase: SendPhase::Init,
+        part_id: String::new(),
+        attempts: 0,
+        backoff: Backoff::new(1),
+        refreshed: false,
+        recreated: false,
+        maybe_landed: false,
+        started_at: 0,
+        last_error: None,
+    }
+}
+
+fn no_start_session() -> Error {
+    Error::Misuse(
+        "TriggerChatTransport: `startSession` is required to start a session (start(), preload(), or a first message with no stored session); provide it, or hydrate the chat through `sessions`".into(),
+    )
+}
+
+fn bad_token() -> Error {
+    Error::Callback("TriggerChatTransport: `accessToken` must return a non-empty string".into())
+}
+
+fn outcome_name(o: &Outcome<'_>) -> &'static str {
+    match o {
+        Outcome::Token(_) => "token",
+        Outcome::Started { .. } => "started",
+        Outcome::Response { .. } => "response",
+        Outcome::Connected { .. } => "connected",
+        Outcome::HeadStarted { .. } => "head-started",
+        Outcome::Bytes(_) => "bytes",
+        Outcome::Eof => "eof",
+        Outcome::Stall => "stall",
+        Outcome::Failed(_) => "failed",
+        Outcome::Interrupted => "interrupted",
+        Outcome::Slept => "slept",
+        Outcome::Woken => "woken",
+    }
+}
+
+/// The `type` of the first chunk in a JSON array of chunks.
+fn first_chunk_type(json: &str) -> Option<String> {
+    let mut r = crate::json::Reader::new(json);
+    let mut first = None;
+    let _ = r.array(|item| {
+        let v = item.value()?;
+        if first.is_none() {
+            first = Some(v);
+        }
+        Ok(())
+    });
+    crate::json::string_field(first?, "type").map(|s| s.into_owned())
+}
+
+fn mismatch() -> Effect {
+    Effect::Done(Err(Error::Misuse("operation kind mismatch".into())))
+}
