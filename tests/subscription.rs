@@ -39,6 +39,8 @@ enum Conn {
     Stall,
     /// The request fails before an answer.
     NetworkError,
+    /// The app aborts while connecting.
+    Abort,
 }
 
 fn record_json(seq: u64, rec: &Rec) -> String {
@@ -153,6 +155,7 @@ fn drive(sub: &mut Subscription, server: &mut Server, piece: usize) -> Outcome {
                 match &conn {
                     Conn::Status(s) => sub.handle_response(*s, false),
                     Conn::NetworkError => sub.handle_network_error("connection refused"),
+                    Conn::Abort => sub.handle_abort(),
                     Conn::Serve { limit, .. } => {
                         sub.handle_response(200, false);
                         let body = server.body_after(req.last_event_id.as_deref(), *limit);
@@ -301,7 +304,9 @@ fn the_servers_long_poll_end_reconnects_at_once() {
     let out = drive(&mut sub, &mut s, 64);
     assert_eq!(out.deltas, deltas(3));
     assert_eq!(s.requests, vec![None, None, None]);
-    assert!(out.sleeps.is_empty());
+    // The first quiet long-poll end reconnects at once, the next one a
+    // little later (no tight loop against a server that ends every poll).
+    assert_eq!(out.sleeps, vec![0, 100]);
 }
 
 #[test]
@@ -442,11 +447,16 @@ fn after_a_stop_the_rest_of_the_stopped_turn_is_skipped() {
     });
     let out = drive(&mut sub, &mut s, 64);
     assert_eq!(out.deltas, vec!["new".to_string()]);
-    assert_eq!(
-        out.events.len(),
-        1,
-        "only the new turn completes for the app"
-    );
+    // The gate opens at the stopped turn's end; only the new turn
+    // completes for the app.
+    assert_eq!(out.events.first(), Some(&SessionEvent::GateOpened));
+    let completes = out
+        .events
+        .iter()
+        .filter(|e| matches!(e, SessionEvent::TurnComplete { .. }))
+        .count();
+    assert_eq!(completes, 1, "only the new turn completes for the app");
+    assert_eq!(out.events.len(), 2, "{:?}", out.events);
     assert!(!sub.skip_to_turn_complete());
     assert_eq!(sub.cursor().as_deref(), Some("7"));
 }
@@ -520,7 +530,13 @@ fn a_close_on_the_end_of_a_stopped_turn_still_closes() {
     let out = drive(&mut sub, &mut s, 64);
     assert_eq!(out.result, Some(Ok(())));
     assert!(out.deltas.is_empty(), "{:?}", out.deltas);
-    assert_eq!(out.events, vec![SessionEvent::Closed { reason: None }]);
+    assert_eq!(
+        out.events,
+        vec![
+            SessionEvent::GateOpened,
+            SessionEvent::Closed { reason: None }
+        ]
+    );
     assert!(!sub.skip_to_turn_complete());
 }
 
@@ -652,6 +668,16 @@ fn watch_mode_reads_across_turns_and_keeps_watching_over_long_poll_ends() {
                 limit: usize::MAX,
                 done: false,
             },
+            // Then nothing new: two quiet long polls, and the app leaves.
+            Conn::Serve {
+                limit: usize::MAX,
+                done: true,
+            },
+            Conn::Serve {
+                limit: usize::MAX,
+                done: true,
+            },
+            Conn::Abort,
         ],
     );
     let mut sub = Subscription::new(SubscriptionConfig {
@@ -659,7 +685,11 @@ fn watch_mode_reads_across_turns_and_keeps_watching_over_long_poll_ends() {
         ..cfg()
     });
     let out = drive(&mut sub, &mut s, 64);
+    assert_eq!(out.result, Some(Ok(())));
     assert_eq!(out.deltas, vec!["a", "b", "c", "d"]);
+    // Windows that brought records reconnect at once; quiet ones wait
+    // longer and longer.
+    assert_eq!(out.sleeps, vec![0, 100]);
     let cursors: Vec<_> = out
         .events
         .iter()
@@ -673,7 +703,16 @@ fn watch_mode_reads_across_turns_and_keeps_watching_over_long_poll_ends() {
         vec!["3", "6"],
         "each turn reports its own boundary"
     );
-    assert_eq!(s.requests, vec![None, Some("3".into())]);
+    assert_eq!(
+        s.requests,
+        vec![
+            None,
+            Some("3".into()),
+            Some("6".into()),
+            Some("6".into()),
+            Some("6".into())
+        ]
+    );
 }
 
 #[test]
