@@ -1,18 +1,19 @@
 //! The only `#[wasm_bindgen]` exports: the transport and its chunk sources.
-//! The JS shim (`pkg/transport.js`) wraps them in the vendor's class shape
-//! and turns a [`ChunkSource`] into a `ReadableStream`.
+//! Each method checks its arguments, opens an operation on the core's
+//! engine and lets the runner drive it. The JS shim (`pkg/transport.js`)
+//! wraps them in the vendor's class shape and turns a [`ChunkSource`] into
+//! a `ReadableStream`.
 
+use crate::engine::{Done, OpId, Source};
 use crate::error::Error;
 use crate::prelude::*;
-use crate::web::client::{persisted_js, to_json, Client, SendReport, StreamCtl};
-use crate::web::driver::Runner;
 use crate::web::errors::{type_error, Fail};
-use crate::web::fetch::{self, Request};
 use crate::web::options::{self, get};
+use crate::web::runner::{drive, persisted_js, to_json, Runtime, Yield};
 use crate::web::sys;
 use crate::wire::{self, SendPayload, Trigger};
 use alloc::rc::Rc;
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -21,27 +22,91 @@ use wasm_bindgen_futures::future_to_promise;
 /// The transport's engine. One per `TriggerChatTransport`.
 #[wasm_bindgen]
 pub struct WasmTransport {
-    client: Rc<Client>,
+    rt: Rc<Runtime>,
+}
+
+/// Forwards the app's `AbortSignal` to the operation that currently carries
+/// the call (the send, then its stream); removes its listener when dropped.
+struct AbortHook {
+    signal: web_sys::AbortSignal,
+    callback: Closure<dyn FnMut()>,
+}
+
+impl Drop for AbortHook {
+    fn drop(&mut self) {
+        let _ = self
+            .signal
+            .remove_event_listener_with_callback("abort", self.callback.as_ref().unchecked_ref());
+    }
+}
+
+fn hook_abort(
+    rt: &Rc<Runtime>,
+    signal: Option<web_sys::AbortSignal>,
+    target: &Rc<Cell<OpId>>,
+) -> Result<Option<AbortHook>, Fail> {
+    let Some(signal) = signal else {
+        return Ok(None);
+    };
+    if signal.aborted() {
+        let op = target.get();
+        rt.with(|e| e.abort(op));
+        return Ok(None);
+    }
+    let (rt, target) = (rt.clone(), target.clone());
+    let callback = Closure::<dyn FnMut()>::new(move || {
+        let op = target.get();
+        rt.with(|e| e.abort(op));
+    });
+    signal
+        .add_event_listener_with_callback("abort", callback.as_ref().unchecked_ref())
+        .map_err(Fail::Js)?;
+    Ok(Some(AbortHook { signal, callback }))
+}
+
+/// Listens for browser wake events while a stream runs.
+struct WakeHook {
+    dispose: Function,
+    _callback: Closure<dyn FnMut(bool)>,
+}
+
+impl Drop for WakeHook {
+    fn drop(&mut self) {
+        let _ = self.dispose.call0(&JsValue::UNDEFINED);
+    }
 }
 
 /// Chunks of one stream, pulled by the shim's `ReadableStream`.
 #[wasm_bindgen]
 pub struct ChunkSource {
-    runner: Rc<RefCell<Option<Runner>>>,
-    ctl: Rc<StreamCtl>,
+    rt: Rc<Runtime>,
+    op: OpId,
+    /// Chunks (or the end) read before the source was handed out.
+    first: RefCell<Option<Result<Option<JsValue>, JsValue>>>,
+    hooks: Rc<RefCell<Option<(Option<AbortHook>, Option<WakeHook>)>>>,
 }
 
-fn source(runner: Runner) -> JsValue {
-    let ctl = runner.ctl().clone();
+fn source(rt: &Rc<Runtime>, op: OpId, abort: Option<AbortHook>) -> ChunkSource {
+    let wake = {
+        let rt2 = rt.clone();
+        let callback =
+            Closure::<dyn FnMut(bool)>::new(move |force: bool| rt2.with(|e| e.wake(op, force)));
+        let dispose = sys::watch_wake(callback.as_ref());
+        Some(WakeHook {
+            dispose,
+            _callback: callback,
+        })
+    };
     ChunkSource {
-        runner: Rc::new(RefCell::new(Some(runner))),
-        ctl,
+        rt: rt.clone(),
+        op,
+        first: RefCell::new(None),
+        hooks: Rc::new(RefCell::new(Some((abort, wake)))),
     }
-    .into()
 }
 
 /// An operation's future, boxed so that every exported method shares one
-/// instance of the promise machinery instead of inlining its own copy.
+/// instance of the promise machinery.
 type Op = core::pin::Pin<Box<dyn core::future::Future<Output = Result<JsValue, Fail>>>>;
 
 fn promise<F>(f: F) -> Promise
@@ -54,50 +119,6 @@ where
 #[inline(never)]
 fn run(op: Op) -> Promise {
     future_to_promise(async move { op.await.map_err(Fail::into_js) })
-}
-
-/// An action on `.in` (with the call's `metadata` over the transport's
-/// `clientData`), then its reply on `.out`.
-async fn action_reply(
-    c: &Rc<Client>,
-    id: &str,
-    action: &JsValue,
-    metadata: &JsValue,
-    signal: Option<web_sys::AbortSignal>,
-) -> Result<JsValue, Fail> {
-    let action = to_json(action, "action")?.unwrap_or_else(|| "null".into());
-    let metadata = c.merged_metadata(metadata)?;
-    c.ensure_session(id).await?;
-    let chunk = wire::action_chunk(id, &action, metadata.as_deref());
-    let seq = c.send_reported(id, &chunk, "action", None).await?;
-    let stop_on_abort = signal.is_some();
-    stream_reply(c, id, signal, stop_on_abort, seq)
-}
-
-/// After a send: the new turn supersedes the chat's running stream, the
-/// chat is marked streaming (so a reload resumes it), and a stream on
-/// `.out` carries the reply: the turn that answers `.in` record `in_seq`.
-fn stream_reply(
-    c: &Rc<Client>,
-    chat_id: &str,
-    signal: Option<web_sys::AbortSignal>,
-    stop_on_abort: bool,
-    in_seq: Option<u64>,
-) -> Result<JsValue, Fail> {
-    c.supersede(chat_id);
-    c.update(chat_id, |s| {
-        s.is_streaming = Some(true);
-        s.active_input_seq = in_seq;
-    });
-    c.notify(chat_id);
-    Ok(source(Runner::session(
-        c,
-        chat_id,
-        false,
-        signal,
-        stop_on_abort,
-        in_seq,
-    )?))
 }
 
 fn chat_id_arg(v: &JsValue, method: &str) -> Result<String, Fail> {
@@ -127,6 +148,30 @@ fn signal_arg(v: &JsValue, method: &str) -> Result<Option<web_sys::AbortSignal>,
     Ok(Some(v.clone().unchecked_into()))
 }
 
+/// Runs a send until it resolves; a reply's stream becomes a source.
+async fn send_and_stream(
+    rt: &Rc<Runtime>,
+    op: OpId,
+    signal: Option<web_sys::AbortSignal>,
+) -> Result<JsValue, Fail> {
+    let target = Rc::new(Cell::new(op));
+    let hook = hook_abort(rt, signal, &target)?;
+    match drive(rt, op).await? {
+        Yield::Done(Done::Stream(stream)) => {
+            target.set(stream);
+            Ok(source(rt, stream, hook).into())
+        }
+        Yield::Done(Done::Bool(b)) => Ok(b.into()),
+        Yield::Done(Done::Session(s)) => Ok(persisted_js(&s)),
+        Yield::Done(Done::Closed) | Yield::Chunks(_) => Ok(JsValue::NULL),
+    }
+}
+
+/// Runs an operation that resolves to a value (not a stream).
+async fn settle(rt: &Rc<Runtime>, op: OpId) -> Result<JsValue, Fail> {
+    send_and_stream(rt, op, None).await
+}
+
 #[wasm_bindgen]
 impl WasmTransport {
     /// Reads and checks the options; a bad one throws a `TypeError` naming it.
@@ -134,28 +179,28 @@ impl WasmTransport {
     pub fn new(options: JsValue) -> Result<WasmTransport, JsValue> {
         let opts = options::parse(&options).map_err(|m| type_error(&m))?;
         Ok(WasmTransport {
-            client: Client::new(opts),
+            rt: Runtime::new(opts),
         })
     }
 
     #[wasm_bindgen(js_name = multiTab, getter)]
     pub fn multi_tab(&self) -> bool {
-        self.client.opts.multi_tab && !self.client.opts.watch
+        self.rt.opts.multi_tab && !self.rt.opts.watch
     }
 
     pub fn start(&self, chat_id: JsValue) -> Promise {
-        let c = self.client.clone();
+        let rt = self.rt.clone();
         promise(async move {
             let id = chat_id_arg(&chat_id, "start")?;
-            let state = c.start(&id).await?;
-            Ok(persisted_js(&state))
+            let op = rt.with(|e| e.start(&id));
+            settle(&rt, op).await
         })
     }
 
     /// `useChat`'s send: append the newest message, then stream the reply.
     #[wasm_bindgen(js_name = sendMessages)]
     pub fn send_messages(&self, options: JsValue) -> Promise {
-        let c = self.client.clone();
+        let rt = self.rt.clone();
         promise(async move {
             if !options.is_object() {
                 return Err(Error::Misuse(
@@ -165,14 +210,16 @@ impl WasmTransport {
             }
             let chat_id = chat_id_arg(&get(&options, "chatId"), "sendMessages")?;
             // Before anything else: no head-start route call either.
-            c.refuse_if_closed(&chat_id)?;
+            if let Some(e) = rt.read(|e| e.closed(&chat_id).map(|r| r.map(str::to_owned))) {
+                return Err(Error::SessionClosed { chat_id, reason: e }.into());
+            }
+            let signal = signal_arg(&get(&options, "abortSignal"), "sendMessages")?;
             // An action sent through `useChat` (`useChatActions` puts it in
             // `body.action`): `useChat` then owns the reply's stream.
             let action = get(&get(&options, "body"), "action");
             if !action.is_undefined() {
-                let signal = signal_arg(&get(&options, "abortSignal"), "sendMessages")?;
                 let metadata = get(&options, "metadata");
-                return action_reply(&c, &chat_id, &action, &metadata, signal).await;
+                return send_action(&rt, &chat_id, &action, &metadata, signal).await;
             }
             let trigger = get(&options, "trigger").as_string().and_then(|t| Trigger::parse(&t)).ok_or_else(|| {
                 Error::Misuse(
@@ -189,12 +236,11 @@ impl WasmTransport {
             }
             let messages: Array = messages.unchecked_into();
             let message_id = get(&options, "messageId").as_string();
-            let signal = signal_arg(&get(&options, "abortSignal"), "sendMessages")?;
-            let metadata = c.merged_metadata(&get(&options, "metadata"))?;
+            let metadata = rt.merged_metadata(&get(&options, "metadata"))?;
             let body = to_json(&get(&options, "body"), "body")?;
 
-            if let Some(url) = c.opts.head_start.clone() {
-                if c.session(&chat_id).is_none() {
+            if let Some(url) = rt.opts.head_start.clone() {
+                if rt.read(|e| e.session(&chat_id).is_none()) {
                     let history = to_json(&messages, "messages")?.unwrap_or_else(|| "[]".into());
                     let payload = wire::head_start_body(
                         trigger,
@@ -204,8 +250,8 @@ impl WasmTransport {
                         body.as_deref(),
                         metadata.as_deref(),
                     );
-                    return head_start(&c, &chat_id, message_id.as_deref(), &url, &payload, signal)
-                        .await;
+                    let op = rt.with(|e| e.head_start(&chat_id, url, payload, message_id));
+                    return head_start(&rt, op, signal).await;
                 }
             }
             if trigger == Trigger::SubmitMessage && messages.length() == 0 {
@@ -229,42 +275,31 @@ impl WasmTransport {
                     metadata: metadata.as_deref(),
                 },
             );
-            c.ensure_session(&chat_id).await?;
-            let seq = c
-                .send_reported(&chat_id, &payload, trigger.as_str(), message_id.as_deref())
-                .await?;
-            c.note_send(&chat_id, message_id.clone());
-            stream_reply(&c, &chat_id, signal, true, seq)
+            let source = match trigger {
+                Trigger::SubmitMessage => Source::Submit,
+                Trigger::RegenerateMessage => Source::Regenerate,
+            };
+            let op = rt.with(|e| e.send(&chat_id, payload, source, message_id, true));
+            send_and_stream(&rt, op, signal).await
         })
     }
 
     /// Resumes the chat's reply after a reload; `null` when there is
-    /// nothing to resume.
+    /// nothing to resume. Aborting it stops the agent only with
+    /// `stopOnAbort: true` (the subscriber owns the turn).
     #[wasm_bindgen(js_name = reconnectToStream)]
     pub fn reconnect_to_stream(&self, options: JsValue) -> Promise {
-        let c = self.client.clone();
+        let rt = self.rt.clone();
         promise(async move {
             let chat_id = chat_id_arg(&get(&options, "chatId"), "reconnectToStream")?;
             let signal = signal_arg(&get(&options, "abortSignal"), "reconnectToStream")?;
-            let Some(state) = c.session(&chat_id) else {
+            let stop_on_abort = get(&options, "stopOnAbort").as_bool() == Some(true);
+            let Some(op) = rt.with(|e| e.reconnect(&chat_id, stop_on_abort)) else {
                 return Ok(JsValue::NULL);
             };
-            // A closed session has no turn to resume. In watch mode a
-            // settled session is just between turns: the viewer waits.
-            let idle = state.is_streaming == Some(false) && !c.opts.watch;
-            if state.closed || idle || c.has_active(&chat_id) {
-                return Ok(JsValue::NULL);
-            }
-            let stop_on_abort = signal.is_some();
-            // The send in flight, if known: its turn ends the stream.
-            Ok(source(Runner::session(
-                &c,
-                &chat_id,
-                true,
-                signal,
-                stop_on_abort,
-                state.active_input_seq,
-            )?))
+            let target = Rc::new(Cell::new(op));
+            let hook = hook_abort(&rt, signal, &target)?;
+            Ok(source(&rt, op, hook).into())
         })
     }
 
@@ -276,84 +311,70 @@ impl WasmTransport {
         message: JsValue,
         metadata: JsValue,
     ) -> Promise {
-        let c = self.client.clone();
+        let rt = self.rt.clone();
         promise(async move {
             let id = chat_id_arg(&chat_id, "sendPendingMessage")?;
-            if c.session(&id).is_none() {
-                return Ok(false.into());
-            }
             let Some(msg) = to_json(&message, "message")? else {
                 return Err(Error::Misuse(
                     "TriggerChatTransport.sendPendingMessage: `message` is required".into(),
                 )
                 .into());
             };
-            let body = wire::pending_chunk(&id, &msg, c.merged_metadata(&metadata)?.as_deref());
-            Ok(c.send_reported(&id, &body, "steer", None)
-                .await
-                .is_ok()
-                .into())
+            let body = wire::pending_chunk(&id, &msg, rt.merged_metadata(&metadata)?.as_deref());
+            let op = rt.with(|e| e.send(&id, body, Source::Steer, None, false));
+            settle(&rt, op).await
         })
     }
 
     /// Stops the agent's turn and ends the chat's stream.
     #[wasm_bindgen(js_name = stopGeneration)]
     pub fn stop_generation(&self, chat_id: JsValue) -> Promise {
-        let c = self.client.clone();
+        let rt = self.rt.clone();
         promise(async move {
             let id = chat_id_arg(&chat_id, "stopGeneration")?;
-            if c.session(&id).is_none() {
-                return Ok(false.into());
-            }
-            if c.send_reported(&id, &wire::stop_chunk(), "stop", None)
-                .await
-                .is_err()
-            {
-                return Ok(false.into());
-            }
-            c.update(&id, |s| {
-                s.skip_to_turn_complete = true;
-                s.is_streaming = Some(false);
-            });
-            c.supersede(&id);
-            c.notify(&id);
-            Ok(true.into())
+            let op = rt.with(|e| e.stop(&id));
+            settle(&rt, op).await
         })
     }
 
     /// A custom action for the agent's `onAction`; streams its reply.
     #[wasm_bindgen(js_name = sendAction)]
     pub fn send_action(&self, chat_id: JsValue, action: JsValue, options: JsValue) -> Promise {
-        let c = self.client.clone();
+        let rt = self.rt.clone();
         promise(async move {
             let id = chat_id_arg(&chat_id, "sendAction")?;
             let signal = signal_arg(&get(&options, "abortSignal"), "sendAction")?;
-            action_reply(&c, &id, &action, &get(&options, "metadata"), signal).await
+            send_action(&rt, &id, &action, &get(&options, "metadata"), signal).await
         })
     }
 
-    /// `"closed"` once the chat's session is closed (by the agent or the
-    /// app's server), else `"open"`.
+    /// `"closed"` once the chat's session is closed, else `"open"`.
     #[wasm_bindgen(js_name = sessionStatus)]
     pub fn session_status(&self, chat_id: JsValue) -> JsValue {
-        let closed = self.closed_state(&chat_id).is_some();
+        let closed = chat_id
+            .as_string()
+            .is_some_and(|id| self.rt.read(|e| e.closed(&id).is_some()));
         JsValue::from_str(if closed { "closed" } else { "open" })
     }
 
     /// Why the chat's session was closed, when a reason was given.
     #[wasm_bindgen(js_name = sessionClosedReason)]
     pub fn session_closed_reason(&self, chat_id: JsValue) -> JsValue {
-        self.closed_state(&chat_id)
-            .and_then(|s| s.closed_reason)
-            .map_or(JsValue::UNDEFINED, |r| JsValue::from_str(&r))
+        chat_id
+            .as_string()
+            .and_then(|id| {
+                self.rt
+                    .read(|e| e.closed(&id).flatten().map(JsValue::from_str))
+            })
+            .unwrap_or(JsValue::UNDEFINED)
     }
 
     #[wasm_bindgen(js_name = getSession)]
     pub fn get_session(&self, chat_id: JsValue) -> JsValue {
         chat_id
             .as_string()
-            .and_then(|id| self.client.session(&id))
-            .map_or(JsValue::UNDEFINED, |s| persisted_js(&s))
+            .and_then(|id| self.rt.read(|e| e.session(&id).map(persisted_js)))
+            .unwrap_or(JsValue::UNDEFINED)
     }
 
     #[wasm_bindgen(js_name = setSession)]
@@ -362,39 +383,35 @@ impl WasmTransport {
         let state =
             options::session_from_js(&session, "TriggerChatTransport.setSession: `session`")
                 .map_err(|m| type_error(&m))?;
-        self.client.insert_session(&id, state);
-        self.client.notify(&id);
+        self.rt.with(|e| e.set_session(&id, state));
         Ok(())
     }
 
     #[wasm_bindgen(js_name = setOnSessionChange)]
     pub fn set_on_session_change(&self, callback: JsValue) -> Result<(), JsValue> {
         if callback.is_undefined() || callback.is_null() {
-            self.client.set_on_change(None);
+            self.rt.set_on_change(None);
             return Ok(());
         }
         let f: Function = callback.dyn_into().map_err(|_| {
             type_error("TriggerChatTransport.setOnSessionChange: the callback must be a function")
         })?;
-        self.client.set_on_change(Some(f));
+        self.rt.set_on_change(Some(f));
         Ok(())
     }
 
     #[wasm_bindgen(js_name = setClientData)]
     pub fn set_client_data(&self, client_data: JsValue) {
-        self.client.set_client_data(client_data);
+        self.rt.set_client_data(client_data);
     }
 
     /// Keeps a cursor learned from another tab, unless ours is ahead.
     #[wasm_bindgen(js_name = adoptLastEventId)]
     pub fn adopt_last_event_id(&self, chat_id: String, last_event_id: String) {
-        self.client.update(&chat_id, |s| {
-            s.advance_cursor(&last_event_id);
-        });
+        self.rt.with(|e| e.adopt_cursor(&chat_id, &last_event_id));
     }
 
-    /// Seeds the chat's resume cursor from the app's stored transcript
-    /// (see [`Client::seed_cursor`]).
+    /// Seeds the chat's resume cursor from the app's stored transcript.
     #[wasm_bindgen(js_name = seedResumeCursor)]
     pub fn seed_resume_cursor(
         &self,
@@ -405,16 +422,16 @@ impl WasmTransport {
         let cursor = last_event_id.as_string().ok_or_else(|| {
             type_error("TriggerChatTransport.seedResumeCursor: `lastEventId` must be a string")
         })?;
-        self.client.seed_cursor(&id, &cursor);
+        self.rt.with(|e| e.seed_cursor(&id, &cursor));
         Ok(())
     }
 
-    /// Forgets the "skip to the end of the stopped turn" mark, for a stopped
-    /// turn that died without writing its `turn-complete`.
+    /// Forgets the gate of a stopped turn that died without its
+    /// `turn-complete`.
     #[wasm_bindgen(js_name = clearSupersedeGate)]
     pub fn clear_supersede_gate(&self, chat_id: JsValue) {
         if let Some(id) = chat_id.as_string() {
-            self.client.update(&id, |s| s.skip_to_turn_complete = false);
+            self.rt.with(|e| e.clear_gate(&id));
         }
     }
 
@@ -422,7 +439,7 @@ impl WasmTransport {
     /// `fetch` or `onEvent`); the next use reads the new one.
     #[wasm_bindgen(js_name = setCallback)]
     pub fn set_callback(&self, which: &str, callback: JsValue) -> Result<(), JsValue> {
-        let o = &self.client.opts;
+        let o = &self.rt.opts;
         let bad = || {
             type_error(&cat!(
                 "TriggerChatTransport.set",
@@ -430,99 +447,67 @@ impl WasmTransport {
                 ": the callback must be a function"
             ))
         };
-        // Absent clears an optional callback; anything else must be a function.
         let f = if callback.is_undefined() || callback.is_null() {
             None
         } else {
             Some(callback.dyn_into::<Function>().map_err(|_| bad())?)
         };
         match which {
-            "AccessToken" => *o.access_token.borrow_mut() = f.ok_or_else(bad)?,
+            // Absent keeps the current `accessToken` (it is required).
+            "AccessToken" => {
+                if let Some(f) = f {
+                    *o.access_token.borrow_mut() = f;
+                }
+            }
             "StartSession" => *o.start_session.borrow_mut() = f,
             "Fetch" => *o.fetch.borrow_mut() = f,
             "OnEvent" => *o.on_event.borrow_mut() = f,
             _ => return Err(bad()),
         }
+        self.rt.callbacks_changed();
         Ok(())
     }
 
-    /// Ends every open stream.
+    /// Ends every open operation: no timer or connection is left.
     pub fn dispose(&self) {
-        self.client.abort_all();
+        self.rt.with(|e| e.dispose());
     }
 }
 
-impl WasmTransport {
-    fn closed_state(&self, chat_id: &JsValue) -> Option<crate::session::SessionState> {
-        let id = chat_id.as_string()?;
-        self.client.session(&id).filter(|s| s.closed)
-    }
-}
-
-/// The head-start path: the app's route runs the first turn and streams it.
-async fn head_start(
-    c: &Rc<Client>,
-    chat_id: &str,
-    message_id: Option<&str>,
-    url: &str,
-    payload: &str,
+/// An action on `.in` (with the call's `metadata` over the transport's
+/// `clientData`), then its reply on `.out`.
+async fn send_action(
+    rt: &Rc<Runtime>,
+    id: &str,
+    action: &JsValue,
+    metadata: &JsValue,
     signal: Option<web_sys::AbortSignal>,
 ) -> Result<JsValue, Fail> {
-    let headers = wire::merge_headers(
-        &c.opts.headers,
-        vec![("Content-Type".into(), "application/json".into())],
-    );
-    let req = Request {
-        url,
-        method: Some("POST"),
-        headers: &headers,
-        body: Some(payload),
-        signal: signal.as_ref(),
+    let action = to_json(action, "action")?.unwrap_or_else(|| "null".into());
+    let metadata = rt.merged_metadata(metadata)?;
+    let chunk = wire::action_chunk(id, &action, metadata.as_deref());
+    let stop_on_abort = signal.is_some();
+    let op = rt.with(|e| e.send(id, chunk, Source::Action, None, stop_on_abort));
+    send_and_stream(rt, op, signal).await
+}
+
+/// The head-start path: the route's answer decides whether the send
+/// succeeded, so the stream is read up to its first chunks before the
+/// source is handed out.
+async fn head_start(
+    rt: &Rc<Runtime>,
+    op: OpId,
+    signal: Option<web_sys::AbortSignal>,
+) -> Result<JsValue, Fail> {
+    let target = Rc::new(Cell::new(op));
+    let hook = hook_abort(rt, signal, &target)?;
+    let first = match drive(rt, op).await? {
+        Yield::Chunks(c) => Some(c),
+        Yield::Done(_) => None,
     };
-    let started = sys::now_ms();
-    let sent: Result<JsValue, Fail> = async {
-        let resp = fetch::send(None, None, &req).await?;
-        let status = fetch::status(&resp);
-        if !(200..300).contains(&status) {
-            let text = fetch::text(&resp).await;
-            return Err(fetch::http_error("headStart request", &resp, &text).into());
-        }
-        Ok(resp)
-    }
-    .await;
-    let report = SendReport {
-        source: "head-start",
-        message_id,
-        part_id: None,
-        started,
-        body_len: payload.len(),
-    };
-    c.report_send(chat_id, &report, sent.as_ref().err());
-    let resp = sent?;
-    c.note_send(chat_id, message_id.map(str::to_owned));
-    if sys::header_of(&resp, "X-Trigger-Chat-Pending-Version").as_deref() == Some("1") {
-        c.pending_version(chat_id, "head-start");
-    }
-    let Some(token) =
-        sys::header_of(&resp, "X-Trigger-Chat-Access-Token").filter(|t| !t.is_empty())
-    else {
-        return Err(Error::Protocol(
-            "the headStart route's response lacks the X-Trigger-Chat-Access-Token header, so later turns could \
-             not reach the session"
-                .into(),
-        )
-        .into());
-    };
-    c.insert_session(
-        chat_id,
-        crate::session::SessionState {
-            public_access_token: token,
-            is_streaming: Some(true),
-            ..Default::default()
-        },
-    );
-    c.notify(chat_id);
-    Ok(source(Runner::head_start(c, chat_id, &resp)?))
+    let src = source(rt, op, hook);
+    *src.first.borrow_mut() = Some(Ok(first));
+    Ok(src.into())
 }
 
 #[wasm_bindgen]
@@ -530,27 +515,39 @@ impl ChunkSource {
     /// The next chunks as an array, or `null` at the end. Rejects with the
     /// stream's error.
     pub fn next(&self) -> Promise {
-        let slot = self.runner.clone();
+        let first = self.first.borrow_mut().take();
+        let (rt, op, hooks) = (self.rt.clone(), self.op, self.hooks.clone());
         promise(async move {
-            let taken = slot.borrow_mut().take();
-            let Some(mut runner) = taken else {
-                return Ok(JsValue::NULL);
-            };
-            match runner.next().await {
-                Ok(Some(chunks)) => {
-                    *slot.borrow_mut() = Some(runner);
-                    Ok(chunks)
+            match first {
+                Some(Ok(Some(c))) => return Ok(c),
+                Some(Ok(None)) => {
+                    hooks.borrow_mut().take();
+                    return Ok(JsValue::NULL);
                 }
-                Ok(None) => Ok(JsValue::NULL),
-                Err(f) => Err(f),
+                Some(Err(e)) => return Err(Fail::Js(e)),
+                None => {}
+            }
+            if hooks.borrow().is_none() {
+                return Ok(JsValue::NULL);
+            }
+            match drive(&rt, op).await {
+                Ok(Yield::Chunks(c)) => Ok(c),
+                Ok(Yield::Done(_)) => {
+                    hooks.borrow_mut().take();
+                    Ok(JsValue::NULL)
+                }
+                Err(f) => {
+                    hooks.borrow_mut().take();
+                    Err(f)
+                }
             }
         })
     }
 
     /// The app cancelled the stream: close the connection.
     pub fn cancel(&self) {
-        self.ctl.abort();
-        // When no read is in flight, release the stream now.
-        drop(self.runner.borrow_mut().take());
+        let op = self.op;
+        self.rt.with(|e| e.cancel(op));
+        self.hooks.borrow_mut().take();
     }
 }

@@ -832,6 +832,20 @@ impl Engine {
         }
     }
 
+    /// The app cancelled a stream (`reader.cancel()`): it ends quietly,
+    /// without stopping the agent.
+    pub fn cancel(&mut self, id: OpId) {
+        let is_stream = self
+            .ops
+            .iter()
+            .any(|(i, o)| *i == id && matches!(o.kind, Kind::Stream(_)));
+        if is_stream {
+            self.end_stream_quietly(id);
+        } else {
+            self.abort(id);
+        }
+    }
+
     /// A browser wake event (back online, a tab shown again, a page restored
     /// from the back-forward cache): a waiting stream reconnects at once;
     /// with `force` a connected one too.

@@ -21,22 +21,6 @@ impl From<Error> for Fail {
 }
 
 impl Fail {
-    /// The core error, if this is one.
-    pub fn core(&self) -> Option<&Error> {
-        match self {
-            Fail::Core(e) => Some(e),
-            Fail::Js(_) => None,
-        }
-    }
-
-    pub fn is_auth(&self) -> bool {
-        self.core().is_some_and(Error::is_auth)
-    }
-
-    pub fn is_not_found(&self) -> bool {
-        self.core().is_some_and(Error::is_not_found)
-    }
-
     pub fn into_js(self) -> JsValue {
         match self {
             Fail::Core(e) => to_js_error(&e),

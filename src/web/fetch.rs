@@ -4,7 +4,7 @@
 
 use super::errors::{describe, is_abort, is_named, Fail};
 use super::sys;
-use crate::error::{truncate, Error};
+use crate::error::Error;
 use crate::prelude::*;
 use crate::wire::{Endpoint, Headers};
 use js_sys::{Function, Object, Reflect};
@@ -100,13 +100,4 @@ pub async fn text(resp: &JsValue) -> String {
         .ok()
         .and_then(|v| v.as_string())
         .unwrap_or_default()
-}
-
-/// The error for a non-success response, quoting (a little of) its body.
-pub fn http_error(op: &'static str, resp: &JsValue, text: &str) -> Error {
-    Error::Http {
-        op,
-        status: status(resp),
-        body: truncate(text.trim(), 200),
-    }
 }

@@ -2,10 +2,8 @@
 //! drives the core's state machines. Exists only on wasm32.
 
 pub(crate) mod body;
-pub(crate) mod client;
-pub(crate) mod driver;
 pub(crate) mod errors;
 pub(crate) mod fetch;
 pub(crate) mod options;
+pub(crate) mod runner;
 pub(crate) mod sys;
-pub(crate) mod timer;

@@ -128,7 +128,21 @@ pub fn session_from_js(v: &JsValue, what: &str) -> Result<SessionState, String> 
         public_access_token: token,
         last_event_id,
         is_streaming: typed(v, "isStreaming", JsValue::as_bool, "a boolean", &name)?,
-        skip_to_turn_complete: false,
+        skip_to_turn_complete: typed(
+            v,
+            "skipToTurnComplete",
+            JsValue::as_bool,
+            "a boolean",
+            &name,
+        )?
+        .unwrap_or(false),
+        superseded_input_seq: typed(
+            v,
+            "supersededInputSeq",
+            whole_number,
+            "a whole number",
+            &name,
+        )?,
         active_input_seq: typed(v, "activeInputSeq", whole_number, "a whole number", &name)?,
         closed: typed(v, "closed", JsValue::as_bool, "a boolean", &name)?.unwrap_or(false),
         closed_reason: typed(v, "closedReason", JsValue::as_string, "a string", &name)?,

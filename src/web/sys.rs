@@ -69,6 +69,22 @@ export function response_text(response) {
   try { return Promise.resolve(response.text()).catch(() => ""); } catch { return Promise.resolve(""); }
 }
 export function now_ms() { return Date.now(); }
+export function settle(p, signal) {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve({ a: 1 });
+    const onAbort = () => resolve({ a: 1 });
+    signal.addEventListener("abort", onAbort);
+    p.then(
+      (v) => { signal.removeEventListener("abort", onAbort); resolve({ v }); },
+      (e) => { signal.removeEventListener("abort", onAbort); resolve({ e, f: 1 }); },
+    );
+  });
+}
+export function deferred() {
+  let resolve;
+  const promise = new Promise((r) => { resolve = r; });
+  return { promise, resolve };
+}
 export function watch_wake(callback) {
   const g = globalThis;
   const doc = g.document;
@@ -111,6 +127,11 @@ extern "C" {
     /// `response.text()`, or `""` when it fails.
     pub fn response_text(response: &JsValue) -> Promise;
     pub fn now_ms() -> f64;
+    /// Resolves to `{v}` when `p` resolves, `{e, f: 1}` when it rejects,
+    /// `{a: 1}` as soon as `signal` aborts; never rejects.
+    pub fn settle(p: &Promise, signal: &web_sys::AbortSignal) -> Promise;
+    /// `{promise, resolve}`: a promise resolved from elsewhere.
+    pub fn deferred() -> JsValue;
     /// Calls `callback(force)` on browser wake events: `true` when the
     /// connection is likely dead (back online, shown after 30 s hidden,
     /// restored from the back-forward cache), `false` for a cheap wake (a
