@@ -273,6 +273,15 @@ struct Chat {
     active: Option<OpId>,
     /// When the last turn-starting send went out, and its message id.
     last_send: Option<(u64, Option<String>)>,
+    /// Stops on their way to `.in`: a turn-starting send waits for them,
+    /// so a late stop never cuts the new turn.
+    stops: Vec<OpId>,
+    /// The highest `session-in-event-id` a turn-complete carried: sends up
+    /// to it were answered already.
+    answered: Option<u64>,
+    /// How many times the gate was armed: a stream opened before the last
+    /// arming does not open the newer gate.
+    gate_epoch: u32,
 }
 
 // ----- operations -----------------------------------------------------------
@@ -367,6 +376,8 @@ struct StreamOp {
     woken: bool,
     /// The cursor the first connection asked from.
     first_cursor: Option<String>,
+    /// The chat's gate (its arming count) this stream was opened with.
+    gate_epoch: u32,
 }
 
 #[derive(Debug)]
@@ -517,6 +528,7 @@ impl Engine {
             state.advance_cursor(&cursor);
         }
         chat.state = Some(state);
+        chat.answered = None;
         self.changed(chat_id);
     }
 
@@ -609,7 +621,7 @@ impl Engine {
         let mut backoff = Backoff::new(seed);
         backoff.max_attempts = APPEND_ATTEMPTS - 1;
         let now = self.now;
-        self.open(
+        let id = self.open(
             chat_id,
             Kind::Send(SendOp {
                 body,
@@ -626,7 +638,11 @@ impl Engine {
                 started_at: now,
                 last_error: None,
             }),
-        )
+        );
+        if matches!(then, Then::Stop | Then::Detached) {
+            self.chat_mut(chat_id).stops.push(id);
+        }
+        id
     }
 
     /// `start()` / `preload()`: the chat's session, started through
@@ -674,7 +690,9 @@ impl Engine {
         if state.closed || idle || chat.active.is_some() {
             return None;
         }
-        if state.skip_to_turn_complete && !watch {
+        // A send after the stop is in flight, though: its stream reads
+        // past the gate to its own reply.
+        if state.skip_to_turn_complete && !watch && state.active_input_seq.is_none() {
             return None;
         }
         let since = state.active_input_seq;
@@ -709,6 +727,7 @@ impl Engine {
                 turn_fresh: true,
                 woken: false,
                 first_cursor: None,
+                gate_epoch: 0,
             }),
         );
         self.supersede(chat_id, id);
@@ -749,6 +768,7 @@ impl Engine {
                 turn_fresh: true,
                 woken: false,
                 first_cursor: state.last_event_id,
+                gate_epoch: self.chat(chat_id).map_or(0, |c| c.gate_epoch),
             }),
         );
         self.supersede(chat_id, id);
@@ -900,6 +920,7 @@ impl Engine {
         for c in &mut self.chats {
             c.starting = None;
             c.parked.clear();
+            c.stops.clear();
             c.active = None;
         }
     }
@@ -919,10 +940,19 @@ impl Engine {
     /// Arms the gate for a stopped turn (`seq` when known) and ends the
     /// chat's stream.
     fn gate(&mut self, chat_id: &str, seq: Option<u64>) {
+        let chat = self.chat_mut(chat_id);
+        chat.gate_epoch = chat.gate_epoch.wrapping_add(1);
         if let Some(s) = self.state_mut(chat_id) {
             if !s.skip_to_turn_complete {
                 s.skip_to_turn_complete = true;
                 s.superseded_input_seq = seq;
+            } else {
+                // A second stopped turn while the gate waits: it waits for
+                // the later one, and an unknown one makes it unknown.
+                s.superseded_input_seq = match (s.superseded_input_seq, seq) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                };
             }
             s.is_streaming = Some(false);
             s.active_input_seq = None;
@@ -994,6 +1024,16 @@ impl Engine {
         if chat.active == Some(id) {
             chat.active = None;
         }
+        if let Some(i) = chat.stops.iter().position(|&s| s == id) {
+            chat.stops.remove(i);
+            if chat.stops.is_empty() && chat.starting.is_none() {
+                // The sends that waited for it go on.
+                let parked = core::mem::take(&mut chat.parked);
+                for p in parked {
+                    self.notices.push_back(Notice::Wake(p));
+                }
+            }
+        }
         self.forget_start(&op.chat, id);
     }
 
@@ -1044,6 +1084,15 @@ impl Engine {
                             )));
                         }
                         return self.send_failed(s, e);
+                    }
+                    if matches!(s.then, Then::Stream { .. }) {
+                        let chat = self.chat_mut(&chat_id);
+                        if !chat.stops.is_empty() {
+                            // A stop is on its way: it lands first.
+                            chat.parked.push(id);
+                            s.phase = SendPhase::Parked;
+                            return Effect::Park;
+                        }
                     }
                     let has_token = self
                         .session(&chat_id)
@@ -1159,7 +1208,9 @@ impl Engine {
                         if recreating {
                             // The session is new: the old cursor and gate
                             // mean nothing there.
-                            self.chat_mut(&chat_id).state = Some(state);
+                            let chat = self.chat_mut(&chat_id);
+                            chat.state = Some(state);
+                            chat.answered = None;
                             self.changed(&chat_id);
                         } else {
                             self.set_session(&chat_id, state);
@@ -1240,7 +1291,11 @@ impl Engine {
                         None
                     }
                 } else if status == 404 {
-                    if s.recreated || !self.cfg.has_start_session {
+                    // Only a turn-starting send makes the session again: a
+                    // stop or a steer has nothing to act on in a new one
+                    // (and must not reset the state a concurrent send set).
+                    let starts = matches!(s.then, Then::Stream { .. });
+                    if s.recreated || !self.cfg.has_start_session || !starts {
                         Some(if self.cfg.has_start_session {
                             err
                         } else {
@@ -1388,9 +1443,40 @@ impl Engine {
                     let now = self.now;
                     self.chat_mut(chat_id).last_send = Some((now, s.message_id.clone()));
                 }
+                let answered = self.chat(chat_id).and_then(|c| c.answered);
+                if matches!((seq, answered), (Some(q), Some(a)) if q <= a) {
+                    // Two sends resolved out of order, and the later one's
+                    // stream already read past this one's turn (it showed
+                    // there): nothing is left to stream.
+                    let stream = self.open(
+                        chat_id,
+                        Kind::Stream(StreamOp {
+                            feed: Feed::Session(Box::new(Subscription::new(
+                                SubscriptionConfig::default(),
+                            ))),
+                            phase: StreamPhase::Idle,
+                            stop_on_abort: false,
+                            resumed: false,
+                            connected: false,
+                            turn_fresh: false,
+                            woken: false,
+                            first_cursor: None,
+                            gate_epoch: 0,
+                        }),
+                    );
+                    if let Some(op) = self.op_mut(stream) {
+                        op.result = Some(Ok(Done::Closed));
+                    }
+                    return Ok(Done::Stream(stream));
+                }
                 if let Some(st) = self.state_mut(chat_id) {
                     st.is_streaming = Some(true);
-                    st.active_input_seq = seq;
+                    // Two sends may resolve out of order: the later one
+                    // is what is outstanding (and what a stop gates).
+                    st.active_input_seq = match (st.active_input_seq, seq) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        (_, b) => b,
+                    };
                 }
                 self.changed(chat_id);
                 let stream = self.open_stream(chat_id, false, seq, stop_on_abort);
@@ -1479,6 +1565,18 @@ impl Engine {
         for ev in events {
             if matches!(ev, SessionEvent::TurnComplete { .. }) {
                 st.turn_fresh = true;
+            }
+            if let SessionEvent::GateOpened { cursor } = &ev {
+                let epoch = self.chat(&chat_id).map_or(0, |c| c.gate_epoch);
+                if epoch != st.gate_epoch {
+                    // The gate was armed again after this stream opened:
+                    // the newer one stays (its turn is still to end).
+                    if let Some(s) = self.state_mut(&chat_id) {
+                        s.advance_cursor(cursor);
+                    }
+                    self.changed(&chat_id);
+                    continue;
+                }
             }
             self.apply(&chat_id, ev);
         }
@@ -1588,12 +1686,22 @@ impl Engine {
                 cursor,
                 in_event_id,
             } => {
-                if let Some(s) = self.state_mut(chat_id) {
+                let chat = self.chat_mut(chat_id);
+                chat.answered = chat.answered.max(in_event_id);
+                if let Some(s) = chat.state.as_mut() {
                     if let Some(t) = token {
                         s.public_access_token = t;
                     }
-                    s.is_streaming = Some(false);
-                    s.active_input_seq = None;
+                    // The end of an earlier turn than the latest send's
+                    // leaves that one outstanding.
+                    let earlier = matches!(
+                        (in_event_id, s.active_input_seq),
+                        (Some(a), Some(b)) if a < b
+                    );
+                    if !earlier {
+                        s.is_streaming = Some(false);
+                        s.active_input_seq = None;
+                    }
                     s.advance_cursor(&cursor);
                 }
                 let (since, message_id) = self.since_send(chat_id);
@@ -1612,9 +1720,10 @@ impl Engine {
                 }
                 self.changed(chat_id);
             }
-            SessionEvent::GateOpened => {
+            SessionEvent::GateOpened { cursor } => {
                 if let Some(s) = self.state_mut(chat_id) {
                     s.clear_gate();
+                    s.advance_cursor(&cursor);
                 }
                 self.changed(chat_id);
             }

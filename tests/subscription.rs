@@ -449,7 +449,10 @@ fn after_a_stop_the_rest_of_the_stopped_turn_is_skipped() {
     assert_eq!(out.deltas, vec!["new".to_string()]);
     // The gate opens at the stopped turn's end; only the new turn
     // completes for the app.
-    assert_eq!(out.events.first(), Some(&SessionEvent::GateOpened));
+    assert_eq!(
+        out.events.first(),
+        Some(&SessionEvent::GateOpened { cursor: "4".into() })
+    );
     let completes = out
         .events
         .iter()
@@ -533,7 +536,7 @@ fn a_close_on_the_end_of_a_stopped_turn_still_closes() {
     assert_eq!(
         out.events,
         vec![
-            SessionEvent::GateOpened,
+            SessionEvent::GateOpened { cursor: "4".into() },
             SessionEvent::Closed { reason: None }
         ]
     );

@@ -1,0 +1,2114 @@
+//! The simulator: one seeded run of the real [`Engine`] against the model
+//! server and agent of `world.rs`, a model user, a virtual clock and a
+//! scheduler, with the invariants of issue 8 checked as it goes.
+
+use super::world::*;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
+use trigger_chat_wasm::engine::{
+    Done, Effect, Engine, EngineConfig, Field, Notice, OpId, Outcome, Source, APPEND_ATTEMPTS,
+};
+use trigger_chat_wasm::session::{
+    SessionState, EMPTY_WINDOW_BUDGET, PARTIAL_WINDOW_BUDGET, STALL_MS,
+};
+use trigger_chat_wasm::Error;
+
+pub const CHAT: &str = "chat-1";
+/// A stream must end this long after its own turn ended (virtual ms),
+/// whatever the faults (the longest honest retry schedule is about a
+/// minute of backoff plus one stall).
+pub const END_BOUND_MS: u64 = 5 * 60_000;
+/// The consecutive-failure budget of a subscription's backoff.
+const STREAM_ATTEMPTS: u32 = 12;
+
+/// Fault and behaviour rates of one run, per mille unless said.
+#[derive(Debug, Clone, Default)]
+pub struct Profile {
+    pub net: u32,
+    pub r429: u32,
+    pub r5xx: u32,
+    pub cut: u32,
+    pub cut_window: u64,
+    pub silent: u32,
+    pub err_event: u32,
+    pub cb_throw: u32,
+    pub cb_hang: u32,
+    pub cb_bad: u32,
+    pub dup: u32,
+    pub trim: u32,
+    pub tc_token: u32,
+    pub agent_close: u32,
+    pub pause: u32,
+    /// Mean gap between token expiries (0: never).
+    pub expire_every: u64,
+    /// Mean gap between another device's appends (0: never).
+    pub other_every: u64,
+    /// When the session goes away / is closed from outside (0: never).
+    pub gone_at: u64,
+    pub close_at: u64,
+    pub turn_len: (u64, u64),
+    pub long_turn: u32,
+    pub tok_ms: (u64, u64),
+    pub latency: (u64, u64),
+    pub actions: u32,
+    pub small_batches: u32,
+    /// The most bytes one read gives (else seeded per connection).
+    pub max_piece: Option<usize>,
+    /// How long a read takes when bytes are there, and how soon a waiting
+    /// read hears of a new record (ms).
+    pub read_ms: (u64, u64),
+    pub wake_ms: (u64, u64),
+}
+
+impl Profile {
+    pub fn random(rng: &mut Rng) -> Profile {
+        let maybe = |rng: &mut Rng, hi: u64| {
+            if rng.pm(500) {
+                0
+            } else {
+                rng.range(1, hi) as u32
+            }
+        };
+        let mut p = Profile {
+            net: maybe(rng, 150),
+            r429: maybe(rng, 150),
+            r5xx: maybe(rng, 150),
+            cut: maybe(rng, 700),
+            cut_window: [200, 3000, 20_000][rng.below(3) as usize],
+            silent: maybe(rng, 60),
+            err_event: maybe(rng, 60),
+            cb_throw: maybe(rng, 100),
+            cb_hang: maybe(rng, 40),
+            cb_bad: maybe(rng, 80),
+            dup: maybe(rng, 100),
+            trim: maybe(rng, 50),
+            tc_token: maybe(rng, 500),
+            agent_close: maybe(rng, 30),
+            pause: maybe(rng, 60),
+            ..Profile::default()
+        };
+        p.expire_every = if rng.pm(500) {
+            0
+        } else {
+            rng.range(500, 30_000)
+        };
+        p.other_every = if rng.pm(700) {
+            0
+        } else {
+            rng.range(2_000, 60_000)
+        };
+        p.gone_at = if rng.pm(900) {
+            0
+        } else {
+            rng.range(100, 60_000)
+        };
+        p.close_at = if rng.pm(900) {
+            0
+        } else {
+            rng.range(100, 120_000)
+        };
+        p.turn_len = (0, rng.range(1, 40));
+        p.long_turn = maybe(rng, 100);
+        p.tok_ms = (1, rng.range(1, 80));
+        p.latency = (1, rng.range(5, 800));
+        p.actions = rng.range(2, 10) as u32;
+        p.small_batches = maybe(rng, 500);
+        p.read_ms = (0, 15);
+        p.wake_ms = (0, 30);
+        p
+    }
+
+    /// No faults at all.
+    pub fn calm() -> Profile {
+        Profile {
+            cut_window: 3000,
+            turn_len: (1, 20),
+            tok_ms: (1, 20),
+            latency: (1, 50),
+            read_ms: (0, 15),
+            wake_ms: (0, 30),
+            ..Profile::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Ev {
+    AgentStep { session: usize, step: u64 },
+    User,
+    OtherSend,
+    Expire,
+    Gone,
+    CloseOutside,
+    Calm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behave {
+    Ok,
+    Throw,
+    Hang,
+    Bad,
+}
+
+#[derive(Debug)]
+enum PKind {
+    Cb {
+        start: bool,
+        behave: Behave,
+    },
+    Append {
+        token: String,
+        part: String,
+        body: String,
+    },
+    Connect {
+        token: String,
+        last: Option<String>,
+        timeout: u32,
+        peek: bool,
+    },
+    Read {
+        stall_ms: u64,
+        started: u64,
+    },
+    Sleep,
+    Park,
+}
+
+#[derive(Debug)]
+struct Pend {
+    op: OpId,
+    due: u64,
+    kind: PKind,
+}
+
+/// An outcome, owned until it is handed to the engine.
+#[derive(Debug, Clone)]
+pub enum Out {
+    Token(Option<String>),
+    Started(Option<String>),
+    Response {
+        status: u16,
+        body: String,
+        reset: Option<String>,
+    },
+    Connected {
+        status: u16,
+        settled: bool,
+    },
+    Bytes(Vec<u8>),
+    Eof,
+    Stall,
+    Failed(Error),
+    Interrupted,
+    Slept,
+    Woken,
+}
+
+impl Out {
+    fn as_outcome(&self) -> Outcome<'_> {
+        match self {
+            Out::Token(t) => Outcome::Token(t.as_deref()),
+            Out::Started(t) => Outcome::Started {
+                token: t.as_deref(),
+                pending_version: false,
+            },
+            Out::Response {
+                status,
+                body,
+                reset,
+            } => Outcome::Response {
+                status: *status,
+                body,
+                ratelimit_reset: reset.as_deref(),
+                retry_after: None,
+            },
+            Out::Connected { status, settled } => Outcome::Connected {
+                status: *status,
+                settled: *settled,
+            },
+            Out::Bytes(b) => Outcome::Bytes(b),
+            Out::Eof => Outcome::Eof,
+            Out::Stall => Outcome::Stall,
+            Out::Failed(e) => Outcome::Failed(e.clone()),
+            Out::Interrupted => Outcome::Interrupted,
+            Out::Slept => Outcome::Slept,
+            Out::Woken => Outcome::Woken,
+        }
+    }
+
+    fn short(&self) -> String {
+        match self {
+            Out::Bytes(b) => format!("Bytes({})", b.len()),
+            Out::Response { status, body, .. } => format!("Response({status} {body})"),
+            o => format!("{o:?}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    Send,
+    Stop,
+    Detached,
+    Start,
+    Stream { resumed: bool },
+}
+
+#[derive(Debug, Clone)]
+pub struct OpInfo {
+    pub kind: OpKind,
+    pub opened: u64,
+    pub aborted: bool,
+    pub result: Option<Result<Done, Error>>,
+    pub stop_on_abort: bool,
+    /// The append's `X-Part-Id` (sends).
+    pub part: Option<String>,
+    /// The `.in` seq this stream answers, from the server's ground truth.
+    pub since: Option<u64>,
+    pub session: Option<usize>,
+    pub chunks: Vec<(u32, u32)>,
+    /// The `.out` seq of the last turn-complete this stream reported.
+    pub last_tc: Option<u64>,
+    pub superseded: bool,
+    /// Its end was checked.
+    pub checked: bool,
+    pub hang: bool,
+    /// After a reload: the turn the resumed stream must end with.
+    pub expect_target: Option<u32>,
+    /// Its turn had been answered when it opened (a later send's stream
+    /// read past it): it may end at once, empty.
+    pub pre_answered: bool,
+    pub cb_fault: bool,
+    pub retry_faults: u32,
+    pub empty_cuts: u32,
+    pub partial_cuts: u32,
+    pub expiries_at_open: u32,
+    /// `expiries` when this op was last handed a fresh token.
+    pub expiries_at_refresh: Option<u32>,
+    pub gone_at_open: u32,
+    pub closes_at_open: u32,
+}
+
+impl OpInfo {
+    fn new(kind: OpKind, now: u64) -> OpInfo {
+        OpInfo {
+            kind,
+            opened: now,
+            aborted: false,
+            result: None,
+            stop_on_abort: false,
+            part: None,
+            since: None,
+            session: None,
+            chunks: Vec::new(),
+            last_tc: None,
+            superseded: false,
+            checked: false,
+            hang: false,
+            expect_target: None,
+            pre_answered: false,
+            cb_fault: false,
+            retry_faults: 0,
+            empty_cuts: 0,
+            partial_cuts: 0,
+            expiries_at_open: 0,
+            expiries_at_refresh: None,
+            gone_at_open: 0,
+            closes_at_open: 0,
+        }
+    }
+}
+
+enum Work {
+    Handle(OpId, Out),
+    Drive(OpId),
+}
+
+pub struct Sim {
+    pub rng: Rng,
+    pub now: u64,
+    pub prof: Profile,
+    pub cfg: EngineConfig,
+    pub sessions: Vec<Session>,
+    pub current: Option<usize>,
+    pub turns: Vec<Turn>,
+    token_next: u64,
+    token_min: u64,
+    pub expiries: u32,
+    pub gones: u32,
+    pub closes: u32,
+    pub engine: Engine,
+    pub gen: u32,
+    pub ops: BTreeMap<OpId, OpInfo>,
+    pends: Vec<Pend>,
+    conns: HashMap<OpId, Conn>,
+    events: BinaryHeap<Reverse<(u64, u64, Ev)>>,
+    ev_seq: u64,
+    pub storage: Option<SessionState>,
+    pub trace: Option<VecDeque<String>>,
+    pub violations: Vec<String>,
+    /// Turns this transport stopped or aborted, and since when.
+    /// By (session, `.in` seq of the message).
+    pub gated: HashMap<(usize, u64), u64>,
+    /// Aborted sends whose append may have landed: part id, when.
+    gated_parts: Vec<(String, u64)>,
+    /// Turns a stream delivered whole and completed.
+    pub delivered: HashSet<u32>,
+    /// Our latest turn-starting send: (session, `.in` seq).
+    pub last_own: Option<(usize, u64)>,
+    /// The highest `sessionInEventId` a turn-completed event reported.
+    answered: HashMap<usize, u64>,
+    /// Every send of ours the transport learned the seq of.
+    pub known_own: HashSet<(usize, u64)>,
+    /// Turns our stops cut: (stop's part id, turn, when).
+    our_cuts: Vec<(String, u32, u64)>,
+    /// Stops whose fate the transport knows: those that went through, and
+    /// the ones it fired on an abort (it gated at once).
+    committed_stops: HashSet<String>,
+    pub calm: bool,
+    calm_at: u64,
+    work: VecDeque<Work>,
+    ctx: Option<OpId>,
+    finished: Vec<OpId>,
+    actions_left: u32,
+    /// Appends that reached the server, by part id (for scenarios).
+    pub landed_parts: Vec<String>,
+    pub steps: u64,
+    pub connects: u64,
+    /// Scenario hooks: the next appends' answers (status, rate-limit reset
+    /// in ms from now), refused without landing.
+    pub script_append: VecDeque<(u16, Option<u64>)>,
+    /// The next callbacks' behaviour.
+    pub script_cb: VecDeque<Behave>,
+    /// Times `.out` connections were opened (virtual ms).
+    pub connect_times: Vec<u64>,
+    /// Calls of `accessToken` / `startSession`.
+    pub callbacks: u64,
+    /// The server says settled on every `.out` answer (a fake that does).
+    pub always_settled: bool,
+    /// A turn's first chunk waits this long (ms), when set.
+    pub first_chunk_delay: Option<u64>,
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+impl Sim {
+    pub fn new(seed: u64, prof: Option<Profile>, trace: bool) -> Sim {
+        let mut rng = Rng::new(seed);
+        let prof = prof.unwrap_or_else(|| Profile::random(&mut rng));
+        let timeout_seconds = [1, 2, 5, 20, 60, 120][rng.below(6) as usize];
+        let cfg = EngineConfig {
+            watch: false,
+            timeout_seconds,
+            headers: Vec::new(),
+            has_start_session: true,
+            wants_events: true,
+        };
+        let engine = Engine::new(cfg.clone(), Vec::new(), rng.next());
+        let mut sim = Sim {
+            rng,
+            now: 0,
+            actions_left: prof.actions,
+            prof,
+            cfg,
+            sessions: Vec::new(),
+            current: None,
+            turns: Vec::new(),
+            token_next: 1,
+            token_min: 0,
+            expiries: 0,
+            gones: 0,
+            closes: 0,
+            engine,
+            gen: 0,
+            ops: BTreeMap::new(),
+            pends: Vec::new(),
+            conns: HashMap::new(),
+            events: BinaryHeap::new(),
+            ev_seq: 0,
+            storage: None,
+            trace: trace.then(VecDeque::new),
+            violations: Vec::new(),
+            gated: HashMap::new(),
+            gated_parts: Vec::new(),
+            delivered: HashSet::new(),
+            last_own: None,
+            known_own: HashSet::new(),
+            answered: HashMap::new(),
+            our_cuts: Vec::new(),
+            committed_stops: HashSet::new(),
+            calm: false,
+            calm_at: 0,
+            work: VecDeque::new(),
+            ctx: None,
+            finished: Vec::new(),
+            landed_parts: Vec::new(),
+            steps: 0,
+            connects: 0,
+            script_append: VecDeque::new(),
+            script_cb: VecDeque::new(),
+            connect_times: Vec::new(),
+            callbacks: 0,
+            always_settled: false,
+            first_chunk_delay: None,
+        };
+        sim.engine.set_now(0);
+        sim
+    }
+
+    // ----- bookkeeping --------------------------------------------------------
+
+    pub fn log(&mut self, f: impl FnOnce() -> String) {
+        if let Some(t) = &mut self.trace {
+            let cap = std::env::var("SIM_TRACE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(40);
+            if t.len() >= cap {
+                t.pop_front();
+            }
+            t.push_back(format!("{:>8} {}", self.now, f()));
+        }
+    }
+
+    pub fn violation(&mut self, what: String) {
+        if self.violations.len() < 8 {
+            let w = format!("t={} {}", self.now, what);
+            self.log(|| format!("VIOLATION {what}"));
+            self.violations.push(w);
+        }
+    }
+
+    fn at(&mut self, t: u64, ev: Ev) {
+        self.ev_seq += 1;
+        self.events.push(Reverse((t, self.ev_seq, ev)));
+    }
+
+    fn mint(&mut self) -> String {
+        let t = format!("k{}", self.token_next);
+        self.token_next += 1;
+        t
+    }
+
+    fn token_ok(&self, token: &str) -> bool {
+        token
+            .strip_prefix('k')
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| n >= self.token_min && n < self.token_next)
+    }
+
+    fn lat(&mut self) -> u64 {
+        let (a, b) = self.prof.latency;
+        if self.rng.pm(50) {
+            self.rng.range(b, b * 4)
+        } else {
+            self.rng.range(a, b)
+        }
+    }
+
+    fn turn_of(&self, session: usize, msg_seq: u64) -> Option<u32> {
+        self.sessions
+            .get(session)?
+            .ins
+            .get(msg_seq as usize)
+            .and_then(|r| r.turn)
+    }
+
+    // ----- the server ---------------------------------------------------------
+
+    fn schedule_agent(&mut self, s: usize, at: u64) {
+        let a = &mut self.sessions[s].agent;
+        a.step += 1;
+        a.scheduled = true;
+        let step = a.step;
+        self.at(at, Ev::AgentStep { session: s, step });
+    }
+
+    fn unschedule_agent(&mut self, s: usize) {
+        let a = &mut self.sessions[s].agent;
+        a.step += 1;
+        a.scheduled = false;
+    }
+
+    fn push_out(&mut self, s: usize, kind: OutKind, make: impl FnOnce(u64, u64) -> String) -> u64 {
+        let seq = self.sessions[s].outs.len() as u64;
+        let json = make(seq, self.now);
+        self.sessions[s].outs.push(OutRec { seq, json, kind });
+        // Waiting readers on this session hear of it soon.
+        let now = self.now;
+        for i in 0..self.pends.len() {
+            let op = self.pends[i].op;
+            if let PKind::Read { .. } = self.pends[i].kind {
+                if self.conns.get(&op).is_some_and(|c| c.session == s) {
+                    let d = now + self.rng.range(self.prof.wake_ms.0, self.prof.wake_ms.1);
+                    if d < self.pends[i].due {
+                        self.pends[i].due = d;
+                    }
+                }
+            }
+        }
+        seq
+    }
+
+    fn agent_step(&mut self, s: usize) {
+        self.sessions[s].agent.scheduled = false;
+        if self.sessions[s].gone || self.sessions[s].closed {
+            return;
+        }
+        if let Some(t) = self.sessions[s].agent.running {
+            let turn = &self.turns[t as usize];
+            if turn.written < turn.planned {
+                let idx = turn.written;
+                let part = format!("p{t}-{idx}");
+                self.turns[t as usize].written += 1;
+                self.push_out(s, OutKind::Data { turn: t, idx }, |seq, now| {
+                    data_json(seq, now, t, idx, &part)
+                });
+                if self.rng.pm(self.prof.dup) {
+                    // The agent's write was retried: the same part again.
+                    self.push_out(s, OutKind::Data { turn: t, idx }, |seq, now| {
+                        data_json(seq, now, t, idx, &part)
+                    });
+                }
+                if self.rng.pm(self.prof.trim) {
+                    self.push_out(s, OutKind::Trim, trim_json);
+                }
+                let gap = if !self.calm && self.rng.pm(self.prof.pause) {
+                    let d = u64::from(self.cfg.timeout_seconds) * 1000;
+                    self.rng.range(d, d * 3)
+                } else {
+                    self.rng.range(self.prof.tok_ms.0, self.prof.tok_ms.1)
+                };
+                self.schedule_agent(s, self.now + gap);
+            } else {
+                self.finish_turn(s);
+            }
+            return;
+        }
+        if let Some(q) = self.sessions[s].agent.queue.pop_front() {
+            let id = self.turns.len() as u32;
+            let rec = &self.sessions[s].ins[q as usize];
+            let planned = if self.rng.pm(self.prof.long_turn) {
+                self.rng.range(50, 200)
+            } else {
+                self.rng.range(self.prof.turn_len.0, self.prof.turn_len.1)
+            } as u32;
+            self.turns.push(Turn {
+                session: s,
+                msg_seq: q,
+                origin: rec.origin,
+                planned,
+                written: 0,
+                cut: false,
+                done: None,
+            });
+            self.sessions[s].ins[q as usize].turn = Some(id);
+            let a = &mut self.sessions[s].agent;
+            a.running = Some(id);
+            a.max_consumed = Some(a.max_consumed.map_or(q, |m| m.max(q)));
+            let origin = self.turns[id as usize].origin;
+            self.log(|| format!("agent: turn T{id} for in {q} from {origin:?} ({planned} chunks)"));
+            if std::mem::take(&mut self.sessions[s].agent.cut_next) {
+                self.turns[id as usize].cut = true;
+                if let Some(part) = self.sessions[s].agent.cut_next_ours.take() {
+                    self.our_cuts.push((part, id, self.now));
+                }
+                self.finish_turn(s);
+            } else {
+                let d = match self.first_chunk_delay {
+                    Some(d) => d,
+                    None => self.rng.range(0, 400),
+                };
+                self.schedule_agent(s, self.now + d);
+            }
+        }
+    }
+
+    /// Our committed stop cut turn `t`: if it answers a send of ours the
+    /// transport knew, the transport stopped it, and no later stream may
+    /// show it.
+    fn cut_by_us(&mut self, t: u32, at: u64) {
+        let key = (
+            self.turns[t as usize].session,
+            self.turns[t as usize].msg_seq,
+        );
+        if self.known_own.contains(&key) && !self.delivered.contains(&t) {
+            self.gated.entry(key).or_insert(at);
+        }
+    }
+
+    fn finish_turn(&mut self, s: usize) {
+        let Some(t) = self.sessions[s].agent.running.take() else {
+            return;
+        };
+        let in_id = self.sessions[s].in_event_id();
+        let token = self.rng.pm(self.prof.tc_token).then(|| self.mint());
+        let closes = self.rng.pm(self.prof.agent_close);
+        let seq = self.push_out(s, OutKind::Tc { turn: t }, |seq, now| {
+            tc_json(seq, now, in_id, token.as_deref(), closes)
+        });
+        self.turns[t as usize].done = Some((seq, self.now));
+        self.log(|| format!("agent: T{t} complete at out {seq} (in-event-id {in_id:?})"));
+        if closes {
+            self.sessions[s].closed = true;
+            self.closes += 1;
+            self.mark_closed_streams();
+            self.unschedule_agent(s);
+            return;
+        }
+        if self.sessions[s].agent.queue.is_empty() {
+            self.unschedule_agent(s);
+        } else {
+            let d = self.rng.range(0, 200);
+            self.schedule_agent(s, self.now + d);
+        }
+    }
+
+    fn mark_closed_streams(&mut self) {
+        // Nothing to mark: the excuse is read from `self.closes`.
+    }
+
+    /// Appends to the current session's `.in`; the seq (deduped on the
+    /// part id) or the refusal.
+    fn append_in(&mut self, part: &str, stop: bool, origin: Origin) -> Result<u64, (u16, String)> {
+        let Some(s) = self.current.filter(|&s| !self.sessions[s].gone) else {
+            return Err((404, r#"{"error":"Session not found"}"#.into()));
+        };
+        if self.sessions[s].closed {
+            return Err((
+                409,
+                r#"{"code":"session_closed","message":"The session is closed","closedReason":"done"}"#
+                    .into(),
+            ));
+        }
+        if let Some(&seq) = self.sessions[s].parts.get(part) {
+            return Ok(seq);
+        }
+        let seq = self.sessions[s].ins.len() as u64;
+        self.sessions[s].parts.insert(part.to_owned(), seq);
+        self.sessions[s].ins.push(InRec { origin, turn: None });
+        if origin == Origin::Ours {
+            self.landed_parts.push(part.to_owned());
+        }
+        self.log(|| {
+            format!(
+                "server: in {seq} {} from {origin:?} ({part})",
+                if stop { "stop" } else { "message" }
+            )
+        });
+        let a = &mut self.sessions[s].agent;
+        if stop {
+            a.max_consumed = Some(a.max_consumed.map_or(seq, |m| m.max(seq)));
+            if let Some(t) = a.running {
+                self.turns[t as usize].cut = true;
+                if origin == Origin::Ours {
+                    self.our_cuts.push((part.to_owned(), t, self.now));
+                }
+                self.finish_turn(s);
+            } else if !a.queue.is_empty() {
+                a.cut_next = true;
+                if origin == Origin::Ours {
+                    a.cut_next_ours = Some(part.to_owned());
+                }
+            }
+        } else {
+            a.queue.push_back(seq);
+            if a.running.is_none() && !a.scheduled {
+                let d = self.rng.range(0, 300);
+                self.schedule_agent(s, self.now + d);
+            }
+        }
+        Ok(seq)
+    }
+
+    fn server_append(&mut self, token: &str, part: &str, body: &str) -> (u16, String) {
+        if !self.token_ok(token) {
+            let status = if self.rng.pm(500) { 401 } else { 403 };
+            return (status, r#"{"error":"Unauthorized"}"#.into());
+        }
+        let stop = body.contains(r#""kind":"stop""#);
+        match self.append_in(part, stop, Origin::Ours) {
+            Ok(seq) => (200, format!(r#"{{"ok":true,"seq":{seq}}}"#)),
+            Err(e) => e,
+        }
+    }
+
+    fn new_session(&mut self) -> usize {
+        let id = self.sessions.len();
+        self.sessions.push(Session::new());
+        self.current = Some(id);
+        id
+    }
+
+    fn server_event(&mut self, ev: Ev) {
+        match ev {
+            Ev::AgentStep { session, step } => {
+                if self.sessions[session].agent.step == step {
+                    self.agent_step(session);
+                }
+            }
+            Ev::User => {
+                if !self.calm {
+                    self.user_act();
+                    if self.actions_left > 0 {
+                        self.actions_left -= 1;
+                        let gap = self.user_gap();
+                        self.at(self.now + gap, Ev::User);
+                    } else {
+                        let d = self.rng.range(0, 20_000);
+                        self.at(self.now + d, Ev::Calm);
+                    }
+                }
+            }
+            Ev::OtherSend => {
+                if self.calm {
+                    return;
+                }
+                let part = format!("other-{}", self.rng.next() % 1_000_000);
+                let stop = self.rng.pm(250);
+                let r = self.append_in(&part, stop, Origin::Other);
+                self.log(|| {
+                    format!(
+                        "other device appends ({}): {r:?}",
+                        if stop { "stop" } else { "message" }
+                    )
+                });
+                if self.prof.other_every > 0 {
+                    let gap = self.rng.range(1, self.prof.other_every * 2);
+                    self.at(self.now + gap, Ev::OtherSend);
+                }
+            }
+            Ev::Expire => {
+                if self.calm {
+                    return;
+                }
+                self.token_min = self.token_next;
+                self.expiries += 1;
+                self.log(|| "server: every token expires".into());
+                if self.prof.expire_every > 0 {
+                    let gap = self.rng.range(1, self.prof.expire_every * 2);
+                    self.at(self.now + gap, Ev::Expire);
+                }
+            }
+            Ev::Gone => {
+                if self.calm {
+                    return;
+                }
+                if let Some(s) = self.current.take() {
+                    self.sessions[s].gone = true;
+                    self.unschedule_agent(s);
+                    self.gones += 1;
+                    self.log(|| format!("server: session {s} is gone"));
+                    let now = self.now;
+                    for (op, c) in self.conns.iter_mut() {
+                        if c.session == s {
+                            c.killed = true;
+                            for p in self.pends.iter_mut() {
+                                if p.op == *op && matches!(p.kind, PKind::Read { .. }) {
+                                    p.due = p.due.min(now);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Ev::CloseOutside => {
+                if self.calm {
+                    return;
+                }
+                if let Some(s) = self.current.filter(|&s| !self.sessions[s].closed) {
+                    self.sessions[s].closed = true;
+                    self.sessions[s].agent.running = None;
+                    self.sessions[s].agent.queue.clear();
+                    self.unschedule_agent(s);
+                    self.closes += 1;
+                    self.push_out(s, OutKind::Closed, closed_json);
+                    self.log(|| format!("server: session {s} closed from outside"));
+                }
+            }
+            Ev::Calm => self.enter_calm(),
+        }
+    }
+
+    // ----- effects ------------------------------------------------------------
+
+    fn behave(&mut self) -> Behave {
+        self.callbacks += 1;
+        if let Some(b) = self.script_cb.pop_front() {
+            return b;
+        }
+        if self.calm {
+            return Behave::Ok;
+        }
+        let r = self.rng.below(1000) as u32;
+        let p = &self.prof;
+        if r < p.cb_throw {
+            Behave::Throw
+        } else if r < p.cb_throw + p.cb_hang {
+            Behave::Hang
+        } else if r < p.cb_throw + p.cb_hang + p.cb_bad {
+            Behave::Bad
+        } else {
+            Behave::Ok
+        }
+    }
+
+    fn schedule(&mut self, op: OpId, eff: Effect) {
+        let now = self.now;
+        let (due, kind) = match eff {
+            Effect::CallStartSession { .. } | Effect::CallAccessToken { .. } => {
+                let start = matches!(eff, Effect::CallStartSession { .. });
+                let behave = self.behave();
+                let due = if behave == Behave::Hang {
+                    if let Some(o) = self.ops.get_mut(&op) {
+                        o.hang = true;
+                    }
+                    u64::MAX
+                } else {
+                    now + self.rng.range(0, 300)
+                };
+                (due, PKind::Cb { start, behave })
+            }
+            Effect::Append { headers, body, .. } => {
+                let token = header(&headers, "Authorization")
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .unwrap_or("")
+                    .to_owned();
+                let part = header(&headers, "X-Part-Id").unwrap_or("").to_owned();
+                if part.is_empty() {
+                    self.violation(format!("op{op}: an append without X-Part-Id"));
+                }
+                if let Some(o) = self.ops.get_mut(&op) {
+                    if o.kind == OpKind::Detached {
+                        self.committed_stops.insert(part.clone());
+                    }
+                    match &o.part {
+                        Some(p) if *p != part => {
+                            let msg = format!("op{op}: a retry changed its X-Part-Id");
+                            self.violation(msg);
+                        }
+                        _ => o.part = Some(part.clone()),
+                    }
+                }
+                let d = self.lat();
+                (now + d, PKind::Append { token, part, body })
+            }
+            Effect::Connect { headers, req, .. } => {
+                let token = header(&headers, "Authorization")
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .unwrap_or("")
+                    .to_owned();
+                self.conns.remove(&op);
+                let d = self.lat();
+                (
+                    now + d,
+                    PKind::Connect {
+                        token,
+                        last: req.last_event_id,
+                        timeout: req.timeout_seconds,
+                        peek: req.peek_settled,
+                    },
+                )
+            }
+            Effect::Read { stall_ms } => {
+                if stall_ms != STALL_MS {
+                    self.violation(format!("op{op}: read with stall {stall_ms}"));
+                }
+                (
+                    now + self.rng.range(self.prof.read_ms.0, self.prof.read_ms.1),
+                    PKind::Read {
+                        stall_ms,
+                        started: now,
+                    },
+                )
+            }
+            Effect::Sleep { ms } => {
+                self.conns.remove(&op);
+                (now + ms, PKind::Sleep)
+            }
+            Effect::Park => (u64::MAX, PKind::Park),
+            other => {
+                self.violation(format!("op{op}: unexpected effect {other:?}"));
+                return;
+            }
+        };
+        if !matches!(kind, PKind::Read { .. }) {
+            self.log(|| format!("op{op} <- {kind:?}"));
+        }
+        self.pends.push(Pend { op, due, kind });
+    }
+
+    fn count_fault(&mut self, op: OpId) {
+        if let Some(o) = self.ops.get_mut(&op) {
+            o.retry_faults += 1;
+        }
+    }
+
+    /// Performs a pending effect that is due: its outcome, or `None` when
+    /// it was re-queued (a read with nothing yet).
+    fn perform(&mut self, p: Pend) -> Option<Out> {
+        let op = p.op;
+        let calm = self.calm;
+        match p.kind {
+            PKind::Cb { start, behave } => {
+                let out = match behave {
+                    Behave::Throw => {
+                        Out::Failed(Error::Callback("the app's callback threw".into()))
+                    }
+                    Behave::Bad if start => Out::Started(None),
+                    Behave::Bad => Out::Token(if self.rng.pm(500) {
+                        None
+                    } else {
+                        Some(String::new())
+                    }),
+                    _ if start => {
+                        if self.current.is_none_or(|s| self.sessions[s].gone) {
+                            let s = self.new_session();
+                            self.log(|| format!("server: session {s} started"));
+                        }
+                        Out::Started(Some(self.mint()))
+                    }
+                    _ => Out::Token(Some(self.mint())),
+                };
+                if matches!(out, Out::Token(Some(_)) | Out::Started(Some(_))) {
+                    let e = self.expiries;
+                    if let Some(o) = self.ops.get_mut(&op) {
+                        o.expiries_at_refresh = Some(e);
+                    }
+                }
+                if behave != Behave::Ok {
+                    if let Some(o) = self.ops.get_mut(&op) {
+                        o.cb_fault = true;
+                    }
+                }
+                Some(out)
+            }
+            PKind::Append { token, part, body } => {
+                if let Some((status, reset)) = self.script_append.pop_front() {
+                    self.count_fault(op);
+                    return Some(Out::Response {
+                        status,
+                        body: r#"{"error":"scripted"}"#.into(),
+                        reset: reset.map(|ms| (self.now + ms).to_string()),
+                    });
+                }
+                let r = if calm {
+                    1000
+                } else {
+                    self.rng.below(1000) as u32
+                };
+                let (net, r429, r5xx) = (self.prof.net, self.prof.r429, self.prof.r5xx);
+                if r < net / 2 {
+                    self.count_fault(op);
+                    return Some(Out::Failed(Error::Network("fetch failed".into())));
+                }
+                if r < net / 2 + r429 {
+                    self.count_fault(op);
+                    let reset = self.now + self.rng.range(0, 2500);
+                    return Some(Out::Response {
+                        status: 429,
+                        body: r#"{"error":"Too many requests"}"#.into(),
+                        reset: Some(reset.to_string()),
+                    });
+                }
+                if r < net / 2 + r429 + r5xx {
+                    self.count_fault(op);
+                    if self.rng.pm(300) {
+                        let _ = self.server_append(&token, &part, &body);
+                    }
+                    return Some(Out::Response {
+                        status: [500, 502, 503][self.rng.below(3) as usize],
+                        body: "upstream trouble".into(),
+                        reset: None,
+                    });
+                }
+                let (status, rbody) = self.server_append(&token, &part, &body);
+                if r < net + r429 + r5xx {
+                    // It landed, but the answer is lost.
+                    self.count_fault(op);
+                    return Some(Out::Failed(Error::Network("terminated".into())));
+                }
+                Some(Out::Response {
+                    status,
+                    body: rbody,
+                    reset: None,
+                })
+            }
+            PKind::Connect {
+                token,
+                last,
+                timeout,
+                peek,
+            } => {
+                self.connects += 1;
+                self.connect_times.push(self.now);
+                let r = if calm {
+                    1000
+                } else {
+                    self.rng.below(1000) as u32
+                };
+                let (net, r429, r5xx) = (self.prof.net, self.prof.r429, self.prof.r5xx);
+                if r < net {
+                    self.count_fault(op);
+                    return Some(Out::Failed(Error::Network("fetch failed".into())));
+                }
+                if r < net + r429 / 2 + r5xx {
+                    self.count_fault(op);
+                    let status = if r < net + r429 / 2 { 429 } else { 503 };
+                    return Some(Out::Connected {
+                        status,
+                        settled: false,
+                    });
+                }
+                if !self.token_ok(&token) {
+                    let status = if self.rng.pm(500) { 401 } else { 403 };
+                    return Some(Out::Connected {
+                        status,
+                        settled: false,
+                    });
+                }
+                let Some(s) = self.current.filter(|&s| !self.sessions[s].gone) else {
+                    return Some(Out::Connected {
+                        status: 404,
+                        settled: false,
+                    });
+                };
+                let settled = (peek || self.always_settled) && self.sessions[s].settled();
+                let cursor = last.as_deref().and_then(|c| c.parse::<u64>().ok());
+                let cut_at = (!calm && self.rng.pm(self.prof.cut))
+                    .then(|| self.rng.below(self.prof.cut_window) as usize);
+                let ping_every = self.rng.range(5_000, 30_000);
+                let conn = Conn {
+                    session: s,
+                    cursor,
+                    deadline: self.now + u64::from(timeout) * 1000,
+                    buf: Vec::new(),
+                    pos: 0,
+                    cut_at,
+                    cut_errors: self.rng.pm(500),
+                    sent: 0,
+                    settled,
+                    silent: !calm && self.rng.pm(self.prof.silent),
+                    ping_every,
+                    next_ping: self.now + ping_every,
+                    done_sent: false,
+                    ended: false,
+                    killed: false,
+                    error_event: !calm && self.rng.pm(self.prof.err_event),
+                    batch_max: if self.rng.pm(self.prof.small_batches) {
+                        self.rng.range(1, 8) as usize
+                    } else {
+                        256
+                    },
+                    max_piece: match self.prof.max_piece {
+                        Some(n) => n,
+                        None => match self.rng.below(40) {
+                            0 => 7,
+                            1..=2 => 64,
+                            3..=9 => 1024,
+                            _ => 1 << 20,
+                        },
+                    },
+                };
+                if let Some(o) = self.ops.get_mut(&op) {
+                    o.session = Some(s);
+                }
+                let backlog = self.sessions[s].outs.len() as u64 - cursor.map_or(0, |c| c + 1);
+                self.log(|| {
+                    format!("op{op}: connected from {last:?}, backlog {backlog}, cut at {cut_at:?}")
+                });
+                self.conns.insert(op, conn);
+                Some(Out::Connected {
+                    status: 200,
+                    settled,
+                })
+            }
+            PKind::Read { stall_ms, started } => {
+                let Some(mut conn) = self.conns.remove(&op) else {
+                    self.violation(format!("op{op}: read without a connection"));
+                    return Some(Out::Failed(Error::Network("no body".into())));
+                };
+                let session = &self.sessions[conn.session];
+                let res = conn.read(session, self.now, &mut self.rng);
+                let out = match res {
+                    ReadResult::Bytes(b) => Out::Bytes(b),
+                    ReadResult::Eof => {
+                        if conn.error_event || conn.ended && !conn.done_sent && !conn.settled {
+                            self.count_fault(op);
+                        }
+                        Out::Eof
+                    }
+                    ReadResult::Cut { error } => {
+                        if let Some(o) = self.ops.get_mut(&op) {
+                            if conn.sent == 0 {
+                                o.empty_cuts += 1;
+                            } else {
+                                o.partial_cuts += 1;
+                            }
+                            o.retry_faults += 1;
+                        }
+                        if error {
+                            Out::Failed(Error::Network("terminated".into()))
+                        } else {
+                            Out::Eof
+                        }
+                    }
+                    ReadResult::Killed => {
+                        self.count_fault(op);
+                        Out::Failed(Error::Network("terminated".into()))
+                    }
+                    ReadResult::Wait(at) => {
+                        let stall_at = started + stall_ms;
+                        if self.now >= stall_at {
+                            self.count_fault(op);
+                            Out::Stall
+                        } else {
+                            self.conns.insert(op, conn);
+                            self.pends.push(Pend {
+                                op,
+                                due: at.min(stall_at),
+                                kind: PKind::Read { stall_ms, started },
+                            });
+                            return None;
+                        }
+                    }
+                };
+                if matches!(out, Out::Bytes(_)) {
+                    self.conns.insert(op, conn);
+                }
+                Some(out)
+            }
+            PKind::Sleep => Some(Out::Slept),
+            PKind::Park => None,
+        }
+    }
+
+    // ----- driving the engine ---------------------------------------------------
+
+    fn register(&mut self, id: OpId, kind: OpKind) -> OpId {
+        let mut info = OpInfo::new(kind, self.now);
+        info.expiries_at_open = self.expiries;
+        info.gone_at_open = self.gones;
+        info.closes_at_open = self.closes;
+        if let OpKind::Stream { .. } = kind {
+            for o in self.ops.values_mut() {
+                if matches!(o.kind, OpKind::Stream { .. }) && !o.checked {
+                    o.superseded = true;
+                }
+            }
+        }
+        self.ops.insert(id, info);
+        id
+    }
+
+    fn drain(&mut self) {
+        while let Some(n) = self.engine.poll_notice() {
+            match n {
+                Notice::SessionChanged(_) => {
+                    self.storage = self.engine.persisted(CHAT).cloned();
+                    if let Some(st) = &self.storage {
+                        if let (true, Some(s), Some(sess)) = (
+                            st.skip_to_turn_complete,
+                            st.superseded_input_seq,
+                            self.current,
+                        ) {
+                            self.gated.entry((sess, s)).or_insert(self.now);
+                        }
+                    }
+                }
+                Notice::Event(ev) => {
+                    if ev.kind == "turn-completed" {
+                        let sess = self
+                            .ctx
+                            .and_then(|op| self.ops.get(&op))
+                            .and_then(|o| o.session);
+                        if let (Some(Field::Str(i)), Some(sess)) =
+                            (ev.get("sessionInEventId"), sess)
+                        {
+                            if let Ok(i) = i.parse::<u64>() {
+                                let a = self.answered.entry(sess).or_insert(i);
+                                *a = (*a).max(i);
+                            }
+                        }
+                        if let (Some(op), Some(Field::Str(c))) = (self.ctx, ev.get("lastEventId")) {
+                            let c = c.parse().ok();
+                            if let Some(o) = self.ops.get_mut(&op) {
+                                o.last_tc = c;
+                            }
+                        }
+                    }
+                }
+                Notice::Interrupt(op) => {
+                    if let Some(i) = self.pends.iter().position(|p| p.op == op) {
+                        let p = self.pends.swap_remove(i);
+                        if let PKind::Append { token, part, body } = &p.kind {
+                            if self.rng.pm(500) {
+                                // It was on the wire: it lands.
+                                let (token, part, body) =
+                                    (token.clone(), part.clone(), body.clone());
+                                let r = self.server_append(&token, &part, &body);
+                                self.log(|| format!("op{op}: the interrupted append lands: {r:?}"));
+                            }
+                        }
+                        self.conns.remove(&op);
+                        self.work.push_back(Work::Handle(op, Out::Interrupted));
+                    } else {
+                        self.work.push_back(Work::Drive(op));
+                    }
+                }
+                Notice::Wake(op) => {
+                    if let Some(i) = self
+                        .pends
+                        .iter()
+                        .position(|p| p.op == op && matches!(p.kind, PKind::Park))
+                    {
+                        self.pends.swap_remove(i);
+                        self.work.push_back(Work::Handle(op, Out::Woken));
+                    } else {
+                        self.work.push_back(Work::Drive(op));
+                    }
+                }
+                Notice::Spawn(op) => {
+                    self.log(|| format!("op{op}: a detached stop"));
+                    // The transport fired a stop at whatever runs: our
+                    // outstanding turn is given up (the state says so).
+                    if let Some((s, q)) = self.last_own {
+                        let done = self
+                            .turn_of(s, q)
+                            .is_some_and(|t| self.delivered.contains(&t));
+                        if !done {
+                            self.gated.entry((s, q)).or_insert(self.now);
+                        }
+                    }
+                    self.register(op, OpKind::Detached);
+                    self.work.push_back(Work::Drive(op));
+                }
+            }
+        }
+    }
+
+    fn drive(&mut self, op: OpId) {
+        if self.pends.iter().any(|p| p.op == op) {
+            return;
+        }
+        match self.ops.get(&op) {
+            Some(o) if o.result.is_none() => {}
+            _ => return,
+        }
+        loop {
+            let eff = self.engine.poll(op);
+            self.ctx = Some(op);
+            self.drain();
+            self.ctx = None;
+            match eff {
+                Effect::Chunks(json) => self.got_chunks(op, &json),
+                Effect::Done(r) => {
+                    self.log(|| format!("op{op} done: {r:?}"));
+                    self.conns.remove(&op);
+                    if let Some(o) = self.ops.get_mut(&op) {
+                        o.result = Some(r);
+                        o.hang = false;
+                    }
+                    self.finished.push(op);
+                    return;
+                }
+                e => {
+                    self.schedule(op, e);
+                    return;
+                }
+            }
+        }
+    }
+
+    pub fn run_work(&mut self) {
+        while let Some(w) = self.work.pop_front() {
+            match w {
+                Work::Handle(op, out) => {
+                    if !matches!(out, Out::Bytes(_)) {
+                        self.log(|| format!("op{op} -> {}", out.short()));
+                    }
+                    if let Some(o) = self.ops.get_mut(&op) {
+                        if !matches!(out, Out::Token(None) | Out::Started(None)) {
+                            // A callback that answered well ends its hang.
+                            o.hang = false;
+                        }
+                    }
+                    self.engine.handle(op, out.as_outcome());
+                    self.drain();
+                    self.drive(op);
+                }
+                Work::Drive(op) => self.drive(op),
+            }
+        }
+        let mut finished = std::mem::take(&mut self.finished);
+        // Sends and stops first: what they end is then known as superseded.
+        finished.sort_by_key(|op| {
+            self.ops
+                .get(op)
+                .is_some_and(|o| matches!(o.kind, OpKind::Stream { .. }))
+        });
+        for op in finished {
+            self.op_finished(op);
+        }
+        self.check_now();
+    }
+
+    // ----- the invariants ---------------------------------------------------------
+
+    fn got_chunks(&mut self, op: OpId, json: &str) {
+        let list = parse_chunks(json);
+        self.log(|| format!("op{op} chunks {list:?}"));
+        let Some(info) = self.ops.get(&op) else {
+            return;
+        };
+        if !matches!(info.kind, OpKind::Stream { .. }) {
+            self.violation(format!("op{op}: chunks from a non-stream op"));
+            return;
+        }
+        let mut bad = Vec::new();
+        for &(t, i) in &list {
+            let info = &self.ops[&op];
+            let turn = &self.turns[t as usize];
+            if info.chunks.contains(&(t, i)) {
+                bad.push(format!("chunk T{t}I{i} delivered twice"));
+            }
+            let own = info.since == Some(turn.msg_seq) && info.session == Some(turn.session);
+            if let Some(&g) = self.gated.get(&(turn.session, turn.msg_seq)) {
+                if g <= info.opened && !own {
+                    bad.push(format!(
+                        "T{t} was stopped or aborted at {g}, yet shows up in a stream opened at {}",
+                        info.opened
+                    ));
+                }
+            }
+            if self.delivered.contains(&t) {
+                bad.push(format!(
+                    "T{t} was already delivered whole by an earlier stream"
+                ));
+            }
+            if let (Some(s), Some(sess)) = (info.since, info.session) {
+                if turn.session == sess && turn.msg_seq > s {
+                    bad.push(format!(
+                        "T{t} answers in {} after this stream's own in {s}",
+                        turn.msg_seq
+                    ));
+                }
+            }
+            // In order, one run per turn.
+            match info.chunks.iter().rposition(|&(tt, _)| tt == t) {
+                Some(j) => {
+                    let (_, last) = info.chunks[j];
+                    if j != info.chunks.len() - 1 {
+                        bad.push(format!("T{t} resumes after another turn's chunks"));
+                    } else if i != last + 1 {
+                        bad.push(format!("T{t}: chunk {i} after {last}"));
+                    }
+                }
+                None => {
+                    if i != 0 {
+                        bad.push(format!("T{t} starts at chunk {i}"));
+                    }
+                    if let Some(&(pt, pi)) = info.chunks.last() {
+                        let prev = &self.turns[pt as usize];
+                        if pi + 1 != prev.written || prev.done.is_none() {
+                            bad.push(format!("T{pt} cut off at {pi} of {} by T{t}", prev.written));
+                        }
+                    }
+                }
+            }
+            self.ops.get_mut(&op).unwrap().chunks.push((t, i));
+        }
+        if let Some(b) = bad.first() {
+            self.violation(format!("op{op}: {b}"));
+        }
+    }
+
+    fn excused(&self, info: &OpInfo, e: &Error) -> bool {
+        let stream = matches!(info.kind, OpKind::Stream { .. });
+        let budget = if stream {
+            STREAM_ATTEMPTS
+        } else {
+            APPEND_ATTEMPTS
+        };
+        let retry = info.retry_faults >= budget;
+        // A token refreshed for this op expired before it was used.
+        let auth = info.expiries_at_refresh.is_some_and(|e| self.expiries > e);
+        let gone = self.gones > info.gone_at_open;
+        // The chat's session was closed (the engine remembers it, even
+        // when the server forgot the session since).
+        let closed = self.closes > 0;
+        match e {
+            Error::Aborted => info.aborted,
+            Error::Callback(_) => info.cb_fault,
+            Error::SessionClosed { .. } => closed,
+            Error::Http { status, .. } => match status {
+                401 | 403 => auth,
+                // The session went away (the stream's own error: a send
+                // would start a new one).
+                404 => gone || self.current.is_none_or(|s| self.sessions[s].gone),
+                409 => closed,
+                429 | 500..=599 => retry,
+                _ => false,
+            },
+            Error::Network(_) | Error::TimedOut(_) => retry,
+            Error::Protocol(m) if m.contains("reconnect budget") => {
+                info.empty_cuts >= EMPTY_WINDOW_BUDGET || info.partial_cuts >= PARTIAL_WINDOW_BUDGET
+            }
+            _ => false,
+        }
+    }
+
+    fn op_finished(&mut self, op: OpId) {
+        let Some(info) = self.ops.get_mut(&op) else {
+            return;
+        };
+        info.checked = true;
+        let info = info.clone();
+        let Some(result) = info.result.clone() else {
+            return;
+        };
+        if let Err(e) = &result {
+            let code = e.code();
+            if ![
+                "DECODE",
+                "PROTOCOL",
+                "HTTP",
+                "NETWORK",
+                "ABORTED",
+                "TIMEOUT",
+                "MISUSE",
+                "CALLBACK",
+                "session_closed",
+            ]
+            .contains(&code)
+            {
+                self.violation(format!("op{op}: undocumented code {code}"));
+            }
+            if !self.excused(&info, e) {
+                self.violation(format!(
+                    "op{op} ({:?}) failed without an excuse: {code}: {e}",
+                    info.kind
+                ));
+            }
+        }
+        match (info.kind, &result) {
+            (OpKind::Send, Ok(Done::Stream(sid))) => {
+                let sid = *sid;
+                let part = info.part.clone().unwrap_or_default();
+                let since = self
+                    .current
+                    .and_then(|s| self.sessions[s].parts.get(&part).map(|&q| (s, q)));
+                if since.is_none() {
+                    self.violation(format!(
+                        "op{op}: a send resolved but its append never landed"
+                    ));
+                }
+                self.register(sid, OpKind::Stream { resumed: false });
+                let o = self.ops.get_mut(&sid).unwrap();
+                o.since = since.map(|x| x.1);
+                o.session = since.map(|x| x.0);
+                o.stop_on_abort = info.stop_on_abort;
+                let answered = o.session.and_then(|s| self.answered.get(&s)).copied();
+                o.pre_answered = matches!((o.since, answered), (Some(q), Some(a)) if q <= a);
+                // The latest of our sends is outstanding (two may resolve
+                // out of order); one already answered is not.
+                if !o.pre_answered {
+                    self.last_own = match (self.last_own, since) {
+                        (Some((s0, q0)), Some((s1, q1))) if s0 == s1 && q0 > q1 => Some((s0, q0)),
+                        _ => since,
+                    };
+                }
+                if let Some(k) = since {
+                    self.known_own.insert(k);
+                }
+                self.work.push_back(Work::Drive(sid));
+            }
+            (OpKind::Stop, Ok(Done::Bool(true))) => {
+                if let Some(p) = &info.part {
+                    self.committed_stops.insert(p.clone());
+                }
+                for o in self.ops.values_mut() {
+                    if matches!(o.kind, OpKind::Stream { .. }) && !o.checked {
+                        o.superseded = true;
+                    }
+                }
+                // The turn our stop cut or the engine gated is out of
+                // every later stream; so is our own outstanding one.
+                if let Some((s, q)) = self.last_own {
+                    let done = self
+                        .turn_of(s, q)
+                        .is_some_and(|t| self.delivered.contains(&t));
+                    if !done {
+                        self.gated.entry((s, q)).or_insert(self.now);
+                    }
+                }
+            }
+            (OpKind::Stream { .. }, _) => self.stream_ended(op, &info, &result),
+            _ => {}
+        }
+        if !self.work.is_empty() {
+            self.run_work();
+        }
+    }
+
+    fn stream_ended(&mut self, op: OpId, info: &OpInfo, result: &Result<Done, Error>) {
+        if info.pre_answered && info.last_tc.is_none() && info.chunks.is_empty() {
+            // Its turn went by whole in another stream.
+            let turn = info
+                .since
+                .zip(info.session)
+                .and_then(|(q, s)| self.turn_of(s, q));
+            let shown = turn.is_some_and(|t| {
+                let want: Vec<u32> = (0..self.turns[t as usize].written).collect();
+                self.ops.iter().any(|(id, o)| {
+                    *id != op && {
+                        let got: Vec<u32> =
+                            o.chunks.iter().filter(|c| c.0 == t).map(|c| c.1).collect();
+                        got == want
+                    }
+                })
+            });
+            if !shown {
+                self.violation(format!(
+                    "op{op}: ended at once, but its turn {turn:?} was never shown whole"
+                ));
+            }
+            return;
+        }
+        let Some(tc) = info.last_tc else {
+            let quiet = info.aborted || info.superseded || result.is_err();
+            let closed = self.closes > info.closes_at_open
+                || info.session.is_some_and(|s| self.sessions[s].closed);
+            let settled =
+                matches!(info.kind, OpKind::Stream { resumed: true }) && info.since.is_none();
+            if !quiet && !closed && !settled {
+                self.violation(format!("op{op}: the stream closed without its turn's end"));
+            }
+            if let Some(t) = info.expect_target {
+                if !quiet && !closed {
+                    self.violation(format!(
+                        "op{op}: after a reload the stream ended without T{t}"
+                    ));
+                }
+            }
+            return;
+        };
+        let Some(sess) = info.session else {
+            return;
+        };
+        let Some(OutKind::Tc { turn }) = self.sessions[sess].outs.get(tc as usize).map(|r| r.kind)
+        else {
+            self.violation(format!(
+                "op{op}: turn-completed at out {tc}, which is no turn-complete"
+            ));
+            return;
+        };
+        let target = self.turns[turn as usize].clone();
+        // A turn that closed the session ends every stream, its own or not.
+        let closed_by = self.sessions[sess].closed;
+        if let (Some(s), false) = (info.since, closed_by) {
+            if target.msg_seq != s {
+                self.violation(format!(
+                    "op{op}: the stream for in {s} ended with T{turn}, which answers in {}",
+                    target.msg_seq
+                ));
+            }
+        }
+        if let Some(t) = info.expect_target {
+            if t != turn {
+                self.violation(format!(
+                    "op{op}: after a reload the stream resumed T{turn}, not T{t}"
+                ));
+            }
+        }
+        let own = info.since == Some(target.msg_seq);
+        if !own
+            && self
+                .gated
+                .get(&(target.session, target.msg_seq))
+                .is_some_and(|&g| g <= info.opened)
+        {
+            self.violation(format!(
+                "op{op}: ended with T{turn}, a turn stopped before it opened"
+            ));
+        }
+        let got: Vec<u32> = info
+            .chunks
+            .iter()
+            .filter(|c| c.0 == turn)
+            .map(|c| c.1)
+            .collect();
+        let want: Vec<u32> = (0..target.written).collect();
+        if got != want {
+            self.violation(format!(
+                "op{op}: T{turn} delivered as {} chunks, the agent wrote {} (first gap at {:?})",
+                got.len(),
+                want.len(),
+                got.iter().zip(&want).position(|(a, b)| a != b)
+            ));
+        }
+        self.delivered.insert(turn);
+        if self.last_own == Some((sess, target.msg_seq)) {
+            self.last_own = None;
+        }
+    }
+
+    fn check_now(&mut self) {
+        let mut bad = Vec::new();
+        for (id, o) in &self.ops {
+            if o.result.is_some() {
+                continue;
+            }
+            if o.aborted {
+                bad.push(format!("op{id} was aborted but has not ended"));
+            }
+            if let (OpKind::Stream { .. }, Some(s), Some(sess), false) =
+                (o.kind, o.since, o.session, o.hang)
+            {
+                if let Some(t) = self.turn_of(sess, s) {
+                    if let Some((_, at)) = self.turns[t as usize].done {
+                        if self.now > at.max(o.opened) + END_BOUND_MS {
+                            bad.push(format!(
+                                "op{id}: its turn T{t} ended at {at}, the stream still runs"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        if self.engine.persisted(CHAT) != self.storage.as_ref() {
+            bad.push(format!(
+                "the session changed without onSessionChange: {:?} vs stored {:?}",
+                self.engine.persisted(CHAT),
+                self.storage
+            ));
+        }
+        for b in bad {
+            self.violation(b);
+        }
+        if !self.our_cuts.is_empty() {
+            let cuts = std::mem::take(&mut self.our_cuts);
+            for (part, t, at) in cuts {
+                if self.committed_stops.contains(&part) {
+                    self.cut_by_us(t, at);
+                } else {
+                    self.our_cuts.push((part, t, at));
+                }
+            }
+        }
+        // Aborted appends that landed gate their turns from the abort on.
+        if !self.gated_parts.is_empty() {
+            let parts = std::mem::take(&mut self.gated_parts);
+            for (part, at) in parts {
+                // An aborted request lands at its abort or never.
+                for (i, s) in self.sessions.iter().enumerate() {
+                    if let Some(&q) = s.parts.get(&part) {
+                        self.gated.entry((i, q)).or_insert(at);
+                    }
+                }
+            }
+        }
+    }
+
+    // ----- the user -------------------------------------------------------------
+
+    fn user_gap(&mut self) -> u64 {
+        match self.rng.below(10) {
+            0..=2 => self.rng.range(0, 300),
+            3..=7 => self.rng.range(300, 5_000),
+            _ => self.rng.range(5_000, 60_000),
+        }
+    }
+
+    fn live(&self, f: impl Fn(&OpInfo) -> bool) -> Vec<OpId> {
+        self.ops
+            .iter()
+            .filter(|(_, o)| o.result.is_none() && !o.aborted && f(o))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    pub fn send(&mut self, source: Source) -> OpId {
+        let n = self.rng.next() % 100_000;
+        let body = format!(r#"{{"kind":"message","n":{n}}}"#);
+        let id = self
+            .engine
+            .send(CHAT, body, source, Some(format!("m{n}")), true);
+        self.log(|| format!("user: send {source:?} -> op{id}"));
+        self.register(id, OpKind::Send);
+        self.ops.get_mut(&id).unwrap().stop_on_abort = true;
+        self.work.push_back(Work::Drive(id));
+        self.drain();
+        self.run_work();
+        id
+    }
+
+    pub fn stop_generation(&mut self) -> OpId {
+        let id = self.engine.stop(CHAT);
+        self.log(|| format!("user: stopGeneration -> op{id}"));
+        self.register(id, OpKind::Stop);
+        self.work.push_back(Work::Drive(id));
+        self.drain();
+        self.run_work();
+        id
+    }
+
+    pub fn abort(&mut self, id: OpId) {
+        let Some(o) = self.ops.get_mut(&id) else {
+            return;
+        };
+        if o.result.is_some() {
+            return;
+        }
+        o.aborted = true;
+        let info = o.clone();
+        self.log(|| format!("user: abort op{id}"));
+        match info.kind {
+            OpKind::Send => {
+                if let Some(p) = &info.part {
+                    self.gated_parts.push((p.clone(), self.now));
+                }
+            }
+            OpKind::Stream { .. } if info.stop_on_abort => {
+                if let (Some(s), Some(sess)) = (info.since, info.session) {
+                    let done = self
+                        .turn_of(sess, s)
+                        .is_some_and(|t| self.delivered.contains(&t));
+                    if !done {
+                        self.gated.entry((sess, s)).or_insert(self.now);
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.engine.abort(id);
+        self.drain();
+        self.work.push_back(Work::Drive(id));
+        self.run_work();
+    }
+
+    /// The app reloads: the engine is disposed, a new one starts from the
+    /// stored sessions and resumes what is in flight.
+    pub fn reload(&mut self) -> Option<OpId> {
+        let in_flight = self.last_own.and_then(|(s, q)| {
+            let t = self.turn_of(s, q);
+            let gated =
+                self.gated.contains_key(&(s, q)) || t.is_some_and(|t| self.delivered.contains(&t));
+            let dead = self.sessions[s].closed || self.sessions[s].gone;
+            (!gated && !dead).then_some((s, q, t))
+        });
+        self.log(|| format!("user: reload (in flight: {in_flight:?})"));
+        self.dispose();
+        self.gen += 1;
+        let sessions: Vec<(String, SessionState)> = self
+            .storage
+            .iter()
+            .map(|s| (CHAT.to_owned(), s.clone()))
+            .collect();
+        let seed = self.rng.next();
+        self.engine = Engine::new(self.cfg.clone(), sessions, seed);
+        self.engine.set_now(self.now);
+        self.ops.clear();
+        let stop_on_abort = self.rng.pm(300);
+        let id = self.engine.reconnect(CHAT, stop_on_abort);
+        self.drain();
+        match id {
+            Some(id) => {
+                self.log(|| format!("user: reconnectToStream -> op{id}"));
+                self.register(id, OpKind::Stream { resumed: true });
+                let since = self.storage.as_ref().and_then(|s| s.active_input_seq);
+                let o = self.ops.get_mut(&id).unwrap();
+                o.since = since;
+                o.session = self.current;
+                o.stop_on_abort = stop_on_abort;
+                if let Some((_, q, t)) = in_flight {
+                    o.expect_target = t;
+                    if since != Some(q) {
+                        let msg = format!(
+                            "after a reload the resumed stream answers {since:?}, not in {q}"
+                        );
+                        self.violation(msg);
+                    }
+                }
+                self.work.push_back(Work::Drive(id));
+                self.run_work();
+            }
+            None => {
+                if let Some((_, q, _)) = in_flight {
+                    let msg = format!(
+                        "a reload cannot resume the reply to in {q} in flight (stored {:?})",
+                        self.storage
+                    );
+                    self.violation(msg);
+                }
+            }
+        }
+        id
+    }
+
+    /// `dispose()`: afterwards no effect may be pending.
+    pub fn dispose(&mut self) {
+        self.log(|| "user: dispose".into());
+        for o in self.ops.values_mut() {
+            if o.result.is_none() {
+                o.aborted = true;
+            }
+        }
+        // Sends aborted by dispose may have landed: no stop is sent, so
+        // their turns are not gated (the next page cannot know them).
+        self.engine.dispose();
+        self.drain();
+        self.run_work();
+        let live: Vec<_> = self.live_any();
+        if !live.is_empty() {
+            self.violation(format!("after dispose, ops {live:?} are still open"));
+        }
+        if self.engine.open_ops() != 0 {
+            let n = self.engine.open_ops();
+            self.violation(format!("after dispose, the engine holds {n} ops"));
+        }
+        if !self.pends.is_empty() {
+            let p: Vec<_> = self
+                .pends
+                .iter()
+                .map(|p| (p.op, format!("{:?}", p.kind)))
+                .collect();
+            self.violation(format!("after dispose, effects are pending: {p:?}"));
+            self.pends.clear();
+        }
+        self.conns.clear();
+    }
+
+    fn live_any(&self) -> Vec<OpId> {
+        self.ops
+            .iter()
+            .filter(|(_, o)| o.result.is_none())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    fn user_act(&mut self) {
+        let r = self.rng.below(100);
+        match r {
+            0..=34 => {
+                let streams = self.live(|o| matches!(o.kind, OpKind::Stream { .. } | OpKind::Send));
+                if !streams.is_empty() && self.rng.pm(600) {
+                    // useChat's stop before a new message.
+                    for id in streams {
+                        self.abort(id);
+                    }
+                }
+                let source = if self.rng.pm(700) {
+                    Source::Submit
+                } else {
+                    Source::Regenerate
+                };
+                self.send(source);
+            }
+            35..=46 => {
+                self.stop_generation();
+            }
+            47..=56 => {
+                // useChat's stop(): abort the request; the demo also calls
+                // stopGeneration.
+                let both = self.rng.pm(500);
+                for id in self.live(|o| matches!(o.kind, OpKind::Stream { .. } | OpKind::Send)) {
+                    self.abort(id);
+                }
+                if both {
+                    self.stop_generation();
+                }
+            }
+            57..=66 => {
+                let sends = self.live(|o| o.kind == OpKind::Send);
+                if let Some(&id) = sends.get(self.rng.below(sends.len().max(1) as u64) as usize) {
+                    self.abort(id);
+                }
+            }
+            67..=72 => {
+                let streams = self.live(|o| matches!(o.kind, OpKind::Stream { .. }));
+                if let Some(&id) = streams.first() {
+                    self.abort(id);
+                }
+            }
+            73..=82 => {
+                self.reload();
+            }
+            83..=86 => {
+                let id = self.engine.start(CHAT);
+                self.log(|| format!("user: start -> op{id}"));
+                self.register(id, OpKind::Start);
+                self.work.push_back(Work::Drive(id));
+                self.drain();
+                self.run_work();
+            }
+            _ => {}
+        }
+    }
+
+    fn enter_calm(&mut self) {
+        self.log(|| "calm: no more faults; hanging callbacks are given up on".into());
+        self.calm = true;
+        self.calm_at = self.now;
+        let hanging: Vec<OpId> = self
+            .ops
+            .iter()
+            .filter(|(_, o)| o.result.is_none() && o.hang)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in hanging {
+            self.abort(id);
+        }
+    }
+
+    // ----- the scheduler ----------------------------------------------------------
+
+    /// Runs the next thing due at or before `limit`; false when none is.
+    pub fn step(&mut self, limit: u64) -> bool {
+        let pend = self
+            .pends
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, p)| (p.due, p.op))
+            .map(|(i, p)| (i, p.due));
+        let ev = self.events.peek().map(|Reverse((t, _, _))| *t);
+        let next = match (pend, ev) {
+            (Some((_, pd)), Some(et)) => pd.min(et),
+            (Some((_, pd)), None) => pd,
+            (None, Some(et)) => et,
+            (None, None) => return false,
+        };
+        if next > limit || next == u64::MAX {
+            return false;
+        }
+        self.steps += 1;
+        self.now = self.now.max(next);
+        self.engine.set_now(self.now);
+        // Ties: an effect and an event due together go in a seeded order.
+        let take_pend = match (pend, ev) {
+            (Some((_, pd)), Some(et)) if pd == et => self.rng.pm(500),
+            (Some((_, pd)), _) => pd == next,
+            _ => false,
+        };
+        if take_pend {
+            // Among effects due at once, a seeded pick.
+            let due: Vec<usize> = (0..self.pends.len())
+                .filter(|&i| self.pends[i].due == next)
+                .collect();
+            let i = due[self.rng.below(due.len() as u64) as usize];
+            let p = self.pends.swap_remove(i);
+            let op = p.op;
+            if let Some(out) = self.perform(p) {
+                self.work.push_back(Work::Handle(op, out));
+                self.run_work();
+            }
+        } else {
+            let Reverse((_, _, e)) = self.events.pop().unwrap();
+            self.server_event(e);
+            self.run_work();
+        }
+        true
+    }
+
+    /// Token expiry at time `t` (once).
+    pub fn expire_at(&mut self, t: u64) {
+        self.at(t, Ev::Expire);
+    }
+
+    /// The stream a send resolved to.
+    pub fn stream_of(&self, send: OpId) -> Option<OpId> {
+        match self.ops.get(&send)?.result {
+            Some(Ok(Done::Stream(id))) => Some(id),
+            _ => None,
+        }
+    }
+
+    pub fn is_done(&self, op: OpId) -> bool {
+        self.ops.get(&op).is_none_or(|o| o.result.is_some())
+    }
+
+    /// Steps until `op` has ended (or `limit`).
+    pub fn run_until_done(&mut self, op: OpId, limit: u64) {
+        while self.violations.is_empty() && !self.is_done(op) && self.step(limit) {}
+    }
+
+    /// Steps until a send has resolved and its stream ended.
+    pub fn run_reply(&mut self, send: OpId, limit: u64) -> Option<OpId> {
+        self.run_until_done(send, limit);
+        let stream = self.stream_of(send)?;
+        self.run_until_done(stream, limit);
+        Some(stream)
+    }
+
+    /// Any effect still pending (for checks after an abort or dispose).
+    pub fn pending(&self) -> usize {
+        self.pends.len()
+    }
+
+    pub fn run_until(&mut self, t: u64) {
+        while self.violations.is_empty() && self.step(t) {}
+        if self.now < t {
+            self.now = t;
+            self.engine.set_now(t);
+        }
+    }
+
+    /// The whole random run: user actions, then calm until every
+    /// operation ended, then dispose.
+    pub fn run(&mut self) {
+        if self.prof.expire_every > 0 {
+            let t = self.rng.range(1, self.prof.expire_every * 2);
+            self.at(t, Ev::Expire);
+        }
+        if self.prof.other_every > 0 {
+            let t = self.rng.range(1, self.prof.other_every * 2);
+            self.at(t, Ev::OtherSend);
+        }
+        if self.prof.gone_at > 0 {
+            self.at(self.prof.gone_at, Ev::Gone);
+        }
+        if self.prof.close_at > 0 {
+            self.at(self.prof.close_at, Ev::CloseOutside);
+        }
+        let t = self.rng.range(0, 100);
+        self.at(t, Ev::User);
+        // The user's part, then calm.
+        while self.violations.is_empty() && !self.calm {
+            if !self.step(u64::MAX - 1) {
+                break;
+            }
+        }
+        if !self.calm {
+            self.enter_calm();
+        }
+        let deadline = self.calm_at + 30 * 60_000;
+        while self.violations.is_empty() && !self.live_any().is_empty() {
+            if !self.step(deadline) {
+                break;
+            }
+        }
+        if self.violations.is_empty() {
+            let live = self.live_any();
+            if !live.is_empty() {
+                let what: Vec<String> = live
+                    .iter()
+                    .map(|id| {
+                        let o = &self.ops[id];
+                        format!("op{id} {:?} since {:?} hang {}", o.kind, o.since, o.hang)
+                    })
+                    .collect();
+                self.violation(format!("never ended: {what:?}"));
+            }
+        }
+        if self.violations.is_empty() {
+            self.dispose();
+        }
+    }
+}
