@@ -282,6 +282,9 @@ struct Chat {
     /// How many times the gate was armed: a stream opened before the last
     /// arming does not open the newer gate.
     gate_epoch: u32,
+    /// How many times a 404 made the session again: of concurrent sends
+    /// that met the same 404, the first resets the state.
+    resets: u32,
 }
 
 // ----- operations -----------------------------------------------------------
@@ -314,9 +317,9 @@ enum SendPhase {
     /// A 401/403: a fresh token first.
     Refresh,
     Refreshing,
-    /// A 404: the session again first.
-    Recreate,
-    Recreating,
+    /// A 404: the session again first (with the chat's reset count then).
+    Recreate(u32),
+    Recreating(u32),
 }
 
 #[derive(Debug)]
@@ -329,7 +332,8 @@ struct SendOp {
     part_id: String,
     attempts: u32,
     backoff: Backoff,
-    refreshed: bool,
+    /// The token this send's refresh got, once it refreshed.
+    refreshed: Option<String>,
     recreated: bool,
     /// An attempt may have reached the server (in flight, or it failed in
     /// a way that does not say).
@@ -632,7 +636,7 @@ impl Engine {
                 part_id,
                 attempts: 0,
                 backoff,
-                refreshed: false,
+                refreshed: None,
                 recreated: false,
                 maybe_landed: false,
                 started_at: now,
@@ -791,16 +795,14 @@ impl Engine {
             return;
         }
         op.aborted = true;
-        let busy = op.busy;
         if let Kind::Stream(s) = &mut op.kind {
             if let Feed::Session(sub) = &mut s.feed {
                 sub.handle_abort();
             }
         }
         op.result = Some(Ok(Done::Closed));
-        if busy {
-            self.notices.push_back(Notice::Interrupt(id));
-        }
+        // Busy or not: a connection held between reads is let go too.
+        self.notices.push_back(Notice::Interrupt(id));
     }
 
     // ----- the app's hands on operations ------------------------------------
@@ -817,7 +819,6 @@ impl Engine {
             return;
         }
         op.aborted = true;
-        let busy = op.busy;
         let chat = op.chat.clone();
         match &mut op.kind {
             Kind::Send(s) => {
@@ -847,9 +848,8 @@ impl Engine {
                 }
             }
         }
-        if busy {
-            self.notices.push_back(Notice::Interrupt(id));
-        }
+        // Busy or not: a connection held between reads is let go too.
+        self.notices.push_back(Notice::Interrupt(id));
     }
 
     /// The app cancelled a stream (`reader.cancel()`): it ends quietly,
@@ -900,7 +900,6 @@ impl Engine {
                 continue;
             }
             op.aborted = true;
-            let busy = op.busy;
             op.result = Some(match &mut op.kind {
                 Kind::Send(_) => Err(Error::Aborted),
                 Kind::Stream(s) => {
@@ -910,12 +909,7 @@ impl Engine {
                     Ok(Done::Closed)
                 }
             });
-            // Parked operations are woken to see their end.
-            self.notices.push_back(if busy {
-                Notice::Interrupt(id)
-            } else {
-                Notice::Wake(id)
-            });
+            self.notices.push_back(Notice::Interrupt(id));
         }
         for c in &mut self.chats {
             c.starting = None;
@@ -1153,8 +1147,8 @@ impl Engine {
                     s.phase = SendPhase::Refreshing;
                     return Effect::CallAccessToken { chat_id };
                 }
-                SendPhase::Recreate => {
-                    s.phase = SendPhase::Recreating;
+                SendPhase::Recreate(n) => {
+                    s.phase = SendPhase::Recreating(n);
                     return Effect::CallStartSession { chat_id };
                 }
                 SendPhase::Starting
@@ -1162,7 +1156,7 @@ impl Engine {
                 | SendPhase::Appending
                 | SendPhase::Sleeping
                 | SendPhase::Refreshing
-                | SendPhase::Recreating => {
+                | SendPhase::Recreating(_) => {
                     return Effect::Done(Err(Error::Misuse("poll before the outcome".into())));
                 }
             }
@@ -1184,13 +1178,16 @@ impl Engine {
                 None
             }
             (
-                SendPhase::Starting | SendPhase::Recreating,
+                SendPhase::Starting | SendPhase::Recreating(_),
                 Outcome::Started {
                     token,
                     pending_version,
                 },
             ) => {
-                let recreating = s.phase == SendPhase::Recreating;
+                let recreating = match s.phase {
+                    SendPhase::Recreating(n) => Some(n),
+                    _ => None,
+                };
                 self.forget_start(&chat_id, id);
                 if pending_version {
                     self.emit(
@@ -1205,17 +1202,26 @@ impl Engine {
                             is_streaming: Some(false),
                             ..SessionState::default()
                         };
-                        if recreating {
-                            // The session is new: the old cursor and gate
-                            // mean nothing there.
-                            let chat = self.chat_mut(&chat_id);
-                            chat.state = Some(state);
-                            chat.answered = None;
-                            self.changed(&chat_id);
-                        } else {
-                            self.set_session(&chat_id, state);
+                        match recreating {
+                            Some(n) if self.chat(&chat_id).is_some_and(|c| c.resets == n) => {
+                                // The session is new: the old cursor and
+                                // gate mean nothing there.
+                                let chat = self.chat_mut(&chat_id);
+                                chat.resets = chat.resets.wrapping_add(1);
+                                chat.state = Some(state);
+                                chat.answered = None;
+                                self.changed(&chat_id);
+                            }
+                            // Another send made it again meanwhile (and may
+                            // have read from it): only the token is news.
+                            Some(_) => self.store_token(&chat_id, t),
+                            None => self.set_session(&chat_id, state),
                         }
-                        s.phase = if recreating { SendPhase::Append } else { SendPhase::Init };
+                        s.phase = if recreating.is_some() {
+                            SendPhase::Append
+                        } else {
+                            SendPhase::Init
+                        };
                         None
                     }
                     None => Some(Error::Callback(
@@ -1229,6 +1235,9 @@ impl Engine {
                 match token.filter(|t| !t.is_empty()) {
                     Some(t) => {
                         self.store_token(&chat_id, t);
+                        if refreshing {
+                            s.refreshed = Some(t.to_owned());
+                        }
                         s.phase = if refreshing {
                             SendPhase::Append
                         } else {
@@ -1283,10 +1292,14 @@ impl Engine {
                     }
                 }
                 if status == 401 || status == 403 {
-                    if s.refreshed {
+                    // Refused again with the token this send's refresh got:
+                    // final. A token that replaced it since (one a
+                    // turn-complete carried, say) earns a refresh of its own.
+                    let current = self.session(&chat_id).map(|st| &st.public_access_token);
+                    if s.refreshed.is_some() && s.refreshed.as_ref() == current {
                         Some(err)
                     } else {
-                        s.refreshed = true;
+                        s.refreshed = Some(String::new());
                         s.phase = SendPhase::Refresh;
                         None
                     }
@@ -1307,7 +1320,7 @@ impl Engine {
                         })
                     } else {
                         s.recreated = true;
-                        s.phase = SendPhase::Recreate;
+                        s.phase = SendPhase::Recreate(self.chat(&chat_id).map_or(0, |c| c.resets));
                         None
                     }
                 } else if crate::retry::status_is_retryable(status) {
@@ -1335,7 +1348,7 @@ impl Engine {
             }
             (
                 SendPhase::Starting
-                | SendPhase::Recreating
+                | SendPhase::Recreating(_)
                 | SendPhase::Tokening
                 | SendPhase::Refreshing,
                 Outcome::Failed(e),
@@ -1876,7 +1889,7 @@ impl Engine {
                     part_id: String::new(),
                     attempts: 0,
                     backoff: Backoff::new(1),
-                    refreshed: false,
+                    refreshed: None,
                     recreated: false,
                     maybe_landed: false,
                     started_at: self.now,
@@ -1977,7 +1990,7 @@ fn placeholder_send() -> SendOp {
         part_id: String::new(),
         attempts: 0,
         backoff: Backoff::new(1),
-        refreshed: false,
+        refreshed: None,
         recreated: false,
         maybe_landed: false,
         started_at: 0,

@@ -66,14 +66,31 @@ impl SeenIds {
         Err(i)
     }
 
+    /// Records a record by its part id and body: false when the same id
+    /// with the same body was already there (a replay). The same id with
+    /// other content is new (test servers reuse ids).
+    pub fn insert_record(&mut self, id: &str, body: &str) -> bool {
+        let k = [id.as_bytes(), &[0xff], body.as_bytes()]
+            .iter()
+            .flat_map(|b| b.iter())
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            })
+            .max(1);
+        self.insert_hash(k)
+    }
+
     /// Records `id`; false when it was already there.
     pub fn insert(&mut self, id: &str) -> bool {
+        self.insert_hash(fnv1a(id))
+    }
+
+    fn insert_hash(&mut self, k: u64) -> bool {
         if self.slots.is_empty() {
             // More than `cap + 1` slots: an insert comes before its eviction.
             let size = (self.cap + self.cap / 2 + 2).next_power_of_two();
             self.slots = vec![0; size];
         }
-        let k = fnv1a(id);
         let Err(empty) = self.find(k) else {
             return false;
         };

@@ -208,6 +208,9 @@ pub const PARTIAL_WINDOW_BUDGET: u32 = 50;
 /// get cut never arrives (the simulator's scenario 1: with 50 ms, replies
 /// of 2,000 tokens failed; with none, 10 of 10 arrive).
 pub const PARTIAL_WINDOW_DELAY_MS: u64 = 0;
+/// The pause before reconnecting after a connection that delivered records
+/// was cut.
+pub const RECONNECT_AFTER_CUT_MS: u64 = 25;
 /// The longest wait between a watcher's quiet windows.
 pub const QUIET_MAX_MS: u64 = 5_000;
 /// A connection silent for this long (no record, no keepalive) is dropped
@@ -253,6 +256,10 @@ pub struct Subscription {
     refreshed: bool,
     /// Bytes arrived on this connection.
     got_bytes: bool,
+    /// Data records on this connection: new ones, and replays of records
+    /// already delivered (a server that ignored `Last-Event-ID`).
+    fresh: bool,
+    replayed: bool,
     /// Consecutive connections that ended with nothing / with a cut first
     /// event / with a quiet `[DONE]`.
     empty_windows: u32,
@@ -289,6 +296,8 @@ impl Subscription {
             settled: false,
             refreshed: false,
             got_bytes: false,
+            fresh: false,
+            replayed: false,
             empty_windows: 0,
             partial_windows: 0,
             quiet_windows: 0,
@@ -340,6 +349,8 @@ impl Subscription {
             self.sse = SseDecoder::new();
             self.progressed = false;
             self.got_bytes = false;
+            self.fresh = false;
+            self.replayed = false;
             self.done_marker = false;
             self.settled = settled;
             // The token works: a later expiry may be refreshed again.
@@ -449,13 +460,31 @@ impl Subscription {
     /// A connection that had opened ended (its end, a cut, a broken body):
     /// when and whether to connect again.
     fn window_ended(&mut self) {
+        if self.replayed && !self.fresh {
+            // The server sent back what was already delivered: it does not
+            // honour the cursor. A watcher cannot follow such a server
+            // (it would loop on the same records); a stream counts it as a
+            // window that brought nothing.
+            if self.cfg.watch {
+                self.phase = Phase::Finished;
+                return;
+            }
+            self.progressed = false;
+            self.got_bytes = false;
+        }
         if self.progressed {
             // Records arrived: go on from the cursor at once.
             self.empty_windows = 0;
             self.partial_windows = 0;
             self.quiet_windows = 0;
             self.backoff.reset();
-            self.phase = Phase::NeedConnect;
+            // After the server's own end of a poll, again at once; after a
+            // cut, a moment's pause (never a tight loop).
+            self.phase = if self.done_marker {
+                Phase::NeedConnect
+            } else {
+                Phase::Backoff(RECONNECT_AFTER_CUT_MS)
+            };
         } else if self.done_marker {
             // The server's normal end of a quiet long poll: again at once
             // the first time, then slower and slower (never a tight loop
@@ -660,10 +689,12 @@ impl Subscription {
             },
             Record::Data { part_id, chunk, .. } => {
                 if let Some(id) = part_id {
-                    if !self.seen.insert(&id) {
+                    if !self.seen.insert_record(&id, chunk) {
+                        self.replayed = true;
                         return Ok(());
                     }
                 }
+                self.fresh = true;
                 if self.skip {
                     if self.cfg.superseded_input_seq.is_none() && self.cfg.since_in_seq.is_some() {
                         if !self.held.is_empty() {

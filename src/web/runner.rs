@@ -25,6 +25,9 @@ use wasm_bindgen_futures::JsFuture;
 struct OpIo {
     /// Aborted to cut the current effect short.
     ctl: Option<web_sys::AbortController>,
+    /// The signal of the open connection's request: aborted when the
+    /// connection is given up, so nothing keeps reading.
+    conn: Option<web_sys::AbortController>,
     /// An interrupt came while no effect was out: cut the next one at once.
     interrupted: bool,
     /// The open response body of a stream.
@@ -234,15 +237,15 @@ impl Runtime {
                 Notice::SessionChanged(chat) => self.notify(&chat),
                 Notice::Event(ev) => self.emit(ev),
                 Notice::Interrupt(op) => {
-                    let ctl = self.io_mut(op, |io| {
+                    let (ctl, conn) = self.io_mut(op, |io| {
                         let ctl = io.ctl.take();
                         if ctl.is_none() {
                             io.interrupted = true;
                         }
                         io.body = None;
-                        ctl
+                        (ctl, io.conn.take())
                     });
-                    if let Some(c) = ctl {
+                    for c in [ctl, conn].into_iter().flatten() {
                         c.abort();
                     }
                 }
@@ -565,8 +568,13 @@ impl Runtime {
                 let p = sys::deferred();
                 let resolve: Function = get(&p, "resolve").into();
                 self.io_mut(op, |io| io.wake = Some(resolve));
-                let _ = JsFuture::from(js_sys::Promise::from(get(&p, "promise"))).await;
-                Got::Woken
+                let waited = js_sys::Promise::from(get(&p, "promise"));
+                let _ = JsFuture::from(sys::settle(&waited, signal)).await;
+                if signal.aborted() {
+                    Got::Interrupted
+                } else {
+                    Got::Woken
+                }
             }
             Effect::Chunks(_) | Effect::Done(_) => {
                 Got::Failed(Error::Misuse("not an effect".into()))
@@ -639,6 +647,9 @@ pub async fn drive(rt: &Rc<Runtime>, op: OpId) -> Result<Yield, Fail> {
             }
             Effect::Done(r) => {
                 let io = rt.forget(op);
+                if let Some(c) = io.as_ref().and_then(|io| io.conn.as_ref()) {
+                    c.abort();
+                }
                 return match r {
                     Ok(d) => Ok(Yield::Done(d)),
                     Err(e @ Error::Callback(_)) => match io.and_then(|io| io.thrown) {
@@ -660,8 +671,20 @@ pub async fn drive(rt: &Rc<Runtime>, op: OpId) -> Result<Yield, Fail> {
                 if cut {
                     ctl.abort();
                 }
+                let connect = matches!(effect, Effect::Connect { .. } | Effect::HeadStart { .. });
+                if connect {
+                    // A new connection: the old one is over.
+                    if let Some(old) = rt.io_mut(op, |io| io.conn.take()) {
+                        old.abort();
+                    }
+                }
                 let got = rt.perform(op, effect, &ctl.signal()).await;
-                rt.io_mut(op, |io| io.ctl = None);
+                rt.io_mut(op, |io| {
+                    let c = io.ctl.take();
+                    if connect {
+                        io.conn = c;
+                    }
+                });
                 rt.hand_back(op, got);
             }
         }
