@@ -194,7 +194,9 @@ pub enum Notice {
     /// A lifecycle event for `onEvent`.
     Event(Event),
     /// Cut this operation's effect short (and report
-    /// [`Outcome::Interrupted`] for it).
+    /// [`Outcome::Interrupted`] for it). When no effect is out, the next
+    /// one it polls is cut short as soon as it starts; the connection it
+    /// holds between reads, if any, is let go either way.
     Interrupt(OpId),
     /// A parked operation may go on.
     Wake(OpId),
@@ -873,13 +875,17 @@ impl Engine {
         let Some(op) = self.op_mut(id) else {
             return;
         };
-        if op.result.is_some() || !op.busy {
+        if op.result.is_some() {
             return;
         }
+        let busy = op.busy;
         let Kind::Stream(s) = &mut op.kind else {
             return;
         };
         let cut = match s.phase {
+            // Between two pulls of the app: the connection it holds may be
+            // dead all the same; the next read is cut at once.
+            _ if !busy => force,
             StreamPhase::Sleeping => true,
             StreamPhase::Connecting | StreamPhase::Reading => force,
             _ => false,

@@ -637,7 +637,17 @@ export const cases = {
     await drain(await send(t, "fresh"));
     eq(starts, 1, "the added startSession started the new chat");
 
-    for (const [which, v] of [["AccessToken", undefined], ["StartSession", "nope"], ["Fetch", 1], ["Nope", () => {}]]) {
+    // `setAccessToken(undefined)` is accepted, as 4.8.3 does, and keeps the
+    // callback the transport has (it cannot work without one).
+    t.setCallback("AccessToken", undefined);
+    let n2 = 0;
+    fakeFetch((u) => {
+      if (isAppend(u)) return ++n2 === 1 ? new Response("no", { status: 401 }) : ok();
+      return sse(batch(["turn-complete"]));
+    });
+    await drain(await send(t, "c"));
+    eq(t.getSession("c").publicAccessToken, "new", "the kept accessToken still refreshes");
+    for (const [which, v] of [["AccessToken", 5], ["StartSession", "nope"], ["Fetch", 1], ["Nope", () => {}]]) {
       let threw = null;
       try {
         t.setCallback(which, v);
@@ -661,11 +671,15 @@ export const cases = {
     eq(t.getSession("new"), undefined, "no session made up");
     await drain(await send(t, "new"));
     eq(calls[1].headers["Last-Event-ID"], "20", "the first subscription starts after the seeded history");
-    // With a session: taken when ahead, never moving back.
+    // A session that has a cursor keeps it (as 4.8.3 does): the
+    // transcript's cursor only seeds a session that has none.
     t.seedResumeCursor("c", "4");
     eq(t.getSession("c").lastEventId, "10", "not moved back");
     t.seedResumeCursor("c", "12");
-    eq(t.getSession("c").lastEventId, "12", "moved ahead");
+    eq(t.getSession("c").lastEventId, "10", "not moved either way");
+    t.setSession("d", { publicAccessToken: "tok" });
+    t.seedResumeCursor("d", "12");
+    eq(t.getSession("d").lastEventId, "12", "a session with no cursor takes it");
 
     // A stop arms the gate; clearing it lets the next turn through from the start.
     t.setSession("g", { publicAccessToken: "tok" });
