@@ -16,12 +16,15 @@ test("a turn another device started, ending first on .out, does not end this sen
     const b = makeTransport(emu, { sessions: { [chatId]: a.getSession(chatId) } }).transport;
     await readAll(await b.sendAction(chatId, { type: "undo" }), { what: "the action's reply" });
 
-    // A's next send reads from its cursor: the action's turn first, then its own.
-    const { chunks } = await sendAndRead(a, chatId, "after the undo");
+    // A's next send reads from its cursor: the action's turn first, then its
+    // own. Its own turn is a long one: the agent trims `.out` back to the
+    // previous turn's end when a turn ends, so a short turn could end (and
+    // trim the action's records) before A's stream has connected.
+    const { chunks } = await sendAndRead(a, chatId, "/long 40");
     const text = chunks.filter((c) => c.type === "text-delta").map((c) => c.delta).join("");
     assert.match(text, /^Action: undo/, "the action's turn was on the way");
     const own = chunks.slice(chunks.findLastIndex((c) => c.type === "start"));
-    assertExactReply(own, "after the undo", "the message's own turn, after the action's");
+    assertExactReply(own, "/long 40", "the message's own turn, after the action's");
     assert.equal(a.getSession(chatId).isStreaming, false, "the turn is complete");
   });
 });
