@@ -278,13 +278,7 @@ impl Subscription {
             sse: SseDecoder::new(),
             start_cursor: cfg.cursor.clone(),
             last_seq: None,
-            // A gate for a turn after this stream's own (a send that
-            // resolved late) is not this stream's to pass.
-            skip: cfg.skip_to_turn_complete
-                && !matches!(
-                    (cfg.superseded_input_seq, cfg.since_in_seq),
-                    (Some(stopped), Some(mine)) if stopped > mine
-                ),
+            skip: cfg.skip_to_turn_complete,
             in_turn: false,
             seen: SeenIds::new(SEEN_IDS_CAP),
             out: String::new(),
@@ -602,7 +596,14 @@ impl Subscription {
                     if self.skip {
                         let mine = self.cfg.since_in_seq;
                         let own = matches!((in_event_id, mine), (Some(a), Some(m)) if a >= m);
-                        if own && self.cfg.superseded_input_seq.is_some() {
+                        // The stopped turn comes after this stream's own (a
+                        // send that resolved late): the gate is not this
+                        // stream's to open.
+                        let later = matches!(
+                            (self.cfg.superseded_input_seq, mine),
+                            (Some(s), Some(m)) if s > m
+                        );
+                        if own && self.cfg.superseded_input_seq.is_some() && !later {
                             // Our own boundary came while the stopped turn's
                             // never did: what went by cannot be told apart.
                             self.skip = false;
@@ -618,9 +619,11 @@ impl Subscription {
                         if own {
                             // The held-back records were this reply's.
                             self.skip = false;
-                            self.events.push_back(SessionEvent::GateOpened {
-                                cursor: decimal(seq),
-                            });
+                            if !later {
+                                self.events.push_back(SessionEvent::GateOpened {
+                                    cursor: decimal(seq),
+                                });
+                            }
                             let held = core::mem::take(&mut self.held);
                             if !held.is_empty() {
                                 self.out.push(if self.out.is_empty() { '[' } else { ',' });
@@ -633,12 +636,11 @@ impl Subscription {
                                 (in_event_id, self.cfg.superseded_input_seq),
                                 (Some(a), Some(s)) if a < s
                             );
-                            // With the stopped turn unknown, everything
-                            // before this stream's own boundary belongs to
-                            // earlier turns: the gate holds until then.
-                            let unknown = self.cfg.superseded_input_seq.is_none()
-                                && self.cfg.since_in_seq.is_some();
-                            if unknown {
+                            // With the stopped turn unknown (or after this
+                            // stream's own), everything before this stream's
+                            // own boundary belongs to earlier turns: the gate
+                            // holds until then.
+                            if self.holds() {
                                 self.held.clear();
                                 self.held_count = 0;
                             } else if !earlier_than_stopped {
@@ -696,7 +698,7 @@ impl Subscription {
                 }
                 self.fresh = true;
                 if self.skip {
-                    if self.cfg.superseded_input_seq.is_none() && self.cfg.since_in_seq.is_some() {
+                    if self.holds() {
                         if !self.held.is_empty() {
                             self.held.push(',');
                         }
@@ -712,6 +714,17 @@ impl Subscription {
             }
         }
         Ok(())
+    }
+
+    /// Whether the gate holds records back until this stream's own
+    /// boundary (releasing them there) rather than skipping to the stopped
+    /// turn's: the stopped turn is unknown, or comes after this stream's.
+    fn holds(&self) -> bool {
+        match (self.cfg.superseded_input_seq, self.cfg.since_in_seq) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(stopped), Some(mine)) => stopped > mine,
+        }
     }
 
     /// The session is closed: report it and finish, whatever the mode.

@@ -50,6 +50,10 @@ const REGRESSIONS: &[(u64, &str)] = &[
     (16053, "of two sends resolved out of order, the later seq is the one in flight"),
     (13405, "a send already answered in another stream ends at once, empty"),
     (41750, "the same, then a reload"),
+    (262615, "two sends met the same 404: the second reset the session the first had made and read"),
+    (225961, "an unknown gate dropped a concurrent send's turn (by design; the send ends empty)"),
+    (360363, "a late turn-complete's older token replaced a send's refreshed one: the send gave up on 401"),
+    (170011, "a gate raised to a later turn let a late send's stream show the first stopped turn"),
 ];
 
 /// Runs one seed; on failure the seed's violations and the last ~40 steps.

@@ -6,6 +6,7 @@
 
 use proptest::prelude::*;
 use std::collections::VecDeque;
+use trigger_chat_wasm::session::RECONNECT_AFTER_CUT_MS;
 use trigger_chat_wasm::{Action, Error, SessionEvent, Subscription, SubscriptionConfig};
 
 /// One record in the fake stream.
@@ -280,8 +281,9 @@ fn a_dropped_connection_resumes_from_the_last_record_without_loss_or_duplicates(
     assert_eq!(out.result, Some(Ok(())));
     assert_eq!(out.deltas, deltas(10));
     assert_eq!(s.requests, vec![None, Some("4".into()), Some("7".into())]);
-    // Connections that made progress reconnect at once.
-    assert!(out.sleeps.is_empty(), "{:?}", out.sleeps);
+    // Connections that made progress and were cut come back after a
+    // moment's pause, without backing off.
+    assert_eq!(out.sleeps, vec![RECONNECT_AFTER_CUT_MS; 2]);
 }
 
 #[test]
@@ -429,7 +431,9 @@ fn a_stall_drops_the_connection_and_resumes() {
     let out = drive(&mut sub, &mut s, 64);
     assert_eq!(out.deltas, deltas(4));
     assert_eq!(s.requests, vec![None, Some("2".into()), Some("2".into())]);
-    assert_eq!(out.sleeps.len(), 1);
+    // The cut after progress pauses a moment; the stall backs off.
+    assert_eq!(out.sleeps.len(), 2);
+    assert_eq!(out.sleeps[0], RECONNECT_AFTER_CUT_MS);
 }
 
 #[test]
@@ -690,9 +694,9 @@ fn watch_mode_reads_across_turns_and_keeps_watching_over_long_poll_ends() {
     let out = drive(&mut sub, &mut s, 64);
     assert_eq!(out.result, Some(Ok(())));
     assert_eq!(out.deltas, vec!["a", "b", "c", "d"]);
-    // Windows that brought records reconnect at once; quiet ones wait
-    // longer and longer.
-    assert_eq!(out.sleeps, vec![0, 100]);
+    // A window cut after records comes back after a moment; quiet ones
+    // wait longer and longer.
+    assert_eq!(out.sleeps, vec![RECONNECT_AFTER_CUT_MS, 0, 100]);
     let cursors: Vec<_> = out
         .events
         .iter()

@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         "demo" => demo(rest),
         "build" => tools::ensure_build_tools().and_then(|()| build_package()),
         "bench" => bench(rest),
+        "soak" => soak(rest),
         "install" => tools::ensure_all(),
         _ => {
             eprintln!(
@@ -293,6 +294,47 @@ fn demo(args: &[String]) -> Result {
         "\nThe demo is served by the emulator: open the URL it prints below (Ctrl-C stops it)."
     );
     run(&root, &mut cmd)
+}
+
+/// `cargo xtask soak --seeds N [--first K]`: the deterministic simulation
+/// (`tests/sim.rs`) over N seeds from K (default 1), built optimized. A
+/// failure prints its seed and trace; `SIM_SEED=x cargo test --test sim
+/// random_seeds -- --nocapture` replays one.
+fn soak(args: &[String]) -> Result {
+    let mut seeds = String::from("100000");
+    let mut first = String::from("1");
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let value = |v: Option<&String>| {
+            v.filter(|v| v.parse::<u64>().is_ok())
+                .cloned()
+                .ok_or_else(|| format!("soak: {a} needs a number"))
+        };
+        match a.as_str() {
+            "--seeds" => seeds = value(it.next())?,
+            "--first" => first = value(it.next())?,
+            other => {
+                return Err(format!(
+                    "soak: unknown argument {other} (usage: cargo xtask soak --seeds N [--first K])"
+                ))
+            }
+        }
+    }
+    let mut cmd = cargo();
+    cmd.args([
+        "test",
+        "--release",
+        "-p",
+        "trigger-chat-wasm",
+        "--test",
+        "sim",
+        "random_seeds",
+        "--",
+        "--nocapture",
+    ])
+    .env("SIM_SEEDS", &seeds)
+    .env("SIM_FIRST", &first);
+    run(&root(), &mut cmd)
 }
 
 fn bench(_args: &[String]) -> Result {
