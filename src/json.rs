@@ -82,6 +82,11 @@ impl<'a> Reader<'a> {
     }
 
     /// The next non-blank byte, not consumed.
+    /// How far reading has come, in bytes from the start of the text.
+    pub fn offset(&self) -> usize {
+        self.pos
+    }
+
     pub fn peek(&mut self) -> Option<u8> {
         self.ws();
         self.bytes().get(self.pos).copied()

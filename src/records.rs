@@ -205,6 +205,46 @@ pub fn decode_batch(data: &str, mut visit: impl FnMut(Record<'_>)) -> Result<(),
     Ok(())
 }
 
+/// The whole records at the start of a `batch` event's data that was cut
+/// short (the connection ended inside the event): each one complete and
+/// valid is handed to `visit`, in order, and the count is returned. Records
+/// are immutable and numbered, so taking the first ones and resuming after
+/// the last is safe; the rest comes again on the next connection. Only the
+/// compact form servers send (`{"records":[` first) is salvaged.
+pub fn decode_batch_prefix(data: &[u8], mut visit: impl FnMut(Record<'_>)) -> usize {
+    const HEAD: &[u8] = b"{\"records\":[";
+    let Some(rest) = data.strip_prefix(HEAD) else {
+        return 0;
+    };
+    // A cut can fall inside a UTF-8 sequence: only the valid prefix counts.
+    let mut rest = match core::str::from_utf8(rest) {
+        Ok(s) => s,
+        Err(e) => match rest.get(..e.valid_up_to()).map(core::str::from_utf8) {
+            Some(Ok(s)) => s,
+            _ => return 0,
+        },
+    };
+    let mut n = 0;
+    loop {
+        let mut r = Reader::new(rest);
+        let Ok(rec) = read_record(&mut r) else {
+            return n;
+        };
+        let used = r.offset();
+        if classify(rec, &mut visit).is_err() {
+            return n;
+        }
+        n += 1;
+        match rest.get(used..) {
+            Some(after) if after.starts_with(',') => match after.get(1..) {
+                Some(next) => rest = next,
+                None => return n,
+            },
+            _ => return n,
+        }
+    }
+}
+
 fn classify(rec: RecordWire<'_>, visit: &mut impl FnMut(Record<'_>)) -> Result<(), Error> {
     let Some(seq) = rec.seq else {
         return Err(Error::Decode("a record has no numeric seq_num".into()));
@@ -354,6 +394,55 @@ pub fn decode_ui_stream_event(data: &str) -> Result<UiStreamEvent<'_>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn seqs_of_prefix(data: &str) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        let n = decode_batch_prefix(data.as_bytes(), |r| seqs.push(r.seq()));
+        assert_eq!(n, seqs.len());
+        seqs
+    }
+
+    #[test]
+    fn a_cut_batch_gives_its_whole_records_and_nothing_else() {
+        let rec = |seq: u64| {
+            cat!(
+                "{\"body\":\"{\\\"data\\\":{\\\"type\\\":\\\"text-delta\\\",\\\"delta\\\":\\\"é",
+                decimal(seq),
+                "\\\"},\\\"id\\\":\\\"p",
+                decimal(seq),
+                "\\\"}\",\"seq_num\":",
+                decimal(seq),
+                ",\"timestamp\":1,\"headers\":[]}"
+            )
+        };
+        let mut full = String::from("{\"records\":[");
+        let mut ends = Vec::new();
+        for seq in 4..7u64 {
+            if seq > 4 {
+                full.push(',');
+            }
+            full.push_str(&rec(seq));
+            ends.push(full.len());
+        }
+        full.push_str("]}");
+        // Every cut point: the records wholly before it, in order.
+        for cut in 0..=full.len() {
+            let got = seqs_of_prefix_bytes(&full.as_bytes()[..cut]);
+            let whole: Vec<u64> = (4..7u64)
+                .filter(|&s| ends[(s - 4) as usize] <= cut)
+                .collect();
+            assert_eq!(got, whole, "cut at {cut}");
+        }
+        // Not a batch in the compact form: nothing.
+        assert!(seqs_of_prefix("{ \"records\": [").is_empty());
+        assert!(seqs_of_prefix("[1,2").is_empty());
+    }
+
+    fn seqs_of_prefix_bytes(data: &[u8]) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        decode_batch_prefix(data, |r| seqs.push(r.seq()));
+        seqs
+    }
 
     fn collect(data: &str) -> Result<Vec<String>, Error> {
         let mut out = Vec::new();

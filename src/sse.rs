@@ -186,6 +186,19 @@ impl SseDecoder {
         }))
     }
 
+    /// The event being read when the body was cut inside its first `data`
+    /// line: its type and that line's value so far (`None` when anything
+    /// else is pending). What a connection carried before it broke can then
+    /// be salvaged where the format allows it.
+    pub fn cut_data_line(&self) -> Option<(&str, &[u8])> {
+        if self.has_data || self.dispatched {
+            return None;
+        }
+        let rest = self.buf.get(self.pos..)?;
+        let value = rest.strip_prefix(b"data:")?;
+        Some((&self.event, value.strip_prefix(b" ").unwrap_or(value)))
+    }
+
     /// Moves a one-line data value out of the input buffer into `data`,
     /// before the buffer changes.
     fn materialize(&mut self) {

@@ -22,22 +22,31 @@ export function sleep(ms, signal) {
     signal.addEventListener("abort", done);
   });
 }
-export function read_or_stall(reader, ms, signal) {
+export function read_or_stall(q, ms, signal) {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return resolve(false);
-    const done = (f, v) => { clearTimeout(t); signal.removeEventListener("abort", onAbort); f(v); };
-    const onAbort = () => { try { reader.cancel().catch(() => {}); } catch {} done(resolve, false); };
-    const t = setTimeout(() => done(resolve, null), ms);
+    const take = () => {
+      if (q.chunks.length > 0) {
+        const cs = q.chunks;
+        q.chunks = [];
+        if (cs.length === 1) return resolve(cs[0]);
+        let n = 0;
+        for (const c of cs) n += c.byteLength;
+        const all = new Uint8Array(n);
+        n = 0;
+        for (const c of cs) { all.set(c, n); n += c.byteLength; }
+        return resolve(all);
+      }
+      if (q.err !== null) return reject(q.err);
+      if (q.done) return resolve(undefined);
+      return null;
+    };
+    if (take() !== null) return;
+    const done = () => { clearTimeout(t); signal.removeEventListener("abort", onAbort); q.wake = null; };
+    const onAbort = () => { done(); cancel_reader(q); resolve(false); };
+    const t = setTimeout(() => { done(); resolve(null); }, ms);
     signal.addEventListener("abort", onAbort);
-    reader.read().then((r) => {
-      if (r.done) return done(resolve, undefined);
-      // Checked without instanceof: bytes from another realm (an iframe,
-      // jsdom) are still bytes.
-      const v = r.value;
-      if (v instanceof Uint8Array) return done(resolve, v);
-      if (ArrayBuffer.isView(v)) return done(resolve, new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
-      done(reject, new TypeError("the response body yielded something other than bytes"));
-    }, (e) => done(reject, e));
+    q.wake = () => { done(); take(); };
   });
 }
 export function random_uuid() {
@@ -60,10 +69,33 @@ export function call_promise(f, args) {
 }
 export function get_reader(response) {
   const body = response && response.body;
-  return body && typeof body.getReader === "function" ? body.getReader() : undefined;
+  if (!body || typeof body.getReader !== "function") return undefined;
+  // The body is drained as fast as it arrives, whatever the app's pace:
+  // a stream that errors (a cut connection) drops what it still holds, so
+  // bytes that arrived before the cut are taken out first.
+  const r = body.getReader();
+  const q = { r, chunks: [], done: false, err: null, wake: null, cancelled: false };
+  const poke = () => { if (q.wake) q.wake(); };
+  const pump = () => r.read().then((x) => {
+    if (x.done) q.done = true;
+    else {
+      // Checked without instanceof: bytes from another realm (an iframe,
+      // jsdom) are still bytes.
+      const v = x.value;
+      if (v instanceof Uint8Array) q.chunks.push(v);
+      else if (ArrayBuffer.isView(v)) q.chunks.push(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+      else q.err = new TypeError("the response body yielded something other than bytes");
+    }
+    poke();
+    if (!x.done && q.err === null && !q.cancelled) pump();
+  }, (e) => { if (!q.cancelled) q.err = e; poke(); });
+  pump();
+  return q;
 }
-export function cancel_reader(reader) {
-  try { reader.cancel().catch(() => {}); } catch {}
+export function cancel_reader(q) {
+  q.cancelled = true;
+  q.chunks = [];
+  try { q.r.cancel().catch(() => {}); } catch {}
 }
 export function response_text(response) {
   try { return Promise.resolve(response.text()).catch(() => ""); } catch { return Promise.resolve(""); }
@@ -111,9 +143,11 @@ export function watch_wake(callback) {
 extern "C" {
     /// Resolves after `ms`, or as soon as `signal` aborts.
     pub fn sleep(ms: f64, signal: &web_sys::AbortSignal) -> Promise;
-    /// Resolves to the next chunk (a `Uint8Array`), `undefined` at the end,
+    /// Resolves to the bytes that arrived since the last read (a
+    /// `Uint8Array`, several network chunks joined), `undefined` at the end,
     /// `null` when nothing arrived within `ms`, or `false` when `signal`
-    /// aborted (the read is cancelled then).
+    /// aborted (the body is cancelled then); rejects with the body's error
+    /// once every byte before it was taken.
     pub fn read_or_stall(reader: &JsValue, ms: f64, signal: &web_sys::AbortSignal) -> Promise;
     pub fn random_uuid() -> String;
     /// A response header, or `undefined`; never throws.
@@ -121,7 +155,8 @@ extern "C" {
     /// Calls `f` and turns whatever happens (a value, a promise, a throw)
     /// into a promise.
     pub fn call_promise(f: &JsValue, args: &js_sys::Array) -> Promise;
-    /// `response.body.getReader()`, or `undefined` when there is no body.
+    /// A reader that drains `response.body` as fast as it arrives, or
+    /// `undefined` when there is no body.
     pub fn get_reader(response: &JsValue) -> JsValue;
     pub fn cancel_reader(reader: &JsValue);
     /// `response.text()`, or `""` when it fails.
