@@ -295,10 +295,18 @@ fn demo(args: &[String]) -> Result {
     run(&root, &mut cmd)
 }
 
-fn bench(_args: &[String]) -> Result {
+/// `cargo xtask bench [--quick] [--only=...] [--transports=...]`: builds the
+/// package, then runs `tests/bench/` in headless Chromium (ours against the
+/// vendor's transport); the flags go to `tests/bench/run.mjs`. Benchmarks are
+/// never part of `test`: timings are not tests.
+fn bench(args: &[String]) -> Result {
     tools::ensure_all()?;
     build_package()?;
     let dir = root().join("tests/bench");
     npm_install(&dir)?;
-    run(&dir, Command::new("npm").args(["run", "bench"]))
+    let flags = args.iter().filter(|a| a.as_str() != "--");
+    run(
+        &dir,
+        Command::new("npm").args(["run", "bench", "--"]).args(flags),
+    )
 }
