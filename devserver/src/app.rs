@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS conversations (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS conversations_by_update ON conversations (updated_at DESC);
 CREATE TABLE IF NOT EXISTS chat_sessions (
     chat_id TEXT PRIMARY KEY,
     public_access_token TEXT NOT NULL,
@@ -42,6 +43,9 @@ const MIGRATIONS: [&str; 2] = [
     "ALTER TABLE chat_sessions ADD COLUMN closed INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE chat_sessions ADD COLUMN closed_reason TEXT",
 ];
+
+/// Most conversations `GET /app/chats` lists (the newest).
+pub const MAX_LISTED: usize = 200;
 
 /// What an upsert of a chat's session row does to its stored `lastEventId`.
 #[derive(Clone, Copy, Debug)]
@@ -202,9 +206,9 @@ impl Db {
     fn list(&self) -> rusqlite::Result<Vec<Value>> {
         let conn = self.lock();
         let mut stmt = conn.prepare(
-            "SELECT id, title, updated_at FROM conversations ORDER BY updated_at DESC, rowid DESC",
+            "SELECT id, title, updated_at FROM conversations ORDER BY updated_at DESC, rowid DESC LIMIT ?1",
         )?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map(params![MAX_LISTED as i64], |r| {
             Ok(json!({
                 "id": r.get::<_, String>(0)?,
                 "title": r.get::<_, String>(1)?,
