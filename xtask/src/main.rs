@@ -18,6 +18,9 @@ const JS_SUITES: &[&str] = &[
     "devserver/tests/node",
     "tests/faults",
     "tests/e2e",
+    // Type-checks the Trigger.dev agent task the demo expects (`tsc --noEmit`
+    // against @trigger.dev/sdk's published types).
+    "examples/agent",
 ];
 
 fn main() -> ExitCode {
@@ -273,10 +276,48 @@ pub fn npm_install(dir: &Path) -> Result {
     )
 }
 
+/// `cargo xtask demo [emulator flags]`: the page and the emulator (API, scripted
+/// agent, app server). `cargo xtask demo --api-url URL --secret-key KEY`: the page
+/// and the demo's app server only, against another API (a Trigger.dev project
+/// running `examples/agent`); the key goes to the server in its environment
+/// (`TRIGGER_SECRET_KEY`, also read when `--secret-key` is not given), never on
+/// its command line.
 fn demo(args: &[String]) -> Result {
     // `cargo xtask demo --port 9000` and `cargo xtask demo -- --port 9000`
     // both pass the flags on to the emulator.
-    let args: Vec<&String> = args.iter().filter(|a| a.as_str() != "--").collect();
+    let mut api_url = None;
+    let mut key = None;
+    let mut rest: Vec<String> = Vec::new();
+    let mut it = args.iter().filter(|a| a.as_str() != "--").cloned();
+    while let Some(a) = it.next() {
+        let (name, inline) = match a.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+            _ => (a.clone(), None),
+        };
+        let slot = match name.as_str() {
+            "--api-url" => &mut api_url,
+            "--secret-key" => &mut key,
+            _ => {
+                rest.push(a);
+                continue;
+            }
+        };
+        let value = inline
+            .or_else(|| it.next())
+            .ok_or(format!("{name} needs a value"))?;
+        *slot = Some(value);
+    }
+    let key = key.or_else(|| {
+        env::var("TRIGGER_SECRET_KEY")
+            .ok()
+            .filter(|k| !k.is_empty())
+    });
+    if api_url.is_some() && key.is_none() {
+        return Err(
+            "--api-url needs the project's secret key: --secret-key KEY or TRIGGER_SECRET_KEY"
+                .into(),
+        );
+    }
     tools::ensure_build_tools()?;
     build_package()?;
     let root = root();
@@ -284,14 +325,26 @@ fn demo(args: &[String]) -> Result {
     step("build the demo");
     npm_install(&www)?;
     run(&www, Command::new("npm").args(["run", "build"]))?;
-    step("start the emulator and serve the demo");
     let mut cmd = cargo();
-    cmd.args(["run", "--release", "-p", "trigger-devserver", "--", "--www"])
-        .arg(www.join("dist"))
-        .args(args);
-    eprintln!(
-        "\nThe demo is served by the emulator: open the URL it prints below (Ctrl-C stops it)."
-    );
+    cmd.args(["run", "--release", "-p", "trigger-devserver"]);
+    match (&api_url, key) {
+        (Some(url), Some(key)) => {
+            step(&format!("serve the demo and its app server, against {url}"));
+            cmd.args(["--features", "tls", "--", "--www"])
+                .arg(www.join("dist"))
+                .args(["--api-url", url])
+                .env("TRIGGER_SECRET_KEY", key);
+        }
+        (_, key) => {
+            step("start the emulator and serve the demo");
+            cmd.args(["--", "--www"]).arg(www.join("dist"));
+            if let Some(k) = key {
+                cmd.args(["--secret-key", &k]);
+            }
+        }
+    }
+    cmd.args(rest);
+    eprintln!("\nThe demo is served here: open the URL printed below (Ctrl-C stops it).");
     run(&root, &mut cmd)
 }
 
