@@ -101,15 +101,16 @@ function prebuilt(chunks, perEvent) {
 }
 
 // The body made as it is read (for streams too large to hold), in pieces of
-// about 64 KiB, each with the number of chunks before it.
-function* lazyPieces(chunks, perEvent, turn) {
+// about 64 KiB, each with the number of chunks before it; a piece also ends
+// at each of `stops` (chunk counts).
+function* lazyPieces(chunks, perEvent, turn, stops) {
   let text = "";
   let before = 0;
   let through = 0;
   for (const [e, n] of sseEvents(chunks, perEvent, turn)) {
     text += e;
     through += n;
-    if (text.length >= PIECE) {
+    if (text.length >= PIECE || (n > 0 && stops.includes(through))) {
       yield { bytes: enc.encode(text), before };
       text = "";
       before = through;
@@ -121,14 +122,16 @@ function* lazyPieces(chunks, perEvent, turn) {
 // A live producer: the body of a watch-mode stream that never gets more than
 // `ahead` chunks ahead of what the app has read (a server streams tokens as
 // they are made; a transport that reads ahead without backpressure cannot
-// pile the whole stream up in memory here), and stays open at its end.
+// pile the whole stream up in memory here), sends nothing past the chunk the
+// app is told to read up to (so at a measuring point nothing is in flight),
+// and stays open at its end.
 function liveBody(iter, ahead) {
   return new ReadableStream({
     async pull(c) {
       const { done, value } = iter.next();
       if (done) return never;
       const m = window.__mem;
-      while (value.before - m.read > ahead) await new Promise((r) => (m.wake = r));
+      while (value.before - m.read > ahead || value.before >= m.limit) await new Promise((r) => (m.wake = r));
       c.enqueue(value.bytes);
     },
   });
@@ -293,7 +296,30 @@ window.__bench = {
       while (!(await reader.read()).done);
       t.dispose?.();
     }
-    return { ms: median(out), samples: out };
+    // The same first event, ready before the transport asks for it: the time
+    // from calling sendMessages (append, then connect) to the first chunk.
+    const fromSend = [];
+    for (let i = 0; i < samples; i++) {
+      installFetch(
+        () =>
+          new ReadableStream({
+            start(c) {
+              c.enqueue(first);
+              c.enqueue(rest);
+              c.close();
+            },
+          }),
+      );
+      const t = new T(options());
+      const t0 = performance.now();
+      const { reader } = await send(t);
+      const { value } = await reader.read();
+      fromSend.push(performance.now() - t0);
+      if (value?.delta !== "token1 ") throw new Error(`${name}: first chunk ${JSON.stringify(value)}`);
+      while (!(await reader.read()).done);
+      t.dispose?.();
+    }
+    return { ms: median(out), samples: out, fromSendMs: median(fromSend) };
   },
 
   /**
@@ -319,15 +345,18 @@ window.__bench = {
 
   // ---- memory over a long watch-mode stream, in steps driven by run.mjs
   // (which forces GC and reads the JS heap between them).
-  async memSetup(name, chunks, perEvent, turn) {
+  async memSetup(name, chunks, perEvent, turn, stops) {
     const T = await load(name);
     stats.outFetches = 0;
-    installFetch(() => (stats.outFetches === 1 ? liveBody(lazyPieces(chunks, perEvent, turn), 4096) : bodyOf([].values(), { hold: true })));
-    window.__mem = { name, read: 0, t: new T(options({ watch: true })) };
+    installFetch(() => (stats.outFetches === 1 ? liveBody(lazyPieces(chunks, perEvent, turn, stops), 4096) : bodyOf([].values(), { hold: true })));
+    window.__mem = { name, read: 0, limit: 0, t: new T(options({ watch: true })) };
     return { wasmBytes: wasmBytes() };
   },
   async memRead(upTo) {
     const m = window.__mem;
+    m.limit = upTo;
+    m.wake?.();
+    m.wake = undefined;
     m.reader ??= (await send(m.t)).reader;
     let last;
     while (m.read < upTo) {

@@ -5,6 +5,9 @@
 //   node run.mjs [--quick] [--only=cold,throughput,latency,longtask,memory]
 //                [--transports=ours,vendor-4.5.0,vendor-4.8.3]
 //
+// BENCH_TRACE_DIR=dir keeps the Chromium traces of the long-task runs (open
+// them in DevTools' Performance panel to see what a long task did).
+//
 // What each figure means: docs/size-and-speed.md, "Benchmarks".
 import { build } from "vite";
 import { createServer } from "node:http";
@@ -167,12 +170,16 @@ try {
     }
 
     if (opts.only.includes("latency")) {
-      log(`\n## first chunk: bytes offered to an idle transport -> first chunk read (median of ${cfg.samples} per run)`);
+      log(`\n## first chunk: bytes offered to an idle transport -> first chunk read; and sendMessages called -> first chunk (median of ${cfg.samples} per run)`);
       for (let r = 1; r <= cfg.runs; r++) {
         for (const name of names) {
           const res = await page.evaluate(([n, s]) => window.__bench.firstChunk(n, s), [name, cfg.samples]);
           record("first", name, res.ms);
-          log(`run ${r}/${cfg.runs} ${name}: ${res.ms.toFixed(2)} ms (samples ${Math.min(...res.samples).toFixed(2)}–${Math.max(...res.samples).toFixed(2)})`);
+          record("firstFromSend", name, res.fromSendMs);
+          log(
+            `run ${r}/${cfg.runs} ${name}: ${res.ms.toFixed(2)} ms (samples ${Math.min(...res.samples).toFixed(2)}–${Math.max(...res.samples).toFixed(2)}); ` +
+              `from sendMessages ${res.fromSendMs.toFixed(2)} ms`,
+          );
         }
       }
     }
@@ -189,6 +196,7 @@ try {
           } finally {
             trace = await browser.stopTracing();
           }
+          if (process.env.BENCH_TRACE_DIR) await writeFile(join(process.env.BENCH_TRACE_DIR, `longtask-${name}-${r}.json`), trace);
           const max = longestTask(trace.toString());
           record("longtask", name, max);
           record("longtaskCount", name, res.longTasks.length);
@@ -210,7 +218,7 @@ try {
         const page = await benchPage(context);
         const cdp = await context.newCDPSession(page);
         const snap = async (step) => ({ ...(await step), heap: await jsHeap(cdp) });
-        const before = await snap(page.evaluate(([n, c, p, t]) => window.__bench.memSetup(n, c, p, t), [name, cfg.memoryChunks, cfg.memoryPerEvent, cfg.memoryTurn]));
+        const before = await snap(page.evaluate(([n, c, p, t, s]) => window.__bench.memSetup(n, c, p, t, s), [name, cfg.memoryChunks, cfg.memoryPerEvent, cfg.memoryTurn, [cfg.memoryChunks / 10, cfg.memoryChunks]]));
         const tenth = await snap(page.evaluate((n) => window.__bench.memRead(n), cfg.memoryChunks / 10));
         const t0 = Date.now();
         const full = await snap(page.evaluate((n) => window.__bench.memRead(n), cfg.memoryChunks));
@@ -251,7 +259,8 @@ const rows = [
   ["cold start: import → constructed transport", "cold", ms1, "lower"],
   [`chunks/s, 1 record per event (${cfg.chunks / 1000} k chunks)`, "tput1", kilo, "higher"],
   [`chunks/s, 16 records per event (${cfg.chunks / 1000} k chunks)`, "tput16", kilo, "higher"],
-  ["first-chunk latency", "first", ms2, "lower"],
+  ["first-chunk latency: first bytes → first chunk", "first", ms2, "lower"],
+  ["first chunk from calling sendMessages (bytes ready)", "firstFromSend", ms2, "lower"],
   [`longest main-thread task (${cfg.longtaskChunks / 1000} k chunks)`, "longtask", ms1, "lower"],
   ["long tasks over 50 ms (count)", "longtaskCount", int, null],
   ["JS heap before the watch stream", "heapBefore", mib, null],
@@ -272,8 +281,8 @@ for (const [label, key, fmt, better] of rows) {
   const cells = names.map((n) => {
     const xs = results[key][n];
     if (!xs) return "—";
-    const m = fmt(median(xs));
-    return xs.length > 1 ? `${m} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})` : m;
+    const [m, lo, hi] = [median(xs), Math.min(...xs), Math.max(...xs)].map(fmt);
+    return lo === hi ? m : `${m} (${lo}–${hi})`;
   });
   const ratios = vendors.map((v) => {
     const a = results[key].ours;
