@@ -347,6 +347,9 @@ impl Agent {
     }
 
     async fn run(mut self) {
+        if self.out.next_seq().is_none() {
+            return; // closed before the run got going: no hooks for it
+        }
         if let Some(b) = self.payload.take() {
             if b.get("trigger").and_then(Value::as_str) == Some("submit-message") {
                 self.handle(b).await;

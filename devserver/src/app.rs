@@ -551,16 +551,17 @@ pub async fn put_messages(
 /// `DELETE /app/chats/{chatId}`: deletes the rows and closes the session (through
 /// the API; a chat whose session the API does not know has nothing to close).
 pub async fn delete_chat(State(st): State<Shared>, ChatId(chat_id): ChatId) -> Response {
-    let deleted = match st.db.delete(&chat_id) {
-        Ok(d) => d,
-        Err(e) => return db_error(e),
-    };
+    // Close first, so the agent's hooks stop writing this chat's rows.
     let path = format!("/api/v1/sessions/{}/close", encode_path(&chat_id));
     let reason = json!({ "reason": "chat deleted" });
     let closed = match client::call(&st, Method::POST, &path, Some(&reason)).await {
         Ok(a) if a.status.is_success() => true,
         Ok(a) if a.status == StatusCode::NOT_FOUND => false,
         other => return api_failure(other),
+    };
+    let deleted = match st.db.delete(&chat_id) {
+        Ok(d) => d,
+        Err(e) => return db_error(e),
     };
     json_response(
         StatusCode::OK,

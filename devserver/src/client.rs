@@ -6,6 +6,9 @@
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use serde_json::Value;
+use std::sync::OnceLock;
+
+use axum::Router;
 use tower::ServiceExt;
 
 use crate::Shared;
@@ -74,7 +77,11 @@ async fn local(
     let req = req
         .body(body)
         .map_err(|e| format!("bad API request: {e}"))?;
-    let resp = crate::api_router(st.clone())
+    static ROUTES: OnceLock<Router<Shared>> = OnceLock::new();
+    let resp = ROUTES
+        .get_or_init(crate::api_routes)
+        .clone()
+        .with_state(st.clone())
         .oneshot(req)
         .await
         .map_err(|e| format!("API call failed: {e}"))?;

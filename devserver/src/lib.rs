@@ -143,7 +143,8 @@ pub fn api_router(state: Shared) -> Router {
     api_routes().with_state(state)
 }
 
-fn api_routes() -> Router<Shared> {
+/// The API routes, without their state.
+pub fn api_routes() -> Router<Shared> {
     Router::new()
         .route("/api/v1/sessions", post(api::create_session))
         .route("/api/v1/sessions/{id}", get(api::get_session))

@@ -45,7 +45,9 @@ pub type TaskFn = Arc<dyn Fn(RunIo) -> Pin<Box<dyn Future<Output = ()> + Send>> 
 /// A run's `.in`: records in seq order.
 pub struct Inbox {
     session: Arc<Session>,
-    run_id: String,
+    /// Which installed run this is (`SessionInner::run_generation`): an upgrade
+    /// changes the run id, not the inbox.
+    generation: u64,
     rx: mpsc::UnboundedReceiver<InEvent>,
     idle: Duration,
 }
@@ -69,7 +71,7 @@ impl Inbox {
                 match self.rx.try_recv() {
                     Ok(e) => Some(e),
                     Err(_) => {
-                        if inner.current_run_id.as_deref() == Some(self.run_id.as_str()) {
+                        if inner.run_generation == self.generation {
                             inner.run_tx = None;
                         }
                         None
@@ -97,7 +99,7 @@ impl Inbox {
     /// starts a continuation.
     pub fn detach(&self) {
         let mut inner = self.session.lock();
-        if inner.current_run_id.as_deref() == Some(self.run_id.as_str()) {
+        if inner.run_generation == self.generation {
             inner.run_tx = None;
         }
     }
@@ -212,6 +214,7 @@ fn install(
     let run_id = new_run_id();
     inner.current_run_id = Some(run_id.clone());
     inner.run_tx = Some(tx);
+    inner.run_generation = inner.run_generation.wrapping_add(1);
     let idle = inner
         .trigger_config
         .get("idleTimeoutInSeconds")
@@ -231,7 +234,7 @@ fn install(
             snapshot: inner.snapshot.clone(),
             inbox: Inbox {
                 session: session.clone(),
-                run_id: run_id.clone(),
+                generation: inner.run_generation,
                 rx,
                 idle: Duration::from_secs(idle),
             },

@@ -66,6 +66,8 @@ pub struct SessionInner {
     pub last_ts: u64,
     /// The live run's inbox, when a run is alive.
     pub run_tx: Option<mpsc::UnboundedSender<InEvent>>,
+    /// Counts installed runs (tells a run's inbox whether it is still the live one).
+    pub run_generation: u64,
     /// `X-Part-Id` of recent `.in` appends, with the `.in` seq each got (at most
     /// `Limits::max_part_ids`, oldest forgotten first: `part_order`).
     pub part_ids: HashMap<String, u64>,
@@ -373,6 +375,7 @@ impl Store {
             next_seq: 0,
             last_ts: 0,
             run_tx: None,
+            run_generation: 0,
             part_ids: HashMap::new(),
             part_order: VecDeque::new(),
             in_count: 0,

@@ -268,6 +268,7 @@ async fn generated_requests_never_get_a_5xx_or_a_panic() {
     config.limits.max_sessions = 64;
     config.limits.max_records = 256;
     config.limits.max_part_ids = 64;
+    config.limits.max_history = 20;
     let state = AppState::new(config).expect("state");
     let app = router(state.clone());
 

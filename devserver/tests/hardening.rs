@@ -477,3 +477,21 @@ async fn byte_cut_flag_survives_reset() {
     let (body, broken) = srv.out("cutf", &pat, &[]).await.raw().await;
     assert!(broken && (1..=50).contains(&body.len()), "{}", body.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgraded_run_that_idles_out_leaves_its_session_evictable() {
+    let srv = Srv::start_with(|c| {
+        c.idle_timeout_secs = 1;
+        c.limits.max_sessions = 1;
+    })
+    .await;
+    let pat = srv.create_token("up-1", Some("/upgrade")).await;
+    let turn = srv.turn("up-1", &pat, None).await;
+    assert!(turn.iter().any(|r| r.control() == Some("upgrade-required")));
+    wait_stats(&srv, |s| s["liveRuns"] == 0).await;
+    // The run (now under its upgraded id) detached when it idled out: the
+    // session is idle, so a new one takes its place.
+    let r = srv.create_as(Some(KEY), "up-2", None).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(srv.retrieve("up-1", Some(KEY)).await.status, 404);
+}
