@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { copyFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import {
   at,
   chatRoundTrip,
@@ -23,10 +23,17 @@ import {
 let emulator;
 let browser;
 before(async () => {
-  [emulator, browser] = await Promise.all([startEmulator(), launchChromium()]);
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();
+});
+// Each test gets its own emulator: the apps' chat ids are fixed, and a chat
+// the emulator already knows would resume its earlier turn.
+beforeEach(async () => {
+  emulator = await startEmulator();
+});
+afterEach(async () => {
   await emulator?.stop();
 });
 
