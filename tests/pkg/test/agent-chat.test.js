@@ -118,7 +118,7 @@ describe("AgentChat against the emulator", () => {
         expect(await reply.text()).toBe("Action: undo");
     });
 
-    it("preload starts the session once; close ends it and a second close sends nothing", async () => {
+    it("preload starts the session once; close ends the run, a second close sends nothing, the next message starts a new run", async () => {
         const triggered = [];
         const chat = new AgentChat({ agent: AGENT, id: uniqueId("preload"), onTriggered: (e) => triggered.push(e) });
         expect(await chat.close()).toBe(false); // nothing started yet
@@ -129,9 +129,16 @@ describe("AgentChat against the emulator", () => {
         await chat.preload();
         expect(triggered).toHaveLength(1);
         expect(await (await chat.sendMessage("after preload")).text()).toBe("Echo: after preload");
+        const runBefore = (await getSession(chat.id)).currentRunId;
+        expect(typeof runBefore).toBe("string");
+        // close() ends the agent's run (not the session): a second close has
+        // nothing to close, and the next message starts a continuation run.
         expect(await chat.close()).toBe(true);
-        await expect.poll(async () => Boolean((await getSession(chat.id)).closedAt)).toBe(true);
         expect(await chat.close()).toBe(false);
+        expect(await (await chat.sendMessage("after close")).text()).toBe("Echo: after close");
+        const runAfter = (await getSession(chat.id)).currentRunId;
+        expect(typeof runAfter).toBe("string");
+        expect(runAfter).not.toBe(runBefore);
     });
 
     it("a later request continues the conversation from the stored session, without onTriggered", async () => {
@@ -178,9 +185,12 @@ describe("AgentChat against the emulator", () => {
 
     it("steer() reaches the running turn's session", async () => {
         const chat = new AgentChat({ agent: AGENT, id: uniqueId("steer") });
-        const reply = await chat.sendMessage("/pause 1");
+        const reply = await chat.sendMessage("/pause 2");
         expect(await chat.steer("focus on security")).toBe(true);
-        expect(await reply.text()).toContain("Pausing for 1 seconds.");
+        // The scripted agent notes a steering message inside the running reply.
+        const text = await reply.text();
+        expect(text).toContain("noted: focus on security");
+        expect(text).toContain("Back after the pause.");
     });
 
     it("routes .in and .out through baseURL and fetch; the key travels only in Authorization", async () => {

@@ -39,12 +39,14 @@ describe("useSubAgentMessages", () => {
         act(() => {
             result.current.onData(batch("call-9", 0, chunks.slice(0, 4)));
         });
-        await waitFor(() => expect(textOf(result.current.get("call-9"))).toBe("from"));
+        await waitFor(() => expect(textOf(result.current.get("call-9"))).toBe("from"), { timeout: 20_000 });
         const before = renders;
         act(() => {
             result.current.onData(batch("call-9", 1, chunks.slice(4)));
         });
-        await waitFor(() => expect(textOf(result.current.get("call-9"))).toBe("from the sub-agent"));
+        await waitFor(() => expect(textOf(result.current.get("call-9"))).toBe("from the sub-agent"), {
+            timeout: 20_000,
+        });
         expect(renders).toBeGreaterThan(before);
         // Stable functions across renders.
         expect(result.current.onData).toBe(first.onData);
