@@ -379,6 +379,10 @@ fn report_sizes(dir: &Path) -> Result {
             gz
         );
     }
+    eprintln!(
+        "  (browsers load trigger_chat_wasm_bg.wasm and trigger_chat_wasm.js; inline.js \
+         and the .cjs files are for servers and `require`)"
+    );
     Ok(())
 }
 
