@@ -15,7 +15,74 @@
  * });
  * ```
  */
-import type { ChatRequestOptions, ChatTransport, UIMessage, UIMessageChunk } from "ai";
+import type { ChatRequestOptions, ChatTransport, ModelMessage, UIMessage, UIMessageChunk } from "ai";
+
+/**
+ * What one `.in` record carries for a message, a regeneration, an action, a
+ * preload or a close (the `payload` of a `kind: "message"` chunk). At most
+ * one message travels per record: the agent rebuilds earlier history itself.
+ *
+ * @typeParam TMessage - the chat's UI message type.
+ * @typeParam TMetadata - the client data (`metadata`) type.
+ */
+export type ChatTaskWirePayload<TMessage extends UIMessage = UIMessage, TMetadata = unknown> = {
+    /** The message this record delivers (`submit-message` only). */
+    message?: TMessage;
+    /** The whole history, only on a head-start route's `handover-prepare`. */
+    headStartMessages?: TMessage[];
+    chatId: string;
+    trigger: "submit-message" | "regenerate-message" | "preload" | "close" | "action" | "handover-prepare";
+    messageId?: string;
+    metadata?: TMetadata;
+    /** The action, when `trigger` is `"action"`. */
+    action?: unknown;
+    /** Where an action came from. */
+    actionSource?: "client" | "webhook" | "channel";
+    /** A turn delivered from a channel (webhook ingress), instead of `message`. */
+    channelEvent?: {
+        connectorId: string;
+        event: unknown;
+        source: string;
+        headers: Record<string, string>;
+        deliveryId: string;
+        externalDeliveryId?: string;
+    };
+    /** Set when this run continues a chat whose previous run ended. */
+    continuation?: boolean;
+    /** The previous run's id, with `continuation`. */
+    previousRunId?: string;
+    /** Idle timeout for this run, in seconds. */
+    idleTimeoutInSeconds?: number;
+    /** The id of the session behind the chat. */
+    sessionId?: string;
+};
+
+/**
+ * One record of a chat's `.in` channel; `kind` tells which: a message (or
+ * regeneration, action, close), a stop, or a head-start handover.
+ */
+export type ChatInputChunk<TMessage extends UIMessage = UIMessage, TMetadata = unknown> =
+    | {
+          kind: "message";
+          payload: ChatTaskWirePayload<TMessage, TMetadata>;
+      }
+    | {
+          kind: "stop";
+          /** Why, in words, if given. */
+          message?: string;
+      }
+    | {
+          kind: "handover";
+          /** The head-start route's first step, as model messages. */
+          partialAssistantMessage: ModelMessage[];
+          /** The UI message id the first step used, so the reply continues it. */
+          messageId?: string;
+          /** Whether the first step was the whole reply. */
+          isFinal: boolean;
+      }
+    | {
+          kind: "handover-skip";
+      };
 
 /**
  * Which realtime endpoint a request targets:
@@ -70,6 +137,8 @@ export type StartSessionParams<TClientData = unknown> = {
 export type StartSessionResult = {
     /** The session-scoped public access token the transport will use. */
     publicAccessToken: string;
+    /** The session's run waits for its deployment to land (version skew protection). */
+    pendingVersion?: boolean;
 };
 
 /**
@@ -96,6 +165,31 @@ type ClientDataOf<TClientData> = TClientData extends Record<string, unknown>
     ? TClientData
     : Record<string, unknown>;
 
+/** Which `.in` boundary settled one `sendAction` call. */
+export type ChatActionSettlement = {
+    /** The `.in` seq of this action's append. */
+    inputSeq: number;
+    /** The agent's committed `.in` cursor from the turn-complete record (at or after `inputSeq`). */
+    sessionInEventId: string;
+    /** The `.out` cursor of that turn-complete record. */
+    lastEventId?: string;
+};
+
+/** Options of one {@link TriggerChatTransport.sendAction} call. */
+export type ChatActionOptions = {
+    /** Ends the action's stream (and stops its turn). */
+    abortSignal?: AbortSignal;
+    /** Metadata for this action, merged over the transport's `clientData`. */
+    metadata?: Record<string, unknown>;
+    /**
+     * Called at most once, when a turn-complete record shows the agent
+     * processed this action's input, before the stream ends. Not called after
+     * a cancel, an error, or when the stream ends without such a record; an
+     * action may have been processed without it. What it throws is ignored.
+     */
+    onSettled?: (settlement: ChatActionSettlement) => void;
+};
+
 /** Which kind of send an event is about. */
 export type ChatTransportSendSource =
     | "submit-message"
@@ -121,7 +215,7 @@ export type ChatTransportEvent =
           type: "message-send-failed";
           messageId?: string;
           source: ChatTransportSendSource;
-          error: unknown;
+          error: Error;
           status?: number;
           durationMs: number;
           partId?: string;
@@ -142,7 +236,7 @@ export type ChatTransportEvent =
           messageId?: string;
           sinceSendMs?: number;
       })
-    | (ChatTransportEventBase & { type: "stream-error"; error: unknown; status?: number })
+    | (ChatTransportEventBase & { type: "stream-error"; error: Error; status?: number })
     | (ChatTransportEventBase & {
           type: "run-pending-version";
           /**
@@ -283,15 +377,13 @@ export declare class TriggerChatTransport implements ChatTransport<UIMessage> {
     reconnectToStream: (options: {
         chatId: string;
         abortSignal?: AbortSignal | undefined;
+        /** Whether aborting the resumed stream also stops the agent's turn. */
+        stopOnAbort?: boolean;
     } & ChatRequestOptions) => Promise<ReadableStream<UIMessageChunk> | null>;
     /** Asks the agent to stop the current response. Resolves to whether it was sent. */
     stopGeneration: (chatId: string) => Promise<boolean>;
     /** Sends a custom action to the agent and resolves to its response stream. */
-    sendAction: (
-        chatId: string,
-        action: unknown,
-        options?: { metadata?: Record<string, unknown> },
-    ) => Promise<ReadableStream<UIMessageChunk>>;
+    sendAction: (chatId: string, action: unknown, options?: ChatActionOptions) => Promise<ReadableStream<UIMessageChunk>>;
     /** The chat's current session state, if any. */
     getSession: (chatId: string) => ChatSessionPersistedState | undefined;
     /**
@@ -312,7 +404,9 @@ export declare class TriggerChatTransport implements ChatTransport<UIMessage> {
     /** Replaces `accessToken`; the next token request calls the new one. */
     setAccessToken(accessToken: (params: AccessTokenParams) => string | Promise<string>): void;
     /** Replaces `startSession` (or removes it). */
-    setStartSession(startSession: ((params: StartSessionParams<any>) => Promise<StartSessionResult>) | undefined): void;
+    setStartSession(
+        startSession: ((params: StartSessionParams<Record<string, unknown>>) => Promise<StartSessionResult>) | undefined,
+    ): void;
     /** Replaces the `fetch` override (or removes it). */
     setFetch(fetchOverride: ChatFetchOverride | undefined): void;
     /**
@@ -349,25 +443,41 @@ export declare function createChatTransport(options: TriggerChatTransportOptions
 
 /**
  * The `clientData` (metadata) type of a chat task, read structurally from the
- * task's payload type, so no `@trigger.dev/sdk` import is needed. `unknown`
- * when the type carries none.
+ * task's payload type (no `@trigger.dev/sdk` import needed);
+ * `Record<string, unknown>` when the task declares none.
  */
-export type InferChatClientData<TTask> = TTask extends {
-    trigger: (payload: infer TPayload, ...rest: any[]) => any;
+export type InferChatClientData<T> = T extends {
+    trigger: (payload: ChatTaskWirePayload<any, infer TMetadata>, ...rest: any[]) => any;
 }
-    ? TPayload extends { metadata?: infer TMetadata }
-        ? TMetadata
-        : unknown
-    : unknown;
+    ? unknown extends TMetadata
+        ? Record<string, unknown>
+        : TMetadata
+    : Record<string, unknown>;
 
 /**
  * The UI message type of a chat task (the type of its payload's `message`),
  * `UIMessage` when it cannot be read.
  */
-export type InferChatUIMessage<TTask> = TTask extends {
-    trigger: (payload: infer TPayload, ...rest: any[]) => any;
+export type InferChatUIMessage<T> = T extends {
+    trigger: (payload: ChatTaskWirePayload<infer TUIMessage, any>, ...rest: any[]) => any;
 }
-    ? TPayload extends { message?: infer TMessage extends UIMessage }
-        ? TMessage
-        : UIMessage
+    ? TUIMessage
     : UIMessage;
+
+export {
+    SUB_AGENT_DATA_TYPE,
+    createSubAgentMessages,
+    type SubAgentChunkBatch,
+    type SubAgentDataChunk,
+    type SubAgentMessages,
+    type SubAgentMessagesOptions,
+} from "./sub-agent.js";
+export {
+    AgentChat,
+    ChatStream,
+    type AgentChatOptions,
+    type ChatSession,
+    type ChatStreamResult,
+    type ChatToolCall,
+    type ChatToolResult,
+} from "./agent-chat.js";

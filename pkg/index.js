@@ -44,3 +44,5 @@ export const TriggerChatTransport = Transport;
 export function createChatTransport(options) {
   return new TriggerChatTransport(options);
 }
+
+export { AgentChat, ChatStream, SUB_AGENT_DATA_TYPE, createSubAgentMessages } from "./chat-extras.js";

@@ -2,12 +2,8 @@
  * React hooks for trigger-chat-wasm, matching `@trigger.dev/sdk/chat/react`.
  */
 import type { ChatRequestOptions, UIMessage } from "ai";
-import type {
-    InferChatClientData,
-    InferChatUIMessage,
-    TriggerChatTransport,
-    TriggerChatTransportOptions,
-} from "./index.js";
+import type { ChatTaskWirePayload, TriggerChatTransport, TriggerChatTransportOptions } from "./index.js";
+import type { SubAgentMessages, SubAgentMessagesOptions } from "./sub-agent.js";
 
 /**
  * Anything shaped like a Trigger.dev task: an object with a string `id`.
@@ -18,15 +14,32 @@ export type AnyChatTaskLike = {
     trigger: (payload: any, ...rest: any[]) => any;
 };
 
-/** The task id type of a task-like type (`string` when it has none). */
-export type ChatTaskIdentifier<TTask> = TTask extends { id: infer TId extends string } ? TId : string;
+/** The task id type of a task-like type. */
+export type ChatTaskIdentifier<TTask> = TTask extends { id: infer TId extends string } ? TId : never;
+
+/**
+ * The `clientData` type of a chat task, read from its payload's `metadata`
+ * (`unknown` when the type carries none).
+ */
+type InferChatClientData<TTask> = TTask extends {
+    trigger: (payload: ChatTaskWirePayload<any, infer TMetadata>, ...rest: any[]) => any;
+}
+    ? TMetadata
+    : unknown;
+
+/** The UI message type of a chat task (its payload's `message`), `UIMessage` when it cannot be read. */
+export type InferChatUIMessage<TTask> = TTask extends {
+    trigger: (payload: ChatTaskWirePayload<infer TMessage extends UIMessage, any>, ...rest: any[]) => any;
+}
+    ? TMessage
+    : UIMessage;
 
 /**
  * Options of {@link useTriggerChatTransport}. With a task type argument
  * (`useTriggerChatTransport<typeof myChat>(...)`) the `task` id and the
  * `clientData` shape are checked against the task.
  */
-export type UseTriggerChatTransportOptions<TTask extends { id: string } = AnyChatTaskLike> = Omit<
+export type UseTriggerChatTransportOptions<TTask extends AnyChatTaskLike = AnyChatTaskLike> = Omit<
     TriggerChatTransportOptions<InferChatClientData<TTask>>,
     "task"
 > & {
@@ -34,7 +47,6 @@ export type UseTriggerChatTransportOptions<TTask extends { id: string } = AnyCha
     task: ChatTaskIdentifier<TTask>;
 };
 
-export type { InferChatUIMessage };
 export type { ChatTransportEvent, ChatTransportSendSource } from "./index.js";
 
 /**
@@ -42,7 +54,7 @@ export type { ChatTransportEvent, ChatTransportSendSource } from "./index.js";
  * the first render. Later renders keep the instance and pass the current
  * `onSessionChange` and `clientData` on to it.
  */
-export declare function useTriggerChatTransport<TTask extends { id: string } = AnyChatTaskLike>(
+export declare function useTriggerChatTransport<TTask extends AnyChatTaskLike = AnyChatTaskLike>(
     options: UseTriggerChatTransportOptions<TTask>,
 ): TriggerChatTransport;
 
@@ -119,14 +131,24 @@ export declare function usePendingMessages<TUIMessage extends UIMessage = UIMess
     options: UsePendingMessagesOptions<TUIMessage>,
 ): UsePendingMessagesReturn;
 
-/** Where a loaded transcript ends on the chat's streams. */
-export type TranscriptCursors = { lastOutEventId?: string };
-
 /** What a transcript loader (for example a server action) resolves to. */
 export type LoadTranscriptResult<TUIMessage extends UIMessage = UIMessage> = {
     messages: TUIMessage[];
-    cursors?: TranscriptCursors;
+    /** Where the loaded history ends on the chat's `.out` and `.in` channels. */
+    cursors?: {
+        lastOutEventId?: string;
+        lastInEventId?: string;
+    };
+    /** Pass back to load the page before this one. */
     nextCursor?: string;
+};
+
+/** Options of {@link useLoadTranscript}. */
+export type UseLoadTranscriptOptions = {
+    /** Its resume cursor is seeded from the loaded transcript. */
+    transport?: TriggerChatTransport;
+    /** How many messages to load. */
+    limit?: number;
 };
 
 /**
@@ -137,7 +159,7 @@ export type LoadTranscriptResult<TUIMessage extends UIMessage = UIMessage> = {
 export declare function seedTranscriptCursor(
     transport: Pick<TriggerChatTransport, "seedResumeCursor">,
     chatId: string,
-    cursors: TranscriptCursors | undefined,
+    cursors: { lastOutEventId?: string } | undefined,
 ): boolean;
 
 /**
@@ -147,7 +169,7 @@ export declare function seedTranscriptCursor(
 export declare function useLoadTranscript<TUIMessage extends UIMessage = UIMessage>(
     chatId: string | undefined,
     load: (args: { chatId: string; limit?: number }) => Promise<LoadTranscriptResult<TUIMessage>>,
-    options?: { transport?: TriggerChatTransport; limit?: number },
+    options?: UseLoadTranscriptOptions,
 ): { messages: TUIMessage[]; isLoading: boolean; error: Error | undefined; nextCursor: string | undefined };
 
 /**
@@ -155,5 +177,25 @@ export declare function useLoadTranscript<TUIMessage extends UIMessage = UIMessa
  * so `useChat` renders the reply and `stop` works.
  */
 export declare function useChatActions(options: {
-    sendMessage: (message: undefined, options: { body: { action: unknown } }) => unknown;
-}): { sendAction: (action: unknown) => Promise<void> };
+    /** `useChat`'s `sendMessage`. */
+    sendMessage: (
+        message: undefined,
+        options?: {
+            body?: object;
+            headers?: Record<string, string> | Headers;
+        },
+    ) => Promise<void> | void;
+}): {
+    /** Sends an action; resolves when `useChat` has finished the request. */
+    sendAction: (action: unknown) => Promise<void>;
+};
+
+/**
+ * Shows sub-agents (forwarded by the server's `chat.forwardSubAgent`) while
+ * they run: pass `onData` to `useChat`, read a message with
+ * `get(toolCallId)` and fall back to the tool part's `output`. Rebuilt at
+ * most once per `throttleMs`.
+ */
+export declare function useSubAgentMessages<TUIMessage extends UIMessage = UIMessage>(
+    options?: Pick<SubAgentMessagesOptions, "throttleMs">,
+): Pick<SubAgentMessages<TUIMessage>, "onData" | "get">;

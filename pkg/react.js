@@ -8,6 +8,7 @@
 // class.
 import { useCallback, useEffect, useRef, useState } from "react";
 import { TriggerChatTransport } from "trigger-chat-wasm";
+import { createSubAgentMessages } from "./sub-agent.js";
 
 // Part type the agent writes into the assistant message when it has injected
 // pending (steering) messages into the running response.
@@ -58,9 +59,11 @@ const cancelIdle = (handle) => {
 
 /**
  * Keeps a chat's messages in sync across browser tabs (needs a transport
- * created with `multiTab: true`). The tab that owns the chat shares its
- * messages; the other tabs receive them through `setMessages` and report
- * `isReadOnly: true`.
+ * created with `multiTab: true`). The tab holding the chat's claim (the one
+ * sending) shares its messages while it holds it, and once more when its
+ * claim is gone, so the other tabs end with the final list; every tab applies
+ * the lists it receives through `setMessages`. Tabs that do not hold the chat
+ * while another one does report `isReadOnly: true`.
  */
 export function useMultiTabChat(transport, chatId, messages, setMessages) {
     const [isReadOnly, setIsReadOnly] = useState(() => transport.isReadOnly(chatId));
@@ -78,27 +81,28 @@ export function useMultiTabChat(transport, chatId, messages, setMessages) {
         return () => transport.removeReadOnlyListener(onReadOnly);
     }, [transport, chatId]);
 
-    // The tab that last sent on this chat is its source of truth: it shares
-    // its messages (when the browser is idle, at most one pending share, the
-    // newest list) until another tab claims the chat. That includes the
-    // chunks that land after its claim is released at the end of a reply.
-    const owner = useRef(false);
+    // While this tab holds the claim: share the newest list when the browser
+    // is idle (at most one share pending), so cloning a long conversation
+    // never competes with rendering the stream.
     useEffect(() => {
-        owner.current = false;
-    }, [chatId]);
-    useEffect(() => {
-        if (isReadOnly) owner.current = false;
-    }, [isReadOnly]);
-
-    useEffect(() => {
-        if (transport.hasClaim(chatId)) owner.current = true;
-        if (messages.length === 0 || !owner.current) return;
+        if (!transport.hasClaim(chatId) || messages.length === 0) return;
         if (idleHandle.current !== null) return;
         idleHandle.current = scheduleIdle(() => {
             idleHandle.current = null;
-            if (owner.current) transport.broadcastMessages(chatId, latest.current);
+            if (transport.hasClaim(chatId)) transport.broadcastMessages(chatId, latest.current);
         });
     }, [transport, chatId, messages]);
+
+    // Without the claim (on mount, and when the read-only state changes):
+    // share the final list once, now, in place of a pending idle share.
+    useEffect(() => {
+        if (transport.hasClaim(chatId) || latest.current.length === 0) return;
+        if (idleHandle.current !== null) {
+            cancelIdle(idleHandle.current);
+            idleHandle.current = null;
+        }
+        transport.broadcastMessages(chatId, latest.current);
+    }, [transport, chatId, isReadOnly]);
 
     useEffect(
         () => () => {
@@ -108,11 +112,10 @@ export function useMultiTabChat(transport, chatId, messages, setMessages) {
         [],
     );
 
-    // Take the messages other tabs share for this chat, unless this tab is
-    // the one sending: its own reply is newer than anything shared.
+    // Apply what other tabs share for this chat.
     useEffect(() => {
         const onMessages = (id, shared) => {
-            if (id === chatId && !transport.hasClaim(chatId) && !owner.current) setMessages(shared);
+            if (id === chatId) setMessages(shared);
         };
         transport.addMessagesListener(onMessages);
         return () => transport.removeMessagesListener(onMessages);
@@ -128,8 +131,34 @@ const newId = () =>
 
 const textOf = (entry) => entry.message.parts[0]?.text ?? "";
 
-const isInjectionPart = (part) =>
-    typeof part === "object" && part !== null && part.type === INJECTION_PART_TYPE;
+/** Whether a message part marks where the agent injected pending messages. */
+export function isInjectionPart(part) {
+    return typeof part === "object" && part !== null && part.type === INJECTION_PART_TYPE;
+}
+
+/** The ids of the messages an injection-point part lists (none for other parts). */
+export function injectedMessageIdsOf(part) {
+    if (!isInjectionPart(part)) return [];
+    const ids = part.data?.messageIds;
+    return Array.isArray(ids) ? ids : [];
+}
+
+/** The messages an injection-point part lists (none for other parts). */
+export function injectedMessagesOf(part) {
+    if (!isInjectionPart(part)) return [];
+    const list = part.data?.messages;
+    return Array.isArray(list) ? list : [];
+}
+
+/** Every injected message id found in the assistant messages, in order. */
+export function collectInjectedMessageIds(messages) {
+    const ids = [];
+    for (const message of messages) {
+        if (message?.role !== "assistant") continue;
+        for (const part of message.parts ?? []) ids.push(...injectedMessageIdsOf(part));
+    }
+    return ids;
+}
 
 const reportSendFailure = (error) => {
     if (typeof console !== "undefined") {
@@ -253,17 +282,9 @@ export function usePendingMessages(options) {
 
     const isInjectionPoint = useCallback((part) => isInjectionPart(part), []);
 
-    const getInjectedMessageIds = useCallback((part) => {
-        if (!isInjectionPart(part)) return [];
-        const ids = part.data?.messageIds;
-        return Array.isArray(ids) ? ids : [];
-    }, []);
+    const getInjectedMessageIds = useCallback((part) => injectedMessageIdsOf(part), []);
 
-    const getInjectedMessages = useCallback((part) => {
-        if (!isInjectionPart(part)) return [];
-        const list = part.data?.messages;
-        return Array.isArray(list) ? list : [];
-    }, []);
+    const getInjectedMessages = useCallback((part) => injectedMessagesOf(part), []);
 
     const pending = entries.map((entry) => ({
         id: entry.message.id,
@@ -364,4 +385,32 @@ export function useChatActions({ sendMessage }) {
         await latest.current(undefined, { body: { action } });
     }, []);
     return { sendAction };
+}
+
+/**
+ * Sub-agents forwarded by the server's `chat.forwardSubAgent`, shown while
+ * they run: pass `onData` to `useChat({ onData })` and read a sub-agent's
+ * message with `get(toolCallId)` (fall back to the tool part's `output` once
+ * the call has finished or after a reload). Messages are rebuilt at most
+ * once per `throttleMs`; the component re-renders when one changes.
+ */
+export function useSubAgentMessages(options) {
+    const [, setVersion] = useState(0);
+    const mounted = useRef(false);
+    const store = useRef(null);
+    if (store.current === null) {
+        store.current = createSubAgentMessages({
+            throttleMs: options?.throttleMs,
+            onChange: () => {
+                if (mounted.current) setVersion((v) => v + 1);
+            },
+        });
+    }
+    useEffect(() => {
+        mounted.current = true;
+        return () => {
+            mounted.current = false;
+        };
+    }, []);
+    return { onData: store.current.onData, get: store.current.get };
 }

@@ -4,6 +4,13 @@
 
 import { WasmTransport } from "./wasm/trigger_chat_wasm.js";
 import { TabCoordinator } from "./tabs.js";
+import { EventAttribution } from "./events.js";
+
+// `options` with its `onEvent` completed by `events` (see events.js).
+const withEvents = (options, events) =>
+  options && typeof options === "object" && typeof options.onEvent === "function"
+    ? { ...options, onEvent: events.wrap(options.onEvent) }
+    : options;
 
 // A ReadableStream over a wasm chunk source. Each pull crosses into wasm
 // once and may bring back many chunks.
@@ -42,9 +49,10 @@ function toStream(source, onEnd) {
 export class TriggerChatTransport {
   #engine;
   #tabs = null;
+  #events = new EventAttribution();
 
   constructor(options) {
-    this.#engine = new WasmTransport(options);
+    this.#engine = new WasmTransport(withEvents(options, this.#events));
     // Tabs exist only in a browser: on a server (rendering) there is nothing
     // to coordinate, and a channel and a timer would keep the process alive.
     if (this.#engine.multiTab && typeof window !== "undefined" && typeof document !== "undefined") {
@@ -97,8 +105,10 @@ export class TriggerChatTransport {
     return toStream(source, this.#ended(chatId));
   }
 
-  sendMessages = (options) =>
-    this.#claimed(options?.chatId, () => this.#engine.sendMessages(options));
+  sendMessages = (options) => {
+    this.#events.noteSend(options);
+    return this.#claimed(options?.chatId, () => this.#engine.sendMessages(options));
+  };
 
   sendPendingMessage = (chatId, message, metadata) =>
     this.#engine.sendPendingMessage(chatId, message, metadata);
@@ -137,10 +147,13 @@ export class TriggerChatTransport {
   }
 
   setOnEvent(callback) {
-    this.#engine.setCallback("OnEvent", callback);
+    this.#engine.setCallback("OnEvent", this.#events.wrap(callback));
   }
 
   setAccessToken(accessToken) {
+    // 4.8.3 accepts `undefined` (a hook passing an absent option); the
+    // current callback stays, since a transport cannot work without one.
+    if (accessToken === undefined) return;
     this.#engine.setCallback("AccessToken", accessToken);
   }
 

@@ -1,20 +1,20 @@
 //! The scripted chat agent: a deterministic stand-in for a `chat.agent` task. Each run
-//! reads `.in`, streams AI SDK `UIMessageChunk`s to `.out`, writes the conversation to
-//! the demo database like a real agent's hooks would, and exits when idle.
+//! reads its `.in` [`Inbox`], streams AI SDK `UIMessageChunk`s to its `.out`
+//! [`OutWriter`], writes the conversation to the demo database like a real agent's
+//! hooks would, and ends when its inbox idles out. It knows nothing else of the
+//! platform (no session, no store, no API).
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::Ordering;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::api::session_token;
-use crate::store::{InEvent, Session};
-use crate::util::{random_id, truncate_chars};
-use crate::Shared;
+use crate::app::{Cursor, Db};
+use crate::runs::{Gone, Inbox, OutWriter, RunIo, TaskFn, TurnEnd};
+use crate::store::InEvent;
+use crate::util::{message_text, random_id};
 
 /// What a user message asks the scripted agent to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,21 +74,6 @@ pub fn tokens(text: &str) -> Vec<String> {
         });
     }
     out
-}
-
-/// The text of a UI message's text parts.
-pub fn message_text(msg: &Value) -> String {
-    msg.get("parts")
-        .and_then(Value::as_array)
-        .map(|parts| {
-            parts
-                .iter()
-                .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
-                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join("")
-        })
-        .unwrap_or_default()
 }
 
 /// Builds the assistant `UIMessage` the way `useChat` reduces the chunks.
@@ -246,118 +231,126 @@ impl MessageBuilder {
     }
 }
 
-/// Starts a run on `session` (the first run, or a continuation). If a run is already
-/// alive, `first` is handed to it instead. Returns the live run id.
-pub fn start_run(
-    st: &Shared,
-    session: &Arc<Session>,
-    base: Option<Value>,
-    first: Option<InEvent>,
-) -> String {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (run_id, previous, idle, chat_id, scope_id) = {
-        let mut inner = session.lock();
-        let mut first = first;
-        if let Some(live) = &inner.run_tx {
-            if let Some(ev) = first.take() {
-                match live.send(ev) {
-                    Ok(()) => return inner.current_run_id.clone().unwrap_or_default(),
-                    Err(e) => first = Some(e.0),
-                }
-            }
-        }
-        if inner.closed_at.is_some() {
-            return inner.current_run_id.clone().unwrap_or_default();
-        }
-        let run_id = format!("run_{}", random_id(24));
-        let previous = inner.current_run_id.replace(run_id.clone());
-        let idle = inner
-            .trigger_config
-            .get("idleTimeoutInSeconds")
-            .or_else(|| {
-                inner
-                    .trigger_config
-                    .pointer("/basePayload/idleTimeoutInSeconds")
-            })
-            .and_then(Value::as_u64)
-            .unwrap_or(st.config.idle_timeout_secs)
-            .max(1);
-        if let Some(ev) = first {
-            let _ = tx.send(ev);
-        }
-        inner.run_tx = Some(tx);
-        (
-            run_id,
-            previous,
-            idle,
-            inner.chat_id(),
-            inner.scope_id().to_string(),
-        )
-    };
-    let agent = Agent {
-        st: st.clone(),
-        session: session.clone(),
-        run_id: run_id.clone(),
-        rx,
-        idle: Duration::from_secs(idle),
-        backlog: VecDeque::new(),
-        steer: VecDeque::new(),
-        last_in_seq: None,
-        chat_id,
-        scope_id,
-        msg: MessageBuilder::default(),
-        open_text: None,
-        stopped: false,
-        closing: None,
-        continuation: previous.is_some(),
-    };
-    st.live_runs.fetch_add(1, Ordering::Relaxed);
-    let guard = LiveRun(st.clone());
-    tokio::spawn(async move {
-        let _guard = guard;
-        agent.run(base).await;
-    });
-    run_id
+/// What the agent needs besides its run's `.in` and `.out`.
+#[derive(Clone, Copy, Debug)]
+pub struct AgentConfig {
+    /// Pause before each streamed token.
+    pub chunk_delay_ms: u64,
 }
 
-/// Counts a live run for `/_dev/stats`.
-struct LiveRun(Shared);
+/// The task the emulator's runs execute: the scripted agent, whose persistence
+/// hooks write `db` (the demo's database, as a real agent's hooks write the
+/// customer's).
+pub fn task(db: Arc<Db>, config: AgentConfig) -> TaskFn {
+    Arc::new(move |io: RunIo| {
+        let agent = Agent::new(io, db.clone(), config);
+        Box::pin(agent.run())
+    })
+}
 
-impl Drop for LiveRun {
-    fn drop(&mut self) {
-        self.0.live_runs.fetch_sub(1, Ordering::Relaxed);
+/// Which `.in` records a run has consumed: `session-in-event-id` is the highest
+/// seq up to which all have been (a stop may be consumed ahead of messages still
+/// queued), so it never goes backwards and never claims a record not handled.
+#[derive(Default, Debug)]
+pub struct InCursor {
+    /// The first seq not consumed yet (set by the first record the run receives).
+    next: Option<u64>,
+    ahead: BTreeSet<u64>,
+}
+
+impl InCursor {
+    /// A record was received (records arrive in seq order).
+    pub fn received(&mut self, seq: u64) {
+        if self.next.is_none() {
+            self.next = Some(seq);
+        }
+    }
+
+    /// A record was handled.
+    pub fn consume(&mut self, seq: u64) {
+        let Some(next) = self.next.as_mut() else {
+            return;
+        };
+        if seq == *next {
+            *next = next.saturating_add(1);
+            while self.ahead.remove(next) {
+                *next = next.saturating_add(1);
+            }
+        } else if seq > *next {
+            self.ahead.insert(seq);
+        }
+    }
+
+    /// The highest seq up to which every received record was handled.
+    pub fn watermark(&self) -> Option<u64> {
+        self.next.and_then(|n| n.checked_sub(1))
+    }
+}
+
+fn seq_of(ev: &InEvent) -> u64 {
+    match ev {
+        InEvent::Message { in_seq, .. } | InEvent::Stop { in_seq } => *in_seq,
+    }
+}
+
+fn is_user_submit(ev: &InEvent) -> bool {
+    match ev {
+        InEvent::Message { payload, .. } => {
+            payload
+                .get("trigger")
+                .and_then(Value::as_str)
+                .unwrap_or("submit-message")
+                == "submit-message"
+                && payload.pointer("/message/role").and_then(Value::as_str) == Some("user")
+        }
+        InEvent::Stop { .. } => false,
     }
 }
 
 struct Agent {
-    st: Shared,
-    session: Arc<Session>,
-    run_id: String,
-    rx: mpsc::UnboundedReceiver<InEvent>,
-    idle: Duration,
-    backlog: VecDeque<InEvent>,
-    /// Steering messages received mid-turn: (text, original event).
-    steer: VecDeque<(String, InEvent)>,
-    last_in_seq: Option<u64>,
+    db: Arc<Db>,
+    config: AgentConfig,
+    inbox: Inbox,
+    out: OutWriter,
+    payload: Option<Value>,
+    /// Received `.in` records not handled yet, in seq order; `true` for those that
+    /// arrived during the current turn (a user message among them may steer it).
+    pending: VecDeque<(InEvent, bool)>,
+    cursor: InCursor,
+    /// The conversation (checkpointed for the next run).
+    history: Vec<Value>,
     chat_id: String,
-    scope_id: String,
     msg: MessageBuilder,
     open_text: Option<String>,
     stopped: bool,
     /// Set by `/close`: close the session, with this reason, as the turn ends.
     closing: Option<Option<String>>,
-    #[allow(dead_code)]
-    continuation: bool,
-}
-
-enum Next {
-    Event(InEvent),
-    Exit,
 }
 
 impl Agent {
-    async fn run(mut self, base: Option<Value>) {
-        if let Some(b) = base {
+    fn new(io: RunIo, db: Arc<Db>, config: AgentConfig) -> Agent {
+        Agent {
+            db,
+            config,
+            inbox: io.inbox,
+            out: io.out,
+            payload: io.payload,
+            pending: VecDeque::new(),
+            cursor: InCursor::default(),
+            history: io.snapshot,
+            chat_id: io.chat_id,
+            msg: MessageBuilder::default(),
+            open_text: None,
+            stopped: false,
+            closing: None,
+        }
+    }
+
+    async fn run(mut self) {
+        if self.out.next_seq().is_none() {
+            return; // closed before the run got going: no hooks for it
+        }
+        if let Some(b) = self.payload.take() {
             if b.get("trigger").and_then(Value::as_str) == Some("submit-message") {
                 self.handle(b).await;
             } else {
@@ -365,13 +358,26 @@ impl Agent {
             }
         }
         loop {
-            match self.next_event().await {
-                Next::Exit => return,
-                Next::Event(InEvent::Stop { in_seq }) => self.last_in_seq = Some(in_seq),
-                Next::Event(InEvent::Message { payload, in_seq }) => {
-                    self.last_in_seq = Some(in_seq);
+            // A closed session's run is over, whatever is still queued.
+            if self.out.next_seq().is_none() {
+                return;
+            }
+            let ev = match self.pending.pop_front() {
+                Some((e, _)) => e,
+                None => match self.inbox.next().await {
+                    Some(e) => {
+                        self.cursor.received(seq_of(&e));
+                        e
+                    }
+                    None => return,
+                },
+            };
+            match ev {
+                InEvent::Stop { in_seq } => self.cursor.consume(in_seq),
+                InEvent::Message { payload, in_seq } => {
+                    self.cursor.consume(in_seq);
                     if payload.get("trigger").and_then(Value::as_str) == Some("close") {
-                        self.release_run();
+                        self.inbox.detach();
                         return;
                     }
                     self.handle(payload).await;
@@ -380,48 +386,11 @@ impl Agent {
         }
     }
 
-    /// Detaches this run from the session if it is still the live one.
-    fn release_run(&self) {
-        let mut inner = self.session.lock();
-        if inner.current_run_id.as_deref() == Some(self.run_id.as_str()) {
-            inner.run_tx = None;
-        }
-    }
-
-    async fn next_event(&mut self) -> Next {
-        // A closed session's run is over, whatever is still queued.
-        if self.session.lock().closed_at.is_some() {
-            return Next::Exit;
-        }
-        if let Some(e) = self.backlog.pop_front() {
-            return Next::Event(e);
-        }
-        match tokio::time::timeout(self.idle, self.rx.recv()).await {
-            Ok(Some(e)) => Next::Event(e),
-            Ok(None) => Next::Exit,
-            Err(_) => {
-                // Idle: exit unless something slipped in; decided under the session
-                // lock so an append either reaches us or starts a continuation.
-                let mut inner = self.session.lock();
-                match self.rx.try_recv() {
-                    Ok(e) => Next::Event(e),
-                    Err(_) => {
-                        if inner.current_run_id.as_deref() == Some(self.run_id.as_str()) {
-                            inner.run_tx = None;
-                        }
-                        Next::Exit
-                    }
-                }
-            }
-        }
-    }
-
     fn on_preload(&self) {
-        let token = session_token(&self.st, &self.scope_id, Some(&self.run_id));
-        self.st.db.ensure_conversation(&self.chat_id);
-        self.st
-            .db
-            .upsert_session(&self.chat_id, &token, None, Some(false));
+        let token = self.out.mint_token();
+        self.db.ensure_conversation(&self.chat_id);
+        self.db
+            .upsert_session(&self.chat_id, &token, Cursor::Keep, Some(false));
     }
 
     async fn handle(&mut self, payload: Value) {
@@ -447,24 +416,21 @@ impl Agent {
                 } else {
                     let text = message_text(&message);
                     self.add_user_message(message);
-                    self.st.db.save_messages(&self.chat_id, &self.history());
+                    self.persist();
                     self.respond(&text).await;
                 }
             }
             "regenerate-message" => {
-                let last_user = {
-                    let mut inner = self.session.lock();
-                    while inner
-                        .history
-                        .last()
-                        .map(|m| m.get("role").and_then(Value::as_str) == Some("assistant"))
-                        .unwrap_or(false)
-                    {
-                        inner.history.pop();
-                    }
-                    inner.history.last().cloned()
-                };
-                self.st.db.save_messages(&self.chat_id, &self.history());
+                while self
+                    .history
+                    .last()
+                    .map(|m| m.get("role").and_then(Value::as_str) == Some("assistant"))
+                    .unwrap_or(false)
+                {
+                    self.history.pop();
+                }
+                let last_user = self.history.last().cloned();
+                self.persist();
                 match last_user {
                     Some(u) => self.respond(&message_text(&u)).await,
                     None => self.respond_plain("Nothing to regenerate.").await,
@@ -487,20 +453,21 @@ impl Agent {
         }
     }
 
-    fn history(&self) -> Vec<Value> {
-        self.session.lock().history.clone()
+    /// Checkpoints the conversation and saves it to the database (no lock held).
+    fn persist(&self) {
+        self.out.checkpoint(self.history.clone());
+        self.db.save_messages(&self.chat_id, &self.history);
     }
 
-    fn add_user_message(&self, message: Value) {
-        let mut inner = self.session.lock();
+    fn add_user_message(&mut self, message: Value) {
         let id = message.get("id").cloned();
-        match inner
+        match self
             .history
             .iter()
             .position(|m| id.is_some() && m.get("id") == id.as_ref())
         {
-            Some(i) => inner.history[i] = message,
-            None => inner.history.push(message),
+            Some(i) => self.history[i] = message,
+            None => self.history.push(message),
         }
     }
 
@@ -509,7 +476,7 @@ impl Agent {
     fn emit(&mut self, chunk: Value) {
         self.msg.apply(&chunk);
         let body = json!({ "data": chunk, "id": format!("p_{}", random_id(16)) }).to_string();
-        self.session.push(body, Vec::new());
+        self.out.write(body, Vec::new());
     }
 
     /// Waits `ms` while watching `.in`. Returns false when the turn was stopped, or
@@ -518,14 +485,14 @@ impl Agent {
         let deadline = Instant::now() + Duration::from_millis(ms);
         loop {
             loop {
-                match self.rx.try_recv() {
-                    Ok(ev) => {
+                match self.inbox.try_next() {
+                    Ok(Some(ev)) => {
                         if self.classify(ev) {
                             return false;
                         }
                     }
-                    Err(mpsc::error::TryRecvError::Empty) => break,
-                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                    Ok(None) => break,
+                    Err(Gone) => {
                         self.stopped = true;
                         return false;
                     }
@@ -535,7 +502,7 @@ impl Agent {
                 return true;
             }
             tokio::select! {
-                ev = self.rx.recv() => match ev {
+                ev = self.inbox.recv() => match ev {
                     Some(ev) => if self.classify(ev) { return false; },
                     None => { self.stopped = true; return false; }
                 },
@@ -544,34 +511,33 @@ impl Agent {
         }
     }
 
-    /// Sorts an event that arrived mid-turn. Returns true for a stop.
+    /// Takes in a record that arrived mid-turn: a stop is handled at once (true);
+    /// anything else waits its turn in `pending`.
     fn classify(&mut self, ev: InEvent) -> bool {
+        self.cursor.received(seq_of(&ev));
         match ev {
             InEvent::Stop { in_seq } => {
-                self.last_in_seq = Some(in_seq);
+                self.cursor.consume(in_seq);
                 self.stopped = true;
                 true
             }
-            InEvent::Message { ref payload, .. } => {
-                let is_user_submit = payload
-                    .get("trigger")
-                    .and_then(Value::as_str)
-                    .unwrap_or("submit-message")
-                    == "submit-message"
-                    && payload.pointer("/message/role").and_then(Value::as_str) == Some("user");
-                if is_user_submit {
-                    let text = payload.get("message").map(message_text).unwrap_or_default();
-                    self.steer.push_back((text, ev));
-                } else {
-                    self.backlog.push_back(ev);
-                }
+            ev => {
+                self.pending.push_back((ev, true));
                 false
             }
         }
     }
 
+    /// Whether the next record in order is a user message that came during this turn.
+    fn can_steer(&self) -> bool {
+        self.pending
+            .front()
+            .map(|(e, fresh)| *fresh && is_user_submit(e))
+            .unwrap_or(false)
+    }
+
     fn delay(&self) -> u64 {
-        self.st.config.chunk_delay_ms
+        self.config.chunk_delay_ms
     }
 
     /// Streams `text` as one text part (split by steering injections). False if stopped.
@@ -586,7 +552,7 @@ impl Agent {
             if delay == 0 && i % 64 == 63 {
                 tokio::task::yield_now().await;
             }
-            if !self.steer.is_empty() {
+            if self.can_steer() {
                 self.emit(json!({ "type": "text-end", "id": id }));
                 self.inject_steering();
                 id = format!("txt_{}", random_id(10));
@@ -604,10 +570,12 @@ impl Agent {
     fn inject_steering(&mut self) {
         self.emit(json!({ "type": "finish-step" }));
         self.emit(json!({ "type": "start-step" }));
-        while let Some((text, ev)) = self.steer.pop_front() {
-            if let InEvent::Message { in_seq, .. } = ev {
-                self.last_in_seq = Some(in_seq);
-            }
+        while self.can_steer() {
+            let Some((InEvent::Message { payload, in_seq }, _)) = self.pending.pop_front() else {
+                break;
+            };
+            self.cursor.consume(in_seq);
+            let text = payload.get("message").map(message_text).unwrap_or_default();
             let id = format!("txt_{}", random_id(10));
             self.emit(json!({ "type": "text-start", "id": id }));
             self.emit(
@@ -697,17 +665,7 @@ impl Agent {
                     return false;
                 }
                 // The run hands over to a fresh run on the same session.
-                let new_run = format!("run_{}", random_id(24));
-                {
-                    let mut inner = self.session.lock();
-                    inner.current_run_id = Some(new_run.clone());
-                    self.session.push_locked(
-                        &mut inner,
-                        String::new(),
-                        vec![("trigger-control".into(), "upgrade-required".into())],
-                    );
-                }
-                self.run_id = new_run;
+                self.out.upgrade();
                 self.stream_text("Now running on the new version.", d).await
             }
             Script::Reason => {
@@ -782,15 +740,12 @@ impl Agent {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let mut base = {
-            let inner = self.session.lock();
-            inner
-                .history
-                .iter()
-                .find(|m| m.get("id").and_then(Value::as_str) == Some(id.as_str()))
-                .cloned()
-                .unwrap_or_else(|| json!({ "id": id, "role": "assistant", "parts": [] }))
-        };
+        let mut base = self
+            .history
+            .iter()
+            .find(|m| m.get("id").and_then(Value::as_str) == Some(id.as_str()))
+            .cloned()
+            .unwrap_or_else(|| json!({ "id": id, "role": "assistant", "parts": [] }));
         // Overlay the advanced tool states onto the stored message.
         let mut advanced: Vec<Value> = Vec::new();
         for p in incoming
@@ -823,18 +778,15 @@ impl Agent {
             };
             advanced.push(merged);
         }
+        match self
+            .history
+            .iter()
+            .position(|m| m.get("id").and_then(Value::as_str) == Some(id.as_str()))
         {
-            let mut inner = self.session.lock();
-            match inner
-                .history
-                .iter()
-                .position(|m| m.get("id").and_then(Value::as_str) == Some(id.as_str()))
-            {
-                Some(i) => inner.history[i] = base.clone(),
-                None => inner.history.push(base.clone()),
-            }
+            Some(i) => self.history[i] = base.clone(),
+            None => self.history.push(base.clone()),
         }
-        self.st.db.save_messages(&self.chat_id, &self.history());
+        self.persist();
 
         self.msg = MessageBuilder::from_message(&base);
         self.stopped = false;
@@ -894,19 +846,19 @@ impl Agent {
         }
         if keep_message && self.msg.has_content() && !self.msg.id.is_empty() {
             let built = self.msg.build();
-            let mut inner = self.session.lock();
-            match inner
+            match self
                 .history
                 .iter()
                 .position(|m| m.get("id") == built.get("id"))
             {
-                Some(i) => inner.history[i] = built,
-                None => inner.history.push(built),
+                Some(i) => self.history[i] = built,
+                None => self.history.push(built),
             }
         }
-        let token = session_token(&self.st, &self.scope_id, Some(&self.run_id));
+        let token = self.out.mint_token();
         let in_seq = self
-            .last_in_seq
+            .cursor
+            .watermark()
             .map(|n| n.to_string())
             .unwrap_or_else(|| "0".into());
         let closing = self.closing.take();
@@ -921,40 +873,29 @@ impl Agent {
                 headers.push(("session-closed-reason".into(), r.clone()));
             }
         }
-        {
-            let mut inner = self.session.lock();
-            if inner.closed_at.is_some() {
-                return;
-            }
-            let seq = inner.next_seq;
-            let messages = inner.history.clone();
-            self.st
-                .db
-                .turn_complete(&self.chat_id, &messages, &token, &seq.to_string());
-            let previous = inner.last_turn_complete_seq.replace(seq);
-            self.session.push_locked(&mut inner, String::new(), headers);
-            self.session.trim_locked(&mut inner, previous.unwrap_or(0));
-            if let Some(reason) = closing {
-                self.session.close_locked(&mut inner, reason);
-            }
+        // The hooks' database write names the turn-complete's seq and happens
+        // before the record is visible; the write to `.out` then checks that seq is
+        // still the next one (only a close could have come between).
+        let Some(seq) = self.out.next_seq() else {
+            return;
+        };
+        self.out.checkpoint(self.history.clone());
+        self.db
+            .turn_complete(&self.chat_id, &self.history, &token, &seq.to_string());
+        if !self.out.end_turn(TurnEnd {
+            expect_seq: seq,
+            headers,
+            close: closing,
+        }) {
+            return;
         }
         self.stopped = false;
         self.open_text = None;
-        // Steering messages that missed this turn become the next turns.
-        while let Some((_, ev)) = self.steer.pop_front() {
-            self.backlog.push_back(ev);
+        // Messages that came too late for this turn become the next turns.
+        for (_, fresh) in self.pending.iter_mut() {
+            *fresh = false;
         }
     }
-}
-
-/// Title for a conversation: the first user message's text, shortened.
-pub fn title_of(messages: &[Value]) -> String {
-    messages
-        .iter()
-        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
-        .map(message_text)
-        .map(|t| truncate_chars(t.trim(), 40))
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -1015,11 +956,20 @@ mod tests {
     }
 
     #[test]
-    fn title_is_first_user_text() {
-        let msgs = vec![
-            json!({"id":"a","role":"assistant","parts":[{"type":"text","text":"x"}]}),
-            json!({"id":"u","role":"user","parts":[{"type":"text","text":"Hello there"}]}),
-        ];
-        assert_eq!(title_of(&msgs), "Hello there");
+    fn in_cursor_watermark_is_contiguous_and_monotonic() {
+        let mut c = InCursor::default();
+        assert_eq!(c.watermark(), None);
+        c.received(5);
+        c.received(6);
+        c.received(7);
+        // A stop (7) is handled ahead of the message (6) queued before it.
+        c.consume(5);
+        assert_eq!(c.watermark(), Some(5));
+        c.consume(7);
+        assert_eq!(c.watermark(), Some(5));
+        c.consume(6);
+        assert_eq!(c.watermark(), Some(7));
+        c.consume(3); // older than the window: ignored
+        assert_eq!(c.watermark(), Some(7));
     }
 }

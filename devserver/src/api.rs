@@ -9,39 +9,18 @@ use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use crate::auth::{authenticate, error, Access, Flavor, Principal};
+use crate::runs::{self, Delivered};
 use crate::store::{InEvent, NewSession, Session};
+use crate::tokens::{mint, session_token};
 use crate::util::{
-    api_error, header_str, json_response, now_ms, now_secs, parse_iso, read_body, rt_error,
-    set_header,
+    api_error, check_external_id, header_str, json_response, now_ms, parse_iso, read_body,
+    rt_error, set_header,
 };
-use crate::{agent, jwt, AppState, Shared};
+use crate::{AppState, Shared};
 
 /// Largest accepted `.in/append` body.
 pub const MAX_APPEND_BYTES: usize = 1024 * 1024;
 const MAX_API_BODY: usize = 2 * 1024 * 1024;
-
-/// Mints a public access token with these scopes.
-pub fn mint(state: &AppState, scopes: &[String]) -> String {
-    let claims = jwt::claims(
-        scopes,
-        state.config.token_ttl_secs,
-        state.faults.generation(),
-        now_secs(),
-    );
-    jwt::sign(&state.config.secret_key, &claims)
-}
-
-/// A session-scoped token: `read:sessions:{id}` + `write:sessions:{id}` (+ the run).
-pub fn session_token(state: &AppState, scope_id: &str, run_id: Option<&str>) -> String {
-    let mut scopes = vec![
-        format!("read:sessions:{scope_id}"),
-        format!("write:sessions:{scope_id}"),
-    ];
-    if let Some(r) = run_id {
-        scopes.push(format!("read:runs:{r}"));
-    }
-    mint(state, &scopes)
-}
 
 async fn json_object(
     body: Body,
@@ -130,15 +109,7 @@ fn validate_create(m: &Map<String, Value>) -> Result<CreateInput, Response> {
     let external_id = match opt_str(m, "externalId")? {
         None => None,
         Some(e) => {
-            let e = e.trim();
-            if e.is_empty() || e.chars().count() > 256 {
-                return Err(bad("`externalId` must be 1-256 characters"));
-            }
-            if e.starts_with("session_") {
-                return Err(bad(
-                    "`externalId` cannot start with 'session_' (reserved prefix)",
-                ));
-            }
+            check_external_id(e).map_err(|why| bad(format!("`externalId` {why}")))?;
             Some(e.to_string())
         }
     };
@@ -224,11 +195,10 @@ pub enum Created {
     Closed,
 }
 
-/// Creates (or returns) a session and starts its first run. Shared by the HTTP route
-/// and the demo app server.
+/// Creates (or returns) a session and starts its first run.
 pub fn create_or_return(state: &Shared, m: &Map<String, Value>) -> Result<Created, Response> {
     let input = validate_create(m)?;
-    let (session, fresh) = state.store.create_or_get(NewSession {
+    let created = state.store.create_or_get(NewSession {
         external_id: input.external_id.clone(),
         kind: input.kind.clone(),
         task_identifier: input.task.clone(),
@@ -237,13 +207,22 @@ pub fn create_or_return(state: &Shared, m: &Map<String, Value>) -> Result<Create
         metadata: input.metadata.clone().unwrap_or(Value::Null),
         expires_at: input.expires_at.clone(),
     });
+    let Ok((session, fresh)) = created else {
+        return Err(limit_error(
+            Flavor::Api,
+            format!(
+                "Too many sessions: the limit of {} is reached and none is idle",
+                state.store.limits.max_sessions
+            ),
+        ));
+    };
     if fresh {
         let base = input
             .trigger_config
             .get("basePayload")
             .cloned()
             .unwrap_or_else(|| json!({}));
-        let run_id = agent::start_run(state, &session, Some(base), None);
+        let run_id = runs::start_first(state, &session, base);
         let inner = session.lock();
         let mut body = inner.to_json();
         body["runId"] = json!(run_id);
@@ -272,6 +251,16 @@ pub fn create_or_return(state: &Shared, m: &Map<String, Value>) -> Result<Create
     body["publicAccessToken"] = json!(session_token(state, inner.scope_id(), None));
     body["isCached"] = json!(true);
     Ok(Created::Cached(body))
+}
+
+/// A `429` for a limit of the emulator: `{"error", "code": "limit_exceeded"}`
+/// (`"ok": false` too on the realtime routes).
+pub fn limit_error(flavor: Flavor, msg: String) -> Response {
+    let mut body = json!({ "error": msg, "code": "limit_exceeded" });
+    if let Flavor::Realtime = flavor {
+        body["ok"] = json!(false);
+    }
+    json_response(StatusCode::TOO_MANY_REQUESTS, body)
 }
 
 pub async fn create_session(State(st): State<Shared>, headers: HeaderMap, body: Body) -> Response {
@@ -500,7 +489,7 @@ pub async fn append(
             set_header(
                 &mut resp,
                 "x-ratelimit-reset",
-                &(now_ms() + f.reset_ms).to_string(),
+                &now_ms().saturating_add(f.reset_ms).to_string(),
             );
         }
         return resp;
@@ -537,44 +526,21 @@ pub async fn append(
         Ok(c) => c,
         Err(e) => return rt_error(StatusCode::BAD_REQUEST, e),
     };
-    let seq = deliver(&st, &session, chunk, part_id);
-    json_response(StatusCode::OK, json!({ "ok": true, "seq": seq }))
-}
-
-/// Records an `.in` chunk and hands it to the live run, or starts a continuation run.
-/// Returns the chunk's `.in` seq (for a repeated `X-Part-Id`, the first one's).
-pub fn deliver(st: &Shared, session: &Arc<Session>, chunk: Value, part_id: Option<String>) -> u64 {
-    let (event, in_seq) = {
-        let mut inner = session.lock();
-        if let Some(first) = part_id.as_ref().and_then(|p| inner.part_ids.get(p)) {
-            return *first; // a retry of an append we already stored
-        }
-        inner.in_count += 1;
-        let in_seq = inner.in_count - 1;
-        if let Some(p) = part_id {
-            inner.part_ids.insert(p, in_seq);
-        }
-        AppState::bump(&st.appends);
-        let event = if chunk.get("kind").and_then(Value::as_str) == Some("stop") {
+    let is_stop = chunk.get("kind").and_then(Value::as_str) == Some("stop");
+    let payload = chunk.get("payload").cloned().unwrap_or_else(|| json!({}));
+    let make = move |in_seq| {
+        if is_stop {
             InEvent::Stop { in_seq }
         } else {
-            InEvent::Message {
-                payload: chunk.get("payload").cloned().unwrap_or_else(|| json!({})),
-                in_seq,
-            }
-        };
-        let unsent = match &inner.run_tx {
-            Some(tx) => match tx.send(event) {
-                Ok(()) => return in_seq,
-                Err(e) => e.0,
-            },
-            None => event,
-        };
-        (unsent, in_seq)
+            InEvent::Message { payload, in_seq }
+        }
     };
-    // No live run: a stop has nothing to stop; a message starts a continuation.
-    if let InEvent::Message { .. } = event {
-        agent::start_run(st, session, None, Some(event));
-    }
-    in_seq
+    let seq = match runs::deliver(&st, &session, make, part_id) {
+        Delivered::Stored(seq) => {
+            AppState::bump(&st.appends);
+            seq
+        }
+        Delivered::Duplicate(seq) => seq,
+    };
+    json_response(StatusCode::OK, json!({ "ok": true, "seq": seq }))
 }

@@ -7,14 +7,16 @@ use std::sync::{Mutex, MutexGuard};
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Map, Value};
 
-use crate::api::{self, Created};
-use crate::util::{api_error, header_str, json_response, now_ms, read_body};
-use crate::Shared;
+use crate::client::{self, Answer, ApiTarget};
+use crate::util::{
+    api_error, check_external_id, header_str, json_response, now_ms, now_secs, read_body,
+};
+use crate::{jwt, Shared};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS conversations (
@@ -24,6 +26,7 @@ CREATE TABLE IF NOT EXISTS conversations (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS conversations_by_update ON conversations (updated_at DESC);
 CREATE TABLE IF NOT EXISTS chat_sessions (
     chat_id TEXT PRIMARY KEY,
     public_access_token TEXT NOT NULL,
@@ -40,6 +43,19 @@ const MIGRATIONS: [&str; 2] = [
     "ALTER TABLE chat_sessions ADD COLUMN closed INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE chat_sessions ADD COLUMN closed_reason TEXT",
 ];
+
+/// Most conversations `GET /app/chats` lists (the newest).
+pub const MAX_LISTED: usize = 200;
+
+/// What an upsert of a chat's session row does to its stored `lastEventId`.
+#[derive(Clone, Copy, Debug)]
+pub enum Cursor<'a> {
+    /// Leaves it as it is (a write that says nothing about the cursor).
+    Keep,
+    /// Forgets it: the session is new, or the client said `"lastEventId": null`.
+    Clear,
+    Set(&'a str),
+}
 
 /// The demo database. Every operation logs and swallows storage errors: a failed
 /// write must not take the emulator down.
@@ -104,7 +120,7 @@ impl Db {
         messages: &[Value],
     ) -> rusqlite::Result<()> {
         let now = now_ms() as i64;
-        let title = crate::agent::title_of(messages);
+        let title = crate::util::title_of(messages);
         let text = Value::Array(messages.to_vec()).to_string();
         conn.execute(
             "INSERT INTO conversations (id, title, messages, created_at, updated_at)
@@ -120,16 +136,21 @@ impl Db {
         conn: &Connection,
         chat_id: &str,
         token: &str,
-        last_event_id: Option<&str>,
+        cursor: Cursor<'_>,
         is_streaming: Option<bool>,
     ) -> rusqlite::Result<()> {
+        let (keep, value) = match cursor {
+            Cursor::Keep => (true, None),
+            Cursor::Clear => (false, None),
+            Cursor::Set(v) => (false, Some(v)),
+        };
         conn.execute(
             "INSERT INTO chat_sessions (chat_id, public_access_token, last_event_id, is_streaming, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(chat_id) DO UPDATE SET public_access_token = ?2,
-               last_event_id = COALESCE(?3, chat_sessions.last_event_id),
+               last_event_id = CASE WHEN ?6 THEN chat_sessions.last_event_id ELSE ?3 END,
                is_streaming = COALESCE(?4, chat_sessions.is_streaming), updated_at = ?5",
-            params![chat_id, token, last_event_id, is_streaming, now_ms() as i64],
+            params![chat_id, token, value, is_streaming, now_ms() as i64, keep],
         )?;
         Ok(())
     }
@@ -143,14 +164,14 @@ impl Db {
         &self,
         chat_id: &str,
         token: &str,
-        last_event_id: Option<&str>,
+        cursor: Cursor<'_>,
         is_streaming: Option<bool>,
     ) {
         Self::log(Self::upsert_session_row(
             &self.lock(),
             chat_id,
             token,
-            last_event_id,
+            cursor,
             is_streaming,
         ));
     }
@@ -176,7 +197,7 @@ impl Db {
         let r = (|| {
             let tx = conn.transaction()?;
             Self::upsert_messages(&tx, chat_id, messages)?;
-            Self::upsert_session_row(&tx, chat_id, token, Some(last_event_id), Some(false))?;
+            Self::upsert_session_row(&tx, chat_id, token, Cursor::Set(last_event_id), Some(false))?;
             tx.commit()
         })();
         Self::log(r);
@@ -185,9 +206,9 @@ impl Db {
     fn list(&self) -> rusqlite::Result<Vec<Value>> {
         let conn = self.lock();
         let mut stmt = conn.prepare(
-            "SELECT id, title, updated_at FROM conversations ORDER BY updated_at DESC, rowid DESC",
+            "SELECT id, title, updated_at FROM conversations ORDER BY updated_at DESC, rowid DESC LIMIT ?1",
         )?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map(params![MAX_LISTED as i64], |r| {
             Ok(json!({
                 "id": r.get::<_, String>(0)?,
                 "title": r.get::<_, String>(1)?,
@@ -265,10 +286,12 @@ fn db_error(e: rusqlite::Error) -> Response {
 }
 
 fn valid_chat_id(id: &str) -> Result<(), Response> {
-    if id.is_empty() || id.chars().count() > 256 || id.starts_with("session_") {
-        return Err(api_error(StatusCode::BAD_REQUEST, "Invalid chat id"));
-    }
-    Ok(())
+    check_external_id(id).map_err(|why| {
+        api_error(
+            StatusCode::BAD_REQUEST,
+            format!("Invalid chat id: it {why}"),
+        )
+    })
 }
 
 async fn body_json(body: Body) -> Result<Value, Response> {
@@ -286,7 +309,7 @@ async fn body_json(body: Body) -> Result<Value, Response> {
         .map_err(|e| api_error(StatusCode::BAD_REQUEST, format!("Invalid JSON body: {e}")))
 }
 
-/// The `{chat_id}` of an `/app/chats/{chat_id}/…` route that writes, checked by
+/// The `{chat_id}` of an `/app/chats/{chat_id}…` route, checked by
 /// [`valid_chat_id`] (a 400 when it is not a usable chat id).
 pub struct ChatId(pub String);
 
@@ -313,16 +336,48 @@ impl<S: Send + Sync> FromRequest<S> for JsonOrNull {
     }
 }
 
-/// `GET /app/config`
-pub async fn config(headers: HeaderMap) -> Response {
-    let host = header_str(&headers, "host").unwrap_or("127.0.0.1");
+/// `GET /app/config`: the task id and the API the page talks to (this server's
+/// own origin, or `--api-url`).
+pub async fn config(State(st): State<Shared>, headers: HeaderMap) -> Response {
+    let base = match &st.config.api_target {
+        ApiTarget::Local => {
+            let host = header_str(&headers, "host").unwrap_or("127.0.0.1");
+            format!("http://{host}")
+        }
+        ApiTarget::Remote(url) => url.clone(),
+    };
     json_response(
         StatusCode::OK,
-        json!({ "taskId": crate::DEMO_TASK_ID, "baseURL": format!("http://{host}") }),
+        json!({ "taskId": st.config.task_id, "baseURL": base }),
     )
 }
 
-/// `POST /app/chats/{chatId}/start`: creates the session server-side with the secret key.
+/// An API failure, passed on to the page: its status (a 5xx from the API, or no
+/// answer at all, becomes a 502) and its error text.
+fn api_failure(a: Result<Answer, String>) -> Response {
+    match a {
+        Ok(a) => {
+            let msg = a
+                .body
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("The API refused the request")
+                .to_string();
+            let status = if a.status.is_server_error() || a.status.is_success() {
+                StatusCode::BAD_GATEWAY
+            } else {
+                a.status
+            };
+            api_error(status, msg)
+        }
+        Err(e) => api_error(StatusCode::BAD_GATEWAY, e),
+    }
+}
+
+/// `POST /app/chats/{chatId}/start`: creates the session server-side with the secret
+/// key, through the API. A session created anew (not `isCached`) starts the chat's
+/// stored cursor over: a `lastEventId` from an earlier session of the same chat
+/// (say, before an emulator restart) would be ahead of the new session's records.
 pub async fn start_chat(
     State(st): State<Shared>,
     ChatId(chat_id): ChatId,
@@ -347,34 +402,53 @@ pub async fn start_chat(
     let req = json!({
         "type": "chat.agent",
         "externalId": chat_id,
-        "taskIdentifier": crate::DEMO_TASK_ID,
+        "taskIdentifier": st.config.task_id,
         "triggerConfig": { "basePayload": base, "tags": [format!("chat:{}", chat_id.chars().take(120).collect::<String>())] },
     });
-    let Value::Object(req) = req else {
-        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "unreachable");
-    };
-    let body = match api::create_or_return(&st, &req) {
-        Err(r) => return r,
-        Ok(Created::Closed) => {
+    let answer = client::call(&st, Method::POST, "/api/v1/sessions", Some(&req)).await;
+    let body = match answer {
+        Ok(a) if a.status.is_success() => a.body,
+        Ok(a) if a.status == StatusCode::CONFLICT => {
             return api_error(StatusCode::CONFLICT, "This chat's session is closed")
         }
-        Ok(Created::Fresh(b)) | Ok(Created::Cached(b)) => b,
+        other => return api_failure(other),
     };
-    let token = body["publicAccessToken"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let Some(token) = body["publicAccessToken"].as_str().map(str::to_string) else {
+        return api_error(
+            StatusCode::BAD_GATEWAY,
+            "The API's session has no publicAccessToken",
+        );
+    };
+    let fresh = body["isCached"] != json!(true);
     st.db.ensure_conversation(&chat_id);
-    st.db.upsert_session(&chat_id, &token, None, Some(false));
+    let cursor = if fresh { Cursor::Clear } else { Cursor::Keep };
+    st.db.upsert_session(&chat_id, &token, cursor, Some(false));
     json_response(
         StatusCode::OK,
         json!({ "publicAccessToken": token, "sessionId": body["id"], "runId": body["runId"] }),
     )
 }
 
-/// `POST /app/chats/{chatId}/token`: a fresh session-scoped token.
+/// `POST /app/chats/{chatId}/token`: a fresh session-scoped token, made the way
+/// `auth.createPublicToken` makes one: the environment's claims from the API, then
+/// signed here with the secret key.
 pub async fn mint_token(State(st): State<Shared>, ChatId(chat_id): ChatId) -> Response {
-    let token = api::session_token(&st, &chat_id, None);
+    let answer = client::call(&st, Method::POST, "/api/v1/auth/jwt/claims", None).await;
+    let base = match answer {
+        Ok(a) if a.status.is_success() && a.body.is_object() => a.body,
+        other => return api_failure(other),
+    };
+    let scopes = vec![
+        format!("read:sessions:{chat_id}"),
+        format!("write:sessions:{chat_id}"),
+    ];
+    let mut claims = jwt::claims(&scopes, st.config.token_ttl_secs, 0, now_secs());
+    if let (Some(c), Some(b)) = (claims.as_object_mut(), base.as_object()) {
+        for (k, v) in b {
+            c.insert(k.clone(), v.clone());
+        }
+    }
+    let token = jwt::sign(&st.config.secret_key, &claims);
     json_response(StatusCode::OK, json!({ "publicAccessToken": token }))
 }
 
@@ -387,7 +461,7 @@ pub async fn list_chats(State(st): State<Shared>) -> Response {
 }
 
 /// `GET /app/chats/{chatId}`
-pub async fn get_chat(State(st): State<Shared>, Path(chat_id): Path<String>) -> Response {
+pub async fn get_chat(State(st): State<Shared>, ChatId(chat_id): ChatId) -> Response {
     match st.db.load(&chat_id) {
         Ok(Some(v)) => json_response(StatusCode::OK, v),
         Ok(None) => api_error(StatusCode::NOT_FOUND, "Chat not found"),
@@ -415,9 +489,10 @@ pub async fn put_session(
                 );
             };
             let last = match m.get("lastEventId") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(Value::Number(n)) => Some(n.to_string()),
+                None => None,
+                Some(Value::Null) => Some(None),
+                Some(Value::String(s)) => Some(Some(s.clone())),
+                Some(Value::Number(n)) => Some(Some(n.to_string())),
                 Some(_) => {
                     return api_error(StatusCode::BAD_REQUEST, "`lastEventId` must be a string")
                 }
@@ -442,8 +517,12 @@ pub async fn put_session(
                 }
             };
             st.db.ensure_conversation(&chat_id);
-            st.db
-                .upsert_session(&chat_id, token, last.as_deref(), streaming);
+            let cursor = match &last {
+                None => Cursor::Keep,
+                Some(None) => Cursor::Clear,
+                Some(Some(v)) => Cursor::Set(v),
+            };
+            st.db.upsert_session(&chat_id, token, cursor, streaming);
             if closed {
                 st.db.close_session(&chat_id, reason);
             }
@@ -469,21 +548,36 @@ pub async fn put_messages(
     json_response(StatusCode::OK, json!({ "ok": true }))
 }
 
-/// `DELETE /app/chats/{chatId}`: deletes the rows and closes the session.
-pub async fn delete_chat(State(st): State<Shared>, Path(chat_id): Path<String>) -> Response {
+/// `DELETE /app/chats/{chatId}`: deletes the rows and closes the session (through
+/// the API; a chat whose session the API does not know has nothing to close).
+pub async fn delete_chat(State(st): State<Shared>, ChatId(chat_id): ChatId) -> Response {
+    // Close first, so the agent's hooks stop writing this chat's rows.
+    let path = format!("/api/v1/sessions/{}/close", encode_path(&chat_id));
+    let reason = json!({ "reason": "chat deleted" });
+    let closed = match client::call(&st, Method::POST, &path, Some(&reason)).await {
+        Ok(a) if a.status.is_success() => true,
+        Ok(a) if a.status == StatusCode::NOT_FOUND => false,
+        other => return api_failure(other),
+    };
     let deleted = match st.db.delete(&chat_id) {
         Ok(d) => d,
         Err(e) => return db_error(e),
-    };
-    let closed = match st.store.get(&chat_id) {
-        Some(s) => {
-            api::close(&s, Some("chat deleted".into()));
-            true
-        }
-        None => false,
     };
     json_response(
         StatusCode::OK,
         json!({ "ok": true, "deleted": deleted, "sessionClosed": closed }),
     )
+}
+
+/// Percent-encodes a path segment (everything but unreserved characters).
+pub fn encode_path(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

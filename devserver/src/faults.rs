@@ -29,6 +29,11 @@ struct FaultState {
     generation: u64,
     /// Tokens without a `gen` claim issued at or before this second are revoked.
     revoked_before: Option<u64>,
+    /// Every `.out` connection is cut after a random number of bytes in this
+    /// window (inclusive); `out_cut_default` is what `--fault-out-cut-bytes` set
+    /// (what `reset` goes back to).
+    out_cut: Option<(u64, u64)>,
+    out_cut_default: Option<(u64, u64)>,
 }
 
 #[derive(Default)]
@@ -66,6 +71,21 @@ impl Faults {
         }
     }
 
+    /// Sets the byte-cut window from the command line (also what `reset` restores).
+    pub fn set_out_cut(&self, window: Option<(u64, u64)>) {
+        let mut f = self.lock();
+        f.out_cut = window;
+        f.out_cut_default = window;
+    }
+
+    /// For a new `.out` connection: after how many bytes to cut it, drawn
+    /// uniformly from the window, when the byte-cut fault is on.
+    pub fn take_out_cut(&self) -> Option<u64> {
+        let (lo, hi) = self.lock().out_cut?;
+        let span = hi.saturating_sub(lo).saturating_add(1);
+        Some(lo.saturating_add(crate::util::random_u64() % span))
+    }
+
     /// Consumes the pending drop-out fault for the next `.out` connection.
     pub fn take_drop_out(&self) -> Option<u64> {
         self.lock().drop_out_after.take()
@@ -93,6 +113,7 @@ impl Faults {
 pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/_dev/faults/drop-out", post(drop_out))
+        .route("/_dev/faults/cut-out-bytes", post(cut_out_bytes))
         .route("/_dev/faults/fail-appends", post(fail_appends))
         .route("/_dev/faults/expire-tokens", post(expire_tokens))
         .route("/_dev/faults/delay", post(delay))
@@ -146,6 +167,44 @@ async fn drop_out(State(st): State<Shared>, body: Body) -> Response {
     json_response(StatusCode::OK, json!({ "ok": true, "afterRecords": k }))
 }
 
+/// `{maxBytes, minBytes?}`: every `.out` connection from now on is cut after a
+/// uniformly random number of bytes in `minBytes..=maxBytes` (`minBytes` defaults
+/// to 1). `{maxBytes: null}` (or `0`) turns it off.
+async fn cut_out_bytes(State(st): State<Shared>, body: Body) -> Response {
+    let m = match json_body(body).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let (max, min) = match (uint(&m, "maxBytes", Some(0)), uint(&m, "minBytes", Some(1))) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let window = match check_cut_window(min, max) {
+        Ok(w) => w,
+        Err(msg) => return api_error(StatusCode::BAD_REQUEST, msg),
+    };
+    st.faults.lock().out_cut = window;
+    json_response(
+        StatusCode::OK,
+        json!({
+            "ok": true,
+            "minBytes": window.map(|w| w.0),
+            "maxBytes": window.map(|w| w.1),
+        }),
+    )
+}
+
+/// `max == 0` is "off"; otherwise `1 <= min <= max` (bytes).
+pub fn check_cut_window(min: u64, max: u64) -> Result<Option<(u64, u64)>, &'static str> {
+    if max == 0 {
+        return Ok(None);
+    }
+    if min == 0 || min > max {
+        return Err("the window needs 1 <= minBytes <= maxBytes");
+    }
+    Ok(Some((min, max)))
+}
+
 async fn fail_appends(State(st): State<Shared>, body: Body) -> Response {
     let m = match json_body(body).await {
         Ok(m) => m,
@@ -159,6 +218,12 @@ async fn fail_appends(State(st): State<Shared>, body: Body) -> Response {
         (Ok(c), Ok(s), Ok(r)) => (c, s, r),
         (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r,
     };
+    if reset > 86_400_000 {
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "`resetMs` must be at most 86400000 (a day)",
+        );
+    }
     if status != 500 && status != 429 {
         return api_error(StatusCode::BAD_REQUEST, "`status` must be 500 or 429");
     }
@@ -197,12 +262,14 @@ async fn delay(State(st): State<Shared>, body: Body) -> Response {
     }
 }
 
-/// Clears every pending fault. Revoked tokens stay revoked.
+/// Clears every pending fault. Revoked tokens stay revoked; the byte-cut window
+/// goes back to what `--fault-out-cut-bytes` set (off without it).
 async fn reset(State(st): State<Shared>) -> Response {
     let mut f = st.faults.lock();
     f.drop_out_after = None;
     f.fail_appends = 0;
     f.delay_ms = 0;
+    f.out_cut = f.out_cut_default;
     json_response(StatusCode::OK, json!({ "ok": true }))
 }
 

@@ -124,7 +124,7 @@ pub fn claims(scopes: &[String], ttl_secs: u64, generation: u64, now_secs: u64) 
         "iss": ISSUER,
         "aud": AUDIENCE,
         "iat": now_secs,
-        "exp": now_secs + ttl_secs,
+        "exp": now_secs.saturating_add(ttl_secs),
     })
 }
 

@@ -8,10 +8,13 @@ pub mod agent;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod client;
 pub mod faults;
 pub mod jwt;
+pub mod runs;
 pub mod sse;
 pub mod store;
+pub mod tokens;
 pub mod util;
 pub mod web;
 
@@ -49,6 +52,18 @@ pub struct Config {
     /// Upper bound applied to `Timeout-Seconds` (a testing aid; default 600).
     pub max_stream_secs: u64,
     pub ping_interval: Duration,
+    /// What the store keeps (sessions, records, part ids, history).
+    pub limits: store::Limits,
+    /// Most `.out` connections open at once (a 429 beyond).
+    pub max_out_connections: u64,
+    /// Where the demo app server's API calls go (`--api-url`): with a remote API
+    /// this server serves only the page and `/app/`.
+    pub api_target: client::ApiTarget,
+    /// The task id the demo page starts sessions for.
+    pub task_id: String,
+    /// `--fault-out-cut-bytes`: every `.out` connection is cut at a random byte
+    /// offset in this window (inclusive).
+    pub out_cut_bytes: Option<(u64, u64)>,
 }
 
 impl Default for Config {
@@ -65,6 +80,11 @@ impl Default for Config {
             idle_timeout_secs: 30,
             max_stream_secs: 600,
             ping_interval: Duration::from_secs(5),
+            limits: store::Limits::default(),
+            max_out_connections: 1000,
+            api_target: client::ApiTarget::Local,
+            task_id: DEMO_TASK_ID.into(),
+            out_cut_bytes: None,
         }
     }
 }
@@ -73,7 +93,9 @@ impl Default for Config {
 pub struct AppState {
     pub config: Config,
     pub store: store::Store,
-    pub db: app::Db,
+    pub db: Arc<app::Db>,
+    /// What runs execute (the scripted agent).
+    pub task: runs::TaskFn,
     pub faults: faults::Faults,
     pub open_out: AtomicU64,
     pub appends: AtomicU64,
@@ -88,12 +110,21 @@ pub type Shared = Arc<AppState>;
 
 impl AppState {
     pub fn new(config: Config) -> Result<Shared, String> {
-        let db = app::Db::open(config.db.as_deref())?;
+        let db = Arc::new(app::Db::open(config.db.as_deref())?);
+        let task = agent::task(
+            db.clone(),
+            agent::AgentConfig {
+                chunk_delay_ms: config.chunk_delay_ms,
+            },
+        );
+        let faults = faults::Faults::default();
+        faults.set_out_cut(config.out_cut_bytes);
         Ok(Arc::new(AppState {
+            store: store::Store::new(config.limits),
             config,
-            store: store::Store::default(),
             db,
-            faults: faults::Faults::default(),
+            task,
+            faults,
             open_out: AtomicU64::new(0),
             appends: AtomicU64::new(0),
             append_requests: AtomicU64::new(0),
@@ -107,15 +138,27 @@ impl AppState {
     }
 }
 
-/// Builds the whole HTTP application.
-pub fn router(state: Shared) -> Router {
-    let mut r = Router::new()
+/// The Trigger.dev API routes alone (what the app server calls in-process).
+pub fn api_router(state: Shared) -> Router {
+    api_routes().with_state(state)
+}
+
+/// The API routes, without their state.
+pub fn api_routes() -> Router<Shared> {
+    Router::new()
         .route("/api/v1/sessions", post(api::create_session))
         .route("/api/v1/sessions/{id}", get(api::get_session))
         .route("/api/v1/sessions/{id}/close", post(api::close_session))
         .route("/api/v1/auth/jwt/claims", post(api::jwt_claims))
         .route("/realtime/v1/sessions/{id}/in/append", post(api::append))
         .route("/realtime/v1/sessions/{id}/out", get(sse::subscribe))
+        .method_not_allowed_fallback(web::method_not_allowed)
+}
+
+/// Builds the whole HTTP application: the API (unless the app server talks to a
+/// remote one), the demo app server, the fault controls, the page.
+pub fn router(state: Shared) -> Router {
+    let mut r = Router::new()
         .route("/app/config", get(app::config))
         .route("/app/chats", get(app::list_chats))
         .route(
@@ -126,6 +169,9 @@ pub fn router(state: Shared) -> Router {
         .route("/app/chats/{chat_id}/token", post(app::mint_token))
         .route("/app/chats/{chat_id}/session", put(app::put_session))
         .route("/app/chats/{chat_id}/messages", put(app::put_messages));
+    if let client::ApiTarget::Local = state.config.api_target {
+        r = r.merge(api_routes());
+    }
     if state.config.faults {
         r = r.merge(faults::routes());
     }
@@ -135,7 +181,10 @@ pub fn router(state: Shared) -> Router {
             state.clone(),
             faults::delay_layer,
         ))
-        .layer(axum::middleware::from_fn(web::cors_layer))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web::cors_layer,
+        ))
         .with_state(state)
 }
 

@@ -4,17 +4,22 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use trigger_devserver::client::ApiTarget;
 use trigger_devserver::{start, Config};
 
 const USAGE: &str = "usage: trigger-devserver [--port 8787] [--host 127.0.0.1] [--secret-key KEY]
     [--token-ttl-seconds 3600] [--faults] [--www DIR] [--db FILE|:memory:]
-    [--chunk-delay-ms 20] [--idle-timeout-seconds 30] [--max-stream-seconds 600]";
+    [--chunk-delay-ms 20] [--idle-timeout-seconds 30] [--max-stream-seconds 600]
+    [--max-sessions 1000] [--max-records-per-session 10000] [--max-part-ids 1000]
+    [--max-out-connections 1000] [--fault-out-cut-bytes MAX|MIN-MAX]
+    [--api-url URL [--task-id ai-chat]]   (the key: --secret-key or TRIGGER_SECRET_KEY)";
 
 fn parse_args(args: Vec<String>) -> Result<Config, String> {
     let mut c = Config {
         db: Some(default_db()),
         ..Config::default()
     };
+    let mut key_given = false;
     let mut it = args.into_iter();
     while let Some(flag) = it.next() {
         let (name, inline) = match flag.split_once('=') {
@@ -52,6 +57,7 @@ fn parse_args(args: Vec<String>) -> Result<Config, String> {
                     return Err("--secret-key must not be empty".into());
                 }
                 c.secret_key = v;
+                key_given = true;
             }
             "--token-ttl-seconds" => c.token_ttl_secs = num(value()?)?.max(1),
             "--www" => c.www = Some(PathBuf::from(value()?)),
@@ -66,7 +72,53 @@ fn parse_args(args: Vec<String>) -> Result<Config, String> {
             "--chunk-delay-ms" => c.chunk_delay_ms = num(value()?)?,
             "--idle-timeout-seconds" => c.idle_timeout_secs = num(value()?)?.max(1),
             "--max-stream-seconds" => c.max_stream_secs = num(value()?)?.clamp(1, 600),
+            "--max-sessions" => {
+                c.limits.max_sessions = num(value()?)?.clamp(1, 10_000_000) as usize
+            }
+            "--max-records-per-session" => {
+                c.limits.max_records = num(value()?)?.clamp(16, 10_000_000) as usize
+            }
+            "--max-part-ids" => {
+                c.limits.max_part_ids = num(value()?)?.clamp(1, 10_000_000) as usize
+            }
+            "--max-out-connections" => c.max_out_connections = num(value()?)?.max(1),
+            "--fault-out-cut-bytes" => {
+                let v = value()?;
+                let (lo, hi) = match v.split_once('-') {
+                    Some((a, b)) => (num(a.to_string())?, num(b.to_string())?),
+                    None => (1, num(v.clone())?),
+                };
+                c.out_cut_bytes = trigger_devserver::faults::check_cut_window(lo, hi)
+                    .map_err(|e| format!("--fault-out-cut-bytes {v:?}: {e}"))?;
+            }
+            "--api-url" => {
+                let v = value()?;
+                let url = v.trim_end_matches('/').to_string();
+                if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains('?')
+                {
+                    return Err(format!("--api-url needs an http(s) URL, got {v:?}"));
+                }
+                c.api_target = ApiTarget::Remote(url);
+            }
+            "--task-id" => {
+                let v = value()?;
+                if v.is_empty() || v.len() > 128 {
+                    return Err("--task-id must be 1-128 characters".into());
+                }
+                c.task_id = v;
+            }
             other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    if let ApiTarget::Remote(_) = c.api_target {
+        if !key_given {
+            match std::env::var("TRIGGER_SECRET_KEY") {
+                Ok(k) if !k.trim().is_empty() => c.secret_key = k.trim().to_string(),
+                _ => return Err(
+                    "--api-url needs the project's secret key: TRIGGER_SECRET_KEY or --secret-key"
+                        .into(),
+                ),
+            }
         }
     }
     Ok(c)
@@ -123,7 +175,15 @@ fn main() -> ExitCode {
             "trigger-devserver listening on http://{}",
             running.addr
         );
-        let _ = writeln!(out, "secret key: {}", running.state.config.secret_key);
+        match &running.state.config.api_target {
+            // The emulator's own key is for local use; a real project's key is never printed.
+            ApiTarget::Local => {
+                let _ = writeln!(out, "secret key: {}", running.state.config.secret_key);
+            }
+            ApiTarget::Remote(url) => {
+                let _ = writeln!(out, "app server for the API at {url}");
+            }
+        }
         let _ = out.flush();
         drop(out);
         eprintln!(
@@ -168,5 +228,20 @@ mod tests {
         assert!(parse_args(args(&["--port", "x"])).is_err());
         assert!(parse_args(args(&["--bogus"])).is_err());
         assert!(parse_args(args(&["--port"])).is_err());
+        let c = parse_args(args(&["--fault-out-cut-bytes", "3000", "--max-sessions=5"])).unwrap();
+        assert_eq!(c.out_cut_bytes, Some((1, 3000)));
+        assert_eq!(c.limits.max_sessions, 5);
+        let c = parse_args(args(&["--fault-out-cut-bytes", "10-20"])).unwrap();
+        assert_eq!(c.out_cut_bytes, Some((10, 20)));
+        assert!(parse_args(args(&["--fault-out-cut-bytes", "20-10"])).is_err());
+        assert!(parse_args(args(&["--api-url", "ftp://x"])).is_err());
+        let c = parse_args(args(&[
+            "--api-url",
+            "http://127.0.0.1:9/",
+            "--secret-key",
+            "k",
+        ]))
+        .unwrap();
+        assert!(matches!(c.api_target, ApiTarget::Remote(ref u) if u == "http://127.0.0.1:9"));
     }
 }

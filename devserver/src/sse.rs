@@ -71,6 +71,29 @@ fn timeout_seconds(headers: &HeaderMap) -> Result<u64, ()> {
     }
 }
 
+/// The first seq to send for a `Last-Event-ID`: absent → 0, `N` → `N + 1`. A value
+/// that is not a plain number (e.g. the SSE id triple `a,b,c`) means "from the
+/// start", like S2; a number too big for a seq (no `N + 1`) is a 400.
+pub fn resume_cursor(headers: &HeaderMap) -> Result<u64, &'static str> {
+    let Some(v) = headers.get("last-event-id") else {
+        return Ok(0);
+    };
+    let Ok(v) = v.to_str().map(str::trim) else {
+        return Err("Last-Event-ID must be ASCII");
+    };
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(0);
+    }
+    v.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_add(1))
+        .filter(|n| *n <= MAX_SEQ)
+        .ok_or("Last-Event-ID is out of range")
+}
+
+/// Largest seq a cursor may name (2^53: what a JavaScript client can hold exactly).
+pub const MAX_SEQ: u64 = 1 << 53;
+
 pub async fn subscribe(
     State(st): State<Shared>,
     Path(id): Path<String>,
@@ -102,11 +125,10 @@ pub async fn subscribe(
         );
     };
     let timeout = timeout.min(st.config.max_stream_secs.max(1));
-    // A non-integer Last-Event-ID (e.g. the SSE id triple) means "from the start".
-    let cursor = header_str(&headers, "last-event-id")
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(|n| n + 1)
-        .unwrap_or(0);
+    let cursor = match resume_cursor(&headers) {
+        Ok(c) => c,
+        Err(msg) => return rt_error(StatusCode::BAD_REQUEST, msg),
+    };
     let peek = header_str(&headers, "x-peek-settled")
         .map(|v| v == "1" || v.eq_ignore_ascii_case("true"))
         .unwrap_or(false);
@@ -121,12 +143,23 @@ pub async fn subscribe(
         (settled, inner.closed_at.is_some())
     };
     let drop_after = st.faults.take_drop_out();
+    let cut_at = st.faults.take_out_cut();
 
     let (tx, rx) = mpsc::channel::<Frame>(16);
     st.open_out.fetch_add(1, Ordering::Relaxed);
     let guard = OpenGuard(st.clone());
     let deadline = Instant::now() + Duration::from_secs(timeout);
     let ping = st.config.ping_interval;
+    if st.open_out.load(Ordering::Relaxed) > st.config.max_out_connections {
+        drop(guard);
+        return crate::api::limit_error(
+            Flavor::Realtime,
+            format!(
+                "Too many open .out connections (the limit is {})",
+                st.config.max_out_connections
+            ),
+        );
+    }
     let closing = st.closing.subscribe();
     tokio::spawn(async move {
         let _guard = guard;
@@ -138,6 +171,7 @@ pub async fn subscribe(
             ping,
             settled || closed,
             drop_after,
+            cut_at,
             closing,
         )
         .await;
@@ -176,6 +210,35 @@ async fn cut(tx: &mpsc::Sender<Frame>) {
         .await;
 }
 
+/// Writes frames to a connection, cutting it once `budget` bytes have gone out
+/// (the byte-cut fault): the frame that crosses the line is sent only up to it.
+struct Sender<'a> {
+    tx: &'a mpsc::Sender<Frame>,
+    budget: Option<u64>,
+}
+
+impl Sender<'_> {
+    /// False when the connection is gone (the client left, or it was cut).
+    async fn send(&mut self, s: String) -> bool {
+        let Some(left) = self.budget else {
+            return self.tx.send(Ok(Bytes::from(s))).await.is_ok();
+        };
+        let bytes = Bytes::from(s);
+        let len = bytes.len() as u64;
+        if len < left {
+            self.budget = Some(left - len);
+            return self.tx.send(Ok(bytes)).await.is_ok();
+        }
+        let keep = usize::try_from(left).unwrap_or(usize::MAX).min(bytes.len());
+        if keep > 0 && self.tx.send(Ok(bytes.slice(..keep))).await.is_err() {
+            return false;
+        }
+        self.budget = Some(0);
+        cut(self.tx).await;
+        false
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn pump(
     session: Arc<Session>,
@@ -185,15 +248,21 @@ async fn pump(
     ping: Duration,
     mut drain_only: bool,
     drop_after: Option<u64>,
+    cut_at: Option<u64>,
     mut closing: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut rx_notify = session.notify.subscribe();
     let mut offset = 0u64;
     let mut sent = 0u64;
-    let send = |s: String| {
-        let tx = tx.clone();
-        async move { tx.send(Ok(Bytes::from(s))).await.is_ok() }
+    let mut out = Sender {
+        tx: &tx,
+        budget: cut_at,
     };
+    macro_rules! send {
+        ($s:expr) => {
+            out.send($s).await
+        };
+    }
     if drop_after == Some(0) {
         cut(&tx).await;
         return;
@@ -217,7 +286,7 @@ async fn pump(
         if let Some(last) = ready.last() {
             cursor = last.seq + 1;
             sent += ready.len() as u64;
-            if !send(batch_event(&ready, tail_seq, tail_ts, &mut offset)).await {
+            if !send!(batch_event(&ready, tail_seq, tail_ts, &mut offset)) {
                 return;
             }
             last_activity = Instant::now();
@@ -230,25 +299,25 @@ async fn pump(
             continue;
         }
         if drain_only || Instant::now() >= deadline {
-            let _ = send("data: [DONE]\n\n".to_string()).await;
+            let _ = send!("data: [DONE]\n\n".to_string());
             return;
         }
         let next_ping = last_activity + ping;
         let wake = next_ping.min(deadline);
         tokio::select! {
             changed = rx_notify.changed() => {
-                if changed.is_err() { let _ = send("data: [DONE]\n\n".to_string()).await; return; }
+                if changed.is_err() { let _ = send!("data: [DONE]\n\n".to_string()); return; }
             }
             _ = tokio::time::sleep_until(wake) => {
                 if Instant::now() >= next_ping && Instant::now() < deadline {
                     let ev = format!("event: ping\ndata: {}\n\n", json!({ "timestamp": now_ms() }));
-                    if !send(ev).await { return; }
+                    if !send!(ev) { return; }
                     last_activity = Instant::now();
                 }
             }
             _ = tx.closed() => return,
             _ = closing.changed() => {
-                let _ = send("data: [DONE]\n\n".to_string()).await;
+                let _ = send!("data: [DONE]\n\n".to_string());
                 return;
             }
         }
@@ -271,6 +340,29 @@ mod tests {
         assert_eq!(timeout_seconds(&h), Err(()));
         h.insert("timeout-seconds", HeaderValue::from_static("soon"));
         assert_eq!(timeout_seconds(&h), Err(()));
+    }
+
+    #[test]
+    fn last_event_id_parsing_is_checked() {
+        let mut h = HeaderMap::new();
+        assert_eq!(resume_cursor(&h), Ok(0));
+        h.insert("last-event-id", HeaderValue::from_static("41"));
+        assert_eq!(resume_cursor(&h), Ok(42));
+        h.insert("last-event-id", HeaderValue::from_static("3,4,120"));
+        assert_eq!(resume_cursor(&h), Ok(0));
+        for big in [
+            "18446744073709551615",
+            "18446744073709551616",
+            "9007199254740992",
+        ] {
+            h.insert("last-event-id", HeaderValue::from_static(big));
+            assert!(resume_cursor(&h).is_err(), "{big}");
+        }
+        h.insert(
+            "last-event-id",
+            HeaderValue::from_static("9007199254740991"),
+        );
+        assert_eq!(resume_cursor(&h), Ok(MAX_SEQ));
     }
 
     #[test]

@@ -66,13 +66,20 @@ pub struct SessionInner {
     pub last_ts: u64,
     /// The live run's inbox, when a run is alive.
     pub run_tx: Option<mpsc::UnboundedSender<InEvent>>,
-    /// `X-Part-Id` of each `.in` append, with the `.in` seq it got.
+    /// Counts installed runs (tells a run's inbox whether it is still the live one).
+    pub run_generation: u64,
+    /// `X-Part-Id` of recent `.in` appends, with the `.in` seq each got (at most
+    /// `Limits::max_part_ids`, oldest forgotten first: `part_order`).
     pub part_ids: HashMap<String, u64>,
+    pub part_order: VecDeque<String>,
     /// Number of records appended to `.in` so far.
     pub in_count: u64,
-    /// The agent's accumulated UI messages (its snapshot of the conversation).
-    pub history: Vec<Value>,
+    /// What the task's runs checkpoint between runs (the agent's conversation),
+    /// opaque to the platform.
+    pub snapshot: Vec<Value>,
     pub last_turn_complete_seq: Option<u64>,
+    /// Most records kept on `.out` (older ones are trimmed, as S2 trims).
+    pub max_records: usize,
 }
 
 impl SessionInner {
@@ -105,6 +112,24 @@ impl SessionInner {
             "createdAt": iso_from_ms(self.created_at),
             "updatedAt": iso_from_ms(self.updated_at),
         })
+    }
+
+    /// Remembers the `.in` seq of an `X-Part-Id`, forgetting the oldest beyond `max`.
+    pub fn remember_part_id(&mut self, part_id: String, in_seq: u64, max: usize) {
+        if self.part_ids.insert(part_id.clone(), in_seq).is_none() {
+            self.part_order.push_back(part_id);
+        }
+        while self.part_order.len() > max.max(1) {
+            if let Some(old) = self.part_order.pop_front() {
+                self.part_ids.remove(&old);
+            }
+        }
+    }
+
+    /// Whether the session may be dropped to make room: no live run and no open
+    /// `.out` reader (`readers`).
+    fn evictable(&self, readers: usize) -> bool {
+        self.run_tx.is_none() && (readers == 0 || self.closed_at.is_some())
     }
 
     /// The last record that is not an S2 command record.
@@ -149,6 +174,9 @@ impl Session {
             headers,
         };
         inner.records.push_back(rec);
+        while inner.records.len() > inner.max_records.max(1) {
+            inner.records.pop_front();
+        }
         let _ = self.notify.send(inner.next_seq);
         Some(seq)
     }
@@ -197,11 +225,46 @@ impl Session {
     }
 }
 
+/// Bounds on what the store keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Sessions kept; at the cap an idle one (no live run, no reader) is evicted,
+    /// the least recently updated first, and when none is idle creation fails.
+    pub max_sessions: usize,
+    /// `.out` records kept per session.
+    pub max_records: usize,
+    /// `X-Part-Id`s remembered per session for de-duplication.
+    pub max_part_ids: usize,
+    /// Messages the agent keeps in its per-session snapshot.
+    pub max_history: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_sessions: 1000,
+            max_records: 10_000,
+            max_part_ids: 1000,
+            max_history: 500,
+        }
+    }
+}
+
+/// Creation refused: the store is full of sessions that are in use.
+#[derive(Debug)]
+pub struct Full;
+
 /// Looks sessions up by their `session_*` id or their externalId.
-#[derive(Default)]
 pub struct Store {
     by_id: Mutex<HashMap<String, Arc<Session>>>,
     by_external: Mutex<HashMap<String, String>>,
+    pub limits: Limits,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::new(Limits::default())
+    }
 }
 
 pub struct NewSession {
@@ -215,6 +278,14 @@ pub struct NewSession {
 }
 
 impl Store {
+    pub fn new(limits: Limits) -> Store {
+        Store {
+            by_id: Mutex::new(HashMap::new()),
+            by_external: Mutex::new(HashMap::new()),
+            limits,
+        }
+    }
+
     fn ids(&self) -> MutexGuard<'_, HashMap<String, Arc<Session>>> {
         match self.by_id.lock() {
             Ok(g) => g,
@@ -229,6 +300,15 @@ impl Store {
         }
     }
 
+    /// Number of sessions kept.
+    pub fn len(&self) -> usize {
+        self.ids().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Resolves either URL form.
     pub fn get(&self, id_or_external: &str) -> Option<Arc<Session>> {
         if id_or_external.starts_with("session_") {
@@ -239,14 +319,40 @@ impl Store {
     }
 
     /// Creates a session unless one with the same externalId exists. Returns
-    /// (session, created).
-    pub fn create_or_get(&self, new: NewSession) -> (Arc<Session>, bool) {
+    /// (session, created), or `Full` when the cap is reached and no session is idle.
+    pub fn create_or_get(&self, new: NewSession) -> Result<(Arc<Session>, bool), Full> {
         let mut exts = self.exts();
         if let Some(ext) = &new.external_id {
             if let Some(id) = exts.get(ext) {
                 if let Some(s) = self.ids().get(id).cloned() {
-                    return (s, false);
+                    return Ok((s, false));
                 }
+            }
+        }
+        let mut ids = self.ids();
+        if ids.len() >= self.limits.max_sessions.max(1) {
+            // Evict the least recently updated idle session.
+            let victim = ids
+                .iter()
+                .filter_map(|(id, s)| {
+                    let readers = s.notify.receiver_count();
+                    let inner = s.lock();
+                    inner.evictable(readers).then(|| {
+                        (
+                            inner.closed_at.is_none(),
+                            inner.updated_at,
+                            id.clone(),
+                            inner.external_id.clone(),
+                        )
+                    })
+                })
+                .min();
+            let Some((_, _, id, ext)) = victim else {
+                return Err(Full);
+            };
+            ids.remove(&id);
+            if let Some(e) = ext {
+                exts.remove(&e);
             }
         }
         let id = format!("session_{}", random_id(25));
@@ -269,10 +375,13 @@ impl Store {
             next_seq: 0,
             last_ts: 0,
             run_tx: None,
+            run_generation: 0,
             part_ids: HashMap::new(),
+            part_order: VecDeque::new(),
             in_count: 0,
-            history: Vec::new(),
+            snapshot: Vec::new(),
             last_turn_complete_seq: None,
+            max_records: self.limits.max_records,
         };
         let (notify, _) = watch::channel(0);
         let s = Arc::new(Session {
@@ -282,7 +391,66 @@ impl Store {
         if let Some(ext) = new.external_id {
             exts.insert(ext, id.clone());
         }
-        self.ids().insert(id, s.clone());
-        (s, true)
+        ids.insert(id, s.clone());
+        Ok((s, true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_session(ext: &str) -> NewSession {
+        NewSession {
+            external_id: Some(ext.into()),
+            kind: "chat.agent".into(),
+            task_identifier: "t".into(),
+            trigger_config: json!({}),
+            tags: vec![],
+            metadata: Value::Null,
+            expires_at: None,
+        }
+    }
+
+    #[test]
+    fn full_store_evicts_idle_sessions_only() {
+        let store = Store::new(Limits {
+            max_sessions: 2,
+            ..Limits::default()
+        });
+        let (a, _) = store.create_or_get(new_session("a")).unwrap();
+        let (b, _) = store.create_or_get(new_session("b")).unwrap();
+        // `a` has a live run, `b` a reader: nothing can go.
+        a.lock().run_tx = Some(mpsc::unbounded_channel().0);
+        let reader = b.notify.subscribe();
+        assert!(store.create_or_get(new_session("c")).is_err());
+        drop(reader);
+        // Now `b` is idle: it makes room for `c`.
+        let (_, fresh) = store.create_or_get(new_session("c")).unwrap();
+        assert!(fresh);
+        assert!(store.get("b").is_none());
+        assert!(store.get("a").is_some());
+        assert_eq!(store.len(), 2);
+    }
+
+    #[test]
+    fn records_and_part_ids_are_capped() {
+        let store = Store::new(Limits {
+            max_records: 3,
+            ..Limits::default()
+        });
+        let (s, _) = store.create_or_get(new_session("a")).unwrap();
+        for i in 0..10 {
+            s.push(format!("{i}"), vec![]);
+        }
+        let inner = &mut *s.lock();
+        let seqs: Vec<u64> = inner.records.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, vec![7, 8, 9]);
+        for i in 0..10 {
+            inner.remember_part_id(format!("p{i}"), i, 4);
+        }
+        inner.remember_part_id("p9".into(), 9, 4);
+        assert_eq!(inner.part_ids.len(), 4);
+        assert!(inner.part_ids.contains_key("p6") && !inner.part_ids.contains_key("p5"));
     }
 }

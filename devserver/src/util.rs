@@ -132,7 +132,7 @@ pub fn set_header(resp: &mut Response, name: &'static str, value: &str) {
 /// `Err(false)` when the body could not be read.
 ///
 /// A body over the limit is still read to its end (and dropped), up to
-/// [`DRAIN_CAP`] bytes: answering while the client is still writing makes
+/// [`DRAIN_CAP`] bytes past the limit: answering while the client is still writing makes
 /// it fail with a broken pipe instead of seeing the 413.
 pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<axum::body::Bytes, bool> {
     use futures_core::Stream;
@@ -146,7 +146,7 @@ pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<axum::bod
             return Err(total > limit);
         };
         total = total.saturating_add(chunk.len());
-        if total > DRAIN_CAP {
+        if total > limit.saturating_add(DRAIN_CAP) {
             return Err(true);
         }
         if total <= limit {
@@ -160,8 +160,30 @@ pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<axum::bod
     }
 }
 
-/// How much of an oversized body is read and dropped before giving up.
+/// How much more than the limit an oversized body may send (read and dropped)
+/// before the server gives up on it.
 pub const DRAIN_CAP: usize = 8 * 1024 * 1024;
+
+/// Checks an externalId / chat id, the same way on every route: 1-256 characters,
+/// no surrounding whitespace, no control characters, not the reserved `session_`
+/// prefix. (A trimmed copy would be a different id from the one in token scopes and
+/// URLs, so nothing is trimmed: such an id is refused.)
+pub fn check_external_id(id: &str) -> Result<(), &'static str> {
+    let n = id.chars().count();
+    if n == 0 || n > 256 {
+        return Err("must be 1-256 characters");
+    }
+    if id.trim() != id {
+        return Err("must not start or end with whitespace");
+    }
+    if id.chars().any(char::is_control) {
+        return Err("must not contain control characters");
+    }
+    if id.starts_with("session_") {
+        return Err("cannot start with 'session_' (reserved prefix)");
+    }
+    Ok(())
+}
 
 /// Truncates a string to at most `max` characters, adding an ellipsis when cut.
 pub fn truncate_chars(s: &str, max: usize) -> String {
@@ -170,6 +192,31 @@ pub fn truncate_chars(s: &str, max: usize) -> String {
         out.push('…');
     }
     out
+}
+
+/// The text of a UI message's text parts.
+pub fn message_text(msg: &Value) -> String {
+    msg.get("parts")
+        .and_then(Value::as_array)
+        .map(|parts| {
+            parts
+                .iter()
+                .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join("")
+        })
+        .unwrap_or_default()
+}
+
+/// Title for a conversation: the first user message's text, shortened.
+pub fn title_of(messages: &[Value]) -> String {
+    messages
+        .iter()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        .map(message_text)
+        .map(|t| truncate_chars(t.trim(), 40))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -190,6 +237,25 @@ mod tests {
         assert_eq!(a.len(), 25);
         assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn external_ids_are_checked_not_trimmed() {
+        assert!(check_external_id("chat-1").is_ok());
+        assert!(check_external_id("é".repeat(256).as_str()).is_ok());
+        for bad in ["", " chat", "chat ", "a\nb", "session_x"] {
+            assert!(check_external_id(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_external_id(&"x".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn title_is_first_user_text() {
+        let msgs = vec![
+            json!({"id":"a","role":"assistant","parts":[{"type":"text","text":"x"}]}),
+            json!({"id":"u","role":"user","parts":[{"type":"text","text":"Hello there"}]}),
+        ];
+        assert_eq!(title_of(&msgs), "Hello there");
     }
 
     #[test]

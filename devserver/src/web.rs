@@ -1,10 +1,11 @@
-//! CORS for every response, the JSON 404, and static files from `--www`.
+//! CORS for the API routes, the same-origin guard of the credential-free routes,
+//! the JSON 404, and static files from `--www`.
 
 use std::path::{Component, Path, PathBuf};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -16,8 +17,77 @@ Timeout-Seconds, X-Peek-Settled, x-trigger-source, trigger-version, x-trigger-br
 const EXPOSE_HEADERS: &str = "X-Session-Settled, X-Stream-Version, x-ratelimit-limit, \
 x-ratelimit-remaining, x-ratelimit-reset, x-trigger-jwt, x-trigger-jwt-claims, Content-Type";
 
+/// Whether a path is one of the credential-free routes (the demo app server and
+/// the fault controls): those answer only their own origin.
+pub fn is_own_origin_only(p: &str) -> bool {
+    p == "/app" || p.starts_with("/app/") || p == "/_dev" || p.starts_with("/_dev/")
+}
+
+/// Whether a request to a credential-free route comes from a page of this
+/// server's own origin (or from no page at all, like curl or a test).
+///
+/// Refused: an `Origin` that is not `http(s)://{Host}`, a `Sec-Fetch-Site` of
+/// `cross-site` or `same-site`, and a `Host` that is not a loopback name, an IP
+/// literal or the bound host (a DNS-rebinding page has its own name as Host).
+pub fn same_origin(headers: &HeaderMap, bound_host: &str) -> bool {
+    let host = match headers.get(header::HOST).map(|h| h.to_str()) {
+        None => return true, // HTTP/1.0 without Host: no browser sends that
+        Some(Ok(h)) => h.trim().to_ascii_lowercase(),
+        Some(Err(_)) => return false,
+    };
+    if !trusted_host(&host, bound_host) {
+        return false;
+    }
+    if let Some(site) = headers.get("sec-fetch-site") {
+        match site.to_str().map(str::trim) {
+            Ok("same-origin") | Ok("none") => {}
+            _ => return false,
+        }
+    }
+    match headers.get(header::ORIGIN).map(|o| o.to_str()) {
+        None => true,
+        Some(Ok(o)) => {
+            let o = o.trim().to_ascii_lowercase();
+            o == format!("http://{host}") || o == format!("https://{host}")
+        }
+        Some(Err(_)) => false,
+    }
+}
+
+/// `localhost`, `*.localhost`, an IP literal or the `--host` name, with any port.
+fn trusted_host(host: &str, bound_host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        // [v6]:port
+        match rest.split_once(']') {
+            Some((v6, _)) => return v6.parse::<std::net::Ipv6Addr>().is_ok(),
+            None => return false,
+        }
+    } else {
+        host.rsplit_once(':').map(|(n, _)| n).unwrap_or(host)
+    };
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.parse::<std::net::IpAddr>().is_ok()
+        || name.eq_ignore_ascii_case(bound_host)
+}
+
+/// Credential-free routes (`/app/*`, `/_dev/*`): no CORS headers, and a 403 for
+/// a request from another origin. Every other route: CORS for any origin.
+pub async fn cors_layer(State(st): State<Shared>, req: Request, next: Next) -> Response {
+    if is_own_origin_only(req.uri().path()) {
+        if !same_origin(req.headers(), &st.config.host) {
+            return api_error(
+                StatusCode::FORBIDDEN,
+                "This route answers only pages served by this server (cross-origin request refused)",
+            );
+        }
+        return next.run(req).await;
+    }
+    api_cors(req, next).await
+}
+
 /// Adds CORS headers to every response (errors included) and answers preflights.
-pub async fn cors_layer(req: Request, next: Next) -> Response {
+async fn api_cors(req: Request, next: Next) -> Response {
     let origin = req.headers().get(header::ORIGIN).cloned();
     let requested = req
         .headers()

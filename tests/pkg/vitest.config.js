@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
+import { vendor483Project } from "./vendor483/project.js";
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 
@@ -31,18 +32,28 @@ function redirectVendorChatImport() {
     };
 }
 
+// Two projects: the package suites (with the vendor's 4.5.0 test file), and
+// the vendor's 4.8.3 test files run from ../shared (vendor483/project.js).
 export default defineConfig({
-    plugins: [redirectVendorChatImport()],
-    esbuild: { jsx: "automatic" },
     test: {
-        include: ["test/**/*.test.{js,jsx,ts,tsx}", VENDOR_TEST],
-        exclude: [],
-        // Files under node_modules are normally handed to Node untransformed,
-        // which would bypass the plugin above; run the vendor test through Vite.
-        server: { deps: { inline: [/@trigger\.dev\/sdk\/dist\/esm\/v3\/chat\.test\.js$/] } },
-        // Builds, browsers and installs run inside some tests.
-        testTimeout: 180_000,
-        hookTimeout: 180_000,
+        projects: [
+            {
+                plugins: [redirectVendorChatImport()],
+                esbuild: { jsx: "automatic" },
+                test: {
+                    name: "pkg",
+                    include: ["test/**/*.test.{js,jsx,ts,tsx}", VENDOR_TEST],
+                    exclude: [],
+                    // Files under node_modules are normally handed to Node untransformed,
+                    // which would bypass the plugin above; run the vendor test through Vite.
+                    server: { deps: { inline: [/@trigger\.dev\/sdk\/dist\/esm\/v3\/chat\.test\.js$/] } },
+                    // Builds, browsers and installs run inside some tests.
+                    testTimeout: 180_000,
+                    hookTimeout: 180_000,
+                },
+            },
+            vendor483Project,
+        ],
         // Two shared cores: keep parallelism modest.
         maxWorkers: 2,
         minWorkers: 1,

@@ -33,6 +33,10 @@ fn output_of(cmd: &mut Command) -> Option<String> {
 /// module; the npm build is current and runs on Node.
 pub const BINARYEN_VERSION: &str = "132.0.0";
 
+/// esbuild, from the npm registry: turns the package's ES modules into its
+/// CommonJS build (`pkg/wasm/*.cjs`).
+pub const ESBUILD_VERSION: &str = "0.28.2";
+
 /// What `cargo xtask build` and `demo` need.
 pub fn ensure_build_tools() -> Result {
     ensure_wasm_target()?;
@@ -41,37 +45,60 @@ pub fn ensure_build_tools() -> Result {
     ensure_wasm_opt().map(|_| ())
 }
 
-/// Installs binaryen from npm under `target/tools/` and returns the path of
-/// its `wasm-opt`.
-pub fn ensure_wasm_opt() -> Result<PathBuf> {
+/// Installs binaryen and esbuild from npm under `target/tools/` (one install,
+/// so that neither prunes the other) unless both are there at their versions.
+fn ensure_npm_tools() -> Result<PathBuf> {
     let dir = crate::root().join("target/tools");
-    let bin = dir.join("node_modules/binaryen/bin/wasm-opt");
-    let pkg = dir.join("node_modules/binaryen/package.json");
-    let have = std::fs::read_to_string(&pkg).unwrap_or_default();
-    if bin.exists() && have.contains(&format!("\"version\": \"{BINARYEN_VERSION}\"")) {
-        return Ok(bin);
+    let wanted = [("binaryen", BINARYEN_VERSION), ("esbuild", ESBUILD_VERSION)];
+    let have = |name: &str, version: &str| {
+        let manifest = dir.join("node_modules").join(name).join("package.json");
+        std::fs::read_to_string(manifest)
+            .unwrap_or_default()
+            .contains(&format!("\"version\": \"{version}\""))
+    };
+    if wanted.iter().all(|(n, v)| have(n, v)) {
+        return Ok(dir);
     }
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    run(
-        &dir,
-        Command::new("npm").args([
-            "install",
-            "--no-save",
-            "--no-audit",
-            "--no-fund",
-            "--loglevel=error",
-            "--prefix",
-            ".",
-            &format!("binaryen@{BINARYEN_VERSION}"),
-        ]),
-    )?;
-    if !bin.exists() {
+    let mut cmd = Command::new("npm");
+    cmd.args([
+        "install",
+        "--no-save",
+        "--no-audit",
+        "--no-fund",
+        "--loglevel=error",
+        "--prefix",
+        ".",
+    ]);
+    for (name, version) in wanted {
+        cmd.arg(format!("{name}@{version}"));
+    }
+    run(&dir, &mut cmd)?;
+    Ok(dir)
+}
+
+fn npm_tool(package: &str, bin: &str) -> Result<PathBuf> {
+    let path = ensure_npm_tools()?
+        .join("node_modules")
+        .join(package)
+        .join(bin);
+    if !path.exists() {
         return Err(format!(
-            "binaryen installed, but {} is missing",
-            bin.display()
+            "{package} installed, but {} is missing",
+            path.display()
         ));
     }
-    Ok(bin)
+    Ok(path)
+}
+
+/// binaryen's `wasm-opt` (installed under `target/tools/` if missing).
+pub fn ensure_wasm_opt() -> Result<PathBuf> {
+    npm_tool("binaryen", "bin/wasm-opt")
+}
+
+/// esbuild's binary (installed under `target/tools/` if missing).
+pub fn ensure_esbuild() -> Result<PathBuf> {
+    npm_tool("esbuild", "bin/esbuild")
 }
 
 /// What `cargo xtask test` needs: the build tools plus both browsers.

@@ -544,6 +544,24 @@ impl Sse {
         out
     }
 
+    /// Reads the raw bytes until the body ends: (bytes, broken), `broken` when the
+    /// connection failed instead of ending the body cleanly.
+    pub async fn raw(mut self) -> (Vec<u8>, bool) {
+        let mut out = self.buf.clone().into_bytes();
+        loop {
+            match tokio::time::timeout(GUARD, self.body.frame()).await {
+                Err(_) => panic!("SSE stalled past the guard"),
+                Ok(None) => return (out, false),
+                Ok(Some(Err(_))) => return (out, true),
+                Ok(Some(Ok(frame))) => {
+                    if let Ok(d) = frame.into_data() {
+                        out.extend_from_slice(&d);
+                    }
+                }
+            }
+        }
+    }
+
     /// Reads everything until the stream ends; returns (records, saw_done, broken).
     pub async fn drain(&mut self) -> (Vec<Rec>, bool, bool) {
         let mut out = Vec::new();

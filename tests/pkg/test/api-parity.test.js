@@ -74,8 +74,7 @@ describe("trigger-chat-wasm vs @trigger.dev/sdk/chat", () => {
         const vendorHooks = Object.keys(vendorReact).filter((k) => typeof vendorReact[k] === "function").sort();
         const ourHooks = Object.keys(oursReact).filter((k) => typeof oursReact[k] === "function").sort();
         expect(vendorHooks).toEqual(["useMultiTabChat", "usePendingMessages", "useTriggerChatTransport"]);
-        // From 4.8.x (see react-latest.test.jsx).
-        const newer = ["seedTranscriptCursor", "useChatActions", "useLoadTranscript"];
-        expect(ourHooks).toEqual([...vendorHooks, ...newer].sort());
+        for (const name of vendorHooks) expect(ourHooks).toContain(name);
+        // 4.8.3's full list is compared in exports-483.test.js.
     });
 });

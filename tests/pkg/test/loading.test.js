@@ -127,7 +127,7 @@ describe("in Node 20", () => {
             console.log(JSON.stringify({ entry, exports: Object.keys(mod).sort(), result }));
         `);
         expect(out.entry).toMatch(/\/trigger-chat-wasm\/node\.js$/);
-        expect(out.exports).toEqual(["TriggerChatTransport", "createChatTransport"]);
+        expect(out.exports).toEqual(expect.arrayContaining(["TriggerChatTransport", "createChatTransport"]));
         expect(out.result).toMatchObject(EXPECTED);
     });
 

@@ -26,6 +26,9 @@ describe("npm pack", () => {
             "react.d.ts",
             "wasm/trigger_chat_wasm.js",
             "wasm/trigger_chat_wasm_bg.wasm",
+            "wasm/inline.js",
+            "wasm/node.cjs",
+            "wasm/react.cjs",
             "README.md",
             "LICENSE",
         ]) {
@@ -61,14 +64,33 @@ describe("npm pack", () => {
             type: "module",
             sideEffects: false,
             license: "MIT",
+            main: "./wasm/node.cjs",
+            module: "./index.js",
             exports: {
-                ".": { types: "./index.d.ts", node: "./node.js", default: "./index.js" },
-                "./react": { types: "./react.d.ts", default: "./react.js" },
+                ".": { types: "./index.d.ts", require: "./wasm/node.cjs", node: "./node.js", default: "./index.js" },
+                "./react": { types: "./react.d.ts", require: "./wasm/react.cjs", default: "./react.js" },
             },
             peerDependenciesMeta: { react: { optional: true }, ai: { optional: true } },
         });
-        expect(Object.keys(manifest.exports["."])).toEqual(["types", "node", "default"]);
+        // Order matters: the first condition that applies wins. `require`
+        // (the CommonJS build) before `node` (the ES module server entry),
+        // and the browser entry last.
+        expect(Object.keys(manifest.exports["."])).toEqual(["types", "require", "node", "default"]);
+        expect(Object.keys(manifest.exports["./react"])).toEqual(["types", "require", "default"]);
         expect(manifest.dependencies ?? {}).toEqual({});
+    });
+
+    it("only the synchronous entries carry the inlined module; the browser entry does not import it", () => {
+        const browserGraph = ["index.js", "transport.js", "tabs.js", "wasm/trigger_chat_wasm.js"];
+        for (const file of browserGraph) {
+            expect(readFileSync(join(PKG, file), "utf8"), file).not.toMatch(/inline\.js/);
+        }
+        const code = (file) => readFileSync(join(PKG, file), "utf8").replace(/^\s*\/\/.*$/gm, "");
+        expect(code("node.js")).toMatch(/from "\.\/wasm\/inline\.js"/);
+        // No file read beside the module, which bundlers turn into asset URLs.
+        for (const file of ["node.js", "wasm/node.cjs", "wasm/react.cjs", "wasm/trigger_chat_wasm.js"]) {
+            expect(code(file), file).not.toMatch(/import\.meta|readFileSync/);
+        }
     });
 
     it("the tarball installs offline into a fresh project and imports in Node", () => {
@@ -88,10 +110,24 @@ describe("npm pack", () => {
             ],
             { cwd: app, encoding: "utf8", timeout: 60_000 },
         );
-        expect(JSON.parse(out)).toEqual({
-            keys: ["TriggerChatTransport", "createChatTransport"],
-            send: "function",
-            close: "function",
-        });
+        const imported = JSON.parse(out);
+        expect(imported).toMatchObject({ send: "function", close: "function" });
+        expect(imported.keys).toEqual(expect.arrayContaining(["TriggerChatTransport", "createChatTransport"]));
+        const required = JSON.parse(
+            execFileSync(
+                process.execPath,
+                [
+                    "-e",
+                    // (React is not installed here: the React entry is only resolved.)
+                    `const m = require("trigger-chat-wasm");
+                     const t = new m.TriggerChatTransport({ task: "x", accessToken: () => "t" });
+                     console.log(JSON.stringify({ keys: Object.keys(m).sort(), send: typeof t.sendMessages, entry: require.resolve("trigger-chat-wasm"), react: require.resolve("trigger-chat-wasm/react") }));`,
+                ],
+                { cwd: app, encoding: "utf8", timeout: 60_000 },
+            ),
+        );
+        expect(required).toMatchObject({ keys: imported.keys, send: "function" });
+        expect(required.entry).toMatch(/wasm[\\/]node\.cjs$/);
+        expect(required.react).toMatch(/wasm[\\/]react\.cjs$/);
     });
 });

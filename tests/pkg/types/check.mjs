@@ -75,3 +75,44 @@ compile(join(out, "tsconfig.node10.json"), "app against trigger-chat-wasm, modul
 
 // 3. Our declaration files on their own, with library checking on.
 compile(join(here, "tsconfig.decls.json"), "trigger-chat-wasm declaration files");
+
+// 4. The documented examples of the 4.8.3 docs (frontend.mdx, reference.mdx)
+// and of server-chat.mdx (AgentChat), in ./src483: against
+// @trigger.dev/sdk 4.8.3 (tsconfig.483.json maps its specifiers there), then
+// with the frontend imports switched to ours, both under `strict`.
+compile(join(here, "tsconfig.483.json"), "4.8.3 doc examples against @trigger.dev/sdk 4.8.3");
+{
+    const out483 = join(here, "dist", "ours483");
+    rmSync(out483, { recursive: true, force: true });
+    mkdirSync(out483, { recursive: true });
+    cpSync(join(here, "src483"), join(out483, "src483"), { recursive: true });
+    let switched = 0;
+    for (const file of walk(join(out483, "src483"))) {
+        let text = readFileSync(file, "utf8");
+        for (const [from, to] of REWRITES) {
+            switched += text.split(from).length - 1;
+            text = text.replaceAll(from, to);
+        }
+        writeFileSync(file, text);
+    }
+    if (switched < 5) {
+        console.error(`FAILED: expected the 4.8.3 examples to name the chat modules, found ${switched}`);
+        process.exitCode = 1;
+    }
+    const base = JSON.parse(readFileSync(join(here, "tsconfig.483.json"), "utf8"));
+    // Only the server-side modules stay the vendor's.
+    const paths = Object.fromEntries(
+        Object.entries(base.compilerOptions.paths)
+            .filter(([k]) => !k.startsWith("@trigger.dev/sdk/chat"))
+            .map(([k, v]) => [k, v.map((p) => join("..", "..", p))]),
+    );
+    writeFileSync(
+        join(out483, "tsconfig.json"),
+        JSON.stringify(
+            { extends: "../../tsconfig.483.json", compilerOptions: { paths }, include: ["src483"] },
+            null,
+            2,
+        ),
+    );
+    compile(join(out483, "tsconfig.json"), `4.8.3 doc examples against trigger-chat-wasm (${switched} imports rewritten)`);
+}

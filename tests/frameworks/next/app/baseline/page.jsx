@@ -1,0 +1,5 @@
+import { Baseline } from "../../../shared/baseline.js";
+
+export default function Page() {
+  return <Baseline label="Next.js" />;
+}
