@@ -343,6 +343,8 @@ struct SendOp {
     started_at: u64,
     /// The last retryable failure, reported if the attempts run out.
     last_error: Option<Error>,
+    /// The chat's gate arming count when this send began.
+    gate_epoch: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -627,6 +629,7 @@ impl Engine {
         let mut backoff = Backoff::new(seed);
         backoff.max_attempts = APPEND_ATTEMPTS - 1;
         let now = self.now;
+        let gate_epoch = self.chat(chat_id).map_or(0, |c| c.gate_epoch);
         let id = self.open(
             chat_id,
             Kind::Send(SendOp {
@@ -643,6 +646,7 @@ impl Engine {
                 maybe_landed: false,
                 started_at: now,
                 last_error: None,
+                gate_epoch,
             }),
         );
         if matches!(then, Then::Stop | Then::Detached) {
@@ -702,7 +706,7 @@ impl Engine {
             return None;
         }
         let since = state.active_input_seq;
-        Some(self.open_stream(chat_id, true, since, stop_on_abort))
+        Some(self.open_stream(chat_id, true, since, stop_on_abort, false))
     }
 
     /// The first turn through the app's head-start route: `body` is posted
@@ -746,6 +750,7 @@ impl Engine {
         resumed: bool,
         since_in_seq: Option<u64>,
         stop_on_abort: bool,
+        gate_after_send: bool,
     ) -> OpId {
         let seed = self.next_random();
         let watch = self.cfg.watch;
@@ -761,6 +766,7 @@ impl Engine {
             skip_to_turn_complete: state.skip_to_turn_complete,
             superseded_input_seq: state.superseded_input_seq,
             since_in_seq,
+            gate_after_send,
             seed,
         });
         let id = self.open(
@@ -1498,7 +1504,12 @@ impl Engine {
                     };
                 }
                 self.changed(chat_id);
-                let stream = self.open_stream(chat_id, false, seq, stop_on_abort);
+                // A gate armed after this send began may be for a turn
+                // after its own (an append aborted meanwhile).
+                let gate_after_send = self
+                    .chat(chat_id)
+                    .is_some_and(|c| c.gate_epoch != s.gate_epoch);
+                let stream = self.open_stream(chat_id, false, seq, stop_on_abort, gate_after_send);
                 let _ = id;
                 Ok(Done::Stream(stream))
             }
@@ -1900,6 +1911,7 @@ impl Engine {
                     maybe_landed: false,
                     started_at: self.now,
                     last_error: None,
+                    gate_epoch: 0,
                 };
                 if !(200..300).contains(&status) {
                     let e = Error::Http {
@@ -2001,6 +2013,7 @@ fn placeholder_send() -> SendOp {
         maybe_landed: false,
         started_at: 0,
         last_error: None,
+        gate_epoch: 0,
     }
 }
 

@@ -127,6 +127,9 @@ pub struct SubscriptionConfig {
     /// response): a `turn-complete` whose `session-in-event-id` is below it
     /// ends an earlier turn (a concurrent action, say), and reading goes on.
     pub since_in_seq: Option<u64>,
+    /// The gate was armed after this stream's send began: a stopped turn
+    /// of unknown seq may come after this stream's own.
+    pub gate_after_send: bool,
     /// Seed of the backoff jitter.
     pub seed: u64,
 }
@@ -145,6 +148,7 @@ impl Default for SubscriptionConfig {
             skip_to_turn_complete: false,
             superseded_input_seq: None,
             since_in_seq: None,
+            gate_after_send: false,
             seed: 1,
         }
     }
@@ -599,10 +603,11 @@ impl Subscription {
                         // The stopped turn comes after this stream's own (a
                         // send that resolved late): the gate is not this
                         // stream's to open.
-                        let later = matches!(
-                            (self.cfg.superseded_input_seq, mine),
-                            (Some(s), Some(m)) if s > m
-                        );
+                        let later = match (self.cfg.superseded_input_seq, mine) {
+                            (Some(s), Some(m)) => s > m,
+                            (None, Some(_)) => self.cfg.gate_after_send,
+                            (_, None) => false,
+                        };
                         if own && self.cfg.superseded_input_seq.is_some() && !later {
                             // Our own boundary came while the stopped turn's
                             // never did: what went by cannot be told apart.
@@ -617,8 +622,10 @@ impl Subscription {
                             ));
                         }
                         if own {
-                            // The held-back records were this reply's.
-                            self.skip = false;
+                            // The held-back records were this reply's. A
+                            // watcher reads on: past its own turn it skips
+                            // to the later stopped turn's end.
+                            self.skip = later && self.cfg.watch;
                             if !later {
                                 self.events.push_back(SessionEvent::GateOpened {
                                     cursor: decimal(seq),
@@ -649,9 +656,14 @@ impl Subscription {
                                 self.skip = false;
                                 self.held.clear();
                                 self.held_count = 0;
-                                self.events.push_back(SessionEvent::GateOpened {
-                                    cursor: decimal(seq),
-                                });
+                                // A watcher cannot tell an unknown stopped
+                                // turn's end: it reads on from here, but the
+                                // gate stays for the next reply to pass.
+                                if self.cfg.superseded_input_seq.is_some() || !self.cfg.watch {
+                                    self.events.push_back(SessionEvent::GateOpened {
+                                        cursor: decimal(seq),
+                                    });
+                                }
                             }
                             if let Some(c) = closed {
                                 self.close(c.reason);

@@ -54,6 +54,11 @@ const REGRESSIONS: &[(u64, &str)] = &[
     (225961, "an unknown gate dropped a concurrent send's turn (by design; the send ends empty)"),
     (360363, "a late turn-complete's older token replaced a send's refreshed one: the send gave up on 401"),
     (170011, "a gate raised to a later turn let a late send's stream show the first stopped turn"),
+    (167354, "a send begun before an abort's unknown gate opened it at its own boundary: the aborted turn leaked"),
+    (144753, "a watcher past its own turn did not skip to the later stopped turn's end"),
+    (93695, "a watcher resumed behind an unknown gate opened it for the next reply too"),
+    (7094, "the same (a watcher behind an unknown gate may show the stopped turn, by design)"),
+    (17, "a watcher's turns count as delivered as they complete"),
 ];
 
 /// Runs one seed; on failure the seed's violations and the last ~40 steps.
