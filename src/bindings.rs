@@ -153,12 +153,16 @@ async fn send_and_stream(
     rt: &Rc<Runtime>,
     op: OpId,
     signal: Option<web_sys::AbortSignal>,
+    on_settled: Option<Function>,
 ) -> Result<JsValue, Fail> {
     let target = Rc::new(Cell::new(op));
     let hook = hook_abort(rt, signal, &target)?;
     match drive(rt, op).await? {
         Yield::Done(Done::Stream(stream)) => {
             target.set(stream);
+            if let Some(f) = on_settled {
+                rt.on_settled(stream, f);
+            }
             Ok(source(rt, stream, hook).into())
         }
         Yield::Done(Done::Bool(b)) => Ok(b.into()),
@@ -169,7 +173,7 @@ async fn send_and_stream(
 
 /// Runs an operation that resolves to a value (not a stream).
 async fn settle(rt: &Rc<Runtime>, op: OpId) -> Result<JsValue, Fail> {
-    send_and_stream(rt, op, None).await
+    send_and_stream(rt, op, None, None).await
 }
 
 #[wasm_bindgen]
@@ -219,7 +223,7 @@ impl WasmTransport {
             let action = get(&get(&options, "body"), "action");
             if !action.is_undefined() {
                 let metadata = get(&options, "metadata");
-                return send_action(&rt, &chat_id, &action, &metadata, signal).await;
+                return send_action(&rt, &chat_id, &action, &metadata, signal, None).await;
             }
             let trigger = get(&options, "trigger").as_string().and_then(|t| Trigger::parse(&t)).ok_or_else(|| {
                 Error::Misuse(
@@ -280,7 +284,7 @@ impl WasmTransport {
                 Trigger::RegenerateMessage => Source::Regenerate,
             };
             let op = rt.with(|e| e.send(&chat_id, payload, source, message_id, true));
-            send_and_stream(&rt, op, signal).await
+            send_and_stream(&rt, op, signal, None).await
         })
     }
 
@@ -344,7 +348,25 @@ impl WasmTransport {
         promise(async move {
             let id = chat_id_arg(&chat_id, "sendAction")?;
             let signal = signal_arg(&get(&options, "abortSignal"), "sendAction")?;
-            send_action(&rt, &id, &action, &get(&options, "metadata"), signal).await
+            let on_settled = get(&options, "onSettled");
+            let on_settled = if on_settled.is_undefined() || on_settled.is_null() {
+                None
+            } else {
+                Some(on_settled.dyn_into::<Function>().map_err(|_| {
+                    Error::Misuse(
+                        "TriggerChatTransport.sendAction: `onSettled` must be a function".into(),
+                    )
+                })?)
+            };
+            send_action(
+                &rt,
+                &id,
+                &action,
+                &get(&options, "metadata"),
+                signal,
+                on_settled,
+            )
+            .await
         })
     }
 
@@ -482,13 +504,14 @@ async fn send_action(
     action: &JsValue,
     metadata: &JsValue,
     signal: Option<web_sys::AbortSignal>,
+    on_settled: Option<Function>,
 ) -> Result<JsValue, Fail> {
     let action = to_json(action, "action")?.unwrap_or_else(|| "null".into());
     let metadata = rt.merged_metadata(metadata)?;
     let chunk = wire::action_chunk(id, &action, metadata.as_deref());
     let stop_on_abort = signal.is_some();
     let op = rt.with(|e| e.send(id, chunk, Source::Action, None, stop_on_abort));
-    send_and_stream(rt, op, signal).await
+    send_and_stream(rt, op, signal, on_settled).await
 }
 
 /// The head-start path: the route's answer decides whether the send

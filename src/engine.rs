@@ -37,6 +37,9 @@ use alloc::collections::VecDeque;
 /// An operation's handle.
 pub type OpId = u32;
 
+/// The largest integer a JavaScript number holds exactly.
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
 /// How many times one append is tried when the server says "try again".
 pub const APPEND_ATTEMPTS: u32 = 4;
 
@@ -416,6 +419,8 @@ pub struct Engine {
     next_op: OpId,
     notices: VecDeque<Notice>,
     rng: u64,
+    /// Action replies that settle: (stream op, the action's `.in` seq).
+    settles: Vec<(OpId, u64)>,
 }
 
 impl Engine {
@@ -428,6 +433,7 @@ impl Engine {
             next_op: 1,
             notices: VecDeque::new(),
             rng: seed | 1,
+            settles: Vec::new(),
         };
         for (id, state) in sessions {
             e.chat_mut(&id).state = Some(state);
@@ -1025,7 +1031,28 @@ impl Engine {
         }
     }
 
+    /// An action's reply reached the turn that consumed its `.in` record:
+    /// an `action-settled` notice for the caller's `onSettled` (not an
+    /// `onEvent` event: it is delivered whether or not anyone listens).
+    fn settle(&mut self, op: OpId, answered: u64, cursor: &str) {
+        let Some(i) = self
+            .settles
+            .iter()
+            .position(|&(o, q)| o == op && answered >= q && answered <= MAX_SAFE_INTEGER)
+        else {
+            return;
+        };
+        let (_, q) = self.settles.swap_remove(i);
+        let ev = Event::new("action-settled", "")
+            .with("op", Field::Num(u64::from(op)))
+            .with("inputSeq", Field::Num(q))
+            .with("sessionInEventId", Field::Str(decimal(answered)))
+            .with("lastEventId", Field::Str(cursor.to_owned()));
+        self.notices.push_back(Notice::Event(ev));
+    }
+
     fn finished(&mut self, id: OpId, op: &Op) {
+        self.settles.retain(|&(o, _)| o != id);
         let chat = self.chat_mut(&op.chat);
         if chat.active == Some(id) {
             chat.active = None;
@@ -1510,6 +1537,12 @@ impl Engine {
                     .chat(chat_id)
                     .is_some_and(|c| c.gate_epoch != s.gate_epoch);
                 let stream = self.open_stream(chat_id, false, seq, stop_on_abort, gate_after_send);
+                if s.source == Source::Action {
+                    // `onSettled`: only for a seq JavaScript holds exactly.
+                    if let Some(q) = seq.filter(|&q| q <= MAX_SAFE_INTEGER) {
+                        self.settles.push((stream, q));
+                    }
+                }
                 let _ = id;
                 Ok(Done::Stream(stream))
             }
@@ -1608,6 +1641,14 @@ impl Engine {
                     continue;
                 }
             }
+            if let SessionEvent::TurnComplete {
+                cursor,
+                in_event_id: Some(a),
+                ..
+            } = &ev
+            {
+                self.settle(id, *a, cursor);
+            }
             self.apply(&chat_id, ev);
         }
         let Feed::Session(sub) = &mut st.feed else {
@@ -1640,6 +1681,28 @@ impl Engine {
             }
             Action::Finish => Effect::Done(Ok(Done::Closed)),
             Action::Fail(e) => {
+                // A reload must not reopen a doomed subscription.
+                let streaming = self
+                    .session(&chat_id)
+                    .is_some_and(|s| s.is_streaming == Some(true) || s.active_input_seq.is_some());
+                // The server's definitive refusal (the token is refused
+                // even fresh, the session is gone): a reload would meet it
+                // again. A failing callback or network may well work after
+                // a reload, so the reply stays resumable then.
+                let definitive = matches!(
+                    e,
+                    Error::Http {
+                        status: 401 | 403 | 404,
+                        ..
+                    }
+                );
+                if streaming && definitive {
+                    if let Some(s) = self.state_mut(&chat_id) {
+                        s.is_streaming = Some(false);
+                        s.active_input_seq = None;
+                    }
+                    self.changed(&chat_id);
+                }
                 let ev = Event::new("stream-error", &chat_id)
                     .num("status", e.status().map(u64::from))
                     .with(

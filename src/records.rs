@@ -205,6 +205,33 @@ pub fn decode_batch(data: &str, mut visit: impl FnMut(Record<'_>)) -> Result<(),
     Ok(())
 }
 
+/// A sequence number written as plain decimal digits (no sign, space or
+/// exponent) that a JavaScript number holds exactly; `None` otherwise.
+pub fn strict_seq(v: &str) -> Option<u64> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse::<u64>().ok().filter(|&n| n < (1 << 53))
+}
+
+/// An unnamed event of a v1 stream (a run's own stream, or an old server):
+/// its data is one UI chunk, its `id` the sequence number.
+pub fn decode_v1_event(
+    data: &str,
+    seq: u64,
+    mut visit: impl FnMut(Record<'_>),
+) -> Result<(), Error> {
+    let mut r = Reader::new(data);
+    if r.value().and_then(|_| r.end()).is_err() || !data.trim_start().starts_with('{') {
+        return Err(Error::Decode(cat!(
+            "an event's data is not a JSON chunk: ",
+            truncate(data, 120)
+        )));
+    }
+    classify_chunk(seq, Some(data.trim()), None, &mut visit);
+    Ok(())
+}
+
 /// The whole records at the start of a `batch` event's data that was cut
 /// short (the connection ended inside the event): each one complete and
 /// valid is handed to `visit`, in order, and the count is returned. Records
@@ -267,7 +294,7 @@ fn classify(rec: RecordWire<'_>, visit: &mut impl FnMut(Record<'_>)) -> Result<(
                 token: header(TOKEN_HEADER),
                 closed: (header(CLOSED_HEADER).as_deref() == Some("true"))
                     .then(|| Closed { reason: reason() }),
-                in_event_id: header(IN_EVENT_ID_HEADER).and_then(|v| v.parse().ok()),
+                in_event_id: header(IN_EVENT_ID_HEADER).and_then(|v| strict_seq(&v)),
             },
             "session-closed" => Control::SessionClosed(Closed { reason: reason() }),
             "pending-version" => Control::PendingVersion,
@@ -292,9 +319,21 @@ fn classify(rec: RecordWire<'_>, visit: &mut impl FnMut(Record<'_>)) -> Result<(
             truncate(body, 120)
         ))
     })?;
+    classify_chunk(seq, chunk, part_id, visit);
+    Ok(())
+}
+
+/// A record's chunk: a legacy `trigger:*` control chunk becomes its control
+/// record, `null` or no chunk a skip, anything else data.
+fn classify_chunk<'a>(
+    seq: u64,
+    chunk: Option<&'a str>,
+    part_id: Option<Cow<'a, str>>,
+    visit: &mut impl FnMut(Record<'_>),
+) {
     let Some(chunk) = chunk.filter(|c| *c != "null") else {
         visit(Record::Skip { seq });
-        return Ok(());
+        return;
     };
     // Cheap screen before the full look at the chunk type: a legacy
     // control chunk's text always contains `"trigger:`.
@@ -310,18 +349,18 @@ fn classify(rec: RecordWire<'_>, visit: &mut impl FnMut(Record<'_>)) -> Result<(
                         in_event_id: None,
                     },
                 });
-                return Ok(());
+                return;
             }
             Some("trigger:upgrade-required") => {
                 visit(Record::Control {
                     seq,
                     control: Control::UpgradeRequired,
                 });
-                return Ok(());
+                return;
             }
             Some(k) if k.starts_with("trigger:") => {
                 visit(Record::Skip { seq });
-                return Ok(());
+                return;
             }
             _ => {}
         }
@@ -331,7 +370,6 @@ fn classify(rec: RecordWire<'_>, visit: &mut impl FnMut(Record<'_>)) -> Result<(
         part_id,
         chunk,
     });
-    Ok(())
 }
 
 /// One event of an AI SDK UI message stream (`data: <chunk JSON>`), the

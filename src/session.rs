@@ -258,7 +258,7 @@ pub struct Subscription {
     settled: bool,
     /// The token was refreshed since the last successful connection.
     refreshed: bool,
-    /// Bytes arrived on this connection.
+    /// The connection ended inside an event: it was cut, not empty.
     got_bytes: bool,
     /// Data records on this connection: new ones, and replays of records
     /// already delivered (a server that ignored `Last-Event-ID`).
@@ -394,6 +394,14 @@ impl Subscription {
         if self.is_over() {
             return;
         }
+        if self.phase == Phase::Reading {
+            self.salvage();
+            if self.phase != Phase::Reading {
+                // What was salvaged ended the stream (its turn's end).
+                return;
+            }
+        }
+        self.got_bytes = self.sse.mid_event();
         if self.phase == Phase::Reading && (self.progressed || self.got_bytes) {
             // The connection was alive and broke mid-way: like a cut.
             self.window_ended();
@@ -434,6 +442,9 @@ impl Subscription {
     fn retry_later(&mut self, err: Error) {
         match self.backoff.next_delay() {
             Some(ms) => self.phase = Phase::Backoff(ms),
+            // A watcher is a standing subscription: it keeps trying, at the
+            // slowest pace.
+            None if self.cfg.watch => self.phase = Phase::Backoff(self.backoff.max_ms),
             None => self.phase = Phase::Failed(err),
         }
     }
@@ -443,6 +454,11 @@ impl Subscription {
         if self.phase != Phase::Reading {
             return;
         }
+        self.salvage();
+        if self.phase != Phase::Reading {
+            return;
+        }
+        self.got_bytes = self.sse.mid_event();
         self.sse.handle_eof();
         if self.settled {
             // The server says nothing is in flight: whatever was read is
@@ -453,6 +469,25 @@ impl Subscription {
             return;
         }
         self.window_ended();
+    }
+
+    /// Takes the whole records of a `batch` event the connection was cut
+    /// inside of: the next connection resumes after them, so a backlog
+    /// larger than what gets through before each cut still moves on.
+    fn salvage(&mut self) {
+        let sse = core::mem::take(&mut self.sse);
+        if let Some(("batch", data)) = sse.cut_data_line() {
+            let mut result = Ok(());
+            crate::records::decode_batch_prefix(data, |rec| {
+                if result.is_ok() && self.phase == Phase::Reading {
+                    result = self.handle_record(rec);
+                }
+            });
+            if let Err(e) = result {
+                self.phase = Phase::Failed(e);
+            }
+        }
+        self.sse = sse;
     }
 
     /// A connection that had opened ended (its end, a cut, a broken body):
@@ -532,9 +567,7 @@ impl Subscription {
         if self.phase != Phase::Reading {
             return Ok(());
         }
-        if !bytes.is_empty() {
-            self.got_bytes = true;
-        }
+
         if let Err(e) = self.sse.handle_bytes(bytes) {
             self.phase = Phase::Failed(e.clone());
             return Err(e);
@@ -568,6 +601,22 @@ impl Subscription {
                     reason
                 )));
                 break;
+            }
+            if ev.event.is_empty() || ev.event == "message" {
+                // A v1 stream: each unnamed event is one chunk, its id the
+                // sequence number.
+                let seq = ev
+                    .id
+                    .and_then(|i| i.parse::<u64>().ok())
+                    .unwrap_or_else(|| self.last_seq.map_or(0, |s| s.saturating_add(1)));
+                let mut result = Ok(());
+                crate::records::decode_v1_event(ev.data, seq, |rec| {
+                    if result.is_ok() && self.phase == Phase::Reading {
+                        result = self.handle_record(rec);
+                    }
+                })?;
+                result?;
+                continue;
             }
             if ev.event != "batch" {
                 // `ping` keepalives and unknown events carry nothing.

@@ -186,6 +186,12 @@ impl SseDecoder {
         }))
     }
 
+    /// Whether part of an event (or line) is held: the body ended or broke
+    /// inside one.
+    pub fn mid_event(&self) -> bool {
+        self.pos < self.buf.len() || self.has_data || !self.event.is_empty() && !self.dispatched
+    }
+
     /// The event being read when the body was cut inside its first `data`
     /// line: its type and that line's value so far (`None` when anything
     /// else is pending). What a connection carried before it broke can then

@@ -52,6 +52,8 @@ pub struct Runtime {
     io: RefCell<Vec<(OpId, OpIo)>>,
     client_data: RefCell<JsValue>,
     on_change: RefCell<Option<Function>>,
+    /// `sendAction(…, { onSettled })` callbacks, by the reply's stream op.
+    on_settled: RefCell<Vec<(OpId, Function)>>,
 }
 
 fn set(obj: &Object, k: &str, v: &JsValue) {
@@ -160,6 +162,7 @@ impl Runtime {
             on_change: RefCell::new(opts.on_session_change.clone()),
             engine: RefCell::new(engine),
             io: RefCell::new(Vec::new()),
+            on_settled: RefCell::new(Vec::new()),
             opts,
         })
     }
@@ -280,8 +283,41 @@ impl Runtime {
         let _ = cb.call2(&JsValue::UNDEFINED, &chat_id.into(), &state);
     }
 
+    /// Calls `onSettled` when the action answered by stream `op` settles.
+    pub fn on_settled(&self, op: OpId, f: Function) {
+        self.on_settled.borrow_mut().push((op, f));
+    }
+
+    /// `{inputSeq, sessionInEventId, lastEventId}` to the action's
+    /// `onSettled`; what it throws is swallowed.
+    fn settled(&self, ev: &Event) {
+        let Some(Field::Num(op)) = ev.get("op") else {
+            return;
+        };
+        let f = {
+            let mut all = self.on_settled.borrow_mut();
+            let i = all.iter().position(|(o, _)| u64::from(*o) == *op);
+            i.map(|i| all.swap_remove(i).1)
+        };
+        let Some(f) = f else { return };
+        let o = Object::new();
+        for key in ["inputSeq", "sessionInEventId", "lastEventId"] {
+            let v = match ev.get(key) {
+                Some(Field::Num(n)) => JsValue::from(*n as f64),
+                Some(Field::Str(s)) => JsValue::from(s.as_str()),
+                _ => JsValue::UNDEFINED,
+            };
+            set(&o, key, &v);
+        }
+        let _ = f.call1(&JsValue::UNDEFINED, &o);
+    }
+
     /// Hands an event to `onEvent`; what the callback throws is swallowed.
     fn emit(&self, ev: Event) {
+        if ev.kind == "action-settled" {
+            self.settled(&ev);
+            return;
+        }
         let Some(cb) = self.opts.on_event.borrow().clone() else {
             return;
         };
@@ -647,6 +683,7 @@ pub async fn drive(rt: &Rc<Runtime>, op: OpId) -> Result<Yield, Fail> {
             }
             Effect::Done(r) => {
                 let io = rt.forget(op);
+                rt.on_settled.borrow_mut().retain(|(o, _)| *o != op);
                 if let Some(c) = io.as_ref().and_then(|io| io.conn.as_ref()) {
                     c.abort();
                 }
