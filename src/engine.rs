@@ -359,6 +359,9 @@ enum StreamPhase {
     Refreshing,
 }
 
+// A transport holds a handful of streams at most: boxing the head-start
+// variant would only add an indirection to the common path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Feed {
     Session(Box<Subscription>),
