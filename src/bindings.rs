@@ -76,6 +76,10 @@ impl Drop for WakeHook {
     }
 }
 
+/// What a stream listens to while it runs; dropped (listeners removed) when
+/// it ends.
+type Hooks = Rc<RefCell<Option<(Option<AbortHook>, Option<WakeHook>)>>>;
+
 /// Chunks of one stream, pulled by the shim's `ReadableStream`.
 #[wasm_bindgen]
 pub struct ChunkSource {
@@ -83,7 +87,7 @@ pub struct ChunkSource {
     op: OpId,
     /// Chunks (or the end) read before the source was handed out.
     first: RefCell<Option<Result<Option<JsValue>, JsValue>>>,
-    hooks: Rc<RefCell<Option<(Option<AbortHook>, Option<WakeHook>)>>>,
+    hooks: Hooks,
 }
 
 fn source(rt: &Rc<Runtime>, op: OpId, abort: Option<AbortHook>) -> ChunkSource {
