@@ -18,7 +18,8 @@ test("connections cut at random byte offsets in a 3,000-byte window: ten long re
       const chatId = newChatId("cuts");
       for (let i = 1; i <= 10; i++) {
         const text = `/long ${TOKENS}`;
-        const { chunks } = await sendAndRead(transport, chatId, text);
+        // 20 ms a token, and room for a loaded machine.
+        const { chunks } = await sendAndRead(transport, chatId, text, { timeoutMs: 20_000 + TOKENS * 60 });
         assertExactReply(chunks, text, `reply ${i}`);
       }
       const outs = requestsOf(chatId, "out").length;
