@@ -1700,9 +1700,10 @@ impl Engine {
                     }
                 );
                 if streaming && definitive {
+                    // Not resumed, but still outstanding at the agent: a
+                    // stop gates it (the seq stays).
                     if let Some(s) = self.state_mut(&chat_id) {
                         s.is_streaming = Some(false);
-                        s.active_input_seq = None;
                     }
                     self.changed(&chat_id);
                 }
@@ -1817,7 +1818,12 @@ impl Engine {
                 self.changed(chat_id);
             }
             SessionEvent::GateOpened { cursor } => {
-                if let Some(s) = self.state_mut(chat_id) {
+                let chat = self.chat_mut(chat_id);
+                if let Some(s) = chat.state.as_mut() {
+                    // The stopped turn's boundary answered its seq and every
+                    // one before: a send of those resolving late has nothing
+                    // left to stream.
+                    chat.answered = chat.answered.max(s.superseded_input_seq);
                     s.clear_gate();
                     s.advance_cursor(&cursor);
                 }

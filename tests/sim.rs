@@ -59,6 +59,10 @@ const REGRESSIONS: &[(u64, &str)] = &[
     (93695, "a watcher resumed behind an unknown gate opened it for the next reply too"),
     (7094, "the same (a watcher behind an unknown gate may show the stopped turn, by design)"),
     (17, "a watcher's turns count as delivered as they complete"),
+    (1237291, "a send resolved after a gate's boundary had passed its turn: its stream showed the next turn"),
+    (924415, "a stream opened in the same millisecond before an abort's gate may show that turn"),
+    (901695, "a reply refused for good (401 after a refresh) is not resumed by a reload"),
+    (983863, "a reply refused for good was no longer outstanding: a stop cut it ungated and it showed in the next reply"),
 ];
 
 /// Runs one seed; on failure the seed's violations and the last ~40 steps.

@@ -263,6 +263,8 @@ pub enum OpKind {
 pub struct OpInfo {
     pub kind: OpKind,
     pub opened: u64,
+    /// When it opened, in the order of everything stamped (`Sim::stamp`).
+    pub opened_stamp: u64,
     pub aborted: bool,
     pub result: Option<Result<Done, Error>>,
     pub stop_on_abort: bool,
@@ -303,6 +305,7 @@ impl OpInfo {
         OpInfo {
             kind,
             opened: now,
+            opened_stamp: 0,
             aborted: false,
             result: None,
             stop_on_abort: false,
@@ -368,7 +371,7 @@ pub struct Sim {
     pub last_own: Option<(usize, u64)>,
     /// The highest `sessionInEventId` a turn-completed event reported.
     answered: HashMap<usize, u64>,
-    /// The engine's gate was once armed for a turn of unknown seq.
+    /// The engine's gate was once armed.
     unknown_gate: bool,
     /// Every send of ours the transport learned the seq of.
     pub known_own: HashSet<(usize, u64)>,
@@ -387,6 +390,7 @@ pub struct Sim {
     pub landed_parts: Vec<String>,
     pub steps: u64,
     pub connects: u64,
+    last_stamp: u64,
     /// Scenario hooks: the next appends' answers (status, rate-limit reset
     /// in ms from now), refused without landing.
     pub script_append: VecDeque<(u16, Option<u64>)>,
@@ -463,6 +467,7 @@ impl Sim {
             landed_parts: Vec::new(),
             steps: 0,
             connects: 0,
+            last_stamp: 0,
             script_append: VecDeque::new(),
             script_cb: VecDeque::new(),
             connect_times: Vec::new(),
@@ -500,6 +505,13 @@ impl Sim {
     fn at(&mut self, t: u64, ev: Ev) {
         self.ev_seq += 1;
         self.events.push(Reverse((t, self.ev_seq, ev)));
+    }
+
+    /// A point in the run: time-ordered, and distinct among things that
+    /// happen in the same millisecond.
+    fn stamp(&mut self) -> u64 {
+        self.last_stamp = (self.last_stamp + 1).max(self.now * 1_000_000);
+        self.last_stamp
     }
 
     fn mint(&mut self) -> String {
@@ -629,7 +641,8 @@ impl Sim {
             if std::mem::take(&mut self.sessions[s].agent.cut_next) {
                 self.turns[id as usize].cut = true;
                 if let Some(part) = self.sessions[s].agent.cut_next_ours.take() {
-                    self.our_cuts.push((part, id, self.now));
+                    let at = self.stamp();
+                    self.our_cuts.push((part, id, at));
                 }
                 self.finish_turn(s);
             } else {
@@ -720,7 +733,8 @@ impl Sim {
             if let Some(t) = a.running {
                 self.turns[t as usize].cut = true;
                 if origin == Origin::Ours {
-                    self.our_cuts.push((part.to_owned(), t, self.now));
+                    let at = self.stamp();
+                    self.our_cuts.push((part.to_owned(), t, at));
                 }
                 self.finish_turn(s);
             } else if !a.queue.is_empty() {
@@ -1206,6 +1220,7 @@ impl Sim {
     fn register(&mut self, id: OpId, kind: OpKind) -> OpId {
         let mut info = OpInfo::new(kind, self.now);
         info.expiries_at_open = self.expiries;
+        info.opened_stamp = self.stamp();
         info.gone_at_open = self.gones;
         info.closes_at_open = self.closes;
         info.blind_gate = self.cfg.watch
@@ -1229,10 +1244,20 @@ impl Sim {
         while let Some(n) = self.engine.poll_notice() {
             match n {
                 Notice::SessionChanged(_) => {
+                    let before = self.storage.take();
                     self.storage = self.engine.persisted(CHAT).cloned();
                     if let Some(st) = &self.storage {
-                        self.unknown_gate |=
-                            st.skip_to_turn_complete && st.superseded_input_seq.is_none();
+                        self.unknown_gate |= st.skip_to_turn_complete;
+                        // A gate that opened answered its seq and all before.
+                        let opened = before.as_ref().and_then(|b| {
+                            b.superseded_input_seq.filter(|_| b.skip_to_turn_complete)
+                        });
+                        if let (Some(x), false, Some(sess)) =
+                            (opened, st.skip_to_turn_complete, self.current)
+                        {
+                            let a = self.answered.entry(sess).or_insert(x);
+                            *a = (*a).max(x);
+                        }
                     }
                     if let Some(st) = &self.storage {
                         if let (true, Some(s), Some(sess)) = (
@@ -1240,7 +1265,8 @@ impl Sim {
                             st.superseded_input_seq,
                             self.current,
                         ) {
-                            self.gated.entry((sess, s)).or_insert(self.now);
+                            let stamp = self.stamp();
+                            self.gated.entry((sess, s)).or_insert(stamp);
                         }
                     }
                 }
@@ -1308,7 +1334,8 @@ impl Sim {
                             .turn_of(s, q)
                             .is_some_and(|t| self.delivered.contains(&t));
                         if !done {
-                            self.gated.entry((s, q)).or_insert(self.now);
+                            let stamp = self.stamp();
+                            self.gated.entry((s, q)).or_insert(stamp);
                         }
                     }
                     self.register(op, OpKind::Detached);
@@ -1405,9 +1432,10 @@ impl Sim {
             }
             let own = info.since == Some(turn.msg_seq) && info.session == Some(turn.session);
             if let Some(&g) = self.gated.get(&(turn.session, turn.msg_seq)) {
-                if g <= info.opened && !own && !info.blind_gate {
+                if g <= info.opened_stamp && !own && !info.blind_gate {
                     bad.push(format!(
-                        "T{t} was stopped or aborted at {g}, yet shows up in a stream opened at {}",
+                        "T{t} was stopped or aborted at {} ms, yet shows up in a stream opened after that, at {} ms",
+                        g / 1_000_000,
                         info.opened
                     ));
                 }
@@ -1570,7 +1598,8 @@ impl Sim {
                         .turn_of(s, q)
                         .is_some_and(|t| self.delivered.contains(&t));
                     if !done {
-                        self.gated.entry((s, q)).or_insert(self.now);
+                        let stamp = self.stamp();
+                        self.gated.entry((s, q)).or_insert(stamp);
                     }
                 }
             }
@@ -1583,6 +1612,19 @@ impl Sim {
     }
 
     fn stream_ended(&mut self, op: OpId, info: &OpInfo, result: &Result<Done, Error>) {
+        // The server refused the reply for good: a reload does not try it
+        // again (the engine marks it over).
+        if let Err(Error::Http {
+            status: 401 | 403 | 404,
+            ..
+        }) = result
+        {
+            if let (Some(s), Some(q)) = (info.session, info.since) {
+                if self.last_own == Some((s, q)) {
+                    self.last_own = None;
+                }
+            }
+        }
         if info.pre_answered && info.last_tc.is_none() && info.chunks.is_empty() {
             // Its turn went by whole in another stream.
             let turn = info
@@ -1599,9 +1641,9 @@ impl Sim {
                     }
                 })
             });
-            // By design: a gate for an aborted append of unknown fate
-            // drops every turn before the next reply's own, a concurrent
-            // send's too when it resolves late.
+            // By design: a gate drops every turn before the stopped one's
+            // boundary (or, its seq unknown, before the next reply's own),
+            // a concurrent send's too when it resolves late.
             if !shown && !self.unknown_gate {
                 self.violation(format!(
                     "op{op}: ended at once, but its turn {turn:?} was never shown whole"
@@ -1666,7 +1708,7 @@ impl Sim {
             && self
                 .gated
                 .get(&(target.session, target.msg_seq))
-                .is_some_and(|&g| g <= info.opened)
+                .is_some_and(|&g| g <= info.opened_stamp)
         {
             self.violation(format!(
                 "op{op}: ended with T{turn}, a turn stopped before it opened"
@@ -1852,7 +1894,8 @@ impl Sim {
         match info.kind {
             OpKind::Send => {
                 if let Some(p) = &info.part {
-                    self.gated_parts.push((p.clone(), self.now));
+                    let at = self.stamp();
+                    self.gated_parts.push((p.clone(), at));
                 }
             }
             OpKind::Stream { .. } if info.stop_on_abort => {
@@ -1861,7 +1904,8 @@ impl Sim {
                         .turn_of(sess, s)
                         .is_some_and(|t| self.delivered.contains(&t));
                     if !done {
-                        self.gated.entry((sess, s)).or_insert(self.now);
+                        let stamp = self.stamp();
+                        self.gated.entry((sess, s)).or_insert(stamp);
                     }
                 }
             }
