@@ -604,13 +604,14 @@ mod tests {
         #[test]
         fn agrees_with_serde_json_on_arbitrary_text(s in "[\\[\\]{}\",:0-9.eE+\\-a-z\\\\ ]{0,40}") {
             let ours = raw_value(&s).is_ok();
-            // serde_json refuses numbers too large for an f64; JSON.parse (and
-            // so the grammar we check for) takes them.
-            let theirs = match serde_json::from_str::<serde_json::Value>(&s) {
-                Ok(_) => true,
-                Err(e) => e.to_string().contains("out of range"),
-            };
-            prop_assert_eq!(ours, theirs, "{:?}", s);
+            // serde_json refuses numbers too large for an f64 (JSON.parse,
+            // and so the grammar we check, takes them), and stops there
+            // without looking at the rest ("1E400E"): no oracle then.
+            let theirs = serde_json::from_str::<serde_json::Value>(&s);
+            if let Err(e) = &theirs {
+                prop_assume!(!e.to_string().contains("out of range"));
+            }
+            prop_assert_eq!(ours, theirs.is_ok(), "{:?}", s);
         }
 
         /// Any JSON serde_json writes, we read back to the same value.
