@@ -2,7 +2,7 @@
 // (../shared/vendor-tests-4.8.3) from where they are, bodies unchanged.
 //
 // Only imports made by those files are redirected:
-//   ./chat.js                 -> our package's Node entry
+//   ./chat.js                 -> our package's Node entry (chat-under-test.js)
 //   ./chat-tab-coordinator.js -> our TabCoordinator under the vendor's name
 //   vitest                    -> vitest, with the lists of expected failures applied
 //   ai                        -> ai 6.x (what the vendor ran them with)
@@ -25,7 +25,7 @@ const targets = vendorBuild
           ),
       }
     : {
-          "./chat.js": path.join(PKG_TESTS, "node_modules/trigger-chat-wasm/node.js"),
+          "./chat.js": here("./chat-under-test.js"),
           "./chat-tab-coordinator.js": here("./tab-coordinator.js"),
       };
 
@@ -36,6 +36,9 @@ function redirectVendorImports() {
         name: "vendor483-redirect",
         enforce: "pre",
         async resolveId(source, importer) {
+            if (source === "trigger-chat-wasm" && importer?.replaceAll("\\", "/").endsWith("/vendor483/chat-under-test.js")) {
+                return path.join(PKG_TESTS, "node_modules/trigger-chat-wasm/node.js");
+            }
             if (source === "trigger-chat-wasm-tabs") {
                 return path.join(PKG_TESTS, "node_modules/trigger-chat-wasm/tabs.js");
             }

@@ -70,6 +70,14 @@ export function shimFor(file) {
         if (!(key in describe)) describe[key] = vitest.describe[key];
     }
 
+    // Transports the test left alive are disposed after it (see
+    // chat-under-test.js); a no-op when the vendor's build is under test.
+    vitest.afterEach(async () => {
+        if (process.env.CHAT_UNDER_TEST === "vendor") return;
+        const { disposeTransports } = await import("./chat-under-test.js");
+        disposeTransports();
+    });
+
     // After the whole file is collected: every listed name must have matched.
     vitest.afterAll(() => {
         const missing = [...failing.keys(), ...skipped.keys()].filter((name) => !seen.has(name));
