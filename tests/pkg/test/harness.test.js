@@ -1,17 +1,19 @@
-// Guards the vendor-test harness itself: if the redirect of the vendor test's
-// `./chat.js` import ever stopped applying, its 42 tests would silently run
-// against the vendor's own implementation and prove nothing.
+// Guards the vendor-test harnesses themselves: if a redirect of the vendor
+// tests' `./chat.js` import ever stopped applying, their tests would silently
+// run against the vendor's own implementation and prove nothing.
 import { fileURLToPath } from "node:url";
 import { expect, it } from "vitest";
 import config from "../vitest.config.js";
+import { VENDOR_DIR } from "../vendor483/paths.js";
 
 const vendorTest = fileURLToPath(
     new URL("../node_modules/@trigger.dev/sdk/dist/esm/v3/chat.test.js", import.meta.url),
 );
+const project = (name) => config.test.projects.find((p) => p.test.name === name);
 
 it("the vendor test's ./chat.js import resolves to our package's Node entry", () => {
     expect(process.env.CHAT_UNDER_TEST).not.toBe("vendor");
-    const plugin = config.plugins.find((p) => p.name === "redirect-vendor-chat-import");
+    const plugin = project("pkg").plugins.find((p) => p.name === "redirect-vendor-chat-import");
     expect(plugin.resolveId("./chat.js", vendorTest)).toBe(
         fileURLToPath(new URL("../node_modules/trigger-chat-wasm/node.js", import.meta.url)),
     );
@@ -21,6 +23,23 @@ it("the vendor test's ./chat.js import resolves to our package's Node entry", ()
 });
 
 it("the vendor test file is part of the run and goes through Vite (so the redirect applies)", () => {
-    expect(config.test.include).toContain("node_modules/@trigger.dev/sdk/dist/esm/v3/chat.test.js");
-    expect(config.test.server.deps.inline.some((re) => re.test(vendorTest))).toBe(true);
+    const pkg = project("pkg");
+    expect(pkg.test.include).toContain("node_modules/@trigger.dev/sdk/dist/esm/v3/chat.test.js");
+    expect(pkg.test.server.deps.inline.some((re) => re.test(vendorTest))).toBe(true);
+});
+
+it("the 4.8.3 tests' ./chat.js and ./chat-tab-coordinator.js imports resolve to ours", async () => {
+    const p = project("vendor-4.8.3");
+    const plugin = p.plugins.find((x) => x.name === "vendor483-redirect");
+    const from = `${VENDOR_DIR}/chat.test.ts`;
+    const here = (rel) => fileURLToPath(new URL(rel, import.meta.url));
+    expect(await plugin.resolveId("./chat.js", from)).toBe(here("../vendor483/chat-under-test.js"));
+    expect(await plugin.resolveId("./chat-tab-coordinator.js", from)).toBe(here("../vendor483/tab-coordinator.js"));
+    // What the wrapper itself imports is our Node entry.
+    expect(await plugin.resolveId("trigger-chat-wasm", here("../vendor483/chat-under-test.js"))).toBe(
+        here("../node_modules/trigger-chat-wasm/node.js"),
+    );
+    // Imports from anywhere else are left alone.
+    expect(await plugin.resolveId("./chat.js", vendorTest)).toBeNull();
+    expect(p.test.include).toEqual([`${VENDOR_DIR}/*.test.ts`]);
 });
