@@ -256,6 +256,17 @@ impl Event {
         }
     }
 
+    /// `status` (when it has one) and `error`, for a failure event.
+    fn error(self, error: &Error, op: OpId) -> Event {
+        self.num("status", error.status().map(u64::from)).with(
+            "error",
+            Field::Error {
+                error: error.clone(),
+                op,
+            },
+        )
+    }
+
     /// The field `key`, if present.
     pub fn get(&self, key: &str) -> Option<&Field> {
         self.fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
@@ -1447,14 +1458,7 @@ impl Engine {
         if s.then != Then::Session && s.body.is_some() {
             let ev = self
                 .send_event("message-send-failed", s, chat_id)
-                .num("status", e.status().map(u64::from))
-                .with(
-                    "error",
-                    Field::Error {
-                        error: e.clone(),
-                        op: id,
-                    },
-                );
+                .error(&e, id);
             self.emit(ev);
         }
         e
@@ -1707,15 +1711,7 @@ impl Engine {
                     }
                     self.changed(&chat_id);
                 }
-                let ev = Event::new("stream-error", &chat_id)
-                    .num("status", e.status().map(u64::from))
-                    .with(
-                        "error",
-                        Field::Error {
-                            error: e.clone(),
-                            op: id,
-                        },
-                    );
+                let ev = Event::new("stream-error", &chat_id).error(&e, id);
                 self.emit(ev);
                 Effect::Done(Err(e))
             }

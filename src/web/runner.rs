@@ -407,6 +407,41 @@ impl Runtime {
         Ok(get(&settled, "v"))
     }
 
+    /// A request to the chat's `.in` or `.out` through the app's `fetch`
+    /// (or the global one), with `{endpoint, chatId}` for it; what went wrong
+    /// as the outcome to report.
+    async fn session_fetch(
+        &self,
+        op: OpId,
+        endpoint: Endpoint,
+        chat_id: &str,
+        headers: &wire::Headers,
+        body: Option<&str>,
+        signal: &web_sys::AbortSignal,
+    ) -> Result<JsValue, Got> {
+        let base = self
+            .base_url(endpoint, chat_id)
+            .map_err(|f| self.fail(op, f))?;
+        let url = wire::session_url(&base, chat_id, endpoint);
+        let req = Request {
+            url: &url,
+            method: body.map(|_| "POST"),
+            headers,
+            body,
+            signal: Some(signal),
+        };
+        let ctx = endpoint_ctx(endpoint, chat_id);
+        let f = self.opts.fetch.borrow().clone();
+        match fetch::send(f.as_ref(), Some(&ctx), &req).await {
+            Ok(r) => Ok(r),
+            Err(Fail::Core(Error::Aborted)) if signal.aborted() => Err(Got::Interrupted),
+            Err(Fail::Core(Error::Aborted)) => Err(Got::Failed(Error::Network(
+                "the request was aborted".into(),
+            ))),
+            Err(f) => Err(self.fail(op, f)),
+        }
+    }
+
     async fn perform(&self, op: OpId, effect: Effect, signal: &web_sys::AbortSignal) -> Got {
         match effect {
             Effect::CallAccessToken { chat_id } => {
@@ -448,27 +483,12 @@ impl Runtime {
                 headers,
                 body,
             } => {
-                let base = match self.base_url(Endpoint::In, &chat_id) {
-                    Ok(b) => b,
-                    Err(f) => return self.fail(op, f),
-                };
-                let url = wire::session_url(&base, &chat_id, Endpoint::In);
-                let req = Request {
-                    url: &url,
-                    method: Some("POST"),
-                    headers: &headers,
-                    body: Some(&body),
-                    signal: Some(signal),
-                };
-                let ctx = endpoint_ctx(Endpoint::In, &chat_id);
-                let f = self.opts.fetch.borrow().clone();
-                let resp = match fetch::send(f.as_ref(), Some(&ctx), &req).await {
+                let resp = match self
+                    .session_fetch(op, Endpoint::In, &chat_id, &headers, Some(&body), signal)
+                    .await
+                {
                     Ok(r) => r,
-                    Err(Fail::Core(Error::Aborted)) if signal.aborted() => return Got::Interrupted,
-                    Err(Fail::Core(Error::Aborted)) => {
-                        return Got::Failed(Error::Network("the request was aborted".into()))
-                    }
-                    Err(f) => return self.fail(op, f),
+                    Err(g) => return g,
                 };
                 let status = fetch::status(&resp);
                 let reset = sys::header_of(&resp, "x-ratelimit-reset");
@@ -487,21 +507,10 @@ impl Runtime {
             Effect::Connect {
                 chat_id, headers, ..
             } => {
-                let base = match self.base_url(Endpoint::Out, &chat_id) {
-                    Ok(b) => b,
-                    Err(f) => return self.fail(op, f),
-                };
-                let url = wire::session_url(&base, &chat_id, Endpoint::Out);
-                let req = Request {
-                    url: &url,
-                    method: None,
-                    headers: &headers,
-                    body: None,
-                    signal: Some(signal),
-                };
-                let ctx = endpoint_ctx(Endpoint::Out, &chat_id);
-                let f = self.opts.fetch.borrow().clone();
-                match fetch::send(f.as_ref(), Some(&ctx), &req).await {
+                match self
+                    .session_fetch(op, Endpoint::Out, &chat_id, &headers, None, signal)
+                    .await
+                {
                     Ok(resp) => {
                         let status = fetch::status(&resp);
                         let settled =
@@ -518,11 +527,7 @@ impl Runtime {
                         }
                         Got::Connected(status, settled)
                     }
-                    Err(Fail::Core(Error::Aborted)) if signal.aborted() => Got::Interrupted,
-                    Err(Fail::Core(Error::Aborted)) => {
-                        Got::Failed(Error::Network("the request was aborted".into()))
-                    }
-                    Err(f) => self.fail(op, f),
+                    Err(g) => g,
                 }
             }
             Effect::HeadStart {
