@@ -50,12 +50,14 @@ fn hook_abort(
     };
     if signal.aborted() {
         let op = target.get();
+        rt.forget_settled(Some(op));
         rt.with(|e| e.abort(op));
         return Ok(None);
     }
     let (rt, target) = (rt.clone(), target.clone());
     let callback = Closure::<dyn FnMut()>::new(move || {
         let op = target.get();
+        rt.forget_settled(Some(op));
         rt.with(|e| e.abort(op));
     });
     signal
@@ -496,6 +498,7 @@ impl WasmTransport {
 
     /// Ends every open operation: no timer or connection is left.
     pub fn dispose(&self) {
+        self.rt.forget_settled(None);
         self.rt.with(|e| e.dispose());
     }
 }
@@ -574,6 +577,7 @@ impl ChunkSource {
     /// The app cancelled the stream: close the connection.
     pub fn cancel(&self) {
         let op = self.op;
+        self.rt.forget_settled(Some(op));
         self.rt.with(|e| e.cancel(op));
         self.hooks.borrow_mut().take();
     }

@@ -1648,15 +1648,20 @@ impl Engine {
                     continue;
                 }
             }
-            if let SessionEvent::TurnComplete {
-                cursor,
-                in_event_id: Some(a),
-                ..
-            } = &ev
-            {
-                self.settle(id, *a, cursor);
-            }
+            // The turn's observers (`turn-completed`) go first; an abort
+            // or dispose they do still cancels the settlement after them.
+            let settles = match &ev {
+                SessionEvent::TurnComplete {
+                    cursor,
+                    in_event_id: Some(a),
+                    ..
+                } => Some((*a, cursor.clone())),
+                _ => None,
+            };
             self.apply(&chat_id, ev);
+            if let Some((a, cursor)) = settles {
+                self.settle(id, a, &cursor);
+            }
         }
         let Feed::Session(sub) = &mut st.feed else {
             return mismatch();

@@ -283,6 +283,14 @@ impl Runtime {
         let _ = cb.call2(&JsValue::UNDEFINED, &chat_id.into(), &state);
     }
 
+    /// The app ended operation `op` (or every one, with `None`): its
+    /// settlement is not reported any more, even one already on its way.
+    pub fn forget_settled(&self, op: Option<OpId>) {
+        self.on_settled
+            .borrow_mut()
+            .retain(|(o, _)| op.is_some_and(|op| op != *o));
+    }
+
     /// Calls `onSettled` when the action answered by stream `op` settles.
     pub fn on_settled(&self, op: OpId, f: Function) {
         self.on_settled.borrow_mut().push((op, f));
@@ -294,6 +302,7 @@ impl Runtime {
         let Some(Field::Num(op)) = ev.get("op") else {
             return;
         };
+
         let f = {
             let mut all = self.on_settled.borrow_mut();
             let i = all.iter().position(|(o, _)| u64::from(*o) == *op);
