@@ -1970,21 +1970,13 @@ impl Engine {
                 pending_version,
                 error_body,
             } => {
+                // What the lifecycle events say of the route's request.
                 let sent = SendOp {
                     body: Some(core::mem::take(body)),
                     source: Source::Submit,
                     message_id: message_id.clone(),
-                    then: Then::Detached,
-                    phase: SendPhase::Init,
-                    part_id: String::new(),
-                    attempts: 0,
-                    backoff: Backoff::new(1),
-                    refreshed: None,
-                    recreated: false,
-                    maybe_landed: false,
                     started_at: self.now,
-                    last_error: None,
-                    gate_epoch: 0,
+                    ..placeholder_send()
                 };
                 if !(200..300).contains(&status) {
                     let e = Error::Http {
@@ -2071,6 +2063,8 @@ fn head_start_event(ev: Event) -> Event {
     ev
 }
 
+/// A send that does nothing (a stand-in while the real one is moved out,
+/// and the base of the head-start route's report).
 fn placeholder_send() -> SendOp {
     SendOp {
         body: None,
