@@ -1048,7 +1048,7 @@ impl Engine {
     /// An action's reply reached the turn that consumed its `.in` record:
     /// an `action-settled` notice for the caller's `onSettled` (not an
     /// `onEvent` event: it is delivered whether or not anyone listens).
-    fn settle(&mut self, op: OpId, answered: u64, cursor: &str) {
+    fn settle(&mut self, op: OpId, answered: u64, text: Option<String>, cursor: &str) {
         let Some(i) = self
             .settles
             .iter()
@@ -1060,7 +1060,10 @@ impl Engine {
         let ev = Event::new("action-settled", "")
             .with("op", Field::Num(u64::from(op)))
             .with("inputSeq", Field::Num(q))
-            .with("sessionInEventId", Field::Str(decimal(answered)))
+            .with(
+                "sessionInEventId",
+                Field::Str(text.unwrap_or_else(|| decimal(answered))),
+            )
             .with("lastEventId", Field::Str(cursor.to_owned()));
         self.notices.push_back(Notice::Event(ev));
     }
@@ -1654,13 +1657,14 @@ impl Engine {
                 SessionEvent::TurnComplete {
                     cursor,
                     in_event_id: Some(a),
+                    in_event_text,
                     ..
-                } => Some((*a, cursor.clone())),
+                } => Some((*a, in_event_text.clone(), cursor.clone())),
                 _ => None,
             };
             self.apply(&chat_id, ev);
-            if let Some((a, cursor)) = settles {
-                self.settle(id, a, &cursor);
+            if let Some((a, text, cursor)) = settles {
+                self.settle(id, a, text, &cursor);
             }
         }
         let Feed::Session(sub) = &mut st.feed else {
@@ -1783,6 +1787,7 @@ impl Engine {
                 token,
                 cursor,
                 in_event_id,
+                in_event_text,
             } => {
                 let chat = self.chat_mut(chat_id);
                 chat.answered = chat.answered.max(in_event_id);
@@ -1805,7 +1810,7 @@ impl Engine {
                 let (since, message_id) = self.since_send(chat_id);
                 let ev = Event::new("turn-completed", chat_id)
                     .with("lastEventId", Field::Str(cursor))
-                    .str("sessionInEventId", in_event_id.map(decimal).as_deref())
+                    .str("sessionInEventId", in_event_text.as_deref())
                     .str("messageId", message_id.as_deref())
                     .num("sinceSendMs", since);
                 self.emit(ev);

@@ -52,6 +52,8 @@ pub enum Control {
         /// The last `.in` seq the agent consumed in this turn, when given:
         /// tells which send the turn answered.
         in_event_id: Option<u64>,
+        /// That header's own text, as an action's settlement reports it.
+        in_event_text: Option<String>,
     },
     /// The session was closed; nothing more will come.
     SessionClosed(Closed),
@@ -295,6 +297,7 @@ fn classify(rec: RecordWire<'_>, visit: &mut impl FnMut(Record<'_>)) -> Result<(
                 closed: (header(CLOSED_HEADER).as_deref() == Some("true"))
                     .then(|| Closed { reason: reason() }),
                 in_event_id: header(IN_EVENT_ID_HEADER).and_then(|v| strict_seq(&v)),
+                in_event_text: header(IN_EVENT_ID_HEADER).filter(|v| strict_seq(v).is_some()),
             },
             "session-closed" => Control::SessionClosed(Closed { reason: reason() }),
             "pending-version" => Control::PendingVersion,
@@ -347,6 +350,7 @@ fn classify_chunk<'a>(
                         token,
                         closed: None,
                         in_event_id: None,
+                        in_event_text: None,
                     },
                 });
                 return;
@@ -513,7 +517,7 @@ mod tests {
             collect(data).unwrap(),
             vec![
                 r#"0:data:abc:{"type":"text-delta","id":"m","delta":"pong"}"#.to_string(),
-                r#"1:TurnComplete { token: Some("tok2"), closed: None, in_event_id: Some(4) }"#
+                r#"1:TurnComplete { token: Some("tok2"), closed: None, in_event_id: Some(4), in_event_text: Some("4") }"#
                     .to_string(),
                 "2:command".to_string(),
                 "3:UpgradeRequired".to_string(),
@@ -533,11 +537,11 @@ mod tests {
         assert_eq!(
             collect(data).unwrap(),
             vec![
-                r#"1:TurnComplete { token: None, closed: Some(Closed { reason: Some("done") }), in_event_id: None }"#,
-                "2:TurnComplete { token: None, closed: None, in_event_id: None }",
+                r#"1:TurnComplete { token: None, closed: Some(Closed { reason: Some("done") }), in_event_id: None, in_event_text: None }"#,
+                "2:TurnComplete { token: None, closed: None, in_event_id: None, in_event_text: None }",
                 r#"3:SessionClosed(Closed { reason: Some("bye") })"#,
                 "4:SessionClosed(Closed { reason: None })",
-                "5:TurnComplete { token: None, closed: Some(Closed { reason: None }), in_event_id: None }",
+                "5:TurnComplete { token: None, closed: Some(Closed { reason: None }), in_event_id: None, in_event_text: None }",
             ]
         );
     }
@@ -553,7 +557,7 @@ mod tests {
         let out = collect(data).unwrap();
         assert_eq!(
             out[0],
-            r#"5:TurnComplete { token: Some("t"), closed: None, in_event_id: None }"#
+            r#"5:TurnComplete { token: Some("t"), closed: None, in_event_id: None, in_event_text: None }"#
         );
         assert_eq!(out[1], "6:UpgradeRequired");
         assert_eq!(out[2], "7:skip");

@@ -184,6 +184,8 @@ pub enum SessionEvent {
         cursor: String,
         /// The last `.in` seq the turn consumed (`session-in-event-id`).
         in_event_id: Option<u64>,
+        /// That header's own text.
+        in_event_text: Option<String>,
     },
     /// The answering run waits for its deployment (`pending-version`).
     PendingVersion,
@@ -645,6 +647,7 @@ impl Subscription {
                     token,
                     closed,
                     in_event_id,
+                    in_event_text,
                 } => {
                     if self.skip {
                         let mine = self.cfg.since_in_seq;
@@ -735,6 +738,7 @@ impl Subscription {
                         token,
                         cursor,
                         in_event_id,
+                        in_event_text,
                     });
                     if let Some(c) = closed {
                         self.close(c.reason);

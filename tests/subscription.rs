@@ -255,6 +255,7 @@ fn one_turn_ends_at_turn_complete_with_the_refreshed_token() {
             token: Some("fresh".into()),
             cursor: "6".into(),
             in_event_id: None,
+            in_event_text: None,
         }]
     );
     assert_eq!(sub.cursor().as_deref(), Some("6"));
@@ -490,6 +491,7 @@ fn a_turn_that_closes_the_session_completes_then_closes_and_ends_even_when_watch
                 token: None,
                 cursor: "3".into(),
                 in_event_id: None,
+                in_event_text: None,
             },
             SessionEvent::Closed {
                 reason: Some("done".into())
@@ -571,6 +573,7 @@ fn an_earlier_turns_end_does_not_end_the_stream_of_a_later_send() {
             token: None,
             cursor: "4".into(),
             in_event_id: Some(5),
+            in_event_text: Some("5".into()),
         }],
         "only this send's turn completes"
     );
