@@ -31,7 +31,16 @@ pub enum Script {
     Bench(u64),
     /// `/close [reason]`: answer, then close the session as the turn ends.
     Close(Option<String>),
+    /// `/subagent [topic]`: a tool call whose sub-agent's stream is forwarded as
+    /// `data-subagent` parts, then a final text.
+    SubAgent(String),
 }
+
+/// Longest sub-agent topic kept.
+pub const MAX_SUB_AGENT_TOPIC: usize = 256;
+
+/// The data part type that carries a sub-agent's chunks (`chat.forwardSubAgent`).
+pub const SUB_AGENT_DATA_TYPE: &str = "data-subagent";
 
 /// Longest close reason kept (the close API's limit).
 pub const MAX_CLOSE_REASON: usize = 256;
@@ -52,6 +61,15 @@ pub fn parse_script(text: &str) -> Script {
         ("/approve", _) => Script::Approve,
         ("/error", _) => Script::Error,
         ("/upgrade", _) => Script::Upgrade,
+        ("/subagent", _) => {
+            let topic = t.strip_prefix("/subagent").unwrap_or("").trim();
+            let topic = if topic.is_empty() {
+                "nothing in particular"
+            } else {
+                topic
+            };
+            Script::SubAgent(topic.chars().take(MAX_SUB_AGENT_TOPIC).collect())
+        }
         ("/close", _) => {
             let reason = t.strip_prefix("/close").unwrap_or("").trim();
             Script::Close(
@@ -60,6 +78,11 @@ pub fn parse_script(text: &str) -> Script {
         }
         _ => Script::Echo(t.to_string()),
     }
+}
+
+/// What the `/subagent` script's sub-agent answers.
+pub fn sub_agent_text(topic: &str) -> String {
+    format!("Sub-agent researched {topic}: three sources agree.")
 }
 
 /// Splits text into word tokens whose concatenation is the text (words after the
@@ -208,6 +231,8 @@ impl MessageBuilder {
                     self.parts[i]["state"] = json!("output-denied");
                 }
             }
+            // Transient data parts reach `onData` only, never the message.
+            t if t.starts_with("data-") && chunk.get("transient") == Some(&Value::Bool(true)) => {}
             t if t.starts_with("data-") => {
                 let mut p =
                     json!({ "type": t, "data": chunk.get("data").cloned().unwrap_or(Value::Null) });
@@ -729,8 +754,59 @@ impl Agent {
                 self.closing = Some(reason);
                 self.stream_text(&text, d).await
             }
+            Script::SubAgent(topic) => self.run_sub_agent(&topic, d).await,
             Script::Error => true,
         }
+    }
+
+    /// `/subagent`: a `research` tool call that runs a scripted sub-agent, whose
+    /// reply is forwarded as it streams (one `data-subagent` batch per step, `seq`
+    /// from 0), like `chat.forwardSubAgent`. The tool's output is the sub-agent's
+    /// finished message; a final text follows in a new step. False when stopped.
+    async fn run_sub_agent(&mut self, topic: &str, d: u64) -> bool {
+        let call = format!("call_{}", random_id(12));
+        self.emit(
+            json!({ "type": "tool-input-start", "toolCallId": call, "toolName": "research" }),
+        );
+        self.emit(json!({ "type": "tool-input-available", "toolCallId": call, "toolName": "research", "input": { "topic": topic } }));
+        let sub_id = format!("msg_{}", random_id(20));
+        let text_id = format!("txt_{}", random_id(10));
+        let text = sub_agent_text(topic);
+        let mut batches = vec![vec![
+            json!({ "type": "start", "messageId": sub_id }),
+            json!({ "type": "start-step" }),
+            json!({ "type": "text-start", "id": text_id }),
+        ]];
+        for tok in tokens(&text) {
+            batches.push(vec![
+                json!({ "type": "text-delta", "id": text_id, "delta": tok }),
+            ]);
+        }
+        batches.push(vec![
+            json!({ "type": "text-end", "id": text_id }),
+            json!({ "type": "finish-step" }),
+            json!({ "type": "finish" }),
+        ]);
+        for (seq, chunks) in batches.into_iter().enumerate() {
+            if !self.pace(d).await {
+                return false;
+            }
+            self.emit(json!({
+                "type": SUB_AGENT_DATA_TYPE,
+                "transient": true,
+                "data": { "toolCallId": call, "seq": seq, "chunks": chunks },
+            }));
+        }
+        let output = json!({
+            "id": sub_id,
+            "role": "assistant",
+            "parts": [{ "type": "step-start" }, { "type": "text", "text": text, "state": "done" }],
+        });
+        self.emit(json!({ "type": "tool-output-available", "toolCallId": call, "output": output }));
+        self.emit(json!({ "type": "finish-step" }));
+        self.emit(json!({ "type": "start-step" }));
+        self.stream_text("The sub-agent has finished its research.", d)
+            .await
     }
 
     /// Continues an assistant message after a human-in-the-loop answer or an approval.
@@ -916,6 +992,14 @@ mod tests {
             Script::Close(Some("some reason text".into()))
         );
         assert_eq!(parse_script("/closed"), Script::Echo("/closed".into()));
+        assert_eq!(
+            parse_script("/subagent  the tides "),
+            Script::SubAgent("the tides".into())
+        );
+        assert_eq!(
+            parse_script("/subagent"),
+            Script::SubAgent("nothing in particular".into())
+        );
         let long = format!("/close {}", "é".repeat(300));
         assert_eq!(
             parse_script(&long),
@@ -940,6 +1024,8 @@ mod tests {
             json!({"type":"text-delta","id":"t","delta":"a"}),
             json!({"type":"text-delta","id":"t","delta":"b"}),
             json!({"type":"text-end","id":"t"}),
+            // Transient: not a part of the message.
+            json!({"type":"data-subagent","transient":true,"data":{"seq":0}}),
             json!({"type":"tool-input-start","toolCallId":"c","toolName":"x"}),
             json!({"type":"tool-input-available","toolCallId":"c","toolName":"x","input":{"k":1}}),
             json!({"type":"tool-output-available","toolCallId":"c","output":2}),

@@ -340,3 +340,80 @@ async fn first_message_in_base_payload_is_answered() {
     let t = srv.turn("s-first", &pat, None).await;
     assert_eq!(text_of(&t), "Echo: straight away");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subagent_stream_is_forwarded_as_data_parts() {
+    let (srv, pat) = chat("s-sub").await;
+    let t = ask(&srv, "s-sub", &pat, "u1", "/subagent the tides", None).await;
+    let all = chunks(&t);
+    let avail = find(&t, "tool-input-available");
+    assert_eq!(avail["toolName"], "research");
+    assert_eq!(avail["input"], json!({ "topic": "the tides" }));
+    let call = avail["toolCallId"].clone();
+
+    // The batches: transient, keyed by the tool call, seq 0, 1, 2, … in order.
+    let batches: Vec<&Value> = all
+        .iter()
+        .filter(|c| c["type"] == "data-subagent")
+        .collect();
+    assert!(batches.len() >= 3, "{batches:?}");
+    for (i, b) in batches.iter().enumerate() {
+        assert_eq!(b["transient"], true);
+        assert_eq!(b["data"]["toolCallId"], call);
+        assert_eq!(b["data"]["seq"], json!(i));
+    }
+    // Together they are one whole sub-agent reply.
+    let sub: Vec<Value> = batches
+        .iter()
+        .flat_map(|b| b["data"]["chunks"].as_array().unwrap().clone())
+        .collect();
+    let sub_types: Vec<&str> = sub.iter().map(|c| c["type"].as_str().unwrap()).collect();
+    assert_eq!(sub_types.first(), Some(&"start"));
+    assert_eq!(sub_types.last(), Some(&"finish"));
+    let sub_text: String = sub
+        .iter()
+        .filter(|c| c["type"] == "text-delta")
+        .map(|c| c["delta"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        sub_text,
+        "Sub-agent researched the tides: three sources agree."
+    );
+    assert!(sub.iter().filter(|c| c["type"] == "text-delta").count() > 1);
+
+    // The forwarded stream comes between the call and its output, which is the
+    // sub-agent's finished message; the parent's own text follows.
+    let pos = |pred: &dyn Fn(&Value) -> bool| all.iter().position(pred).unwrap();
+    let first_batch = pos(&|c| c["type"] == "data-subagent");
+    let last_batch = all
+        .iter()
+        .rposition(|c| c["type"] == "data-subagent")
+        .unwrap();
+    let output = pos(&|c| c["type"] == "tool-output-available");
+    let text = pos(&|c| c["type"] == "text-delta");
+    assert!(pos(&|c| c["type"] == "tool-input-available") < first_batch);
+    assert!(last_batch < output && output < text);
+    let out = &all[output];
+    assert_eq!(out["toolCallId"], call);
+    assert_eq!(out["output"]["id"], sub[0]["messageId"]);
+    assert_eq!(out["output"]["parts"][1]["text"], sub_text);
+    assert_eq!(text_of(&t), "The sub-agent has finished its research.");
+
+    // Transient parts are not stored with the message.
+    let stored = srv.get("/app/chats/s-sub").await.json();
+    let assistant = stored["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "assistant")
+        .expect("stored assistant message")
+        .clone();
+    let parts = assistant["parts"].as_array().unwrap();
+    assert!(
+        parts.iter().all(|p| p["type"] != "data-subagent"),
+        "{parts:?}"
+    );
+    assert!(parts
+        .iter()
+        .any(|p| p["type"] == "tool-research" && p["state"] == "output-available"));
+}
