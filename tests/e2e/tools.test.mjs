@@ -128,3 +128,53 @@ test("an upgrade in the middle of a reply is invisible to the user", async (t) =
     await assertNoError(page);
   });
 });
+
+test("a sub-agent's reply shows under its tool call while it streams, and when the chat is reopened", async (t) => {
+  await withEnv(t, { args: ["--chunk-delay-ms", "150"] }, async ({ browser, url }) => {
+    const page = await browser.newPage();
+    const chatId = await openChat(page, url);
+    // Every (running, text) state the sub-agent view goes through.
+    await page.evaluate(() => {
+      const seen = [];
+      window.__subAgent = seen;
+      const read = () => {
+        const el = document.querySelector('[data-testid="subagent"]');
+        if (!el) return;
+        const state = `${el.getAttribute("data-running")}|${el.querySelector('[data-testid="subagent-text"]')?.textContent ?? ""}`;
+        if (seen[seen.length - 1] !== state) seen.push(state);
+      };
+      new MutationObserver(read).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+    });
+
+    await send(page, "/subagent hello");
+    await waitForAssistantText(page, { includes: "The sub-agent has finished its research." }, "the parent's final text");
+    await waitForReplies(page, 1);
+
+    const full = "Sub-agent researched hello: three sources agree.";
+    const sub = page.getByTestId("subagent");
+    assert.equal(await sub.getAttribute("data-running"), "false");
+    assert.equal(await sub.getByTestId("subagent-text").textContent(), full);
+    const tool = page.locator('[data-testid="tool"][data-tool="research"]');
+    assert.equal(await tool.getAttribute("data-state"), "output-available");
+    assert.match(await sub.getAttribute("data-tool-call-id"), /^call_/);
+
+    // While the call ran (no output yet), the text came from the forwarded parts.
+    const states = await page.evaluate(() => window.__subAgent.slice());
+    const live = states.filter((s) => s.startsWith("true|Sub-agent"));
+    assert.ok(live.length > 0, `no live sub-agent text before the call finished: ${JSON.stringify(states)}`);
+    for (const s of live) assert.ok(full.startsWith(s.slice("true|".length)), `not a prefix of the reply: ${s}`);
+    // The parent's own text is not mixed with the sub-agent's.
+    const msgs = await transcript(page);
+    assert.equal(msgs[1].text, "The sub-agent has finished its research.");
+
+    await assertNoError(page);
+
+    // Reopened in a fresh page, the stored tool output shows the sub-agent's message.
+    const again = await browser.newPage();
+    await openChat(again, url, chatId);
+    await again.getByTestId("subagent-text").waitFor();
+    assert.equal(await again.getByTestId("subagent-text").textContent(), full);
+    assert.equal(await again.getByTestId("subagent").getAttribute("data-running"), "false");
+    await assertNoError(again);
+  });
+});

@@ -9,6 +9,7 @@ import { useMultiTabChat, useTriggerChatTransport } from "trigger-chat-wasm/reac
 import { api, describeError, freshChatIds, type AppConfig, type StoredChat } from "./api";
 import { ConnectionMonitor, STATE_LABEL, useConnection } from "./connection";
 import { MessageParts, type PartActions } from "./Parts";
+import { useSubAgents } from "./subAgents";
 
 type LoadState =
   | { kind: "loading" }
@@ -114,6 +115,7 @@ function ChatClient({
   // Tool calls this tab answered and has not sent yet. Auto-sending only for
   // these keeps a finished reply with a completed tool call from re-sending.
   const answeredRef = useRef(new Set<string>());
+  const subAgents = useSubAgents();
 
   const {
     messages,
@@ -130,6 +132,7 @@ function ChatClient({
     id: chatId,
     messages: initialMessages,
     transport,
+    onData: subAgents.onData,
     resume: initialMessages.length > 0,
     sendAutomaticallyWhen: ({ messages: msgs }: { messages: UIMessage[] }) => {
       if (answeredRef.current.size === 0) return false;
@@ -252,7 +255,7 @@ function ChatClient({
             <p className="big">Start the conversation</p>
             <p className="muted">
               Try <code>/long 40</code>, <code>/reason</code>, <code>/tool</code>, <code>/ask</code>,{" "}
-              <code>/approve</code>, <code>/close</code> or just say hello.
+              <code>/approve</code>, <code>/subagent</code>, <code>/close</code> or just say hello.
             </p>
           </div>
         ) : (
@@ -266,7 +269,7 @@ function ChatClient({
             >
               <div className="role">{m.role === "user" ? "You" : m.role === "assistant" ? "Agent" : m.role}</div>
               <div className="bubble">
-                <MessageParts message={m} actions={actions} />
+                <MessageParts message={m} actions={actions} subAgents={subAgents} />
               </div>
             </article>
           ))

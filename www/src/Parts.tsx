@@ -1,6 +1,7 @@
 // Renders one message's parts. Everything is rendered as React text nodes:
 // model output never reaches innerHTML.
 import type { UIMessage } from "ai";
+import { subAgentMessage, type SubAgents } from "./subAgents";
 
 type AnyPart = UIMessage["parts"][number];
 
@@ -66,7 +67,20 @@ const STATE_TEXT: Record<string, string> = {
   "output-denied": "denied",
 };
 
-function ToolView({ part, actions }: { part: ToolPart; actions: PartActions }) {
+/** A sub-agent's reply inside its parent's tool card. */
+function SubAgentView({ toolCallId, message, running }: { toolCallId: string; message: UIMessage; running: boolean }) {
+  const text = messageText(message);
+  return (
+    <div className="subagent" data-testid="subagent" data-tool-call-id={toolCallId} data-running={running}>
+      <div className="muted subagent-label">Sub-agent{running ? " is answering…" : ""}</div>
+      <p className="subagent-text" data-testid="subagent-text">
+        {text}
+      </p>
+    </div>
+  );
+}
+
+function ToolView({ part, actions, subAgents }: { part: ToolPart; actions: PartActions; subAgents: SubAgents }) {
   const name = toolName(part);
   const hitl = part.state === "input-available" ? questionOf(part.input) : null;
 
@@ -126,7 +140,8 @@ function ToolView({ part, actions }: { part: ToolPart; actions: PartActions }) {
   let summary = STATE_TEXT[part.state] ?? part.state;
   if (part.state === "approval-responded") summary = part.approval?.approved ? "approved" : "denied";
   const answered = questionOf(part.input) && part.state === "output-available";
-  return (
+  const sub = subAgentMessage(subAgents, part.toolCallId, part.output);
+  const details = (
     <details className="tool" data-testid="tool" data-tool={name} data-state={part.state}>
       <summary>
         <span className="tool-icon" aria-hidden>
@@ -148,9 +163,24 @@ function ToolView({ part, actions }: { part: ToolPart; actions: PartActions }) {
       </div>
     </details>
   );
+  if (!sub) return details;
+  return (
+    <div className="tool-with-subagent">
+      {details}
+      <SubAgentView toolCallId={part.toolCallId} message={sub} running={part.state !== "output-available"} />
+    </div>
+  );
 }
 
-export function MessageParts({ message, actions }: { message: UIMessage; actions: PartActions }) {
+export function MessageParts({
+  message,
+  actions,
+  subAgents,
+}: {
+  message: UIMessage;
+  actions: PartActions;
+  subAgents: SubAgents;
+}) {
   return (
     <>
       {message.parts.map((part, i) => {
@@ -172,7 +202,7 @@ export function MessageParts({ message, actions }: { message: UIMessage; actions
           );
         }
         if (isToolPart(part)) {
-          return <ToolView key={i} part={part as unknown as ToolPart} actions={actions} />;
+          return <ToolView key={i} part={part as unknown as ToolPart} actions={actions} subAgents={subAgents} />;
         }
         if (part.type === "file") {
           return (
