@@ -1677,11 +1677,7 @@ impl Sim {
         let Some(sess) = info.session else {
             return;
         };
-        let Some(OutKind::Tc { turn }) = self.sessions[sess].outs.get(tc as usize).map(|r| r.kind)
-        else {
-            self.violation(format!(
-                "op{op}: turn-completed at out {tc}, which is no turn-complete"
-            ));
+        let Some(turn) = self.turn_completed_at(op, sess, tc) else {
             return;
         };
         let target = self.turns[turn as usize].clone();
@@ -1735,6 +1731,20 @@ impl Sim {
         }
     }
 
+    /// The turn whose `turn-complete` is `.out` record `tc`; a violation
+    /// when that record is something else.
+    fn turn_completed_at(&mut self, op: OpId, sess: usize, tc: u64) -> Option<u32> {
+        match self.sessions[sess].outs.get(tc as usize).map(|r| r.kind) {
+            Some(OutKind::Tc { turn }) => Some(turn),
+            _ => {
+                self.violation(format!(
+                    "op{op}: turn-completed at out {tc}, which is no turn-complete"
+                ));
+                None
+            }
+        }
+    }
+
     /// A watcher reported a turn's end: that turn came whole, and a
     /// resumed watcher's first one is the reply that was in flight.
     fn watch_turn_done(&mut self, op: OpId, tc: u64) {
@@ -1744,11 +1754,7 @@ impl Sim {
         let Some(sess) = info.session else {
             return;
         };
-        let Some(OutKind::Tc { turn }) = self.sessions[sess].outs.get(tc as usize).map(|r| r.kind)
-        else {
-            self.violation(format!(
-                "op{op}: turn-completed at out {tc}, which is no turn-complete"
-            ));
+        let Some(turn) = self.turn_completed_at(op, sess, tc) else {
             return;
         };
         let written = self.turns[turn as usize].written;
