@@ -1,8 +1,10 @@
 // The public class: the vendor's names and shapes over the wasm engine.
-// Protocol logic lives in Rust; this file only adapts calling conventions
-// (ReadableStream, class fields) and coordinates tabs.
+// Protocol logic lives in Rust; the runner (runner.js) performs its I/O;
+// this file only adapts calling conventions (ReadableStream, class fields)
+// and coordinates tabs.
 
-import { WasmTransport } from "./wasm/trigger_chat_wasm.js";
+import { Core } from "./wasm/trigger_chat_wasm.js";
+import { Runner } from "./runner.js";
 import { TabCoordinator } from "./tabs.js";
 import { EventAttribution } from "./events.js";
 
@@ -12,14 +14,15 @@ const withEvents = (options, events) =>
     ? { ...options, onEvent: events.wrap(options.onEvent) }
     : options;
 
-// A ReadableStream over a wasm chunk source. Each pull crosses into wasm
+const makeCore = (...args) => new Core(...args);
+
+// A ReadableStream over a chunk source of the runner. Each pull crosses into wasm
 // once and may bring back many chunks.
 function toStream(source, onEnd) {
   let open = true;
   const end = () => {
     if (!open) return;
     open = false;
-    source.free();
     onEnd?.();
   };
   return new ReadableStream({
@@ -52,7 +55,7 @@ export class TriggerChatTransport {
   #events = new EventAttribution();
 
   constructor(options) {
-    this.#engine = new WasmTransport(withEvents(options, this.#events));
+    this.#engine = new Runner(makeCore, withEvents(options, this.#events));
     // Tabs exist only in a browser: on a server (rendering) there is nothing
     // to coordinate, and a channel and a timer would keep the process alive.
     if (this.#engine.multiTab && typeof window !== "undefined" && typeof document !== "undefined") {

@@ -1,8 +1,10 @@
 //! trigger-chat-wasm: the browser chat transport for Trigger.dev chat agents.
 //!
 //! The protocol core (SSE framing, records, wire payloads, session state,
-//! retry policy) is pure Rust and builds and tests natively. The web layer
-//! (`web/`) and the JavaScript facade (`bindings`) exist only on wasm32.
+//! retry policy, the whole transport as one engine) is pure Rust and builds
+//! and tests natively. The JavaScript facade (`facade`) exists only on
+//! wasm32; the effect runner that performs the engine's I/O is the
+//! package's `runner.js`.
 //!
 //! The crate uses `core` and `alloc` only. Built for wasm32 without the
 //! `std` feature (the module as shipped) it is `no_std`: a panic traps,
@@ -42,9 +44,7 @@ pub mod sse;
 pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
-pub mod bindings;
-#[cfg(target_arch = "wasm32")]
-mod web;
+pub mod facade;
 
 /// Talc instead of the standard library's dlmalloc: a quarter of the code
 /// and faster for the read loop's short-lived buffers.

@@ -4,7 +4,7 @@
 
 #![cfg(target_arch = "wasm32")]
 
-use trigger_chat_wasm::bindings::WasmTransport;
+use trigger_chat_wasm::facade::Core;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
@@ -17,10 +17,22 @@ extern "C" {
     static CASES: JsValue;
 }
 
-/// Runs the named case with a factory that builds the wasm engine.
+// The package's effect runner, as it ships: self-contained, so it loads
+// beside this test's module.
+#[wasm_bindgen(module = "/pkg/runner.js")]
+extern "C" {
+    type Runner;
+    #[wasm_bindgen(constructor, catch)]
+    fn new(make_core: &JsValue, options: JsValue) -> Result<Runner, JsValue>;
+}
+
+/// Runs the named case with a factory that builds a runner over this
+/// module's engine.
 async fn run(name: &str) {
-    let make = Closure::<dyn Fn(JsValue) -> Result<JsValue, JsValue>>::new(|options| {
-        WasmTransport::new(options).map(JsValue::from)
+    let make_core = Closure::<dyn Fn(bool, u32, bool, bool, f64, f64) -> Core>::new(Core::new);
+    let make_core: JsValue = make_core.into_js_value();
+    let make = Closure::<dyn Fn(JsValue) -> Result<JsValue, JsValue>>::new(move |options| {
+        Runner::new(&make_core, options).map(JsValue::from)
     });
     let case = CASES
         .with(|c| js_sys::Reflect::get(c, &name.into()))

@@ -1,0 +1,475 @@
+//! The only `#[wasm_bindgen]` export: [`Core`], the engine behind a handful
+//! of methods that take and return numbers and strings.
+//!
+//! Everything that touches JavaScript objects (fetch, timers, abort
+//! signals, the app's callbacks, errors) lives in the shim's effect runner
+//! (`pkg/runner.js`): it polls an operation for its next effect, performs
+//! it and hands the outcome back. Effects, results and notices cross as
+//! short tagged strings (a letter, then a number, a chat id or JSON text),
+//! so the module needs no per-type glue.
+
+use crate::engine::{Done, Effect, Engine, EngineConfig, Field, Notice, OpId, Outcome, Source};
+use crate::error::Error;
+use crate::json::quote;
+use crate::prelude::*;
+use crate::session::SessionState;
+use crate::text::decimal;
+use crate::wire::{self, SendPayload, Trigger};
+use wasm_bindgen::prelude::*;
+
+/// One transport's engine.
+#[wasm_bindgen]
+pub struct Core {
+    engine: Engine,
+}
+
+fn num(n: u64) -> String {
+    decimal(n)
+}
+
+/// `"key":value` pairs into `out`, comma-separated.
+fn field(out: &mut String, key: &str, value: &str) {
+    if out.len() > 1 {
+        out.push(',');
+    }
+    out.push_str(&quote(key));
+    out.push(':');
+    out.push_str(value);
+}
+
+fn headers_json(out: &mut String, headers: &wire::Headers) {
+    let mut h = String::from("{");
+    for (k, v) in headers {
+        field(&mut h, k, &quote(v));
+    }
+    h.push('}');
+    field(out, "h", &h);
+}
+
+/// A session as JSON with the persisted names (`publicAccessToken`, ...).
+fn session_json(s: &SessionState) -> String {
+    let mut o = String::from("{");
+    field(&mut o, "publicAccessToken", &quote(&s.public_access_token));
+    if let Some(id) = &s.last_event_id {
+        field(&mut o, "lastEventId", &quote(id));
+    }
+    if let Some(b) = s.is_streaming {
+        field(&mut o, "isStreaming", if b { "true" } else { "false" });
+    }
+    if let Some(seq) = s.active_input_seq {
+        field(&mut o, "activeInputSeq", &num(seq));
+    }
+    if s.skip_to_turn_complete {
+        field(&mut o, "skipToTurnComplete", "true");
+    }
+    if let Some(seq) = s.superseded_input_seq {
+        field(&mut o, "supersededInputSeq", &num(seq));
+    }
+    if s.closed {
+        field(&mut o, "closed", "true");
+        if let Some(r) = &s.closed_reason {
+            field(&mut o, "closedReason", &quote(r));
+        }
+    }
+    o.push('}');
+    o
+}
+
+/// An error as JSON: `code`, `message`, `retryable`, and `status`,
+/// `closedReason` and `name` where they apply. The runner builds the JS
+/// `Error` (a `TypeError` for misuse) from it.
+fn error_json(e: &Error) -> String {
+    let mut o = String::from("{");
+    field(&mut o, "code", &quote(e.code()));
+    field(&mut o, "message", &quote(&e.message()));
+    field(
+        &mut o,
+        "retryable",
+        if e.is_retryable() { "true" } else { "false" },
+    );
+    if let Error::SessionClosed {
+        reason: Some(r), ..
+    } = e
+    {
+        field(&mut o, "closedReason", &quote(r));
+    }
+    if let Some(status) = e.status() {
+        field(&mut o, "status", &num(u64::from(status)));
+    }
+    o.push('}');
+    o
+}
+
+fn effect_json(
+    chat_id: &str,
+    url: Option<&str>,
+    headers: &wire::Headers,
+    body: Option<&str>,
+) -> String {
+    let mut o = String::from("{");
+    field(&mut o, "c", &quote(chat_id));
+    if let Some(u) = url {
+        field(&mut o, "u", &quote(u));
+    }
+    headers_json(&mut o, headers);
+    if let Some(b) = body {
+        field(&mut o, "b", &quote(b));
+    }
+    o.push('}');
+    o
+}
+
+fn source_of(code: u8) -> Source {
+    match code {
+        1 => Source::Regenerate,
+        2 => Source::Action,
+        3 => Source::Steer,
+        _ => Source::Submit,
+    }
+}
+
+fn trigger_of(code: u8) -> Trigger {
+    if code == 1 {
+        Trigger::RegenerateMessage
+    } else {
+        Trigger::SubmitMessage
+    }
+}
+
+fn some(s: &Option<String>) -> Option<&str> {
+    s.as_deref()
+}
+
+#[wasm_bindgen]
+impl Core {
+    /// `seed` and `noise` are mixed into the seed of part ids.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        watch: bool,
+        timeout_seconds: u32,
+        has_start_session: bool,
+        wants_events: bool,
+        seed: f64,
+        noise: f64,
+    ) -> Core {
+        let cfg = EngineConfig {
+            watch,
+            timeout_seconds,
+            headers: Vec::new(),
+            has_start_session,
+            wants_events,
+        };
+        let mut engine = Engine::new(cfg, Vec::new(), (seed as u64) ^ (noise as u64));
+        engine.set_now(seed as u64);
+        Core { engine }
+    }
+
+    /// One of the app's extra headers, sent on every request.
+    pub fn header(&mut self, name: String, value: String) {
+        self.engine.config_mut().headers.push((name, value));
+    }
+
+    /// Which of the app's callbacks exist now.
+    pub fn callbacks(&mut self, has_start_session: bool, wants_events: bool) {
+        let c = self.engine.config_mut();
+        c.has_start_session = has_start_session;
+        c.wants_events = wants_events;
+    }
+
+    /// The clock, in milliseconds, before anything that may use it.
+    pub fn now(&mut self, ms: f64) {
+        self.engine.set_now(ms as u64);
+    }
+
+    /// The chat's session as JSON (`getSession`), if it has one.
+    pub fn session(&self, chat_id: &str) -> Option<String> {
+        self.engine.session(chat_id).map(session_json)
+    }
+
+    /// Stores a session (`sessions`, `setSession`). With `quiet` (the
+    /// transport's own options) no change is reported.
+    #[allow(clippy::too_many_arguments)]
+    #[wasm_bindgen(js_name = setSession)]
+    pub fn set_session(
+        &mut self,
+        chat_id: &str,
+        token: String,
+        last_event_id: Option<String>,
+        is_streaming: Option<bool>,
+        skip_to_turn_complete: bool,
+        superseded_input_seq: Option<f64>,
+        active_input_seq: Option<f64>,
+        closed: bool,
+        closed_reason: Option<String>,
+        quiet: bool,
+    ) {
+        let state = SessionState {
+            public_access_token: token,
+            last_event_id,
+            is_streaming,
+            skip_to_turn_complete,
+            superseded_input_seq: superseded_input_seq.map(|n| n as u64),
+            active_input_seq: active_input_seq.map(|n| n as u64),
+            closed,
+            closed_reason,
+        };
+        self.engine.set_session(chat_id, state);
+        if quiet {
+            while self.engine.poll_notice().is_some() {}
+        }
+    }
+
+    /// `seedResumeCursor`.
+    #[wasm_bindgen(js_name = seedCursor)]
+    pub fn seed_cursor(&mut self, chat_id: &str, cursor: &str) {
+        self.engine.seed_cursor(chat_id, cursor);
+    }
+
+    /// A cursor from another tab, taken unless ours is ahead.
+    #[wasm_bindgen(js_name = adoptCursor)]
+    pub fn adopt_cursor(&mut self, chat_id: &str, cursor: &str) {
+        self.engine.adopt_cursor(chat_id, cursor);
+    }
+
+    #[wasm_bindgen(js_name = clearGate)]
+    pub fn clear_gate(&mut self, chat_id: &str) {
+        self.engine.clear_gate(chat_id);
+    }
+
+    /// `start()`: an operation that resolves to the chat's session.
+    pub fn start(&mut self, chat_id: &str) -> OpId {
+        self.engine.start(chat_id)
+    }
+
+    /// A send: `source` 0 submit, 1 regenerate, 2 action, 3 steer. The
+    /// values are JSON text from `JSON.stringify`: `message` is the newest
+    /// message (the action, for an action), `body` the request's `body`,
+    /// `client_data` and `metadata` merged into the payload's `metadata`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn send(
+        &mut self,
+        chat_id: &str,
+        source: u8,
+        message_id: Option<String>,
+        message: Option<String>,
+        body: Option<String>,
+        client_data: Option<String>,
+        metadata: Option<String>,
+        stop_on_abort: bool,
+    ) -> OpId {
+        let source = source_of(source);
+        let metadata = wire::merge_metadata(some(&client_data), some(&metadata));
+        let metadata = metadata.as_deref();
+        let payload = match source {
+            Source::Steer => {
+                wire::pending_chunk(chat_id, message.as_deref().unwrap_or("null"), metadata)
+            }
+            Source::Action => {
+                wire::action_chunk(chat_id, message.as_deref().unwrap_or("null"), metadata)
+            }
+            _ => wire::send_chunk(
+                if source == Source::Regenerate {
+                    Trigger::RegenerateMessage
+                } else {
+                    Trigger::SubmitMessage
+                },
+                SendPayload {
+                    chat_id,
+                    message_id: message_id.as_deref(),
+                    last_message: message.as_deref(),
+                    body: body.as_deref(),
+                    metadata,
+                },
+            ),
+        };
+        self.engine
+            .send(chat_id, payload, source, message_id, stop_on_abort)
+    }
+
+    /// The first turn through the app's head-start route (`trigger` 0
+    /// submit, 1 regenerate; `history` the JSON of every message).
+    #[allow(clippy::too_many_arguments)]
+    #[wasm_bindgen(js_name = headStart)]
+    pub fn head_start(
+        &mut self,
+        chat_id: &str,
+        url: String,
+        trigger: u8,
+        message_id: Option<String>,
+        history: &str,
+        body: Option<String>,
+        client_data: Option<String>,
+        metadata: Option<String>,
+    ) -> OpId {
+        let metadata = wire::merge_metadata(some(&client_data), some(&metadata));
+        let payload = wire::head_start_body(
+            trigger_of(trigger),
+            chat_id,
+            message_id.as_deref(),
+            history,
+            body.as_deref(),
+            metadata.as_deref(),
+        );
+        self.engine.head_start(chat_id, url, payload, message_id)
+    }
+
+    /// `stopGeneration`.
+    pub fn stop(&mut self, chat_id: &str) -> OpId {
+        self.engine.stop(chat_id)
+    }
+
+    /// `reconnectToStream`: the stream of the reply in flight, if any.
+    pub fn reconnect(&mut self, chat_id: &str, stop_on_abort: bool) -> Option<OpId> {
+        self.engine.reconnect(chat_id, stop_on_abort)
+    }
+
+    pub fn abort(&mut self, op: OpId) {
+        self.engine.abort(op);
+    }
+
+    pub fn cancel(&mut self, op: OpId) {
+        self.engine.cancel(op);
+    }
+
+    pub fn wake(&mut self, op: OpId, force: bool) {
+        self.engine.wake(op, force);
+    }
+
+    pub fn dispose(&mut self) {
+        self.engine.dispose();
+    }
+
+    /// What operation `op` needs next, tagged by its first letter:
+    /// `C` chunks (a JSON array), `R` read (stall ms), `Z` sleep (ms), `P`
+    /// park, `T` accessToken / `S` startSession (chat id), `A` append / `O`
+    /// connect / `H` head start (JSON `{c, u?, h, b?}`), `D` done: `Dc`
+    /// closed, `Dt`/`Df` a boolean, `Ds` a session, `Do` a stream op, `De`
+    /// an error.
+    pub fn poll(&mut self, op: OpId) -> String {
+        match self.engine.poll(op) {
+            Effect::Chunks(json) => cat!("C", json),
+            Effect::Read { stall_ms } => cat!("R", num(stall_ms)),
+            Effect::Sleep { ms } => cat!("Z", num(ms)),
+            Effect::Park => "P".into(),
+            Effect::CallAccessToken { chat_id } => cat!("T", chat_id),
+            Effect::CallStartSession { chat_id } => cat!("S", chat_id),
+            Effect::Append {
+                chat_id,
+                headers,
+                body,
+            } => cat!("A", effect_json(&chat_id, None, &headers, Some(&body))),
+            Effect::Connect {
+                chat_id, headers, ..
+            } => cat!("O", effect_json(&chat_id, None, &headers, None)),
+            Effect::HeadStart {
+                chat_id,
+                url,
+                headers,
+                body,
+            } => cat!(
+                "H",
+                effect_json(&chat_id, Some(&url), &headers, Some(&body))
+            ),
+            Effect::Done(r) => match r {
+                Ok(Done::Closed) => "Dc".into(),
+                Ok(Done::Bool(b)) => if b { "Dt" } else { "Df" }.into(),
+                Ok(Done::Session(s)) => cat!("Ds", session_json(&s)),
+                Ok(Done::Stream(s)) => cat!("Do", num(u64::from(s))),
+                Err(e) => cat!("De", error_json(&e)),
+            },
+        }
+    }
+
+    /// The outcome of the effect `op` was given. `kind`: 0 token (`a`), 1
+    /// started (`a` token, `flag` pending version), 2 response (`status`,
+    /// `a` body, `b` x-ratelimit-reset, `c` retry-after), 3 connected
+    /// (`status`, `flag` settled), 4 head started (`status`, `a` token,
+    /// `flag` pending, `b` error body), 5 end of body, 6 stall, 7
+    /// interrupted, 8 slept, 9 woken; failures: 10 network, 11 callback,
+    /// 12 protocol, 13 misuse (`a` the message).
+    #[allow(clippy::too_many_arguments)]
+    pub fn outcome(
+        &mut self,
+        op: OpId,
+        kind: u8,
+        status: u16,
+        a: Option<String>,
+        b: Option<String>,
+        c: Option<String>,
+        flag: bool,
+    ) {
+        let msg = || a.clone().unwrap_or_default();
+        let outcome = match kind {
+            0 => Outcome::Token(some(&a)),
+            1 => Outcome::Started {
+                token: some(&a),
+                pending_version: flag,
+            },
+            2 => Outcome::Response {
+                status,
+                body: a.as_deref().unwrap_or_default(),
+                ratelimit_reset: some(&b),
+                retry_after: some(&c),
+            },
+            3 => Outcome::Connected {
+                status,
+                settled: flag,
+            },
+            4 => Outcome::HeadStarted {
+                status,
+                token: some(&a),
+                pending_version: flag,
+                error_body: b.as_deref().unwrap_or_default(),
+            },
+            5 => Outcome::Eof,
+            6 => Outcome::Stall,
+            7 => Outcome::Interrupted,
+            8 => Outcome::Slept,
+            9 => Outcome::Woken,
+            10 => Outcome::Failed(Error::Network(msg())),
+            11 => Outcome::Failed(Error::Callback(msg())),
+            12 => Outcome::Failed(Error::Protocol(msg())),
+            _ => Outcome::Failed(Error::Misuse(msg())),
+        };
+        self.engine.handle(op, outcome);
+    }
+
+    /// Bytes read from the open body of stream `op`.
+    pub fn bytes(&mut self, op: OpId, bytes: &[u8]) {
+        self.engine.handle(op, Outcome::Bytes(bytes));
+    }
+
+    /// The next notice, tagged: `s` the chat's session changed (chat id),
+    /// `e` a lifecycle event (JSON; an error field is `{"$error": {...},
+    /// "$op": n}`), `i` interrupt, `w` wake, `n` spawn (an op number).
+    pub fn notice(&mut self) -> Option<String> {
+        Some(match self.engine.poll_notice()? {
+            Notice::SessionChanged(chat) => cat!("s", chat),
+            Notice::Event(ev) => {
+                let mut o = String::from("{");
+                field(&mut o, "type", &quote(ev.kind));
+                field(&mut o, "chatId", &quote(&ev.chat_id));
+                for (k, v) in &ev.fields {
+                    let v = match v {
+                        Field::Str(s) => quote(s),
+                        Field::Num(n) => num(*n),
+                        Field::Bool(b) => if *b { "true" } else { "false" }.into(),
+                        Field::Error { error, op } => cat!(
+                            r#"{"$error":"#,
+                            error_json(error),
+                            r#","$op":"#,
+                            num(u64::from(*op)),
+                            "}"
+                        ),
+                    };
+                    field(&mut o, k, &v);
+                }
+                o.push('}');
+                cat!("e", o)
+            }
+            Notice::Interrupt(op) => cat!("i", num(u64::from(op))),
+            Notice::Wake(op) => cat!("w", num(u64::from(op))),
+            Notice::Spawn(op) => cat!("n", num(u64::from(op))),
+        })
+    }
+}
