@@ -215,6 +215,43 @@ function toJson(v, what) {
   }
 }
 
+// The object a JSON text of an object stands for (a fresh copy); nothing
+// for any other JSON text, as a spread of a non-object adds nothing.
+const objectOf = (json) => (json !== undefined && json[0] === "{" ? JSON.parse(json) : undefined);
+
+const messageChunk = (payload) => JSON.stringify({ kind: "message", payload });
+
+const RESOLVED = ["output-available", "output-error", "approval-responded", "output-denied"];
+const own = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
+
+/** The newest message as a `submit-message` carries it: an assistant
+ *  message with resolved tool parts (a human answered a tool, approved or
+ *  denied one) is cut down to those parts, each with only its resolution;
+ *  the agent has everything else. Other messages pass as they are. */
+function slim(m) {
+  if (!isPlainObject(m) || m.role !== "assistant") return m;
+  const parts = [];
+  for (const p of Array.isArray(m.parts) ? m.parts : []) {
+    if (!isPlainObject(p)) continue;
+    const type = str(p.type) ?? "";
+    const state = str(p.state) ?? "";
+    if (!(type.startsWith("tool-") || type === "dynamic-tool") || !RESOLVED.includes(state)) continue;
+    const s = { type };
+    if (own(p, "toolCallId")) s.toolCallId = p.toolCallId;
+    s.state = state;
+    if (type === "dynamic-tool" && typeof p.toolName === "string") s.toolName = p.toolName;
+    const keep = state === "output-available" ? ["output", "approval"] : state === "output-error" ? ["errorText", "approval"] : ["approval"];
+    for (const k of keep) if (own(p, k)) s[k] = p[k];
+    parts.push(s);
+  }
+  if (parts.length === 0) return m;
+  const out = {};
+  if (own(m, "id")) out.id = m.id;
+  out.role = "assistant";
+  out.parts = parts;
+  return out;
+}
+
 const encodeChatId = (id) => {
   try {
     return encodeURIComponent(id);
@@ -440,63 +477,50 @@ class Failure {
 /** The engine and the app's callbacks of one transport: the object behind
  *  `TriggerChatTransport`. `makeCore(watch, timeout, hasStartSession,
  *  wantsEvents, seed, noise)` builds the wasm engine. */
-export class Runner {
-  #core;
-  #o;
-  #io = new Map();
-  #settled = new Map();
-  #clientData;
-  #onChange;
-
-  constructor(makeCore, options) {
-    const o = readOptions(options);
-    this.#o = o;
-    this.#clientData = o.clientData;
-    this.#onChange = o.onSessionChange;
-    const now = Date.now();
-    this.#core = makeCore(o.watch, o.timeout, !!o.startSession, !!o.onEvent, now, Math.random() * 9e15);
-    for (const [k, v] of o.headers) this.#core.header(k, v);
-    for (const [chatId, s] of o.sessions) this.#core.setSession(chatId, ...s, true);
-  }
-
-  get multiTab() {
-    return this.#o.multiTab && !this.#o.watch;
-  }
+export function Runner(makeCore, options) {
+  const opts = readOptions(options);
+  const ops = new Map();
+  const settledBy = new Map();
+  let clientData = opts.clientData;
+  let onChange = opts.onSessionChange;
+  const core = makeCore(opts.watch, opts.timeout, !!opts.startSession, !!opts.onEvent, Date.now(), Math.random() * 9e15);
+  for (const [k, v] of opts.headers) core.header(k, v);
+  for (const [chatId, s] of opts.sessions) core.setSession(chatId, ...s, true);
 
   // Runs `f` on the engine (at the current time), then carries out the
   // notices it left.
-  #with(f) {
-    this.#core.now(Date.now());
-    const r = f(this.#core);
-    this.#flush();
+  function withCore(f) {
+    core.now(Date.now());
+    const r = f(core);
+    flush();
     return r;
   }
 
-  #ioOf(op) {
-    let io = this.#io.get(op);
+  function ioOf(op) {
+    let io = ops.get(op);
     if (!io) {
       io = { ctl: null, conn: null, interrupted: false, body: null, thrown: undefined, wake: null };
-      this.#io.set(op, io);
+      ops.set(op, io);
     }
     return io;
   }
 
   // Carries out the engine's notices, one at a time; the app's callbacks
   // may call back into the transport.
-  #flush() {
+  function flush() {
     for (;;) {
-      const n = this.#core.notice();
+      const n = core.notice();
       if (n === undefined) return;
       const rest = n.slice(1);
       switch (n[0]) {
         case "s":
-          this.#notify(rest);
+          notify(rest);
           break;
         case "e":
-          this.#emit(JSON.parse(rest));
+          emit(JSON.parse(rest));
           break;
         case "i": {
-          const io = this.#ioOf(+rest);
+          const io = ioOf(+rest);
           const ctl = io.ctl;
           io.ctl = null;
           if (!ctl) io.interrupted = true;
@@ -508,23 +532,23 @@ export class Runner {
           break;
         }
         case "w": {
-          const io = this.#io.get(+rest);
+          const io = ops.get(+rest);
           const wake = io?.wake;
           if (io) io.wake = null;
           wake?.();
           break;
         }
         case "n":
-          Promise.resolve().then(() => this.#drive(+rest).catch(() => {}));
+          Promise.resolve().then(() => drive(+rest).catch(() => {}));
           break;
       }
     }
   }
 
-  #notify(chatId) {
-    const cb = this.#onChange;
+  function notify(chatId) {
+    const cb = onChange;
     if (!cb) return;
-    const json = this.#core.session(chatId);
+    const json = core.session(chatId);
     try {
       cb(chatId, json === undefined ? null : persisted(json));
     } catch {}
@@ -532,58 +556,58 @@ export class Runner {
 
   // The JS form of an error the engine reported for operation `op`: what
   // the app's code threw, when that is what it was.
-  #error(e, op) {
+  function errorOf(e, op) {
     if (e.code === "CALLBACK") {
-      const thrown = this.#io.get(op)?.thrown;
+      const thrown = ops.get(op)?.thrown;
       if (thrown !== undefined) return thrown;
     }
     return makeError(e);
   }
 
-  #emit(ev) {
+  function emit(ev) {
     if (ev.type === "action-settled") {
-      const f = this.#settled.get(ev.op);
+      const f = settledBy.get(ev.op);
       if (!f) return;
-      this.#settled.delete(ev.op);
+      settledBy.delete(ev.op);
       try {
         f({ inputSeq: ev.inputSeq, sessionInEventId: ev.sessionInEventId, lastEventId: ev.lastEventId });
       } catch {}
       return;
     }
-    const cb = this.#o.onEvent;
+    const cb = opts.onEvent;
     if (!cb) return;
     const o = { type: ev.type, chatId: ev.chatId, timestamp: Date.now() };
     for (const k in ev) {
       if (k === "type" || k === "chatId") continue;
       const v = ev[k];
-      o[k] = isObject(v) && v.$error ? this.#error(v.$error, v.$op) : v;
+      o[k] = isObject(v) && v.$error ? errorOf(v.$error, v.$op) : v;
     }
     try {
       cb(o);
     } catch {}
   }
 
-  #fail(op, f) {
-    if (f.kind === CALLBACK) this.#ioOf(op).thrown = f.thrown;
+  function failOf(op, f) {
+    if (f.kind === CALLBACK) ioOf(op).thrown = f.thrown;
     return [f.kind, 0, f.message];
   }
 
   // Keeps what the app threw; the engine hears of a callback error.
-  #thrown(op, v) {
-    this.#ioOf(op).thrown = v;
+  function thrownBy(op, v) {
+    ioOf(op).thrown = v;
     return [CALLBACK, 0, describe(v)];
   }
 
   // Calls one of the app's callbacks, raced against the effect's signal.
-  async #call(op, f, arg, signal) {
+  async function callApp(op, f, arg, signal) {
     const s = await settle(callPromise(f, [arg]), signal);
     if (s.a) throw [INTERRUPTED];
-    if (s.f) throw this.#thrown(op, s.e);
+    if (s.f) throw thrownBy(op, s.e);
     return s.v;
   }
 
-  #baseURL(endpoint, chatId) {
-    const o = this.#o;
+  function baseUrlOf(endpoint, chatId) {
+    const o = opts;
     if (endpoint === "out" && o.streamBaseURL !== undefined) return o.streamBaseURL;
     if (typeof o.baseURL === "string") return o.baseURL;
     let v;
@@ -600,7 +624,7 @@ export class Runner {
 
   // Sends a request through the app's `fetch` (with `ctx`) or the global
   // one; the Response, or a Failure (`kind` null: aborted).
-  async #send(override, ctx, url, method, headers, body, signal) {
+  async function request(override, ctx, url, method, headers, body, signal) {
     const init = {};
     if (method) init.method = method;
     init.headers = headers;
@@ -621,41 +645,41 @@ export class Runner {
   }
 
   // A request to the chat's `.in` or `.out`, with `{endpoint, chatId}`.
-  async #sessionFetch(op, endpoint, e, signal) {
+  async function sessionFetch(op, endpoint, e, signal) {
     try {
-      const base = this.#baseURL(endpoint, e.c);
+      const base = baseUrlOf(endpoint, e.c);
       const url = `${base.endsWith("/") ? base.slice(0, -1) : base}/realtime/v1/sessions/${encodeChatId(e.c)}/${
         endpoint === "in" ? "in/append" : "out"
       }`;
       const ctx = { endpoint, chatId: e.c };
-      return await this.#send(this.#o.fetch, ctx, url, e.b === undefined ? undefined : "POST", e.h, e.b, signal);
+      return await request(opts.fetch, ctx, url, e.b === undefined ? undefined : "POST", e.h, e.b, signal);
     } catch (f) {
       if (!(f instanceof Failure)) throw f;
       if (f.kind === null) throw signal.aborted ? [INTERRUPTED] : [NETWORK, 0, "the request was aborted"];
-      throw this.#fail(op, f);
+      throw failOf(op, f);
     }
   }
 
   // Performs one effect; resolves to the outcome's arguments for
   // `Core.outcome` (kind, status, a, b, c, flag), or a Uint8Array of
   // bytes read.
-  async #perform(op, tag, arg, signal) {
+  async function perform(op, tag, arg, signal) {
     try {
       switch (tag) {
         case "T": {
-          const v = await this.#call(op, this.#o.accessToken, { chatId: arg }, signal);
+          const v = await callApp(op, opts.accessToken, { chatId: arg }, signal);
           return [TOKEN, 0, str(v)];
         }
         case "S": {
-          const f = this.#o.startSession;
+          const f = opts.startSession;
           if (!f) return [MISUSE, 0, "TriggerChatTransport: `startSession` is required to start a session"];
-          const cd = this.#clientData;
-          const v = await this.#call(op, f, { taskId: this.#o.task, chatId: arg, clientData: absent(cd) ? {} : cd }, signal);
+          const cd = clientData;
+          const v = await callApp(op, f, { taskId: opts.task, chatId: arg, clientData: absent(cd) ? {} : cd }, signal);
           return [STARTED, 0, str(prop(v, "publicAccessToken")), undefined, undefined, prop(v, "pendingVersion") === true];
         }
         case "A": {
           const e = JSON.parse(arg);
-          const resp = await this.#sessionFetch(op, "in", e, signal);
+          const resp = await sessionFetch(op, "in", e, signal);
           const status = statusOf(resp);
           const reset = headerOf(resp, "x-ratelimit-reset");
           const retryAfter = headerOf(resp, "retry-after");
@@ -665,13 +689,13 @@ export class Runner {
         }
         case "O": {
           const e = JSON.parse(arg);
-          const resp = await this.#sessionFetch(op, "out", e, signal);
+          const resp = await sessionFetch(op, "out", e, signal);
           const status = statusOf(resp);
           const settled = headerOf(resp, "X-Session-Settled") === "true";
           if (status >= 200 && status < 300) {
             const q = bodyReader(resp);
             if (!q) return [NETWORK, 0, "the stream response has no body"];
-            this.#ioOf(op).body = q;
+            ioOf(op).body = q;
           }
           return [CONNECTED, status, undefined, undefined, undefined, settled];
         }
@@ -679,18 +703,18 @@ export class Runner {
           const e = JSON.parse(arg);
           let resp;
           try {
-            resp = await this.#send(undefined, undefined, e.u, "POST", e.h, e.b, signal);
+            resp = await request(undefined, undefined, e.u, "POST", e.h, e.b, signal);
           } catch (f) {
             if (!(f instanceof Failure)) throw f;
             if (f.kind === null) return [INTERRUPTED];
-            return this.#fail(op, f);
+            return failOf(op, f);
           }
           const status = statusOf(resp);
           let errorBody = "";
           if (status >= 200 && status < 300) {
             const q = bodyReader(resp);
             if (!q) return [PROTOCOL, 0, "the headStart route answered with no body"];
-            this.#ioOf(op).body = q;
+            ioOf(op).body = q;
           } else {
             errorBody = await textOf(resp);
           }
@@ -699,7 +723,7 @@ export class Runner {
           return [HEAD_STARTED, status, token, errorBody, undefined, pending];
         }
         case "R": {
-          const io = this.#ioOf(op);
+          const io = ioOf(op);
           const q = io.body;
           io.body = null;
           if (!q) return [NETWORK, 0, "the connection is gone"];
@@ -712,7 +736,7 @@ export class Runner {
             return [NETWORK, 0, named(e, "AbortError") ? "the connection was aborted" : describe(e)];
           }
           if (r instanceof Uint8Array) {
-            this.#ioOf(op).body = q;
+            ioOf(op).body = q;
             return r;
           }
           cancelReader(q);
@@ -726,7 +750,7 @@ export class Runner {
           const waited = new Promise((r) => {
             resolve = r;
           });
-          this.#ioOf(op).wake = resolve;
+          ioOf(op).wake = resolve;
           await settle(waited, signal);
           return [signal.aborted ? INTERRUPTED : WOKEN];
         }
@@ -734,16 +758,16 @@ export class Runner {
       return [MISUSE, 0, "not an effect"];
     } catch (f) {
       if (Array.isArray(f)) return f;
-      if (f instanceof Failure) return this.#fail(op, f);
-      return this.#thrown(op, f);
+      if (f instanceof Failure) return failOf(op, f);
+      return thrownBy(op, f);
     }
   }
 
   // Drives operation `op` until it yields chunks (an array) or ends:
   // `{ done }` with the engine's result, thrown as an error if it failed.
-  async #drive(op) {
+  async function drive(op) {
     for (;;) {
-      const effect = this.#with((c) => c.poll(op));
+      const effect = withCore((c) => c.poll(op));
       const tag = effect[0];
       if (tag === "C") {
         try {
@@ -757,9 +781,9 @@ export class Runner {
         }
       }
       if (tag === "D") {
-        const io = this.#io.get(op);
-        this.#io.delete(op);
-        this.#settled.delete(op);
+        const io = ops.get(op);
+        ops.delete(op);
+        settledBy.delete(op);
         io?.conn?.abort();
         const kind = effect[1];
         const rest = effect.slice(2);
@@ -771,7 +795,7 @@ export class Runner {
         return { done: kind === "c" ? null : kind === "t" ? true : kind === "f" ? false : kind === "s" ? persisted(rest) : { stream: +rest } };
       }
       const ctl = new AbortController();
-      const io = this.#ioOf(op);
+      const io = ioOf(op);
       io.ctl = ctl;
       if (io.interrupted) {
         io.interrupted = false;
@@ -783,23 +807,23 @@ export class Runner {
         io.conn?.abort();
         io.conn = null;
       }
-      const got = await this.#perform(op, tag, effect.slice(1), ctl.signal);
-      const after = this.#ioOf(op);
+      const got = await perform(op, tag, effect.slice(1), ctl.signal);
+      const after = ioOf(op);
       const c = after.ctl;
       after.ctl = null;
       if (connect) after.conn = c;
-      if (got instanceof Uint8Array) this.#with((core) => core.bytes(op, got));
-      else this.#with((core) => core.outcome(op, got[0], got[1] ?? 0, got[2], got[3], got[4], got[5] ?? false));
+      if (got instanceof Uint8Array) withCore((core) => core.bytes(op, got));
+      else withCore((core) => core.outcome(op, got[0], got[1] ?? 0, got[2], got[3], got[4], got[5] ?? false));
     }
   }
 
   // Forwards the app's AbortSignal to the operation that carries the call
   // now (the send, then its stream); `off()` removes the listener.
-  #hookAbort(signal, target) {
+  function hookAbort(signal, target) {
     if (!signal) return null;
     const abort = () => {
-      this.#settled.delete(target.op);
-      this.#with((c) => c.abort(target.op));
+      settledBy.delete(target.op);
+      withCore((c) => c.abort(target.op));
     };
     if (signal.aborted) {
       abort();
@@ -811,8 +835,8 @@ export class Runner {
 
   // The chunks of stream `op`, pulled by the shim's ReadableStream:
   // `next()` resolves to an array of chunks, or `null` at the end.
-  #source(op, abortHook, first) {
-    const offWake = watchWake((force) => this.#with((c) => c.wake(op, force)));
+  function sourceOf(op, abortHook, first) {
+    const offWake = watchWake((force) => withCore((c) => c.wake(op, force)));
     let hooks = true;
     const unhook = () => {
       if (!hooks) return;
@@ -831,7 +855,7 @@ export class Runner {
         }
         if (!hooks) return null;
         try {
-          const r = await this.#drive(op);
+          const r = await drive(op);
           if (r.chunks) return r.chunks;
           unhook();
           return null;
@@ -841,20 +865,20 @@ export class Runner {
         }
       },
       cancel: () => {
-        this.#settled.delete(op);
-        this.#with((c) => c.cancel(op));
+        settledBy.delete(op);
+        withCore((c) => c.cancel(op));
         unhook();
       },
     };
   }
 
   // Runs a send until it resolves; a reply's stream becomes a source.
-  async #sendAndStream(op, signal, onSettled) {
+  async function sendAndStream(op, signal, onSettled) {
     const target = { op };
-    const hook = this.#hookAbort(signal, target);
+    const hook = hookAbort(signal, target);
     let r;
     try {
-      r = await this.#drive(op);
+      r = await drive(op);
     } catch (e) {
       hook?.off();
       throw e;
@@ -862,34 +886,41 @@ export class Runner {
     const done = r.done;
     if (isObject(done) && done.stream !== undefined) {
       target.op = done.stream;
-      if (onSettled) this.#settled.set(done.stream, onSettled);
-      return this.#source(done.stream, hook);
+      if (onSettled) settledBy.set(done.stream, onSettled);
+      return sourceOf(done.stream, hook);
     }
     hook?.off();
     return done === undefined ? null : done;
   }
 
-  #merged(metadata) {
-    return [toJson(this.#clientData, "clientData"), toJson(metadata, "metadata")];
+  // `{...clientData, ...metadata}`, or `undefined` when neither is given.
+  function merged(metadata) {
+    const given = [toJson(clientData, "clientData"), toJson(metadata, "metadata")].filter(
+      (j) => j !== undefined && j !== "null",
+    );
+    if (given.length === 0) return undefined;
+    let out = {};
+    for (const j of given) out = { ...out, ...objectOf(j) };
+    return out;
   }
 
-  async start(chatId) {
+  async function start(chatId) {
     const id = chatIdArg(chatId, "start");
-    return this.#sendAndStream(this.#with((c) => c.start(id)));
+    return sendAndStream(withCore((c) => c.start(id)));
   }
 
   /** `useChat`'s send: append the newest message, then stream the reply. */
-  async sendMessages(options) {
+  async function sendMessages(options) {
     if (!isObject(options)) throw misuse("TriggerChatTransport.sendMessages: options must be an object");
     const chatId = chatIdArg(prop(options, "chatId"), "sendMessages");
     // Before anything else: no head-start route call either.
-    const s = this.getSession(chatId);
+    const s = getSession(chatId);
     if (s?.closed) throw closedError(chatId, s.closedReason);
     const signal = signalArg(prop(options, "abortSignal"), "sendMessages");
     // An action sent through `useChat` (`useChatActions` puts it in
     // `body.action`): `useChat` then owns the reply's stream.
     const action = prop(prop(options, "body"), "action");
-    if (action !== undefined) return this.#sendAction(chatId, action, prop(options, "metadata"), signal);
+    if (action !== undefined) return actionOp(chatId, action, prop(options, "metadata"), signal);
     const trigger = prop(options, "trigger");
     if (trigger !== "submit-message" && trigger !== "regenerate-message") {
       throw misuse(
@@ -899,147 +930,162 @@ export class Runner {
     const messages = prop(options, "messages");
     if (!Array.isArray(messages)) throw misuse("TriggerChatTransport.sendMessages: `messages` must be an array");
     const messageId = str(prop(options, "messageId"));
-    const [cd, md] = this.#merged(prop(options, "metadata"));
+    const metadata = merged(prop(options, "metadata"));
     const body = toJson(prop(options, "body"), "body");
     const regenerate = trigger === "regenerate-message" ? 1 : 0;
-    const headStart = this.#o.headStart;
+    const headStart = opts.headStart;
     if (headStart !== undefined && s === undefined) {
       const history = toJson(messages, "messages") ?? "[]";
-      const op = this.#with((c) => c.headStart(chatId, headStart, regenerate, messageId, history, body, cd, md));
-      return this.#headStart(op, signal);
+      const payload = { ...objectOf(body), headStartMessages: JSON.parse(history), chatId, trigger };
+      if (messageId !== undefined) payload.messageId = messageId;
+      if (metadata !== undefined) payload.metadata = metadata;
+      const op = withCore((c) => c.headStart(chatId, headStart, JSON.stringify(payload), messageId));
+      return headStartOp(op, signal);
     }
     if (!regenerate && messages.length === 0) {
       throw misuse("TriggerChatTransport.sendMessages: 'submit-message' trigger requires at least one message");
     }
     const last = messages.length === 0 ? undefined : toJson(messages[messages.length - 1], "message");
-    const op = this.#with((c) => c.send(chatId, regenerate, messageId, last, body, cd, md, true));
-    return this.#sendAndStream(op, signal);
+    const payload = { ...objectOf(body) };
+    if (!regenerate && last !== undefined) payload.message = slim(JSON.parse(last));
+    payload.chatId = chatId;
+    payload.trigger = trigger;
+    if (messageId !== undefined) payload.messageId = messageId;
+    else delete payload.messageId;
+    if (metadata !== undefined) payload.metadata = metadata;
+    else delete payload.metadata;
+    const op = withCore((c) => c.send(chatId, messageChunk(payload), regenerate, messageId, true));
+    return sendAndStream(op, signal);
   }
 
   // The head-start path: the route's answer decides whether the send
   // succeeded, so the stream is read up to its first chunks before the
   // source is handed out.
-  async #headStart(op, signal) {
-    const hook = this.#hookAbort(signal, { op });
+  async function headStartOp(op, signal) {
+    const hook = hookAbort(signal, { op });
     let r;
     try {
-      r = await this.#drive(op);
+      r = await drive(op);
     } catch (e) {
       hook?.off();
       throw e;
     }
-    return this.#source(op, hook, r.chunks ?? null);
+    return sourceOf(op, hook, r.chunks ?? null);
   }
 
   /** Resumes the chat's reply after a reload; `null` when there is nothing
    *  to resume. */
-  async reconnectToStream(options) {
+  async function reconnectToStream(options) {
     const chatId = chatIdArg(prop(options, "chatId"), "reconnectToStream");
     const signal = signalArg(prop(options, "abortSignal"), "reconnectToStream");
     const stopOnAbort = prop(options, "stopOnAbort") === true;
-    const op = this.#with((c) => c.reconnect(chatId, stopOnAbort));
+    const op = withCore((c) => c.reconnect(chatId, stopOnAbort));
     if (op === undefined) return null;
-    return this.#source(op, this.#hookAbort(signal, { op }));
+    return sourceOf(op, hookAbort(signal, { op }));
   }
 
   /** A steering message while a reply streams; the stream goes on. */
-  async sendPendingMessage(chatId, message, metadata) {
+  async function sendPendingMessage(chatId, message, metadata) {
     const id = chatIdArg(chatId, "sendPendingMessage");
     const msg = toJson(message, "message");
     if (msg === undefined) throw misuse("TriggerChatTransport.sendPendingMessage: `message` is required");
-    const [cd, md] = this.#merged(metadata);
-    return this.#sendAndStream(this.#with((c) => c.send(id, 3, undefined, msg, undefined, cd, md, false)));
+    const payload = { message: JSON.parse(msg), chatId: id, trigger: "submit-message" };
+    const md = merged(metadata);
+    if (md !== undefined) payload.metadata = md;
+    return sendAndStream(withCore((c) => c.send(id, messageChunk(payload), 3, undefined, false)));
   }
 
   /** Stops the agent's turn and ends the chat's stream. */
-  async stopGeneration(chatId) {
+  async function stopGeneration(chatId) {
     const id = chatIdArg(chatId, "stopGeneration");
-    return this.#sendAndStream(this.#with((c) => c.stop(id)));
+    return sendAndStream(withCore((c) => c.stop(id)));
   }
 
   /** A custom action for the agent's `onAction`; streams its reply. */
-  async sendAction(chatId, action, options) {
+  async function sendAction(chatId, action, options) {
     const id = chatIdArg(chatId, "sendAction");
     const signal = signalArg(prop(options, "abortSignal"), "sendAction");
     const onSettled = prop(options, "onSettled");
     if (!absent(onSettled) && typeof onSettled !== "function") {
       throw misuse("TriggerChatTransport.sendAction: `onSettled` must be a function");
     }
-    return this.#sendAction(id, action, prop(options, "metadata"), signal, absent(onSettled) ? undefined : onSettled);
+    return actionOp(id, action, prop(options, "metadata"), signal, absent(onSettled) ? undefined : onSettled);
   }
 
   // An action on `.in` (with the call's `metadata` over `clientData`), then
   // its reply on `.out`.
-  #sendAction(chatId, action, metadata, signal, onSettled) {
+  function actionOp(chatId, action, metadata, signal, onSettled) {
     const json = toJson(action, "action") ?? "null";
-    const [cd, md] = this.#merged(metadata);
-    const op = this.#with((c) => c.send(chatId, 2, undefined, json, undefined, cd, md, !!signal));
-    return this.#sendAndStream(op, signal, onSettled);
+    const payload = { chatId, trigger: "action", action: JSON.parse(json) };
+    const md = merged(metadata);
+    if (md !== undefined) payload.metadata = md;
+    const op = withCore((c) => c.send(chatId, messageChunk(payload), 2, undefined, !!signal));
+    return sendAndStream(op, signal, onSettled);
   }
 
-  sessionStatus(chatId) {
-    return typeof chatId === "string" && this.getSession(chatId)?.closed ? "closed" : "open";
+  function sessionStatus(chatId) {
+    return typeof chatId === "string" && getSession(chatId)?.closed ? "closed" : "open";
   }
 
-  sessionClosedReason(chatId) {
+  function sessionClosedReason(chatId) {
     if (typeof chatId !== "string") return undefined;
-    const s = this.getSession(chatId);
+    const s = getSession(chatId);
     return s?.closed ? s.closedReason : undefined;
   }
 
-  getSession(chatId) {
+  function getSession(chatId) {
     if (typeof chatId !== "string") return undefined;
-    const json = this.#core.session(chatId);
+    const json = core.session(chatId);
     return json === undefined ? undefined : persisted(json);
   }
 
-  setSession(chatId, session) {
+  function setSession(chatId, session) {
     const id = chatIdArg(chatId, "setSession");
     const s = sessionFrom(session, "TriggerChatTransport.setSession: `session`");
-    this.#with((c) => c.setSession(id, ...s, false));
+    withCore((c) => c.setSession(id, ...s, false));
   }
 
-  setOnSessionChange(callback) {
-    if (absent(callback)) this.#onChange = undefined;
+  function setOnSessionChange(callback) {
+    if (absent(callback)) onChange = undefined;
     else if (typeof callback !== "function") {
       throw misuse("TriggerChatTransport.setOnSessionChange: the callback must be a function");
-    } else this.#onChange = callback;
+    } else onChange = callback;
   }
 
-  setClientData(clientData) {
-    this.#clientData = clientData;
+  function setClientData(value) {
+    clientData = value;
   }
 
   /** Keeps a cursor learned from another tab, unless ours is ahead. */
-  adoptLastEventId(chatId, lastEventId) {
-    this.#with((c) => c.adoptCursor(String(chatId), String(lastEventId)));
+  function adoptLastEventId(chatId, lastEventId) {
+    withCore((c) => c.adoptCursor(String(chatId), String(lastEventId)));
   }
 
   /** Seeds the chat's resume cursor from the app's stored transcript. */
-  seedResumeCursor(chatId, lastEventId) {
+  function seedResumeCursor(chatId, lastEventId) {
     const id = chatIdArg(chatId, "seedResumeCursor");
     if (typeof lastEventId !== "string") {
       throw misuse("TriggerChatTransport.seedResumeCursor: `lastEventId` must be a string");
     }
-    this.#with((c) => c.seedCursor(id, lastEventId));
+    withCore((c) => c.seedCursor(id, lastEventId));
   }
 
   /** Forgets the gate of a stopped turn that died without its
    *  `turn-complete`. */
-  clearSupersedeGate(chatId) {
-    if (typeof chatId === "string") this.#with((c) => c.clearGate(chatId));
+  function clearSupersedeGate(chatId) {
+    if (typeof chatId === "string") withCore((c) => c.clearGate(chatId));
   }
 
   /** Replaces one of the app's callbacks (`AccessToken`, `StartSession`,
    *  `Fetch` or `OnEvent`); the next use reads the new one. */
-  setCallback(which, callback) {
+  function setCallback(which, callback) {
     const bad = () => misuse(`TriggerChatTransport.set${which}: the callback must be a function`);
     let f;
     if (!absent(callback)) {
       if (typeof callback !== "function") throw bad();
       f = callback;
     }
-    const o = this.#o;
+    const o = opts;
     switch (which) {
       case "AccessToken":
         // Absent keeps the current one (it is required).
@@ -1057,12 +1103,33 @@ export class Runner {
       default:
         throw bad();
     }
-    this.#core.callbacks(!!o.startSession, !!o.onEvent);
+    core.callbacks(!!o.startSession, !!o.onEvent);
   }
 
   /** Ends every open operation: no timer or connection is left. */
-  dispose() {
-    this.#settled.clear();
-    this.#with((c) => c.dispose());
+  function dispose() {
+    settledBy.clear();
+    withCore((c) => c.dispose());
   }
+
+  return {
+    multiTab: opts.multiTab && !opts.watch,
+    start,
+    sendMessages,
+    reconnectToStream,
+    sendPendingMessage,
+    stopGeneration,
+    sendAction,
+    sessionStatus,
+    sessionClosedReason,
+    getSession,
+    setSession,
+    setOnSessionChange,
+    setClientData,
+    adoptLastEventId,
+    seedResumeCursor,
+    clearSupersedeGate,
+    setCallback,
+    dispose,
+  };
 }

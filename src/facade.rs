@@ -14,7 +14,7 @@ use crate::json::quote;
 use crate::prelude::*;
 use crate::session::SessionState;
 use crate::text::decimal;
-use crate::wire::{self, SendPayload, Trigger};
+use crate::wire;
 use wasm_bindgen::prelude::*;
 
 /// One transport's engine.
@@ -119,27 +119,6 @@ fn effect_json(
     o
 }
 
-fn source_of(code: u8) -> Source {
-    match code {
-        1 => Source::Regenerate,
-        2 => Source::Action,
-        3 => Source::Steer,
-        _ => Source::Submit,
-    }
-}
-
-fn trigger_of(code: u8) -> Trigger {
-    if code == 1 {
-        Trigger::RegenerateMessage
-    } else {
-        Trigger::SubmitMessage
-    }
-}
-
-fn some(s: &Option<String>) -> Option<&str> {
-    s.as_deref()
-}
-
 #[wasm_bindgen]
 impl Core {
     /// `seed` and `noise` are mixed into the seed of part ids.
@@ -241,75 +220,36 @@ impl Core {
         self.engine.start(chat_id)
     }
 
-    /// A send: `source` 0 submit, 1 regenerate, 2 action, 3 steer. The
-    /// values are JSON text from `JSON.stringify`: `message` is the newest
-    /// message (the action, for an action), `body` the request's `body`,
-    /// `client_data` and `metadata` merged into the payload's `metadata`.
-    #[allow(clippy::too_many_arguments)]
+    /// A send of `payload` (the `ChatInputChunk`'s JSON text): `source` 0
+    /// submit, 1 regenerate, 2 action, 3 steer.
     pub fn send(
         &mut self,
         chat_id: &str,
+        payload: String,
         source: u8,
         message_id: Option<String>,
-        message: Option<String>,
-        body: Option<String>,
-        client_data: Option<String>,
-        metadata: Option<String>,
         stop_on_abort: bool,
     ) -> OpId {
-        let source = source_of(source);
-        let metadata = wire::merge_metadata(some(&client_data), some(&metadata));
-        let metadata = metadata.as_deref();
-        let payload = match source {
-            Source::Steer => {
-                wire::pending_chunk(chat_id, message.as_deref().unwrap_or("null"), metadata)
-            }
-            Source::Action => {
-                wire::action_chunk(chat_id, message.as_deref().unwrap_or("null"), metadata)
-            }
-            _ => wire::send_chunk(
-                if source == Source::Regenerate {
-                    Trigger::RegenerateMessage
-                } else {
-                    Trigger::SubmitMessage
-                },
-                SendPayload {
-                    chat_id,
-                    message_id: message_id.as_deref(),
-                    last_message: message.as_deref(),
-                    body: body.as_deref(),
-                    metadata,
-                },
-            ),
+        let source = match source {
+            1 => Source::Regenerate,
+            2 => Source::Action,
+            3 => Source::Steer,
+            _ => Source::Submit,
         };
         self.engine
             .send(chat_id, payload, source, message_id, stop_on_abort)
     }
 
-    /// The first turn through the app's head-start route (`trigger` 0
-    /// submit, 1 regenerate; `history` the JSON of every message).
-    #[allow(clippy::too_many_arguments)]
+    /// The first turn through the app's head-start route: `payload` posted
+    /// to `url`.
     #[wasm_bindgen(js_name = headStart)]
     pub fn head_start(
         &mut self,
         chat_id: &str,
         url: String,
-        trigger: u8,
+        payload: String,
         message_id: Option<String>,
-        history: &str,
-        body: Option<String>,
-        client_data: Option<String>,
-        metadata: Option<String>,
     ) -> OpId {
-        let metadata = wire::merge_metadata(some(&client_data), some(&metadata));
-        let payload = wire::head_start_body(
-            trigger_of(trigger),
-            chat_id,
-            message_id.as_deref(),
-            history,
-            body.as_deref(),
-            metadata.as_deref(),
-        );
         self.engine.head_start(chat_id, url, payload, message_id)
     }
 
@@ -400,16 +340,16 @@ impl Core {
     ) {
         let msg = || a.clone().unwrap_or_default();
         let outcome = match kind {
-            0 => Outcome::Token(some(&a)),
+            0 => Outcome::Token(a.as_deref()),
             1 => Outcome::Started {
-                token: some(&a),
+                token: a.as_deref(),
                 pending_version: flag,
             },
             2 => Outcome::Response {
                 status,
                 body: a.as_deref().unwrap_or_default(),
-                ratelimit_reset: some(&b),
-                retry_after: some(&c),
+                ratelimit_reset: b.as_deref(),
+                retry_after: c.as_deref(),
             },
             3 => Outcome::Connected {
                 status,
@@ -417,7 +357,7 @@ impl Core {
             },
             4 => Outcome::HeadStarted {
                 status,
-                token: some(&a),
+                token: a.as_deref(),
                 pending_version: flag,
                 error_body: b.as_deref().unwrap_or_default(),
             },

@@ -57,4 +57,4 @@ pub use records::{decode_batch, decode_ui_stream_event, Control, Record, UiStrea
 pub use retry::Backoff;
 pub use session::{Action, SessionEvent, SessionState, Subscription, SubscriptionConfig};
 pub use sse::{SseDecoder, SseEvent};
-pub use wire::{Endpoint, OutRequest, Trigger};
+pub use wire::{Endpoint, OutRequest};

@@ -65,6 +65,7 @@ macro_rules! cases {
 cases!(
     fetch_is_looked_up_at_call_time,
     append_request_shape,
+    payloads_carry_the_newest_message_and_merged_metadata,
     out_request_shape,
     base_url_function_and_fetch_override,
     start_session_once_under_concurrent_sends,

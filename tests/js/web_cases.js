@@ -144,6 +144,98 @@ export const cases = {
     check(/^[0-9a-f-]{36}$/.test(a.headers["X-Part-Id"]), "X-Part-Id is a UUID");
   },
 
+  async payloads_carry_the_newest_message_and_merged_metadata(make) {
+    const t = make({
+      task: "t",
+      accessToken: () => "p",
+      clientData: { userId: "u1", scope: "default" },
+      sessions: { c: { publicAccessToken: "tok" } },
+    });
+    let seq = 1;
+    const calls = fakeFetch((u) => (isAppend(u) ? ok() : sse(batch(["turn-complete"], seq++))));
+    const appended = () => calls.filter((c) => isAppend(c.url)).at(-1).init.body;
+    // Fixed fields win over the body's, in the body's key order; only the
+    // newest message travels; the call's metadata wins over clientData.
+    const history = [userMsg("first"), userMsg("second")];
+    await drain(
+      await t.sendMessages({
+        chatId: "c",
+        trigger: "submit-message",
+        messages: history,
+        messageId: "m1",
+        metadata: { scope: "request", n: 2 },
+        body: { extra: 1, chatId: "spoofed", trigger: "x" },
+      }),
+    );
+    eq(
+      appended(),
+      JSON.stringify({
+        kind: "message",
+        payload: {
+          extra: 1,
+          chatId: "c",
+          trigger: "submit-message",
+          message: userMsg("second"),
+          messageId: "m1",
+          metadata: { userId: "u1", scope: "request", n: 2 },
+        },
+      }),
+      "submit payload",
+    );
+    // Regenerate carries no message; absent fields are left out; a null
+    // metadata counts as not given, clientData alone is kept.
+    t.setClientData(null);
+    await drain(await t.sendMessages({ chatId: "c", trigger: "regenerate-message", messages: history, metadata: null }));
+    eq(appended(), '{"kind":"message","payload":{"chatId":"c","trigger":"regenerate-message"}}', "regenerate payload");
+    // Metadata that is not an object merges to an empty object.
+    await drain(await t.sendMessages({ chatId: "c", trigger: "submit-message", messages: history, metadata: "str" }));
+    eq(JSON.parse(appended()).payload.metadata, {}, "non-object metadata");
+    // An assistant message with resolved tool parts travels as their
+    // resolutions only.
+    const assistant = {
+      id: "a1",
+      role: "assistant",
+      metadata: { x: 1 },
+      parts: [
+        { type: "reasoning", text: "long thoughts" },
+        { type: "text", text: "hello" },
+        { type: "tool-askUser", toolCallId: "c1", state: "output-available", input: { q: "?" }, output: "red" },
+        { type: "tool-sendEmail", toolCallId: "c2", state: "approval-responded", input: {}, approval: { id: "ap", approved: true } },
+        { type: "tool-other", toolCallId: "c3", state: "input-available", input: {} },
+        { type: "tool-fail", toolCallId: "c4", state: "output-error", errorText: "bad", input: {} },
+        { type: "dynamic-tool", toolName: "dyn", toolCallId: "c5", state: "output-denied", approval: { id: "d", approved: false } },
+      ],
+    };
+    await drain(await t.sendMessages({ chatId: "c", trigger: "submit-message", messages: [assistant] }));
+    eq(
+      JSON.stringify(JSON.parse(appended()).payload.message),
+      JSON.stringify({
+        id: "a1",
+        role: "assistant",
+        parts: [
+          { type: "tool-askUser", toolCallId: "c1", state: "output-available", output: "red" },
+          { type: "tool-sendEmail", toolCallId: "c2", state: "approval-responded", approval: { id: "ap", approved: true } },
+          { type: "tool-fail", toolCallId: "c4", state: "output-error", errorText: "bad" },
+          { type: "dynamic-tool", toolCallId: "c5", state: "output-denied", toolName: "dyn", approval: { id: "d", approved: false } },
+        ],
+      }),
+      "slimmed assistant message",
+    );
+    // Without resolved tools an assistant message passes as it is.
+    const plain = { id: "a2", role: "assistant", parts: [{ type: "text", text: "hi" }] };
+    await drain(await t.sendMessages({ chatId: "c", trigger: "submit-message", messages: [plain] }));
+    eq(JSON.stringify(JSON.parse(appended()).payload.message), JSON.stringify(plain), "plain assistant message");
+    // A steering message and an action.
+    await t.sendPendingMessage("c", userMsg("steer"), { k: 1 });
+    eq(
+      appended(),
+      JSON.stringify({ kind: "message", payload: { message: userMsg("steer"), chatId: "c", trigger: "submit-message", metadata: { k: 1 } } }),
+      "pending payload",
+    );
+    await drain(await t.sendAction("c", { type: "undo" }));
+    eq(appended(), '{"kind":"message","payload":{"chatId":"c","trigger":"action","action":{"type":"undo"}}}', "action payload");
+  },
+
   async out_request_shape(make) {
     const t = make({
       task: "t",

@@ -44,6 +44,9 @@ describe("in the browser", () => {
             logLevel: "error",
             server: { host: "127.0.0.1", port: 0, strictPort: false, fs: { allow: [ROOT] } },
             cacheDir: here("../node_modules/.vite-loading-dev"),
+            // A rebuilt package keeps its version: without `force`, a cache
+            // from an earlier build would serve the old glue.
+            optimizeDeps: { force: true },
         });
         await server.listen();
         try {
@@ -83,7 +86,15 @@ describe("in the browser", () => {
             ),
         );
         expect(stats.hasErrors(), stats.toString("errors-only")).toBe(false);
-        expect(stats.hasWarnings(), stats.toString("errors-warnings")).toBe(false);
+        // webpack's performance hints are about the whole app (React alone is
+        // most of this one's 244 KiB entry budget); the package's own bytes
+        // are measured by `npm run size` and `cargo xtask bench`. Any other
+        // warning fails the build check.
+        const hints = /^(asset size limit|entrypoint size limit|webpack performance recommendations)/;
+        const warnings = stats
+            .toJson({ all: false, warnings: true })
+            .warnings.filter((w) => !hints.test(String(w.message)));
+        expect(warnings, stats.toString("errors-warnings")).toEqual([]);
         const { writeFileSync } = await import("node:fs");
         writeFileSync(
             `${outDir}/index.html`,
