@@ -32,15 +32,12 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 }
 
 #[macro_use]
-pub mod text;
+extern crate trigger_chat_codec;
+pub use trigger_chat_codec::{error, json, records, seen, sse, text};
+
 pub mod engine;
-pub mod error;
-pub mod json;
-pub mod records;
 pub mod retry;
-pub mod seen;
 pub mod session;
-pub mod sse;
 pub mod wire;
 
 #[cfg(target_arch = "wasm32")]

@@ -3,12 +3,7 @@
 //! Pure: the random source is a seeded generator and time is passed in by
 //! the caller, so tests replay exact schedules.
 
-/// Statuses worth retrying with backoff: rate limits and server trouble.
-/// Every other failure status is final (401/403 go through a token
-/// refresh first).
-pub fn status_is_retryable(status: u16) -> bool {
-    status == 408 || status == 425 || status == 429 || (500..=599).contains(&status)
-}
+pub use crate::error::status_is_retryable;
 
 /// Exponential backoff with jitter.
 ///

@@ -8,6 +8,13 @@ use crate::prelude::*;
 use crate::text::decimal;
 use core::fmt;
 
+/// Statuses worth retrying with backoff: rate limits and server trouble.
+/// Every other failure status is final (401/403 go through a token
+/// refresh first).
+pub fn status_is_retryable(status: u16) -> bool {
+    status == 408 || status == 425 || status == 429 || (500..=599).contains(&status)
+}
+
 /// Everything that can go wrong in the transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -76,7 +83,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Network(_) | Error::TimedOut(_) => true,
-            Error::Http { status, .. } => crate::retry::status_is_retryable(*status),
+            Error::Http { status, .. } => status_is_retryable(*status),
             _ => false,
         }
     }
