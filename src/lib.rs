@@ -33,12 +33,9 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 
 #[macro_use]
 extern crate trigger_chat_codec;
-pub use trigger_chat_codec::{error, json, records, seen, sse, text};
+pub use trigger_chat_codec::{error, json, records, retry, seen, session, sse, text, wire};
 
 pub mod engine;
-pub mod retry;
-pub mod session;
-pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
 pub mod facade;

@@ -1,11 +1,14 @@
-//! The codec of trigger-chat-wasm: everything a byte of `.out` goes through
-//! before it is a chunk for the app, and nothing else. SSE framing
-//! ([`sse`]), a JSON reader that lends out raw text ([`json`]), S2 `batch`
-//! and record decoding ([`records`]), the filter of replayed part ids
-//! ([`seen`]), and the one error type ([`error`]).
+//! The protocol core of trigger-chat-wasm below the engine: everything a
+//! byte of `.out` goes through before it is a chunk for the app. SSE
+//! framing ([`sse`]), a JSON reader that lends out raw text ([`json`]), S2
+//! `batch` and record decoding ([`records`]), the filter of replayed part
+//! ids ([`seen`]), one stream's state machine ([`session`]: reconnects,
+//! cursor, the stop gate), request headers and refusals ([`wire`]), retry
+//! policy ([`retry`]) and the one error type ([`error`]).
 //!
-//! It is its own crate so that it can be built for speed (`opt-level = 3`)
-//! while the rest of the module is built for size. `core` and `alloc` only.
+//! It is its own crate so that the read path can be built for speed
+//! (`opt-level = 3`) while the engine above it is built for size. `core`
+//! and `alloc` only; pure, so it builds and tests natively.
 
 #![no_std]
 
@@ -29,7 +32,10 @@ pub mod text;
 pub mod error;
 pub mod json;
 pub mod records;
+pub mod retry;
 pub mod seen;
+pub mod session;
 pub mod sse;
+pub mod wire;
 
 pub use error::Error;

@@ -159,8 +159,14 @@ mod tests {
         let mut seen = SeenIds::new(100);
         assert!(seen.insert_record("p1", r#"{"delta":"a"}"#));
         assert!(!seen.insert_record("p1", r#"{"delta":"a"}"#), "replay");
-        assert!(seen.insert_record("p1", r#"{"delta":"b"}"#), "same id, other body");
-        assert!(seen.insert_record("p2", r#"{"delta":"a"}"#), "other id, same body");
+        assert!(
+            seen.insert_record("p1", r#"{"delta":"b"}"#),
+            "same id, other body"
+        );
+        assert!(
+            seen.insert_record("p2", r#"{"delta":"a"}"#),
+            "other id, same body"
+        );
         assert!(seen.insert_record("ab", "c"));
         assert!(seen.insert_record("a", "bc"), "where the id ends counts");
     }

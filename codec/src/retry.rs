@@ -87,6 +87,7 @@ pub fn rate_limit_wait_ms(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prelude::*;
 
     #[test]
     fn delays_grow_then_cap_and_stay_within_jitter() {
