@@ -369,18 +369,31 @@ function cancelReader(q) {
   } catch {}
 }
 
+const READ_MAX = 64 * 1024;
+
 /** The bytes that arrived since the last read (several network chunks
- *  joined), `undefined` at the end, `null` when nothing arrived within
+ *  joined, up to READ_MAX), `undefined` at the end, `null` when nothing arrived within
  *  `ms`, `false` when `signal` aborted (the body is cancelled then);
  *  rejects with the body's error once every byte before it was taken. */
 function readOrStall(q, ms, signal) {
   const take = () => {
     if (q.chunks.length > 0) {
-      const cs = q.chunks;
-      q.chunks = [];
-      if (cs.length === 1) return cs[0];
+      // At most READ_MAX bytes at a time: a backlog that arrived at once
+      // is decoded in slices, so neither the module's memory nor a task
+      // grows with it.
+      const cs = [];
       let n = 0;
-      for (const c of cs) n += c.byteLength;
+      while (q.chunks.length > 0 && n < READ_MAX) {
+        let c = q.chunks[0];
+        if (n + c.byteLength > READ_MAX && n > 0) break;
+        if (c.byteLength > READ_MAX) {
+          q.chunks[0] = c.subarray(READ_MAX);
+          c = c.subarray(0, READ_MAX);
+        } else q.chunks.shift();
+        cs.push(c);
+        n += c.byteLength;
+      }
+      if (cs.length === 1) return cs[0];
       const all = new Uint8Array(n);
       n = 0;
       for (const c of cs) {

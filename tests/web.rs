@@ -82,6 +82,7 @@ cases!(
     stop_generation_ends_the_stream_and_skips_the_stopped_turn,
     a_dropped_body_reconnects_from_the_cursor,
     split_bytes_decode_the_same,
+    a_backlog_in_one_network_chunk_is_read_in_slices,
     a_malformed_stream_errors_with_what_was_wrong,
     invalid_options_throw_type_errors_naming_them,
     coming_back_online_reconnects_at_once_from_the_cursor,

@@ -517,6 +517,27 @@ export const cases = {
     eq(await drain(await send(t, "c")), [delta("é✓"), delta("b")], "chunks");
   },
 
+  async a_backlog_in_one_network_chunk_is_read_in_slices(make) {
+    const t = make({ task: "t", accessToken: () => "p", sessions: { c: { publicAccessToken: "tok" } } });
+    // 3,000 records (~400 KB) in one network chunk: read 64 KiB at a time,
+    // cut inside events, every chunk delivered once and in order.
+    const deltas = Array.from({ length: 3000 }, (_, i) => delta(`token ${i} `.repeat(3)));
+    const text = enc.encode(batch([...deltas, "turn-complete"]));
+    check(text.length > 4 * 64 * 1024, "the chunk spans several reads");
+    fakeFetch((u) => (isAppend(u) ? ok() : sse(body([text]))));
+    const source = await send(t, "c");
+    let reads = 0;
+    const all = [];
+    for (;;) {
+      const b = await source.next();
+      if (b === null) break;
+      reads++;
+      all.push(...b);
+    }
+    eq(all, deltas, "chunks");
+    check(reads > 4, `delivered over several reads (${reads})`);
+  },
+
   async a_malformed_stream_errors_with_what_was_wrong(make) {
     const t = make({ task: "t", accessToken: () => "p", sessions: { c: { publicAccessToken: "tok" } } });
     fakeFetch((u) => (isAppend(u) ? ok() : sse("event: batch\ndata: {\"records\":[{\"seq_num\":1,\"body\":\"{broken\"}]}\n\n")));
