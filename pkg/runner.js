@@ -836,7 +836,7 @@ export function Runner(makeCore, options) {
     if (!signal) return null;
     const abort = () => {
       settledBy.delete(target.op);
-      withCore((c) => c.abort(target.op));
+      withCore((c) => c.op(0, target.op, false));
     };
     if (signal.aborted) {
       abort();
@@ -849,7 +849,7 @@ export function Runner(makeCore, options) {
   // The chunks of stream `op`, pulled by the shim's ReadableStream:
   // `next()` resolves to an array of chunks, or `null` at the end.
   function sourceOf(op, abortHook, first) {
-    const offWake = watchWake((force) => withCore((c) => c.wake(op, force)));
+    const offWake = watchWake((force) => withCore((c) => c.op(2, op, force)));
     let hooks = true;
     const unhook = () => {
       if (!hooks) return;
@@ -879,7 +879,7 @@ export function Runner(makeCore, options) {
       },
       cancel: () => {
         settledBy.delete(op);
-        withCore((c) => c.cancel(op));
+        withCore((c) => c.op(1, op, false));
         unhook();
       },
     };
@@ -919,7 +919,7 @@ export function Runner(makeCore, options) {
 
   async function start(chatId) {
     const id = chatIdArg(chatId, "start");
-    return sendAndStream(withCore((c) => c.start(id)));
+    return sendAndStream(withCore((c) => c.send(id, "", 5, undefined, false)));
   }
 
   /** `useChat`'s send: append the newest message, then stream the reply. */
@@ -1011,7 +1011,7 @@ export function Runner(makeCore, options) {
   /** Stops the agent's turn and ends the chat's stream. */
   async function stopGeneration(chatId) {
     const id = chatIdArg(chatId, "stopGeneration");
-    return sendAndStream(withCore((c) => c.stop(id)));
+    return sendAndStream(withCore((c) => c.send(id, "", 4, undefined, false)));
   }
 
   /** A custom action for the agent's `onAction`; streams its reply. */
@@ -1071,7 +1071,7 @@ export function Runner(makeCore, options) {
 
   /** Keeps a cursor learned from another tab, unless ours is ahead. */
   function adoptLastEventId(chatId, lastEventId) {
-    withCore((c) => c.adoptCursor(String(chatId), String(lastEventId)));
+    withCore((c) => c.chat(1, String(chatId), String(lastEventId)));
   }
 
   /** Seeds the chat's resume cursor from the app's stored transcript. */
@@ -1080,13 +1080,13 @@ export function Runner(makeCore, options) {
     if (typeof lastEventId !== "string") {
       throw misuse("TriggerChatTransport.seedResumeCursor: `lastEventId` must be a string");
     }
-    withCore((c) => c.seedCursor(id, lastEventId));
+    withCore((c) => c.chat(0, id, lastEventId));
   }
 
   /** Forgets the gate of a stopped turn that died without its
    *  `turn-complete`. */
   function clearSupersedeGate(chatId) {
-    if (typeof chatId === "string") withCore((c) => c.clearGate(chatId));
+    if (typeof chatId === "string") withCore((c) => c.chat(2, chatId, ""));
   }
 
   /** Replaces one of the app's callbacks (`AccessToken`, `StartSession`,
@@ -1122,7 +1122,7 @@ export function Runner(makeCore, options) {
   /** Ends every open operation: no timer or connection is left. */
   function dispose() {
     settledBy.clear();
-    withCore((c) => c.dispose());
+    withCore((c) => c.op(3, 0, false));
   }
 
   return {

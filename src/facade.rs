@@ -198,30 +198,20 @@ impl Core {
         }
     }
 
-    /// `seedResumeCursor`.
-    #[wasm_bindgen(js_name = seedCursor)]
-    pub fn seed_cursor(&mut self, chat_id: &str, cursor: &str) {
-        self.engine.seed_cursor(chat_id, cursor);
+    /// A chat's cursor and gate: `kind` 0 seeds the resume cursor
+    /// (`seedResumeCursor`), 1 adopts a cursor from another tab unless ours
+    /// is ahead, 2 clears the gate of a stopped turn (`text` unused).
+    pub fn chat(&mut self, kind: u8, chat_id: &str, text: &str) {
+        match kind {
+            0 => self.engine.seed_cursor(chat_id, text),
+            1 => self.engine.adopt_cursor(chat_id, text),
+            _ => self.engine.clear_gate(chat_id),
+        }
     }
 
-    /// A cursor from another tab, taken unless ours is ahead.
-    #[wasm_bindgen(js_name = adoptCursor)]
-    pub fn adopt_cursor(&mut self, chat_id: &str, cursor: &str) {
-        self.engine.adopt_cursor(chat_id, cursor);
-    }
-
-    #[wasm_bindgen(js_name = clearGate)]
-    pub fn clear_gate(&mut self, chat_id: &str) {
-        self.engine.clear_gate(chat_id);
-    }
-
-    /// `start()`: an operation that resolves to the chat's session.
-    pub fn start(&mut self, chat_id: &str) -> OpId {
-        self.engine.start(chat_id)
-    }
-
-    /// A send of `payload` (the `ChatInputChunk`'s JSON text): `source` 0
-    /// submit, 1 regenerate, 2 action, 3 steer.
+    /// An operation on the chat's `.in`: `source` 0 submit, 1 regenerate,
+    /// 2 action, 3 steer (`payload` the `ChatInputChunk`'s JSON text), 4 a
+    /// stop (`stopGeneration`), 5 a start (`start()`; no payload).
     pub fn send(
         &mut self,
         chat_id: &str,
@@ -234,6 +224,8 @@ impl Core {
             1 => Source::Regenerate,
             2 => Source::Action,
             3 => Source::Steer,
+            4 => return self.engine.stop(chat_id),
+            5 => return self.engine.start(chat_id),
             _ => Source::Submit,
         };
         self.engine
@@ -253,30 +245,21 @@ impl Core {
         self.engine.head_start(chat_id, url, payload, message_id)
     }
 
-    /// `stopGeneration`.
-    pub fn stop(&mut self, chat_id: &str) -> OpId {
-        self.engine.stop(chat_id)
-    }
-
     /// `reconnectToStream`: the stream of the reply in flight, if any.
     pub fn reconnect(&mut self, chat_id: &str, stop_on_abort: bool) -> Option<OpId> {
         self.engine.reconnect(chat_id, stop_on_abort)
     }
 
-    pub fn abort(&mut self, op: OpId) {
-        self.engine.abort(op);
-    }
-
-    pub fn cancel(&mut self, op: OpId) {
-        self.engine.cancel(op);
-    }
-
-    pub fn wake(&mut self, op: OpId, force: bool) {
-        self.engine.wake(op, force);
-    }
-
-    pub fn dispose(&mut self) {
-        self.engine.dispose();
+    /// The app's hands on operation `op`: `kind` 0 abort, 1 cancel (a
+    /// stream ends quietly), 2 a browser wake event (`flag`: the connection
+    /// is likely dead), 3 dispose every operation (`op` unused).
+    pub fn op(&mut self, kind: u8, op: OpId, flag: bool) {
+        match kind {
+            0 => self.engine.abort(op),
+            1 => self.engine.cancel(op),
+            2 => self.engine.wake(op, flag),
+            _ => self.engine.dispose(),
+        }
     }
 
     /// What operation `op` needs next, tagged by its first letter:
