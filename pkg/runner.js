@@ -128,6 +128,15 @@ function sessionFrom(v, what) {
   ];
 }
 
+/** Option `key`: absent, or a plain object whose entries `read(key,
+ *  value)` checks; its `[key, checked value]` pairs. */
+function objectOption(o, key, kind, read) {
+  const v = o[key];
+  if (absent(v)) return [];
+  if (!isPlainObject(v)) throw misuse(`${optionName(key)} must be ${kind}`);
+  return Object.entries(v).map(([k, x]) => [k, read(k, x)]);
+}
+
 /** The transport's options, read and checked: a wrong one is a
  *  `TypeError` that names it. */
 function readOptions(o) {
@@ -143,15 +152,10 @@ function readOptions(o) {
   else if (typeof baseURL !== "string" && typeof baseURL !== "function") {
     throw misuse("TriggerChatTransport: option `baseURL` must be a string or a function");
   }
-  const headers = [];
-  const h = o.headers;
-  if (!absent(h)) {
-    if (!isPlainObject(h)) throw misuse("TriggerChatTransport: option `headers` must be an object of strings");
-    for (const [k, v] of Object.entries(h)) {
-      if (typeof v !== "string") throw misuse(`TriggerChatTransport: option \`headers.${k}\` must be a string`);
-      headers.push([k, v]);
-    }
-  }
+  const headers = objectOption(o, "headers", "an object of strings", (k, v) => {
+    if (typeof v !== "string") throw misuse(`${optionName(`headers.${k}`)} must be a string`);
+    return v;
+  });
   let timeout = 120;
   const t = o.streamTimeoutSeconds;
   if (!absent(t)) {
@@ -164,14 +168,9 @@ function readOptions(o) {
   if (!absent(clientData) && !isPlainObject(clientData)) {
     throw misuse("TriggerChatTransport: option `clientData` must be an object");
   }
-  const sessions = [];
-  const s = o.sessions;
-  if (!absent(s)) {
-    if (!isPlainObject(s)) throw misuse("TriggerChatTransport: option `sessions` must be an object keyed by chat id");
-    for (const [chatId, v] of Object.entries(s)) {
-      sessions.push([chatId, sessionFrom(v, `TriggerChatTransport: option \`sessions["${chatId}"]\``)]);
-    }
-  }
+  const sessions = objectOption(o, "sessions", "an object keyed by chat id", (chatId, v) =>
+    sessionFrom(v, optionName(`sessions["${chatId}"]`)),
+  );
   return {
     task,
     accessToken,

@@ -636,6 +636,13 @@ impl Subscription {
     }
 
     fn handle_record(&mut self, rec: Record<'_>) -> Result<(), Error> {
+        // At or before the position asked for: the server is sending back
+        // what it was told was delivered (a duplicate write of the agent's
+        // comes after it, with a seq of its own).
+        let behind = self
+            .last_seq
+            .or_else(|| self.start_cursor.as_deref().and_then(|c| c.parse::<u64>().ok()))
+            .is_some_and(|at| rec.seq() <= at);
         self.last_seq = Some(rec.seq());
         self.progressed = true;
         self.backoff.reset();
@@ -757,7 +764,7 @@ impl Subscription {
             Record::Data { part_id, chunk, .. } => {
                 if let Some(id) = part_id {
                     if !self.seen.insert_record(&id, chunk) {
-                        self.replayed = true;
+                        self.replayed |= behind;
                         return Ok(());
                     }
                 }
