@@ -1572,20 +1572,7 @@ impl Engine {
                 }
                 Ok(Done::Bool(true))
             }
-            Then::Detached => {
-                // A stop fired on an abort that landed after a send of ours
-                // whose turn is still outstanding (that send was on its way
-                // before the abort): the stop cuts that turn, if it runs,
-                // so the gate covers it too.
-                let active = self.session(chat_id).and_then(|st| st.active_input_seq);
-                if let (Some(q), Some(stop)) = (active, seq) {
-                    if q < stop {
-                        self.gate(chat_id, Some(q));
-                    }
-                }
-                Ok(Done::Bool(true))
-            }
-            Then::Bool => Ok(Done::Bool(true)),
+            Then::Bool | Then::Detached => Ok(Done::Bool(true)),
             Then::Session => Ok(Done::Session(
                 self.session(chat_id).cloned().unwrap_or_default(),
             )),

@@ -641,7 +641,11 @@ impl Subscription {
         // comes after it, with a seq of its own).
         let behind = self
             .last_seq
-            .or_else(|| self.start_cursor.as_deref().and_then(|c| c.parse::<u64>().ok()))
+            .or_else(|| {
+                self.start_cursor
+                    .as_deref()
+                    .and_then(|c| c.parse::<u64>().ok())
+            })
             .is_some_and(|at| rec.seq() <= at);
         self.last_seq = Some(rec.seq());
         self.progressed = true;
