@@ -990,6 +990,27 @@ impl Engine {
         if self.closed(chat_id).is_some() || self.session(chat_id).is_none() {
             return;
         }
+        // A turn-starting send already on its way (past its wait for stops)
+        // would land first, and the stop would cut that send's reply
+        // instead of the turn given up. When the gate knows that turn, it
+        // alone hides it. (An unknown gate drops every turn before the next
+        // reply's boundary; the stop then keeps what it drops from running
+        // on.)
+        let known = self
+            .session(chat_id)
+            .is_some_and(|st| st.superseded_input_seq.is_some());
+        let racing = known
+            && self.ops.iter().any(|(_, o)| {
+                o.chat == chat_id
+                    && o.result.is_none()
+                    && !o.aborted
+                    && matches!(&o.kind, Kind::Send(s)
+                    if matches!(s.then, Then::Stream { .. })
+                        && !matches!(s.phase, SendPhase::Init | SendPhase::Parked))
+            });
+        if racing {
+            return;
+        }
         let id = self.send_op(
             chat_id,
             Some(wire::stop_chunk()),

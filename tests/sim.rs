@@ -63,6 +63,12 @@ const REGRESSIONS: &[(u64, &str)] = &[
     (924415, "a stream opened in the same millisecond before an abort's gate may show that turn"),
     (901695, "a reply refused for good (401 after a refresh) is not resumed by a reload"),
     (983863, "a reply refused for good was no longer outstanding: a stop cut it ungated and it showed in the next reply"),
+    (1768121, "a stop fired on an abort landed after a send already on its way and cut that send's reply, ungated: the next reply showed it"),
+    (1776420, "the same, the stop delayed by a token refresh"),
+    (29287, "gating a send's turn when a late stop landed broke a turn that had ended normally (the rejected fix)"),
+    (48051, "the same, a reload that did not resume"),
+    (2890159, "skipping the stop behind an unknown gate let the turn it drops run on unstopped: a reload found a reply in flight it may not resume"),
+    (1337386, "the same"),
     (2544028, "a watcher resumed after a reload took the agent's duplicate write right after its cursor for a server replaying: it ended without its turn"),
 ];
 
