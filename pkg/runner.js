@@ -884,17 +884,22 @@ export function Runner(makeCore, options) {
     };
   }
 
-  // Runs a send until it resolves; a reply's stream becomes a source.
-  async function sendAndStream(op, signal, onSettled) {
-    const target = { op };
+  // Drives `op` to its first result with the app's signal forwarded to
+  // `target.op`; the listener stays on for the stream that follows.
+  async function driveHooked(signal, target) {
     const hook = hookAbort(signal, target);
-    let r;
     try {
-      r = await drive(op);
+      return [await drive(target.op), hook];
     } catch (e) {
       hook?.off();
       throw e;
     }
+  }
+
+  // Runs a send until it resolves; a reply's stream becomes a source.
+  async function sendAndStream(op, signal, onSettled) {
+    const target = { op };
+    const [r, hook] = await driveHooked(signal, target);
     const done = r.done;
     if (isObject(done) && done.stream !== undefined) {
       target.op = done.stream;
@@ -974,14 +979,7 @@ export function Runner(makeCore, options) {
   // succeeded, so the stream is read up to its first chunks before the
   // source is handed out.
   async function headStartOp(op, signal) {
-    const hook = hookAbort(signal, { op });
-    let r;
-    try {
-      r = await drive(op);
-    } catch (e) {
-      hook?.off();
-      throw e;
-    }
+    const [r, hook] = await driveHooked(signal, { op });
     return sourceOf(op, hook, r.chunks ?? null);
   }
 
