@@ -318,7 +318,7 @@ fn build_commonjs(root: &Path) -> Result {
         .arg("-e")
         .arg(
             "for (const v of Object.values(require('./package.json').exports))\n\
-             \x20 if (v && v.require) console.log(`${v.node ?? v.default} ${v.require}`);",
+             \x20 if (v && v.require) console.log(`${v.node ?? v.default} ${v.require.default ?? v.require}`);",
         )
         .current_dir(&pkg)
         .output()
@@ -354,6 +354,31 @@ fn build_commonjs(root: &Path) -> Result {
                 out.display()
             ));
         }
+    }
+    write_commonjs_types(&pkg)
+}
+
+/// The declaration files once more as `.d.cts` under `pkg/wasm/`, for the
+/// `require` condition: TypeScript reads a `.d.ts` of a `"type": "module"`
+/// package as an ES module, which a CommonJS program (`module: node16`)
+/// cannot `require`. Relative imports between them point at `.cjs`.
+fn write_commonjs_types(pkg: &Path) -> Result {
+    let entries = std::fs::read_dir(pkg).map_err(|e| format!("{}: {e}", pkg.display()))?;
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .filter_map(|n| n.strip_suffix(".d.ts").map(str::to_owned))
+        .collect();
+    names.sort();
+    for name in &names {
+        let from = pkg.join(format!("{name}.d.ts"));
+        let mut text =
+            std::fs::read_to_string(&from).map_err(|e| format!("{}: {e}", from.display()))?;
+        for other in &names {
+            text = text.replace(&format!("\"./{other}.js\""), &format!("\"./{other}.cjs\""));
+        }
+        let to = pkg.join("wasm").join(format!("{name}.d.cts"));
+        std::fs::write(&to, text).map_err(|e| format!("{}: {e}", to.display()))?;
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ describe("npm pack", () => {
     const [dry] = JSON.parse(npm(["pack", "--dry-run", "--json", "--ignore-scripts"], PKG));
     const files = dry.files.map((f) => f.path).sort();
 
-    it("ships both entries, the React module, the types, the wasm, README and LICENSE", () => {
+    it("ships both entries, the React module, the types (ES module and CommonJS), the wasm, README and LICENSE", () => {
         for (const file of [
             "package.json",
             "index.js",
@@ -29,6 +29,10 @@ describe("npm pack", () => {
             "wasm/inline.js",
             "wasm/node.cjs",
             "wasm/react.cjs",
+            "wasm/index.d.cts",
+            "wasm/react.d.cts",
+            "wasm/agent-chat.d.cts",
+            "wasm/sub-agent.d.cts",
             "README.md",
             "LICENSE",
         ]) {
@@ -67,21 +71,31 @@ describe("npm pack", () => {
             main: "./wasm/node.cjs",
             module: "./index.js",
             exports: {
-                ".": { types: "./index.d.ts", require: "./wasm/node.cjs", node: "./node.js", default: "./index.js" },
-                "./react": { types: "./react.d.ts", require: "./wasm/react.cjs", default: "./react.js" },
+                ".": {
+                    require: { types: "./wasm/index.d.cts", default: "./wasm/node.cjs" },
+                    types: "./index.d.ts",
+                    node: "./node.js",
+                    default: "./index.js",
+                },
+                "./react": {
+                    require: { types: "./wasm/react.d.cts", default: "./wasm/react.cjs" },
+                    types: "./react.d.ts",
+                    default: "./react.js",
+                },
             },
             peerDependenciesMeta: { react: { optional: true }, ai: { optional: true } },
         });
         // Order matters: the first condition that applies wins. `require`
-        // (the CommonJS build) before `node` (the ES module server entry),
-        // and the browser entry last.
-        expect(Object.keys(manifest.exports["."])).toEqual(["types", "require", "node", "default"]);
-        expect(Object.keys(manifest.exports["./react"])).toEqual(["types", "require", "default"]);
+        // (the CommonJS build, with its own `.d.cts` types) before `types`
+        // (the ES module declarations) and `node` (the ES module server
+        // entry), and the browser entry last.
+        expect(Object.keys(manifest.exports["."])).toEqual(["require", "types", "node", "default"]);
+        expect(Object.keys(manifest.exports["./react"])).toEqual(["require", "types", "default"]);
         expect(manifest.dependencies ?? {}).toEqual({});
     });
 
     it("only the synchronous entries carry the inlined module; the browser entry does not import it", () => {
-        const browserGraph = ["index.js", "transport.js", "tabs.js", "wasm/trigger_chat_wasm.js"];
+        const browserGraph = ["index.js", "transport.js", "runner.js", "tabs.js", "wasm/trigger_chat_wasm.js"];
         for (const file of browserGraph) {
             expect(readFileSync(join(PKG, file), "utf8"), file).not.toMatch(/inline\.js/);
         }

@@ -76,6 +76,10 @@ compile(join(out, "tsconfig.node10.json"), "app against trigger-chat-wasm, modul
 // 3. Our declaration files on their own, with library checking on.
 compile(join(here, "tsconfig.decls.json"), "trigger-chat-wasm declaration files");
 
+// 3b. A CommonJS program (`module: node16`): its imports are `require`s,
+// which get the `.d.cts` declarations of the `require` condition.
+compile(join(here, "cjs/tsconfig.json"), "CommonJS app (module node16) against trigger-chat-wasm");
+
 // 4. The documented examples of the 4.8.3 docs (frontend.mdx, reference.mdx)
 // and of server-chat.mdx (AgentChat), in ./src483: against
 // @trigger.dev/sdk 4.8.3 (tsconfig.483.json maps its specifiers there), then
