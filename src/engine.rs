@@ -403,6 +403,8 @@ struct StreamOp {
     first_cursor: Option<String>,
     /// The chat's gate (its arming count) this stream was opened with.
     gate_epoch: u32,
+    /// The `.in` seq of the send this stream answers, when known.
+    since: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -758,6 +760,7 @@ impl Engine {
                 woken: false,
                 first_cursor: None,
                 gate_epoch: 0,
+                since: None,
             }),
         );
         self.supersede(chat_id, id);
@@ -801,6 +804,7 @@ impl Engine {
                 woken: false,
                 first_cursor: state.last_event_id,
                 gate_epoch: self.chat(chat_id).map_or(0, |c| c.gate_epoch),
+                since: since_in_seq,
             }),
         );
         self.supersede(chat_id, id);
@@ -1545,6 +1549,7 @@ impl Engine {
                             woken: false,
                             first_cursor: None,
                             gate_epoch: 0,
+                            since: None,
                         }),
                     );
                     if let Some(op) = self.op_mut(stream) {
@@ -1733,7 +1738,15 @@ impl Engine {
                         ..
                     }
                 );
-                if streaming && definitive {
+                // Only the stream of the send in flight (or of no known
+                // send) speaks for it: one that answered an earlier send
+                // leaves a later reply resumable.
+                let active = self.session(&chat_id).and_then(|s| s.active_input_seq);
+                let answers_active = match (st.since, active) {
+                    (Some(mine), Some(a)) => mine >= a,
+                    _ => true,
+                };
+                if streaming && definitive && answers_active {
                     // Not resumed, but still outstanding at the agent: a
                     // stop gates it (the seq stays).
                     if let Some(s) = self.state_mut(&chat_id) {

@@ -69,6 +69,8 @@ const REGRESSIONS: &[(u64, &str)] = &[
     (48051, "the same, a reload that did not resume"),
     (2890159, "skipping the stop behind an unknown gate let the turn it drops run on unstopped: a reload found a reply in flight it may not resume"),
     (1337386, "the same"),
+    (7452375, "a stream of an earlier send refused for good marked the later reply in flight not resumable: a reload lost it"),
+    (3227025, "the same, behind a gate"),
     (2544028, "a watcher resumed after a reload took the agent's duplicate write right after its cursor for a server replaying: it ended without its turn"),
 ];
 
