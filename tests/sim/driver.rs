@@ -64,13 +64,16 @@ pub struct Profile {
 
 impl Profile {
     pub fn random(rng: &mut Rng) -> Profile {
-        let maybe = |rng: &mut Rng, hi: u64| {
-            if rng.pm(500) {
+        // Off (0) with probability `off` per mille, else in `lo..hi`; the
+        // same draws in the same order as ever, so old seeds replay.
+        let off_or = |rng: &mut Rng, off: u32, lo: u64, hi: u64| {
+            if rng.pm(off) {
                 0
             } else {
-                rng.range(1, hi) as u32
+                rng.range(lo, hi)
             }
         };
+        let maybe = |rng: &mut Rng, hi: u64| off_or(rng, 500, 1, hi) as u32;
         let mut p = Profile {
             net: maybe(rng, 150),
             r429: maybe(rng, 150),
@@ -89,26 +92,10 @@ impl Profile {
             pause: maybe(rng, 60),
             ..Profile::default()
         };
-        p.expire_every = if rng.pm(500) {
-            0
-        } else {
-            rng.range(500, 30_000)
-        };
-        p.other_every = if rng.pm(700) {
-            0
-        } else {
-            rng.range(2_000, 60_000)
-        };
-        p.gone_at = if rng.pm(900) {
-            0
-        } else {
-            rng.range(100, 60_000)
-        };
-        p.close_at = if rng.pm(900) {
-            0
-        } else {
-            rng.range(100, 120_000)
-        };
+        p.expire_every = off_or(rng, 500, 500, 30_000);
+        p.other_every = off_or(rng, 700, 2_000, 60_000);
+        p.gone_at = off_or(rng, 900, 100, 60_000);
+        p.close_at = off_or(rng, 900, 100, 120_000);
         p.turn_len = (0, rng.range(1, 40));
         p.long_turn = maybe(rng, 100);
         p.tok_ms = (1, rng.range(1, 80));
