@@ -51,6 +51,21 @@ pub struct Reader<'a> {
     depth: usize,
 }
 
+/// The bytes that end a run of plain characters inside a string: the
+/// closing quote, a backslash, and the control characters JSON forbids there.
+static ENDS_RUN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+#[inline(always)]
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
@@ -64,6 +79,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline(always)]
     fn bytes(&self) -> &'a [u8] {
         self.text.as_bytes()
     }
@@ -75,6 +91,7 @@ impl<'a> Reader<'a> {
         })
     }
 
+    #[inline(always)]
     fn ws(&mut self) {
         while self.pos < self.text.len() && is_ws(self.bytes()[self.pos]) {
             self.pos += 1;
@@ -87,11 +104,13 @@ impl<'a> Reader<'a> {
         self.pos
     }
 
+    #[inline(always)]
     pub fn peek(&mut self) -> Option<u8> {
         self.ws();
         self.bytes().get(self.pos).copied()
     }
 
+    #[inline(always)]
     fn eat(&mut self, b: u8, expected: &'static str) -> Result<()> {
         if self.peek() == Some(b) {
             self.pos += 1;
@@ -115,7 +134,7 @@ impl<'a> Reader<'a> {
         let start = self.pos;
         match self.bytes().get(self.pos) {
             Some(b'"') => {
-                self.string_span()?;
+                self.read_string(false)?;
             }
             Some(b'{') => self.object(|r, _| r.value().map(drop))?,
             Some(b'[') => self.array(|r| r.value().map(drop))?,
@@ -131,6 +150,7 @@ impl<'a> Reader<'a> {
     /// The text from `start` to `end`. Both are positions the reader
     /// stopped at (ASCII bytes), so this never comes out empty by mistake;
     /// it is written without indexing so that no panic path is compiled in.
+    #[inline(always)]
     fn span(&self, start: usize, end: usize) -> &'a str {
         self.text.get(start..end).unwrap_or_default()
     }
@@ -211,55 +231,128 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
-    /// Checks a string and returns its span, quotes included, and whether
-    /// it holds escapes.
-    fn string_span(&mut self) -> Result<(usize, usize, bool)> {
-        let start = self.pos;
+    /// A string, unescaped; borrowed when it has no escapes.
+    pub fn string(&mut self) -> Result<Cow<'a, str>> {
+        self.ws();
+        self.read_string(true)
+    }
+
+    /// Reads the string at the cursor in one pass: runs of plain characters
+    /// are found with a table lookup per byte; each escape is checked and,
+    /// when `keep` is set, the unescaped text is built as it goes. Without
+    /// `keep` (skipping a value) nothing is allocated and the text returned
+    /// is meaningless. Lone surrogates become U+FFFD, as a decoder of UTF-16
+    /// would make them.
+    fn read_string(&mut self, keep: bool) -> Result<Cow<'a, str>> {
         self.eat(b'"', "a string")?;
-        let mut escaped = false;
+        let mut owned: Option<String> = None;
+        // Where the text not yet copied to `owned` starts.
+        let mut start = self.pos;
         loop {
-            // Jump to the next quote or backslash; what lies between must
-            // hold no control character.
-            let rest = &self.bytes()[self.pos..];
-            let Some(i) = memchr::memchr2(b'"', b'\\', rest) else {
-                return self.err("the end of the string");
-            };
-            if let Some(c) = rest[..i].iter().position(|&b| b < 0x20) {
-                self.pos += c;
-                return self.err("no control character in a string");
-            }
-            self.pos += i;
-            if rest[i] == b'"' {
-                self.pos += 1;
-                return Ok((start, self.pos, escaped));
-            }
-            escaped = true;
-            self.pos += 1;
+            let rest = self.bytes().get(self.pos..).unwrap_or_default();
+            self.pos += rest
+                .iter()
+                .position(|&b| ENDS_RUN[usize::from(b)])
+                .unwrap_or(rest.len());
+            let run = self.span(start, self.pos);
             match self.bytes().get(self.pos) {
-                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.pos += 1,
-                Some(b'u') => {
-                    let hex = self.text.get(self.pos + 1..self.pos + 5);
-                    if !hex.is_some_and(|h| h.bytes().all(|c| c.is_ascii_hexdigit())) {
-                        return self.err("four hex digits after \\u");
-                    }
-                    self.pos += 5;
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(match owned {
+                        None => Cow::Borrowed(run),
+                        Some(mut text) => {
+                            text.push_str(run);
+                            Cow::Owned(text)
+                        }
+                    });
                 }
-                _ => return self.err("an escape character"),
+                Some(b'\\') => {
+                    let at = self.pos;
+                    // `\"`, `\\` and `\/` stand for the byte after the
+                    // backslash: it starts the next run (the common case in a
+                    // record body, which is JSON inside a string).
+                    let verbatim = matches!(self.bytes().get(at + 1), Some(b'"' | b'\\' | b'/'));
+                    let c = if verbatim {
+                        self.pos += 2;
+                        None
+                    } else {
+                        Some(self.escape()?)
+                    };
+                    if keep {
+                        // Sized for the rest of a typical body at once.
+                        let cap = (self.text.len() - at).min(1024);
+                        let text = owned.get_or_insert_with(|| String::with_capacity(cap));
+                        text.push_str(run);
+                        if let Some(c) = c {
+                            text.push(c);
+                        }
+                    }
+                    start = if verbatim { at + 1 } else { self.pos };
+                }
+                Some(_) => return self.err("no control character in a string"),
+                None => return self.err("the end of the string"),
             }
         }
     }
 
-    /// A string, unescaped; borrowed when it has no escapes.
-    pub fn string(&mut self) -> Result<Cow<'a, str>> {
-        self.ws();
-        let (start, end, escaped) = self.string_span()?;
-        let inner = self.span(start + 1, end - 1);
-        if !escaped {
-            return Ok(Cow::Borrowed(inner));
+    /// Reads the escape at the cursor (a backslash) and returns the
+    /// character it stands for.
+    fn escape(&mut self) -> Result<char> {
+        self.pos += 1;
+        let c = match self.bytes().get(self.pos) {
+            Some(b'"') => '"',
+            Some(b'\\') => '\\',
+            Some(b'/') => '/',
+            Some(b'b') => '\u{8}',
+            Some(b'f') => '\u{c}',
+            Some(b'n') => '\n',
+            Some(b'r') => '\r',
+            Some(b't') => '\t',
+            Some(b'u') => {
+                let hi = self.hex4()?;
+                if (0xD800..0xDC00).contains(&hi)
+                    && self.bytes().get(self.pos..self.pos + 2) == Some(b"\\u")
+                {
+                    // A high surrogate: with the low one after it, one
+                    // character; otherwise U+FFFD, and the next escape is
+                    // read on its own.
+                    let at = self.pos;
+                    self.pos += 1;
+                    let lo = self.hex4()?;
+                    if (0xDC00..0xE000).contains(&lo) {
+                        let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                        return Ok(char::from_u32(c).unwrap_or('\u{FFFD}'));
+                    }
+                    self.pos = at;
+                    return Ok('\u{FFFD}');
+                }
+                return Ok(char::from_u32(hi).unwrap_or('\u{FFFD}'));
+            }
+            _ => return self.err("an escape character"),
+        };
+        self.pos += 1;
+        Ok(c)
+    }
+
+    /// The four hex digits after the `u` at the cursor, which is left after
+    /// them.
+    fn hex4(&mut self) -> Result<u32> {
+        let digits = self.bytes().get(self.pos + 1..self.pos + 5);
+        let mut n = 0;
+        for &d in digits.unwrap_or_default() {
+            let v = match d {
+                b'0'..=b'9' => d - b'0',
+                b'a'..=b'f' => d - b'a' + 10,
+                b'A'..=b'F' => d - b'A' + 10,
+                _ => return self.err("four hex digits after \\u"),
+            };
+            n = n * 16 + u32::from(v);
         }
-        let mut out = String::with_capacity(inner.len());
-        unescape(inner, &mut out);
-        Ok(Cow::Owned(out))
+        if digits.is_none() {
+            return self.err("four hex digits after \\u");
+        }
+        self.pos += 5;
+        Ok(n)
     }
 
     /// Walks an object, calling `f` with each key; `f` must read the value.
@@ -333,50 +426,6 @@ impl<'a> Reader<'a> {
         }
         Ok(())
     }
-}
-
-fn hex4(s: &str) -> u32 {
-    u32::from_str_radix(s, 16).unwrap_or(0xFFFD)
-}
-
-/// Unescapes the inside of a checked JSON string. Lone surrogates become
-/// U+FFFD, as a decoder of UTF-16 would make them.
-fn unescape(inner: &str, out: &mut String) {
-    let mut rest = inner;
-    while let Some(i) = rest.find('\\') {
-        let (before, after) = rest.split_at_checked(i).unwrap_or((rest, ""));
-        out.push_str(before);
-        let esc = after.get(1..).unwrap_or_default();
-        let (c, used) = match esc.as_bytes().first() {
-            Some(b'b') => ('\u{8}', 1),
-            Some(b'f') => ('\u{c}', 1),
-            Some(b'n') => ('\n', 1),
-            Some(b'r') => ('\r', 1),
-            Some(b't') => ('\t', 1),
-            Some(b'u') if esc.len() >= 5 => {
-                let hi = hex4(esc.get(1..5).unwrap_or_default());
-                if (0xD800..0xDC00).contains(&hi)
-                    && esc.len() >= 11
-                    && esc.get(5..).unwrap_or_default().starts_with("\\u")
-                {
-                    let lo = hex4(esc.get(7..11).unwrap_or_default());
-                    if (0xDC00..0xE000).contains(&lo) {
-                        let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
-                        (char::from_u32(c).unwrap_or('\u{FFFD}'), 11)
-                    } else {
-                        ('\u{FFFD}', 5)
-                    }
-                } else {
-                    (char::from_u32(hi).unwrap_or('\u{FFFD}'), 5)
-                }
-            }
-            Some(&b) => (char::from(b), 1),
-            None => ('\u{FFFD}', 0),
-        };
-        out.push(c);
-        rest = esc.get(used..).unwrap_or_default();
-    }
-    out.push_str(rest);
 }
 
 /// The JSON text of a string.

@@ -7,6 +7,8 @@
 //
 // BENCH_TRACE_DIR=dir keeps the Chromium traces of the long-task runs (open
 // them in DevTools' Performance panel to see what a long task did).
+// BENCH_PROFILE_DIR=dir records a CPU profile of every throughput run
+// (.cpuprofile, for DevTools) and prints its ten largest self times.
 //
 // What each figure means: docs/size-and-speed.md, "Benchmarks".
 import { build } from "vite";
@@ -132,6 +134,32 @@ function longestTask(traceJson) {
   return { wall, cpu };
 }
 
+async function startProfile(cdp) {
+  await cdp.send("Profiler.enable");
+  await cdp.send("Profiler.setSamplingInterval", { interval: 100 });
+  await cdp.send("Profiler.start");
+}
+
+// Writes the profile and logs where the time went: self time per function
+// (wasm functions by their name in the module's name section, when kept).
+async function stopProfile(cdp, label) {
+  const { profile } = await cdp.send("Profiler.stop");
+  await writeFile(join(process.env.BENCH_PROFILE_DIR, `${label}.cpuprofile`), JSON.stringify(profile));
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map();
+  const dt = profile.timeDeltas;
+  profile.samples.forEach((id, i) => {
+    const f = byId.get(id).callFrame;
+    const key = `${f.functionName || "(anonymous)"} ${f.url.split("/").pop()}:${f.lineNumber}`;
+    self.set(key, (self.get(key) ?? 0) + (dt[i] ?? 0));
+  });
+  const total = [...self.values()].reduce((a, b) => a + b, 0);
+  log(`  profile ${label}: ${(total / 1000).toFixed(0)} ms sampled`);
+  for (const [k, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 10)) {
+    log(`    ${((100 * us) / total).toFixed(1).padStart(5)}%  ${k}`);
+  }
+}
+
 const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
 const names = opts.transports;
 const startedAt = new Date().toISOString();
@@ -173,9 +201,11 @@ try {
         for (let r = 1; r <= cfg.runs; r++) {
           for (const name of names) {
             await cdp.send("HeapProfiler.collectGarbage"); // no garbage of the previous run
+            if (process.env.BENCH_PROFILE_DIR) await startProfile(cdp);
             const cpu0 = await threadTime();
             const res = await page.evaluate(([n, c, p]) => window.__bench.throughput(n, c, p), [name, cfg.chunks, perEvent]);
             const cpu = (await threadTime()) - cpu0;
+            if (process.env.BENCH_PROFILE_DIR) await stopProfile(cdp, `throughput${perEvent}-${name}-${r}`);
             record(`tput${perEvent}`, name, res.chunksPerSecond);
             record(`tputCpu${perEvent}`, name, cfg.chunks / cpu);
             log(
