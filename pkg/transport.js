@@ -3,7 +3,7 @@
 // this file only adapts calling conventions (ReadableStream, class fields)
 // and coordinates tabs.
 
-import { Core } from "./wasm/trigger_chat_wasm.js";
+import { Core } from "./core.js";
 import { Runner } from "./runner.js";
 import { TabCoordinator } from "./tabs.js";
 import { EventAttribution } from "./events.js";

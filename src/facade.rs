@@ -1,5 +1,5 @@
-//! The only `#[wasm_bindgen]` export: [`Core`], the engine behind a handful
-//! of methods that take and return numbers and strings.
+//! [`Core`]: the engine behind a handful of methods that take and return
+//! numbers and strings, what the module exports (through `src/abi.rs`).
 //!
 //! Everything that touches JavaScript objects (fetch, timers, abort
 //! signals, the app's callbacks, errors) lives in the shim's effect runner
@@ -15,10 +15,8 @@ use crate::prelude::*;
 use crate::session::SessionState;
 use crate::text::decimal;
 use crate::wire;
-use wasm_bindgen::prelude::*;
 
 /// One transport's engine.
-#[wasm_bindgen]
 pub struct Core {
     engine: Engine,
 }
@@ -119,10 +117,8 @@ fn effect_json(
     o
 }
 
-#[wasm_bindgen]
 impl Core {
     /// `seed` and `noise` are mixed into the seed of part ids.
-    #[wasm_bindgen(constructor)]
     pub fn new(
         watch: bool,
         timeout_seconds: u32,
@@ -168,7 +164,6 @@ impl Core {
     /// Stores a session (`sessions`, `setSession`). With `quiet` (the
     /// transport's own options) no change is reported.
     #[allow(clippy::too_many_arguments)]
-    #[wasm_bindgen(js_name = setSession)]
     pub fn set_session(
         &mut self,
         chat_id: &str,
@@ -201,7 +196,7 @@ impl Core {
     /// A chat's cursor and gate: `kind` 0 seeds the resume cursor
     /// (`seedResumeCursor`), 1 adopts a cursor from another tab unless ours
     /// is ahead, 2 clears the gate of a stopped turn (`text` unused).
-    pub fn chat(&mut self, kind: u8, chat_id: &str, text: &str) {
+    pub fn chat(&mut self, kind: u32, chat_id: &str, text: &str) {
         match kind {
             0 => self.engine.seed_cursor(chat_id, text),
             1 => self.engine.adopt_cursor(chat_id, text),
@@ -216,7 +211,7 @@ impl Core {
         &mut self,
         chat_id: &str,
         payload: String,
-        source: u8,
+        source: u32,
         message_id: Option<String>,
         stop_on_abort: bool,
     ) -> OpId {
@@ -234,7 +229,6 @@ impl Core {
 
     /// The first turn through the app's head-start route: `payload` posted
     /// to `url`.
-    #[wasm_bindgen(js_name = headStart)]
     pub fn head_start(
         &mut self,
         chat_id: &str,
@@ -253,7 +247,7 @@ impl Core {
     /// The app's hands on operation `op`: `kind` 0 abort, 1 cancel (a
     /// stream ends quietly), 2 a browser wake event (`flag`: the connection
     /// is likely dead), 3 dispose every operation (`op` unused).
-    pub fn op(&mut self, kind: u8, op: OpId, flag: bool) {
+    pub fn op(&mut self, kind: u32, op: OpId, flag: bool) {
         match kind {
             0 => self.engine.abort(op),
             1 => self.engine.cancel(op),
@@ -314,7 +308,7 @@ impl Core {
     pub fn outcome(
         &mut self,
         op: OpId,
-        kind: u8,
+        kind: u32,
         status: u16,
         a: Option<String>,
         b: Option<String>,

@@ -2,9 +2,9 @@
 //!
 //! The protocol core (SSE framing, records, wire payloads, session state,
 //! retry policy, the whole transport as one engine) is pure Rust and builds
-//! and tests natively. The JavaScript facade (`facade`) exists only on
-//! wasm32; the effect runner that performs the engine's I/O is the
-//! package's `runner.js`.
+//! and tests natively, and so does `facade`, the engine behind tagged
+//! strings. The module's exports (`abi`) exist only on wasm32; the package's
+//! `core.js` calls them, and its `runner.js` performs the engine's I/O.
 //!
 //! The crate uses `core` and `alloc` only. Built for wasm32 without the
 //! `std` feature (the module as shipped) it is `no_std`: a panic traps,
@@ -36,9 +36,10 @@ extern crate trigger_chat_codec;
 pub use trigger_chat_codec::{error, json, records, retry, seen, session, sse, text, wire};
 
 pub mod engine;
+pub mod facade;
 
 #[cfg(target_arch = "wasm32")]
-pub mod facade;
+pub mod abi;
 
 /// Talc instead of the standard library's dlmalloc: a quarter of the code
 /// and faster for the read loop's short-lived buffers.

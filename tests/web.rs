@@ -1,10 +1,12 @@
-//! The web layer and the wasm facade in real browsers (headless Chromium
-//! and Firefox), against a JavaScript fetch double. The cases live in
-//! `tests/js/web_cases.js`; each test here runs one.
+//! The package's effect runner over the module as it ships, in real
+//! browsers (headless Chromium and Firefox), against a JavaScript fetch
+//! double. The cases live in `tests/js/web_cases.js`; each test here runs
+//! one. The module is `pkg/wasm/` as `cargo xtask build` makes it (optimized,
+//! `no_std`), loaded through `pkg/core.js`, its boundary; `cargo xtask test`
+//! builds it before these run.
 
 #![cfg(target_arch = "wasm32")]
 
-use trigger_chat_wasm::facade::Core;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
@@ -15,10 +17,26 @@ wasm_bindgen_test_configure!(run_in_browser);
 extern "C" {
     #[wasm_bindgen(thread_local_v2, js_name = cases)]
     static CASES: JsValue;
+    #[wasm_bindgen(js_name = factoryOf)]
+    fn factory_of(class: &JsValue) -> JsValue;
 }
 
-// The package's effect runner, as it ships: self-contained, so it loads
-// beside this test's module.
+// The shipped module's bytes and its boundary; both self-contained, so they
+// load beside this test's own module.
+#[wasm_bindgen(module = "/pkg/wasm/inline.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = wasmBytes)]
+    fn wasm_bytes() -> JsValue;
+}
+
+#[wasm_bindgen(module = "/pkg/core.js")]
+extern "C" {
+    fn instantiate(bytes: JsValue) -> js_sys::Promise;
+    #[wasm_bindgen(thread_local_v2, js_name = Core)]
+    static CORE: JsValue;
+}
+
+// The package's effect runner, as it ships.
 #[wasm_bindgen(module = "/pkg/runner.js")]
 extern "C" {
     type Runner;
@@ -26,11 +44,13 @@ extern "C" {
     fn new(make_core: &JsValue, options: JsValue) -> Result<Runner, JsValue>;
 }
 
-/// Runs the named case with a factory that builds a runner over this
-/// module's engine.
+/// Runs the named case with a factory that builds a runner over the
+/// shipped module.
 async fn run(name: &str) {
-    let make_core = Closure::<dyn Fn(bool, u32, bool, bool, f64, f64) -> Core>::new(Core::new);
-    let make_core: JsValue = make_core.into_js_value();
+    JsFuture::from(instantiate(wasm_bytes()))
+        .await
+        .expect("the shipped module instantiates");
+    let make_core = CORE.with(factory_of);
     let make = Closure::<dyn Fn(JsValue) -> Result<JsValue, JsValue>>::new(move |options| {
         Runner::new(&make_core, options).map(JsValue::from)
     });

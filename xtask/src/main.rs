@@ -109,8 +109,15 @@ fn test(args: &[String]) -> Result {
     tools::ensure_all()?;
     let root = root();
 
-    step("format and lints");
+    step("format");
     run(&root, cargo().args(["fmt", "--all", "--", "--check"]))?;
+
+    // First: the browser cases (tests/web.rs) load the module as it ships,
+    // and linting them reads it too.
+    step("build the npm package");
+    build_package()?;
+
+    step("lints");
     let wasm: &[&str] = &[
         "-p",
         "trigger-chat-wasm",
@@ -138,9 +145,6 @@ fn test(args: &[String]) -> Result {
         step("wasm tests in headless Firefox");
         wasm_browser_test("firefox")?;
     }
-
-    step("build the npm package");
-    build_package()?;
 
     step("build the emulator for the JavaScript suites");
     run(&root, cargo().args(["build", "-p", "trigger-devserver"]))?;
@@ -184,8 +188,9 @@ fn wasm_browser_test(browser: &str) -> Result {
     run(&root, &mut cmd)
 }
 
-/// Builds the wasm module in release mode, generates the JS bindings into
-/// `pkg/wasm/` and shrinks the module with `wasm-opt`.
+/// Builds the wasm module in release mode and shrinks it with `wasm-opt`
+/// into `pkg/wasm/`. No bindings are generated: the module's exports are
+/// plain functions (src/abi.rs) that `pkg/core.js` calls.
 pub fn build_package() -> Result {
     let root = root();
     step("build the wasm module");
@@ -201,7 +206,8 @@ pub fn build_package() -> Result {
             // no_std: a panic traps instead of formatting a message.
             "--no-default-features",
             // The cdylib (the .wasm) is asked for here rather than declared in
-            // Cargo.toml, so that `wasm-pack build` stops at its first check
+            // Cargo.toml, so that `wasm-pack build`, which would write its own
+            // package over the tracked pkg/, stops at its first check
             // ("crate-type must be cdylib") before it writes into pkg/.
             "--lib",
             "--crate-type",
@@ -209,56 +215,28 @@ pub fn build_package() -> Result {
         ]),
     )?;
     let out = root.join("pkg/wasm");
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    // What wasm-bindgen generated here before the module had its own
+    // boundary: gone, so that nothing stale is packed.
+    for stale in ["trigger_chat_wasm.js", "snippets"] {
+        let path = out.join(stale);
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_dir_all(&path);
+    }
     let wasm = root.join("target/wasm32-unknown-unknown/release/trigger_chat_wasm.wasm");
-    run(
-        &root,
-        Command::new(tools::cargo_bin("wasm-bindgen"))
-            .arg("--target")
-            .arg("web")
-            .arg("--no-typescript")
-            .arg("--out-dir")
-            .arg(&out)
-            .arg(&wasm),
-    )?;
-    let bg = out.join("trigger_chat_wasm_bg.wasm");
+    let shipped = out.join("trigger_chat_wasm_bg.wasm");
     run(
         &root,
         Command::new(tools::ensure_wasm_opt()?)
             .args(["-Oz", "--strip-debug", "--strip-producers"])
-            .arg(&bg)
+            .arg(&wasm)
             .arg("-o")
-            .arg(&bg),
+            .arg(&shipped),
     )?;
-    let glue = out.join("trigger_chat_wasm.js");
-    drop_default_wasm_url(&glue)?;
-    write_inline_module(&bg, &out.join("inline.js"))?;
+    write_inline_module(&shipped, &out.join("inline.js"))?;
     build_commonjs(&root)?;
     report_sizes(&out)?;
     Ok(())
-}
-
-/// The generated glue falls back to `new URL("…_bg.wasm", import.meta.url)`
-/// when called without a module. Both entries always pass one, and bundlers
-/// treat that expression as an asset reference: left in, every server-side
-/// bundle (which loads the glue through node.js) would emit the wasm file
-/// again, and the CommonJS build would carry an `import.meta`. The fallback
-/// becomes an error instead; a wasm-bindgen whose output no longer has that
-/// line fails the build here rather than shipping it.
-fn drop_default_wasm_url(glue: &Path) -> Result {
-    let text = std::fs::read_to_string(glue).map_err(|e| format!("{}: {e}", glue.display()))?;
-    let fallback = "module_or_path = new URL('trigger_chat_wasm_bg.wasm', import.meta.url);";
-    let refusal = "throw new Error('trigger-chat-wasm: the wasm module must be passed in');";
-    let text = match (text.matches(fallback).count(), text.contains(refusal)) {
-        (1, _) => text.replace(fallback, refusal),
-        (0, true) => text, // already done (another build of the same output)
-        _ => {
-            return Err(format!(
-                "{}: expected one default wasm URL ({fallback}) in the wasm-bindgen output",
-                glue.display()
-            ))
-        }
-    };
-    std::fs::write(glue, text).map_err(|e| format!("{}: {e}", glue.display()))
 }
 
 /// `pkg/wasm/inline.js`: the module's bytes as base64, for the synchronous
@@ -341,9 +319,6 @@ fn build_commonjs(root: &Path) -> Result {
                 .args([entry, "--bundle", "--format=cjs", "--platform=neutral"])
                 .args(["--target=es2022", "--packages=external"])
                 .arg("--log-level=warning")
-                // wasm-bindgen lists one snippet module under the same key once
-                // per import; harmless, as each is the same namespace.
-                .arg("--log-override:duplicate-object-key=silent")
                 .arg(format!("--outfile={outfile}")),
         )?;
         let out = pkg.join(outfile);
@@ -406,8 +381,8 @@ fn report_sizes(dir: &Path) -> Result {
         );
     }
     eprintln!(
-        "  (browsers load trigger_chat_wasm_bg.wasm and trigger_chat_wasm.js; inline.js \
-         and the .cjs files are for servers and `require`)"
+        "  (browsers load trigger_chat_wasm_bg.wasm beside the package's JavaScript; \
+         inline.js and the .cjs files are for servers and `require`)"
     );
     Ok(())
 }
