@@ -1665,7 +1665,7 @@ impl Engine {
             if matches!(ev, SessionEvent::TurnComplete { .. }) {
                 st.turn_fresh = true;
             }
-            if let SessionEvent::GateOpened { cursor } = &ev {
+            if let SessionEvent::GateOpened { cursor, .. } = &ev {
                 let epoch = self.chat(&chat_id).map_or(0, |c| c.gate_epoch);
                 if epoch != st.gate_epoch {
                     // The gate was armed again after this stream opened:
@@ -1857,13 +1857,25 @@ impl Engine {
                 }
                 self.changed(chat_id);
             }
-            SessionEvent::GateOpened { cursor } => {
+            SessionEvent::GateOpened {
+                cursor,
+                in_event_id,
+            } => {
                 let chat = self.chat_mut(chat_id);
                 if let Some(s) = chat.state.as_mut() {
                     // The stopped turn's boundary answered its seq and every
                     // one before: a send of those resolving late has nothing
                     // left to stream.
-                    chat.answered = chat.answered.max(s.superseded_input_seq);
+                    chat.answered = chat.answered.max(s.superseded_input_seq).max(in_event_id);
+                    // A send that resolved after the gate was armed, and
+                    // that this boundary answered too, is not outstanding
+                    // any more: its reply went by behind the gate (seed
+                    // 8854009: aborting its stream later must not gate and
+                    // stop the next reply).
+                    if matches!((s.active_input_seq, in_event_id), (Some(a), Some(b)) if a <= b) {
+                        s.is_streaming = Some(false);
+                        s.active_input_seq = None;
+                    }
                     s.clear_gate();
                     s.advance_cursor(&cursor);
                 }

@@ -71,6 +71,7 @@ const REGRESSIONS: &[(u64, &str)] = &[
     (1337386, "the same"),
     (7452375, "a stream of an earlier send refused for good marked the later reply in flight not resumable: a reload lost it"),
     (3227025, "the same, behind a gate"),
+    (8854009, "a send resolved after a stop armed the gate; the gate's boundary answered it too, but it stayed outstanding, so aborting its stream gated and stopped the next reply: \"output lost\""),
     (2544028, "a watcher resumed after a reload took the agent's duplicate write right after its cursor for a server replaying: it ended without its turn"),
 ];
 

@@ -456,7 +456,10 @@ fn after_a_stop_the_rest_of_the_stopped_turn_is_skipped() {
     // completes for the app.
     assert_eq!(
         out.events.first(),
-        Some(&SessionEvent::GateOpened { cursor: "4".into() })
+        Some(&SessionEvent::GateOpened {
+            cursor: "4".into(),
+            in_event_id: None,
+        })
     );
     let completes = out
         .events
@@ -542,7 +545,10 @@ fn a_close_on_the_end_of_a_stopped_turn_still_closes() {
     assert_eq!(
         out.events,
         vec![
-            SessionEvent::GateOpened { cursor: "4".into() },
+            SessionEvent::GateOpened {
+                cursor: "4".into(),
+                in_event_id: None,
+            },
             SessionEvent::Closed { reason: None }
         ]
     );

@@ -196,8 +196,12 @@ pub enum SessionEvent {
     Closed { reason: Option<String> },
     /// The gate opened: the stopped turn's boundary went by, at `cursor`
     /// (its `seq_num`): a later resume starts after it, so the skipped
-    /// turn is not replayed.
-    GateOpened { cursor: String },
+    /// turn is not replayed. `in_event_id` is the boundary's: the `.in`
+    /// record it answered, and every one before it.
+    GateOpened {
+        cursor: String,
+        in_event_id: Option<u64>,
+    },
     /// The stream gives up (it fails next): nothing is in flight any more
     /// as far as a reload is concerned.
     Abandoned,
@@ -678,6 +682,7 @@ impl Subscription {
                             self.held.clear();
                             self.events.push_back(SessionEvent::GateOpened {
                                 cursor: decimal(seq),
+                                in_event_id,
                             });
                             self.events.push_back(SessionEvent::Abandoned);
                             return Err(Error::Protocol(
@@ -692,6 +697,7 @@ impl Subscription {
                             if !later {
                                 self.events.push_back(SessionEvent::GateOpened {
                                     cursor: decimal(seq),
+                                    in_event_id,
                                 });
                             }
                             let held = core::mem::take(&mut self.held);
@@ -725,6 +731,7 @@ impl Subscription {
                                 if self.cfg.superseded_input_seq.is_some() || !self.cfg.watch {
                                     self.events.push_back(SessionEvent::GateOpened {
                                         cursor: decimal(seq),
+                                        in_event_id,
                                     });
                                 }
                             }
