@@ -781,9 +781,9 @@ export function Runner(makeCore, options) {
     for (;;) {
       const effect = withCore((c) => c.poll(op));
       const tag = effect[0];
-      if (tag === "C") {
+      if (tag === "[") {
         try {
-          return { chunks: JSON.parse(effect.slice(1)) };
+          return { chunks: JSON.parse(effect) };
         } catch {
           throw makeError({
             code: "DECODE",

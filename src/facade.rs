@@ -256,15 +256,16 @@ impl Core {
         }
     }
 
-    /// What operation `op` needs next, tagged by its first letter:
-    /// `C` chunks (a JSON array), `R` read (stall ms), `Z` sleep (ms), `P`
-    /// park, `T` accessToken / `S` startSession (chat id), `A` append / `O`
-    /// connect / `H` head start (JSON `{c, u?, h, b?}`), `D` done: `Dc`
-    /// closed, `Dt`/`Df` a boolean, `Ds` a session, `Do` a stream op, `De`
-    /// an error.
+    /// What operation `op` needs next: chunks as a JSON array (its `[`
+    /// tells it apart, so the text is handed over without a copy), or an
+    /// effect tagged by its first letter: `R` read (stall ms), `Z` sleep
+    /// (ms), `P` park, `T` accessToken / `S` startSession (chat id), `A`
+    /// append / `O` connect / `H` head start (JSON `{c, u?, h, b?}`), `D`
+    /// done: `Dc` closed, `Dt`/`Df` a boolean, `Ds` a session, `Do` a
+    /// stream op, `De` an error.
     pub fn poll(&mut self, op: OpId) -> String {
         match self.engine.poll(op) {
-            Effect::Chunks(json) => cat!("C", json),
+            Effect::Chunks(json) => json,
             Effect::Read { stall_ms } => cat!("R", num(stall_ms)),
             Effect::Sleep { ms } => cat!("Z", num(ms)),
             Effect::Park => "P".into(),
