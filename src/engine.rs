@@ -1292,7 +1292,6 @@ impl Engine {
                                 chat.state = Some(state);
                                 chat.answered = None;
                                 self.changed(&chat_id);
-                                self.restart_streams(&chat_id);
                             }
                             // Another send made it again meanwhile (and may
                             // have read from it): only the token is news.
@@ -1451,30 +1450,6 @@ impl Engine {
                 Then::Bool | Then::Stop | Then::Detached => Ok(Done::Bool(false)),
                 _ => Err(e),
             });
-        }
-    }
-
-    /// The chat's session was made again: its open streams read the new
-    /// one from its start (seed 14973013: a resume opened against the old
-    /// session, served by the new one, skipped the first chunks of a turn
-    /// by the old cursor).
-    fn restart_streams(&mut self, chat_id: &str) {
-        let ids: Vec<OpId> = self
-            .ops
-            .iter()
-            .filter(|(_, o)| o.chat == chat_id && o.result.is_none())
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
-            let Some(op) = self.op_mut(id) else { continue };
-            if let Kind::Stream(StreamOp {
-                feed: Feed::Session(sub),
-                ..
-            }) = &mut op.kind
-            {
-                sub.handle_new_session();
-                self.wake(id, true);
-            }
         }
     }
 

@@ -72,7 +72,6 @@ const REGRESSIONS: &[(u64, &str)] = &[
     (7452375, "a stream of an earlier send refused for good marked the later reply in flight not resumable: a reload lost it"),
     (3227025, "the same, behind a gate"),
     (8854009, "a send resolved after a stop armed the gate; the gate's boundary answered it too, but it stayed outstanding, so aborting its stream gated and stopped the next reply: \"output lost\""),
-    (14973013, "a session made again under a resume already connecting: the resume read the new session from the old cursor and skipped a turn's first chunks"),
     (15234760, "the app left while a watcher owned its turn: the stop that leaving fired was never run to its end (a harness fix)"),
     (2544028, "a watcher resumed after a reload took the agent's duplicate write right after its cursor for a server replaying: it ended without its turn"),
 ];

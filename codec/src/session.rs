@@ -438,22 +438,6 @@ impl Subscription {
         }
     }
 
-    /// The chat's session was made again (a new `.out` under the same chat
-    /// id): positions, the gate and the send this stream waited for belong
-    /// to the old one. The next connection reads the new session from its
-    /// start; one open now is dropped (the caller cuts it).
-    pub fn handle_new_session(&mut self) {
-        self.start_cursor = None;
-        self.last_seq = None;
-        self.skip = false;
-        self.held.clear();
-        self.held_count = 0;
-        self.in_turn = false;
-        self.cfg.superseded_input_seq = None;
-        self.cfg.since_in_seq = None;
-        self.handle_reconnect_now();
-    }
-
     /// The app aborted: end quietly.
     pub fn handle_abort(&mut self) {
         if !self.is_over() {
