@@ -33,14 +33,14 @@ const instances =
 // Writes the string arguments (undefined or null: none) one after another
 // into the instance's input buffer; returns their byte lengths (-1: none).
 function put(p, args) {
+  const texts = args.map((a) => (a == null ? null : String(a)));
   let room = 0;
-  for (const a of args) if (a != null) room += String(a).length * 3;
+  for (const t of texts) if (t !== null) room += t.length * 3;
   let at = wasm.tc_in(p, room) >>> 0;
   const bytes = memory();
-  return args.map((a) => {
-    if (a == null) return -1;
-    const s = String(a);
-    const { written } = encoder.encodeInto(s, bytes.subarray(at, at + s.length * 3));
+  return texts.map((t) => {
+    if (t === null) return -1;
+    const { written } = encoder.encodeInto(t, bytes.subarray(at, at + t.length * 3));
     at += written;
     return written;
   });

@@ -1,24 +1,23 @@
 //! The module's exports: [`Core`]'s methods as plain wasm functions, called
 //! by `pkg/core.js` (the other half of this boundary).
 //!
-//! No generated glue: numbers cross as wasm numbers, strings as UTF-8 in the
-//! module's memory. Each transport owns an [`Instance`] (its `Core`, an input
-//! buffer and an output buffer), known to JavaScript by its address. For a
-//! call with string arguments, JavaScript asks `tc_in` for room, writes the
-//! strings one after another into the input buffer and passes their byte
-//! lengths (`-1` for none); flags cross as numbers, nonzero for true. A call
-//! with a string result leaves it in the
-//! output buffer and returns its length (`-1` for none), which JavaScript
-//! reads from `tc_out`. Measured against wasm-bindgen's glue in the README's
-//! Decisions.
+//! No generated glue: numbers cross as wasm numbers, flags as numbers
+//! (nonzero for true), strings as UTF-8 in the module's memory. Each
+//! transport owns an [`Instance`] (its `Core`, an input buffer and an output
+//! buffer), known to JavaScript by its address. For a call with string
+//! arguments, JavaScript asks `tc_in` for room, writes the strings one after
+//! another into the input buffer and passes their byte lengths (`-1` for
+//! none). A call with a string result leaves it in the output buffer and
+//! returns its length (`-1` for none); JavaScript reads it where `tc_out`
+//! says. Measured against wasm-bindgen's glue in the README's Decisions.
 //!
-//! The only `unsafe` here turns an address back into its instance. The
-//! addresses come from `tc_new` and are used by `pkg/core.js` alone, which
-//! stops using one when it is freed; a null address does nothing. The
-//! exports are safe functions taking addresses (clippy's
-//! `not_unsafe_ptr_arg_deref`, allowed below) because their only caller is
-//! JavaScript, which has no `unsafe` to mark; that contract is this
-//! paragraph.
+//! The two `unsafe` blocks here turn an address back into its instance (to
+//! borrow it, and once to free it). The addresses come from `tc_new` and are
+//! used by `pkg/core.js` alone, which frees one only when its `Core` is
+//! collected; a null address does nothing. The exports are safe functions
+//! taking addresses (clippy's `not_unsafe_ptr_arg_deref`, allowed below)
+//! because their only caller is JavaScript, which has no `unsafe` to mark;
+//! that contract is this paragraph.
 
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 

@@ -241,8 +241,7 @@ impl<'a> Reader<'a> {
     /// are found with a table lookup per byte; each escape is checked and,
     /// when `keep` is set, the unescaped text is built as it goes. Without
     /// `keep` (skipping a value) nothing is allocated and the text returned
-    /// is meaningless. Lone surrogates become U+FFFD, as a decoder of UTF-16
-    /// would make them.
+    /// is meaningless.
     fn read_string(&mut self, keep: bool) -> Result<Cow<'a, str>> {
         self.eat(b'"', "a string")?;
         let mut owned: Option<String> = None;
@@ -296,13 +295,12 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads the escape at the cursor (a backslash) and returns the
-    /// character it stands for.
+    /// character it stands for. `\"`, `\\` and `\/` never come here: the
+    /// string reader copies the byte after the backslash as it is. Lone
+    /// surrogates become U+FFFD, as a decoder of UTF-16 would make them.
     fn escape(&mut self) -> Result<char> {
         self.pos += 1;
         let c = match self.bytes().get(self.pos) {
-            Some(b'"') => '"',
-            Some(b'\\') => '\\',
-            Some(b'/') => '/',
             Some(b'b') => '\u{8}',
             Some(b'f') => '\u{c}',
             Some(b'n') => '\n',
@@ -337,19 +335,19 @@ impl<'a> Reader<'a> {
     /// The four hex digits after the `u` at the cursor, which is left after
     /// them.
     fn hex4(&mut self) -> Result<u32> {
-        let digits = self.bytes().get(self.pos + 1..self.pos + 5);
+        let expected = "four hex digits after \\u";
+        let Some(digits) = self.bytes().get(self.pos + 1..self.pos + 5) else {
+            return self.err(expected);
+        };
         let mut n = 0;
-        for &d in digits.unwrap_or_default() {
+        for &d in digits {
             let v = match d {
                 b'0'..=b'9' => d - b'0',
                 b'a'..=b'f' => d - b'a' + 10,
                 b'A'..=b'F' => d - b'A' + 10,
-                _ => return self.err("four hex digits after \\u"),
+                _ => return self.err(expected),
             };
             n = n * 16 + u32::from(v);
-        }
-        if digits.is_none() {
-            return self.err("four hex digits after \\u");
         }
         self.pos += 5;
         Ok(n)

@@ -640,17 +640,7 @@ impl Subscription {
     }
 
     fn handle_record(&mut self, rec: Record<'_>) -> Result<(), Error> {
-        // At or before the position asked for: the server is sending back
-        // what it was told was delivered (a duplicate write of the agent's
-        // comes after it, with a seq of its own).
-        let behind = self
-            .last_seq
-            .or_else(|| {
-                self.start_cursor
-                    .as_deref()
-                    .and_then(|c| c.parse::<u64>().ok())
-            })
-            .is_some_and(|at| rec.seq() <= at);
+        let before = self.last_seq;
         self.last_seq = Some(rec.seq());
         self.progressed = true;
         self.backoff.reset();
@@ -772,10 +762,22 @@ impl Subscription {
                 Control::PendingVersion => self.events.push_back(SessionEvent::PendingVersion),
                 Control::UpgradeRequired | Control::Other(_) => {}
             },
-            Record::Data { part_id, chunk, .. } => {
+            Record::Data {
+                seq,
+                part_id,
+                chunk,
+                ..
+            } => {
                 if let Some(id) = part_id {
                     if !self.seen.insert_record(&id, chunk) {
-                        self.replayed |= behind;
+                        // At or before the position asked for: the server
+                        // is sending back what it was told was delivered (a
+                        // duplicate write of the agent's comes after it,
+                        // with a seq of its own). Worked out only here, off
+                        // the path of every fresh record.
+                        let asked = before
+                            .or_else(|| self.start_cursor.as_deref().and_then(|c| c.parse().ok()));
+                        self.replayed |= asked.is_some_and(|at| seq <= at);
                         return Ok(());
                     }
                 }

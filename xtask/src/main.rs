@@ -218,11 +218,8 @@ pub fn build_package() -> Result {
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     // What wasm-bindgen generated here before the module had its own
     // boundary: gone, so that nothing stale is packed.
-    for stale in ["trigger_chat_wasm.js", "snippets"] {
-        let path = out.join(stale);
-        let _ = std::fs::remove_file(&path);
-        let _ = std::fs::remove_dir_all(&path);
-    }
+    let _ = std::fs::remove_file(out.join("trigger_chat_wasm.js"));
+    let _ = std::fs::remove_dir_all(out.join("snippets"));
     let wasm = root.join("target/wasm32-unknown-unknown/release/trigger_chat_wasm.wasm");
     let shipped = out.join("trigger_chat_wasm_bg.wasm");
     run(
