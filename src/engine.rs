@@ -30,9 +30,8 @@ use crate::session::{
     Action, SessionEvent, SessionState, Subscription, SubscriptionConfig, STALL_MS,
 };
 use crate::sse::SseDecoder;
-use crate::text::decimal;
+use crate::text::{decimal, whole_number};
 use crate::wire::{self, Headers, OutRequest};
-use alloc::collections::VecDeque;
 
 /// An operation's handle.
 pub type OpId = u32;
@@ -433,7 +432,7 @@ pub struct Engine {
     chats: Vec<Chat>,
     ops: Vec<(OpId, Op)>,
     next_op: OpId,
-    notices: VecDeque<Notice>,
+    notices: Vec<Notice>,
     rng: u64,
     /// Action replies that settle: (stream op, the action's `.in` seq).
     settles: Vec<(OpId, u64)>,
@@ -447,7 +446,7 @@ impl Engine {
             chats: Vec::new(),
             ops: Vec::new(),
             next_op: 1,
-            notices: VecDeque::new(),
+            notices: Vec::new(),
             rng: seed | 1,
             settles: Vec::new(),
         };
@@ -541,12 +540,12 @@ impl Engine {
 
     fn changed(&mut self, chat_id: &str) {
         self.notices
-            .push_back(Notice::SessionChanged(chat_id.to_owned()));
+            .push(Notice::SessionChanged(chat_id.to_owned()));
     }
 
     fn emit(&mut self, ev: Event) {
         if self.cfg.wants_events {
-            self.notices.push_back(Notice::Event(ev));
+            self.notices.push(Notice::Event(ev));
         }
     }
 
@@ -566,7 +565,7 @@ impl Engine {
     /// session that has no cursor yet, or kept for a session not started
     /// yet. A session that already has a cursor keeps it.
     pub fn seed_cursor(&mut self, chat_id: &str, cursor: &str) {
-        if cursor.parse::<u64>().is_err() {
+        if whole_number(cursor).is_none() {
             return;
         }
         let chat = self.chat_mut(chat_id);
@@ -834,7 +833,7 @@ impl Engine {
         }
         op.result = Some(Ok(Done::Closed));
         // Busy or not: a connection held between reads is let go too.
-        self.notices.push_back(Notice::Interrupt(id));
+        self.notices.push(Notice::Interrupt(id));
     }
 
     // ----- the app's hands on operations ------------------------------------
@@ -881,7 +880,7 @@ impl Engine {
             }
         }
         // Busy or not: a connection held between reads is let go too.
-        self.notices.push_back(Notice::Interrupt(id));
+        self.notices.push(Notice::Interrupt(id));
     }
 
     /// The app cancelled a stream (`reader.cancel()`): it ends quietly,
@@ -922,7 +921,7 @@ impl Engine {
         };
         if cut && matches!(s.feed, Feed::Session(_)) {
             s.woken = true;
-            self.notices.push_back(Notice::Interrupt(id));
+            self.notices.push(Notice::Interrupt(id));
         }
     }
 
@@ -945,7 +944,7 @@ impl Engine {
                     Ok(Done::Closed)
                 }
             });
-            self.notices.push_back(Notice::Interrupt(id));
+            self.notices.push(Notice::Interrupt(id));
         }
         for c in &mut self.chats {
             c.starting = None;
@@ -962,7 +961,7 @@ impl Engine {
 
     /// The next notice, if any.
     pub fn poll_notice(&mut self) -> Option<Notice> {
-        self.notices.pop_front()
+        (!self.notices.is_empty()).then(|| self.notices.remove(0))
     }
 
     // ----- gate and stop ----------------------------------------------------
@@ -1022,7 +1021,7 @@ impl Engine {
             None,
             Then::Detached,
         );
-        self.notices.push_back(Notice::Spawn(id));
+        self.notices.push(Notice::Spawn(id));
     }
 
     // ----- polling ----------------------------------------------------------
@@ -1090,7 +1089,7 @@ impl Engine {
                 Field::Str(text.unwrap_or_else(|| decimal(answered))),
             )
             .with("lastEventId", Field::Str(cursor.to_owned()));
-        self.notices.push_back(Notice::Event(ev));
+        self.notices.push(Notice::Event(ev));
     }
 
     fn finished(&mut self, id: OpId, op: &Op) {
@@ -1105,7 +1104,7 @@ impl Engine {
                 // The sends that waited for it go on.
                 let parked = core::mem::take(&mut chat.parked);
                 for p in parked {
-                    self.notices.push_back(Notice::Wake(p));
+                    self.notices.push(Notice::Wake(p));
                 }
             }
         }
@@ -1119,7 +1118,7 @@ impl Engine {
             chat.starting = None;
             let parked = core::mem::take(&mut chat.parked);
             for p in parked {
-                self.notices.push_back(Notice::Wake(p));
+                self.notices.push(Notice::Wake(p));
             }
         }
     }
@@ -1355,7 +1354,7 @@ impl Engine {
                 let err = Error::Http {
                     op: "append",
                     status,
-                    body: truncate(body.trim(), 200),
+                    body: truncate(body.trim_ascii(), 200),
                 };
                 if status == 409 {
                     if let Some(reason) = wire::closed_refusal(body) {
@@ -2033,7 +2032,7 @@ impl Engine {
                     let e = Error::Http {
                         op: "headStart request",
                         status,
-                        body: truncate(error_body.trim(), 200),
+                        body: truncate(error_body.trim_ascii(), 200),
                     };
                     let ev =
                         head_start_event(self.send_event("message-send-failed", &sent, chat_id))

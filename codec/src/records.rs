@@ -18,7 +18,7 @@
 use crate::error::{truncate, Error};
 use crate::json::{self, Reader};
 use crate::prelude::*;
-use crate::text::decimal;
+use crate::text::{decimal, whole_number};
 use alloc::borrow::Cow;
 
 /// Header name of Trigger control records.
@@ -210,10 +210,7 @@ pub fn decode_batch(data: &str, mut visit: impl FnMut(Record<'_>)) -> Result<(),
 /// A sequence number written as plain decimal digits (no sign, space or
 /// exponent) that a JavaScript number holds exactly; `None` otherwise.
 pub fn strict_seq(v: &str) -> Option<u64> {
-    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    v.parse::<u64>().ok().filter(|&n| n < (1 << 53))
+    whole_number(v).filter(|&n| n < (1 << 53))
 }
 
 /// An unnamed event of a v1 stream (a run's own stream, or an old server):
@@ -224,13 +221,13 @@ pub fn decode_v1_event(
     mut visit: impl FnMut(Record<'_>),
 ) -> Result<(), Error> {
     let mut r = Reader::new(data);
-    if r.value().and_then(|_| r.end()).is_err() || !data.trim_start().starts_with('{') {
+    if r.value().and_then(|_| r.end()).is_err() || !data.trim_ascii_start().starts_with('{') {
         return Err(Error::Decode(cat!(
             "an event's data is not a JSON chunk: ",
             truncate(data, 120)
         )));
     }
-    classify_chunk(seq, Some(data.trim()), None, &mut visit);
+    classify_chunk(seq, Some(data.trim_ascii()), None, &mut visit);
     Ok(())
 }
 
@@ -308,7 +305,7 @@ fn classify(rec: RecordWire<'_>, visit: &mut impl FnMut(Record<'_>)) -> Result<(
         return Ok(());
     }
     let body = rec.body.as_deref().unwrap_or("");
-    if body.trim().is_empty() {
+    if body.trim_ascii().is_empty() {
         visit(Record::Skip { seq });
         return Ok(());
     }
@@ -392,7 +389,7 @@ pub enum UiStreamEvent<'a> {
 
 /// Decodes the data of one UI message stream event.
 pub fn decode_ui_stream_event(data: &str) -> Result<UiStreamEvent<'_>, Error> {
-    let data = data.trim();
+    let data = data.trim_ascii();
     if data.is_empty() || data == "[DONE]" {
         return Ok(UiStreamEvent::Skip);
     }

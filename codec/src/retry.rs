@@ -4,6 +4,7 @@
 //! the caller, so tests replay exact schedules.
 
 pub use crate::error::status_is_retryable;
+use crate::text::whole_number;
 
 /// Exponential backoff with jitter.
 ///
@@ -76,11 +77,11 @@ pub fn rate_limit_wait_ms(
     now_ms: u64,
 ) -> Option<u64> {
     const CAP: u64 = 60_000;
-    if let Some(reset) = reset_ms.and_then(|v| v.trim().parse::<u64>().ok()) {
+    if let Some(reset) = reset_ms.and_then(|v| whole_number(v.trim_ascii())) {
         return Some(reset.saturating_sub(now_ms).min(CAP));
     }
     retry_after
-        .and_then(|v| v.trim().parse::<u64>().ok())
+        .and_then(|v| whole_number(v.trim_ascii()))
         .map(|s| s.saturating_mul(1000).min(CAP))
 }
 

@@ -8,7 +8,6 @@
 //! has empty slots (it holds at most `cap + 1` ids, for a moment).
 
 use crate::prelude::*;
-use alloc::collections::VecDeque;
 
 /// How many part ids a stream remembers.
 pub const SEEN_IDS_CAP: usize = 5000;
@@ -17,8 +16,11 @@ pub const SEEN_IDS_CAP: usize = 5000;
 pub struct SeenIds {
     /// Hashes; 0 marks an empty slot (a hash of 0 is stored as 1).
     slots: Vec<u64>,
-    /// In the order they came, to forget the oldest.
-    order: VecDeque<u64>,
+    /// The last `cap` hashes in the order they came (a ring once full), to
+    /// forget the oldest.
+    order: Vec<u64>,
+    /// Where the oldest is in `order` once it is full.
+    oldest: usize,
     cap: usize,
 }
 
@@ -57,7 +59,8 @@ impl SeenIds {
     pub fn new(cap: usize) -> Self {
         SeenIds {
             slots: Vec::new(),
-            order: VecDeque::new(),
+            order: Vec::new(),
+            oldest: 0,
             cap: cap.max(1),
         }
     }
@@ -113,11 +116,12 @@ impl SeenIds {
         if let Some(slot) = self.slots.get_mut(empty) {
             *slot = k;
         }
-        self.order.push_back(k);
-        if self.order.len() > self.cap {
-            if let Some(old) = self.order.pop_front() {
-                self.remove(old);
-            }
+        if self.order.len() < self.cap {
+            self.order.push(k);
+        } else if let Some(slot) = self.order.get_mut(self.oldest) {
+            let old = core::mem::replace(slot, k);
+            self.oldest = (self.oldest + 1) % self.cap;
+            self.remove(old);
         }
         true
     }

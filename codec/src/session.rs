@@ -26,9 +26,8 @@ use crate::records::{decode_batch, Control, Record};
 use crate::retry::{status_is_retryable, Backoff};
 use crate::seen::{SeenIds, SEEN_IDS_CAP};
 use crate::sse::SseDecoder;
-use crate::text::decimal;
+use crate::text::{decimal, whole_number};
 use crate::wire::OutRequest;
-use alloc::collections::VecDeque;
 
 /// What the transport keeps per chat, and what the app persists.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -60,13 +59,13 @@ impl SessionState {
     /// held: cursors are `seq_num`s, and moving back would replay records
     /// the app already has. False when it was not taken.
     pub fn advance_cursor(&mut self, cursor: &str) -> bool {
-        let Ok(new) = cursor.parse::<u64>() else {
+        let Some(new) = whole_number(cursor) else {
             return false;
         };
         let behind = self
             .last_event_id
             .as_deref()
-            .and_then(|c| c.parse::<u64>().ok())
+            .and_then(whole_number)
             .is_some_and(|old| new <= old);
         if behind {
             return false;
@@ -254,7 +253,7 @@ pub struct Subscription {
     seen: SeenIds,
     out: String,
     out_count: usize,
-    events: VecDeque<SessionEvent>,
+    events: Vec<SessionEvent>,
     backoff: Backoff,
     /// This connection delivered at least one record.
     progressed: bool,
@@ -293,7 +292,7 @@ impl Subscription {
             seen: SeenIds::new(SEEN_IDS_CAP),
             out: String::new(),
             out_count: 0,
-            events: VecDeque::new(),
+            events: Vec::new(),
             backoff: Backoff::new(cfg.seed),
             progressed: false,
             done_marker: false,
@@ -470,7 +469,7 @@ impl Subscription {
             // The server says nothing is in flight: whatever was read is
             // all there is, in either mode.
             self.in_turn = false;
-            self.events.push_back(SessionEvent::Settled);
+            self.events.push(SessionEvent::Settled);
             self.phase = Phase::Finished;
             return;
         }
@@ -564,7 +563,7 @@ impl Subscription {
     }
 
     fn give_up(&mut self, why: &str) {
-        self.events.push_back(SessionEvent::Abandoned);
+        self.events.push(SessionEvent::Abandoned);
         self.phase = Phase::Failed(Error::Protocol(cat!("reconnect budget exhausted: ", why)));
     }
 
@@ -613,7 +612,7 @@ impl Subscription {
                 // sequence number.
                 let seq = ev
                     .id
-                    .and_then(|i| i.parse::<u64>().ok())
+                    .and_then(whole_number)
                     .unwrap_or_else(|| self.last_seq.map_or(0, |s| s.saturating_add(1)));
                 let mut result = Ok(());
                 crate::records::decode_v1_event(ev.data, seq, |rec| {
@@ -670,11 +669,11 @@ impl Subscription {
                             // never did: what went by cannot be told apart.
                             self.skip = false;
                             self.held.clear();
-                            self.events.push_back(SessionEvent::GateOpened {
+                            self.events.push(SessionEvent::GateOpened {
                                 cursor: decimal(seq),
                                 in_event_id,
                             });
-                            self.events.push_back(SessionEvent::Abandoned);
+                            self.events.push(SessionEvent::Abandoned);
                             return Err(Error::Protocol(
                                 "The previous turn's output was lost: the stopped turn never ended, so this reply cannot be told apart from it".into(),
                             ));
@@ -685,7 +684,7 @@ impl Subscription {
                             // to the later stopped turn's end.
                             self.skip = later && self.cfg.watch;
                             if !later {
-                                self.events.push_back(SessionEvent::GateOpened {
+                                self.events.push(SessionEvent::GateOpened {
                                     cursor: decimal(seq),
                                     in_event_id,
                                 });
@@ -719,7 +718,7 @@ impl Subscription {
                                 // turn's end: it reads on from here, but the
                                 // gate stays for the next reply to pass.
                                 if self.cfg.superseded_input_seq.is_some() || !self.cfg.watch {
-                                    self.events.push_back(SessionEvent::GateOpened {
+                                    self.events.push(SessionEvent::GateOpened {
                                         cursor: decimal(seq),
                                         in_event_id,
                                     });
@@ -742,7 +741,7 @@ impl Subscription {
                     self.cfg.since_in_seq = None;
                     self.in_turn = false;
                     let cursor = decimal(seq);
-                    self.events.push_back(SessionEvent::TurnComplete {
+                    self.events.push(SessionEvent::TurnComplete {
                         token,
                         cursor,
                         in_event_id,
@@ -759,7 +758,7 @@ impl Subscription {
                     self.held.clear();
                     self.close(c.reason);
                 }
-                Control::PendingVersion => self.events.push_back(SessionEvent::PendingVersion),
+                Control::PendingVersion => self.events.push(SessionEvent::PendingVersion),
                 Control::UpgradeRequired | Control::Other(_) => {}
             },
             Record::Data {
@@ -775,8 +774,8 @@ impl Subscription {
                         // duplicate write of the agent's comes after it,
                         // with a seq of its own). Worked out only here, off
                         // the path of every fresh record.
-                        let asked = before
-                            .or_else(|| self.start_cursor.as_deref().and_then(|c| c.parse().ok()));
+                        let asked =
+                            before.or_else(|| self.start_cursor.as_deref().and_then(whole_number));
                         self.replayed |= asked.is_some_and(|at| seq <= at);
                         return Ok(());
                     }
@@ -815,7 +814,7 @@ impl Subscription {
     /// The session is closed: report it and finish, whatever the mode.
     fn close(&mut self, reason: Option<String>) {
         self.in_turn = false;
-        self.events.push_back(SessionEvent::Closed { reason });
+        self.events.push(SessionEvent::Closed { reason });
         self.phase = Phase::Finished;
     }
 
@@ -831,7 +830,7 @@ impl Subscription {
 
     /// The next session change to apply and report.
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
-        self.events.pop_front()
+        (!self.events.is_empty()).then(|| self.events.remove(0))
     }
 
     /// The resume position: the last `seq_num` read, as `Last-Event-ID`

@@ -9,7 +9,7 @@
 
 use crate::error::Error;
 use crate::prelude::*;
-use crate::text::decimal;
+use crate::text::{decimal, whole_number};
 
 /// The largest event (or unterminated line) the decoder buffers. A server
 /// that streams more than this without a blank line is broken or hostile.
@@ -256,9 +256,7 @@ impl SseDecoder {
             }
             b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
                 // Too many digits to fit is not a valid retry either.
-                self.retry = core::str::from_utf8(value)
-                    .ok()
-                    .and_then(|s| s.parse().ok());
+                self.retry = core::str::from_utf8(value).ok().and_then(whole_number);
             }
             _ => {}
         }
