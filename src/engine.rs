@@ -853,7 +853,10 @@ impl Engine {
         let chat = op.chat.clone();
         match &mut op.kind {
             Kind::Send(s) => {
-                let (landed, then) = (s.maybe_landed || s.phase == SendPhase::Appending, s.then);
+                let (landed, then) = (
+                    s.maybe_landed || matches!(s.phase, SendPhase::Appending),
+                    s.then,
+                );
                 op.result = Some(Err(Error::Aborted));
                 self.forget_start(&chat, id);
                 if landed && matches!(then, Then::Stream { .. }) {
@@ -1184,7 +1187,7 @@ impl Engine {
                         return Effect::Done(Ok(Done::Bool(false)));
                     }
                     let has_start = self.cfg.has_start_session;
-                    if s.then == Then::Session && !has_start {
+                    if matches!(s.then, Then::Session) && !has_start {
                         return Effect::Done(Err(no_start_session()));
                     }
                     let chat = self.chat_mut(&chat_id);
@@ -1310,7 +1313,7 @@ impl Engine {
                 }
             }
             (SendPhase::Tokening | SendPhase::Refreshing, Outcome::Token(token)) => {
-                let refreshing = s.phase == SendPhase::Refreshing;
+                let refreshing = matches!(s.phase, SendPhase::Refreshing);
                 self.forget_start(&chat_id, id);
                 match token.filter(|t| !t.is_empty()) {
                     Some(t) => {
@@ -1482,7 +1485,7 @@ impl Engine {
 
     /// A send failed: `message-send-failed` for appends that were tried.
     fn report_failure(&mut self, s: &SendOp, chat_id: &str, e: Error, id: OpId) -> Error {
-        if s.then != Then::Session && s.body.is_some() {
+        if !matches!(s.then, Then::Session) && s.body.is_some() {
             let ev = self
                 .send_event("message-send-failed", s, chat_id)
                 .error(&e, id);

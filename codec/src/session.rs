@@ -382,7 +382,7 @@ impl Subscription {
 
     /// The app gave a fresh token; connect again with it.
     pub fn handle_token_refreshed(&mut self) {
-        if self.phase == Phase::NeedToken {
+        if matches!(self.phase, Phase::NeedToken) {
             self.phase = Phase::NeedConnect;
         }
     }
@@ -399,15 +399,15 @@ impl Subscription {
         if self.is_over() {
             return;
         }
-        if self.phase == Phase::Reading {
+        if matches!(self.phase, Phase::Reading) {
             self.salvage();
-            if self.phase != Phase::Reading {
+            if !matches!(self.phase, Phase::Reading) {
                 // What was salvaged ended the stream (its turn's end).
                 return;
             }
         }
         self.got_bytes = self.sse.mid_event();
-        if self.phase == Phase::Reading && (self.progressed || self.got_bytes) {
+        if matches!(self.phase, Phase::Reading) && (self.progressed || self.got_bytes) {
             // The connection was alive and broke mid-way: like a cut.
             self.window_ended();
             return;
@@ -456,11 +456,11 @@ impl Subscription {
 
     /// The body ended.
     pub fn handle_eof(&mut self) {
-        if self.phase != Phase::Reading {
+        if !matches!(self.phase, Phase::Reading) {
             return;
         }
         self.salvage();
-        if self.phase != Phase::Reading {
+        if !matches!(self.phase, Phase::Reading) {
             return;
         }
         self.got_bytes = self.sse.mid_event();
@@ -484,7 +484,7 @@ impl Subscription {
         if let Some(("batch", data)) = sse.cut_data_line() {
             let mut result = Ok(());
             crate::records::decode_batch_prefix(data, |rec| {
-                if result.is_ok() && self.phase == Phase::Reading {
+                if result.is_ok() && matches!(self.phase, Phase::Reading) {
                     result = self.handle_record(rec);
                 }
             });
@@ -569,7 +569,7 @@ impl Subscription {
 
     /// Feeds a piece of the response body.
     pub fn handle_bytes(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        if self.phase != Phase::Reading {
+        if !matches!(self.phase, Phase::Reading) {
             return Ok(());
         }
 
@@ -589,7 +589,7 @@ impl Subscription {
     }
 
     fn handle_events(&mut self, sse: &mut SseDecoder) -> Result<(), Error> {
-        while self.phase == Phase::Reading {
+        while matches!(self.phase, Phase::Reading) {
             let Some(ev) = sse.poll_event_ref()? else {
                 break;
             };
@@ -616,7 +616,7 @@ impl Subscription {
                     .unwrap_or_else(|| self.last_seq.map_or(0, |s| s.saturating_add(1)));
                 let mut result = Ok(());
                 crate::records::decode_v1_event(ev.data, seq, |rec| {
-                    if result.is_ok() && self.phase == Phase::Reading {
+                    if result.is_ok() && matches!(self.phase, Phase::Reading) {
                         result = self.handle_record(rec);
                     }
                 })?;
@@ -629,7 +629,7 @@ impl Subscription {
             }
             let mut result = Ok(());
             decode_batch(ev.data, |rec| {
-                if result.is_ok() && self.phase == Phase::Reading {
+                if result.is_ok() && matches!(self.phase, Phase::Reading) {
                     result = self.handle_record(rec);
                 }
             })?;
