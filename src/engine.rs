@@ -23,6 +23,7 @@
 //! Every retry, reconnect, cursor and gate decision is made here.
 
 use crate::error::{truncate, Error};
+use crate::json::quote;
 use crate::prelude::*;
 use crate::records::{decode_ui_stream_event, UiStreamEvent};
 use crate::retry::{rate_limit_wait_ms, Backoff};
@@ -65,6 +66,8 @@ pub enum Source {
     Action,
     Steer,
     Stop,
+    /// The first turn, through the app's head-start route.
+    HeadStart,
 }
 
 impl Source {
@@ -75,11 +78,15 @@ impl Source {
             Source::Action => "action",
             Source::Steer => "steer",
             Source::Stop => "stop",
+            Source::HeadStart => "head-start",
         }
     }
 
     fn starts_turn(self) -> bool {
-        matches!(self, Source::Submit | Source::Regenerate | Source::Action)
+        matches!(
+            self,
+            Source::Submit | Source::Regenerate | Source::Action | Source::HeadStart
+        )
     }
 }
 
@@ -193,8 +200,9 @@ pub enum Notice {
     /// The chat's persisted state changed: hand [`Engine::persisted`] to
     /// `onSessionChange`.
     SessionChanged(String),
-    /// A lifecycle event for `onEvent`.
-    Event(Event),
+    /// A lifecycle event for `onEvent` (or the runner's own
+    /// `action-settled`): the JSON text of an object, `type` first.
+    Event(String),
     /// Cut this operation's effect short (and report
     /// [`Outcome::Interrupted`] for it). When no effect is out, the next
     /// one it polls is cut short as soon as it starts; the connection it
@@ -206,69 +214,63 @@ pub enum Notice {
     Spawn(OpId),
 }
 
-/// A lifecycle event, field by field.
+/// A lifecycle event as it is built: the JSON text of one object, `type`
+/// and `chatId` first, then its fields in order. [`Event::json`] closes it
+/// for [`Notice::Event`]. An error field is `{"$error": {...}, "$op": n}`:
+/// `n` is the operation whose callback may have thrown it (the runner then
+/// hands out what was thrown, as it was).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    pub kind: &'static str,
-    pub chat_id: String,
-    pub fields: Vec<(&'static str, Field)>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Field {
-    Str(String),
-    Num(u64),
-    Bool(bool),
-    /// An error; `op` is the operation whose callback may have thrown it
-    /// (the caller then hands out what was thrown, as it was).
-    Error {
-        error: Error,
-        op: OpId,
-    },
-}
+pub struct Event(String);
 
 impl Event {
     fn new(kind: &'static str, chat_id: &str) -> Event {
-        Event {
-            kind,
-            chat_id: chat_id.to_owned(),
-            fields: Vec::new(),
-        }
+        Event(cat!(r#"{"type":""#, kind, r#"","chatId":"#, quote(chat_id)))
     }
 
-    fn with(mut self, key: &'static str, v: Field) -> Event {
-        self.fields.push((key, v));
+    /// `"key":value`, with `value` JSON text already.
+    fn raw(mut self, key: &str, value: &str) -> Event {
+        self.0.push_str(",\"");
+        self.0.push_str(key);
+        self.0.push_str("\":");
+        self.0.push_str(value);
         self
     }
 
-    fn str(self, key: &'static str, v: Option<&str>) -> Event {
+    fn text(self, key: &str, v: &str) -> Event {
+        self.raw(key, &quote(v))
+    }
+
+    fn str(self, key: &str, v: Option<&str>) -> Event {
         match v {
-            Some(v) => self.with(key, Field::Str(v.to_owned())),
+            Some(v) => self.text(key, v),
             None => self,
         }
     }
 
-    fn num(self, key: &'static str, v: Option<u64>) -> Event {
+    fn num(self, key: &str, v: Option<u64>) -> Event {
         match v {
-            Some(v) => self.with(key, Field::Num(v)),
+            Some(n) => self.raw(key, &decimal(n)),
             None => self,
         }
     }
 
     /// `status` (when it has one) and `error`, for a failure event.
     fn error(self, error: &Error, op: OpId) -> Event {
-        self.num("status", error.status().map(u64::from)).with(
-            "error",
-            Field::Error {
-                error: error.clone(),
-                op,
-            },
-        )
+        let field = cat!(
+            r#"{"$error":"#,
+            error.json(),
+            r#","$op":"#,
+            decimal(u64::from(op)),
+            "}"
+        );
+        self.num("status", error.status().map(u64::from))
+            .raw("error", &field)
     }
 
-    /// The field `key`, if present.
-    pub fn get(&self, key: &str) -> Option<&Field> {
-        self.fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    /// The event's JSON text.
+    pub fn json(mut self) -> String {
+        self.0.push('}');
+        self.0
     }
 }
 
@@ -545,7 +547,7 @@ impl Engine {
 
     fn emit(&mut self, ev: Event) {
         if self.cfg.wants_events {
-            self.notices.push(Notice::Event(ev));
+            self.notices.push(Notice::Event(ev.json()));
         }
     }
 
@@ -1085,14 +1087,14 @@ impl Engine {
         };
         let (_, q) = self.settles.swap_remove(i);
         let ev = Event::new("action-settled", "")
-            .with("op", Field::Num(u64::from(op)))
-            .with("inputSeq", Field::Num(q))
-            .with(
+            .num("op", Some(u64::from(op)))
+            .num("inputSeq", Some(q))
+            .text(
                 "sessionInEventId",
-                Field::Str(text.unwrap_or_else(|| decimal(answered))),
+                &text.unwrap_or_else(|| decimal(answered)),
             )
-            .with("lastEventId", Field::Str(cursor.to_owned()));
-        self.notices.push(Notice::Event(ev));
+            .text("lastEventId", cursor);
+        self.notices.push(Notice::Event(ev.json()));
     }
 
     fn finished(&mut self, id: OpId, op: &Op) {
@@ -1273,10 +1275,7 @@ impl Engine {
                 };
                 self.forget_start(&chat_id, id);
                 if pending_version {
-                    self.emit(
-                        Event::new("run-pending-version", &chat_id)
-                            .with("source", Field::Str("start".into())),
-                    );
+                    self.emit(Event::new("run-pending-version", &chat_id).text("source", "start"));
                 }
                 match token.filter(|t| !t.is_empty()) {
                     Some(t) => {
@@ -1344,8 +1343,7 @@ impl Engine {
                     let seq = wire::appended_seq(body);
                     if wire::pending_version(body) {
                         self.emit(
-                            Event::new("run-pending-version", &chat_id)
-                                .with("source", Field::Str("send".into())),
+                            Event::new("run-pending-version", &chat_id).text("source", "send"),
                         );
                     }
                     let s = core::mem::replace(s, placeholder_send());
@@ -1502,17 +1500,16 @@ impl Engine {
     }
 
     fn send_event(&self, kind: &'static str, s: &SendOp, chat_id: &str) -> Event {
+        // The head-start route's request has no part id.
+        let part_id = Some(s.part_id.as_str()).filter(|id| !id.is_empty());
         Event::new(kind, chat_id)
             .str("messageId", s.message_id.as_deref())
-            .with("source", Field::Str(s.source.as_str().into()))
-            .with(
-                "durationMs",
-                Field::Num(self.now.saturating_sub(s.started_at)),
-            )
-            .with("partId", Field::Str(s.part_id.clone()))
-            .with(
+            .text("source", s.source.as_str())
+            .num("durationMs", Some(self.now.saturating_sub(s.started_at)))
+            .str("partId", part_id)
+            .num(
                 "bodyBytes",
-                Field::Num(s.body.as_ref().map_or(0, |b| b.len() as u64)),
+                Some(s.body.as_ref().map_or(0, |b| b.len() as u64)),
             )
     }
 
@@ -1617,7 +1614,7 @@ impl Engine {
         }
         let ev = Event::new("session-closed", chat_id)
             .str("reason", reason.as_deref())
-            .with("source", Field::Str(source.into()));
+            .text("source", source);
         self.emit(ev);
         self.changed(chat_id);
     }
@@ -1646,7 +1643,7 @@ impl Engine {
                 st.connected = true;
                 let message_id = self.last_message_id(&chat_id);
                 let ev = Event::new("stream-connected", &chat_id)
-                    .with("resumed", Field::Bool(st.resumed))
+                    .raw("resumed", if st.resumed { "true" } else { "false" })
                     .str("lastEventId", st.first_cursor.as_deref())
                     .str("messageId", message_id.as_deref());
                 self.emit(ev);
@@ -1845,7 +1842,7 @@ impl Engine {
                 }
                 let (since, message_id) = self.since_send(chat_id);
                 let ev = Event::new("turn-completed", chat_id)
-                    .with("lastEventId", Field::Str(cursor))
+                    .text("lastEventId", &cursor)
                     .str("sessionInEventId", in_event_text.as_deref())
                     .str("messageId", message_id.as_deref())
                     .num("sinceSendMs", since);
@@ -1884,8 +1881,7 @@ impl Engine {
                 self.changed(chat_id);
             }
             SessionEvent::PendingVersion => {
-                let ev = Event::new("run-pending-version", chat_id)
-                    .with("source", Field::Str("upgrade".into()));
+                let ev = Event::new("run-pending-version", chat_id).text("source", "upgrade");
                 self.emit(ev);
             }
             SessionEvent::Closed { reason } => self.mark_closed(chat_id, reason, "stream"),
@@ -2026,7 +2022,7 @@ impl Engine {
                 // What the lifecycle events say of the route's request.
                 let sent = SendOp {
                     body: Some(core::mem::take(body)),
-                    source: Source::Submit,
+                    source: Source::HeadStart,
                     message_id: message_id.clone(),
                     started_at: self.now,
                     ..placeholder_send()
@@ -2037,26 +2033,19 @@ impl Engine {
                         status,
                         body: truncate(error_body.trim_ascii(), 200),
                     };
-                    let ev =
-                        head_start_event(self.send_event("message-send-failed", &sent, chat_id))
-                            .num("status", Some(u64::from(status)))
-                            .with(
-                                "error",
-                                Field::Error {
-                                    error: e.clone(),
-                                    op: 0,
-                                },
-                            );
+                    let ev = self
+                        .send_event("message-send-failed", &sent, chat_id)
+                        .error(&e, 0);
                     self.emit(ev);
                     return Some(Err(e));
                 }
-                let ev = head_start_event(self.send_event("message-sent", &sent, chat_id));
+                let ev = self.send_event("message-sent", &sent, chat_id);
                 self.emit(ev);
                 let now = self.now;
                 self.chat_mut(chat_id).last_send = Some((now, message_id.clone()));
                 if pending_version {
-                    let ev = Event::new("run-pending-version", chat_id)
-                        .with("source", Field::Str("head-start".into()));
+                    let ev =
+                        Event::new("run-pending-version", chat_id).text("source", "head-start");
                     self.emit(ev);
                 }
                 let Some(token) = token.filter(|t| !t.is_empty()) else {
@@ -2103,17 +2092,6 @@ impl Engine {
     pub fn persisted(&self, chat_id: &str) -> Option<&SessionState> {
         self.session(chat_id)
     }
-}
-
-fn head_start_event(ev: Event) -> Event {
-    let mut ev = ev;
-    for (k, v) in &mut ev.fields {
-        if *k == "source" {
-            *v = Field::Str("head-start".into());
-        }
-    }
-    ev.fields.retain(|(k, _)| *k != "partId");
-    ev
 }
 
 /// A send that does nothing (a stand-in while the real one is moved out,

@@ -8,7 +8,7 @@
 //! short tagged strings (a letter, then a number, a chat id or JSON text),
 //! so the module needs no per-type glue.
 
-use crate::engine::{Done, Effect, Engine, EngineConfig, Field, Notice, OpId, Outcome, Source};
+use crate::engine::{Done, Effect, Engine, EngineConfig, Notice, OpId, Outcome, Source};
 use crate::error::Error;
 use crate::json::quote;
 use crate::prelude::*;
@@ -68,31 +68,6 @@ fn session_json(s: &SessionState) -> String {
         if let Some(r) = &s.closed_reason {
             field(&mut o, "closedReason", &quote(r));
         }
-    }
-    o.push('}');
-    o
-}
-
-/// An error as JSON: `code`, `message`, `retryable`, and `status`,
-/// `closedReason` and `name` where they apply. The runner builds the JS
-/// `Error` (a `TypeError` for misuse) from it.
-fn error_json(e: &Error) -> String {
-    let mut o = String::from("{");
-    field(&mut o, "code", &quote(e.code()));
-    field(&mut o, "message", &quote(&e.message()));
-    field(
-        &mut o,
-        "retryable",
-        if e.is_retryable() { "true" } else { "false" },
-    );
-    if let Error::SessionClosed {
-        reason: Some(r), ..
-    } = e
-    {
-        field(&mut o, "closedReason", &quote(r));
-    }
-    if let Some(status) = e.status() {
-        field(&mut o, "status", &num(u64::from(status)));
     }
     o.push('}');
     o
@@ -293,7 +268,7 @@ impl Core {
                 Ok(Done::Bool(b)) => if b { "Dt" } else { "Df" }.into(),
                 Ok(Done::Session(s)) => cat!("Ds", session_json(&s)),
                 Ok(Done::Stream(s)) => cat!("Do", num(u64::from(s))),
-                Err(e) => cat!("De", error_json(&e)),
+                Err(e) => cat!("De", e.json()),
             },
         }
     }
@@ -363,28 +338,7 @@ impl Core {
     pub fn notice(&mut self) -> Option<String> {
         Some(match self.engine.poll_notice()? {
             Notice::SessionChanged(chat) => cat!("s", chat),
-            Notice::Event(ev) => {
-                let mut o = String::from("{");
-                field(&mut o, "type", &quote(ev.kind));
-                field(&mut o, "chatId", &quote(&ev.chat_id));
-                for (k, v) in &ev.fields {
-                    let v = match v {
-                        Field::Str(s) => quote(s),
-                        Field::Num(n) => num(*n),
-                        Field::Bool(b) => if *b { "true" } else { "false" }.into(),
-                        Field::Error { error, op } => cat!(
-                            r#"{"$error":"#,
-                            error_json(error),
-                            r#","$op":"#,
-                            num(u64::from(*op)),
-                            "}"
-                        ),
-                    };
-                    field(&mut o, k, &v);
-                }
-                o.push('}');
-                cat!("e", o)
-            }
+            Notice::Event(json) => cat!("e", json),
             Notice::Interrupt(op) => cat!("i", num(u64::from(op))),
             Notice::Wake(op) => cat!("w", num(u64::from(op))),
             Notice::Spawn(op) => cat!("n", num(u64::from(op))),

@@ -4,6 +4,7 @@
 //! with a stable `code`, the HTTP `status` where there is one, and
 //! `retryable`.
 
+use crate::json::quote;
 use crate::prelude::*;
 use crate::text::decimal;
 use core::fmt;
@@ -118,6 +119,36 @@ impl Error {
                 None => cat!("Chat session ", chat_id, " is closed"),
             },
         }
+    }
+}
+
+impl Error {
+    /// The error as JSON: `code`, `message`, `retryable`, and `status` and
+    /// `closedReason` where they apply (the JS shim builds its `Error`
+    /// from it: a `TypeError` for misuse).
+    pub fn json(&self) -> String {
+        let retryable = if self.is_retryable() { "true" } else { "false" };
+        let mut o = cat!(
+            r#"{"code":""#,
+            self.code(),
+            r#"","message":"#,
+            quote(&self.message()),
+            r#","retryable":"#,
+            retryable
+        );
+        if let Error::SessionClosed {
+            reason: Some(r), ..
+        } = self
+        {
+            o.push_str(r#","closedReason":"#);
+            o.push_str(&quote(r));
+        }
+        if let Some(status) = self.status() {
+            o.push_str(r#","status":"#);
+            o.push_str(&decimal(u64::from(status)));
+        }
+        o.push('}');
+        o
     }
 }
 

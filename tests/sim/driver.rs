@@ -6,8 +6,9 @@ use super::world::*;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
 use trigger_chat_wasm::engine::{
-    Done, Effect, Engine, EngineConfig, Field, Notice, OpId, Outcome, Source, APPEND_ATTEMPTS,
+    Done, Effect, Engine, EngineConfig, Notice, OpId, Outcome, Source, APPEND_ATTEMPTS,
 };
+use trigger_chat_wasm::json::string_field;
 use trigger_chat_wasm::session::{
     SessionState, EMPTY_WINDOW_BUDGET, PARTIAL_WINDOW_BUDGET, STALL_MS,
 };
@@ -1258,20 +1259,19 @@ impl Sim {
                     }
                 }
                 Notice::Event(ev) => {
-                    if ev.kind == "turn-completed" {
+                    let field = |key| string_field(&ev, key).map(|v| v.into_owned());
+                    if field("type").as_deref() == Some("turn-completed") {
                         let sess = self
                             .ctx
                             .and_then(|op| self.ops.get(&op))
                             .and_then(|o| o.session);
-                        if let (Some(Field::Str(i)), Some(sess)) =
-                            (ev.get("sessionInEventId"), sess)
-                        {
+                        if let (Some(i), Some(sess)) = (field("sessionInEventId"), sess) {
                             if let Ok(i) = i.parse::<u64>() {
                                 let a = self.answered.entry(sess).or_insert(i);
                                 *a = (*a).max(i);
                             }
                         }
-                        if let (Some(op), Some(Field::Str(c))) = (self.ctx, ev.get("lastEventId")) {
+                        if let (Some(op), Some(c)) = (self.ctx, field("lastEventId")) {
                             let c = c.parse().ok();
                             if let Some(o) = self.ops.get_mut(&op) {
                                 o.last_tc = c;
