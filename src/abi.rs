@@ -55,10 +55,7 @@ impl Args<'_> {
         self.bytes = rest;
         // TextEncoder writes valid UTF-8; anything else is replaced, never
         // trusted.
-        Some(match core::str::from_utf8(this) {
-            Ok(s) => s.to_owned(),
-            Err(_) => String::from_utf8_lossy(this).into_owned(),
-        })
+        Some(crate::text::lossy(this))
     }
 
     fn str(&mut self, len: i32) -> String {

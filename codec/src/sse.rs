@@ -9,7 +9,7 @@
 
 use crate::error::Error;
 use crate::prelude::*;
-use crate::text::{decimal, whole_number};
+use crate::text::{decimal, lossy, push_lossy, whole_number};
 
 /// The largest event (or unterminated line) the decoder buffers. A server
 /// that streams more than this without a blank line is broken or hostile.
@@ -172,7 +172,7 @@ impl SseDecoder {
             DataAt::Buf(s, e) => match core::str::from_utf8(&self.buf[s..e]) {
                 Ok(d) => d,
                 Err(_) => {
-                    self.data = String::from_utf8_lossy(&self.buf[s..e]).into_owned();
+                    self.data = lossy(&self.buf[s..e]);
                     &self.data
                 }
             },
@@ -210,8 +210,7 @@ impl SseDecoder {
     fn materialize(&mut self) {
         if let Some((s, e)) = self.data_range.take() {
             self.data.clear();
-            self.data
-                .push_str(&String::from_utf8_lossy(&self.buf[s..e]));
+            push_lossy(&mut self.data, &self.buf[s..e]);
         }
     }
 
@@ -245,14 +244,14 @@ impl SseDecoder {
                 let value = value.to_vec();
                 self.materialize();
                 self.data.push('\n');
-                self.data.push_str(&String::from_utf8_lossy(&value));
+                push_lossy(&mut self.data, &value);
             }
             b"event" if self.event.as_bytes() != value => {
                 self.event.clear();
-                self.event.push_str(&String::from_utf8_lossy(value));
+                push_lossy(&mut self.event, value);
             }
             b"id" if !value.contains(&0) => {
-                self.last_id = Some(String::from_utf8_lossy(value).into_owned());
+                self.last_id = Some(lossy(value));
             }
             b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
                 // Too many digits to fit is not a valid retry either.

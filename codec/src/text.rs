@@ -28,6 +28,34 @@ pub fn decimal(mut n: u64) -> String {
     digits[i..].iter().map(|&d| d as char).collect()
 }
 
+/// Appends `bytes` decoded as UTF-8 to `out`, each invalid sequence (its
+/// longest invalid part, as the WHATWG decoder and `String::from_utf8_lossy`
+/// take it) replaced by U+FFFD. Smaller than the standard library's, which
+/// brings an iterator of its own into the module.
+pub fn push_lossy(out: &mut String, mut bytes: &[u8]) {
+    loop {
+        match core::str::from_utf8(bytes) {
+            Ok(s) => return out.push_str(s),
+            Err(e) => {
+                let (valid, rest) = bytes.split_at(e.valid_up_to());
+                out.push_str(core::str::from_utf8(valid).unwrap_or_default());
+                out.push('\u{FFFD}');
+                // No length: the input ends in the middle of a character.
+                bytes = rest
+                    .get(e.error_len().unwrap_or(rest.len())..)
+                    .unwrap_or_default();
+            }
+        }
+    }
+}
+
+/// `bytes` decoded as UTF-8, invalid sequences replaced (see [`push_lossy`]).
+pub fn lossy(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    push_lossy(&mut out, bytes);
+    out
+}
+
 /// `s` as a whole number in plain decimal digits (no sign, space or
 /// exponent); `None` for anything else, or for a number beyond `u64`.
 pub fn whole_number(s: &str) -> Option<u64> {
@@ -54,6 +82,28 @@ mod tests {
         for n in [0, 1, 9, 10, 99, 100, 12_345, u64::from(u32::MAX), u64::MAX] {
             assert_eq!(decimal(n), n.to_string());
         }
+    }
+
+    #[test]
+    fn lossy_decodes_like_the_standard_library() {
+        let cases: [&[u8]; 10] = [
+            b"",
+            b"plain",
+            "caf\u{e9} \u{1F600}".as_bytes(),
+            b"a\xffb",
+            b"\xf0\x9f\x98",
+            b"x\xf0\x9f\x98",
+            b"\xe2\x82x\xe2",
+            b"\xc0\x80\xed\xa0\x80",
+            b"\xf4\x90\x80\x80z",
+            b"\x80\x80\xbf",
+        ];
+        for bytes in cases {
+            assert_eq!(lossy(bytes), String::from_utf8_lossy(bytes), "{bytes:?}");
+        }
+        let mut out = String::from("<");
+        push_lossy(&mut out, b"\xff>");
+        assert_eq!(out, "<\u{FFFD}>");
     }
 
     #[test]
