@@ -32,7 +32,7 @@ use crate::session::{
 };
 use crate::sse::SseDecoder;
 use crate::text::{decimal, whole_number};
-use crate::wire::{self, Headers, OutRequest};
+use crate::wire::{self, OutRequest};
 
 /// An operation's handle.
 pub type OpId = u32;
@@ -103,14 +103,16 @@ pub enum Effect {
     /// the whole body, or [`Outcome::Failed`].
     Append {
         chat_id: String,
-        headers: Headers,
+        /// The JSON text of an object, name to value.
+        headers: String,
         body: String,
     },
     /// `GET` the chat's `.out`; report [`Outcome::Connected`] (keep the
     /// body open for reads) or [`Outcome::Failed`].
     Connect {
         chat_id: String,
-        headers: Headers,
+        /// The JSON text of an object, name to value.
+        headers: String,
         req: OutRequest,
     },
     /// `POST` `body` to the app's head-start route; report
@@ -118,7 +120,8 @@ pub enum Effect {
     HeadStart {
         chat_id: String,
         url: String,
-        headers: Headers,
+        /// The JSON text of an object, name to value.
+        headers: String,
         body: String,
     },
     /// Read the open body: [`Outcome::Bytes`], [`Outcome::Eof`],
@@ -1921,9 +1924,9 @@ impl Engine {
             return Effect::HeadStart {
                 chat_id: chat_id.to_owned(),
                 url: url.clone(),
-                headers: wire::merge_headers(
+                headers: wire::headers_json(
                     &self.cfg.headers,
-                    vec![("Content-Type".into(), "application/json".into())],
+                    &[("Content-Type", "application/json")],
                 ),
                 body: body.clone(),
             };

@@ -14,7 +14,6 @@ use crate::json::quote;
 use crate::prelude::*;
 use crate::session::SessionState;
 use crate::text::decimal;
-use crate::wire;
 
 /// One transport's engine.
 pub struct Core {
@@ -33,15 +32,6 @@ fn field(out: &mut String, key: &str, value: &str) {
     out.push_str(&quote(key));
     out.push(':');
     out.push_str(value);
-}
-
-fn headers_json(out: &mut String, headers: &wire::Headers) {
-    let mut h = String::from("{");
-    for (k, v) in headers {
-        field(&mut h, k, &quote(v));
-    }
-    h.push('}');
-    field(out, "h", &h);
 }
 
 /// A session as JSON with the persisted names (`publicAccessToken`, ...).
@@ -73,18 +63,13 @@ fn session_json(s: &SessionState) -> String {
     o
 }
 
-fn effect_json(
-    chat_id: &str,
-    url: Option<&str>,
-    headers: &wire::Headers,
-    body: Option<&str>,
-) -> String {
+fn effect_json(chat_id: &str, url: Option<&str>, headers: &str, body: Option<&str>) -> String {
     let mut o = String::from("{");
     field(&mut o, "c", &quote(chat_id));
     if let Some(u) = url {
         field(&mut o, "u", &quote(u));
     }
-    headers_json(&mut o, headers);
+    field(&mut o, "h", headers);
     if let Some(b) = body {
         field(&mut o, "b", &quote(b));
     }

@@ -85,30 +85,41 @@ pub fn session_url(base: &str, chat_id: &str, endpoint: Endpoint) -> String {
     )
 }
 
-/// Request headers as ordered name/value pairs.
-pub type Headers = Vec<(String, String)>;
-
-/// The app's extra headers, minus any the transport sets itself (compared
-/// without regard to case), followed by `fixed`: the fixed headers win.
-pub fn merge_headers(extra: &[(String, String)], fixed: Headers) -> Headers {
-    let mut out: Headers = extra
-        .iter()
-        .filter(|(name, _)| !fixed.iter().any(|(f, _)| f.eq_ignore_ascii_case(name)))
-        .cloned()
-        .collect();
-    out.extend(fixed);
+/// Request headers as the JSON text of an object, name to value: the app's
+/// extra headers, minus any the transport sets itself (compared without
+/// regard to case), then `fixed`, which win. The runner hands the object
+/// to `fetch` as it is.
+pub fn headers_json(extra: &[(String, String)], fixed: &[(&str, &str)]) -> String {
+    let mut out = String::from("{");
+    let mut add = |name: &str, value: &str| {
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push_str(&json::quote(name));
+        out.push(':');
+        out.push_str(&json::quote(value));
+    };
+    for (name, value) in extra {
+        if !fixed.iter().any(|(f, _)| f.eq_ignore_ascii_case(name)) {
+            add(name, value);
+        }
+    }
+    for (name, value) in fixed {
+        add(name, value);
+    }
+    out.push('}');
     out
 }
 
 /// Headers of an `.in/append`.
-pub fn append_headers(extra: &[(String, String)], token: &str, part_id: &str) -> Headers {
-    merge_headers(
+pub fn append_headers(extra: &[(String, String)], token: &str, part_id: &str) -> String {
+    headers_json(
         extra,
-        vec![
-            ("Content-Type".into(), "application/json".into()),
-            ("Authorization".into(), cat!("Bearer ", token)),
-            ("x-trigger-source".into(), "sdk".into()),
-            ("X-Part-Id".into(), part_id.into()),
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", &cat!("Bearer ", token)),
+            ("x-trigger-source", "sdk"),
+            ("X-Part-Id", part_id),
         ],
     )
 }
@@ -122,22 +133,21 @@ pub struct OutRequest {
 }
 
 /// Headers of an `.out` subscription.
-pub fn out_headers(extra: &[(String, String)], token: &str, req: &OutRequest) -> Headers {
-    let mut fixed: Headers = vec![
-        ("Accept".into(), "text/event-stream".into()),
-        ("Authorization".into(), cat!("Bearer ", token)),
-        (
-            "Timeout-Seconds".into(),
-            decimal(u64::from(req.timeout_seconds)),
-        ),
+pub fn out_headers(extra: &[(String, String)], token: &str, req: &OutRequest) -> String {
+    let bearer = cat!("Bearer ", token);
+    let timeout = decimal(u64::from(req.timeout_seconds));
+    let mut fixed = vec![
+        ("Accept", "text/event-stream"),
+        ("Authorization", bearer.as_str()),
+        ("Timeout-Seconds", timeout.as_str()),
     ];
     if let Some(id) = &req.last_event_id {
-        fixed.push(("Last-Event-ID".into(), id.clone()));
+        fixed.push(("Last-Event-ID", id));
     }
     if req.peek_settled {
-        fixed.push(("X-Peek-Settled".into(), "1".into()));
+        fixed.push(("X-Peek-Settled", "1"));
     }
-    merge_headers(extra, fixed)
+    headers_json(extra, &fixed)
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -186,28 +196,34 @@ mod tests {
             ("x-part-id".to_string(), "STATIC".to_string()),
             ("X-App".to_string(), "1".to_string()),
         ];
-        let h = append_headers(&extra, "tok", "p1");
-        assert!(h.contains(&("X-App".into(), "1".into())));
-        assert!(h.contains(&("X-Part-Id".into(), "p1".into())));
-        assert!(!h.iter().any(|(_, v)| v == "STATIC"));
-        assert!(h.contains(&("Authorization".into(), "Bearer tok".into())));
+        let h = parse(&append_headers(&extra, "tok", "p1"));
+        assert_eq!(
+            h,
+            json!({
+                "X-App": "1",
+                "Content-Type": "application/json",
+                "Authorization": "Bearer tok",
+                "x-trigger-source": "sdk",
+                "X-Part-Id": "p1",
+            })
+        );
         let req = OutRequest {
             last_event_id: Some("9".into()),
             timeout_seconds: 120,
             peek_settled: true,
         };
-        let h = out_headers(&[], "t", &req);
-        assert!(h.contains(&("Last-Event-ID".into(), "9".into())));
-        assert!(h.contains(&("X-Peek-Settled".into(), "1".into())));
-        assert!(h.contains(&("Timeout-Seconds".into(), "120".into())));
+        let h = parse(&out_headers(&[], "t", &req));
+        assert_eq!(h["Last-Event-ID"], "9");
+        assert_eq!(h["X-Peek-Settled"], "1");
+        assert_eq!(h["Timeout-Seconds"], "120");
+        assert_eq!(h["Authorization"], "Bearer t");
         let req = OutRequest {
             last_event_id: None,
             timeout_seconds: 60,
             peek_settled: false,
         };
-        let h = out_headers(&[], "t", &req);
-        assert!(!h
-            .iter()
-            .any(|(n, _)| n == "Last-Event-ID" || n == "X-Peek-Settled"));
+        let h = parse(&out_headers(&[("Accept".into(), "x".into())], "t", &req));
+        assert_eq!(h["Accept"], "text/event-stream");
+        assert!(h.get("Last-Event-ID").is_none() && h.get("X-Peek-Settled").is_none());
     }
 }

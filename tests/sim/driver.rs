@@ -394,11 +394,9 @@ pub struct Sim {
     pub first_chunk_delay: Option<u64>,
 }
 
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+/// A request header, from the JSON text of an effect's headers.
+fn header(headers: &str, name: &str) -> Option<String> {
+    string_field(headers, name).map(|v| v.into_owned())
 }
 
 impl Sim {
@@ -891,10 +889,9 @@ impl Sim {
             }
             Effect::Append { headers, body, .. } => {
                 let token = header(&headers, "Authorization")
-                    .and_then(|v| v.strip_prefix("Bearer "))
-                    .unwrap_or("")
-                    .to_owned();
-                let part = header(&headers, "X-Part-Id").unwrap_or("").to_owned();
+                    .and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned))
+                    .unwrap_or_default();
+                let part = header(&headers, "X-Part-Id").unwrap_or_default();
                 if part.is_empty() {
                     self.violation(format!("op{op}: an append without X-Part-Id"));
                 }
@@ -915,9 +912,8 @@ impl Sim {
             }
             Effect::Connect { headers, req, .. } => {
                 let token = header(&headers, "Authorization")
-                    .and_then(|v| v.strip_prefix("Bearer "))
-                    .unwrap_or("")
-                    .to_owned();
+                    .and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned))
+                    .unwrap_or_default();
                 self.conns.remove(&op);
                 let d = self.lat();
                 (
