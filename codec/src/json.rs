@@ -12,6 +12,7 @@
 //! [`MAX_DEPTH`] is an error, not a stack overflow.
 
 use crate::prelude::*;
+use crate::text::whole_number;
 use alloc::borrow::Cow;
 
 /// How deep arrays and objects may nest.
@@ -210,25 +211,14 @@ impl<'a> Reader<'a> {
             return self.err("a non-negative integer");
         }
         self.number()?;
-        let digits = self.bytes().get(start..self.pos).unwrap_or_default();
-        let mut n: u64 = 0;
-        for &d in digits {
-            let next = match d {
-                b'0'..=b'9' => n
-                    .checked_mul(10)
-                    .and_then(|n| n.checked_add(u64::from(d - b'0'))),
-                // A fraction or an exponent: not an integer.
-                _ => None,
-            };
-            match next {
-                Some(v) => n = v,
-                None => {
-                    self.pos = start;
-                    return self.err("a non-negative integer");
-                }
+        // A fraction or an exponent is not an integer.
+        match self.text.get(start..self.pos).and_then(whole_number) {
+            Some(n) => Ok(n),
+            None => {
+                self.pos = start;
+                self.err("a non-negative integer")
             }
         }
-        Ok(n)
     }
 
     /// A string, unescaped; borrowed when it has no escapes.

@@ -225,7 +225,12 @@ pub fn build_package() -> Result {
     run(
         &root,
         Command::new(tools::ensure_wasm_opt()?)
-            .args(["-Oz", "--strip-debug", "--strip-producers"])
+            .args([
+                "-Oz",
+                "--strip-debug",
+                "--strip-producers",
+                "--strip-target-features",
+            ])
             .arg(&wasm)
             .arg("-o")
             .arg(&shipped),
