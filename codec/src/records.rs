@@ -271,7 +271,8 @@ pub fn decode_batch_prefix(data: &[u8], mut visit: impl FnMut(Record<'_>)) -> us
     }
 }
 
-fn classify(rec: RecordWire<'_>, visit: &mut impl FnMut(Record<'_>)) -> Result<(), Error> {
+/// One record for `visit` (`dyn`: one copy in the module for every caller).
+fn classify(rec: RecordWire<'_>, visit: &mut dyn FnMut(Record<'_>)) -> Result<(), Error> {
     let Some(seq) = rec.seq else {
         return Err(Error::Decode("a record has no numeric seq_num".into()));
     };
@@ -329,7 +330,7 @@ fn classify_chunk<'a>(
     seq: u64,
     chunk: Option<&'a str>,
     part_id: Option<Cow<'a, str>>,
-    visit: &mut impl FnMut(Record<'_>),
+    visit: &mut dyn FnMut(Record<'_>),
 ) {
     let Some(chunk) = chunk.filter(|c| *c != "null") else {
         visit(Record::Skip { seq });
