@@ -409,6 +409,9 @@ struct StreamOp {
     gate_epoch: u32,
     /// The `.in` seq of the send this stream answers, when known.
     since: Option<u64>,
+    /// A reply this stream is to show has not ended yet: its send's, or
+    /// the one in flight when it resumed.
+    awaits_reply: bool,
 }
 
 #[derive(Debug)]
@@ -765,6 +768,7 @@ impl Engine {
                 first_cursor: None,
                 gate_epoch: 0,
                 since: None,
+                awaits_reply: true,
             }),
         );
         self.supersede(chat_id, id);
@@ -806,6 +810,9 @@ impl Engine {
                 connected: false,
                 turn_fresh: true,
                 woken: false,
+                awaits_reply: !resumed
+                    || state.is_streaming == Some(true)
+                    || state.active_input_seq.is_some(),
                 first_cursor: state.last_event_id,
                 gate_epoch: self.chat(chat_id).map_or(0, |c| c.gate_epoch),
                 since: since_in_seq,
@@ -1296,6 +1303,7 @@ impl Engine {
                                 chat.state = Some(state);
                                 chat.answered = None;
                                 self.changed(&chat_id);
+                                self.session_remade(&chat_id);
                             }
                             // Another send made it again meanwhile (and may
                             // have read from it): only the token is news.
@@ -1456,6 +1464,37 @@ impl Engine {
         }
     }
 
+    /// The chat's session was made again (seed 14973013): each stream open
+    /// on the old one either reads the new one from its start (at a turn
+    /// boundary with no reply to wait for: a resume of an idle chat, a
+    /// watcher between turns) or ends with an error (inside a turn, or
+    /// waiting for a reply of the old session: that reply went with it). A
+    /// connection in flight is cut either way: the server may answer it
+    /// from the new session.
+    fn session_remade(&mut self, chat_id: &str) {
+        let Engine { ops, notices, .. } = self;
+        for (id, op) in ops.iter_mut() {
+            if op.chat != chat_id || op.result.is_some() || op.aborted {
+                continue;
+            }
+            let Kind::Stream(st) = &mut op.kind else {
+                continue;
+            };
+            let Feed::Session(sub) = &mut st.feed else {
+                continue;
+            };
+            if st.awaits_reply || sub.in_turn() {
+                sub.handle_session_lost();
+            } else {
+                sub.handle_new_session();
+            }
+            // Cut at once, whatever is out (the next poll reconnects or
+            // reports the end).
+            st.woken = true;
+            notices.push(Notice::Interrupt(*id));
+        }
+    }
+
     fn retry_append(&mut self, s: &mut SendOp, err: Error, wait: Option<u64>) -> Option<Error> {
         s.attempts += 1;
         match s.backoff.next_delay() {
@@ -1552,6 +1591,7 @@ impl Engine {
                             first_cursor: None,
                             gate_epoch: 0,
                             since: None,
+                            awaits_reply: false,
                         }),
                     );
                     if let Some(op) = self.op_mut(stream) {
@@ -1666,6 +1706,7 @@ impl Engine {
         for ev in events {
             if matches!(ev, SessionEvent::TurnComplete { .. }) {
                 st.turn_fresh = true;
+                st.awaits_reply = false;
             }
             if let SessionEvent::GateOpened { cursor, .. } = &ev {
                 let epoch = self.chat(&chat_id).map_or(0, |c| c.gate_epoch);

@@ -74,6 +74,10 @@ const REGRESSIONS: &[(u64, &str)] = &[
     (8854009, "a send resolved after a stop armed the gate; the gate's boundary answered it too, but it stayed outstanding, so aborting its stream gated and stopped the next reply: \"output lost\""),
     (15234760, "the app left while a watcher owned its turn: the stop that leaving fired was never run to its end (a harness fix)"),
     (2544028, "a watcher resumed after a reload took the agent's duplicate write right after its cursor for a server replaying: it ended without its turn"),
+    (14973013, "the session was gone and a send made it again while a resume's connection was in flight: the new session answered it from the old cursor and the turn lost its first chunks"),
+    (209123, "the same, fixed by restarting every open stream: a send's stream then showed another send's reply (the rejected fix)"),
+    (1228356, "the same, a stream in the middle of an old-session turn showed the new session's turn after half of the old one"),
+    (748974, "a reload resumed a reply against a session already gone; a send made it again: the resume ends with the reply lost (excused: the session was gone before the stream opened)"),
 ];
 
 /// Runs one seed; on failure the seed's violations and the last ~40 steps.

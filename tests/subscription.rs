@@ -732,6 +732,56 @@ fn watch_mode_reads_across_turns_and_keeps_watching_over_long_poll_ends() {
 }
 
 #[test]
+fn a_session_made_again_is_read_from_its_start() {
+    // A resume from cursor 3 behind a gate: the gate and the cursor are the
+    // old session's.
+    let mut sub = Subscription::new(SubscriptionConfig {
+        cursor: Some("3".into()),
+        skip_to_turn_complete: true,
+        ..cfg()
+    });
+    match sub.poll_action() {
+        Action::Connect(req) => assert_eq!(req.last_event_id.as_deref(), Some("3")),
+        other => panic!("expected a connect, got {other:?}"),
+    }
+    sub.handle_response(200, false);
+    assert_eq!(sub.poll_action(), Action::Read);
+    assert!(!sub.in_turn());
+    sub.handle_new_session();
+    assert!(
+        !sub.skip_to_turn_complete(),
+        "the old session's gate is gone"
+    );
+    let mut s = server(
+        vec![Rec::Data("hi", "p1".into()), Rec::TurnCompleteFor(0)],
+        vec![],
+    );
+    let out = drive(&mut sub, &mut s, 64);
+    assert_eq!(s.requests, vec![None], "read from the start");
+    assert_eq!(out.deltas, vec!["hi".to_string()]);
+    assert_eq!(out.result, Some(Ok(())));
+}
+
+#[test]
+fn a_reply_of_a_session_made_again_is_lost_with_an_error() {
+    let mut sub = Subscription::new(SubscriptionConfig {
+        since_in_seq: Some(5),
+        ..cfg()
+    });
+    assert!(matches!(sub.poll_action(), Action::Connect(_)));
+    sub.handle_response(200, false);
+    sub.handle_session_lost();
+    match sub.poll_action() {
+        Action::Fail(Error::Protocol(m)) => assert!(m.contains("was made again"), "{m}"),
+        other => panic!("expected the stream to fail, got {other:?}"),
+    }
+    // Over: nothing brings it back.
+    sub.handle_new_session();
+    sub.handle_reconnect_now();
+    assert!(sub.is_over());
+}
+
+#[test]
 fn a_wake_reconnects_at_once_without_counting_a_failure() {
     let mut sub = Subscription::new(cfg());
     assert!(matches!(sub.poll_action(), Action::Connect(_)));

@@ -437,6 +437,39 @@ impl Subscription {
         }
     }
 
+    /// Whether records of a turn arrived since the last turn's end.
+    pub fn in_turn(&self) -> bool {
+        self.in_turn
+    }
+
+    /// The chat's session was made again (a new `.out` under the same chat
+    /// id) while this stream stood at a turn boundary with no reply of its
+    /// own to wait for: its positions and gate belong to the old session.
+    /// The next connection reads the new session from its start; one open
+    /// now is dropped (the caller cuts it).
+    pub fn handle_new_session(&mut self) {
+        self.start_cursor = None;
+        self.last_seq = None;
+        self.skip = false;
+        self.held.clear();
+        self.held_count = 0;
+        self.cfg.superseded_input_seq = None;
+        self.cfg.since_in_seq = None;
+        self.handle_reconnect_now();
+    }
+
+    /// The chat's session was made again while this stream was inside a
+    /// turn of the old one, or waiting for the reply to a send made to it:
+    /// that reply went with the old session.
+    pub fn handle_session_lost(&mut self) {
+        if !self.is_over() {
+            self.phase = Phase::Failed(Error::Protocol(
+                "the chat's session was gone and was made again: this reply went with the old one"
+                    .into(),
+            ));
+        }
+    }
+
     /// The app aborted: end quietly.
     pub fn handle_abort(&mut self) {
         if !self.is_over() {

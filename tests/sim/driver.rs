@@ -1493,6 +1493,10 @@ impl Sim {
                 _ => false,
             },
             Error::Network(_) | Error::TimedOut(_) => retry,
+            // The session was made again while this stream read a reply of
+            // the old one (a session the server lost, before or after the
+            // stream opened: a reload may resume against one already gone).
+            Error::Protocol(m) if m.contains("was made again") => self.gones > 0,
             Error::Protocol(m) if m.contains("reconnect budget") => {
                 info.empty_cuts >= EMPTY_WINDOW_BUDGET || info.partial_cuts >= PARTIAL_WINDOW_BUDGET
             }
