@@ -225,8 +225,17 @@ pub fn build_package() -> Result {
     run(
         &root,
         Command::new(tools::ensure_wasm_opt()?)
+            // `--flatten --rereloop` before two rounds of `-Oz`: 0.4 KB
+            // gzip smaller, as fast. `--low-memory-unused`: the first KB of
+            // memory is the bottom of the 1 MB stack (the linker puts the
+            // stack first), reached only by a stack about to overflow, so
+            // small constant offsets fold into loads and stores (0.2 KB).
             .args([
+                "--flatten",
+                "--rereloop",
                 "-Oz",
+                "-Oz",
+                "--low-memory-unused",
                 "--strip-debug",
                 "--strip-producers",
                 "--strip-target-features",
