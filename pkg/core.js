@@ -12,31 +12,24 @@ const decoder = new TextDecoder();
 // The module's memory; a new view after the memory grew.
 const memory = () => (view.buffer === wasm.memory.buffer ? view : (view = new Uint8Array(wasm.memory.buffer)));
 
-const ready = (instance) => {
-  wasm = instance.exports;
-};
-
 /** Instantiates the module from its bytes (browsers: off the main thread's compile limit). */
 export async function instantiate(bytes) {
-  if (!wasm) ready((await WebAssembly.instantiate(bytes, {})).instance);
+  if (!wasm) wasm = (await WebAssembly.instantiate(bytes, {})).instance.exports;
 }
 
 /** Instantiates the module synchronously (servers, test runners). */
 export function instantiateSync(bytes) {
-  if (!wasm) ready(new WebAssembly.Instance(new WebAssembly.Module(bytes), {}));
+  if (!wasm) wasm = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports;
 }
 
 // An instance is freed when its Core is collected.
-const instances =
-  typeof FinalizationRegistry === "function" ? new FinalizationRegistry((p) => wasm.tc_free(p)) : undefined;
+const instances = new FinalizationRegistry((p) => wasm.tc_free(p));
 
 // Writes the string arguments (undefined or null: none) one after another
 // into the instance's input buffer; returns their byte lengths (-1: none).
 function put(p, args) {
   const texts = args.map((a) => (a == null ? null : String(a)));
-  let room = 0;
-  for (const t of texts) if (t !== null) room += t.length * 3;
-  let at = wasm.tc_in(p, room) >>> 0;
+  let at = wasm.tc_in(p, texts.reduce((room, t) => room + (t?.length ?? 0) * 3, 0)) >>> 0;
   const bytes = memory();
   return texts.map((t) => {
     if (t === null) return -1;
@@ -59,7 +52,7 @@ export class Core {
   constructor(watch, timeoutSeconds, hasStartSession, wantsEvents, seed, noise) {
     if (!wasm) throw new Error("trigger-chat-wasm: the wasm module is not instantiated");
     this.p = wasm.tc_new(watch, timeoutSeconds, hasStartSession, wantsEvents, seed, noise);
-    instances?.register(this, this.p);
+    instances.register(this, this.p);
   }
 
   header(name, value) {

@@ -8,15 +8,17 @@
 //   anything).
 // The engine's own values win when it has them.
 
-const TURN_SOURCES = new Set(["submit-message", "regenerate-message", "head-start"]);
-const REPLY_EVENTS = new Set(["stream-connected", "first-chunk", "turn-completed"]);
+const TURN_SOURCES = ["submit-message", "regenerate-message", "head-start"];
+const REPLY_EVENTS = ["stream-connected", "first-chunk", "turn-completed"];
 
 const asError = (value) => (value instanceof Error ? value : new Error(String(value)));
 
 export class EventAttribution {
-    // chatId -> message id of the send in flight (set before its append)
+    // chatId -> message id of the send in flight (set before its append;
+    // `undefined`: none)
     #sending = new Map();
     // chatId -> message id of the last turn-producing send that went out
+    // (`undefined`: none)
     #lastTurn = new Map();
 
     /** Before a `sendMessages` append: the id its events are attributed to. */
@@ -25,8 +27,7 @@ export class EventAttribution {
         if (typeof chatId !== "string") return;
         const messages = Array.isArray(options.messages) ? options.messages : [];
         const id = options.messageId ?? messages.at(-1)?.id;
-        if (typeof id === "string") this.#sending.set(chatId, id);
-        else this.#sending.delete(chatId);
+        this.#sending.set(chatId, typeof id === "string" ? id : undefined);
     }
 
     /** `callback` with the events completed; `undefined` stays `undefined`. */
@@ -35,29 +36,22 @@ export class EventAttribution {
         return (event) => callback(this.#complete(event));
     }
 
+    // A copy of the runner's `event`, completed.
     #complete(event) {
-        if (!event || typeof event !== "object") return event;
-        let out = event;
-        const set = (key, value) => {
-            if (out === event) out = { ...event };
-            out[key] = value;
-        };
-        if ("error" in event && !(event.error instanceof Error)) set("error", asError(event.error));
-        const chatId = event.chatId;
-        if (event.type === "message-sent" || event.type === "message-send-failed") {
-            if (TURN_SOURCES.has(event.source)) {
-                const id = event.messageId ?? this.#sending.get(chatId);
-                if (event.messageId === undefined && id !== undefined) set("messageId", id);
-                if (event.type === "message-sent") {
-                    if (id !== undefined) this.#lastTurn.set(chatId, id);
-                    else this.#lastTurn.delete(chatId);
-                }
+        const out = { ...event };
+        const { type, chatId, messageId } = event;
+        if ("error" in event && !(event.error instanceof Error)) out.error = asError(event.error);
+        let id;
+        if (type === "message-sent" || type === "message-send-failed") {
+            if (TURN_SOURCES.includes(event.source)) {
+                id = messageId ?? this.#sending.get(chatId);
+                if (type === "message-sent") this.#lastTurn.set(chatId, id);
                 this.#sending.delete(chatId);
             }
-        } else if (REPLY_EVENTS.has(event.type) && event.messageId === undefined) {
-            const id = this.#lastTurn.get(chatId);
-            if (id !== undefined) set("messageId", id);
+        } else if (REPLY_EVENTS.includes(type)) {
+            id = messageId ?? this.#lastTurn.get(chatId);
         }
+        if (id !== undefined) out.messageId = id;
         return out;
     }
 }

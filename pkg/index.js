@@ -5,31 +5,27 @@
 import { instantiate } from "./core.js";
 import { TriggerChatTransport as Transport } from "./transport.js";
 
-async function fetchWasm(url) {
-  try {
-    const res = await fetch(url);
-    const b = new Uint8Array(await res.arrayBuffer());
-    // A dev server that does not know the file answers with its index page.
-    return res.ok && b[0] === 0 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d ? b : null;
-  } catch {
-    return null;
-  }
-}
-
 async function wasmBytes() {
   // A string literal, so that bundlers see the asset and emit it.
   const beside = new URL("./wasm/trigger_chat_wasm_bg.wasm", import.meta.url);
-  const found = await fetchWasm(beside);
-  if (found) return found;
+  const urls = [beside];
   // Vite's dev server pre-bundles dependencies into a cache folder under
   // node_modules (node_modules/.vite/deps/ by default), away from the .wasm
-  // file; the package itself is still served where it is installed.
+  // file; the package itself is still served where it is installed. (Not
+  // gated on `import.meta.env.DEV`: with that gate, the pre-bundled copy in
+  // the Vite dev server test skipped this and found no module.)
   const here = import.meta.url;
   const at = here.indexOf("/node_modules/");
-  if (at >= 0) {
-    const installed = `${here.slice(0, at)}/node_modules/trigger-chat-wasm/wasm/trigger_chat_wasm_bg.wasm`;
-    const bytes = await fetchWasm(installed);
-    if (bytes) return bytes;
+  if (at >= 0) urls.push(`${here.slice(0, at)}/node_modules/trigger-chat-wasm/wasm/trigger_chat_wasm_bg.wasm`);
+  for (const url of urls) {
+    try {
+      const res = await fetch(url);
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      // A dev server that does not know the file answers with its index page.
+      if (res.ok && String.fromCharCode(...bytes.subarray(0, 4)) === "\0asm") return bytes;
+    } catch {
+      // Not there: the next place, if any.
+    }
   }
   throw new Error(
     `trigger-chat-wasm: could not load its WebAssembly module from ${beside}; ` +

@@ -9,22 +9,6 @@
 
 const DEFAULT_BASE_URL = "https://api.trigger.dev";
 
-// Outcome kinds, as `Core.outcome` reads them.
-const TOKEN = 0;
-const STARTED = 1;
-const RESPONSE = 2;
-const CONNECTED = 3;
-const HEAD_STARTED = 4;
-const EOF = 5;
-const STALL = 6;
-const INTERRUPTED = 7;
-const SLEPT = 8;
-const WOKEN = 9;
-const NETWORK = 10;
-const CALLBACK = 11;
-const PROTOCOL = 12;
-const MISUSE = 13;
-
 const absent = (v) => v === undefined || v === null;
 const isObject = (v) => typeof v === "object" && v !== null;
 const isPlainObject = (v) => isObject(v) && !Array.isArray(v);
@@ -66,19 +50,26 @@ function makeError({ code, message, retryable, status, closedReason }) {
 }
 
 const misuse = (message) => makeError({ code: "MISUSE", message, retryable: false });
+// The API misuse "`name` must be `what`".
+const mustBe = (name, what) => misuse(`${name} must be ${what}`);
+const optionName = (key) => `TriggerChatTransport: option \`${key}\``;
+// `arg` (an argument, or the start of what is wrong) in a call of `method`.
+const argName = (method, arg) => `TriggerChatTransport.${method}: ${arg}`;
 
 function closedError(chatId, reason) {
   return makeError({
     code: "session_closed",
-    message: reason === undefined ? `Chat session ${chatId} is closed` : `Chat session ${chatId} is closed: ${reason}`,
+    message: `Chat session ${chatId} is closed${reason === undefined ? "" : `: ${reason}`}`,
     retryable: false,
     status: 409,
     closedReason: reason,
   });
 }
 
-// The persisted form of a session, keys in their usual order.
+// The persisted form of the session JSON `json` (`undefined`: none), keys
+// in their usual order.
 function persisted(json) {
+  if (json === undefined) return undefined;
   const s = JSON.parse(json);
   const o = { publicAccessToken: s.publicAccessToken, lastEventId: s.lastEventId, isStreaming: s.isStreaming };
   for (const k of ["activeInputSeq", "skipToTurnComplete", "supersededInputSeq", "closed", "closedReason"]) {
@@ -88,43 +79,35 @@ function persisted(json) {
 }
 
 // A whole, non-negative number that a u64 holds exactly.
-const wholeNumber = (v) => (typeof v === "number" && v >= 0 && v < 9e15 && Number.isInteger(v) ? v : undefined);
+const isWholeNumber = (v) => typeof v === "number" && v >= 0 && v < 9e15 && Number.isInteger(v);
 
-function typed(obj, key, read, kind, name) {
+/** `obj[key]` when it is absent (then `undefined`) or a `type` (a `typeof`
+ *  name, or "whole number"); anything else is misuse, named `name(key)`. */
+function typed(obj, key, type, name) {
   const v = prop(obj, key);
   if (absent(v)) return undefined;
-  const r = read(v);
-  if (r === undefined) throw misuse(`${name(key)} must be ${kind}`);
-  return r;
+  if (type === "whole number" ? !isWholeNumber(v) : typeof v !== type) throw mustBe(name(key), `a ${type}`);
+  return v;
 }
-
-const asBool = (v) => (typeof v === "boolean" ? v : undefined);
-const asFunction = (v) => (typeof v === "function" ? v : undefined);
-const optionName = (key) => `TriggerChatTransport: option \`${key}\``;
-const option = (o, key, read, kind) => typed(o, key, read, kind, optionName);
 
 /** One persisted session (from `sessions` or `setSession`), checked. */
 function sessionFrom(v, what) {
-  if (!isPlainObject(v)) throw misuse(`${what} must be an object with a publicAccessToken`);
-  const token = str(v.publicAccessToken);
-  if (token === undefined) throw misuse(`${what}.publicAccessToken must be a string`);
-  const last = v.lastEventId;
-  let lastEventId;
-  if (!absent(last)) {
-    if (typeof last === "string") lastEventId = last;
-    else if (wholeNumber(last) !== undefined) lastEventId = String(last);
-    else throw misuse(`${what}.lastEventId must be a string`);
-  }
+  if (!isPlainObject(v)) throw mustBe(what, "an object with a publicAccessToken");
   const name = (key) => `${what}.${key}`;
+  const field = (key, type) => typed(v, key, type, name);
+  const token = field("publicAccessToken", "string");
+  if (token === undefined) throw mustBe(name("publicAccessToken"), "a string");
+  // The cursor may also be given as a whole number; it is kept as a string.
+  const last = v.lastEventId;
   return [
     token,
-    lastEventId,
-    typed(v, "isStreaming", asBool, "a boolean", name),
-    typed(v, "skipToTurnComplete", asBool, "a boolean", name) ?? false,
-    typed(v, "supersededInputSeq", wholeNumber, "a whole number", name),
-    typed(v, "activeInputSeq", wholeNumber, "a whole number", name),
-    typed(v, "closed", asBool, "a boolean", name) ?? false,
-    typed(v, "closedReason", str, "a string", name),
+    isWholeNumber(last) ? String(last) : field("lastEventId", "string"),
+    field("isStreaming", "boolean"),
+    field("skipToTurnComplete", "boolean") ?? false,
+    field("supersededInputSeq", "whole number"),
+    field("activeInputSeq", "whole number"),
+    field("closed", "boolean") ?? false,
+    field("closedReason", "string"),
   ];
 }
 
@@ -133,95 +116,109 @@ function sessionFrom(v, what) {
 function objectOption(o, key, kind, read) {
   const v = o[key];
   if (absent(v)) return [];
-  if (!isPlainObject(v)) throw misuse(`${optionName(key)} must be ${kind}`);
+  if (!isPlainObject(v)) throw mustBe(optionName(key), kind);
   return Object.entries(v).map(([k, x]) => [k, read(k, x)]);
 }
 
 /** The transport's options, read and checked: a wrong one is a
  *  `TypeError` that names it. */
 function readOptions(o) {
-  if (!isPlainObject(o)) throw misuse("TriggerChatTransport: options must be an object");
+  if (!isPlainObject(o)) throw mustBe("TriggerChatTransport: options", "an object");
+  const option = (key, type) => typed(o, key, type, optionName);
   const task = o.task;
   if (typeof task !== "string" || task === "") {
-    throw misuse("TriggerChatTransport: option `task` is required and must be a non-empty string");
+    throw mustBe(`${optionName("task")} is required and`, "a non-empty string");
   }
-  const accessToken = option(o, "accessToken", asFunction, "a function");
-  if (!accessToken) throw misuse("TriggerChatTransport: option `accessToken` is required and must be a function");
+  const accessToken = option("accessToken", "function");
+  if (!accessToken) throw mustBe(`${optionName("accessToken")} is required and`, "a function");
   let baseURL = o.baseURL;
   if (absent(baseURL)) baseURL = DEFAULT_BASE_URL;
   else if (typeof baseURL !== "string" && typeof baseURL !== "function") {
-    throw misuse("TriggerChatTransport: option `baseURL` must be a string or a function");
+    throw mustBe(optionName("baseURL"), "a string or a function");
   }
   const headers = objectOption(o, "headers", "an object of strings", (k, v) => {
-    if (typeof v !== "string") throw misuse(`${optionName(`headers.${k}`)} must be a string`);
+    if (typeof v !== "string") throw mustBe(optionName(`headers.${k}`), "a string");
     return v;
   });
   let timeout = 120;
   const t = o.streamTimeoutSeconds;
   if (!absent(t)) {
     if (typeof t !== "number" || !(t >= 1 && t <= 600)) {
-      throw misuse("TriggerChatTransport: option `streamTimeoutSeconds` must be a number from 1 to 600");
+      throw mustBe(optionName("streamTimeoutSeconds"), "a number from 1 to 600");
     }
     timeout = Math.floor(t + 0.5);
   }
   const clientData = o.clientData;
-  if (!absent(clientData) && !isPlainObject(clientData)) {
-    throw misuse("TriggerChatTransport: option `clientData` must be an object");
-  }
+  if (!absent(clientData) && !isPlainObject(clientData)) throw mustBe(optionName("clientData"), "an object");
   const sessions = objectOption(o, "sessions", "an object keyed by chat id", (chatId, v) =>
     sessionFrom(v, optionName(`sessions["${chatId}"]`)),
   );
   return {
     task,
     accessToken,
-    startSession: option(o, "startSession", asFunction, "a function"),
+    startSession: option("startSession", "function"),
     baseURL,
-    streamBaseURL: option(o, "streamBaseURL", str, "a string"),
-    fetch: option(o, "fetch", asFunction, "a function"),
+    streamBaseURL: option("streamBaseURL", "string"),
+    fetch: option("fetch", "function"),
     headers,
     timeout,
-    clientData: absent(clientData) ? undefined : clientData,
+    clientData: clientData ?? undefined,
     sessions,
-    onSessionChange: option(o, "onSessionChange", asFunction, "a function"),
-    onEvent: option(o, "onEvent", asFunction, "a function"),
-    multiTab: option(o, "multiTab", asBool, "a boolean") ?? false,
-    watch: option(o, "watch", asBool, "a boolean") ?? false,
-    headStart: option(o, "headStart", str, "a string"),
+    onSessionChange: option("onSessionChange", "function"),
+    onEvent: option("onEvent", "function"),
+    multiTab: option("multiTab", "boolean") ?? false,
+    watch: option("watch", "boolean") ?? false,
+    headStart: option("headStart", "string"),
   };
 }
 
 function chatIdArg(v, method) {
   if (typeof v === "string" && v !== "") return v;
-  throw misuse(`TriggerChatTransport.${method}: \`chatId\` must be a non-empty string`);
+  throw mustBe(argName(method, "`chatId`"), "a non-empty string");
 }
 
 function signalArg(v, method) {
   if (absent(v)) return undefined;
   if (!isObject(v) || typeof v.aborted !== "boolean") {
-    throw misuse(`TriggerChatTransport.${method}: \`abortSignal\` must be an AbortSignal`);
+    throw mustBe(argName(method, "`abortSignal`"), "an AbortSignal");
   }
   return v;
 }
 
-/** `JSON.stringify(v)`, or `undefined` for `undefined`; a value that cannot
- *  be stringified is the caller's error, named by `what`. */
-function toJson(v, what) {
+/** `v` as JSON has it (a fresh copy), or `undefined` when JSON has nothing
+ *  for it; a value that cannot be stringified is the caller's error, named
+ *  by `what`. */
+function jsonCopy(v, what) {
   if (v === undefined) return undefined;
+  let json;
   try {
-    return str(JSON.stringify(v));
+    json = JSON.stringify(v);
   } catch (e) {
     throw misuse(`${what} cannot be sent as JSON: ${describe(e)}`);
   }
+  return json === undefined ? undefined : JSON.parse(json);
 }
 
-// The object a JSON text of an object stands for (a fresh copy); nothing
-// for any other JSON text, as a spread of a non-object adds nothing.
-const objectOf = (json) => (json !== undefined && json[0] === "{" ? JSON.parse(json) : undefined);
+// What a spread of `v` should add: its properties when it is an object,
+// nothing otherwise.
+const spreadable = (v) => isPlainObject(v) && v;
 
 const messageChunk = (payload) => JSON.stringify({ kind: "message", payload });
 
-const RESOLVED = ["output-available", "output-error", "approval-responded", "output-denied"];
-const own = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
+// The states of a resolved tool part, with the fields each keeps besides
+// `approval`.
+const RESOLVED = new Map([
+  ["output-available", ["output"]],
+  ["output-error", ["errorText"]],
+  ["approval-responded", []],
+  ["output-denied", []],
+]);
+
+// `to` with those of `keys` that `from` has as its own.
+function copyOwn(from, to, keys) {
+  for (const k of keys) if (Object.hasOwn(from, k)) to[k] = from[k];
+  return to;
+}
 
 /** The newest message as a `submit-message` carries it: an assistant
  *  message with resolved tool parts (a human answered a tool, approved or
@@ -232,20 +229,16 @@ function slim(m) {
   const parts = [];
   for (const p of Array.isArray(m.parts) ? m.parts : []) {
     if (!isPlainObject(p)) continue;
-    const type = str(p.type) ?? "";
-    const state = str(p.state) ?? "";
-    if (!(type.startsWith("tool-") || type === "dynamic-tool") || !RESOLVED.includes(state)) continue;
-    const s = { type };
-    if (own(p, "toolCallId")) s.toolCallId = p.toolCallId;
+    const { type, state } = p;
+    const keep = RESOLVED.get(state);
+    if (!keep || !(type === "dynamic-tool" || (typeof type === "string" && type.startsWith("tool-")))) continue;
+    const s = copyOwn(p, { type }, ["toolCallId"]);
     s.state = state;
     if (type === "dynamic-tool" && typeof p.toolName === "string") s.toolName = p.toolName;
-    const keep = state === "output-available" ? ["output", "approval"] : state === "output-error" ? ["errorText", "approval"] : ["approval"];
-    for (const k of keep) if (own(p, k)) s[k] = p[k];
-    parts.push(s);
+    parts.push(copyOwn(p, s, [...keep, "approval"]));
   }
   if (parts.length === 0) return m;
-  const out = {};
-  if (own(m, "id")) out.id = m.id;
+  const out = copyOwn(m, {}, ["id"]);
   out.role = "assistant";
   out.parts = parts;
   return out;
@@ -259,49 +252,40 @@ const encodeChatId = (id) => {
   }
 };
 
-/** Resolves after `ms`, or as soon as `signal` aborts. */
-function sleep(ms, signal) {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener("abort", done);
-  });
+/** Listens for `type` events on `target`; returns a function that stops. */
+function listen(target, type, listener) {
+  target.addEventListener(type, listener);
+  return () => target.removeEventListener(type, listener);
 }
 
-/** `{v}` when `p` resolves, `{e, f: 1}` when it rejects, `{a: 1}` as soon
- *  as `signal` aborts; never rejects. */
-function settle(p, signal) {
+/** Waits until `start(finish)` calls `finish(value)`, `ms` pass (never,
+ *  when `ms` is undefined) or `signal` aborts; resolves to `value`, `null`
+ *  or `false`, and `finish(rejected promise)` rejects. `start` may return a
+ *  function that stops what it started, called with the result at once. */
+function wait(signal, ms, start) {
   return new Promise((resolve) => {
-    if (signal.aborted) return resolve({ a: 1 });
-    const onAbort = () => resolve({ a: 1 });
-    signal.addEventListener("abort", onAbort);
-    p.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve({ v });
-      },
-      (e) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve({ e, f: 1 });
-      },
-    );
+    if (signal.aborted) return resolve(false);
+    let open = true;
+    let result, stop, t, unlisten;
+    const finish = (value) => {
+      if (!open) return;
+      open = false;
+      result = value;
+      clearTimeout(t);
+      unlisten?.();
+      stop?.(value);
+      resolve(value);
+    };
+    stop = start(finish);
+    if (!open) return stop?.(result);
+    if (ms !== undefined) t = setTimeout(() => finish(null), ms);
+    unlisten = listen(signal, "abort", () => finish(false));
   });
 }
 
 /** Calls `f(...args)`; whatever happens (a value, a promise, a throw)
  *  becomes a promise. */
-function callPromise(f, args) {
-  try {
-    return Promise.resolve(f(...args));
-  } catch (e) {
-    return Promise.reject(e);
-  }
-}
+const callPromise = (f, args) => new Promise((resolve) => resolve(f(...args)));
 
 function headerOf(response, name) {
   try {
@@ -317,6 +301,8 @@ function statusOf(response) {
   return typeof n === "number" && n >= 0 && n <= 999 ? Math.trunc(n) : 0;
 }
 
+const isOk = (status) => status >= 200 && status < 300;
+
 async function textOf(response) {
   try {
     const t = await response.text();
@@ -326,6 +312,8 @@ async function textOf(response) {
   }
 }
 
+const READ_MAX = 64 * 1024;
+
 /** A reader that drains `response.body` as fast as it arrives, whatever
  *  the app's pace: a stream that errors (a cut connection) drops what it
  *  still holds, so bytes that arrived before the cut are taken out first.
@@ -333,115 +321,92 @@ async function textOf(response) {
 function bodyReader(response) {
   const body = prop(response, "body");
   if (!body || typeof body.getReader !== "function") return undefined;
-  const r = body.getReader();
-  const q = { r, chunks: [], done: false, err: null, wake: null, cancelled: false };
-  const poke = () => q.wake?.();
-  const pump = () =>
-    r.read().then(
-      (x) => {
-        if (x.done) q.done = true;
-        else {
-          // No instanceof: bytes from another realm (an iframe, jsdom) are
-          // still bytes.
-          const v = x.value;
-          if (v instanceof Uint8Array) q.chunks.push(v);
-          else if (ArrayBuffer.isView(v)) q.chunks.push(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
-          else q.err = new TypeError("the response body yielded something other than bytes");
-        }
-        poke();
-        if (!x.done && q.err === null && !q.cancelled) pump();
-      },
-      (e) => {
-        if (!q.cancelled) q.err = e;
-        poke();
-      },
-    );
-  pump();
-  return q;
-}
-
-function cancelReader(q) {
-  q.cancelled = true;
-  q.chunks = [];
-  try {
-    q.r.cancel().catch(() => {});
-  } catch {}
-}
-
-const READ_MAX = 64 * 1024;
-
-/** The bytes that arrived since the last read (several network chunks
- *  joined, up to READ_MAX), `undefined` at the end, `null` when nothing arrived within
- *  `ms`, `false` when `signal` aborted (the body is cancelled then);
- *  rejects with the body's error once every byte before it was taken. */
-function readOrStall(q, ms, signal) {
-  const take = () => {
-    if (q.chunks.length > 0) {
-      // At most READ_MAX bytes at a time: a backlog that arrived at once
-      // is decoded in slices, so neither the module's memory nor a task
-      // grows with it.
-      const cs = [];
-      let n = 0;
-      while (q.chunks.length > 0 && n < READ_MAX) {
-        let c = q.chunks[0];
-        if (n + c.byteLength > READ_MAX && n > 0) break;
-        if (c.byteLength > READ_MAX) {
-          q.chunks[0] = c.subarray(READ_MAX);
-          c = c.subarray(0, READ_MAX);
-        } else q.chunks.shift();
-        cs.push(c);
-        n += c.byteLength;
+  const reader = body.getReader();
+  let chunks = [];
+  let done = false;
+  let err = null;
+  let cancelled = false;
+  // Called when something arrived; set while a read waits.
+  let wake = null;
+  const pump = async () => {
+    try {
+      while (!done && err === null && !cancelled) {
+        const { done: end, value: v } = await reader.read();
+        // Any view, not instanceof Uint8Array: bytes from another realm (an
+        // iframe, jsdom) are still bytes.
+        if (end) done = true;
+        else if (ArrayBuffer.isView(v)) chunks.push(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+        else err = new TypeError("the response body yielded something other than bytes");
+        wake?.();
       }
-      if (cs.length === 1) return cs[0];
-      const all = new Uint8Array(n);
-      n = 0;
-      for (const c of cs) {
-        all.set(c, n);
-        n += c.byteLength;
-      }
-      return all;
+    } catch (e) {
+      if (!cancelled) err = e;
+      wake?.();
     }
-    if (q.err !== null) throw q.err;
-    if (q.done) return undefined;
-    return null;
   };
-  if (signal.aborted) return Promise.resolve(false);
-  try {
-    const now = take();
-    if (now !== null) return Promise.resolve(now);
-  } catch (e) {
-    return Promise.reject(e);
-  }
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener("abort", onAbort);
-      q.wake = null;
-    };
-    const onAbort = () => {
-      done();
-      cancelReader(q);
-      resolve(false);
-    };
-    const t = setTimeout(() => {
-      done();
-      resolve(null);
-    }, ms);
-    signal.addEventListener("abort", onAbort);
-    q.wake = () => {
-      let got;
-      try {
-        got = take();
-      } catch (e) {
-        done();
-        return reject(e);
-      }
-      if (got !== null) {
-        done();
-        resolve(got);
-      }
-    };
-  });
+  pump();
+
+  const cancel = () => {
+    cancelled = true;
+    chunks = [];
+    try {
+      reader.cancel().catch(() => {});
+    } catch {}
+  };
+
+  // The bytes that arrived (several network chunks joined, up to READ_MAX),
+  // `undefined` at the end, `null` when nothing arrived yet; throws the
+  // body's error once every byte before it was taken.
+  const take = () => {
+    if (chunks.length === 0) {
+      if (err !== null) throw err;
+      return done ? undefined : null;
+    }
+    // At most READ_MAX bytes at a time: a backlog that arrived at once is
+    // decoded in slices, so neither the module's memory nor a task grows
+    // with it.
+    let n = 0;
+    let count = 0;
+    while (count < chunks.length && n + chunks[count].byteLength <= READ_MAX) n += chunks[count++].byteLength;
+    if (count === 0) {
+      // A chunk larger than that: its first READ_MAX bytes.
+      const c = chunks[0];
+      chunks[0] = c.subarray(READ_MAX);
+      return c.subarray(0, READ_MAX);
+    }
+    const taken = chunks.splice(0, count);
+    if (count === 1) return taken[0];
+    const all = new Uint8Array(n);
+    n = 0;
+    for (const c of taken) {
+      all.set(c, n);
+      n += c.byteLength;
+    }
+    return all;
+  };
+
+  return {
+    cancel,
+    /** What `take` has as soon as it has something, `null` when nothing
+     *  arrived within `ms`, `false` when `signal` aborted (the body is
+     *  cancelled then); rejects with the body's error. */
+    read: (ms, signal) =>
+      wait(signal, ms, (finish) => {
+        wake = () => {
+          try {
+            const got = take();
+            if (got !== null) finish(got);
+          } catch (e) {
+            finish(Promise.reject(e));
+          }
+        };
+        wake();
+        return (result) => {
+          wake = null;
+          if (result === false) cancel();
+        };
+      }),
+  };
 }
 
 /** Calls `callback(force)` on browser wake events: `true` when the
@@ -453,49 +418,55 @@ function watchWake(callback) {
   const doc = g.document;
   if (typeof g.addEventListener !== "function" || !doc) return () => {};
   let hiddenSince = 0;
-  const onVisibility = () => {
-    if (doc.visibilityState === "hidden") {
-      hiddenSince = Date.now();
-      return;
-    }
-    const away = hiddenSince ? Date.now() - hiddenSince : 0;
-    hiddenSince = 0;
-    callback(away >= 30000);
-  };
-  const onOnline = () => callback(true);
-  const onPageShow = (e) => {
-    if (e.persisted) callback(true);
-  };
-  doc.addEventListener("visibilitychange", onVisibility);
-  g.addEventListener("online", onOnline);
-  g.addEventListener("pageshow", onPageShow);
-  return () => {
-    doc.removeEventListener("visibilitychange", onVisibility);
-    g.removeEventListener("online", onOnline);
-    g.removeEventListener("pageshow", onPageShow);
-  };
-}
-
-// A failure in the runner: what the engine hears (`kind`, `message`), and
-// what the app threw, when it was the app's code.
-class Failure {
-  constructor(kind, message, thrown) {
-    this.kind = kind;
-    this.message = message;
-    this.thrown = thrown;
-  }
+  const unlisten = [
+    listen(doc, "visibilitychange", () => {
+      if (doc.visibilityState === "hidden") {
+        hiddenSince = Date.now();
+        return;
+      }
+      const away = hiddenSince ? Date.now() - hiddenSince : 0;
+      hiddenSince = 0;
+      callback(away >= 30000);
+    }),
+    listen(g, "online", () => callback(true)),
+    listen(g, "pageshow", (e) => {
+      if (e.persisted) callback(true);
+    }),
+  ];
+  return () => unlisten.forEach((f) => f());
 }
 
 /** The engine and the app's callbacks of one transport: the object behind
  *  `TriggerChatTransport`. `makeCore(watch, timeout, hasStartSession,
- *  wantsEvents, seed, noise)` builds the wasm engine. */
+ *  wantsEvents, seed, noise)` builds the wasm engine.
+ *
+ *  An effect's outcome is the argument list of `Core.outcome` (kind,
+ *  status, a, b, c, flag); the helpers of `perform` throw it when they end
+ *  an effect early. Arguments left out of a `Core` call reach the module
+ *  as 0 (numbers, flags) or none (texts). */
 export function Runner(makeCore, options) {
+  // Outcome kinds, as `Core.outcome` reads them.
+  const TOKEN = 0;
+  const STARTED = 1;
+  const RESPONSE = 2;
+  const CONNECTED = 3;
+  const HEAD_STARTED = 4;
+  const EOF = 5;
+  const STALL = 6;
+  const INTERRUPTED = 7;
+  const SLEPT = 8;
+  const WOKEN = 9;
+  const NETWORK = 10;
+  const CALLBACK = 11;
+  const PROTOCOL = 12;
+  const MISUSE = 13;
+
   const opts = readOptions(options);
   const ops = new Map();
   const settledBy = new Map();
-  let clientData = opts.clientData;
-  let onChange = opts.onSessionChange;
-  const core = makeCore(opts.watch, opts.timeout, !!opts.startSession, !!opts.onEvent, Date.now(), Math.random() * 9e15);
+  // What the app may replace later.
+  let { accessToken, startSession, fetch: fetchOverride, onEvent, clientData, onSessionChange: onChange } = opts;
+  const core = makeCore(opts.watch, opts.timeout, !!startSession, !!onEvent, Date.now(), Math.random() * 9e15);
   for (const [k, v] of opts.headers) core.header(k, v);
   for (const [chatId, s] of opts.sessions) core.setSession(chatId, ...s, true);
 
@@ -508,12 +479,13 @@ export function Runner(makeCore, options) {
     return r;
   }
 
+  // The JS side of operation `op`: `ctl` aborts the effect in flight, `conn`
+  // its open connection; `interrupted` when an interrupt came while no effect
+  // was out; `body` is the response being read, `thrown` what the app's code
+  // threw, `wake` ends a wait for the engine.
   function ioOf(op) {
     let io = ops.get(op);
-    if (!io) {
-      io = { ctl: null, conn: null, interrupted: false, body: null, thrown: undefined, wake: null };
-      ops.set(op, io);
-    }
+    if (!io) ops.set(op, (io = {}));
     return io;
   }
 
@@ -536,20 +508,17 @@ export function Runner(makeCore, options) {
           const ctl = io.ctl;
           io.ctl = null;
           if (!ctl) io.interrupted = true;
-          if (io.body) cancelReader(io.body);
+          io.body?.cancel();
           io.body = null;
           ctl?.abort();
           io.conn?.abort();
           io.conn = null;
           break;
         }
-        case "w": {
-          const io = ops.get(+rest);
-          const wake = io?.wake;
-          if (io) io.wake = null;
-          wake?.();
+        case "w":
+          // A wait ends once: a second wake of it does nothing.
+          ops.get(+rest)?.wake?.();
           break;
-        }
         case "n":
           Promise.resolve().then(() => drive(+rest).catch(() => {}));
           break;
@@ -560,21 +529,15 @@ export function Runner(makeCore, options) {
   function notify(chatId) {
     const cb = onChange;
     if (!cb) return;
-    const json = core.session(chatId);
+    const session = persisted(core.session(chatId)) ?? null;
     try {
-      cb(chatId, json === undefined ? null : persisted(json));
+      cb(chatId, session);
     } catch {}
   }
 
-  // The JS form of an error the engine reported for operation `op`: what
-  // the app's code threw, when that is what it was.
-  function errorOf(e, op) {
-    if (e.code === "CALLBACK") {
-      const thrown = ops.get(op)?.thrown;
-      if (thrown !== undefined) return thrown;
-    }
-    return makeError(e);
-  }
+  // The JS form of an error the engine reported for an operation (`io`):
+  // what the app's code threw, when that is what it was.
+  const errorOf = (e, io) => (e.code === "CALLBACK" && io?.thrown !== undefined ? io.thrown : makeError(e));
 
   function emit(ev) {
     if (ev.type === "action-settled") {
@@ -586,22 +549,16 @@ export function Runner(makeCore, options) {
       } catch {}
       return;
     }
-    const cb = opts.onEvent;
+    const cb = onEvent;
     if (!cb) return;
-    const o = { type: ev.type, chatId: ev.chatId, timestamp: Date.now() };
-    for (const k in ev) {
-      if (k === "type" || k === "chatId") continue;
-      const v = ev[k];
-      o[k] = isObject(v) && v.$error ? errorOf(v.$error, v.$op) : v;
+    const o = { type: ev.type, chatId: ev.chatId, timestamp: Date.now(), ...ev };
+    for (const k in o) {
+      const v = o[k];
+      if (isObject(v) && v.$error) o[k] = errorOf(v.$error, ops.get(v.$op));
     }
     try {
       cb(o);
     } catch {}
-  }
-
-  function failOf(op, f) {
-    if (f.kind === CALLBACK) ioOf(op).thrown = f.thrown;
-    return [f.kind, 0, f.message];
   }
 
   // Keeps what the app threw; the engine hears of a callback error.
@@ -612,86 +569,86 @@ export function Runner(makeCore, options) {
 
   // Calls one of the app's callbacks, raced against the effect's signal.
   async function callApp(op, f, arg, signal) {
-    const s = await settle(callPromise(f, [arg]), signal);
-    if (s.a) throw [INTERRUPTED];
-    if (s.f) throw thrownBy(op, s.e);
+    const settled = callPromise(f, [arg]).then(
+      (v) => ({ v }),
+      (e) => ({ e }),
+    );
+    const s = await wait(signal, undefined, (finish) => {
+      settled.then(finish);
+    });
+    if (!s) throw [INTERRUPTED];
+    if ("e" in s) throw thrownBy(op, s.e);
     return s.v;
   }
 
-  function baseUrlOf(endpoint, chatId) {
-    const o = opts;
-    if (endpoint === "out" && o.streamBaseURL !== undefined) return o.streamBaseURL;
-    if (typeof o.baseURL === "string") return o.baseURL;
-    let v;
-    try {
-      v = o.baseURL({ endpoint, chatId });
-    } catch (e) {
-      throw new Failure(CALLBACK, describe(e), e);
-    }
-    if (typeof v !== "string") {
-      throw new Failure(MISUSE, "TriggerChatTransport: the `baseURL` function must return a string");
-    }
-    return v;
-  }
-
-  // Sends a request through the app's `fetch` (with `ctx`) or the global
-  // one; the Response, or a Failure (`kind` null: aborted).
-  async function request(override, ctx, url, method, headers, body, signal) {
-    const init = {};
-    if (method) init.method = method;
-    init.headers = headers;
-    if (body !== undefined) init.body = body;
-    init.signal = signal;
+  // Sends a request (a POST when it has a body) through the app's `fetch`
+  // (with `ctx`) or the global one. An abort is the effect's interrupt when
+  // its signal aborted, and always for the headStart route's request (no
+  // `ctx`).
+  async function request(op, ctx, url, headers, body, signal) {
+    const init = body === undefined ? { headers, signal } : { method: "POST", headers, body, signal };
+    const override = ctx && fetchOverride;
     let resp;
     try {
       resp = await (override ? callPromise(override, [url, init, ctx]) : globalThis.fetch(url, init));
     } catch (e) {
-      if (named(e, "AbortError")) throw new Failure(null, "aborted");
+      if (named(e, "AbortError")) {
+        throw signal.aborted || !ctx ? [INTERRUPTED] : [NETWORK, 0, "the request was aborted"];
+      }
       // fetch itself rejects with a TypeError when the network fails;
       // anything else was thrown by the app's own code and passes through.
-      if (named(e, "TypeError")) throw new Failure(NETWORK, describe(e));
-      throw new Failure(CALLBACK, describe(e), e);
+      if (named(e, "TypeError")) throw [NETWORK, 0, describe(e)];
+      throw thrownBy(op, e);
     }
-    if (!isObject(resp)) throw new Failure(PROTOCOL, "fetch resolved to something other than a Response");
+    if (!isObject(resp)) throw [PROTOCOL, 0, "fetch resolved to something other than a Response"];
     return resp;
   }
 
   // A request to the chat's `.in` or `.out`, with `{endpoint, chatId}`.
-  async function sessionFetch(op, endpoint, e, signal) {
-    try {
-      const base = baseUrlOf(endpoint, e.c);
-      const url = `${base.endsWith("/") ? base.slice(0, -1) : base}/realtime/v1/sessions/${encodeChatId(e.c)}/${
-        endpoint === "in" ? "in/append" : "out"
-      }`;
-      const ctx = { endpoint, chatId: e.c };
-      return await request(opts.fetch, ctx, url, e.b === undefined ? undefined : "POST", e.h, e.b, signal);
-    } catch (f) {
-      if (!(f instanceof Failure)) throw f;
-      if (f.kind === null) throw signal.aborted ? [INTERRUPTED] : [NETWORK, 0, "the request was aborted"];
-      throw failOf(op, f);
+  function sessionFetch(op, endpoint, e, signal) {
+    const chatId = e.c;
+    let base = opts.baseURL;
+    if (endpoint === "out" && opts.streamBaseURL !== undefined) base = opts.streamBaseURL;
+    else if (typeof base !== "string") {
+      try {
+        base = opts.baseURL({ endpoint, chatId });
+      } catch (err) {
+        throw thrownBy(op, err);
+      }
+      if (typeof base !== "string") {
+        throw [MISUSE, 0, "TriggerChatTransport: the `baseURL` function must return a string"];
+      }
     }
+    const url = `${base.replace(/\/$/, "")}/realtime/v1/sessions/${encodeChatId(chatId)}/${
+      endpoint === "in" ? "in/append" : "out"
+    }`;
+    return request(op, { endpoint, chatId }, url, e.h, e.b, signal);
   }
 
-  // Performs one effect; resolves to the outcome's arguments for
-  // `Core.outcome` (kind, status, a, b, c, flag), or a Uint8Array of
-  // bytes read.
+  // The stream of a 2xx response, kept for the reads that follow; the
+  // outcome `none` when it has no body.
+  function keepBody(op, resp, none) {
+    const body = bodyReader(resp);
+    if (!body) throw none;
+    ioOf(op).body = body;
+  }
+
+  // Performs one effect; resolves to its outcome, or a Uint8Array of bytes
+  // read.
   async function perform(op, tag, arg, signal) {
     try {
       switch (tag) {
-        case "T": {
-          const v = await callApp(op, opts.accessToken, { chatId: arg }, signal);
-          return [TOKEN, 0, str(v)];
-        }
+        case "T":
+          return [TOKEN, 0, str(await callApp(op, accessToken, { chatId: arg }, signal))];
         case "S": {
-          const f = opts.startSession;
+          const f = startSession;
           if (!f) return [MISUSE, 0, "TriggerChatTransport: `startSession` is required to start a session"];
           const cd = clientData;
           const v = await callApp(op, f, { taskId: opts.task, chatId: arg, clientData: absent(cd) ? {} : cd }, signal);
           return [STARTED, 0, str(prop(v, "publicAccessToken")), undefined, undefined, prop(v, "pendingVersion") === true];
         }
         case "A": {
-          const e = JSON.parse(arg);
-          const resp = await sessionFetch(op, "in", e, signal);
+          const resp = await sessionFetch(op, "in", JSON.parse(arg), signal);
           const status = statusOf(resp);
           const reset = headerOf(resp, "x-ratelimit-reset");
           const retryAfter = headerOf(resp, "retry-after");
@@ -700,78 +657,56 @@ export function Runner(makeCore, options) {
           return [RESPONSE, status, body, reset, retryAfter];
         }
         case "O": {
-          const e = JSON.parse(arg);
-          const resp = await sessionFetch(op, "out", e, signal);
+          const resp = await sessionFetch(op, "out", JSON.parse(arg), signal);
           const status = statusOf(resp);
           const settled = headerOf(resp, "X-Session-Settled") === "true";
-          if (status >= 200 && status < 300) {
-            const q = bodyReader(resp);
-            if (!q) return [NETWORK, 0, "the stream response has no body"];
-            ioOf(op).body = q;
-          }
+          if (isOk(status)) keepBody(op, resp, [NETWORK, 0, "the stream response has no body"]);
           return [CONNECTED, status, undefined, undefined, undefined, settled];
         }
         case "H": {
           const e = JSON.parse(arg);
-          let resp;
-          try {
-            resp = await request(undefined, undefined, e.u, "POST", e.h, e.b, signal);
-          } catch (f) {
-            if (!(f instanceof Failure)) throw f;
-            if (f.kind === null) return [INTERRUPTED];
-            return failOf(op, f);
-          }
+          const resp = await request(op, undefined, e.u, e.h, e.b, signal);
           const status = statusOf(resp);
           let errorBody = "";
-          if (status >= 200 && status < 300) {
-            const q = bodyReader(resp);
-            if (!q) return [PROTOCOL, 0, "the headStart route answered with no body"];
-            ioOf(op).body = q;
-          } else {
-            errorBody = await textOf(resp);
-          }
+          if (isOk(status)) keepBody(op, resp, [PROTOCOL, 0, "the headStart route answered with no body"]);
+          else errorBody = await textOf(resp);
           const token = headerOf(resp, "X-Trigger-Chat-Access-Token");
           const pending = headerOf(resp, "X-Trigger-Chat-Pending-Version") === "1";
           return [HEAD_STARTED, status, token, errorBody, undefined, pending];
         }
         case "R": {
           const io = ioOf(op);
-          const q = io.body;
+          const body = io.body;
           io.body = null;
-          if (!q) return [NETWORK, 0, "the connection is gone"];
+          if (!body) return [NETWORK, 0, "the connection is gone"];
           let r;
           try {
-            r = await readOrStall(q, +arg, signal);
+            r = await body.read(+arg, signal);
           } catch (e) {
-            cancelReader(q);
+            body.cancel();
             if (signal.aborted) return [INTERRUPTED];
             return [NETWORK, 0, named(e, "AbortError") ? "the connection was aborted" : describe(e)];
           }
           if (r instanceof Uint8Array) {
-            ioOf(op).body = q;
+            ioOf(op).body = body;
             return r;
           }
-          cancelReader(q);
+          body.cancel();
           return [r === undefined ? EOF : r === null ? STALL : INTERRUPTED];
         }
         case "Z":
-          await sleep(+arg, signal);
+          await wait(signal, +arg, () => {});
           return [signal.aborted ? INTERRUPTED : SLEPT];
-        case "P": {
-          let resolve;
-          const waited = new Promise((r) => {
-            resolve = r;
+        case "P":
+          await wait(signal, undefined, (finish) => {
+            ioOf(op).wake = finish;
           });
-          ioOf(op).wake = resolve;
-          await settle(waited, signal);
           return [signal.aborted ? INTERRUPTED : WOKEN];
-        }
       }
       return [MISUSE, 0, "not an effect"];
     } catch (f) {
-      if (Array.isArray(f)) return f;
-      if (f instanceof Failure) return failOf(op, f);
-      return thrownBy(op, f);
+      // An outcome thrown to end the effect early, or the app's own throw.
+      return Array.isArray(f) ? f : thrownBy(op, f);
     }
   }
 
@@ -799,11 +734,7 @@ export function Runner(makeCore, options) {
         io?.conn?.abort();
         const kind = effect[1];
         const rest = effect.slice(2);
-        if (kind === "e") {
-          const e = JSON.parse(rest);
-          if (e.code === "CALLBACK" && io && io.thrown !== undefined) throw io.thrown;
-          throw makeError(e);
-        }
+        if (kind === "e") throw errorOf(JSON.parse(rest), io);
         return { done: kind === "c" ? null : kind === "t" ? true : kind === "f" ? false : kind === "s" ? persisted(rest) : { stream: +rest } };
       }
       const ctl = new AbortController();
@@ -821,114 +752,104 @@ export function Runner(makeCore, options) {
       }
       const got = await perform(op, tag, effect.slice(1), ctl.signal);
       const after = ioOf(op);
-      const c = after.ctl;
+      if (connect) after.conn = after.ctl;
       after.ctl = null;
-      if (connect) after.conn = c;
-      if (got instanceof Uint8Array) withCore((core) => core.bytes(op, got));
-      else withCore((core) => core.outcome(op, got[0], got[1] ?? 0, got[2], got[3], got[4], got[5] ?? false));
+      withCore((c) => (got instanceof Uint8Array ? c.bytes(op, got) : c.outcome(op, ...got)));
     }
   }
 
   // Forwards the app's AbortSignal to the operation that carries the call
-  // now (the send, then its stream); `off()` removes the listener.
+  // now (the send, then its stream); returns a function that removes the
+  // listener, if there is one.
   function hookAbort(signal, target) {
-    if (!signal) return null;
+    if (!signal) return;
     const abort = () => {
       settledBy.delete(target.op);
-      withCore((c) => c.op(0, target.op, false));
+      withCore((c) => c.op(0, target.op));
     };
-    if (signal.aborted) {
-      abort();
-      return null;
-    }
-    signal.addEventListener("abort", abort);
-    return { off: () => signal.removeEventListener("abort", abort) };
+    if (!signal.aborted) return listen(signal, "abort", abort);
+    abort();
   }
 
   // The chunks of stream `op`, pulled by the shim's ReadableStream:
-  // `next()` resolves to an array of chunks, or `null` at the end.
-  function sourceOf(op, abortHook, first) {
+  // `next()` resolves to an array of chunks, or `null` at the end; `first`:
+  // the chunks already read (`null`: the stream ended before any).
+  function sourceOf(op, unhookAbort, first) {
     const offWake = watchWake((force) => withCore((c) => c.op(2, op, force)));
     let hooks = true;
     const unhook = () => {
       if (!hooks) return;
       hooks = false;
-      abortHook?.off();
+      unhookAbort?.();
       offWake();
     };
     return {
       next: async () => {
-        if (first !== undefined) {
-          const f = first;
-          first = undefined;
-          if (f !== null) return f;
-          unhook();
-          return null;
-        }
-        if (!hooks) return null;
+        let chunks = first;
+        first = undefined;
         try {
-          const r = await drive(op);
-          if (r.chunks) return r.chunks;
-          unhook();
-          return null;
+          if (chunks === undefined && hooks) chunks = (await drive(op)).chunks;
         } catch (e) {
           unhook();
           throw e;
         }
+        if (chunks) return chunks;
+        unhook();
+        return null;
       },
       cancel: () => {
         settledBy.delete(op);
-        withCore((c) => c.op(1, op, false));
+        withCore((c) => c.op(1, op));
         unhook();
       },
     };
   }
 
-  // Drives `op` to its first result with the app's signal forwarded to
-  // `target.op`; the listener stays on for the stream that follows.
-  async function driveHooked(signal, target) {
-    const hook = hookAbort(signal, target);
+  // Runs a send until it resolves, with the app's `signal` forwarded to
+  // the operation that carries the call (the send, then its stream); a
+  // reply's stream becomes a source. A head start's source comes at once:
+  // the route's answer decides whether the send succeeded, so its stream is
+  // read up to its first chunks first.
+  async function sendAndStream(op, signal, onSettled, headStart) {
+    const target = { op };
+    const unhook = hookAbort(signal, target);
+    let r;
     try {
-      return [await drive(target.op), hook];
+      r = await drive(op);
     } catch (e) {
-      hook?.off();
+      unhook?.();
       throw e;
     }
-  }
-
-  // Runs a send until it resolves; a reply's stream becomes a source.
-  async function sendAndStream(op, signal, onSettled) {
-    const target = { op };
-    const [r, hook] = await driveHooked(signal, target);
+    if (headStart) return sourceOf(op, unhook, r.chunks ?? null);
     const done = r.done;
     if (isObject(done) && done.stream !== undefined) {
       target.op = done.stream;
       if (onSettled) settledBy.set(done.stream, onSettled);
-      return sourceOf(done.stream, hook);
+      return sourceOf(done.stream, unhook);
     }
-    hook?.off();
+    unhook?.();
     return done === undefined ? null : done;
   }
 
   // `{...clientData, ...metadata}`, or `undefined` when neither is given.
   function merged(metadata) {
-    const given = [toJson(clientData, "clientData"), toJson(metadata, "metadata")].filter(
-      (j) => j !== undefined && j !== "null",
-    );
-    if (given.length === 0) return undefined;
-    let out = {};
-    for (const j of given) out = { ...out, ...objectOf(j) };
-    return out;
+    const given = [jsonCopy(clientData, "clientData"), jsonCopy(metadata, "metadata")].filter((v) => v != null);
+    return given.length === 0 ? undefined : given.reduce((out, v) => ({ ...out, ...spreadable(v) }), {});
   }
 
+  // A send of `chunk` on the engine (`source`: 0 submit, 1 regenerate, 2
+  // action, 3 steering, 4 stop, 5 start); its operation. Left out: no
+  // `messageId`, no stop on abort.
+  const send = (chatId, chunk, source, messageId, stopOnAbort) =>
+    withCore((c) => c.send(chatId, chunk, source, messageId, stopOnAbort));
+
   async function start(chatId) {
-    const id = chatIdArg(chatId, "start");
-    return sendAndStream(withCore((c) => c.send(id, "", 5, undefined, false)));
+    return sendAndStream(send(chatIdArg(chatId, "start"), "", 5));
   }
 
   /** `useChat`'s send: append the newest message, then stream the reply. */
   async function sendMessages(options) {
-    if (!isObject(options)) throw misuse("TriggerChatTransport.sendMessages: options must be an object");
+    if (!isObject(options)) throw mustBe(argName("sendMessages", "options"), "an object");
     const chatId = chatIdArg(prop(options, "chatId"), "sendMessages");
     // Before anything else: no head-start route call either.
     const s = getSession(chatId);
@@ -940,47 +861,32 @@ export function Runner(makeCore, options) {
     if (action !== undefined) return actionOp(chatId, action, prop(options, "metadata"), signal);
     const trigger = prop(options, "trigger");
     if (trigger !== "submit-message" && trigger !== "regenerate-message") {
-      throw misuse(
-        'TriggerChatTransport.sendMessages: `trigger` must be "submit-message" or "regenerate-message"',
-      );
+      throw mustBe(argName("sendMessages", "`trigger`"), '"submit-message" or "regenerate-message"');
     }
     const messages = prop(options, "messages");
-    if (!Array.isArray(messages)) throw misuse("TriggerChatTransport.sendMessages: `messages` must be an array");
+    if (!Array.isArray(messages)) throw mustBe(argName("sendMessages", "`messages`"), "an array");
     const messageId = str(prop(options, "messageId"));
     const metadata = merged(prop(options, "metadata"));
-    const body = toJson(prop(options, "body"), "body");
+    const body = spreadable(jsonCopy(prop(options, "body"), "body"));
     const regenerate = trigger === "regenerate-message" ? 1 : 0;
     const headStart = opts.headStart;
     if (headStart !== undefined && s === undefined) {
-      const history = toJson(messages, "messages") ?? "[]";
-      const payload = { ...objectOf(body), headStartMessages: JSON.parse(history), chatId, trigger };
+      const payload = { ...body, headStartMessages: jsonCopy(messages, "messages"), chatId, trigger };
       if (messageId !== undefined) payload.messageId = messageId;
       if (metadata !== undefined) payload.metadata = metadata;
       const op = withCore((c) => c.headStart(chatId, headStart, JSON.stringify(payload), messageId));
-      return headStartOp(op, signal);
+      return sendAndStream(op, signal, undefined, true);
     }
     if (!regenerate && messages.length === 0) {
-      throw misuse("TriggerChatTransport.sendMessages: 'submit-message' trigger requires at least one message");
+      throw misuse(argName("sendMessages", "'submit-message' trigger requires at least one message"));
     }
-    const last = messages.length === 0 ? undefined : toJson(messages[messages.length - 1], "message");
-    const payload = { ...objectOf(body) };
-    if (!regenerate && last !== undefined) payload.message = slim(JSON.parse(last));
-    payload.chatId = chatId;
-    payload.trigger = trigger;
-    if (messageId !== undefined) payload.messageId = messageId;
-    else delete payload.messageId;
-    if (metadata !== undefined) payload.metadata = metadata;
-    else delete payload.metadata;
-    const op = withCore((c) => c.send(chatId, messageChunk(payload), regenerate, messageId, true));
-    return sendAndStream(op, signal);
-  }
-
-  // The head-start path: the route's answer decides whether the send
-  // succeeded, so the stream is read up to its first chunks before the
-  // source is handed out.
-  async function headStartOp(op, signal) {
-    const [r, hook] = await driveHooked(signal, { op });
-    return sourceOf(op, hook, r.chunks ?? null);
+    const last = jsonCopy(messages.at(-1), "message");
+    const payload = { ...body };
+    if (!regenerate && last !== undefined) payload.message = slim(last);
+    // An undefined `messageId` or `metadata` (the body's too) is left out of
+    // the JSON.
+    Object.assign(payload, { chatId, trigger, messageId, metadata });
+    return sendAndStream(send(chatId, messageChunk(payload), regenerate, messageId, true), signal);
   }
 
   /** Resumes the chat's reply after a reload; `null` when there is nothing
@@ -997,18 +903,17 @@ export function Runner(makeCore, options) {
   /** A steering message while a reply streams; the stream goes on. */
   async function sendPendingMessage(chatId, message, metadata) {
     const id = chatIdArg(chatId, "sendPendingMessage");
-    const msg = toJson(message, "message");
-    if (msg === undefined) throw misuse("TriggerChatTransport.sendPendingMessage: `message` is required");
-    const payload = { message: JSON.parse(msg), chatId: id, trigger: "submit-message" };
+    const msg = jsonCopy(message, "message");
+    if (msg === undefined) throw misuse(argName("sendPendingMessage", "`message` is required"));
+    const payload = { message: msg, chatId: id, trigger: "submit-message" };
     const md = merged(metadata);
     if (md !== undefined) payload.metadata = md;
-    return sendAndStream(withCore((c) => c.send(id, messageChunk(payload), 3, undefined, false)));
+    return sendAndStream(send(id, messageChunk(payload), 3));
   }
 
   /** Stops the agent's turn and ends the chat's stream. */
   async function stopGeneration(chatId) {
-    const id = chatIdArg(chatId, "stopGeneration");
-    return sendAndStream(withCore((c) => c.send(id, "", 4, undefined, false)));
+    return sendAndStream(send(chatIdArg(chatId, "stopGeneration"), "", 4));
   }
 
   /** A custom action for the agent's `onAction`; streams its reply. */
@@ -1017,49 +922,37 @@ export function Runner(makeCore, options) {
     const signal = signalArg(prop(options, "abortSignal"), "sendAction");
     const onSettled = prop(options, "onSettled");
     if (!absent(onSettled) && typeof onSettled !== "function") {
-      throw misuse("TriggerChatTransport.sendAction: `onSettled` must be a function");
+      throw mustBe(argName("sendAction", "`onSettled`"), "a function");
     }
-    return actionOp(id, action, prop(options, "metadata"), signal, absent(onSettled) ? undefined : onSettled);
+    return actionOp(id, action, prop(options, "metadata"), signal, onSettled ?? undefined);
   }
 
   // An action on `.in` (with the call's `metadata` over `clientData`), then
   // its reply on `.out`.
   function actionOp(chatId, action, metadata, signal, onSettled) {
-    const json = toJson(action, "action") ?? "null";
-    const payload = { chatId, trigger: "action", action: JSON.parse(json) };
+    const payload = { chatId, trigger: "action", action: jsonCopy(action, "action") ?? null };
     const md = merged(metadata);
     if (md !== undefined) payload.metadata = md;
-    const op = withCore((c) => c.send(chatId, messageChunk(payload), 2, undefined, !!signal));
-    return sendAndStream(op, signal, onSettled);
+    return sendAndStream(send(chatId, messageChunk(payload), 2, undefined, !!signal), signal, onSettled);
   }
 
   function sessionStatus(chatId) {
-    return typeof chatId === "string" && getSession(chatId)?.closed ? "closed" : "open";
+    return getSession(chatId)?.closed ? "closed" : "open";
   }
 
   function sessionClosedReason(chatId) {
-    if (typeof chatId !== "string") return undefined;
     const s = getSession(chatId);
     return s?.closed ? s.closedReason : undefined;
   }
 
   function getSession(chatId) {
-    if (typeof chatId !== "string") return undefined;
-    const json = core.session(chatId);
-    return json === undefined ? undefined : persisted(json);
+    return typeof chatId === "string" ? persisted(core.session(chatId)) : undefined;
   }
 
   function setSession(chatId, session) {
     const id = chatIdArg(chatId, "setSession");
-    const s = sessionFrom(session, "TriggerChatTransport.setSession: `session`");
+    const s = sessionFrom(session, argName("setSession", "`session`"));
     withCore((c) => c.setSession(id, ...s, false));
-  }
-
-  function setOnSessionChange(callback) {
-    if (absent(callback)) onChange = undefined;
-    else if (typeof callback !== "function") {
-      throw misuse("TriggerChatTransport.setOnSessionChange: the callback must be a function");
-    } else onChange = callback;
   }
 
   function setClientData(value) {
@@ -1075,7 +968,7 @@ export function Runner(makeCore, options) {
   function seedResumeCursor(chatId, lastEventId) {
     const id = chatIdArg(chatId, "seedResumeCursor");
     if (typeof lastEventId !== "string") {
-      throw misuse("TriggerChatTransport.seedResumeCursor: `lastEventId` must be a string");
+      throw mustBe(argName("seedResumeCursor", "`lastEventId`"), "a string");
     }
     withCore((c) => c.chat(0, id, lastEventId));
   }
@@ -1087,39 +980,39 @@ export function Runner(makeCore, options) {
   }
 
   /** Replaces one of the app's callbacks (`AccessToken`, `StartSession`,
-   *  `Fetch` or `OnEvent`); the next use reads the new one. */
+   *  `Fetch`, `OnEvent` or `OnSessionChange`; absent: none); the next use
+   *  reads the new one. */
   function setCallback(which, callback) {
-    const bad = () => misuse(`TriggerChatTransport.set${which}: the callback must be a function`);
-    let f;
-    if (!absent(callback)) {
-      if (typeof callback !== "function") throw bad();
-      f = callback;
-    }
-    const o = opts;
+    const bad = () => mustBe(argName(`set${which}`, "the callback"), "a function");
+    if (!absent(callback) && typeof callback !== "function") throw bad();
+    const f = callback ?? undefined;
     switch (which) {
       case "AccessToken":
         // Absent keeps the current one (it is required).
-        if (f) o.accessToken = f;
+        if (f) accessToken = f;
         break;
       case "StartSession":
-        o.startSession = f;
+        startSession = f;
         break;
       case "Fetch":
-        o.fetch = f;
+        fetchOverride = f;
         break;
       case "OnEvent":
-        o.onEvent = f;
+        onEvent = f;
+        break;
+      case "OnSessionChange":
+        onChange = f;
         break;
       default:
         throw bad();
     }
-    core.callbacks(!!o.startSession, !!o.onEvent);
+    core.callbacks(!!startSession, !!onEvent);
   }
 
   /** Ends every open operation: no timer or connection is left. */
   function dispose() {
     settledBy.clear();
-    withCore((c) => c.op(3, 0, false));
+    withCore((c) => c.op(3, 0));
   }
 
   return {
@@ -1134,7 +1027,6 @@ export function Runner(makeCore, options) {
     sessionClosedReason,
     getSession,
     setSession,
-    setOnSessionChange,
     setClientData,
     adoptLastEventId,
     seedResumeCursor,

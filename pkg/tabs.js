@@ -22,70 +22,74 @@ const callEach = (set, ...args) => {
 };
 
 export class TabCoordinator {
+  #id = globalThis.crypto?.randomUUID?.() ?? `tab-${Date.now()}-${Math.random()}`;
+  #others = new Map(); // chatId -> { tab, seen }
+  #mine = new Set();
+  #channel = null;
+  #timer;
+  readOnlyListeners = new Set();
+  messageListeners = new Set();
+  sessionListeners = new Set();
+
   constructor() {
-    this.id = globalThis.crypto?.randomUUID?.() ?? `tab-${Date.now()}-${Math.random()}`;
-    this.others = new Map(); // chatId -> { tab, seen }
-    this.mine = new Set();
-    this.readOnlyListeners = new Set();
-    this.messageListeners = new Set();
-    this.sessionListeners = new Set();
-    this.channel = null;
     if (typeof BroadcastChannel !== "function") return;
-    this.channel = new BroadcastChannel(CHANNEL);
-    this.channel.onmessage = (e) => this.receive(e.data);
-    this.timer = setInterval(() => this.tick(), BEAT_MS);
-    this.onUnload = () => this.releaseAll();
-    globalThis.addEventListener?.("beforeunload", this.onUnload);
+    this.#channel = new BroadcastChannel(CHANNEL);
+    this.#channel.onmessage = (e) => this.#receive(e.data);
+    this.#timer = setInterval(() => this.#tick(), BEAT_MS);
+    globalThis.addEventListener?.("beforeunload", this.#releaseAll);
   }
 
   post(type, chatId, extra) {
     try {
-      this.channel?.postMessage({ type, chatId, tabId: this.id, ...extra });
+      this.#channel?.postMessage({ type, chatId, tabId: this.#id, ...extra });
     } catch {
       // A closed channel or an uncloneable payload: nothing to tell.
     }
   }
 
   isReadOnly(chatId) {
-    const c = this.others.get(chatId);
-    return c !== undefined && c.tab !== this.id;
+    const c = this.#others.get(chatId);
+    return c !== undefined && c.tab !== this.#id;
   }
 
   hasClaim(chatId) {
-    return this.mine.has(chatId);
+    return this.#mine.has(chatId);
   }
 
   claim(chatId) {
-    if (!this.channel) return true;
+    if (!this.#channel) return true;
     if (this.isReadOnly(chatId)) return false;
-    this.mine.add(chatId);
+    this.#mine.add(chatId);
     this.post("claim", chatId);
     return true;
   }
 
   release(chatId) {
-    if (!this.mine.delete(chatId)) return;
-    this.post("release", chatId);
+    if (this.#mine.delete(chatId)) this.post("release", chatId);
   }
 
-  releaseAll() {
-    for (const chatId of [...this.mine]) this.release(chatId);
+  // Gives this tab's claims up, as when the page unloads.
+  #releaseAll = () => {
+    for (const chatId of [...this.#mine]) this.release(chatId);
+  };
+
+  // Another tab's claim is gone (released, or silent too long).
+  #forget(chatId) {
+    this.#others.delete(chatId);
+    callEach(this.readOnlyListeners, chatId, false);
   }
 
-  receive(msg) {
-    if (!msg || typeof msg !== "object" || msg.tabId === this.id) return;
+  #receive(msg) {
+    if (!msg || typeof msg !== "object" || msg.tabId === this.#id) return;
     const { type, chatId, tabId: tab } = msg;
     if (type === "claim") {
       const was = this.isReadOnly(chatId);
-      this.others.set(chatId, { tab, seen: Date.now() });
+      this.#others.set(chatId, { tab, seen: Date.now() });
       if (!was) callEach(this.readOnlyListeners, chatId, true);
     } else if (type === "release") {
-      if (this.others.get(chatId)?.tab === tab) {
-        this.others.delete(chatId);
-        callEach(this.readOnlyListeners, chatId, false);
-      }
+      if (this.#others.get(chatId)?.tab === tab) this.#forget(chatId);
     } else if (type === "heartbeat") {
-      const c = this.others.get(chatId);
+      const c = this.#others.get(chatId);
       if (c?.tab === tab) c.seen = Date.now();
     } else if (type === "messages") {
       callEach(this.messageListeners, chatId, msg.messages);
@@ -94,23 +98,20 @@ export class TabCoordinator {
     }
   }
 
-  tick() {
-    for (const chatId of this.mine) this.post("heartbeat", chatId);
+  #tick() {
+    for (const chatId of this.#mine) this.post("heartbeat", chatId);
     const now = Date.now();
-    for (const [chatId, c] of this.others) {
-      if (now - c.seen > EXPIRE_MS) {
-        this.others.delete(chatId);
-        callEach(this.readOnlyListeners, chatId, false);
-      }
+    for (const [chatId, c] of this.#others) {
+      if (now - c.seen > EXPIRE_MS) this.#forget(chatId);
     }
   }
 
   dispose() {
-    this.releaseAll();
-    clearInterval(this.timer);
-    globalThis.removeEventListener?.("beforeunload", this.onUnload);
-    this.channel?.close();
-    this.channel = null;
+    this.#releaseAll();
+    clearInterval(this.#timer);
+    globalThis.removeEventListener?.("beforeunload", this.#releaseAll);
+    this.#channel?.close();
+    this.#channel = null;
     this.readOnlyListeners.clear();
     this.messageListeners.clear();
     this.sessionListeners.clear();

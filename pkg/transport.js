@@ -27,20 +27,18 @@ function toStream(source, onEnd) {
   };
   return new ReadableStream({
     async pull(controller) {
-      let batch;
       try {
-        batch = await source.next();
+        const batch = await source.next();
+        if (batch !== null) {
+          for (const chunk of batch) controller.enqueue(chunk);
+          return;
+        }
+        end();
+        controller.close();
       } catch (err) {
         end();
         controller.error(err);
-        return;
       }
-      if (batch === null) {
-        end();
-        controller.close();
-        return;
-      }
-      for (let i = 0; i < batch.length; i++) controller.enqueue(batch[i]);
     },
     cancel() {
       if (open) source.cancel();
@@ -71,12 +69,6 @@ export class TriggerChatTransport {
   /** AI SDK 7: a resumed stream replays the current turn from its start. */
   resumeStreamIsReplay = true;
 
-  #claim(chatId) {
-    if (!this.#tabs) return;
-    if (this.#tabs.isReadOnly(chatId)) throw new Error("This chat is active in another tab");
-    this.#tabs.claim(chatId);
-  }
-
   #ended(chatId) {
     if (!this.#tabs) return undefined;
     return () => {
@@ -97,7 +89,9 @@ export class TriggerChatTransport {
   // Claims the chat for this tab for a send; gives the claim back when the
   // send fails before a stream exists.
   async #claimed(chatId, send) {
-    this.#claim(chatId);
+    const tabs = this.#tabs;
+    if (tabs?.isReadOnly(chatId)) throw new Error("This chat is active in another tab");
+    tabs?.claim(chatId);
     let source;
     try {
       source = await send();
@@ -142,7 +136,7 @@ export class TriggerChatTransport {
   }
 
   setOnSessionChange(callback) {
-    this.#engine.setOnSessionChange(callback);
+    this.#engine.setCallback("OnSessionChange", callback);
   }
 
   setClientData(clientData) {
@@ -155,8 +149,8 @@ export class TriggerChatTransport {
 
   setAccessToken(accessToken) {
     // 4.8.3 accepts `undefined` (a hook passing an absent option); the
-    // current callback stays, since a transport cannot work without one.
-    if (accessToken === undefined) return;
+    // engine keeps the current callback then, since a transport cannot work
+    // without one.
     this.#engine.setCallback("AccessToken", accessToken);
   }
 
