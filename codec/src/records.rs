@@ -95,10 +95,16 @@ impl Record<'_> {
     }
 }
 
-/// Whether the text holds a string starting `trigger:`, as every legacy
-/// control chunk's type does. A cheap screen before a closer look.
+/// Whether the chunk may be a legacy control chunk, its `type` a string
+/// starting `trigger:`: a cheap screen before a closer look. The usual
+/// chunk starts with its type (`{"type":"text-delta",...`), and that first
+/// `type` is the one a closer look reads, so one look there decides; any
+/// other shape is searched for a string starting `trigger:` anywhere.
 fn mentions_trigger_type(text: &str) -> bool {
     let b = text.as_bytes();
+    if let Some(value) = b.strip_prefix(b"{\"type\":\"") {
+        return value.starts_with(b"trigger:");
+    }
     memchr::memchr_iter(b'"', b).any(|i| b[i + 1..].starts_with(b"trigger:"))
 }
 
@@ -189,7 +195,7 @@ pub fn decode_batch(data: &str, mut visit: impl FnMut(Record<'_>)) -> Result<(),
         r.array(|r| {
             let rec = read_record(r)?;
             if failure.is_none() {
-                if let Err(e) = classify(rec, &mut visit) {
+                if let Err(e) = classify(&rec, &mut visit) {
                     failure = Some(e);
                 }
             }
@@ -257,7 +263,7 @@ pub fn decode_batch_prefix(data: &[u8], mut visit: impl FnMut(Record<'_>)) -> us
             return n;
         };
         let used = r.offset();
-        if classify(rec, &mut visit).is_err() {
+        if classify(&rec, &mut visit).is_err() {
             return n;
         }
         n += 1;
@@ -272,7 +278,7 @@ pub fn decode_batch_prefix(data: &[u8], mut visit: impl FnMut(Record<'_>)) -> us
 }
 
 /// One record for `visit` (`dyn`: one copy in the module for every caller).
-fn classify(rec: RecordWire<'_>, visit: &mut dyn FnMut(Record<'_>)) -> Result<(), Error> {
+fn classify(rec: &RecordWire<'_>, visit: &mut dyn FnMut(Record<'_>)) -> Result<(), Error> {
     let Some(seq) = rec.seq else {
         return Err(Error::Decode("a record has no numeric seq_num".into()));
     };
@@ -550,7 +556,9 @@ mod tests {
             {"seq_num":5,"body":"{\"data\":{\"type\":\"trigger:turn-complete\",\"publicAccessToken\":\"t\"},\"id\":\"a\"}"},
             {"seq_num":6,"body":"{\"data\":{\"type\":\"trigger:upgrade-required\"},\"id\":\"b\"}"},
             {"seq_num":7,"body":"{\"data\":{\"type\":\"trigger:something-new\"},\"id\":\"c\"}"},
-            {"seq_num":8,"body":"{\"data\":{\"type\":\"text-delta\",\"delta\":\"\\\"trigger:not-a-type\"},\"id\":\"d\"}"}
+            {"seq_num":8,"body":"{\"data\":{\"type\":\"text-delta\",\"delta\":\"\\\"trigger:not-a-type\"},\"id\":\"d\"}"},
+            {"seq_num":9,"body":"{\"data\":{\"publicAccessToken\":\"u\",\"type\":\"trigger:turn-complete\"},\"id\":\"e\"}"},
+            {"seq_num":10,"body":"{\"data\":{ \"type\" : \"trigger:upgrade-required\" },\"id\":\"f\"}"}
         ]}"#;
         let out = collect(data).unwrap();
         assert_eq!(
@@ -560,6 +568,12 @@ mod tests {
         assert_eq!(out[1], "6:UpgradeRequired");
         assert_eq!(out[2], "7:skip");
         assert!(out[3].starts_with("8:data:d:"), "{}", out[3]);
+        // The type anywhere but first, and with spaces around: still known.
+        assert_eq!(
+            out[4],
+            r#"9:TurnComplete { token: Some("u"), closed: None, in_event_id: None, in_event_text: None }"#
+        );
+        assert_eq!(out[5], "10:UpgradeRequired");
     }
 
     #[test]
