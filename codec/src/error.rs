@@ -1,8 +1,8 @@
 //! The one error type of the core, grouped by who is at fault.
 //!
-//! No `JsValue` here: `web::errors` turns an [`Error`] into a JS `Error`
-//! with a stable `code`, the HTTP `status` where there is one, and
-//! `retryable`.
+//! No JavaScript here: [`Error::json`] is what crosses to the shim, which
+//! builds a JS `Error` from it with a stable `code`, the HTTP `status`
+//! where there is one, and `retryable`.
 
 use crate::json::quote;
 use crate::prelude::*;
