@@ -120,9 +120,7 @@ impl Error {
             },
         }
     }
-}
 
-impl Error {
     /// The error as JSON: `code`, `message`, `retryable`, and `status` and
     /// `closedReason` where they apply (the JS shim builds its `Error`
     /// from it: a `TypeError` for misuse).

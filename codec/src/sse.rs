@@ -253,9 +253,11 @@ impl SseDecoder {
             b"id" if !value.contains(&0) => {
                 self.last_id = Some(lossy(value));
             }
-            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
-                // Too many digits to fit is not a valid retry either.
-                self.retry = core::str::from_utf8(value).ok().and_then(whole_number);
+            // Digits only; too many to fit is not a valid retry either.
+            b"retry" => {
+                if let Some(ms) = core::str::from_utf8(value).ok().and_then(whole_number) {
+                    self.retry = Some(ms);
+                }
             }
             _ => {}
         }
