@@ -92,7 +92,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    #[inline(always)]
+    #[inline]
     fn ws(&mut self) {
         while self.pos < self.text.len() && is_ws(self.bytes()[self.pos]) {
             self.pos += 1;
@@ -103,6 +103,17 @@ impl<'a> Reader<'a> {
     /// How far reading has come, in bytes from the start of the text.
     pub fn offset(&self) -> usize {
         self.pos
+    }
+
+    /// For a flat pass over what comes next: the text, the cursor, and how
+    /// many more levels may nest from here.
+    pub(crate) fn flat(&self) -> (&'a str, usize, usize) {
+        (self.text, self.pos, MAX_DEPTH.saturating_sub(self.depth))
+    }
+
+    /// Moves the cursor past what a flat pass read.
+    pub(crate) fn skip_to(&mut self, pos: usize) {
+        self.pos = pos;
     }
 
     #[inline(always)]
@@ -133,18 +144,7 @@ impl<'a> Reader<'a> {
     pub fn value(&mut self) -> Result<&'a str> {
         self.ws();
         let start = self.pos;
-        match self.bytes().get(self.pos) {
-            Some(b'"') => {
-                self.read_string(false)?;
-            }
-            Some(b'{') => self.object(|r, _| r.value().map(drop))?,
-            Some(b'[') => self.array(|r| r.value().map(drop))?,
-            Some(b't') => self.literal("true")?,
-            Some(b'f') => self.literal("false")?,
-            Some(b'n') => self.literal("null")?,
-            Some(b'-' | b'0'..=b'9') => self.number()?,
-            _ => return self.err("a value"),
-        }
+        self.pos = skip_value(self.bytes(), start, MAX_DEPTH.saturating_sub(self.depth))?;
         Ok(self.span(start, self.pos))
     }
 
@@ -156,137 +156,45 @@ impl<'a> Reader<'a> {
         self.text.get(start..end).unwrap_or_default()
     }
 
-    fn literal(&mut self, word: &'static str) -> Result<()> {
-        let rest = self.bytes().get(self.pos..).unwrap_or_default();
-        if rest.starts_with(word.as_bytes()) {
-            self.pos += word.len();
-            Ok(())
-        } else {
-            self.err(word)
-        }
-    }
-
-    fn digits(&mut self) -> usize {
-        let start = self.pos;
-        while self.bytes().get(self.pos).is_some_and(u8::is_ascii_digit) {
-            self.pos += 1;
-        }
-        self.pos - start
-    }
-
-    fn number(&mut self) -> Result<()> {
-        if self.bytes().get(self.pos) == Some(&b'-') {
-            self.pos += 1;
-        }
-        match self.bytes().get(self.pos) {
-            Some(b'0') => self.pos += 1,
-            Some(b'1'..=b'9') => {
-                self.digits();
-            }
-            _ => return self.err("a digit"),
-        }
-        if self.bytes().get(self.pos) == Some(&b'.') {
-            self.pos += 1;
-            if self.digits() == 0 {
-                return self.err("a digit after the decimal point");
-            }
-        }
-        if matches!(self.bytes().get(self.pos), Some(b'e' | b'E')) {
-            self.pos += 1;
-            if matches!(self.bytes().get(self.pos), Some(b'+' | b'-')) {
-                self.pos += 1;
-            }
-            if self.digits() == 0 {
-                return self.err("a digit in the exponent");
-            }
-        }
-        Ok(())
-    }
-
     /// A non-negative integer that fits in 64 bits.
     pub fn u64(&mut self) -> Result<u64> {
         self.ws();
         let start = self.pos;
-        if !matches!(self.bytes().get(self.pos), Some(b'0'..=b'9')) {
-            return self.err("a non-negative integer");
+        let expected = "a non-negative integer";
+        if !matches!(self.bytes().get(start), Some(b'0'..=b'9')) {
+            return self.err(expected);
         }
-        self.number()?;
+        let end = skip_number(self.bytes(), start)?;
         // A fraction or an exponent is not an integer.
-        match self.text.get(start..self.pos).and_then(whole_number) {
-            Some(n) => Ok(n),
-            None => {
-                self.pos = start;
-                self.err("a non-negative integer")
-            }
-        }
+        let n = whole_number(self.span(start, end)).ok_or(JsonError {
+            offset: start,
+            expected,
+        })?;
+        self.pos = end;
+        Ok(n)
     }
 
     /// A string, unescaped; borrowed when it has no escapes.
     pub fn string(&mut self) -> Result<Cow<'a, str>> {
-        self.ws();
-        self.read_string(true)
-    }
-
-    /// Reads the string at the cursor in one pass: runs of plain characters
-    /// are found with a table lookup per byte; each escape is checked and,
-    /// when `keep` is set, the unescaped text is built as it goes. Without
-    /// `keep` (skipping a value) nothing is allocated and the text returned
-    /// is meaningless.
-    fn read_string(&mut self, keep: bool) -> Result<Cow<'a, str>> {
         self.eat(b'"', "a string")?;
-        let mut owned: Option<String> = None;
-        // Where the text not yet copied to `owned` starts.
-        let mut start = self.pos;
-        loop {
-            let rest = self.bytes().get(self.pos..).unwrap_or_default();
-            self.pos += rest
-                .iter()
-                .position(|&b| ENDS_RUN[usize::from(b)])
-                .unwrap_or(rest.len());
-            let run = self.span(start, self.pos);
-            match self.bytes().get(self.pos) {
-                Some(b'"') => {
-                    self.pos += 1;
-                    return Ok(match owned {
-                        None => Cow::Borrowed(run),
-                        Some(mut text) => {
-                            text.push_str(run);
-                            Cow::Owned(text)
-                        }
-                    });
-                }
-                Some(b'\\') => {
-                    let at = self.pos;
-                    // `\"`, `\\` and `\/` stand for the byte after the
-                    // backslash: it starts the next run (the common case in a
-                    // record body, which is JSON inside a string).
-                    let verbatim = matches!(self.bytes().get(at + 1), Some(b'"' | b'\\' | b'/'));
-                    let c = if verbatim {
-                        self.pos += 2;
-                        None
-                    } else {
-                        Some(self.escape()?)
-                    };
-                    if keep {
-                        // Sized for the rest of a typical body at once.
-                        let cap = (self.text.len() - at).min(1024);
-                        let text = owned.get_or_insert_with(|| String::with_capacity(cap));
-                        text.push_str(run);
-                        if let Some(c) = c {
-                            text.push(c);
-                        }
-                    }
-                    start = if verbatim { at + 1 } else { self.pos };
-                }
-                Some(_) => return self.err("no control character in a string"),
-                None => return self.err("the end of the string"),
-            }
+        let start = self.pos;
+        let (end, escaped) = skip_string(self.bytes(), start)?;
+        self.pos = end;
+        let raw = self.span(start, end - 1);
+        if !escaped {
+            return Ok(Cow::Borrowed(raw));
         }
+        let mut out = Vec::new();
+        let len = unescape_into(self.text, start, &mut out, raw.len()).map_or(0, |(_, n)| n);
+        out.truncate(len);
+        // Valid UTF-8 by construction: the text's own bytes, less ASCII
+        // backslashes, and whole encoded characters.
+        Ok(Cow::Owned(String::from_utf8(out).unwrap_or_default()))
     }
 
     /// Reads the escape at the cursor (a backslash) and returns the
     /// character it stands for. `\"`, `\\` and `\/` never come here: the
-    /// string reader copies the byte after the backslash as it is. Lone
+    /// unescaper copies the byte after the backslash as it is. Lone
     /// surrogates become U+FFFD, as a decoder of UTF-16 would make them.
     fn escape(&mut self) -> Result<char> {
         self.pos += 1;
@@ -414,6 +322,226 @@ impl<'a> Reader<'a> {
         }
         Ok(())
     }
+}
+
+fn fault<T>(offset: usize, expected: &'static str) -> Result<T> {
+    Err(JsonError { offset, expected })
+}
+
+/// Where the JSON value at `i` ends (no blanks before it, none taken after
+/// it), nesting at most `room` levels deep, its grammar checked. One loop
+/// with a bit stack of the open containers (1: object, 0: array) instead
+/// of a call per value: skipping a chunk is most of the reading of a data
+/// record.
+pub(crate) fn skip_value(b: &[u8], mut i: usize, room: usize) -> Result<usize> {
+    let mut open: u128 = 0;
+    let mut depth = 0;
+    loop {
+        // A value starts at `i`.
+        match b.get(i) {
+            Some(b'"') => i = skip_string(b, i + 1)?.0,
+            Some(&c @ (b'{' | b'[')) => {
+                depth += 1;
+                i += 1;
+                if depth > room {
+                    return fault(i, "less deeply nested arrays and objects");
+                }
+                let object = c == b'{';
+                open = open << 1 | u128::from(object);
+                i = skip_ws(b, i);
+                // `c + 2` is the closing bracket of either kind.
+                if b.get(i) != Some(&(c + 2)) {
+                    if object {
+                        i = skip_key(b, i)?;
+                    }
+                    continue;
+                }
+                depth -= 1;
+                open >>= 1;
+                i += 1;
+            }
+            Some(b't') => i = skip_word(b, i, "true")?,
+            Some(b'f') => i = skip_word(b, i, "false")?,
+            Some(b'n') => i = skip_word(b, i, "null")?,
+            Some(b'-' | b'0'..=b'9') => i = skip_number(b, i)?,
+            _ => return fault(i, "a value"),
+        }
+        // A value ended at `i`: close what ends here, or go on to the next.
+        loop {
+            if depth == 0 {
+                return Ok(i);
+            }
+            i = skip_ws(b, i);
+            let object = open & 1 == 1;
+            match b.get(i) {
+                Some(b',') => {
+                    i = skip_ws(b, i + 1);
+                    if object {
+                        i = skip_key(b, i)?;
+                    }
+                    break;
+                }
+                Some(b'}') if object => {}
+                Some(b']') if !object => {}
+                _ => return fault(i, if object { "',' or '}'" } else { "',' or ']'" }),
+            }
+            depth -= 1;
+            open >>= 1;
+            i += 1;
+        }
+    }
+}
+
+#[inline(always)]
+pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(|&c| is_ws(c)) {
+        i += 1;
+    }
+    i
+}
+
+/// A key, its colon and the blanks after it: where the value starts.
+fn skip_key(b: &[u8], i: usize) -> Result<usize> {
+    if b.get(i) != Some(&b'"') {
+        return fault(i, "a string");
+    }
+    let i = skip_ws(b, skip_string(b, i + 1)?.0);
+    if b.get(i) != Some(&b':') {
+        return fault(i, "':'");
+    }
+    Ok(skip_ws(b, i + 1))
+}
+
+/// The end of a string whose opening quote is just before `i` (just past
+/// its closing quote), and whether it has escapes.
+pub(crate) fn skip_string(b: &[u8], mut i: usize) -> Result<(usize, bool)> {
+    let mut escaped = false;
+    loop {
+        let Some(&c) = b.get(i) else {
+            return fault(i, "the end of the string");
+        };
+        i += 1;
+        if !ENDS_RUN[usize::from(c)] {
+            continue;
+        }
+        match c {
+            b'"' => return Ok((i, escaped)),
+            b'\\' => {
+                escaped = true;
+                match b.get(i) {
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 1,
+                    Some(b'u') => {
+                        match b.get(i + 1..i + 5) {
+                            Some(hex) if hex.iter().all(u8::is_ascii_hexdigit) => {}
+                            _ => return fault(i, "four hex digits after \\u"),
+                        }
+                        i += 5;
+                    }
+                    _ => return fault(i, "an escape character"),
+                }
+            }
+            _ => return fault(i - 1, "no control character in a string"),
+        }
+    }
+}
+
+/// Reads the string whose opening quote is just before `i` in `text`,
+/// unescaped, into the start of `out`, checking it as it goes: one pass
+/// for a string that is about to be read as JSON itself (a record body).
+/// `out` is first grown to `room` bytes (never shrunk: the bytes are
+/// written by index, not pushed one by one). Where the string ends (just
+/// past its closing quote) and its unescaped length; `None` at a fault or
+/// when it does not fit in `room`.
+pub(crate) fn unescape_into(
+    text: &str,
+    mut i: usize,
+    out: &mut Vec<u8>,
+    room: usize,
+) -> Option<(usize, usize)> {
+    let b = text.as_bytes();
+    if out.len() < room {
+        out.resize(room, 0);
+    }
+    let mut n = 0;
+    loop {
+        let c = *b.get(i)?;
+        i += 1;
+        if !ENDS_RUN[usize::from(c)] {
+            *out.get_mut(n)? = c;
+            n += 1;
+            continue;
+        }
+        match c {
+            b'"' => return Some((i, n)),
+            b'\\' => match *b.get(i)? {
+                // `\"`, `\\`, `\/`: the byte after the backslash, the usual
+                // escapes of a record body (JSON inside a string).
+                e @ (b'"' | b'\\' | b'/') => {
+                    *out.get_mut(n)? = e;
+                    n += 1;
+                    i += 1;
+                }
+                _ => {
+                    let mut r = Reader::new(text);
+                    r.pos = i - 1;
+                    let c = r.escape().ok()?;
+                    i = r.pos;
+                    for &x in c.encode_utf8(&mut [0; 4]).as_bytes() {
+                        *out.get_mut(n)? = x;
+                        n += 1;
+                    }
+                }
+            },
+            _ => return None,
+        }
+    }
+}
+
+fn skip_word(b: &[u8], i: usize, word: &'static str) -> Result<usize> {
+    match b.get(i..) {
+        Some(rest) if rest.starts_with(word.as_bytes()) => Ok(i + word.len()),
+        _ => fault(i, word),
+    }
+}
+
+fn skip_digits(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    i
+}
+
+/// The end of a number: `-`, then `0` or digits not starting with 0, then
+/// maybe a fraction and an exponent, each with at least one digit.
+pub(crate) fn skip_number(b: &[u8], mut i: usize) -> Result<usize> {
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => i = skip_digits(b, i),
+        _ => return fault(i, "a digit"),
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let end = skip_digits(b, i);
+        if end == i {
+            return fault(i, "a digit after the decimal point");
+        }
+        i = end;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let end = skip_digits(b, i);
+        if end == i {
+            return fault(i, "a digit in the exponent");
+        }
+        i = end;
+    }
+    Ok(i)
 }
 
 /// The JSON text of a string.

@@ -16,7 +16,7 @@
 //! same [`Control`] values, and any other `trigger:*` chunk type is dropped.
 
 use crate::error::{truncate, Error};
-use crate::json::{self, Reader};
+use crate::json::{self, skip_number, skip_string, skip_value, skip_ws, Reader};
 use crate::prelude::*;
 use crate::text::{decimal, whole_number};
 use alloc::borrow::Cow;
@@ -105,7 +105,7 @@ fn mentions_trigger_type(text: &str) -> bool {
     if let Some(value) = b.strip_prefix(b"{\"type\":\"") {
         return value.starts_with(b"trigger:");
     }
-    memchr::memchr_iter(b'"', b).any(|i| b[i + 1..].starts_with(b"trigger:"))
+    b.windows(9).any(|w| w == b"\"trigger:")
 }
 
 /// A record's fields, as the batch carries them.
@@ -150,6 +150,88 @@ fn read_record<'a>(r: &mut Reader<'a>) -> json::Result<RecordWire<'a>> {
     Ok(rec)
 }
 
+/// The longest body the flat pass over a data record takes, in bytes;
+/// longer ones (rare) are read by the careful walk.
+const FLAT_BODY_MAX: usize = 64 * 1024;
+
+/// A key without escapes at `i` (blanks before it allowed), its colon and
+/// the blanks after: the key's bytes and where its value starts.
+fn plain_key(b: &[u8], i: usize) -> Option<(&[u8], usize)> {
+    let i = skip_ws(b, i);
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let (end, escaped) = skip_string(b, i + 1).ok()?;
+    let colon = skip_ws(b, end);
+    if escaped || b.get(colon) != Some(&b':') {
+        return None;
+    }
+    Some((b.get(i + 1..end - 1)?, skip_ws(b, colon + 1)))
+}
+
+/// After a member's value at `i`: `Some(true)` past a comma (another
+/// member follows), `Some(false)` past the closing brace, `None` otherwise.
+fn next_member(b: &[u8], i: &mut usize) -> Option<bool> {
+    let at = skip_ws(b, *i);
+    *i = at + 1;
+    match *b.get(at)? {
+        b',' => Some(true),
+        b'}' => Some(false),
+        _ => None,
+    }
+}
+
+/// The usual data record at `i`, read in one flat pass: keys without
+/// escapes, a whole `seq_num`, `headers` empty, the `body` string
+/// unescaped into the start of `body`, other members skipped. `None` for
+/// any other shape (a control or command record, a fault): the careful
+/// walk then reads the record from `i`. Where the record ends, its
+/// `seq_num` and its body's length (`None`: no body).
+fn read_data_record(
+    text: &str,
+    i: usize,
+    room: usize,
+    body: &mut Vec<u8>,
+) -> Option<(usize, u64, Option<usize>)> {
+    let b = text.as_bytes();
+    let mut i = skip_ws(b, i);
+    if b.get(i) != Some(&b'{') || room == 0 {
+        return None;
+    }
+    let mut body_len = None;
+    let mut seq = None;
+    i += 1;
+    loop {
+        let (key, at) = plain_key(b, i)?;
+        i = at;
+        match (key, b.get(i)) {
+            (b"seq_num", _) => {
+                let end = skip_number(b, i).ok()?;
+                seq = Some(whole_number(text.get(i..end)?)?);
+                i = end;
+            }
+            (b"body", Some(b'"')) => {
+                let room = b.len().saturating_sub(i).min(FLAT_BODY_MAX);
+                let (end, len) = json::unescape_into(text, i + 1, body, room)?;
+                i = end;
+                body_len = Some(len);
+            }
+            (b"headers", Some(b'[')) => {
+                i = skip_ws(b, i + 1);
+                if b.get(i) != Some(&b']') {
+                    return None;
+                }
+                i += 1;
+            }
+            _ => i = skip_value(b, i, room - 1).ok()?,
+        }
+        if !next_member(b, &mut i)? {
+            break;
+        }
+    }
+    Some((i, seq?, body_len))
+}
+
 /// `{"data": <chunk>, "id": <part id>}`: the chunk's text and the part id.
 fn read_envelope(body: &str) -> json::Result<(Option<&str>, Option<Cow<'_, str>>)> {
     let mut r = Reader::new(body);
@@ -187,12 +269,27 @@ pub fn decode_batch(data: &str, mut visit: impl FnMut(Record<'_>)) -> Result<(),
     let mut r = Reader::new(data);
     let mut seen_records = false;
     let mut failure: Option<Error> = None;
+    // The unescaped body of the record at hand, its room kept for the next.
+    let mut body = Vec::new();
     r.object(|r, key| {
         if key != "records" || r.peek() != Some(b'[') {
             return r.value().map(drop);
         }
         seen_records = true;
         r.array(|r| {
+            let (text, at, room) = r.flat();
+            if let Some((end, seq, len)) = read_data_record(text, at, room, &mut body) {
+                r.skip_to(end);
+                if failure.is_none() {
+                    let text = body.get(..len.unwrap_or(0)).unwrap_or_default();
+                    // Valid UTF-8: the unescaped text of a `str`.
+                    let text = core::str::from_utf8(text).unwrap_or_default();
+                    if let Err(e) = classify_body(seq, text, &mut visit) {
+                        failure = Some(e);
+                    }
+                }
+                return Ok(());
+            }
             let rec = read_record(r)?;
             if failure.is_none() {
                 if let Err(e) = classify(&rec, &mut visit) {
@@ -311,7 +408,11 @@ fn classify(rec: &RecordWire<'_>, visit: &mut dyn FnMut(Record<'_>)) -> Result<(
         visit(Record::Control { seq, control });
         return Ok(());
     }
-    let body = rec.body.as_deref().unwrap_or("");
+    classify_body(seq, rec.body.as_deref().unwrap_or(""), visit)
+}
+
+/// A data record's body: its chunk for `visit`, or a skip when it is blank.
+fn classify_body(seq: u64, body: &str, visit: &mut dyn FnMut(Record<'_>)) -> Result<(), Error> {
     if body.trim_ascii().is_empty() {
         visit(Record::Skip { seq });
         return Ok(());
@@ -440,6 +541,99 @@ pub fn decode_ui_stream_event(data: &str) -> Result<UiStreamEvent<'_>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// What a record decodes to, as comparable text.
+    fn seen(rec: Record<'_>) -> String {
+        format!("{rec:?}")
+    }
+
+    /// A record read by the careful walk alone, never the flat pass.
+    fn careful(record: &str) -> Result<Vec<String>, ()> {
+        let mut r = Reader::new(record);
+        let rec = read_record(&mut r).map_err(drop)?;
+        r.end().map_err(drop)?;
+        let mut out = Vec::new();
+        classify(&rec, &mut |rec| out.push(seen(rec))).map_err(drop)?;
+        Ok(out)
+    }
+
+    /// The same record through `decode_batch`, which takes the flat pass
+    /// whenever the record has its usual shape.
+    fn batched(record: &str) -> Result<Vec<String>, ()> {
+        let mut out = Vec::new();
+        decode_batch(&format!("{{\"records\":[{record}]}}"), |rec| {
+            out.push(seen(rec))
+        })
+        .map_err(drop)?;
+        Ok(out)
+    }
+
+    fn arb_record() -> impl Strategy<Value = String> {
+        let chunk = prop_oneof![
+            Just(
+                r#"{"type":"text-delta","id":"t","delta":"a \"q\" \\ é\n\u00e9\ud83d\ude00"}"#
+                    .to_string()
+            ),
+            Just(r#"{"type":"trigger:turn-complete","publicAccessToken":"tok"}"#.to_string()),
+            Just(r#"[1, {"a": [true, null, -2.5e3]}]"#.to_string()),
+            Just("null".to_string()),
+            Just(r#"{"a":1]"#.to_string()),
+            "[ -~]{0,12}",
+        ];
+        let body = prop_oneof![
+            (chunk.clone(), "[a-z\\-]{0,6}")
+                .prop_map(|(c, id)| format!(r#"{{"data":{c},"id":"{id}"}}"#)),
+            (chunk, 0u8..3).prop_map(|(c, sp)| format!(
+                r#"{}{{ "id" : 7 , "data" : {c} }}"#,
+                " ".repeat(sp as usize)
+            )),
+            "[ -~]{0,16}",
+            Just(String::new()),
+        ];
+        let member = prop_oneof![
+            (0u64..1_000_000).prop_map(|n| format!(r#""seq_num":{n}"#)),
+            Just(r#""seq_num":1.5"#.to_string()),
+            Just(r#""timestamp":1700000000000"#.to_string()),
+            body.clone()
+                .prop_map(|b| format!(r#""body":{}"#, serde_json::to_string(&b).unwrap())),
+            Just(r#""body":{"not":"a string"}"#.to_string()),
+            Just(r#""headers":[]"#.to_string()),
+            Just(r#""headers":[["trigger-control","turn-complete"]]"#.to_string()),
+            Just(r#""headers":[["","trim"]]"#.to_string()),
+            Just(r#""he\u0061ders" : [ ]"#.to_string()),
+            Just(r#""other":{"x":[1,2,{"y":"z"}]}"#.to_string()),
+        ];
+        (prop::collection::vec(member, 0..6), 0u8..3).prop_map(|(members, sp)| {
+            format!(
+                "{{{}}}",
+                members.join(&format!("{},", " ".repeat(sp as usize)))
+            )
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn the_flat_pass_reads_records_as_the_careful_walk_does(record in arb_record()) {
+            prop_assert_eq!(batched(&record), careful(&record), "{}", record);
+        }
+    }
+
+    #[test]
+    fn the_usual_data_record_takes_the_flat_pass() {
+        let text = r#"{"seq_num":7,"timestamp":1,"body":"{\"data\":{\"type\":\"text-delta\",\"delta\":\"é\\n\"},\"id\":\"p\"}","headers":[]}"#;
+        let mut body = Vec::new();
+        let (end, seq, len) = read_data_record(text, 0, 8, &mut body).expect("flat pass");
+        assert_eq!((end, seq), (text.len(), 7));
+        let body = core::str::from_utf8(&body[..len.unwrap()]).unwrap();
+        assert_eq!(
+            body,
+            r#"{"data":{"type":"text-delta","delta":"é\n"},"id":"p"}"#
+        );
+        // A control record is left to the careful walk.
+        let control = r#"{"seq_num":8,"body":"","headers":[["trigger-control","turn-complete"]]}"#;
+        assert!(read_data_record(control, 0, 8, &mut Vec::new()).is_none());
+    }
 
     fn seqs_of_prefix(data: &str) -> Vec<u64> {
         let mut seqs = Vec::new();
