@@ -392,7 +392,7 @@ pub(crate) fn skip_value(b: &[u8], mut i: usize, room: usize) -> Result<usize> {
     }
 }
 
-#[inline(always)]
+#[inline]
 pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
     while b.get(i).is_some_and(|&c| is_ws(c)) {
         i += 1;
