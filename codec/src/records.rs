@@ -257,7 +257,17 @@ fn read_envelope(body: &str) -> json::Result<(Option<&str>, Option<Cow<'_, str>>
 /// without a numeric `seq_num` or with a data body that is not JSON, is an
 /// [`Error::Decode`] naming what was wrong. Records before the bad one have
 /// already been visited.
-pub fn decode_batch(data: &str, mut visit: impl FnMut(Record<'_>)) -> Result<(), Error> {
+pub fn decode_batch(data: &str, visit: impl FnMut(Record<'_>)) -> Result<(), Error> {
+    decode_batch_in(data, &mut Vec::new(), visit)
+}
+
+/// [`decode_batch`] with the room record bodies are unescaped into kept by
+/// the caller from one event to the next (it grows to at most 64 KiB).
+pub fn decode_batch_in(
+    data: &str,
+    body: &mut Vec<u8>,
+    mut visit: impl FnMut(Record<'_>),
+) -> Result<(), Error> {
     let bad_batch = |why: &str| {
         Error::Decode(cat!(
             "batch event is not a JSON object with a records array (",
@@ -269,8 +279,6 @@ pub fn decode_batch(data: &str, mut visit: impl FnMut(Record<'_>)) -> Result<(),
     let mut r = Reader::new(data);
     let mut seen_records = false;
     let mut failure: Option<Error> = None;
-    // The unescaped body of the record at hand, its room kept for the next.
-    let mut body = Vec::new();
     r.object(|r, key| {
         if key != "records" || r.peek() != Some(b'[') {
             return r.value().map(drop);
@@ -278,7 +286,7 @@ pub fn decode_batch(data: &str, mut visit: impl FnMut(Record<'_>)) -> Result<(),
         seen_records = true;
         r.array(|r| {
             let (text, at, room) = r.flat();
-            if let Some((end, seq, len)) = read_data_record(text, at, room, &mut body) {
+            if let Some((end, seq, len)) = read_data_record(text, at, room, body) {
                 r.skip_to(end);
                 if failure.is_none() {
                     let text = body.get(..len.unwrap_or(0)).unwrap_or_default();

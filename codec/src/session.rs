@@ -22,7 +22,7 @@
 
 use crate::error::Error;
 use crate::prelude::*;
-use crate::records::{decode_batch, Control, Record};
+use crate::records::{decode_batch_in, Control, Record};
 use crate::retry::{status_is_retryable, Backoff};
 use crate::seen::{SeenIds, SEEN_IDS_CAP};
 use crate::sse::SseDecoder;
@@ -251,6 +251,8 @@ pub struct Subscription {
     /// Data has arrived since the last `turn-complete`.
     in_turn: bool,
     seen: SeenIds,
+    /// The room record bodies are unescaped into, kept between events.
+    bodies: Vec<u8>,
     out: String,
     out_count: usize,
     events: Vec<SessionEvent>,
@@ -290,6 +292,7 @@ impl Subscription {
             skip: cfg.skip_to_turn_complete,
             in_turn: false,
             seen: SeenIds::new(SEEN_IDS_CAP),
+            bodies: Vec::new(),
             out: String::new(),
             out_count: 0,
             events: Vec::new(),
@@ -661,11 +664,14 @@ impl Subscription {
                 continue;
             }
             let mut result = Ok(());
-            decode_batch(ev.data, |rec| {
+            let mut bodies = core::mem::take(&mut self.bodies);
+            let decoded = decode_batch_in(ev.data, &mut bodies, |rec| {
                 if result.is_ok() && matches!(self.phase, Phase::Reading) {
                     result = self.handle_record(rec);
                 }
-            })?;
+            });
+            self.bodies = bodies;
+            decoded?;
             result?;
         }
         Ok(())
