@@ -85,6 +85,11 @@ impl<'a> Reader<'a> {
         self.text.as_bytes()
     }
 
+    /// `expected` was not found at the cursor.
+    pub(crate) fn fault<T>(&self, expected: &'static str) -> Result<T> {
+        self.err(expected)
+    }
+
     fn err<T>(&self, expected: &'static str) -> Result<T> {
         Err(JsonError {
             offset: self.pos,

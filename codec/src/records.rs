@@ -16,7 +16,7 @@
 //! same [`Control`] values, and any other `trigger:*` chunk type is dropped.
 
 use crate::error::{truncate, Error};
-use crate::json::{self, skip_number, skip_string, skip_value, skip_ws, Reader};
+use crate::json::{self, skip_string, skip_value, skip_ws, Reader};
 use crate::prelude::*;
 use crate::text::{decimal, whole_number};
 use alloc::borrow::Cow;
@@ -112,124 +112,132 @@ fn mentions_trigger_type(text: &str) -> bool {
 #[derive(Default)]
 struct RecordWire<'a> {
     seq: Option<u64>,
-    body: Option<Cow<'a, str>>,
+    /// The body's length, unescaped into the start of the body buffer.
+    body: Option<usize>,
     headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
-fn read_record<'a>(r: &mut Reader<'a>) -> json::Result<RecordWire<'a>> {
-    let mut rec = RecordWire::default();
-    r.object(|r, key| {
-        match key.as_ref() {
-            "seq_num" => rec.seq = Some(r.u64()?),
-            "body" if r.peek() == Some(b'"') => rec.body = Some(r.string()?),
-            "headers" if r.peek() == Some(b'[') => r.array(|r| {
-                let mut pair: [Option<Cow<'a, str>>; 2] = [None, None];
-                let mut i = 0;
-                r.array(|r| {
-                    if i < 2 && r.peek() == Some(b'"') {
-                        pair[i] = Some(r.string()?);
-                    } else {
-                        r.value()?;
-                    }
-                    i += 1;
-                    Ok(())
-                })?;
-                if let [Some(name), Some(value)] = pair {
-                    rec.headers.push((name, value));
-                } else if let [Some(name), None] = pair {
-                    rec.headers.push((name, Cow::Borrowed("")));
-                }
-                Ok(())
-            })?,
-            _ => {
-                r.value()?;
-            }
-        }
-        Ok(())
-    })?;
-    Ok(rec)
-}
+/// The room a body is first given, in bytes (see [`read_record`]).
+const BODY_ROOM: usize = 64 * 1024;
 
-/// The longest body the flat pass over a data record takes, in bytes;
-/// longer ones (rare) are read by the careful walk.
-const FLAT_BODY_MAX: usize = 64 * 1024;
-
-/// A key without escapes at `i` (blanks before it allowed), its colon and
-/// the blanks after: the key's bytes and where its value starts.
-fn plain_key(b: &[u8], i: usize) -> Option<(&[u8], usize)> {
-    let i = skip_ws(b, i);
-    if b.get(i) != Some(&b'"') {
-        return None;
-    }
-    let (end, escaped) = skip_string(b, i + 1).ok()?;
-    let colon = skip_ws(b, end);
-    if escaped || b.get(colon) != Some(&b':') {
-        return None;
-    }
-    Some((b.get(i + 1..end - 1)?, skip_ws(b, colon + 1)))
-}
-
-/// After a member's value at `i`: `Some(true)` past a comma (another
-/// member follows), `Some(false)` past the closing brace, `None` otherwise.
-fn next_member(b: &[u8], i: &mut usize) -> Option<bool> {
-    let at = skip_ws(b, *i);
-    *i = at + 1;
-    match *b.get(at)? {
-        b',' => Some(true),
-        b'}' => Some(false),
-        _ => None,
-    }
-}
-
-/// The usual data record at `i`, read in one flat pass: keys without
-/// escapes, a whole `seq_num`, `headers` empty, the `body` string
-/// unescaped into the start of `body`, other members skipped. `None` for
-/// any other shape (a control or command record, a fault): the careful
-/// walk then reads the record from `i`. Where the record ends, its
-/// `seq_num` and its body's length (`None`: no body).
-fn read_data_record(
-    text: &str,
+/// Reads the record at `i` in `text` (blanks before it allowed), nesting
+/// at most `room` levels; its body goes unescaped into the start of `body`,
+/// a buffer kept from one record to the next. Where the record ends, and
+/// its fields.
+///
+/// One flat loop over the members rather than a walk with a callback per
+/// member: this is the inner loop of reading a stream. Keys are compared
+/// as they stand unless they have escapes. The body is checked and
+/// unescaped in one pass into room for up to [`BODY_ROOM`] bytes; a longer
+/// one, or a faulty one, is read again by [`Reader::string`], which takes
+/// any length and names the fault.
+fn read_record<'a>(
+    text: &'a str,
     i: usize,
     room: usize,
     body: &mut Vec<u8>,
-) -> Option<(usize, u64, Option<usize>)> {
+) -> json::Result<(usize, RecordWire<'a>)> {
     let b = text.as_bytes();
+    // For the rarer parts, and to name faults.
+    let mut r = Reader::new(text);
     let mut i = skip_ws(b, i);
-    if b.get(i) != Some(&b'{') || room == 0 {
-        return None;
+    r.skip_to(i);
+    if b.get(i) != Some(&b'{') {
+        return r.fault("an object");
     }
-    let mut body_len = None;
-    let mut seq = None;
-    i += 1;
+    if room == 0 {
+        r.skip_to(i + 1);
+        return r.fault("less deeply nested arrays and objects");
+    }
+    let mut rec = RecordWire::default();
+    i = skip_ws(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        return Ok((i + 1, rec));
+    }
     loop {
-        let (key, at) = plain_key(b, i)?;
-        i = at;
-        match (key, b.get(i)) {
+        r.skip_to(i);
+        let key = match (b.get(i), skip_string(b, i + 1)) {
+            (Some(b'"'), Ok((end, false))) => {
+                r.skip_to(end);
+                Cow::Borrowed(text.get(i + 1..end - 1).unwrap_or_default())
+            }
+            _ => r.string()?,
+        };
+        i = skip_ws(b, r.offset());
+        r.skip_to(i);
+        if b.get(i) != Some(&b':') {
+            return r.fault("':'");
+        }
+        i = skip_ws(b, i + 1);
+        r.skip_to(i);
+        match (key.as_bytes(), b.get(i)) {
             (b"seq_num", _) => {
-                let end = skip_number(b, i).ok()?;
-                seq = Some(whole_number(text.get(i..end)?)?);
-                i = end;
+                rec.seq = Some(r.u64()?);
+                i = r.offset();
             }
             (b"body", Some(b'"')) => {
-                let room = b.len().saturating_sub(i).min(FLAT_BODY_MAX);
-                let (end, len) = json::unescape_into(text, i + 1, body, room)?;
+                let first = (b.len() - i).min(BODY_ROOM);
+                let (end, len) = match json::unescape_into(text, i + 1, body, first) {
+                    Some(read) => read,
+                    None => {
+                        let long = r.string()?;
+                        body.clear();
+                        body.extend_from_slice(long.as_bytes());
+                        (r.offset(), long.len())
+                    }
+                };
+                rec.body = Some(len);
                 i = end;
-                body_len = Some(len);
             }
             (b"headers", Some(b'[')) => {
+                let open = i;
                 i = skip_ws(b, i + 1);
-                if b.get(i) != Some(&b']') {
-                    return None;
+                // `[]`, the usual case, needs no walk.
+                if b.get(i) == Some(&b']') {
+                    i += 1;
+                } else {
+                    r.skip_to(open);
+                    read_headers(&mut r, &mut rec.headers)?;
+                    i = r.offset();
                 }
-                i += 1;
             }
-            _ => i = skip_value(b, i, room - 1).ok()?,
+            _ => i = skip_value(b, i, room - 1)?,
         }
-        if !next_member(b, &mut i)? {
-            break;
+        i = skip_ws(b, i);
+        match b.get(i) {
+            Some(b',') => i = skip_ws(b, i + 1),
+            Some(b'}') => return Ok((i + 1, rec)),
+            _ => {
+                r.skip_to(i);
+                return r.fault("',' or '}'");
+            }
         }
     }
-    Some((i, seq?, body_len))
+}
+
+/// The `[name, value]` pairs of a record's headers (the reader is at the
+/// `[`). A name alone gets an empty value; other shapes are skipped.
+fn read_headers<'a>(
+    r: &mut Reader<'a>,
+    headers: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>,
+) -> json::Result<()> {
+    r.array(|r| {
+        let mut pair: [Option<Cow<'a, str>>; 2] = [None, None];
+        let mut n = 0;
+        r.array(|r| {
+            if n < 2 && r.peek() == Some(b'"') {
+                pair[n] = Some(r.string()?);
+            } else {
+                r.value()?;
+            }
+            n += 1;
+            Ok(())
+        })?;
+        if let [Some(name), value] = pair {
+            headers.push((name, value.unwrap_or_default()));
+        }
+        Ok(())
+    })
 }
 
 /// `{"data": <chunk>, "id": <part id>}`: the chunk's text and the part id.
@@ -286,21 +294,10 @@ pub fn decode_batch_in(
         seen_records = true;
         r.array(|r| {
             let (text, at, room) = r.flat();
-            if let Some((end, seq, len)) = read_data_record(text, at, room, body) {
-                r.skip_to(end);
-                if failure.is_none() {
-                    let text = body.get(..len.unwrap_or(0)).unwrap_or_default();
-                    // Valid UTF-8: the unescaped text of a `str`.
-                    let text = core::str::from_utf8(text).unwrap_or_default();
-                    if let Err(e) = classify_body(seq, text, &mut visit) {
-                        failure = Some(e);
-                    }
-                }
-                return Ok(());
-            }
-            let rec = read_record(r)?;
+            let (end, rec) = read_record(text, at, room, body)?;
+            r.skip_to(end);
             if failure.is_none() {
-                if let Err(e) = classify(&rec, &mut visit) {
+                if let Err(e) = classify(&rec, body, &mut visit) {
                     failure = Some(e);
                 }
             }
@@ -361,14 +358,13 @@ pub fn decode_batch_prefix(data: &[u8], mut visit: impl FnMut(Record<'_>)) -> us
             _ => return 0,
         },
     };
+    let mut body = Vec::new();
     let mut n = 0;
     loop {
-        let mut r = Reader::new(rest);
-        let Ok(rec) = read_record(&mut r) else {
+        let Ok((used, rec)) = read_record(rest, 0, json::MAX_DEPTH - 2, &mut body) else {
             return n;
         };
-        let used = r.offset();
-        if classify(&rec, &mut visit).is_err() {
+        if classify(&rec, &body, &mut visit).is_err() {
             return n;
         }
         n += 1;
@@ -383,7 +379,11 @@ pub fn decode_batch_prefix(data: &[u8], mut visit: impl FnMut(Record<'_>)) -> us
 }
 
 /// One record for `visit` (`dyn`: one copy in the module for every caller).
-fn classify(rec: &RecordWire<'_>, visit: &mut dyn FnMut(Record<'_>)) -> Result<(), Error> {
+fn classify(
+    rec: &RecordWire<'_>,
+    body: &[u8],
+    visit: &mut dyn FnMut(Record<'_>),
+) -> Result<(), Error> {
     let Some(seq) = rec.seq else {
         return Err(Error::Decode("a record has no numeric seq_num".into()));
     };
@@ -416,15 +416,14 @@ fn classify(rec: &RecordWire<'_>, visit: &mut dyn FnMut(Record<'_>)) -> Result<(
         visit(Record::Control { seq, control });
         return Ok(());
     }
-    classify_body(seq, rec.body.as_deref().unwrap_or(""), visit)
-}
-
-/// A data record's body: its chunk for `visit`, or a skip when it is blank.
-fn classify_body(seq: u64, body: &str, visit: &mut dyn FnMut(Record<'_>)) -> Result<(), Error> {
+    let body = body.get(..rec.body.unwrap_or(0)).unwrap_or_default();
+    // Valid UTF-8: the unescaped text of a `str`.
+    let body = core::str::from_utf8(body).unwrap_or_default();
     if body.trim_ascii().is_empty() {
         visit(Record::Skip { seq });
         return Ok(());
     }
+
     let (chunk, part_id) = read_envelope(body).map_err(|e| {
         Error::Decode(cat!(
             "record ",
@@ -551,32 +550,17 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// What a record decodes to, as comparable text.
-    fn seen(rec: Record<'_>) -> String {
-        format!("{rec:?}")
-    }
-
-    /// A record read by the careful walk alone, never the flat pass.
-    fn careful(record: &str) -> Result<Vec<String>, ()> {
-        let mut r = Reader::new(record);
-        let rec = read_record(&mut r).map_err(drop)?;
-        r.end().map_err(drop)?;
-        let mut out = Vec::new();
-        classify(&rec, &mut |rec| out.push(seen(rec))).map_err(drop)?;
-        Ok(out)
-    }
-
-    /// The same record through `decode_batch`, which takes the flat pass
-    /// whenever the record has its usual shape.
-    fn batched(record: &str) -> Result<Vec<String>, ()> {
+    /// What a record decodes to, as comparable text; `None` for a fault.
+    fn decoded(record: &str) -> Option<Vec<String>> {
         let mut out = Vec::new();
         decode_batch(&format!("{{\"records\":[{record}]}}"), |rec| {
-            out.push(seen(rec))
+            out.push(format!("{rec:?}"))
         })
-        .map_err(drop)?;
-        Ok(out)
+        .ok()?;
+        Some(out)
     }
 
+    /// One of each kind of member, each in several forms (valid or not).
     fn arb_record() -> impl Strategy<Value = String> {
         let chunk = prop_oneof![
             Just(
@@ -592,55 +576,84 @@ mod tests {
         let body = prop_oneof![
             (chunk.clone(), "[a-z\\-]{0,6}")
                 .prop_map(|(c, id)| format!(r#"{{"data":{c},"id":"{id}"}}"#)),
-            (chunk, 0u8..3).prop_map(|(c, sp)| format!(
-                r#"{}{{ "id" : 7 , "data" : {c} }}"#,
-                " ".repeat(sp as usize)
-            )),
+            (chunk, 0..3usize)
+                .prop_map(|(c, sp)| format!(r#"{}{{ "id" : 7 , "data" : {c} }}"#, " ".repeat(sp))),
             "[ -~]{0,16}",
             Just(String::new()),
         ];
-        let member = prop_oneof![
+        let seq = prop_oneof![
             (0u64..1_000_000).prop_map(|n| format!(r#""seq_num":{n}"#)),
             Just(r#""seq_num":1.5"#.to_string()),
-            Just(r#""timestamp":1700000000000"#.to_string()),
-            body.clone()
-                .prop_map(|b| format!(r#""body":{}"#, serde_json::to_string(&b).unwrap())),
-            Just(r#""body":{"not":"a string"}"#.to_string()),
-            Just(r#""headers":[]"#.to_string()),
-            Just(r#""headers":[["trigger-control","turn-complete"]]"#.to_string()),
-            Just(r#""headers":[["","trim"]]"#.to_string()),
-            Just(r#""he\u0061ders" : [ ]"#.to_string()),
-            Just(r#""other":{"x":[1,2,{"y":"z"}]}"#.to_string()),
+            Just(r#""seq_num":"4""#.to_string()),
         ];
-        (prop::collection::vec(member, 0..6), 0u8..3).prop_map(|(members, sp)| {
-            format!(
-                "{{{}}}",
-                members.join(&format!("{},", " ".repeat(sp as usize)))
-            )
+        let body = prop_oneof![
+            body.prop_map(|b| format!(r#""body":{}"#, serde_json::to_string(&b).unwrap())),
+            Just(r#""body":{"not":"a string"}"#.to_string()),
+            Just(r#""b\u006fdy":"{\"data\":1}""#.to_string()),
+        ];
+        let headers = prop_oneof![
+            Just(r#""headers":[]"#.to_string()),
+            Just(r#""headers" : [ ]"#.to_string()),
+            Just(
+                r#""headers":[["trigger-control","turn-complete"],["public-access-token","t"]]"#
+                    .to_string()
+            ),
+            Just(r#""headers":[ ["","trim"] ]"#.to_string()),
+            Just(r#""headers":[["session-closed"]]"#.to_string()),
+            Just(r#""headers":["not a pair"]"#.to_string()),
+            Just(r#""he\u0061ders":[["trigger-control","pending-version"]]"#.to_string()),
+        ];
+        let other = prop_oneof![
+            Just(r#""timestamp":1700000000000"#.to_string()),
+            Just(r#""other":{"x":[1,2,{"y":"z"}]}"#.to_string()),
+            Just(r#""bad":[1 2]"#.to_string()),
+        ];
+        let members = (
+            prop::option::of(seq),
+            prop::option::of(body),
+            prop::option::of(headers),
+            prop::option::of(other),
+        )
+            .prop_map(|(a, b, c, d)| [a, b, c, d].into_iter().flatten().collect::<Vec<_>>())
+            .prop_shuffle();
+        (members, 0..3usize).prop_map(|(members, sp)| {
+            format!("{{{}}}", members.join(&format!("{},", " ".repeat(sp))))
         })
     }
 
     proptest! {
+        /// The record reader takes any spelling of a record as its plain
+        /// form: the same text after a round trip through serde_json (blanks
+        /// gone, keys unescaped and sorted) decodes the same, or both fail.
         #[test]
-        fn the_flat_pass_reads_records_as_the_careful_walk_does(record in arb_record()) {
-            prop_assert_eq!(batched(&record), careful(&record), "{}", record);
+        fn records_decode_as_their_plain_form(record in arb_record()) {
+            let plain = serde_json::from_str::<serde_json::Value>(&record)
+                .ok()
+                .map(|v| v.to_string());
+            match plain {
+                Some(plain) => prop_assert_eq!(decoded(&record), decoded(&plain), "{} / {}", record, plain),
+                None => prop_assert_eq!(decoded(&record), None, "{}", record),
+            }
         }
     }
 
     #[test]
-    fn the_usual_data_record_takes_the_flat_pass() {
+    fn a_usual_record_is_read_in_one_pass() {
         let text = r#"{"seq_num":7,"timestamp":1,"body":"{\"data\":{\"type\":\"text-delta\",\"delta\":\"é\\n\"},\"id\":\"p\"}","headers":[]}"#;
         let mut body = Vec::new();
-        let (end, seq, len) = read_data_record(text, 0, 8, &mut body).expect("flat pass");
-        assert_eq!((end, seq), (text.len(), 7));
-        let body = core::str::from_utf8(&body[..len.unwrap()]).unwrap();
+        let (end, rec) = read_record(text, 0, 8, &mut body).unwrap();
+        assert_eq!((end, rec.seq), (text.len(), Some(7)));
+        let text_of = core::str::from_utf8(&body[..rec.body.unwrap()]).unwrap();
         assert_eq!(
-            body,
+            text_of,
             r#"{"data":{"type":"text-delta","delta":"é\n"},"id":"p"}"#
         );
-        // A control record is left to the careful walk.
-        let control = r#"{"seq_num":8,"body":"","headers":[["trigger-control","turn-complete"]]}"#;
-        assert!(read_data_record(control, 0, 8, &mut Vec::new()).is_none());
+        assert!(rec.headers.is_empty());
+        // A long body is read too, past the first room it is given.
+        let long = "x".repeat(BODY_ROOM + 10);
+        let text = format!(r#"{{"seq_num":1,"body":"{long}"}}"#);
+        let (_, rec) = read_record(&text, 0, 8, &mut body).unwrap();
+        assert_eq!(&body[..rec.body.unwrap()], long.as_bytes());
     }
 
     fn seqs_of_prefix(data: &str) -> Vec<u64> {
