@@ -772,7 +772,7 @@ fn a_reply_of_a_session_made_again_is_lost_with_an_error() {
     sub.handle_response(200, false);
     sub.handle_session_lost();
     match sub.poll_action() {
-        Action::Fail(Error::Protocol(m)) => assert!(m.contains("was made again"), "{m}"),
+        Action::Fail(Error::SessionRemade) => {}
         other => panic!("expected the stream to fail, got {other:?}"),
     }
     // Over: nothing brings it back.

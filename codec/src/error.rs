@@ -26,6 +26,15 @@ pub enum Error {
     /// The server broke the expected sequence (for example a response with
     /// no body).
     Protocol(String),
+    /// The chat's session was gone and made again while a stream read (or
+    /// awaited) a reply of the old one: that reply is lost. A protocol
+    /// error to the app; its own variant so that tests tell it apart
+    /// without reading the words.
+    SessionRemade,
+    /// The stream kept being cut before it could deliver (see
+    /// [`crate::session`]'s reconnect windows): why, in words. A protocol
+    /// error to the app.
+    ReconnectsExhausted(String),
     /// The server answered with a non-success HTTP status.
     Http {
         /// What the transport was doing (`"append"`, `"subscribe"`, ...).
@@ -59,7 +68,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::Decode(_) => "DECODE",
-            Error::Protocol(_) => "PROTOCOL",
+            Error::Protocol(_) | Error::SessionRemade | Error::ReconnectsExhausted(_) => "PROTOCOL",
             Error::Http { .. } => "HTTP",
             Error::Network(_) => "NETWORK",
             Error::Aborted => "ABORTED",
@@ -106,6 +115,10 @@ impl Error {
         match self {
             Error::Decode(m) => cat!("malformed stream from the server: ", m),
             Error::Protocol(m) => cat!("protocol error: ", m),
+            Error::SessionRemade => {
+                "protocol error: the chat's session was gone and was made again: this reply went with the old one".into()
+            }
+            Error::ReconnectsExhausted(why) => cat!("protocol error: reconnect budget exhausted: ", why),
             Error::Http { op, status, body } => {
                 let sep = if body.is_empty() { "" } else { " " };
                 cat!(op, " failed: ", decimal(u64::from(*status)), sep, body)

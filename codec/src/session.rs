@@ -466,10 +466,7 @@ impl Subscription {
     /// that reply went with the old session.
     pub fn handle_session_lost(&mut self) {
         if !self.is_over() {
-            self.phase = Phase::Failed(Error::Protocol(
-                "the chat's session was gone and was made again: this reply went with the old one"
-                    .into(),
-            ));
+            self.phase = Phase::Failed(Error::SessionRemade);
         }
     }
 
@@ -600,7 +597,7 @@ impl Subscription {
 
     fn give_up(&mut self, why: &str) {
         self.events.push(SessionEvent::Abandoned);
-        self.phase = Phase::Failed(Error::Protocol(cat!("reconnect budget exhausted: ", why)));
+        self.phase = Phase::Failed(Error::ReconnectsExhausted(why.into()));
     }
 
     /// Feeds a piece of the response body.

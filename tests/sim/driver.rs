@@ -1496,8 +1496,8 @@ impl Sim {
             // The session was made again while this stream read a reply of
             // the old one (a session the server lost, before or after the
             // stream opened: a reload may resume against one already gone).
-            Error::Protocol(m) if m.contains("was made again") => self.gones > 0,
-            Error::Protocol(m) if m.contains("reconnect budget") => {
+            Error::SessionRemade => self.gones > 0,
+            Error::ReconnectsExhausted(_) => {
                 info.empty_cuts >= EMPTY_WINDOW_BUDGET || info.partial_cuts >= PARTIAL_WINDOW_BUDGET
             }
             _ => false,
