@@ -270,7 +270,8 @@ pub fn decode_batch(data: &str, visit: impl FnMut(Record<'_>)) -> Result<(), Err
 }
 
 /// [`decode_batch`] with the room record bodies are unescaped into kept by
-/// the caller from one event to the next (it grows to at most 64 KiB).
+/// the caller from one event to the next: up to 64 KiB of it (a longer
+/// body's room is let go when its event has been read).
 pub fn decode_batch_in(
     data: &str,
     body: &mut Vec<u8>,
@@ -287,25 +288,30 @@ pub fn decode_batch_in(
     let mut r = Reader::new(data);
     let mut seen_records = false;
     let mut failure: Option<Error> = None;
-    r.object(|r, key| {
-        if key != "records" || r.peek() != Some(b'[') {
-            return r.value().map(drop);
-        }
-        seen_records = true;
-        r.array(|r| {
-            let (text, at, room) = r.flat();
-            let (end, rec) = read_record(text, at, room, body)?;
-            r.skip_to(end);
-            if failure.is_none() {
-                if let Err(e) = classify(&rec, body, &mut visit) {
-                    failure = Some(e);
-                }
+    let decoded = r
+        .object(|r, key| {
+            if key != "records" || r.peek() != Some(b'[') {
+                return r.value().map(drop);
             }
-            Ok(())
+            seen_records = true;
+            r.array(|r| {
+                let (text, at, room) = r.flat();
+                let (end, rec) = read_record(text, at, room, body)?;
+                r.skip_to(end);
+                if failure.is_none() {
+                    if let Err(e) = classify(&rec, body, &mut visit) {
+                        failure = Some(e);
+                    }
+                }
+                Ok(())
+            })
         })
-    })
-    .and_then(|()| r.end())
-    .map_err(|e| bad_batch(&e.message()))?;
+        .and_then(|()| r.end())
+        .map_err(|e| bad_batch(&e.message()));
+    if body.len() > BODY_ROOM {
+        *body = Vec::new();
+    }
+    decoded?;
     if let Some(e) = failure {
         return Err(e);
     }
@@ -654,6 +660,22 @@ mod tests {
         let text = format!(r#"{{"seq_num":1,"body":"{long}"}}"#);
         let (_, rec) = read_record(&text, 0, 8, &mut body).unwrap();
         assert_eq!(&body[..rec.body.unwrap()], long.as_bytes());
+        // Between events the room kept for bodies stays small.
+        let envelope = format!(r#"{{"data":{{"type":"text-delta","delta":"{long}"}}}}"#);
+        let batch = format!(
+            r#"{{"records":[{{"seq_num":2,"body":{}}}]}}"#,
+            serde_json::to_string(&envelope).unwrap()
+        );
+        let mut kept = Vec::new();
+        let mut chunks = Vec::new();
+        decode_batch_in(&batch, &mut kept, |rec| {
+            if let Record::Data { chunk, .. } = rec {
+                chunks.push(chunk.len());
+            }
+        })
+        .unwrap();
+        assert_eq!(chunks, [envelope.len() - r#"{"data":}"#.len()]);
+        assert!(kept.len() <= BODY_ROOM, "{}", kept.len());
     }
 
     fn seqs_of_prefix(data: &str) -> Vec<u64> {
