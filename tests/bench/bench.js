@@ -10,6 +10,7 @@
 
 export const TRANSPORTS = {
   ours: () => import("trigger-chat-wasm"),
+  floor: () => import("./floor.js"),
   "vendor-4.5.0": () => import("@trigger.dev/sdk/chat"),
   "vendor-4.8.3": () => import("trigger-sdk-483/chat"),
 };

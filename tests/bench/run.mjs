@@ -1,9 +1,11 @@
 // Builds the bench page, serves it on loopback, drives it in headless
 // Chromium and prints every run, then a markdown table of medians: ours
-// against the vendor's transport (@trigger.dev/sdk 4.5.0 and 4.8.3).
+// against the vendor's transport (@trigger.dev/sdk 4.5.0 and 4.8.3) and
+// against the floor (floor.js: a bare JavaScript decode-and-parse loop over
+// the same bytes, in the chunks/s and first-chunk rows only).
 //
 //   node run.mjs [--quick] [--only=cold,throughput,latency,longtask,memory]
-//                [--transports=ours,vendor-4.5.0,vendor-4.8.3]
+//                [--transports=ours,floor,vendor-4.5.0,vendor-4.8.3]
 //
 // BENCH_TRACE_DIR=dir keeps the Chromium traces of the long-task runs (open
 // them in DevTools' Performance panel to see what a long task did).
@@ -21,7 +23,7 @@ import { chromium } from "playwright-core";
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from "../support/chromium.mjs";
 
 const SECTIONS = ["cold", "throughput", "latency", "longtask", "memory"];
-const TRANSPORTS = ["ours", "vendor-4.5.0", "vendor-4.8.3"];
+const TRANSPORTS = ["ours", "floor", "vendor-4.5.0", "vendor-4.8.3"];
 
 function parseArgs(argv) {
   const o = { quick: false, only: SECTIONS, transports: TRANSPORTS };
@@ -162,6 +164,9 @@ async function stopProfile(cdp, label) {
 
 const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
 const names = opts.transports;
+// The floor (floor.js) runs only where it means something: chunks/s and
+// first-chunk latency.
+const transports = names.filter((n) => n !== "floor");
 const startedAt = new Date().toISOString();
 const loadBefore = load();
 log(`bench: ${names.join(", ")}; ${opts.quick ? "quick" : "full"}; ${cpus().length} cores; load average ${loadBefore}`);
@@ -169,7 +174,7 @@ try {
   if (opts.only.includes("cold")) {
     log(`\n## cold start: dynamic import (module fetch, wasm fetch + instantiate) to a constructed transport, fresh browser context each run`);
     for (let r = 1; r <= cfg.runs; r++) {
-      for (const name of names) {
+      for (const name of transports) {
         const context = await browser.newContext();
         const page = await context.newPage();
         await page.goto(`${base}?mode=cold&t=${name}`);
@@ -239,7 +244,7 @@ try {
   if (opts.only.includes("longtask")) {
     log(`\n## longest main-thread task: ${cfg.longtaskChunks} chunks, ${cfg.longtaskPerEvent} records per event, each 64 KiB read in its own task; a fresh page each run`);
     for (let r = 1; r <= cfg.longtaskRuns; r++) {
-      for (const name of names) {
+      for (const name of transports) {
         const page = await benchPage(context);
         const cdp = await context.newCDPSession(page);
         await page.evaluate((n) => window.__bench.warm(n), name);
@@ -275,7 +280,7 @@ try {
     );
     const mb = (b) => (b / 2 ** 20).toFixed(2);
     for (let r = 1; r <= cfg.memoryRuns; r++) {
-      for (const name of names) {
+      for (const name of transports) {
         const page = await benchPage(context);
         const cdp = await context.newCDPSession(page);
         const snap = async (step) => ({ ...(await step), heap: await jsHeap(cdp) });
