@@ -628,6 +628,29 @@ mod tests {
     }
 
     proptest! {
+        /// A batch damaged anywhere (cut short, a character changed)
+        /// decodes or fails: never a panic.
+        #[test]
+        fn damaged_batches_decode_or_fail(
+            records in prop::collection::vec(arb_record(), 1..4),
+            cut in any::<prop::sample::Index>(),
+            at in any::<prop::sample::Index>(),
+            with in prop::sample::select(&['"', '\\', '{', '}', '[', ']', ',', ':', ' ', '0', 'é', '\u{1}'][..]),
+        ) {
+            let batch = format!("{{\"records\":[{}]}}", records.join(","));
+            let mut chars: Vec<char> = batch.chars().collect();
+            let i = at.index(chars.len());
+            chars[i] = with;
+            let damaged: String = chars.into_iter().collect();
+            for text in [&batch, &damaged] {
+                let end = (0..=cut.index(text.len() + 1)).rev().find(|&e| text.is_char_boundary(e)).unwrap_or(0);
+                for t in [text.as_str(), &text[..end]] {
+                    let _ = decode_batch(t, |_| {});
+                    let _ = decode_batch_prefix(t.as_bytes(), |_| {});
+                }
+            }
+        }
+
         /// The record reader takes any spelling of a record as its plain
         /// form: the same text after a round trip through serde_json (blanks
         /// gone, keys unescaped and sorted) decodes the same, or both fail.
