@@ -197,65 +197,6 @@ impl<'a> Reader<'a> {
         Ok(Cow::Owned(String::from_utf8(out).unwrap_or_default()))
     }
 
-    /// Reads the escape at the cursor (a backslash) and returns the
-    /// character it stands for. `\"`, `\\` and `\/` never come here: the
-    /// unescaper copies the byte after the backslash as it is. Lone
-    /// surrogates become U+FFFD, as a decoder of UTF-16 would make them.
-    fn escape(&mut self) -> Result<char> {
-        self.pos += 1;
-        let c = match self.bytes().get(self.pos) {
-            Some(b'b') => '\u{8}',
-            Some(b'f') => '\u{c}',
-            Some(b'n') => '\n',
-            Some(b'r') => '\r',
-            Some(b't') => '\t',
-            Some(b'u') => {
-                let hi = self.hex4()?;
-                if (0xD800..0xDC00).contains(&hi)
-                    && self.bytes().get(self.pos..self.pos + 2) == Some(b"\\u")
-                {
-                    // A high surrogate: with the low one after it, one
-                    // character; otherwise U+FFFD, and the next escape is
-                    // read on its own.
-                    let at = self.pos;
-                    self.pos += 1;
-                    let lo = self.hex4()?;
-                    if (0xDC00..0xE000).contains(&lo) {
-                        let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
-                        return Ok(char::from_u32(c).unwrap_or('\u{FFFD}'));
-                    }
-                    self.pos = at;
-                    return Ok('\u{FFFD}');
-                }
-                return Ok(char::from_u32(hi).unwrap_or('\u{FFFD}'));
-            }
-            _ => return self.err("an escape character"),
-        };
-        self.pos += 1;
-        Ok(c)
-    }
-
-    /// The four hex digits after the `u` at the cursor, which is left after
-    /// them.
-    fn hex4(&mut self) -> Result<u32> {
-        let expected = "four hex digits after \\u";
-        let Some(digits) = self.bytes().get(self.pos + 1..self.pos + 5) else {
-            return self.err(expected);
-        };
-        let mut n = 0;
-        for &d in digits {
-            let v = match d {
-                b'0'..=b'9' => d - b'0',
-                b'a'..=b'f' => d - b'a' + 10,
-                b'A'..=b'F' => d - b'A' + 10,
-                _ => return self.err(expected),
-            };
-            n = n * 16 + u32::from(v);
-        }
-        self.pos += 5;
-        Ok(n)
-    }
-
     /// Walks an object, calling `f` with each key; `f` must read the value.
     pub fn object(
         &mut self,
@@ -487,10 +428,8 @@ pub(crate) fn unescape_into(
                     i += 1;
                 }
                 _ => {
-                    let mut r = Reader::new(text);
-                    r.pos = i - 1;
-                    let c = r.escape().ok()?;
-                    i = r.pos;
+                    let (c, next) = unescape_one(b, i - 1)?;
+                    i = next;
                     for &x in c.encode_utf8(&mut [0; 4]).as_bytes() {
                         *out.get_mut(n)? = x;
                         n += 1;
@@ -500,6 +439,45 @@ pub(crate) fn unescape_into(
             _ => return None,
         }
     }
+}
+
+/// The character the escape at `i` (a backslash) stands for, and where
+/// the escape ends; `None` for a faulty one. `\"`, `\\` and `\/` never
+/// come here: [`unescape_into`] copies the byte after the backslash as it
+/// is. Lone surrogates become U+FFFD, as a decoder of UTF-16 would make
+/// them; a high one followed by a low one is one character.
+fn unescape_one(b: &[u8], i: usize) -> Option<(char, usize)> {
+    let c = match *b.get(i + 1)? {
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        b'u' => {
+            let hi = hex4(b, i + 2)?;
+            let after = i + 6;
+            let lo = (b.get(after..after + 2) == Some(b"\\u"))
+                .then(|| hex4(b, after + 2))
+                .flatten()
+                .filter(|lo| (0xDC00..0xE000).contains(lo));
+            return Some(match lo {
+                Some(lo) if (0xD800..0xDC00).contains(&hi) => {
+                    let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                    (char::from_u32(c).unwrap_or('\u{FFFD}'), after + 6)
+                }
+                _ => (char::from_u32(hi).unwrap_or('\u{FFFD}'), after),
+            });
+        }
+        _ => return None,
+    };
+    Some((c, i + 2))
+}
+
+/// The number the four hex digits at `i` write.
+fn hex4(b: &[u8], i: usize) -> Option<u32> {
+    b.get(i..i + 4)?
+        .iter()
+        .try_fold(0, |n, &d| Some(n * 16 + char::from(d).to_digit(16)?))
 }
 
 fn skip_word(b: &[u8], i: usize, word: &'static str) -> Result<usize> {
