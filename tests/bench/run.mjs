@@ -205,7 +205,11 @@ try {
         log(`\n## throughput: ${cfg.chunks} chunks through sendMessages, ${perEvent} record(s) per SSE event`);
         for (let r = 1; r <= cfg.runs; r++) {
           for (const name of names) {
-            await cdp.send("HeapProfiler.collectGarbage"); // no garbage of the previous run
+            // Each run starts on an idle page: what the previous run left
+            // (a transport's timers, its stream's last reads) runs first,
+            // then its garbage goes.
+            await page.evaluate(() => new Promise((r) => setTimeout(r, 100)));
+            await cdp.send("HeapProfiler.collectGarbage");
             if (process.env.BENCH_PROFILE_DIR) await startProfile(cdp);
             const cpu0 = await threadTime();
             const res = await page.evaluate(([n, c, p]) => window.__bench.throughput(n, c, p), [name, cfg.chunks, perEvent]);
