@@ -8,6 +8,12 @@
 //! It replaces `serde_json`, which cost more of the size budget than the
 //! whole rest of the transport (see the README).
 //!
+//! Two layers: flat passes over bytes (`skip_value`, `skip_string`,
+//! `unescape_into`: one loop each, no call per token), which do the work
+//! and name the faults, and [`Reader`], a cursor over them for walks with a
+//! callback per member. The record reader (`crate::records`) uses the flat
+//! passes directly on its hot path.
+//!
 //! Errors name the byte offset and what was expected. Nesting deeper than
 //! [`MAX_DEPTH`] is an error, not a stack overflow.
 
