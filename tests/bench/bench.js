@@ -10,6 +10,7 @@
 
 export const TRANSPORTS = {
   ours: () => import("trigger-chat-wasm"),
+  "ours-b": () => import("trigger-chat-wasm-b"),
   floor: () => import("./floor.js"),
   "vendor-4.5.0": () => import("@trigger.dev/sdk/chat"),
   "vendor-4.8.3": () => import("trigger-sdk-483/chat"),
@@ -164,9 +165,13 @@ function bodyOf(iter, { paced = false, hold = false } = {}) {
 }
 
 const stats = { outFetches: 0 };
+// The page's own fetch, for a transport's module files (a transport loaded
+// after another one's run still fetches its .wasm for real).
+const pageFetch = globalThis.fetch;
 function installFetch(nextBody) {
   globalThis.fetch = async (input) => {
     const url = typeof input === "string" ? input : (input?.url ?? String(input));
+    if (url.endsWith(".wasm")) return pageFetch(input);
     if (url.endsWith("/in/append")) return new Response('{"ok":true}', { status: 200, headers: { "content-type": "application/json" } });
     stats.outFetches++;
     return new Response(nextBody(), {

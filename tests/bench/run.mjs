@@ -7,6 +7,10 @@
 //   node run.mjs [--quick] [--only=cold,throughput,latency,longtask,memory]
 //                [--transports=ours,floor,vendor-4.5.0,vendor-4.8.3]
 //
+// A/B: copy a built pkg/ aside (cp -r pkg /tmp/before), change and rebuild,
+// then BENCH_B=/tmp/before node run.mjs --transports=ours,ours-b: the two
+// builds run alternately, and the table's "ours ÷ ours-b" is the change.
+//
 // BENCH_TRACE_DIR=dir keeps the Chromium traces of the long-task runs (open
 // them in DevTools' Performance panel to see what a long task did).
 // BENCH_PROFILE_DIR=dir records a CPU profile of every throughput run
@@ -24,6 +28,8 @@ import { CHROMIUM_ARGS, CHROMIUM_PATH } from "../support/chromium.mjs";
 
 const SECTIONS = ["cold", "throughput", "latency", "longtask", "memory"];
 const TRANSPORTS = ["ours", "floor", "vendor-4.5.0", "vendor-4.8.3"];
+// Not run unless named: a second build of ours (BENCH_B, vite.config.js).
+const OPTIONAL = ["ours-b"];
 
 function parseArgs(argv) {
   const o = { quick: false, only: SECTIONS, transports: TRANSPORTS };
@@ -35,7 +41,10 @@ function parseArgs(argv) {
     else throw new Error(`unknown argument ${a} (known: --quick, --only=${SECTIONS}, --transports=${TRANSPORTS})`);
   }
   for (const s of o.only) if (!SECTIONS.includes(s)) throw new Error(`unknown section ${s} (known: ${SECTIONS})`);
-  for (const t of o.transports) if (!TRANSPORTS.includes(t)) throw new Error(`unknown transport ${t} (known: ${TRANSPORTS})`);
+  for (const t of o.transports) {
+    if (!TRANSPORTS.includes(t) && !OPTIONAL.includes(t)) throw new Error(`unknown transport ${t} (known: ${[...TRANSPORTS, ...OPTIONAL]})`);
+  }
+  if (o.transports.includes("ours-b") && !process.env.BENCH_B) throw new Error("ours-b needs BENCH_B=<a built pkg/ folder to compare>");
   return o;
 }
 
