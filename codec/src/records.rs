@@ -156,6 +156,10 @@ fn read_record<'a>(
     }
     loop {
         r.skip_to(i);
+        // The key's own text when it has no escapes; `Reader::string` for
+        // the rest (escapes, faults). Not `Reader::string` for all: that
+        // read 8% fewer records a second natively (its blank skip is a
+        // call, and the key is at the quote already).
         let key = match (b.get(i), skip_string(b, i + 1)) {
             (Some(b'"'), Ok((end, false))) => {
                 r.skip_to(end);
