@@ -37,6 +37,7 @@ pub use trigger_chat_codec::{error, json, records, retry, seen, session, sse, te
 
 pub mod engine;
 pub mod facade;
+pub mod runner;
 
 #[cfg(target_arch = "wasm32")]
 pub mod abi;

@@ -1,0 +1,689 @@
+//! The effect runner: the [`Engine`]'s operations driven to their end over
+//! a [`Host`]. It performs what the engine asks (call a callback, fetch,
+//! read a body, sleep, wait) and hands the outcome back, each effect raced
+//! against the engine's interrupts and, for requests and callbacks, against
+//! a deadline. It makes no protocol decision of its own.
+//!
+//! Written once for every host, in the manner of `quinn`'s `Runtime`: the
+//! browser's (`src/web/`) and the tests' fake (below) run the same code.
+//! Single-threaded: state is behind `Rc` and `RefCell`, never borrowed
+//! across a call into the host's notices (the app's callbacks may call back
+//! into the transport).
+
+mod host;
+
+use core::cell::{Cell, RefCell};
+use core::future::{poll_fn, Future};
+use core::pin::pin;
+use core::task::{Poll, Waker};
+
+use alloc::rc::Rc;
+
+pub use host::{Answer, Failure, Host, Request, Started, Task};
+
+use crate::engine::{Done, Effect, Engine, EngineConfig, Notice, OpId, Outcome};
+use crate::error::Error;
+use crate::prelude::*;
+use crate::session::SessionState;
+use crate::wire::{session_url, Endpoint};
+
+/// How long an append (its answer, body included), a connect to `.out`
+/// (its headers) or the head-start route (its headers) may take before
+/// the request is aborted and reported as timed out: the engine then
+/// retries an append as a network failure and reconnects a stream. The
+/// Sessions API answers at once (an `.out` long poll sends its headers
+/// before it waits), so 30 s only cuts requests that will never answer.
+pub const REQUEST_DEADLINE_MS: u64 = 30_000;
+
+/// How long `accessToken` / `startSession` may take before the operation
+/// fails as timed out (`code: "TIMEOUT"`): twice the request deadline, as a
+/// callback usually makes a request of its own.
+pub const CALLBACK_DEADLINE_MS: u64 = 60_000;
+
+/// A tab shown again after being hidden this long: its connection is
+/// likely dead, so the stream reconnects at once.
+pub const WAKE_HIDDEN_MS: u64 = 30_000;
+
+/// The base URL when the app gives none.
+pub const DEFAULT_BASE_URL: &str = "https://api.trigger.dev";
+
+/// Whether a tab shown again after `hidden_ms` hidden should reconnect.
+pub fn wake_is_forced(hidden_ms: u64) -> bool {
+    hidden_ms >= WAKE_HIDDEN_MS
+}
+
+/// An operation's failure as the app sees it: the engine's error, and what
+/// the app's code threw when that is what it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed<V> {
+    pub error: Error,
+    pub thrown: Option<V>,
+}
+
+/// How far [`Runner::drive`] took an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Chunks for the app (the text of one JSON array); drive again for
+    /// more.
+    Chunks(String),
+    /// The operation is over.
+    Done(Done),
+}
+
+/// The operation that carries a call now (a send, then its reply's
+/// stream): where the app's abort goes.
+#[derive(Debug, Clone, Default)]
+pub struct Target(Rc<Cell<OpId>>);
+
+impl Target {
+    pub fn new(op: OpId) -> Target {
+        Target(Rc::new(Cell::new(op)))
+    }
+
+    pub fn get(&self) -> OpId {
+        self.0.get()
+    }
+
+    fn set(&self, op: OpId) {
+        self.0.set(op);
+    }
+}
+
+/// The runner's side of one operation.
+struct Io<H: Host> {
+    /// An effect is out.
+    out: bool,
+    /// An interrupt came for the effect that is out.
+    cut: bool,
+    /// An interrupt came while no effect was out: the next one is cut
+    /// short as soon as it starts.
+    pending: bool,
+    /// A wake came for the parked operation.
+    woken: bool,
+    /// Whom to tell of `cut` or `woken`.
+    waker: Option<Waker>,
+    /// The open response body, between reads.
+    body: Option<H::Body>,
+    /// What the app's code threw last for this operation.
+    thrown: Option<H::Value>,
+}
+
+impl<H: Host> Io<H> {
+    fn new() -> Self {
+        Io {
+            out: false,
+            cut: false,
+            pending: false,
+            woken: false,
+            waker: None,
+            body: None,
+            thrown: None,
+        }
+    }
+
+    fn wake(&mut self) {
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+struct Shared<H: Host> {
+    host: H,
+    engine: RefCell<Engine>,
+    ios: RefCell<Vec<(OpId, Io<H>)>>,
+}
+
+/// What came of an effect, owned (the engine's [`Outcome`] borrows).
+enum Got {
+    Token(Option<String>),
+    Started(Started),
+    Response {
+        status: u16,
+        body: String,
+        ratelimit_reset: Option<String>,
+        retry_after: Option<String>,
+    },
+    Connected {
+        status: u16,
+        settled: bool,
+    },
+    HeadStarted {
+        status: u16,
+        token: Option<String>,
+        pending_version: bool,
+        error_body: String,
+    },
+    Bytes(Vec<u8>),
+    Eof,
+    Stall,
+    Failed(Error),
+    Interrupted,
+    Slept,
+    Woken,
+}
+
+impl Got {
+    fn as_outcome(&self) -> Outcome<'_> {
+        match self {
+            Got::Token(t) => Outcome::Token(t.as_deref()),
+            Got::Started(s) => Outcome::Started {
+                token: s.token.as_deref(),
+                pending_version: s.pending_version,
+            },
+            Got::Response {
+                status,
+                body,
+                ratelimit_reset,
+                retry_after,
+            } => Outcome::Response {
+                status: *status,
+                body,
+                ratelimit_reset: ratelimit_reset.as_deref(),
+                retry_after: retry_after.as_deref(),
+            },
+            Got::Connected { status, settled } => Outcome::Connected {
+                status: *status,
+                settled: *settled,
+            },
+            Got::HeadStarted {
+                status,
+                token,
+                pending_version,
+                error_body,
+            } => Outcome::HeadStarted {
+                status: *status,
+                token: token.as_deref(),
+                pending_version: *pending_version,
+                error_body,
+            },
+            Got::Bytes(b) => Outcome::Bytes(b),
+            Got::Eof => Outcome::Eof,
+            Got::Stall => Outcome::Stall,
+            Got::Failed(e) => Outcome::Failed(e.clone()),
+            Got::Interrupted => Outcome::Interrupted,
+            Got::Slept => Outcome::Slept,
+            Got::Woken => Outcome::Woken,
+        }
+    }
+}
+
+/// `Some(output)` of `f`, or `None` if `ms` passed first (then `f` is
+/// dropped, which cancels it).
+async fn within<T>(sleep: Task<()>, f: impl Future<Output = T>) -> Option<T> {
+    let mut f = pin!(f);
+    let mut sleep = sleep;
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = f.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        sleep.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
+/// One transport's engine and the effects in flight for it. Cloning gives
+/// another handle on the same runner.
+pub struct Runner<H: Host> {
+    shared: Rc<Shared<H>>,
+}
+
+impl<H: Host> Clone for Runner<H> {
+    fn clone(&self) -> Self {
+        Runner {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<H: Host> Runner<H> {
+    /// A runner over `host`; `seed` drives part ids and jitter.
+    pub fn new(
+        host: H,
+        cfg: EngineConfig,
+        sessions: Vec<(String, SessionState)>,
+        seed: u64,
+    ) -> Self {
+        let mut engine = Engine::new(cfg, sessions, seed);
+        engine.set_now(host.now());
+        Runner {
+            shared: Rc::new(Shared {
+                host,
+                engine: RefCell::new(engine),
+                ios: RefCell::new(Vec::new()),
+            }),
+        }
+    }
+
+    pub fn host(&self) -> &H {
+        &self.shared.host
+    }
+
+    /// Runs `f` on the engine at the current time, then carries out the
+    /// notices it left.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Engine) -> R) -> R {
+        let r = {
+            let mut engine = self.shared.engine.borrow_mut();
+            engine.set_now(self.shared.host.now());
+            f(&mut engine)
+        };
+        self.flush();
+        r
+    }
+
+    /// Reads the engine, carrying out nothing.
+    pub fn read<R>(&self, f: impl FnOnce(&Engine) -> R) -> R {
+        f(&self.shared.engine.borrow())
+    }
+
+    /// The app aborted operation `op` (its signal).
+    pub fn abort(&self, op: OpId) {
+        self.with(|e| e.abort(op));
+    }
+
+    /// The app cancelled stream `op` (its `ReadableStream`).
+    pub fn cancel(&self, op: OpId) {
+        self.with(|e| e.cancel(op));
+    }
+
+    /// A browser wake event for stream `op`; `force` when its connection is
+    /// likely dead.
+    pub fn wake(&self, op: OpId, force: bool) {
+        self.with(|e| e.wake(op, force));
+    }
+
+    /// Ends every operation.
+    pub fn dispose(&self) {
+        self.with(|e| e.dispose());
+    }
+
+    /// Operation `op`'s I/O state, made if it is new.
+    fn io<R>(&self, op: OpId, f: impl FnOnce(&mut Io<H>) -> R) -> R {
+        let mut ios = self.shared.ios.borrow_mut();
+        let i = match ios.iter().position(|(o, _)| *o == op) {
+            Some(i) => i,
+            None => {
+                ios.push((op, Io::new()));
+                ios.len() - 1
+            }
+        };
+        f(&mut ios[i].1)
+    }
+
+    /// What the app's code threw last for operation `op`.
+    fn thrown(&self, op: OpId) -> Option<H::Value> {
+        let ios = self.shared.ios.borrow();
+        ios.iter()
+            .find(|(o, _)| *o == op)
+            .and_then(|(_, io)| io.thrown.clone())
+    }
+
+    /// Carries out the engine's notices, one at a time.
+    fn flush(&self) {
+        loop {
+            let notice = self.shared.engine.borrow_mut().poll_notice();
+            let Some(notice) = notice else { return };
+            match notice {
+                Notice::SessionChanged(chat) => {
+                    let session = self.shared.engine.borrow().persisted(&chat).cloned();
+                    self.shared.host.session_changed(&chat, session.as_ref());
+                }
+                Notice::Event(json) => {
+                    let thrown = |op| self.thrown(op);
+                    self.shared.host.event(&json, &thrown);
+                }
+                Notice::Interrupt(op) => {
+                    let body = self.io(op, |io| {
+                        if io.out {
+                            io.cut = true;
+                            io.wake();
+                        } else {
+                            io.pending = true;
+                        }
+                        io.body.take()
+                    });
+                    // The connection it held is let go (outside the borrow:
+                    // a body's drop may call into the host).
+                    drop(body);
+                }
+                Notice::Wake(op) => self.io(op, |io| {
+                    io.woken = true;
+                    io.wake();
+                }),
+                Notice::Spawn(op) => {
+                    let runner = self.clone();
+                    self.shared.host.spawn(Box::pin(async move {
+                        while let Ok(Step::Chunks(_)) = runner.drive(op).await {}
+                    }));
+                }
+            }
+        }
+    }
+
+    /// `Some(output)` of `f`, or `None` when an interrupt for `op` came
+    /// first (then `f` is dropped, which cancels it). The interrupt wins a
+    /// tie: an effect that resolved in the same turn as an interrupt
+    /// reports [`Outcome::Interrupted`].
+    async fn raced<T>(&self, op: OpId, f: impl Future<Output = T>) -> Option<T> {
+        let mut f = pin!(f);
+        poll_fn(|cx| {
+            let cut = self.io(op, |io| {
+                if !io.cut {
+                    io.waker = Some(cx.waker().clone());
+                }
+                io.cut
+            });
+            if cut {
+                return Poll::Ready(None);
+            }
+            f.as_mut().poll(cx).map(Some)
+        })
+        .await
+    }
+
+    /// A failure of the host as the engine hears of it; what the app threw
+    /// is kept for the error the app sees.
+    fn failure(&self, op: OpId, f: Failure<H::Value>, aborted: Error) -> Got {
+        Got::Failed(match f {
+            Failure::Network(m) => Error::Network(m),
+            Failure::Aborted => aborted,
+            Failure::Thrown { message, value } => {
+                self.io(op, |io| io.thrown = Some(value));
+                Error::Callback(message)
+            }
+            Failure::Protocol(m) => Error::Protocol(m),
+            Failure::Misuse(m) => Error::Misuse(m),
+        })
+    }
+
+    /// The URL of the chat's `endpoint`.
+    fn url(&self, op: OpId, endpoint: Endpoint, chat_id: &str) -> Result<String, Got> {
+        match self.shared.host.base_url(endpoint, chat_id) {
+            Ok(base) => Ok(session_url(&base, chat_id, endpoint)),
+            Err(f) => Err(self.failure(op, f, Error::Aborted)),
+        }
+    }
+
+    /// Sends `request`; its response, or the outcome that ends the effect.
+    async fn fetch(&self, op: OpId, request: &Request<'_>) -> Result<H::Response, Got> {
+        match self.shared.host.fetch(request).await {
+            Ok(r) => Ok(r),
+            // An abort that was not the runner's: for a session request,
+            // the app's `fetch` gave up (a network failure); the head-start
+            // route's is the effect's own.
+            Err(Failure::Aborted) if request.session.is_none() => Err(Got::Interrupted),
+            Err(f) => Err(self.failure(op, f, Error::Network("the request was aborted".into()))),
+        }
+    }
+
+    /// Keeps the body of response `r` for the reads that follow; `none`
+    /// when it has none.
+    fn keep_body(&self, op: OpId, r: H::Response, none: Error) -> Option<Got> {
+        match self.shared.host.body(r) {
+            Some(b) => {
+                self.io(op, |io| io.body = Some(b));
+                None
+            }
+            None => Some(Got::Failed(none)),
+        }
+    }
+
+    async fn append(&self, op: OpId, chat_id: &str, headers: &str, body: &str) -> Got {
+        let url = match self.url(op, Endpoint::In, chat_id) {
+            Ok(u) => u,
+            Err(got) => return got,
+        };
+        let request = Request {
+            url: &url,
+            headers,
+            body: Some(body),
+            session: Some((Endpoint::In, chat_id)),
+        };
+        let host = &self.shared.host;
+        let answer = async {
+            let r = self.fetch(op, &request).await?;
+            let status = host.status(&r);
+            let ratelimit_reset = host.header(&r, "x-ratelimit-reset");
+            let retry_after = host.header(&r, "retry-after");
+            let body = host.text(r).await;
+            Ok::<Got, Got>(Got::Response {
+                status,
+                body,
+                ratelimit_reset,
+                retry_after,
+            })
+        };
+        match within(host.sleep(REQUEST_DEADLINE_MS), answer).await {
+            Some(Ok(got) | Err(got)) => got,
+            None => Got::Failed(Error::TimedOut("the append to the chat's session (30 s)")),
+        }
+    }
+
+    async fn connect(&self, op: OpId, chat_id: &str, headers: &str) -> Got {
+        let url = match self.url(op, Endpoint::Out, chat_id) {
+            Ok(u) => u,
+            Err(got) => return got,
+        };
+        let request = Request {
+            url: &url,
+            headers,
+            body: None,
+            session: Some((Endpoint::Out, chat_id)),
+        };
+        let host = &self.shared.host;
+        let r = match within(host.sleep(REQUEST_DEADLINE_MS), self.fetch(op, &request)).await {
+            Some(Ok(r)) => r,
+            Some(Err(got)) => return got,
+            None => return Got::Failed(Error::TimedOut("the chat's stream to answer (30 s)")),
+        };
+        let status = host.status(&r);
+        let settled = host.header(&r, "X-Session-Settled").as_deref() == Some("true");
+        if (200..300).contains(&status) {
+            let none = Error::Network("the stream response has no body".into());
+            if let Some(got) = self.keep_body(op, r, none) {
+                return got;
+            }
+        }
+        Got::Connected { status, settled }
+    }
+
+    async fn head_start(&self, op: OpId, url: &str, headers: &str, body: &str) -> Got {
+        let request = Request {
+            url,
+            headers,
+            body: Some(body),
+            session: None,
+        };
+        let host = &self.shared.host;
+        let r = match within(host.sleep(REQUEST_DEADLINE_MS), self.fetch(op, &request)).await {
+            Some(Ok(r)) => r,
+            Some(Err(got)) => return got,
+            None => return Got::Failed(Error::TimedOut("the headStart route to answer (30 s)")),
+        };
+        let status = host.status(&r);
+        let token = host.header(&r, "X-Trigger-Chat-Access-Token");
+        let pending_version =
+            host.header(&r, "X-Trigger-Chat-Pending-Version").as_deref() == Some("1");
+        let mut error_body = String::new();
+        if (200..300).contains(&status) {
+            let none = Error::Protocol("the headStart route answered with no body".into());
+            if let Some(got) = self.keep_body(op, r, none) {
+                return got;
+            }
+        } else {
+            error_body = host.text(r).await;
+        }
+        Got::HeadStarted {
+            status,
+            token,
+            pending_version,
+            error_body,
+        }
+    }
+
+    async fn read_body(&self, op: OpId, stall_ms: u64) -> Got {
+        let Some(body) = self.io(op, |io| io.body.take()) else {
+            return Got::Failed(Error::Network("the connection is gone".into()));
+        };
+        let host = &self.shared.host;
+        match within(host.sleep(stall_ms), host.read(&body)).await {
+            Some(Ok(Some(bytes))) => {
+                self.io(op, |io| io.body = Some(body));
+                Got::Bytes(bytes)
+            }
+            Some(Ok(None)) => Got::Eof,
+            Some(Err(Failure::Aborted)) => {
+                Got::Failed(Error::Network("the connection was aborted".into()))
+            }
+            Some(Err(Failure::Network(m) | Failure::Protocol(m) | Failure::Misuse(m))) => {
+                Got::Failed(Error::Network(m))
+            }
+            Some(Err(Failure::Thrown { message, .. })) => Got::Failed(Error::Network(message)),
+            None => {
+                self.io(op, |io| io.body = Some(body));
+                Got::Stall
+            }
+        }
+    }
+
+    async fn call<T>(
+        &self,
+        op: OpId,
+        task: Task<Result<T, Failure<H::Value>>>,
+        what: &'static str,
+        ok: impl FnOnce(T) -> Got,
+    ) -> Got {
+        match within(self.shared.host.sleep(CALLBACK_DEADLINE_MS), task).await {
+            Some(Ok(v)) => ok(v),
+            Some(Err(f)) => self.failure(op, f, Error::Network("the request was aborted".into())),
+            None => Got::Failed(Error::TimedOut(what)),
+        }
+    }
+
+    /// Performs `effect`, without the race against interrupts.
+    async fn perform(&self, op: OpId, effect: Effect) -> Got {
+        let host = &self.shared.host;
+        match effect {
+            Effect::CallAccessToken { chat_id } => {
+                let task = host.access_token(&chat_id);
+                let what = "the `accessToken` callback to settle (60 s)";
+                self.call(op, task, what, Got::Token).await
+            }
+            Effect::CallStartSession { chat_id } => {
+                let task = host.start_session(&chat_id);
+                let what = "the `startSession` callback to settle (60 s)";
+                self.call(op, task, what, Got::Started).await
+            }
+            Effect::Append {
+                chat_id,
+                headers,
+                body,
+            } => self.append(op, &chat_id, &headers, &body).await,
+            Effect::Connect {
+                chat_id, headers, ..
+            } => self.connect(op, &chat_id, &headers).await,
+            Effect::HeadStart {
+                url, headers, body, ..
+            } => self.head_start(op, &url, &headers, &body).await,
+            Effect::Read { stall_ms } => self.read_body(op, stall_ms).await,
+            Effect::Sleep { ms } => {
+                host.sleep(ms).await;
+                Got::Slept
+            }
+            Effect::Park => {
+                poll_fn(|cx| {
+                    self.io(op, |io| {
+                        if io.woken {
+                            Poll::Ready(Got::Woken)
+                        } else {
+                            io.waker = Some(cx.waker().clone());
+                            Poll::Pending
+                        }
+                    })
+                })
+                .await
+            }
+            Effect::Chunks(_) | Effect::Done(_) => {
+                Got::Failed(Error::Misuse("not an effect".into()))
+            }
+        }
+    }
+
+    /// Drives operation `op` until it has chunks for the app or ends.
+    pub async fn drive(&self, op: OpId) -> Result<Step, Failed<H::Value>> {
+        loop {
+            let effect = self.with(|e| e.poll(op));
+            let effect = match effect {
+                Effect::Chunks(json) => return Ok(Step::Chunks(json)),
+                Effect::Done(r) => {
+                    let io = {
+                        let mut ios = self.shared.ios.borrow_mut();
+                        let i = ios.iter().position(|(o, _)| *o == op);
+                        i.map(|i| ios.swap_remove(i).1)
+                    };
+                    let thrown = io.and_then(|io| io.thrown);
+                    return match r {
+                        Ok(done) => Ok(Step::Done(done)),
+                        Err(error) => {
+                            let thrown = match error {
+                                Error::Callback(_) => thrown,
+                                _ => None,
+                            };
+                            Err(Failed { error, thrown })
+                        }
+                    };
+                }
+                e => e,
+            };
+            let connects = matches!(effect, Effect::Connect { .. } | Effect::HeadStart { .. });
+            let (body, cut) = self.io(op, |io| {
+                io.out = true;
+                io.woken = false;
+                io.cut = core::mem::take(&mut io.pending);
+                // A new connection: the old one is over.
+                (if connects { io.body.take() } else { None }, io.cut)
+            });
+            drop(body);
+            let got = if cut {
+                Got::Interrupted
+            } else {
+                self.raced(op, self.perform(op, effect))
+                    .await
+                    .unwrap_or(Got::Interrupted)
+            };
+            self.io(op, |io| {
+                io.out = false;
+                io.cut = false;
+                io.waker = None;
+            });
+            self.with(|e| e.handle(op, got.as_outcome()));
+        }
+    }
+
+    /// Runs send `op` until it resolves; its reply's stream, if it has one,
+    /// takes over `target` (an abort from then on ends the stream).
+    pub async fn send(&self, op: OpId, target: &Target) -> Result<Step, Failed<H::Value>> {
+        target.set(op);
+        let step = self.drive(op).await?;
+        if let Step::Done(Done::Stream(stream)) = step {
+            target.set(stream);
+        }
+        Ok(step)
+    }
+
+    /// The next chunks of stream `op`; `None` once it ended.
+    pub async fn next(&self, op: OpId) -> Result<Option<String>, Failed<H::Value>> {
+        match self.drive(op).await? {
+            Step::Chunks(json) => Ok(Some(json)),
+            Step::Done(_) => Ok(None),
+        }
+    }
+
+    /// How many operations hold I/O state (none once all ended).
+    pub fn open_io(&self) -> usize {
+        self.shared.ios.borrow().len()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,642 @@
+//! The runner over a fake host: a virtual clock, requests the test answers
+//! (or never does), bodies it feeds, one thread and a deterministic
+//! executor (`LocalPool`). Covers the races: an interrupt while an effect is
+//! out, an effect resolving in the same turn as an interrupt, an abort
+//! handed from a send to its stream, and the deadlines.
+
+use super::*;
+use crate::engine::Source;
+use core::cell::Cell;
+use core::pin::Pin;
+use core::task::Context;
+use futures::executor::{LocalPool, LocalSpawner};
+use futures::task::LocalSpawnExt;
+use std::collections::VecDeque;
+
+/// What the app threw, in the fake: a number.
+type V = u32;
+
+#[derive(Default)]
+struct BodyState {
+    chunks: RefCell<VecDeque<Vec<u8>>>,
+    ended: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+#[derive(Clone, Default)]
+struct Body(Rc<BodyState>);
+
+impl Body {
+    fn push(&self, bytes: &str) {
+        self.0
+            .chunks
+            .borrow_mut()
+            .push_back(bytes.as_bytes().to_vec());
+        if let Some(w) = self.0.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Response {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    text: String,
+    body: Option<Body>,
+}
+
+fn ok(text: &str) -> Response {
+    Response {
+        status: 200,
+        headers: Vec::new(),
+        text: text.into(),
+        body: None,
+    }
+}
+
+/// A request made through the fake: the test answers it.
+struct Req {
+    url: String,
+    headers: String,
+    body: Option<String>,
+    answer: RefCell<Option<Result<Response, Failure<V>>>>,
+    waker: RefCell<Option<Waker>>,
+    /// Its future was dropped before it took an answer (aborted).
+    aborted: Cell<bool>,
+    /// Its future took the answer.
+    taken: Cell<bool>,
+}
+
+impl Req {
+    fn answer(&self, r: Result<Response, Failure<V>>) {
+        *self.answer.borrow_mut() = Some(r);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+}
+
+/// The future of one request; dropping it unanswered aborts it.
+struct Fetch(Rc<Req>);
+
+impl Future for Fetch {
+    type Output = Result<Response, Failure<V>>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.0.answer.borrow_mut().take() {
+            Some(r) => {
+                self.0.taken.set(true);
+                Poll::Ready(r)
+            }
+            None => {
+                *self.0.waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for Fetch {
+    fn drop(&mut self) {
+        if !self.0.taken.get() {
+            self.0.aborted.set(true);
+        }
+    }
+}
+
+/// A pending callback the test answers.
+struct Pending<T> {
+    answer: RefCell<Option<T>>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl<T> Default for Pending<T> {
+    fn default() -> Self {
+        Pending {
+            answer: RefCell::new(None),
+            waker: RefCell::new(None),
+        }
+    }
+}
+
+impl<T> Pending<T> {
+    fn answer(&self, v: T) {
+        *self.answer.borrow_mut() = Some(v);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+}
+
+fn wait_for<T: 'static>(p: Rc<Pending<T>>) -> Task<T> {
+    Box::pin(poll_fn(move |cx| match p.answer.borrow_mut().take() {
+        Some(v) => Poll::Ready(v),
+        None => {
+            *p.waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }))
+}
+
+/// What `accessToken` answers.
+type TokenAnswer = Result<Option<String>, Failure<V>>;
+
+#[derive(Default)]
+struct World {
+    now: Cell<u64>,
+    timers: RefCell<Vec<(u64, Waker)>>,
+    requests: RefCell<Vec<Rc<Req>>>,
+    /// `accessToken`: answered at once with this, or left pending when
+    /// `None`.
+    token: RefCell<Option<TokenAnswer>>,
+    token_calls: RefCell<Vec<Rc<Pending<TokenAnswer>>>>,
+    spawner: RefCell<Option<LocalSpawner>>,
+    changes: RefCell<Vec<String>>,
+    events: RefCell<Vec<String>>,
+}
+
+#[derive(Clone, Default)]
+struct Fake(Rc<World>);
+
+impl Host for Fake {
+    type Value = V;
+    type Response = Response;
+    type Body = Body;
+
+    fn now(&self) -> u64 {
+        self.0.now.get()
+    }
+
+    fn sleep(&self, ms: u64) -> Task<()> {
+        let world = self.0.clone();
+        let at = world.now.get() + ms;
+        Box::pin(poll_fn(move |cx| {
+            if world.now.get() >= at {
+                Poll::Ready(())
+            } else {
+                world.timers.borrow_mut().push((at, cx.waker().clone()));
+                Poll::Pending
+            }
+        }))
+    }
+
+    fn spawn(&self, task: Task<()>) {
+        let spawner = self.0.spawner.borrow().clone().expect("a spawner");
+        spawner.spawn_local(task).expect("spawned");
+    }
+
+    fn access_token(&self, _chat_id: &str) -> Answer<Option<String>, V> {
+        let p = Rc::new(Pending::default());
+        if let Some(v) = self.0.token.borrow().clone() {
+            p.answer(v);
+        }
+        self.0.token_calls.borrow_mut().push(p.clone());
+        wait_for(p)
+    }
+
+    fn start_session(&self, _chat_id: &str) -> Answer<Started, V> {
+        Box::pin(async { Err(Failure::Misuse("no startSession".into())) })
+    }
+
+    fn base_url(&self, _endpoint: Endpoint, _chat_id: &str) -> Result<String, Failure<V>> {
+        Ok("https://api.test/".into())
+    }
+
+    fn fetch(&self, request: &Request<'_>) -> Answer<Response, V> {
+        let req = Rc::new(Req {
+            url: request.url.into(),
+            headers: request.headers.into(),
+            body: request.body.map(Into::into),
+            answer: RefCell::new(None),
+            waker: RefCell::new(None),
+            aborted: Cell::new(false),
+            taken: Cell::new(false),
+        });
+        self.0.requests.borrow_mut().push(req.clone());
+        Box::pin(Fetch(req))
+    }
+
+    fn status(&self, response: &Response) -> u16 {
+        response.status
+    }
+
+    fn header(&self, response: &Response, name: &str) -> Option<String> {
+        response
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
+
+    fn text(&self, response: Response) -> Task<String> {
+        Box::pin(async move { response.text })
+    }
+
+    fn body(&self, response: Response) -> Option<Body> {
+        response.body
+    }
+
+    fn read(&self, body: &Body) -> Answer<Option<Vec<u8>>, V> {
+        let b = body.0.clone();
+        Box::pin(poll_fn(move |cx| {
+            let mut chunks = b.chunks.borrow_mut();
+            if !chunks.is_empty() {
+                let mut all = Vec::new();
+                for c in chunks.drain(..) {
+                    all.extend_from_slice(&c);
+                }
+                return Poll::Ready(Ok(Some(all)));
+            }
+            if b.ended.get() {
+                return Poll::Ready(Ok(None));
+            }
+            *b.waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        }))
+    }
+
+    fn session_changed(&self, chat_id: &str, _session: Option<&SessionState>) {
+        self.0.changes.borrow_mut().push(chat_id.into());
+    }
+
+    fn event(&self, json: &str, _thrown: &dyn Fn(OpId) -> Option<V>) {
+        self.0.events.borrow_mut().push(json.into());
+    }
+}
+
+/// A runner over a fake, and the executor that drives it.
+struct Bench {
+    pool: LocalPool,
+    fake: Fake,
+    runner: Runner<Fake>,
+}
+
+/// The output of a task the test spawned, once it has one.
+type Slot<T> = Rc<RefCell<Option<T>>>;
+
+impl Bench {
+    fn new() -> Bench {
+        let pool = LocalPool::new();
+        let fake = Fake::default();
+        fake.0.now.set(1_000_000);
+        *fake.0.spawner.borrow_mut() = Some(pool.spawner());
+        *fake.0.token.borrow_mut() = Some(Ok(Some("tok".into())));
+        let cfg = EngineConfig {
+            watch: false,
+            timeout_seconds: 120,
+            headers: Vec::new(),
+            has_start_session: false,
+            wants_events: true,
+        };
+        let runner = Runner::new(fake.clone(), cfg, Vec::new(), 42);
+        Bench { pool, fake, runner }
+    }
+
+    /// Spawns `f`; its output lands in the slot returned.
+    fn spawn<T: 'static>(&self, f: impl Future<Output = T> + 'static) -> Slot<T> {
+        let slot = Rc::new(RefCell::new(None));
+        let out = slot.clone();
+        self.pool
+            .spawner()
+            .spawn_local(async move {
+                let v = f.await;
+                *out.borrow_mut() = Some(v);
+            })
+            .expect("spawned");
+        slot
+    }
+
+    /// Runs everything that can run without time passing.
+    fn settle(&mut self) {
+        self.pool.run_until_stalled();
+    }
+
+    /// Lets `ms` of virtual time pass, firing timers in order.
+    fn advance(&mut self, ms: u64) {
+        let end = self.fake.0.now.get() + ms;
+        loop {
+            self.settle();
+            let next = self
+                .fake
+                .0
+                .timers
+                .borrow()
+                .iter()
+                .map(|(at, _)| *at)
+                .filter(|at| *at <= end)
+                .min();
+            let Some(at) = next else { break };
+            self.fake.0.now.set(at.max(self.fake.0.now.get()));
+            let due: Vec<Waker> = {
+                let mut timers = self.fake.0.timers.borrow_mut();
+                let (due, later): (Vec<_>, Vec<_>) = timers.drain(..).partition(|(t, _)| *t <= at);
+                *timers = later;
+                due.into_iter().map(|(_, w)| w).collect()
+            };
+            for w in due {
+                w.wake();
+            }
+        }
+        self.fake.0.now.set(end);
+        self.settle();
+    }
+
+    fn request(&self, i: usize) -> Rc<Req> {
+        self.fake.0.requests.borrow()[i].clone()
+    }
+
+    fn requests(&self) -> usize {
+        self.fake.0.requests.borrow().len()
+    }
+
+    /// A send of a user message on chat `c`, driven in a task; its target
+    /// and its result.
+    fn send(&self, c: &str) -> (Target, Slot<Result<Step, Failed<V>>>) {
+        let payload = r#"{"kind":"message","payload":{"chatId":"c","trigger":"submit-message"}}"#;
+        let op = self
+            .runner
+            .with(|e| e.send(c, payload.into(), Source::Submit, None, true));
+        let target = Target::new(op);
+        let runner = self.runner.clone();
+        let t = target.clone();
+        let slot = self.spawn(async move { runner.send(op, &t).await });
+        (target, slot)
+    }
+}
+
+fn take<T>(slot: &Slot<T>) -> T {
+    slot.borrow_mut().take().expect("the task finished")
+}
+
+fn part_id(headers: &str) -> Option<String> {
+    let at = headers.find("X-Part-Id")?;
+    let rest = &headers[at..];
+    let v = rest.split('"').nth(2)?;
+    Some(v.into())
+}
+
+/// One `batch` SSE event with a text delta (`.out` seq 0) and the
+/// turn-complete of `.in` seq 1 (`.out` seq 1).
+fn reply() -> String {
+    let data =
+        r#"{\"data\":{\"type\":\"text-delta\",\"id\":\"m\",\"delta\":\"hi\"},\"id\":\"p1\"}"#;
+    let rec = format!(r#"{{"seq_num":0,"timestamp":1,"body":"{data}","headers":[]}}"#);
+    let tc = r#"{"seq_num":1,"timestamp":2,"body":"","headers":[["trigger-control","turn-complete"],["session-in-event-id","1"]]}"#;
+    format!("id: 0,1,0\nevent: batch\ndata: {{\"records\":[{rec},{tc}]}}\n\n")
+}
+
+fn streaming(body: &Body) -> Response {
+    Response {
+        status: 200,
+        headers: Vec::new(),
+        text: String::new(),
+        body: Some(body.clone()),
+    }
+}
+
+#[test]
+fn a_send_appends_then_streams_its_reply() {
+    let mut b = Bench::new();
+    let (target, sent) = b.send("c");
+    b.settle();
+    assert_eq!(b.requests(), 1);
+    let append = b.request(0);
+    assert_eq!(
+        append.url,
+        "https://api.test/realtime/v1/sessions/c/in/append"
+    );
+    assert!(append.body.as_deref().unwrap().contains("submit-message"));
+    assert!(append.headers.contains("Bearer tok"));
+    append.answer(Ok(ok(r#"{"seq":1}"#)));
+    b.settle();
+    let Ok(Step::Done(Done::Stream(stream))) = take(&sent) else {
+        panic!("a stream")
+    };
+    assert_eq!(target.get(), stream, "the abort now goes to the stream");
+
+    let runner = b.runner.clone();
+    let chunks = b.spawn(async move {
+        let mut all = Vec::new();
+        while let Some(c) = runner.next(stream).await.expect("no error") {
+            all.push(c);
+        }
+        all
+    });
+    b.settle();
+    let connect = b.request(1);
+    assert_eq!(connect.url, "https://api.test/realtime/v1/sessions/c/out");
+    assert!(connect.body.is_none());
+    let body = Body::default();
+    connect.answer(Ok(streaming(&body)));
+    b.settle();
+    body.push(&reply());
+    b.settle();
+    let chunks = take(&chunks);
+    assert_eq!(chunks.len(), 1);
+    assert!(chunks[0].contains("\"hi\""), "{chunks:?}");
+    assert_eq!(b.runner.open_io(), 0, "nothing is left behind");
+    assert!(!b.fake.0.changes.borrow().is_empty());
+}
+
+#[test]
+fn an_interrupt_while_the_append_is_out_aborts_it() {
+    let mut b = Bench::new();
+    let (target, sent) = b.send("c");
+    b.settle();
+    let append = b.request(0);
+    assert!(!append.aborted.get());
+    b.runner.abort(target.get());
+    b.settle();
+    assert!(append.aborted.get(), "the request in flight was aborted");
+    let Err(f) = take(&sent) else {
+        panic!("the send fails")
+    };
+    assert_eq!(f.error, Error::Aborted);
+    // Its fate unknown, the engine sends a stop on its own (detached).
+    assert!(b.requests() >= 2);
+    let stop = b.request(1);
+    assert!(
+        stop.body.as_deref().unwrap().contains("stop"),
+        "{:?}",
+        stop.body
+    );
+}
+
+#[test]
+fn an_interrupt_wins_over_an_answer_in_the_same_turn() {
+    let mut b = Bench::new();
+    let (target, sent) = b.send("c");
+    b.settle();
+    let append = b.request(0);
+    // The answer and the abort arrive before the runner runs again.
+    append.answer(Ok(ok(r#"{"seq":1}"#)));
+    b.runner.abort(target.get());
+    b.settle();
+    let Err(f) = take(&sent) else {
+        panic!("the send fails")
+    };
+    assert_eq!(f.error, Error::Aborted);
+    assert!(!append.taken.get() && append.aborted.get());
+}
+
+#[test]
+fn an_abort_after_the_send_goes_to_its_stream() {
+    let mut b = Bench::new();
+    let (target, sent) = b.send("c");
+    b.settle();
+    let send_op = target.get();
+    b.request(0).answer(Ok(ok(r#"{"seq":1}"#)));
+    b.settle();
+    let Ok(Step::Done(Done::Stream(stream))) = take(&sent) else {
+        panic!("a stream")
+    };
+    let runner = b.runner.clone();
+    let next = b.spawn(async move { runner.next(stream).await });
+    b.settle();
+    let connect = b.request(1);
+    let body = Body::default();
+    connect.answer(Ok(streaming(&body)));
+    b.settle();
+    assert!(take_none(&next), "the stream waits for bytes");
+    // The app's signal fires: the stream's operation is aborted, not the
+    // (finished) send's.
+    assert_ne!(target.get(), send_op);
+    b.runner.abort(target.get());
+    b.settle();
+    assert!(take(&next).is_ok(), "the stream ends");
+    assert!(connect.aborted.get() || Rc::strong_count(&body.0) == 1);
+    // The reply was the stream's own turn: the agent is stopped (a detached
+    // stop on `.in`), and once that is answered nothing is left.
+    assert_eq!(b.requests(), 3);
+    let stop = b.request(2);
+    assert!(stop.body.as_deref().unwrap().contains("stop"));
+    stop.answer(Ok(ok(r#"{"seq":2}"#)));
+    b.settle();
+    assert_eq!(b.runner.open_io(), 0);
+}
+
+fn take_none<T>(slot: &Slot<T>) -> bool {
+    slot.borrow().is_none()
+}
+
+#[test]
+fn an_interrupt_before_any_effect_cuts_the_first_one() {
+    let mut b = Bench::new();
+    let payload = r#"{"kind":"message","payload":{}}"#;
+    let op = b
+        .runner
+        .with(|e| e.send("c", payload.into(), Source::Submit, None, false));
+    b.runner.abort(op);
+    let runner = b.runner.clone();
+    let r = b.spawn(async move { runner.drive(op).await });
+    b.settle();
+    assert_eq!(take(&r).map_err(|f| f.error), Err(Error::Aborted));
+    assert!(
+        b.fake.0.token_calls.borrow().is_empty() || b.requests() == 0,
+        "nothing was sent"
+    );
+}
+
+#[test]
+fn an_append_that_never_answers_is_retried_after_the_deadline() {
+    let mut b = Bench::new();
+    let (_, sent) = b.send("c");
+    b.settle();
+    let first = b.request(0);
+    b.advance(REQUEST_DEADLINE_MS - 1);
+    assert!(!first.aborted.get());
+    assert_eq!(b.requests(), 1);
+    b.advance(1);
+    assert!(first.aborted.get(), "abandoned at the deadline");
+    // The engine retries it (after its backoff) with the same part id.
+    b.advance(10_000);
+    assert_eq!(b.requests(), 2);
+    let second = b.request(1);
+    assert_eq!(part_id(&second.headers), part_id(&first.headers));
+    assert!(part_id(&first.headers).is_some());
+    second.answer(Ok(ok(r#"{"seq":1}"#)));
+    b.settle();
+    assert!(matches!(take(&sent), Ok(Step::Done(Done::Stream(_)))));
+}
+
+#[test]
+fn an_append_that_never_answers_at_all_ends_in_a_timeout() {
+    let mut b = Bench::new();
+    let (_, sent) = b.send("c");
+    b.advance(10 * REQUEST_DEADLINE_MS);
+    let Err(f) = take(&sent) else {
+        panic!("the send fails")
+    };
+    assert_eq!(f.error.code(), "TIMEOUT", "{:?}", f.error);
+    assert!(f.error.message().contains("30 s"));
+    let n = b.requests();
+    assert!(n >= 2, "retried first: {n}");
+    assert!((0..n).all(|i| b.request(i).aborted.get() || b.request(i).taken.get()));
+}
+
+#[test]
+fn a_callback_that_never_settles_times_out() {
+    let mut b = Bench::new();
+    *b.fake.0.token.borrow_mut() = None;
+    let (_, sent) = b.send("c");
+    b.advance(CALLBACK_DEADLINE_MS - 1);
+    assert!(take_none(&sent));
+    b.advance(1);
+    let Err(f) = take(&sent) else {
+        panic!("the send fails")
+    };
+    assert_eq!(f.error.code(), "TIMEOUT");
+    assert!(
+        f.error.message().contains("accessToken"),
+        "{}",
+        f.error.message()
+    );
+    assert_eq!(b.requests(), 0);
+}
+
+#[test]
+fn what_a_callback_threw_comes_back_as_it_was() {
+    let mut b = Bench::new();
+    *b.fake.0.token.borrow_mut() = Some(Err(Failure::Thrown {
+        message: "nope".into(),
+        value: 7,
+    }));
+    let (_, sent) = b.send("c");
+    b.settle();
+    let Err(f) = take(&sent) else {
+        panic!("the send fails")
+    };
+    assert_eq!(f.error, Error::Callback("nope".into()));
+    assert_eq!(f.thrown, Some(7));
+}
+
+#[test]
+fn a_stream_that_stalls_keeps_its_connection_and_reads_on() {
+    let mut b = Bench::new();
+    let (_, sent) = b.send("c");
+    b.settle();
+    b.request(0).answer(Ok(ok(r#"{"seq":1}"#)));
+    b.settle();
+    let Ok(Step::Done(Done::Stream(stream))) = take(&sent) else {
+        panic!("a stream")
+    };
+    let runner = b.runner.clone();
+    let next = b.spawn(async move { runner.next(stream).await });
+    b.settle();
+    let body = Body::default();
+    b.request(1).answer(Ok(streaming(&body)));
+    // Quiet for a while, but less than the stream's silence limit.
+    b.advance(20_000);
+    assert!(take_none(&next));
+    assert_eq!(b.requests(), 2, "no reconnect yet");
+    body.push(&reply());
+    b.settle();
+    let chunks = take(&next).expect("chunks");
+    assert!(chunks.is_some_and(|c| c.contains("\"hi\"")));
+}
+
+#[test]
+fn the_wake_threshold_is_thirty_seconds() {
+    assert!(!wake_is_forced(29_999));
+    assert!(wake_is_forced(30_000));
+}
