@@ -39,6 +39,9 @@ pub mod engine;
 pub mod facade;
 pub mod runner;
 
+#[cfg(all(target_arch = "wasm32", feature = "web"))]
+pub mod web;
+
 #[cfg(target_arch = "wasm32")]
 pub mod abi;
 

@@ -1,0 +1,660 @@
+//! The browser's [`Host`]: `fetch` (the app's override or the global one,
+//! looked up at each call), `AbortController`, response bodies read as they
+//! arrive, `setTimeout`, the app's callbacks, and where the engine's
+//! notices go (`onSessionChange`, `onEvent`, `onSettled`).
+
+use core::cell::{Cell, RefCell};
+use core::future::{poll_fn, Future};
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+
+use alloc::collections::VecDeque;
+use alloc::rc::Rc;
+
+use js_sys::Uint8Array;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::AbortController;
+
+use super::js::{self, absent, call, call_promise, describe, named, object, prop, set};
+use super::sys;
+use crate::engine::OpId;
+use crate::prelude::*;
+use crate::runner::{Answer, Failure, Host, Request, Started, Task, DEFAULT_BASE_URL};
+use crate::session::SessionState;
+use crate::wire::Endpoint;
+
+/// What a body read hands over at most: a backlog that arrived at once is
+/// decoded in slices, so neither the module's memory nor a task grows with
+/// it.
+const READ_MAX: usize = 64 * 1024;
+
+/// What the app may replace after the transport is built.
+pub struct Callbacks {
+    pub access_token: JsValue,
+    pub start_session: Option<JsValue>,
+    pub fetch: Option<JsValue>,
+    pub on_event: Option<JsValue>,
+    pub on_change: Option<JsValue>,
+    pub client_data: JsValue,
+}
+
+/// The transport's options that the host uses, and its callbacks.
+pub struct State {
+    pub task: String,
+    /// A string or a function.
+    pub base_url: JsValue,
+    pub stream_base_url: Option<String>,
+    pub callbacks: RefCell<Callbacks>,
+    /// `sendAction`'s `onSettled`, by the operation of the action's reply.
+    pub settled_by: RefCell<Vec<(OpId, JsValue)>>,
+    /// Per chat: the message id of the send in flight (events.js's
+    /// attribution, 4.8.3's `messageId` on events).
+    pub sending: RefCell<Vec<(String, Option<String>)>>,
+    /// Per chat: the message id of the last turn-producing send.
+    pub last_turn: RefCell<Vec<(String, Option<String>)>>,
+}
+
+/// The browser host: cheap to clone.
+#[derive(Clone)]
+pub struct Web(pub Rc<State>);
+
+/// A timer that resolves once; cleared when dropped.
+struct Sleep {
+    done: Rc<Cell<bool>>,
+    waker: Rc<RefCell<Option<Waker>>>,
+    id: JsValue,
+    _fire: Closure<dyn FnMut()>,
+}
+
+impl Sleep {
+    fn new(ms: u64) -> Sleep {
+        let done = Rc::new(Cell::new(false));
+        let waker: Rc<RefCell<Option<Waker>>> = Rc::new(RefCell::new(None));
+        let (d, w) = (done.clone(), waker.clone());
+        let fire = Closure::<dyn FnMut()>::new(move || {
+            d.set(true);
+            if let Some(w) = w.borrow_mut().take() {
+                w.wake();
+            }
+        });
+        let id = sys::set_timeout(fire.as_ref(), ms as f64);
+        Sleep {
+            done,
+            waker,
+            id,
+            _fire: fire,
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.done.get() {
+            return Poll::Ready(());
+        }
+        *self.waker.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if !self.done.get() {
+            sys::clear_timeout(&self.id);
+        }
+    }
+}
+
+/// Aborts its controller when dropped, unless disarmed.
+pub struct AbortOnDrop(Option<AbortController>);
+
+impl AbortOnDrop {
+    fn signal(&self) -> JsValue {
+        self.0
+            .as_ref()
+            .map_or(JsValue::UNDEFINED, |c| c.signal().into())
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            c.abort();
+        }
+    }
+}
+
+/// A response whose headers are in; its connection is let go when it is
+/// dropped (unless its body was kept).
+pub struct Response {
+    value: JsValue,
+    conn: AbortOnDrop,
+}
+
+/// What the body's pump has taken from the network.
+#[derive(Default)]
+struct Queue {
+    chunks: VecDeque<Vec<u8>>,
+    done: bool,
+    err: Option<JsValue>,
+    cancelled: bool,
+    waker: Option<Waker>,
+}
+
+impl Queue {
+    fn wake(&mut self) {
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+/// An open body, drained as fast as it arrives whatever the app's pace: a
+/// stream that errors (a cut connection) drops what it still holds, so the
+/// bytes that arrived before the cut are taken out first.
+pub struct BodyInner {
+    queue: Rc<RefCell<Queue>>,
+    reader: JsValue,
+    _conn: AbortOnDrop,
+}
+
+impl Drop for BodyInner {
+    fn drop(&mut self) {
+        {
+            let mut q = self.queue.borrow_mut();
+            q.cancelled = true;
+            q.chunks.clear();
+        }
+        if let Ok(p) = call_method(&self.reader, "cancel") {
+            quietly(p);
+        }
+    }
+}
+
+/// Shared by the runner and its read in flight.
+#[derive(Clone)]
+pub struct Body(Rc<BodyInner>);
+
+/// `obj[name]()`.
+fn call_method(obj: &JsValue, name: &str) -> Result<JsValue, JsValue> {
+    let f = prop(obj, name);
+    let args = js_sys::Array::new();
+    sys::apply(&f, obj, &args)
+}
+
+/// Lets promise `p` settle with no one listening and no unhandled
+/// rejection.
+fn quietly(p: JsValue) {
+    if p.has_type::<js_sys::Promise>() || prop(&p, "then").is_function() {
+        let p = sys::resolve(&p);
+        spawn_local(async move {
+            let _ = JsFuture::from(p).await;
+        });
+    }
+}
+
+/// Reads `reader` into `queue` until the end, an error or a cancel.
+async fn pump(reader: JsValue, queue: Rc<RefCell<Queue>>) {
+    loop {
+        {
+            let q = queue.borrow();
+            if q.done || q.err.is_some() || q.cancelled {
+                return;
+            }
+        }
+        let got = match call_method(&reader, "read") {
+            Ok(p) => JsFuture::from(sys::resolve(&p)).await,
+            Err(e) => Err(e),
+        };
+        let mut q = queue.borrow_mut();
+        if q.cancelled {
+            return;
+        }
+        match got {
+            Ok(r) => {
+                let v = prop(&r, "value");
+                if prop(&r, "done").is_truthy() {
+                    q.done = true;
+                } else if sys::is_view(&v) {
+                    // Any view, not only a Uint8Array of this realm: bytes
+                    // from an iframe or jsdom are still bytes.
+                    let buffer = prop(&v, "buffer");
+                    let offset = prop(&v, "byteOffset").as_f64().unwrap_or(0.0) as u32;
+                    let len = prop(&v, "byteLength").as_f64().unwrap_or(0.0) as u32;
+                    let bytes = Uint8Array::new_with_byte_offset_and_length(&buffer, offset, len);
+                    q.chunks.push_back(bytes.to_vec());
+                } else {
+                    q.err = Some(
+                        js_sys::TypeError::new(
+                            "the response body yielded something other than bytes",
+                        )
+                        .into(),
+                    );
+                }
+            }
+            Err(e) => q.err = Some(e),
+        }
+        q.wake();
+    }
+}
+
+/// The bytes that arrived (several network chunks joined, up to
+/// [`READ_MAX`]); `Ok(None)` at the end, `Err` once every byte before the
+/// body's error was taken; `Pending` when nothing arrived yet.
+fn take(q: &mut Queue) -> Poll<Result<Option<Vec<u8>>, JsValue>> {
+    if q.chunks.is_empty() {
+        if let Some(e) = &q.err {
+            return Poll::Ready(Err(e.clone()));
+        }
+        return if q.done {
+            Poll::Ready(Ok(None))
+        } else {
+            Poll::Pending
+        };
+    }
+    if let Some(front) = q.chunks.front_mut().filter(|c| c.len() > READ_MAX) {
+        // A chunk larger than that: its first READ_MAX bytes.
+        let rest = front.split_off(READ_MAX);
+        return Poll::Ready(Ok(Some(core::mem::replace(front, rest))));
+    }
+    let mut all = Vec::new();
+    while let Some(c) = q.chunks.front() {
+        if !all.is_empty() && all.len() + c.len() > READ_MAX {
+            break;
+        }
+        let c = q.chunks.pop_front().unwrap_or_default();
+        if all.is_empty() {
+            all = c;
+        } else {
+            all.extend_from_slice(&c);
+        }
+    }
+    Poll::Ready(Ok(Some(all)))
+}
+
+/// The persisted form of a session, keys in their usual order.
+pub fn session_object(s: &SessionState) -> JsValue {
+    let o = object();
+    set(
+        &o,
+        "publicAccessToken",
+        &s.public_access_token.as_str().into(),
+    );
+    let last = s
+        .last_event_id
+        .as_deref()
+        .map_or(JsValue::UNDEFINED, JsValue::from_str);
+    set(&o, "lastEventId", &last);
+    let streaming = s
+        .is_streaming
+        .map_or(JsValue::UNDEFINED, JsValue::from_bool);
+    set(&o, "isStreaming", &streaming);
+    let num = |n: u64| JsValue::from_f64(n as f64);
+    if let Some(seq) = s.active_input_seq {
+        set(&o, "activeInputSeq", &num(seq));
+    }
+    if s.skip_to_turn_complete {
+        set(&o, "skipToTurnComplete", &true.into());
+    }
+    if let Some(seq) = s.superseded_input_seq {
+        set(&o, "supersededInputSeq", &num(seq));
+    }
+    if s.closed {
+        set(&o, "closed", &true.into());
+        if let Some(r) = &s.closed_reason {
+            set(&o, "closedReason", &r.as_str().into());
+        }
+    }
+    o
+}
+
+/// A failure of fetch (or the app's override) as the runner hears of it.
+fn fetch_failure(e: JsValue) -> Failure<JsValue> {
+    if named(&e, "AbortError") {
+        return Failure::Aborted;
+    }
+    // fetch itself rejects with a TypeError when the network fails;
+    // anything else was thrown by the app's own code and passes through.
+    if named(&e, "TypeError") {
+        return Failure::Network(describe(&e));
+    }
+    Failure::Thrown {
+        message: describe(&e),
+        value: e,
+    }
+}
+
+/// The app's callback `f` called with `arg`, raced by the runner.
+fn call_app(f: &JsValue, arg: &JsValue) -> Task<Result<JsValue, Failure<JsValue>>> {
+    let p = call_promise(f, &[arg]);
+    Box::pin(async move {
+        JsFuture::from(p).await.map_err(|e| Failure::Thrown {
+            message: describe(&e),
+            value: e,
+        })
+    })
+}
+
+/// Looks `chat_id` up in a per-chat list.
+fn lookup(list: &RefCell<Vec<(String, Option<String>)>>, chat_id: &str) -> Option<Option<String>> {
+    list.borrow()
+        .iter()
+        .find(|(c, _)| c == chat_id)
+        .map(|(_, v)| v.clone())
+}
+
+fn store(list: &RefCell<Vec<(String, Option<String>)>>, chat_id: &str, v: Option<String>) {
+    let mut l = list.borrow_mut();
+    match l.iter_mut().find(|(c, _)| c == chat_id) {
+        Some(e) => e.1 = v,
+        None => l.push((chat_id.into(), v)),
+    }
+}
+
+impl Web {
+    /// Before a `sendMessages` append: the id its events are attributed to
+    /// (its `messageId`, else its newest message's id).
+    pub fn note_send(&self, options: &JsValue) {
+        let Some(chat_id) = prop(options, "chatId").as_string() else {
+            return;
+        };
+        let mut id = prop(options, "messageId");
+        if absent(&id) {
+            let messages = prop(options, "messages");
+            id = JsValue::UNDEFINED;
+            if sys::is_array(&messages) {
+                let n = prop(&messages, "length").as_f64().unwrap_or(0.0);
+                if n >= 1.0 {
+                    let last = sys::get(&messages, &crate::text::decimal(n as u64 - 1))
+                        .unwrap_or(JsValue::UNDEFINED);
+                    id = prop(&last, "id");
+                }
+            }
+        }
+        store(&self.0.sending, &chat_id, id.as_string());
+    }
+
+    /// The `messageId` 4.8.3 puts on an event of `kind` for `chat_id`
+    /// that has none of its own.
+    fn attribute(
+        &self,
+        kind: &str,
+        chat_id: &str,
+        source: Option<String>,
+        own: Option<String>,
+    ) -> Option<String> {
+        const TURN_SOURCES: [&str; 3] = ["submit-message", "regenerate-message", "head-start"];
+        const REPLY_EVENTS: [&str; 3] = ["stream-connected", "first-chunk", "turn-completed"];
+        if kind == "message-sent" || kind == "message-send-failed" {
+            if !source.is_some_and(|s| TURN_SOURCES.contains(&s.as_str())) {
+                return None;
+            }
+            let id = own.or_else(|| lookup(&self.0.sending, chat_id).flatten());
+            if kind == "message-sent" {
+                store(&self.0.last_turn, chat_id, id.clone());
+            }
+            self.0.sending.borrow_mut().retain(|(c, _)| c != chat_id);
+            id
+        } else if REPLY_EVENTS.contains(&kind) {
+            own.or_else(|| lookup(&self.0.last_turn, chat_id).flatten())
+        } else {
+            None
+        }
+    }
+}
+
+impl Host for Web {
+    type Value = JsValue;
+    type Response = Response;
+    type Body = Body;
+
+    fn now(&self) -> u64 {
+        sys::now() as u64
+    }
+
+    fn sleep(&self, ms: u64) -> Task<()> {
+        Box::pin(Sleep::new(ms))
+    }
+
+    fn spawn(&self, task: Task<()>) {
+        spawn_local(task);
+    }
+
+    fn access_token(&self, chat_id: &str) -> Answer<Option<String>, JsValue> {
+        let f = self.0.callbacks.borrow().access_token.clone();
+        let arg = object();
+        set(&arg, "chatId", &chat_id.into());
+        let call = call_app(&f, &arg);
+        Box::pin(async move { call.await.map(|v| v.as_string()) })
+    }
+
+    fn start_session(&self, chat_id: &str) -> Answer<Started, JsValue> {
+        let (f, cd) = {
+            let c = self.0.callbacks.borrow();
+            (c.start_session.clone(), c.client_data.clone())
+        };
+        let Some(f) = f else {
+            let m = "TriggerChatTransport: `startSession` is required to start a session";
+            return Box::pin(async move { Err(Failure::Misuse(m.into())) });
+        };
+        let arg = object();
+        set(&arg, "taskId", &self.0.task.as_str().into());
+        set(&arg, "chatId", &chat_id.into());
+        set(&arg, "clientData", &if absent(&cd) { object() } else { cd });
+        let call = call_app(&f, &arg);
+        Box::pin(async move {
+            let v = call.await?;
+            Ok(Started {
+                token: prop(&v, "publicAccessToken").as_string(),
+                pending_version: prop(&v, "pendingVersion") == JsValue::TRUE,
+            })
+        })
+    }
+
+    fn base_url(&self, endpoint: Endpoint, chat_id: &str) -> Result<String, Failure<JsValue>> {
+        if endpoint == Endpoint::Out {
+            if let Some(u) = &self.0.stream_base_url {
+                return Ok(u.clone());
+            }
+        }
+        let base = &self.0.base_url;
+        if let Some(s) = base.as_string() {
+            return Ok(s);
+        }
+        if !base.is_function() {
+            return Ok(DEFAULT_BASE_URL.into());
+        }
+        let arg = object();
+        set(&arg, "endpoint", &endpoint.as_str().into());
+        set(&arg, "chatId", &chat_id.into());
+        match call(base, &[&arg]) {
+            Ok(v) => v.as_string().ok_or_else(|| {
+                Failure::Misuse(
+                    "TriggerChatTransport: the `baseURL` function must return a string".into(),
+                )
+            }),
+            Err(e) => Err(Failure::Thrown {
+                message: describe(&e),
+                value: e,
+            }),
+        }
+    }
+
+    fn fetch(&self, request: &Request<'_>) -> Answer<Response, JsValue> {
+        let conn = AbortOnDrop(AbortController::new().ok());
+        let init = object();
+        if request.body.is_some() {
+            set(&init, "method", &"POST".into());
+        }
+        let headers = sys::json_parse(request.headers).unwrap_or_else(|_| object());
+        set(&init, "headers", &headers);
+        if let Some(b) = request.body {
+            set(&init, "body", &b.into());
+        }
+        set(&init, "signal", &conn.signal());
+        let url = JsValue::from_str(request.url);
+        let over = match request.session {
+            Some(_) => self.0.callbacks.borrow().fetch.clone(),
+            None => None,
+        };
+        let sent = match (over, request.session) {
+            (Some(f), Some((endpoint, chat_id))) => {
+                let ctx = object();
+                set(&ctx, "endpoint", &endpoint.as_str().into());
+                set(&ctx, "chatId", &chat_id.into());
+                Ok(call_promise(&f, &[&url, &init, &ctx]))
+            }
+            _ => sys::fetch(request.url, &init).map(|p| sys::resolve(&p)),
+        };
+        Box::pin(async move {
+            let got = match sent {
+                Ok(p) => JsFuture::from(p).await,
+                Err(e) => Err(e),
+            };
+            match got {
+                Ok(v) if js::is_object(&v) => Ok(Response { value: v, conn }),
+                Ok(_) => Err(Failure::Protocol(
+                    "fetch resolved to something other than a Response".into(),
+                )),
+                Err(e) => Err(fetch_failure(e)),
+            }
+        })
+    }
+
+    fn status(&self, r: &Response) -> u16 {
+        match prop(&r.value, "status").as_f64() {
+            Some(n) if (0.0..=999.0).contains(&n) => n as u16,
+            _ => 0,
+        }
+    }
+
+    fn header(&self, r: &Response, name: &str) -> Option<String> {
+        let headers = prop(&r.value, "headers");
+        let get = prop(&headers, "get");
+        let args = js_sys::Array::new();
+        args.push(&name.into());
+        let v = sys::apply(&get, &headers, &args).ok()?;
+        if absent(&v) {
+            return None;
+        }
+        Some(js::string(&v))
+    }
+
+    fn text(&self, r: Response) -> Task<String> {
+        Box::pin(async move {
+            let p = match call_method(&r.value, "text") {
+                Ok(p) => p,
+                Err(_) => return String::new(),
+            };
+            let t = JsFuture::from(sys::resolve(&p)).await;
+            drop(r);
+            t.ok().and_then(|t| t.as_string()).unwrap_or_default()
+        })
+    }
+
+    fn body(&self, r: Response) -> Option<Body> {
+        let body = prop(&r.value, "body");
+        if !prop(&body, "getReader").is_function() {
+            return None;
+        }
+        let reader = call_method(&body, "getReader").ok()?;
+        let queue = Rc::new(RefCell::new(Queue::default()));
+        spawn_local(pump(reader.clone(), queue.clone()));
+        Some(Body(Rc::new(BodyInner {
+            queue,
+            reader,
+            _conn: r.conn,
+        })))
+    }
+
+    fn read(&self, body: &Body) -> Answer<Option<Vec<u8>>, JsValue> {
+        let body = body.clone();
+        Box::pin(poll_fn(move |cx| {
+            let mut q = body.0.queue.borrow_mut();
+            match take(&mut q) {
+                Poll::Ready(Ok(v)) => Poll::Ready(Ok(v)),
+                Poll::Ready(Err(e)) => Poll::Ready(Err(if named(&e, "AbortError") {
+                    Failure::Aborted
+                } else {
+                    Failure::Network(describe(&e))
+                })),
+                Poll::Pending => {
+                    q.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        }))
+    }
+
+    fn session_changed(&self, chat_id: &str, session: Option<&SessionState>) {
+        let Some(cb) = self.0.callbacks.borrow().on_change.clone() else {
+            return;
+        };
+        let s = session.map_or(JsValue::NULL, session_object);
+        let _ = call(&cb, &[&chat_id.into(), &s]);
+    }
+
+    fn event(&self, json: &str, thrown: &dyn Fn(OpId) -> Option<JsValue>) {
+        let Ok(ev) = sys::json_parse(json) else {
+            return;
+        };
+        let kind = prop(&ev, "type").as_string().unwrap_or_default();
+        if kind == "action-settled" {
+            let op = prop(&ev, "op").as_f64().unwrap_or(-1.0);
+            let f = {
+                let mut by = self.0.settled_by.borrow_mut();
+                let i = by.iter().position(|(o, _)| f64::from(*o) == op);
+                i.map(|i| by.swap_remove(i).1)
+            };
+            if let Some(f) = f {
+                let arg = object();
+                for k in ["inputSeq", "sessionInEventId", "lastEventId"] {
+                    set(&arg, k, &prop(&ev, k));
+                }
+                let _ = call(&f, &[&arg]);
+            }
+            return;
+        }
+        let Some(cb) = self.0.callbacks.borrow().on_event.clone() else {
+            return;
+        };
+        let chat = prop(&ev, "chatId");
+        let chat_id = chat.as_string().unwrap_or_default();
+        let o = object();
+        set(&o, "type", &prop(&ev, "type"));
+        set(&o, "chatId", &chat);
+        set(&o, "timestamp", &sys::now().into());
+        sys::assign(&o, &ev);
+        if let Ok(entries) = sys::entries(&ev) {
+            for e in entries.iter() {
+                let v = prop(&e, "1");
+                let inner = prop(&v, "$error");
+                if js::is_object(&inner) {
+                    let op = prop(&v, "$op").as_f64().map(|n| n as OpId);
+                    let err = match op.and_then(thrown) {
+                        Some(t) if prop_is(&inner, "code", "CALLBACK") => t,
+                        _ => js::error_from(&inner),
+                    };
+                    set(&o, &js::string(&prop(&e, "0")), &err);
+                }
+            }
+        }
+        // The error is always an Error (what the app threw may be anything).
+        let err = prop(&o, "error");
+        if sys::has_own(&o, "error").unwrap_or(false) && !err.is_instance_of::<js_sys::Error>() {
+            set(&o, "error", &js_sys::Error::new(&js::string(&err)).into());
+        }
+        let own = prop(&o, "messageId").as_string();
+        let source = prop(&o, "source").as_string();
+        if let Some(id) = self.attribute(&kind, &chat_id, source, own) {
+            set(&o, "messageId", &id.as_str().into());
+        }
+        let _ = call(&cb, &[&o]);
+    }
+}
+
+fn prop_is(o: &JsValue, key: &str, value: &str) -> bool {
+    prop(o, key).as_string().as_deref() == Some(value)
+}
