@@ -2,7 +2,7 @@
 // built, so the constructor stays synchronous. The exports are this
 // module's own bindings, so bundlers that honour `sideEffects: false` keep
 // the instantiation with them.
-import { instantiate } from "./core.js";
+import init from "./wasm/trigger_chat_wasm.js";
 import { TriggerChatTransport as Transport } from "./transport.js";
 
 async function wasmBytes() {
@@ -33,7 +33,7 @@ async function wasmBytes() {
   );
 }
 
-await instantiate(await wasmBytes());
+await init({ module_or_path: await wasmBytes() });
 
 export const TriggerChatTransport = Transport;
 

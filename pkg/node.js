@@ -6,11 +6,11 @@
 // an asset URL, and a bundled or traced server (Next.js `output: "standalone"`)
 // carries JavaScript it imports but not files it reads. Exports are this
 // module's own bindings (see index.js).
-import { instantiateSync } from "./core.js";
+import { initSync } from "./wasm/trigger_chat_wasm.js";
 import { wasmBytes } from "./wasm/inline.js";
 import { TriggerChatTransport as Transport } from "./transport.js";
 
-instantiateSync(wasmBytes());
+initSync({ module: wasmBytes() });
 
 export const TriggerChatTransport = Transport;
 

@@ -1,23 +1,15 @@
-// The public class: the vendor's names and shapes over the wasm engine.
-// Protocol logic lives in Rust; the runner (runner.js) performs its I/O;
-// this file only adapts calling conventions (ReadableStream, class fields)
+// The public class: the vendor's names and shapes over the Rust transport
+// (`Transport`, from the wasm module: options, sends, streams, retries, the
+// effects and the app's callbacks are all there). This file only adapts
+// calling conventions wasm-bindgen cannot express (class-field arrow
+// methods, `resumeStreamIsReplay`, a ReadableStream over a chunk source)
 // and coordinates tabs.
 
-import { Core } from "./core.js";
-import { Runner } from "./runner.js";
+import { Transport } from "./wasm/trigger_chat_wasm.js";
 import { TabCoordinator } from "./tabs.js";
-import { EventAttribution } from "./events.js";
 
-// `options` with its `onEvent` completed by `events` (see events.js).
-const withEvents = (options, events) =>
-  options && typeof options === "object" && typeof options.onEvent === "function"
-    ? { ...options, onEvent: events.wrap(options.onEvent) }
-    : options;
-
-const makeCore = (...args) => new Core(...args);
-
-// A ReadableStream over a chunk source of the runner. Each pull crosses into wasm
-// once and may bring back many chunks.
+// A ReadableStream over a chunk source of the transport. Each pull crosses
+// into wasm once and may bring back many chunks.
 function toStream(source, onEnd) {
   let open = true;
   const end = () => {
@@ -50,17 +42,16 @@ function toStream(source, onEnd) {
 export class TriggerChatTransport {
   #engine;
   #tabs = null;
-  #events = new EventAttribution();
 
   constructor(options) {
-    this.#engine = new Runner(makeCore, withEvents(options, this.#events));
+    this.#engine = new Transport(options);
     // Tabs exist only in a browser: on a server (rendering) there is nothing
     // to coordinate, and a channel and a timer would keep the process alive.
     if (this.#engine.multiTab && typeof window !== "undefined" && typeof document !== "undefined") {
       this.#tabs = new TabCoordinator();
       this.#tabs.sessionListeners.add((chatId, session) => {
         if (session && typeof session.lastEventId === "string") {
-          this.#engine.adoptLastEventId(chatId, session.lastEventId);
+          this.#engine.adoptLastEventId(String(chatId), session.lastEventId);
         }
       });
     }
@@ -102,10 +93,7 @@ export class TriggerChatTransport {
     return toStream(source, this.#ended(chatId));
   }
 
-  sendMessages = (options) => {
-    this.#events.noteSend(options);
-    return this.#claimed(options?.chatId, () => this.#engine.sendMessages(options));
-  };
+  sendMessages = (options) => this.#claimed(options?.chatId, () => this.#engine.sendMessages(options));
 
   sendPendingMessage = (chatId, message, metadata) =>
     this.#engine.sendPendingMessage(chatId, message, metadata);
@@ -144,7 +132,7 @@ export class TriggerChatTransport {
   }
 
   setOnEvent(callback) {
-    this.#engine.setCallback("OnEvent", this.#events.wrap(callback));
+    this.#engine.setCallback("OnEvent", callback);
   }
 
   setAccessToken(accessToken) {

@@ -2,9 +2,10 @@
 //!
 //! The protocol core (SSE framing, records, wire payloads, session state,
 //! retry policy, the whole transport as one engine) is pure Rust and builds
-//! and tests natively, and so does `facade`, the engine behind tagged
-//! strings. The module's exports (`abi`) exist only on wasm32; the package's
-//! `core.js` calls them, and its `runner.js` performs the engine's I/O.
+//! and tests natively, and so does `runner`, the effect runner that drives
+//! the engine over a host trait. The browser host and the module's exports
+//! (`web`, a `#[wasm_bindgen]` transport) exist only on wasm32 with the
+//! `web` feature.
 //!
 //! The crate uses `core` and `alloc` only. Built for wasm32 without the
 //! `std` feature (the module as shipped) it is `no_std`: a panic traps,
@@ -36,14 +37,11 @@ extern crate trigger_chat_codec;
 pub use trigger_chat_codec::{error, json, records, retry, seen, session, sse, text, wire};
 
 pub mod engine;
-pub mod facade;
 pub mod runner;
 
 #[cfg(all(target_arch = "wasm32", feature = "web"))]
 pub mod web;
 
-#[cfg(target_arch = "wasm32")]
-pub mod abi;
 
 /// A free list (first fit by address, neighbours merged on free) instead of
 /// the standard library's dlmalloc: the transport keeps few blocks alive, so

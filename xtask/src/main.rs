@@ -203,8 +203,11 @@ pub fn build_package() -> Result {
             "trigger-chat-wasm",
             "--target",
             "wasm32-unknown-unknown",
-            // no_std: a panic traps instead of formatting a message.
+            // no_std: a panic traps instead of formatting a message. The
+            // `web` feature is the browser layer and the module's exports.
             "--no-default-features",
+            "--features",
+            "web",
             // The cdylib (the .wasm) is asked for here rather than declared in
             // Cargo.toml, so that `wasm-pack build`, which would write its own
             // package over the tracked pkg/, stops at its first check
@@ -216,11 +219,24 @@ pub fn build_package() -> Result {
     )?;
     let out = root.join("pkg/wasm");
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    // What wasm-bindgen generated here before the module had its own
-    // boundary: gone, so that nothing stale is packed.
-    let _ = std::fs::remove_file(out.join("trigger_chat_wasm.js"));
+    // What earlier builds generated here: gone, so that nothing stale is
+    // packed.
     let _ = std::fs::remove_dir_all(out.join("snippets"));
     let wasm = root.join("target/wasm32-unknown-unknown/release/trigger_chat_wasm.wasm");
+    step("generate the bindings (wasm-bindgen --target web)");
+    tools::ensure_build_tools()?;
+    // `--target web`: an ES module with `initSync` (node.js, from the
+    // inlined bytes) and an async default `init` (index.js, from the bytes
+    // it fetched); it loads the same in every bundler tested and in plain
+    // pages, where `--target bundler` needs a bundler that imports `.wasm`.
+    run(
+        &root,
+        Command::new(tools::cargo_bin("wasm-bindgen"))
+            .args(["--target", "web", "--no-typescript", "--out-name", "trigger_chat_wasm"])
+            .arg("--out-dir")
+            .arg(&out)
+            .arg(&wasm),
+    )?;
     let shipped = out.join("trigger_chat_wasm_bg.wasm");
     run(
         &root,
@@ -240,7 +256,7 @@ pub fn build_package() -> Result {
                 "--strip-producers",
                 "--strip-target-features",
             ])
-            .arg(&wasm)
+            .arg(&shipped)
             .arg("-o")
             .arg(&shipped),
     )?;
