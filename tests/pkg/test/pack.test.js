@@ -24,7 +24,7 @@ describe("npm pack", () => {
             "react.js",
             "index.d.ts",
             "react.d.ts",
-            "core.js",
+            "wasm/trigger_chat_wasm.js",
             "wasm/trigger_chat_wasm_bg.wasm",
             "wasm/inline.js",
             "wasm/node.cjs",
@@ -39,8 +39,9 @@ describe("npm pack", () => {
             expect(files, file).toContain(file);
         }
         expect(files.filter((f) => f.endsWith(".wasm"))).toEqual(["wasm/trigger_chat_wasm_bg.wasm"]);
-        // No generated bindings: the module's boundary is core.js.
-        expect(files.filter((f) => f.includes("snippets") || f === "wasm/trigger_chat_wasm.js")).toEqual([]);
+        // The module's boundary is wasm-bindgen's generated bindings
+        // (wasm/trigger_chat_wasm.js), with no inline-JS snippets.
+        expect(files.filter((f) => f.includes("snippets"))).toEqual([]);
     });
 
     it("every relative import and asset URL in the shipped JavaScript points at a shipped file", () => {
@@ -97,14 +98,14 @@ describe("npm pack", () => {
     });
 
     it("only the synchronous entries carry the inlined module; the browser entry does not import it", () => {
-        const browserGraph = ["index.js", "transport.js", "core.js", "runner.js", "tabs.js"];
+        const browserGraph = ["index.js", "transport.js", "wasm/trigger_chat_wasm.js", "tabs.js"];
         for (const file of browserGraph) {
             expect(readFileSync(join(PKG, file), "utf8"), file).not.toMatch(/inline\.js/);
         }
         const code = (file) => readFileSync(join(PKG, file), "utf8").replace(/^\s*\/\/.*$/gm, "");
         expect(code("node.js")).toMatch(/from "\.\/wasm\/inline\.js"/);
         // No file read beside the module, which bundlers turn into asset URLs.
-        for (const file of ["node.js", "core.js", "wasm/node.cjs", "wasm/react.cjs"]) {
+        for (const file of ["node.js", "wasm/node.cjs", "wasm/react.cjs"]) {
             expect(code(file), file).not.toMatch(/import\.meta|readFileSync/);
         }
     });
