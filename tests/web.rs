@@ -1,12 +1,13 @@
-//! The package's effect runner over the module as it ships, in real
-//! browsers (headless Chromium and Firefox), against a JavaScript fetch
-//! double. The cases live in `tests/js/web_cases.js`; each test here runs
-//! one. The module is `pkg/wasm/` as `cargo xtask build` makes it (optimized,
-//! `no_std`), loaded through `pkg/core.js`, its boundary; `cargo xtask test`
-//! builds it before these run.
+//! The Rust transport (`src/web/`, the `#[wasm_bindgen]` class the package
+//! wraps) in real browsers (headless Chromium and Firefox), against a
+//! JavaScript fetch double. The cases live in `tests/js/web_cases.js`; each
+//! test here runs one with a factory that builds a `Transport` from this
+//! crate (the same code the shipped module is built from, with the `web`
+//! feature).
 
-#![cfg(target_arch = "wasm32")]
+#![cfg(all(target_arch = "wasm32", feature = "web"))]
 
+use trigger_chat_wasm::web::Transport;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
@@ -17,42 +18,12 @@ wasm_bindgen_test_configure!(run_in_browser);
 extern "C" {
     #[wasm_bindgen(thread_local_v2, js_name = cases)]
     static CASES: JsValue;
-    #[wasm_bindgen(js_name = factoryOf)]
-    fn factory_of(class: &JsValue) -> JsValue;
 }
 
-// The shipped module's bytes and its boundary; both self-contained, so they
-// load beside this test's own module.
-#[wasm_bindgen(module = "/pkg/wasm/inline.js")]
-extern "C" {
-    #[wasm_bindgen(js_name = wasmBytes)]
-    fn wasm_bytes() -> JsValue;
-}
-
-#[wasm_bindgen(module = "/pkg/core.js")]
-extern "C" {
-    fn instantiate(bytes: JsValue) -> js_sys::Promise;
-    #[wasm_bindgen(thread_local_v2, js_name = Core)]
-    static CORE: JsValue;
-}
-
-// The package's effect runner, as it ships.
-#[wasm_bindgen(module = "/pkg/runner.js")]
-extern "C" {
-    type Runner;
-    #[wasm_bindgen(constructor, catch)]
-    fn new(make_core: &JsValue, options: JsValue) -> Result<Runner, JsValue>;
-}
-
-/// Runs the named case with a factory that builds a runner over the
-/// shipped module.
+/// Runs the named case with a factory that builds a transport.
 async fn run(name: &str) {
-    JsFuture::from(instantiate(wasm_bytes()))
-        .await
-        .expect("the shipped module instantiates");
-    let make_core = CORE.with(factory_of);
-    let make = Closure::<dyn Fn(JsValue) -> Result<JsValue, JsValue>>::new(move |options| {
-        Runner::new(&make_core, options).map(JsValue::from)
+    let make = Closure::<dyn Fn(JsValue) -> Result<JsValue, JsValue>>::new(move |options: JsValue| {
+        Transport::new(&options).map(JsValue::from)
     });
     let case = CASES
         .with(|c| js_sys::Reflect::get(c, &name.into()))

@@ -535,7 +535,11 @@ impl Transport {
         }
         set(&payload, "chatId", &chat_id.as_str().into());
         set(&payload, "trigger", &trigger.as_str().into());
-        put_id_and_metadata(&payload);
+        // Both always assigned (an absent one over the body's own is left
+        // out of the JSON).
+        let id = message_id.as_deref().map_or(JsValue::UNDEFINED, JsValue::from_str);
+        set(&payload, "messageId", &id);
+        set(&payload, "metadata", &metadata);
         let source = if regenerate {
             From::Regenerate
         } else {

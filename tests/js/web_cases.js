@@ -1,6 +1,6 @@
 // Cases for the web layer, run in real browsers by tests/web.rs. Each case
-// gets `make(options)`, which builds the shipped runner over the shipped
-// module, and throws on failure. `globalThis.fetch` is replaced by a double
+// gets `make(options)`, which builds the Rust transport (the class the
+// package wraps), and throws on failure. `globalThis.fetch` is replaced by a double
 // per case.
 
 const enc = new TextEncoder();
@@ -106,9 +106,6 @@ async function rejects(promise, re, what) {
   }
   throw new Error(`${what}: expected a rejection`);
 }
-
-// The runner's `makeCore` for the module's `Core` class (pkg/core.js).
-export const factoryOf = (Core) => (...args) => new Core(...args);
 
 export const cases = {
   async fetch_is_looked_up_at_call_time(make) {

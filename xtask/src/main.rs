@@ -169,6 +169,8 @@ fn wasm_browser_test(browser: &str) -> Result {
         "trigger-chat-wasm",
         "--target",
         "wasm32-unknown-unknown",
+        "--features",
+        "web",
         "--test",
         "web",
     ])
@@ -188,9 +190,9 @@ fn wasm_browser_test(browser: &str) -> Result {
     run(&root, &mut cmd)
 }
 
-/// Builds the wasm module in release mode and shrinks it with `wasm-opt`
-/// into `pkg/wasm/`. No bindings are generated: the module's exports are
-/// plain functions (src/abi.rs) that `pkg/core.js` calls.
+/// Builds the wasm module in release mode (with the `web` feature: the
+/// `#[wasm_bindgen]` transport), generates its bindings with the pinned
+/// wasm-bindgen CLI and shrinks it with `wasm-opt`, into `pkg/wasm/`.
 pub fn build_package() -> Result {
     let root = root();
     step("build the wasm module");
