@@ -42,7 +42,6 @@ pub mod runner;
 #[cfg(all(target_arch = "wasm32", feature = "web"))]
 pub mod web;
 
-
 /// A free list (first fit by address, neighbours merged on free) instead of
 /// the standard library's dlmalloc: the transport keeps few blocks alive, so
 /// the list stays short; 0.5 KB gzip smaller than talc and as fast in the

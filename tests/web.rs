@@ -22,9 +22,10 @@ extern "C" {
 
 /// Runs the named case with a factory that builds a transport.
 async fn run(name: &str) {
-    let make = Closure::<dyn Fn(JsValue) -> Result<JsValue, JsValue>>::new(move |options: JsValue| {
-        Transport::new(&options).map(JsValue::from)
-    });
+    let make =
+        Closure::<dyn Fn(JsValue) -> Result<JsValue, JsValue>>::new(move |options: JsValue| {
+            Transport::new(&options).map(JsValue::from)
+        });
     let case = CASES
         .with(|c| js_sys::Reflect::get(c, &name.into()))
         .expect("case exists");

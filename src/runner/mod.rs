@@ -13,8 +13,7 @@
 mod host;
 
 use core::cell::{Cell, RefCell};
-use core::future::{poll_fn, Future};
-use core::pin::pin;
+use core::future::poll_fn;
 use core::task::{Poll, Waker};
 
 use alloc::rc::Rc;
@@ -208,19 +207,9 @@ impl Got {
     }
 }
 
-/// `Some(output)` of `f`, or `None` if `ms` passed first (then `f` is
-/// dropped, which cancels it).
-async fn within<T>(sleep: Task<()>, f: impl Future<Output = T>) -> Option<T> {
-    let mut f = pin!(f);
-    let mut sleep = sleep;
-    poll_fn(|cx| {
-        if let Poll::Ready(v) = f.as_mut().poll(cx) {
-            return Poll::Ready(Some(v));
-        }
-        sleep.as_mut().poll(cx).map(|()| None)
-    })
-    .await
-}
+/// How long an effect may take, and what it waited for (the timeout's
+/// message).
+type Deadline = (u64, &'static str);
 
 /// One transport's engine and the effects in flight for it. Cloning gives
 /// another handle on the same runner.
@@ -360,12 +349,13 @@ impl<H: Host> Runner<H> {
         }
     }
 
-    /// `Some(output)` of `f`, or `None` when an interrupt for `op` came
-    /// first (then `f` is dropped, which cancels it). The interrupt wins a
-    /// tie: an effect that resolved in the same turn as an interrupt
-    /// reports [`Outcome::Interrupted`].
-    async fn raced<T>(&self, op: OpId, f: impl Future<Output = T>) -> Option<T> {
-        let mut f = pin!(f);
+    /// What came of `task`: [`Got::Interrupted`] when an interrupt for
+    /// `op` came first, a timeout when `deadline` passed first (then `task`
+    /// is dropped, which cancels it). The interrupt wins a tie: an effect
+    /// that resolved in the same turn as an interrupt reports
+    /// [`Outcome::Interrupted`].
+    async fn raced(&self, op: OpId, mut task: Task<Got>, deadline: Option<Deadline>) -> Got {
+        let mut timer = deadline.map(|(ms, what)| (self.shared.host.sleep(ms), what));
         poll_fn(|cx| {
             let cut = self.io(op, |io| {
                 if !io.cut {
@@ -374,9 +364,17 @@ impl<H: Host> Runner<H> {
                 io.cut
             });
             if cut {
-                return Poll::Ready(None);
+                return Poll::Ready(Got::Interrupted);
             }
-            f.as_mut().poll(cx).map(Some)
+            if let Poll::Ready(got) = task.as_mut().poll(cx) {
+                return Poll::Ready(got);
+            }
+            if let Some((sleep, what)) = &mut timer {
+                if sleep.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Got::Failed(Error::TimedOut(what)));
+                }
+            }
+            Poll::Pending
         })
         .await
     }
@@ -396,22 +394,41 @@ impl<H: Host> Runner<H> {
         })
     }
 
-    /// The URL of the chat's `endpoint`.
-    fn url(&self, op: OpId, endpoint: Endpoint, chat_id: &str) -> Result<String, Got> {
-        match self.shared.host.base_url(endpoint, chat_id) {
-            Ok(base) => Ok(session_url(&base, chat_id, endpoint)),
-            Err(f) => Err(self.failure(op, f, Error::Aborted)),
-        }
-    }
-
     /// Sends `request`; its response, or the outcome that ends the effect.
-    async fn fetch(&self, op: OpId, request: &Request<'_>) -> Result<H::Response, Got> {
-        match self.shared.host.fetch(request).await {
+    /// `session` is the chat's endpoint for a session request (its URL
+    /// built here), `None` for the head-start route's (`url` given).
+    async fn fetch(
+        &self,
+        op: OpId,
+        session: Option<(Endpoint, &str)>,
+        url: &str,
+        headers: &str,
+        body: Option<&str>,
+    ) -> Result<H::Response, Got> {
+        let host = &self.shared.host;
+        let built;
+        let url = match session {
+            Some((endpoint, chat_id)) => match host.base_url(endpoint, chat_id) {
+                Ok(base) => {
+                    built = session_url(&base, chat_id, endpoint);
+                    &built
+                }
+                Err(f) => return Err(self.failure(op, f, Error::Aborted)),
+            },
+            None => url,
+        };
+        let request = Request {
+            url,
+            headers,
+            body,
+            session,
+        };
+        match host.fetch(&request).await {
             Ok(r) => Ok(r),
             // An abort that was not the runner's: for a session request,
             // the app's `fetch` gave up (a network failure); the head-start
             // route's is the effect's own.
-            Err(Failure::Aborted) if request.session.is_none() => Err(Got::Interrupted),
+            Err(Failure::Aborted) if session.is_none() => Err(Got::Interrupted),
             Err(f) => Err(self.failure(op, f, Error::Network("the request was aborted".into()))),
         }
     }
@@ -428,54 +445,32 @@ impl<H: Host> Runner<H> {
         }
     }
 
-    async fn append(&self, op: OpId, chat_id: &str, headers: &str, body: &str) -> Got {
-        let url = match self.url(op, Endpoint::In, chat_id) {
-            Ok(u) => u,
+    async fn append(self, op: OpId, chat_id: String, headers: String, body: String) -> Got {
+        let session = Some((Endpoint::In, chat_id.as_str()));
+        let r = match self.fetch(op, session, "", &headers, Some(&body)).await {
+            Ok(r) => r,
             Err(got) => return got,
         };
-        let request = Request {
-            url: &url,
-            headers,
-            body: Some(body),
-            session: Some((Endpoint::In, chat_id)),
-        };
         let host = &self.shared.host;
-        let answer = async {
-            let r = self.fetch(op, &request).await?;
-            let status = host.status(&r);
-            let ratelimit_reset = host.header(&r, "x-ratelimit-reset");
-            let retry_after = host.header(&r, "retry-after");
-            let body = host.text(r).await;
-            Ok::<Got, Got>(Got::Response {
-                status,
-                body,
-                ratelimit_reset,
-                retry_after,
-            })
-        };
-        match within(host.sleep(REQUEST_DEADLINE_MS), answer).await {
-            Some(Ok(got) | Err(got)) => got,
-            None => Got::Failed(Error::TimedOut("the append to the chat's session (30 s)")),
+        let status = host.status(&r);
+        let ratelimit_reset = host.header(&r, "x-ratelimit-reset");
+        let retry_after = host.header(&r, "retry-after");
+        let body = host.text(r).await;
+        Got::Response {
+            status,
+            body,
+            ratelimit_reset,
+            retry_after,
         }
     }
 
-    async fn connect(&self, op: OpId, chat_id: &str, headers: &str) -> Got {
-        let url = match self.url(op, Endpoint::Out, chat_id) {
-            Ok(u) => u,
+    async fn connect(self, op: OpId, chat_id: String, headers: String) -> Got {
+        let session = Some((Endpoint::Out, chat_id.as_str()));
+        let r = match self.fetch(op, session, "", &headers, None).await {
+            Ok(r) => r,
             Err(got) => return got,
         };
-        let request = Request {
-            url: &url,
-            headers,
-            body: None,
-            session: Some((Endpoint::Out, chat_id)),
-        };
         let host = &self.shared.host;
-        let r = match within(host.sleep(REQUEST_DEADLINE_MS), self.fetch(op, &request)).await {
-            Some(Ok(r)) => r,
-            Some(Err(got)) => return got,
-            None => return Got::Failed(Error::TimedOut("the chat's stream to answer (30 s)")),
-        };
         let status = host.status(&r);
         let settled = host.header(&r, "X-Session-Settled").as_deref() == Some("true");
         if (200..300).contains(&status) {
@@ -487,19 +482,12 @@ impl<H: Host> Runner<H> {
         Got::Connected { status, settled }
     }
 
-    async fn head_start(&self, op: OpId, url: &str, headers: &str, body: &str) -> Got {
-        let request = Request {
-            url,
-            headers,
-            body: Some(body),
-            session: None,
+    async fn head_start(self, op: OpId, url: String, headers: String, body: String) -> Got {
+        let r = match self.fetch(op, None, &url, &headers, Some(&body)).await {
+            Ok(r) => r,
+            Err(got) => return got,
         };
         let host = &self.shared.host;
-        let r = match within(host.sleep(REQUEST_DEADLINE_MS), self.fetch(op, &request)).await {
-            Some(Ok(r)) => r,
-            Some(Err(got)) => return got,
-            None => return Got::Failed(Error::TimedOut("the headStart route to answer (30 s)")),
-        };
         let status = host.status(&r);
         let token = host.header(&r, "X-Trigger-Chat-Access-Token");
         let pending_version =
@@ -521,12 +509,22 @@ impl<H: Host> Runner<H> {
         }
     }
 
-    async fn read_body(&self, op: OpId, stall_ms: u64) -> Got {
+    async fn read_body(self, op: OpId, stall_ms: u64) -> Got {
         let Some(body) = self.io(op, |io| io.body.take()) else {
             return Got::Failed(Error::Network("the connection is gone".into()));
         };
         let host = &self.shared.host;
-        match within(host.sleep(stall_ms), host.read(&body)).await {
+        let mut read = host.read(&body);
+        let mut stall = host.sleep(stall_ms);
+        let got = poll_fn(|cx| {
+            if let Poll::Ready(r) = read.as_mut().poll(cx) {
+                return Poll::Ready(Some(r));
+            }
+            stall.as_mut().poll(cx).map(|()| None)
+        })
+        .await;
+        drop(read);
+        match got {
             Some(Ok(Some(bytes))) => {
                 self.io(op, |io| io.body = Some(body));
                 Got::Bytes(bytes)
@@ -535,10 +533,12 @@ impl<H: Host> Runner<H> {
             Some(Err(Failure::Aborted)) => {
                 Got::Failed(Error::Network("the connection was aborted".into()))
             }
-            Some(Err(Failure::Network(m) | Failure::Protocol(m) | Failure::Misuse(m))) => {
-                Got::Failed(Error::Network(m))
-            }
-            Some(Err(Failure::Thrown { message, .. })) => Got::Failed(Error::Network(message)),
+            Some(Err(
+                Failure::Network(m)
+                | Failure::Protocol(m)
+                | Failure::Misuse(m)
+                | Failure::Thrown { message: m, .. },
+            )) => Got::Failed(Error::Network(m)),
             None => {
                 self.io(op, |io| io.body = Some(body));
                 Got::Stall
@@ -546,65 +546,77 @@ impl<H: Host> Runner<H> {
         }
     }
 
-    async fn call<T>(
-        &self,
-        op: OpId,
-        task: Task<Result<T, Failure<H::Value>>>,
-        what: &'static str,
-        ok: impl FnOnce(T) -> Got,
-    ) -> Got {
-        match within(self.shared.host.sleep(CALLBACK_DEADLINE_MS), task).await {
-            Some(Ok(v)) => ok(v),
-            Some(Err(f)) => self.failure(op, f, Error::Network("the request was aborted".into())),
-            None => Got::Failed(Error::TimedOut(what)),
-        }
+    async fn park(self, op: OpId) -> Got {
+        poll_fn(|cx| {
+            self.io(op, |io| {
+                if io.woken {
+                    Poll::Ready(Got::Woken)
+                } else {
+                    io.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            })
+        })
+        .await
     }
 
-    /// Performs `effect`, without the race against interrupts.
-    async fn perform(&self, op: OpId, effect: Effect) -> Got {
+    /// The task that performs `effect`, and its deadline.
+    fn task(&self, op: OpId, effect: Effect) -> (Task<Got>, Option<Deadline>) {
         let host = &self.shared.host;
+        let me = self.clone();
+        let failure = move |f| me.failure(op, f, Error::Network("the request was aborted".into()));
+        let me = self.clone();
         match effect {
             Effect::CallAccessToken { chat_id } => {
-                let task = host.access_token(&chat_id);
+                let call = host.access_token(&chat_id);
+                let task = async move { call.await.map_or_else(failure, Got::Token) };
                 let what = "the `accessToken` callback to settle (60 s)";
-                self.call(op, task, what, Got::Token).await
+                (Box::pin(task), Some((CALLBACK_DEADLINE_MS, what)))
             }
             Effect::CallStartSession { chat_id } => {
-                let task = host.start_session(&chat_id);
+                let call = host.start_session(&chat_id);
+                let task = async move { call.await.map_or_else(failure, Got::Started) };
                 let what = "the `startSession` callback to settle (60 s)";
-                self.call(op, task, what, Got::Started).await
+                (Box::pin(task), Some((CALLBACK_DEADLINE_MS, what)))
             }
             Effect::Append {
                 chat_id,
                 headers,
                 body,
-            } => self.append(op, &chat_id, &headers, &body).await,
+            } => {
+                let what = "the append to the chat's session (30 s)";
+                let task = me.append(op, chat_id, headers, body);
+                (Box::pin(task), Some((REQUEST_DEADLINE_MS, what)))
+            }
             Effect::Connect {
                 chat_id, headers, ..
-            } => self.connect(op, &chat_id, &headers).await,
+            } => {
+                let what = "the chat's stream to answer (30 s)";
+                let task = me.connect(op, chat_id, headers);
+                (Box::pin(task), Some((REQUEST_DEADLINE_MS, what)))
+            }
             Effect::HeadStart {
                 url, headers, body, ..
-            } => self.head_start(op, &url, &headers, &body).await,
-            Effect::Read { stall_ms } => self.read_body(op, stall_ms).await,
+            } => {
+                let what = "the headStart route to answer (30 s)";
+                let task = me.head_start(op, url, headers, body);
+                (Box::pin(task), Some((REQUEST_DEADLINE_MS, what)))
+            }
+            Effect::Read { stall_ms } => (Box::pin(me.read_body(op, stall_ms)), None),
             Effect::Sleep { ms } => {
-                host.sleep(ms).await;
-                Got::Slept
+                let sleep = host.sleep(ms);
+                (
+                    Box::pin(async move {
+                        sleep.await;
+                        Got::Slept
+                    }),
+                    None,
+                )
             }
-            Effect::Park => {
-                poll_fn(|cx| {
-                    self.io(op, |io| {
-                        if io.woken {
-                            Poll::Ready(Got::Woken)
-                        } else {
-                            io.waker = Some(cx.waker().clone());
-                            Poll::Pending
-                        }
-                    })
-                })
-                .await
-            }
+            Effect::Park => (Box::pin(me.park(op)), None),
             Effect::Chunks(_) | Effect::Done(_) => {
-                Got::Failed(Error::Misuse("not an effect".into()))
+                let got = Got::Failed(Error::Misuse("not an effect".into()));
+                (Box::pin(core::future::ready(got)), None)
             }
         }
     }
@@ -647,9 +659,8 @@ impl<H: Host> Runner<H> {
             let got = if cut {
                 Got::Interrupted
             } else {
-                self.raced(op, self.perform(op, effect))
-                    .await
-                    .unwrap_or(Got::Interrupted)
+                let (task, deadline) = self.task(op, effect);
+                self.raced(op, task, deadline).await
             };
             self.io(op, |io| {
                 io.out = false;
@@ -685,5 +696,6 @@ impl<H: Host> Runner<H> {
     }
 }
 
-#[cfg(test)]
+// Native only: the deterministic executor is a native dev-dependency.
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;

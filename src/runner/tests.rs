@@ -7,6 +7,7 @@
 use super::*;
 use crate::engine::Source;
 use core::cell::Cell;
+use core::future::Future;
 use core::pin::Pin;
 use core::task::Context;
 use futures::executor::{LocalPool, LocalSpawner};

@@ -8,7 +8,7 @@ use alloc::rc::Rc;
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
+
 use web_sys::EventTarget;
 
 use super::host::{session_object, Web};
@@ -156,7 +156,7 @@ impl ChunkSource {
     /// Resolves to an array of chunks, or `null` at the end.
     pub fn next(&self) -> Promise {
         let s = self.0.clone();
-        future_to_promise(async move {
+        promise(async move {
             let mut got = s.first.borrow_mut().take();
             if got.is_none() && s.hooks.borrow().is_some() {
                 got = Some(match s.runner.next(s.op).await {
@@ -303,6 +303,14 @@ fn last_of(a: &JsValue) -> JsValue {
     sys::get(a, &crate::text::decimal(n as u64 - 1)).unwrap_or(JsValue::UNDEFINED)
 }
 
+/// The promise of `f`: one instantiation of `future_to_promise` for every
+/// caller (each costs a kilobyte of code).
+fn promise(f: impl core::future::Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
+    let f: core::pin::Pin<Box<dyn core::future::Future<Output = Result<JsValue, JsValue>>>> =
+        Box::pin(f);
+    wasm_bindgen_futures::future_to_promise(f)
+}
+
 /// A rejected promise.
 fn rejected(e: JsValue) -> Promise {
     Promise::reject(&e)
@@ -351,7 +359,7 @@ impl Transport {
         let target = Target::new(op);
         let hook = hook_abort(self, signal, &target);
         let (runner, web) = (self.runner.clone(), self.web.clone());
-        future_to_promise(async move {
+        promise(async move {
             let step = runner.send(op, &target).await.map_err(error_of)?;
             let source = |op, first| {
                 let wake = watch_wake(&runner, op);
@@ -537,7 +545,9 @@ impl Transport {
         set(&payload, "trigger", &trigger.as_str().into());
         // Both always assigned (an absent one over the body's own is left
         // out of the JSON).
-        let id = message_id.as_deref().map_or(JsValue::UNDEFINED, JsValue::from_str);
+        let id = message_id
+            .as_deref()
+            .map_or(JsValue::UNDEFINED, JsValue::from_str);
         set(&payload, "messageId", &id);
         set(&payload, "metadata", &metadata);
         let source = if regenerate {

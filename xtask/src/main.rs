@@ -126,9 +126,12 @@ fn test(args: &[String]) -> Result {
     ];
     let lints: [(&[&str], &[&str]); 3] = [
         (&[], &["--workspace", "--all-targets"]),
-        (wasm, &["--all-targets"]),
+        (wasm, &["--features", "web", "--all-targets"]),
         // The module as shipped: no_std, without the `std` feature.
-        (wasm, &["--no-default-features", "--lib"]),
+        (
+            wasm,
+            &["--no-default-features", "--features", "web", "--lib"],
+        ),
     ];
     for (crate_args, extra) in lints {
         let mut cmd = cargo();
@@ -234,7 +237,13 @@ pub fn build_package() -> Result {
     run(
         &root,
         Command::new(tools::cargo_bin("wasm-bindgen"))
-            .args(["--target", "web", "--no-typescript", "--out-name", "trigger_chat_wasm"])
+            .args([
+                "--target",
+                "web",
+                "--no-typescript",
+                "--out-name",
+                "trigger_chat_wasm",
+            ])
             .arg("--out-dir")
             .arg(&out)
             .arg(&wasm),
@@ -348,6 +357,11 @@ fn build_commonjs(root: &Path) -> Result {
                 .args([entry, "--bundle", "--format=cjs", "--platform=neutral"])
                 .args(["--target=es2022", "--packages=external"])
                 .arg("--log-level=warning")
+                // wasm-bindgen's `init()` falls back to the `.wasm` beside it
+                // (`new URL(…, import.meta.url)`) when called without bytes;
+                // the CommonJS entries always pass bytes (`initSync`), so
+                // an empty `import.meta` there is never read.
+                .arg("--log-override:empty-import-meta=silent")
                 .arg(format!("--outfile={outfile}")),
         )?;
         let out = pkg.join(outfile);
