@@ -88,7 +88,9 @@ impl Target {
     }
 }
 
-/// The runner's side of one operation.
+/// The runner's side of one operation. Never borrowed across a call into
+/// the host: a body dropped (which cancels it in JavaScript) is taken out
+/// first.
 struct Io<H: Host> {
     /// An effect is out.
     out: bool,
@@ -438,7 +440,7 @@ impl<H: Host> Runner<H> {
     fn keep_body(&self, op: OpId, r: H::Response, none: Error) -> Option<Got> {
         match self.shared.host.body(r) {
             Some(b) => {
-                self.io(op, |io| io.body = Some(b));
+                drop(self.io(op, |io| io.body.replace(b)));
                 None
             }
             None => Some(Got::Failed(none)),
@@ -526,7 +528,7 @@ impl<H: Host> Runner<H> {
         drop(read);
         match got {
             Some(Ok(Some(bytes))) => {
-                self.io(op, |io| io.body = Some(body));
+                drop(self.io(op, |io| io.body.replace(body)));
                 Got::Bytes(bytes)
             }
             Some(Ok(None)) => Got::Eof,
@@ -540,7 +542,7 @@ impl<H: Host> Runner<H> {
                 | Failure::Thrown { message: m, .. },
             )) => Got::Failed(Error::Network(m)),
             None => {
-                self.io(op, |io| io.body = Some(body));
+                drop(self.io(op, |io| io.body.replace(body)));
                 Got::Stall
             }
         }

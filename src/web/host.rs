@@ -13,6 +13,7 @@ use alloc::rc::Rc;
 
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::AbortController;
 
@@ -208,32 +209,33 @@ async fn pump(reader: JsValue, queue: Rc<RefCell<Queue>>) {
             Ok(p) => JsFuture::from(sys::resolve(&p)).await,
             Err(e) => Err(e),
         };
+        // What the read brought, taken out of JavaScript before the queue is
+        // borrowed (a throw must not leave it borrowed).
+        let step = got.and_then(|r| {
+            let v = prop(&r, "value");
+            if prop(&r, "done").is_truthy() {
+                Ok(None)
+            } else if sys::is_view(&v) {
+                // Any view, not only a Uint8Array of this realm: bytes from
+                // an iframe or jsdom are still bytes.
+                let offset = prop(&v, "byteOffset").as_f64().unwrap_or(0.0);
+                let len = prop(&v, "byteLength").as_f64().unwrap_or(0.0);
+                let view = sys::View::new(&prop(&v, "buffer"), offset, len)?;
+                Ok(Some(view.unchecked_into::<Uint8Array>().to_vec()))
+            } else {
+                Err(
+                    js_sys::TypeError::new("the response body yielded something other than bytes")
+                        .into(),
+                )
+            }
+        });
         let mut q = queue.borrow_mut();
         if q.cancelled {
             return;
         }
-        match got {
-            Ok(r) => {
-                let v = prop(&r, "value");
-                if prop(&r, "done").is_truthy() {
-                    q.done = true;
-                } else if sys::is_view(&v) {
-                    // Any view, not only a Uint8Array of this realm: bytes
-                    // from an iframe or jsdom are still bytes.
-                    let buffer = prop(&v, "buffer");
-                    let offset = prop(&v, "byteOffset").as_f64().unwrap_or(0.0) as u32;
-                    let len = prop(&v, "byteLength").as_f64().unwrap_or(0.0) as u32;
-                    let bytes = Uint8Array::new_with_byte_offset_and_length(&buffer, offset, len);
-                    q.chunks.push_back(bytes.to_vec());
-                } else {
-                    q.err = Some(
-                        js_sys::TypeError::new(
-                            "the response body yielded something other than bytes",
-                        )
-                        .into(),
-                    );
-                }
-            }
+        match step {
+            Ok(Some(bytes)) => q.chunks.push_back(bytes),
+            Ok(None) => q.done = true,
             Err(e) => q.err = Some(e),
         }
         q.wake();

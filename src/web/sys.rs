@@ -47,6 +47,13 @@ extern "C" {
     pub fn random() -> f64;
     #[wasm_bindgen(js_namespace = Promise, js_name = resolve)]
     pub fn resolve(value: &JsValue) -> Promise;
+    /// A copy target: `new Uint8Array(buffer, offset, length)`.
+    #[wasm_bindgen(js_name = Uint8Array)]
+    pub type View;
+    /// Throws (an `Err`) on a detached or too short buffer.
+    #[wasm_bindgen(constructor, js_class = "Uint8Array", catch)]
+    pub fn new(buffer: &JsValue, offset: f64, length: f64) -> Result<View, JsValue>;
+
     /// `String(value)`.
     #[wasm_bindgen(js_name = String, catch)]
     pub fn string(value: &JsValue) -> Result<String, JsValue>;
