@@ -4,6 +4,8 @@
 //! Each task first installs what is missing (see `tools.rs`), so a fresh
 //! clone on a machine with only Rust, Node and apt works.
 
+mod shared;
+mod suites;
 mod tools;
 
 use std::env;
@@ -104,10 +106,35 @@ fn step(title: &str) {
     eprintln!("\n==== {title}");
 }
 
+/// `cargo xtask test [--quick] [--repeat N]`.
+///
+/// Checks that read the tree (format, lints, the package build) run once;
+/// the suites (native, emulator with default parallelism and on one thread,
+/// the browser cases, the JavaScript suites) run once, or N times with
+/// `--repeat N`. A single run stops at the first failing suite; a repeated
+/// run goes on and ends with every test that failed in any round.
 fn test(args: &[String]) -> Result {
-    let quick = args.iter().any(|a| a == "--quick");
+    let mut quick = false;
+    let mut rounds = 1usize;
+    let mut it = args.iter().filter(|a| a.as_str() != "--");
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--repeat" => {
+                rounds = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| n >= 1)
+                    .ok_or("test: --repeat needs a whole number of rounds, 1 or more")?;
+            }
+            other => return Err(format!(
+                "test: unknown argument {other} (usage: cargo xtask test [--quick] [--repeat N])"
+            )),
+        }
+    }
     tools::ensure_all()?;
     let root = root();
+    let shared = shared::locate(&root);
 
     step("format");
     run(&root, cargo().args(["fmt", "--all", "--", "--check"]))?;
@@ -136,32 +163,117 @@ fn test(args: &[String]) -> Result {
         run(&root, cmd.args(["--", "-D", "warnings"]))?;
     }
 
-    step("native tests (core, emulator, xtask)");
-    run(&root, cargo().args(["test", "--workspace"]))?;
-
-    step("wasm tests in headless Chromium");
-    wasm_browser_test("chrome")?;
-    if !quick {
-        step("wasm tests in headless Firefox");
-        wasm_browser_test("firefox")?;
-    }
-
-    step("build the emulator for the JavaScript suites");
+    step("build the tests and the emulator");
+    run(&root, cargo().args(["test", "--workspace", "--no-run"]))?;
     run(&root, cargo().args(["build", "-p", "trigger-devserver"]))?;
     let devserver = root.join("target/debug/trigger-devserver");
 
+    step("install the JavaScript suites' dependencies");
     for suite in JS_SUITES {
-        step(&format!("JavaScript suite {suite}"));
-        npm_suite(&root.join(suite), &devserver)?;
+        let dir = root.join(suite);
+        // A folder that does not exist is an error, not a skip.
+        if !dir.join("package.json").exists() {
+            return Err(format!("{} has no package.json", dir.display()));
+        }
+        npm_install(&dir)?;
     }
-    eprintln!("\nxtask test: every suite passed");
+
+    let mut ledger = suites::Ledger::default();
+    for round in 1..=rounds {
+        for suite in test_suites(quick, &root, &devserver) {
+            let title = if rounds > 1 {
+                format!("{} (round {round} of {rounds})", suite.name)
+            } else {
+                suite.name.clone()
+            };
+            step(&title);
+            let mut cmd = suite.command;
+            let outcome = suites::run_watched(&suite.dir, &mut cmd)?;
+            let passed = outcome.passed;
+            let failed = outcome.failed.clone();
+            ledger.record(round, &suite.name, outcome);
+            if !passed && rounds == 1 {
+                eprint!("{}", ledger.report(rounds));
+                if let Some(r) = shared::report(&shared) {
+                    eprint!("{r}");
+                }
+                return Err(if failed.is_empty() {
+                    format!("{} failed", suite.name)
+                } else {
+                    format!("{} failed: {}", suite.name, failed.join("; "))
+                });
+            }
+        }
+    }
+    eprint!("{}", ledger.report(rounds));
+    let not_run = shared::report(&shared);
+    if let Some(r) = &not_run {
+        eprint!("{r}");
+    }
+    if !ledger.all_passed() {
+        return Err("a suite failed in at least one round (see above)".into());
+    }
+    match not_run {
+        None => eprintln!("\nxtask test: every suite passed"),
+        Some(_) => eprintln!("\nxtask test: every suite that could run passed (see NOT RUN above)"),
+    }
     Ok(())
 }
 
-/// Runs the crate's `wasm_bindgen_test` tests in a headless browser through
+/// One suite: a command, where it runs, and its name in the report.
+struct Suite {
+    name: String,
+    dir: PathBuf,
+    command: Command,
+}
+
+/// The suites `cargo xtask test` runs, in order (rebuilt for each round).
+fn test_suites(quick: bool, root: &Path, devserver: &Path) -> Vec<Suite> {
+    let mut v = Vec::new();
+    let mut add = |name: &str, dir: PathBuf, command: Command| {
+        v.push(Suite {
+            name: name.to_string(),
+            dir,
+            command,
+        })
+    };
+    let mut native = cargo();
+    native.args(["test", "--workspace", "--exclude", "trigger-devserver"]);
+    add(
+        "native tests (core, engine, simulator, xtask)",
+        root.into(),
+        native,
+    );
+    let mut emulator = cargo();
+    emulator.args(["test", "-p", "trigger-devserver"]);
+    add("emulator tests, default parallelism", root.into(), emulator);
+    let mut emulator = cargo();
+    emulator.args(["test", "-p", "trigger-devserver", "--", "--test-threads=1"]);
+    add("emulator tests, one thread", root.into(), emulator);
+    add(
+        "wasm tests in headless Chromium",
+        root.into(),
+        wasm_browser_test("chrome"),
+    );
+    if !quick {
+        add(
+            "wasm tests in headless Firefox",
+            root.into(),
+            wasm_browser_test("firefox"),
+        );
+    }
+    for suite in JS_SUITES {
+        let dir = root.join(suite);
+        let mut cmd = Command::new("npm");
+        cmd.arg("test").env("DEVSERVER_BIN", devserver);
+        add(&format!("JavaScript suite {suite}"), dir, cmd);
+    }
+    v
+}
+
+/// The crate's `wasm_bindgen_test` tests in a headless browser through
 /// `wasm-bindgen-test-runner` (the same runner `wasm-pack test` drives).
-fn wasm_browser_test(browser: &str) -> Result {
-    let root = root();
+fn wasm_browser_test(browser: &str) -> Command {
     let mut cmd = cargo();
     cmd.args([
         "test",
@@ -185,7 +297,7 @@ fn wasm_browser_test(browser: &str) -> Result {
             cmd.env("GECKODRIVER", tools::cargo_bin("geckodriver"));
         }
     }
-    run(&root, &mut cmd)
+    cmd
 }
 
 /// Builds the wasm module in release mode and shrinks it with `wasm-opt`
@@ -398,21 +510,7 @@ fn report_sizes(dir: &Path) -> Result {
     Ok(())
 }
 
-/// Installs an npm project's dependencies from its lockfile and runs its
-/// tests, with `DEVSERVER_BIN` naming the built emulator.
-fn npm_suite(dir: &Path, devserver: &Path) -> Result {
-    if !dir.join("package.json").exists() {
-        return Err(format!("{} has no package.json", dir.display()));
-    }
-    npm_install(dir)?;
-    run(
-        dir,
-        Command::new("npm")
-            .arg("test")
-            .env("DEVSERVER_BIN", devserver),
-    )
-}
-
+/// Installs an npm project's dependencies from its lockfile.
 pub fn npm_install(dir: &Path) -> Result {
     let verb = if dir.join("package-lock.json").exists() {
         "ci"
