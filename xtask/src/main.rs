@@ -127,9 +127,11 @@ fn test(args: &[String]) -> Result {
                     .filter(|&n| n >= 1)
                     .ok_or("test: --repeat needs a whole number of rounds, 1 or more")?;
             }
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "test: unknown argument {other} (usage: cargo xtask test [--quick] [--repeat N])"
-            )),
+            ))
+            }
         }
     }
     tools::ensure_all()?;
@@ -250,16 +252,16 @@ fn test_suites(quick: bool, root: &Path, devserver: &Path) -> Vec<Suite> {
     let mut emulator = cargo();
     emulator.args(["test", "-p", "trigger-devserver", "--", "--test-threads=1"]);
     add("emulator tests, one thread", root.into(), emulator);
-    add(
-        "wasm tests in headless Chromium",
-        root.into(),
-        wasm_browser_test("chrome"),
-    );
-    if !quick {
+    let browsers: &[Browser] = if quick {
+        &[Browser::Chromium]
+    } else {
+        &[Browser::Chromium, Browser::Firefox, Browser::WebKit]
+    };
+    for &b in browsers {
         add(
-            "wasm tests in headless Firefox",
+            &format!("browser cases (wasm-pack test) in {}", b.name()),
             root.into(),
-            wasm_browser_test("firefox"),
+            wasm_browser_test(b),
         );
     }
     for suite in JS_SUITES {
@@ -271,32 +273,64 @@ fn test_suites(quick: bool, root: &Path, devserver: &Path) -> Vec<Suite> {
     v
 }
 
-/// The crate's `wasm_bindgen_test` tests in a headless browser through
-/// `wasm-bindgen-test-runner` (the same runner `wasm-pack test` drives).
-fn wasm_browser_test(browser: &str) -> Command {
-    let mut cmd = cargo();
-    cmd.args([
-        "test",
-        "-p",
-        "trigger-chat-wasm",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--test",
-        "web",
-    ])
-    .env(
-        "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
-        tools::cargo_bin("wasm-bindgen-test-runner"),
-    )
-    .env("WASM_BINDGEN_TEST_TIMEOUT", "60");
-    match browser {
-        "chrome" => {
-            cmd.env("CHROMEDRIVER", "/usr/bin/chromedriver");
-        }
-        _ => {
-            cmd.env("GECKODRIVER", tools::cargo_bin("geckodriver"));
+/// The browsers the browser cases and the end-to-end suite run in.
+#[derive(Clone, Copy)]
+enum Browser {
+    Chromium,
+    Firefox,
+    WebKit,
+}
+
+impl Browser {
+    fn name(self) -> &'static str {
+        match self {
+            Browser::Chromium => "Chromium",
+            Browser::Firefox => "Firefox",
+            Browser::WebKit => "WebKit (WebKitGTK MiniBrowser)",
         }
     }
+}
+
+/// The crate's browser cases (`tests/web.rs`, `wasm_bindgen_test`) in a
+/// headless browser, as `wasm-pack test --headless` runs them (with the
+/// pinned `wasm-bindgen-test-runner`, the drivers installed from the
+/// registries, and `webdriver.json` at the crate root). WebKitGTK's driver
+/// speaks the protocol of Safari's, so WebKit runs as `--safari`; its
+/// MiniBrowser has no headless mode and gets a virtual display from
+/// `xvfb-run`.
+fn wasm_browser_test(browser: Browser) -> Command {
+    let wasm_pack = tools::cargo_bin("wasm-pack");
+    let mut cmd = match browser {
+        Browser::WebKit => {
+            let mut c = Command::new("xvfb-run");
+            c.args(["-a", "--server-args=-screen 0 1280x1024x24"])
+                .arg(&wasm_pack);
+            c
+        }
+        _ => Command::new(&wasm_pack),
+    };
+    cmd.args(["test", "--headless"]);
+    match browser {
+        Browser::Chromium => cmd.args(["--chrome", "--chromedriver", "/usr/bin/chromedriver"]),
+        Browser::Firefox => cmd
+            .args(["--firefox", "--geckodriver"])
+            .arg(tools::cargo_bin("geckodriver")),
+        Browser::WebKit => cmd.args(["--safari", "--safaridriver", "/usr/bin/WebKitWebDriver"]),
+    };
+    // wasm-pack takes the `wasm-bindgen` it finds on PATH when its version
+    // is the crate's: put the pinned install first.
+    let bin_dir = tools::cargo_bin("wasm-bindgen")
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let mut path = std::ffi::OsString::from(bin_dir);
+    if let Some(rest) = env::var_os("PATH") {
+        path.push(":");
+        path.push(rest);
+    }
+    cmd.args([".", "--test", "web"])
+        .env("PATH", path)
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "60");
     cmd
 }
 
