@@ -1681,6 +1681,18 @@ impl Engine {
         // Chunks first, then the session changes that followed them (a
         // turn-complete is reported after the turn's chunks went out).
         if let Some((json, _)) = sub.take_chunks() {
+            // A stream resumed without knowing whether a turn is in flight
+            // (a session hydrated without `isStreaming`, as the vendor's
+            // documented persistence stores it) that reads one: the turn is
+            // outstanding, for a Stop's gate and for a reload.
+            if sub.in_turn() {
+                if let Some(s) = self.state_mut(&chat_id) {
+                    if s.is_streaming.is_none() {
+                        s.is_streaming = Some(true);
+                        self.changed(&chat_id);
+                    }
+                }
+            }
             let cursor = sub.cursor();
             if !st.connected {
                 st.connected = true;

@@ -22,6 +22,9 @@ pub enum Script {
     Echo(String),
     Long(u64),
     Pause(u64),
+    /// `/hold`: no records until the next `.in` record arrives (bounded by
+    /// [`HOLD_LIMIT`]), so a message sent meanwhile steers the turn on any machine.
+    Hold,
     Reason,
     Tool,
     Ask,
@@ -45,6 +48,9 @@ pub const SUB_AGENT_DATA_TYPE: &str = "data-subagent";
 /// Longest close reason kept (the close API's limit).
 pub const MAX_CLOSE_REASON: usize = 256;
 
+/// Longest a `/hold` waits for the next `.in` record.
+pub const HOLD_LIMIT: Duration = Duration::from_secs(600);
+
 /// Chooses the behaviour from the user's text.
 pub fn parse_script(text: &str) -> Script {
     let t = text.trim();
@@ -54,6 +60,7 @@ pub fn parse_script(text: &str) -> Script {
     match (cmd, arg) {
         ("/long", Some(n)) => Script::Long(n.clamp(1, 100_000)),
         ("/pause", Some(s)) => Script::Pause(s.min(3600)),
+        ("/hold", _) => Script::Hold,
         ("/bench", Some(n)) => Script::Bench(n.clamp(1, 1_000_000)),
         ("/reason", _) => Script::Reason,
         ("/tool", _) => Script::Tool,
@@ -536,6 +543,22 @@ impl Agent {
         }
     }
 
+    /// Waits (at most [`HOLD_LIMIT`]) until a record has arrived during this turn.
+    /// False when the turn was stopped, or the session closed.
+    async fn hold(&mut self) -> bool {
+        let deadline = Instant::now() + HOLD_LIMIT;
+        while !self.pending.iter().any(|(_, fresh)| *fresh) {
+            tokio::select! {
+                ev = self.inbox.recv() => match ev {
+                    Some(ev) => if self.classify(ev) { return false; },
+                    None => { self.stopped = true; return false; }
+                },
+                _ = tokio::time::sleep_until(deadline) => return true,
+            }
+        }
+        true
+    }
+
     /// Takes in a record that arrived mid-turn: a stop is handled at once (true);
     /// anything else waits its turn in `pending`.
     fn classify(&mut self, ev: InEvent) -> bool {
@@ -684,6 +707,15 @@ impl Agent {
                     return false;
                 }
                 self.stream_text("Back after the pause.", d).await
+            }
+            Script::Hold => {
+                if !self.stream_text("Holding until the next message.", d).await {
+                    return false;
+                }
+                if !self.hold().await {
+                    return false;
+                }
+                self.stream_text("Back after the hold.", d).await
             }
             Script::Upgrade => {
                 if !self.stream_text("Upgrading mid-reply.", d).await {
@@ -982,6 +1014,7 @@ mod tests {
     fn scripts_are_chosen_by_text() {
         assert_eq!(parse_script("/long 5"), Script::Long(5));
         assert_eq!(parse_script("/pause 2"), Script::Pause(2));
+        assert_eq!(parse_script("/hold"), Script::Hold);
         assert_eq!(parse_script("/bench 10"), Script::Bench(10));
         assert_eq!(parse_script("/tool"), Script::Tool);
         assert_eq!(parse_script("/long x"), Script::Echo("/long x".into()));

@@ -245,7 +245,7 @@ pub fn create_or_return(state: &Shared, m: &Map<String, Value>) -> Result<Create
         inner.expires_at = input.expires_at;
     }
     inner.trigger_config = input.trigger_config;
-    inner.updated_at = now_ms();
+    inner.touch();
     let mut body = inner.to_json();
     body["runId"] = json!(inner.current_run_id.clone().unwrap_or_default());
     body["publicAccessToken"] = json!(session_token(state, inner.scope_id(), None));

@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS conversations (
     title TEXT NOT NULL DEFAULT '',
     messages TEXT NOT NULL DEFAULT '[]',
     created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    touched INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS conversations_by_update ON conversations (updated_at DESC);
 CREATE TABLE IF NOT EXISTS chat_sessions (
@@ -39,10 +40,21 @@ CREATE TABLE IF NOT EXISTS chat_sessions (
 ";
 
 /// Columns added after the first release, for database files made before.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     "ALTER TABLE chat_sessions ADD COLUMN closed INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE chat_sessions ADD COLUMN closed_reason TEXT",
+    "ALTER TABLE conversations ADD COLUMN touched INTEGER NOT NULL DEFAULT 0",
 ];
+
+/// Indexes on columns a migration may have added (so after the migrations).
+const INDEXES: &str =
+    "CREATE INDEX IF NOT EXISTS conversations_by_touch ON conversations (touched DESC);";
+
+/// The place of a conversation write in the order of all writes: `touched` is 1
+/// more than the largest so far (writes are serialized by the connection's lock),
+/// so the list's order never depends on two writes falling in one millisecond.
+/// Rows of a database made before the column read 0: older than any since.
+const NEXT_TOUCH: &str = "(SELECT COALESCE(MAX(touched), 0) + 1 FROM conversations)";
 
 /// Most conversations `GET /app/chats` lists (the newest).
 pub const MAX_LISTED: usize = 200;
@@ -61,10 +73,17 @@ pub enum Cursor<'a> {
 /// write must not take the emulator down.
 pub struct Db {
     conn: Mutex<Connection>,
+    /// Wall clock (Unix ms) of the `updatedAt` values.
+    clock: fn() -> u64,
 }
 
 impl Db {
     pub fn open(path: Option<&FsPath>) -> Result<Db, String> {
+        Db::open_with_clock(path, now_ms)
+    }
+
+    /// Opens the database with `clock` (Unix ms) for its `updatedAt` values.
+    pub fn open_with_clock(path: Option<&FsPath>, clock: fn() -> u64) -> Result<Db, String> {
         let conn = match path {
             None => Connection::open_in_memory(),
             Some(p) => {
@@ -84,8 +103,11 @@ impl Db {
             // Fails with "duplicate column" where the column is there already.
             let _ = conn.execute_batch(m);
         }
+        conn.execute_batch(INDEXES)
+            .map_err(|e| format!("cannot create indexes: {e}"))?;
         Ok(Db {
             conn: Mutex::new(conn),
+            clock,
         })
     }
 
@@ -102,12 +124,19 @@ impl Db {
         }
     }
 
+    fn now(&self) -> i64 {
+        i64::try_from((self.clock)()).unwrap_or(i64::MAX)
+    }
+
     pub fn ensure_conversation(&self, chat_id: &str) {
-        let now = now_ms() as i64;
+        let now = self.now();
         Self::log(
             self.lock()
                 .execute(
-                    "INSERT OR IGNORE INTO conversations (id, created_at, updated_at) VALUES (?1, ?2, ?2)",
+                    &format!(
+                        "INSERT OR IGNORE INTO conversations (id, created_at, updated_at, touched)
+                         VALUES (?1, ?2, ?2, {NEXT_TOUCH})"
+                    ),
                     params![chat_id, now],
                 )
                 .map(|_| ()),
@@ -116,17 +145,20 @@ impl Db {
 
     fn upsert_messages(
         conn: &Connection,
+        now: i64,
         chat_id: &str,
         messages: &[Value],
     ) -> rusqlite::Result<()> {
-        let now = now_ms() as i64;
         let title = crate::util::title_of(messages);
         let text = Value::Array(messages.to_vec()).to_string();
         conn.execute(
-            "INSERT INTO conversations (id, title, messages, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?4)
-             ON CONFLICT(id) DO UPDATE SET messages = ?3, updated_at = ?4,
-               title = CASE WHEN conversations.title = '' THEN ?2 ELSE conversations.title END",
+            &format!(
+                "INSERT INTO conversations (id, title, messages, created_at, updated_at, touched)
+                 VALUES (?1, ?2, ?3, ?4, ?4, {NEXT_TOUCH})
+                 ON CONFLICT(id) DO UPDATE SET messages = ?3, updated_at = ?4,
+                   touched = excluded.touched,
+                   title = CASE WHEN conversations.title = '' THEN ?2 ELSE conversations.title END"
+            ),
             params![chat_id, title, text, now],
         )?;
         Ok(())
@@ -134,6 +166,7 @@ impl Db {
 
     fn upsert_session_row(
         conn: &Connection,
+        now: i64,
         chat_id: &str,
         token: &str,
         cursor: Cursor<'_>,
@@ -150,14 +183,19 @@ impl Db {
              ON CONFLICT(chat_id) DO UPDATE SET public_access_token = ?2,
                last_event_id = CASE WHEN ?6 THEN chat_sessions.last_event_id ELSE ?3 END,
                is_streaming = COALESCE(?4, chat_sessions.is_streaming), updated_at = ?5",
-            params![chat_id, token, value, is_streaming, now_ms() as i64, keep],
+            params![chat_id, token, value, is_streaming, now, keep],
         )?;
         Ok(())
     }
 
     /// Saves the conversation's messages (creating the row when needed).
     pub fn save_messages(&self, chat_id: &str, messages: &[Value]) {
-        Self::log(Self::upsert_messages(&self.lock(), chat_id, messages));
+        Self::log(Self::upsert_messages(
+            &self.lock(),
+            self.now(),
+            chat_id,
+            messages,
+        ));
     }
 
     pub fn upsert_session(
@@ -169,6 +207,7 @@ impl Db {
     ) {
         Self::log(Self::upsert_session_row(
             &self.lock(),
+            self.now(),
             chat_id,
             token,
             cursor,
@@ -196,8 +235,16 @@ impl Db {
         let mut conn = self.lock();
         let r = (|| {
             let tx = conn.transaction()?;
-            Self::upsert_messages(&tx, chat_id, messages)?;
-            Self::upsert_session_row(&tx, chat_id, token, Cursor::Set(last_event_id), Some(false))?;
+            let now = self.now();
+            Self::upsert_messages(&tx, now, chat_id, messages)?;
+            Self::upsert_session_row(
+                &tx,
+                now,
+                chat_id,
+                token,
+                Cursor::Set(last_event_id),
+                Some(false),
+            )?;
             tx.commit()
         })();
         Self::log(r);
@@ -206,7 +253,8 @@ impl Db {
     fn list(&self) -> rusqlite::Result<Vec<Value>> {
         let conn = self.lock();
         let mut stmt = conn.prepare(
-            "SELECT id, title, updated_at FROM conversations ORDER BY updated_at DESC, rowid DESC LIMIT ?1",
+            "SELECT id, title, updated_at FROM conversations
+             ORDER BY touched DESC, updated_at DESC, rowid DESC LIMIT ?1",
         )?;
         let rows = stmt.query_map(params![MAX_LISTED as i64], |r| {
             Ok(json!({
@@ -580,4 +628,47 @@ pub fn encode_path(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_older_database_opens_and_lists_in_the_order_of_the_writes() {
+        let dir = std::env::temp_dir().join(format!(
+            "trigger-devserver-app-{}-migrate",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("old.sqlite");
+        // A database made before the `touched` column.
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE conversations (id TEXT PRIMARY KEY, title TEXT NOT NULL DEFAULT '',
+               messages TEXT NOT NULL DEFAULT '[]', created_at INTEGER NOT NULL,
+               updated_at INTEGER NOT NULL);
+             INSERT INTO conversations (id, created_at, updated_at)
+               VALUES ('old-1', 1, 5), ('old-2', 1, 9);",
+        )
+        .unwrap();
+        drop(old);
+        // Every write in the same millisecond.
+        let db = Db::open_with_clock(Some(&path), || 7).unwrap();
+        db.save_messages("new-1", &[]);
+        db.ensure_conversation("new-2");
+        db.save_messages("new-3", &[]);
+        db.save_messages("new-1", &[]);
+        db.ensure_conversation("new-3");
+        let ids: Vec<String> = db
+            .list()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(ids, ["new-1", "new-3", "new-2", "old-2", "old-1"]);
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

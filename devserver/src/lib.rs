@@ -64,6 +64,15 @@ pub struct Config {
     /// `--fault-out-cut-bytes`: every `.out` connection is cut at a random byte
     /// offset in this window (inclusive).
     pub out_cut_bytes: Option<(u64, u64)>,
+    /// The wall clock (Unix ms) of the sessions' `createdAt` / `updatedAt` /
+    /// `closedAt` and of the demo database's `updatedAt`. Never used to order
+    /// anything; tests freeze it to put everything in one clock tick.
+    pub clock: fn() -> u64,
+    /// Every `.out` connection ends (`[DONE]`) right after the first
+    /// `turn-complete` it sends, its records ready by then included: a testing aid
+    /// for scripts that read one turn per connection and would otherwise wait out
+    /// `Timeout-Seconds` (the curl recipe). Off by default; no flag.
+    pub out_ends_after_turn: bool,
 }
 
 impl Default for Config {
@@ -85,6 +94,8 @@ impl Default for Config {
             api_target: client::ApiTarget::Local,
             task_id: DEMO_TASK_ID.into(),
             out_cut_bytes: None,
+            clock: util::now_ms,
+            out_ends_after_turn: false,
         }
     }
 }
@@ -110,7 +121,10 @@ pub type Shared = Arc<AppState>;
 
 impl AppState {
     pub fn new(config: Config) -> Result<Shared, String> {
-        let db = Arc::new(app::Db::open(config.db.as_deref())?);
+        let db = Arc::new(app::Db::open_with_clock(
+            config.db.as_deref(),
+            config.clock,
+        )?);
         let task = agent::task(
             db.clone(),
             agent::AgentConfig {
@@ -120,7 +134,7 @@ impl AppState {
         let faults = faults::Faults::default();
         faults.set_out_cut(config.out_cut_bytes);
         Ok(Arc::new(AppState {
-            store: store::Store::new(config.limits),
+            store: store::Store::with_clock(config.limits, config.clock),
             config,
             db,
             task,

@@ -307,7 +307,7 @@ pub fn deliver(
         if let Some(p) = part_id {
             inner.remember_part_id(p, in_seq, st.store.limits.max_part_ids);
         }
-        inner.updated_at = crate::util::now_ms();
+        inner.touch();
         let event = make(in_seq);
         let unsent = match &inner.run_tx {
             Some(tx) => match tx.send(event) {

@@ -161,6 +161,7 @@ pub async fn subscribe(
         );
     }
     let closing = st.closing.subscribe();
+    let end_after_turn = st.config.out_ends_after_turn;
     tokio::spawn(async move {
         let _guard = guard;
         pump(
@@ -170,6 +171,7 @@ pub async fn subscribe(
             deadline,
             ping,
             settled || closed,
+            end_after_turn,
             drop_after,
             cut_at,
             closing,
@@ -247,6 +249,7 @@ async fn pump(
     deadline: Instant,
     ping: Duration,
     mut drain_only: bool,
+    end_after_turn: bool,
     drop_after: Option<u64>,
     cut_at: Option<u64>,
     mut closing: tokio::sync::watch::Receiver<bool>,
@@ -290,8 +293,13 @@ async fn pump(
                 return;
             }
             last_activity = Instant::now();
-            // The session closed while we were reading: end like a settled stream.
-            drain_only |= ready.iter().any(|r| r.control() == Some("session-closed"));
+            // The session closed while we were reading (or, with
+            // `out_ends_after_turn`, a turn completed): end like a settled stream.
+            drain_only |= ready.iter().any(|r| match r.control() {
+                Some("session-closed") => true,
+                Some("turn-complete") => end_after_turn,
+                _ => false,
+            });
             if drop_after.map(|k| sent >= k).unwrap_or(false) {
                 cut(&tx).await;
                 return;

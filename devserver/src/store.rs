@@ -1,6 +1,7 @@
 //! In-memory sessions: the session rows, their `.out` record logs and their live runs.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{json, Value};
@@ -39,6 +40,17 @@ impl Record {
     }
 }
 
+/// The last place handed out by [`next_touch`].
+static LAST_TOUCH: AtomicU64 = AtomicU64::new(0);
+
+/// The next place in the order of session uses: strictly increasing, so of two
+/// uses the later one has the larger number, whatever the clock says (two uses in
+/// one millisecond tie on the clock, not here). A single atomic's modifications
+/// follow happens-before, so `Relaxed` keeps that order.
+fn next_touch() -> u64 {
+    LAST_TOUCH.fetch_add(1, Ordering::Relaxed) + 1
+}
+
 /// What a run receives from `.in`.
 #[derive(Debug)]
 pub enum InEvent {
@@ -59,6 +71,10 @@ pub struct SessionInner {
     pub expires_at: Option<String>,
     pub created_at: u64,
     pub updated_at: u64,
+    /// When the session was last used, as a place in the order of all uses
+    /// ([`SessionInner::touch`]): unlike `updated_at` it never ties, so it is what
+    /// eviction goes by.
+    pub touched: u64,
     pub current_run_id: Option<String>,
     /// Surviving `.out` records (trims drop older ones).
     pub records: VecDeque<Record>,
@@ -80,6 +96,8 @@ pub struct SessionInner {
     pub last_turn_complete_seq: Option<u64>,
     /// Most records kept on `.out` (older ones are trimmed, as S2 trims).
     pub max_records: usize,
+    /// The store's wall clock (Unix ms), for the timestamps above.
+    clock: fn() -> u64,
 }
 
 impl SessionInner {
@@ -112,6 +130,12 @@ impl SessionInner {
             "createdAt": iso_from_ms(self.created_at),
             "updatedAt": iso_from_ms(self.updated_at),
         })
+    }
+
+    /// Marks the session as used now (re-created, appended to or closed).
+    pub fn touch(&mut self) {
+        self.updated_at = (self.clock)();
+        self.touched = next_touch();
     }
 
     /// Remembers the `.in` seq of an `X-Part-Id`, forgetting the oldest beyond `max`.
@@ -216,10 +240,9 @@ impl Session {
         if self.push_locked(inner, String::new(), headers).is_none() {
             return false;
         }
-        let now = now_ms();
-        inner.closed_at = Some(now);
+        inner.touch();
+        inner.closed_at = Some(inner.updated_at);
         inner.closed_reason = reason;
-        inner.updated_at = now;
         inner.run_tx = None;
         true
     }
@@ -229,7 +252,8 @@ impl Session {
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     /// Sessions kept; at the cap an idle one (no live run, no reader) is evicted,
-    /// the least recently updated first, and when none is idle creation fails.
+    /// a closed one first, else the least recently used (`touched`), and when none
+    /// is idle creation fails.
     pub max_sessions: usize,
     /// `.out` records kept per session.
     pub max_records: usize,
@@ -259,6 +283,8 @@ pub struct Store {
     by_id: Mutex<HashMap<String, Arc<Session>>>,
     by_external: Mutex<HashMap<String, String>>,
     pub limits: Limits,
+    /// Wall clock (Unix ms) of the sessions' timestamps.
+    clock: fn() -> u64,
 }
 
 impl Default for Store {
@@ -279,10 +305,16 @@ pub struct NewSession {
 
 impl Store {
     pub fn new(limits: Limits) -> Store {
+        Store::with_clock(limits, now_ms)
+    }
+
+    /// A store whose sessions' timestamps come from `clock` (Unix ms).
+    pub fn with_clock(limits: Limits, clock: fn() -> u64) -> Store {
         Store {
             by_id: Mutex::new(HashMap::new()),
             by_external: Mutex::new(HashMap::new()),
             limits,
+            clock,
         }
     }
 
@@ -331,7 +363,8 @@ impl Store {
         }
         let mut ids = self.ids();
         if ids.len() >= self.limits.max_sessions.max(1) {
-            // Evict the least recently updated idle session.
+            // Evict an idle session: a closed one first, else the least recently
+            // used. `touched` is unique, so the choice never depends on a tie.
             let victim = ids
                 .iter()
                 .filter_map(|(id, s)| {
@@ -339,15 +372,14 @@ impl Store {
                     let inner = s.lock();
                     inner.evictable(readers).then(|| {
                         (
-                            inner.closed_at.is_none(),
-                            inner.updated_at,
+                            (inner.closed_at.is_none(), inner.touched),
                             id.clone(),
                             inner.external_id.clone(),
                         )
                     })
                 })
-                .min();
-            let Some((_, _, id, ext)) = victim else {
+                .min_by_key(|(order, _, _)| *order);
+            let Some((_, id, ext)) = victim else {
                 return Err(Full);
             };
             ids.remove(&id);
@@ -356,7 +388,7 @@ impl Store {
             }
         }
         let id = format!("session_{}", random_id(25));
-        let now = now_ms();
+        let now = (self.clock)();
         let inner = SessionInner {
             id: id.clone(),
             external_id: new.external_id.clone(),
@@ -370,6 +402,7 @@ impl Store {
             expires_at: new.expires_at,
             created_at: now,
             updated_at: now,
+            touched: next_touch(),
             current_run_id: None,
             records: VecDeque::new(),
             next_seq: 0,
@@ -382,6 +415,7 @@ impl Store {
             snapshot: Vec::new(),
             last_turn_complete_seq: None,
             max_records: self.limits.max_records,
+            clock: self.clock,
         };
         let (notify, _) = watch::channel(0);
         let s = Arc::new(Session {
@@ -431,6 +465,54 @@ mod tests {
         assert!(store.get("b").is_none());
         assert!(store.get("a").is_some());
         assert_eq!(store.len(), 2);
+    }
+
+    /// A clock stuck in one millisecond: every timestamp ties.
+    fn frozen() -> u64 {
+        1_700_000_000_000
+    }
+
+    #[test]
+    fn eviction_follows_the_order_of_last_use_within_one_tick() {
+        let store = Store::with_clock(
+            Limits {
+                max_sessions: 8,
+                ..Limits::default()
+            },
+            frozen,
+        );
+        let names: Vec<String> = (0..8).map(|i| format!("s{i}")).collect();
+        for n in &names {
+            store.create_or_get(new_session(n)).unwrap();
+        }
+        // Used again after they were all created: s5, then s0; s6 closed.
+        store.get("s5").unwrap().lock().touch();
+        store.get("s0").unwrap().lock().touch();
+        let s6 = store.get("s6").unwrap();
+        assert!(s6.close_locked(&mut s6.lock(), None));
+        assert!(names
+            .iter()
+            .all(|n| store.get(n).unwrap().lock().updated_at == frozen()));
+        // Each new session makes room by evicting one: the closed one first, then
+        // the least recently used.
+        let mut evicted: Vec<&str> = Vec::new();
+        for i in 0..8 {
+            let (_, fresh) = store.create_or_get(new_session(&format!("n{i}"))).unwrap();
+            assert!(fresh);
+            assert_eq!(store.len(), 8);
+            let gone: Vec<&str> = names
+                .iter()
+                .map(String::as_str)
+                .filter(|n| store.get(n).is_none() && !evicted.contains(n))
+                .collect();
+            let kept: Vec<String> = (0..8)
+                .flat_map(|j| [format!("s{j}"), format!("n{j}")])
+                .filter(|n| store.get(n).is_some())
+                .collect();
+            assert_eq!(gone.len(), 1, "after n{i}: evicted {gone:?}, kept {kept:?}");
+            evicted.push(gone[0]);
+        }
+        assert_eq!(evicted, ["s6", "s1", "s2", "s3", "s4", "s7", "s5", "s0"]);
     }
 
     #[test]

@@ -304,7 +304,9 @@ async fn stop_aborts_the_turn_promptly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn steering_message_is_injected_mid_turn() {
     let (srv, pat) = chat("s-steer").await;
-    assert_eq!(srv.say("s-steer", &pat, "u1", "/pause 1").await.status, 200);
+    // `/hold` waits mid-turn for the next message, so the steering message is
+    // mid-turn however long it takes to arrive (no race with a pause).
+    assert_eq!(srv.say("s-steer", &pat, "u1", "/hold").await.status, 200);
     let mut s = srv.out("s-steer", &pat, &[("timeout-seconds", "60")]).await;
     let mut seen = s.until_chunk("text-delta").await;
     assert_eq!(
@@ -314,11 +316,11 @@ async fn steering_message_is_injected_mid_turn() {
         200
     );
     seen.extend(s.until_turn_complete().await);
-    assert!(
-        text_of(&seen).contains("(noted: use metric units)"),
-        "{}",
-        text_of(&seen)
-    );
+    let text = text_of(&seen);
+    let noted = text.find("(noted: use metric units)").expect(&text);
+    let held = text.find("Holding until the next message.").expect(&text);
+    let back = text.find("Back after the hold.").expect(&text);
+    assert!(held < noted && noted < back, "{text}");
     let starts = chunks(&seen)
         .iter()
         .filter(|c| c["type"] == "start")

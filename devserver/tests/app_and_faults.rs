@@ -101,6 +101,37 @@ async fn start_chat_turn_persists_messages_and_cursor() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_list_is_newest_first_within_one_clock_tick() {
+    // Every write in the same millisecond: only the order of the writes can order
+    // the list.
+    let srv = Srv::start_with(|c| c.clock = || 1_700_000_000_000).await;
+    let msgs = |text: &str| json!({ "messages": [{ "id": "m1", "role": "user", "parts": [{ "type": "text", "text": text }] }] });
+    for id in ["a", "b", "c"] {
+        assert_eq!(
+            put(&srv, &format!("/app/chats/{id}/messages"), msgs(id)).await,
+            200
+        );
+    }
+    assert_eq!(
+        put(&srv, "/app/chats/a/messages", msgs("a again")).await,
+        200
+    );
+    let list = srv.get("/app/chats").await.json();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["a", "c", "b"], "{list}");
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["updatedAt"] == 1_700_000_000_000u64));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_list_put_and_delete() {
     let srv = Srv::start().await;
     let r = mint_token(&srv, "demo-2").await;
@@ -115,8 +146,6 @@ async fn token_list_put_and_delete() {
     let msgs = json!({ "messages": [{ "id": "m1", "role": "user", "parts": [{ "type": "text", "text": "first chat" }] }] });
     assert_eq!(put(&srv, "/app/chats/older/messages", msgs).await, 200);
     let msgs = json!({ "messages": [{ "id": "m1", "role": "user", "parts": [{ "type": "text", "text": "second chat" }] }] });
-    // Distinct updatedAt values.
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     assert_eq!(put(&srv, "/app/chats/newer/messages", msgs).await, 200);
     let list = srv.get("/app/chats").await.json();
     let ids: Vec<&str> = list

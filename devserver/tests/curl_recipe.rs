@@ -2,7 +2,9 @@
 //! its first three assignments (BASE_URL, SECRET_KEY, TASK_ID), against an in-process
 //! server. The recipe is read from the spec at test time (the shared spec folder sits
 //! beside the repository, locally and in CI); set `TRIGGER_SPEC_DIR` to point
-//! elsewhere.
+//! elsewhere. A plain clone has no spec beside it: the test then fails, unless
+//! `TRIGGER_SPEC_ABSENT=report` says the caller reports it as not run (`cargo
+//! xtask test` does, in its last lines).
 
 mod common;
 
@@ -19,7 +21,6 @@ fn spec_file() -> Option<PathBuf> {
     }
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     roots.push(manifest.join("../../shared/spec"));
-    roots.push(PathBuf::from("/work/shared/spec"));
     roots.into_iter().map(|r| r.join(rel)).find(|p| p.is_file())
 }
 
@@ -75,7 +76,15 @@ async fn curl_recipe_from_the_spec_runs_against_the_devserver() {
     // No quiet skips: the spec sits beside the repo (../shared) here and in
     // CI, and `cargo xtask test` installs the tools.
     let Some(path) = spec_file() else {
-        panic!("client-protocol.mdx not found beside the repo (set TRIGGER_SPEC_DIR)");
+        if std::env::var("TRIGGER_SPEC_ABSENT").as_deref() == Ok("report") {
+            // Not a quiet skip: `cargo xtask test` names it under NOT RUN.
+            eprintln!("client-protocol.mdx not found: the curl recipe is not run (reported by the caller)");
+            return;
+        }
+        panic!(
+            "client-protocol.mdx not found beside the repo (set TRIGGER_SPEC_DIR, or run \
+             `cargo xtask test`, which reports it as not run)"
+        );
     };
     let missing: Vec<&str> = ["curl", "jq", "uuidgen", "bash"]
         .into_iter()
@@ -90,9 +99,10 @@ async fn curl_recipe_from_the_spec_runs_against_the_devserver() {
     assert!(recipe.contains("/in/append") && recipe.contains("Last-Event-ID"));
     let script = parameterize(&recipe);
 
-    // Streams are capped at 2 s so the recipe's long-polls (Timeout-Seconds: 20) end quickly.
+    // Each of the recipe's long-polls (Timeout-Seconds: 20) ends right after the
+    // turn it waits for, however long that turn takes to come.
     let srv = Srv::start_with(|c| {
-        c.max_stream_secs = 2;
+        c.out_ends_after_turn = true;
         c.chunk_delay_ms = 2;
     })
     .await;
@@ -114,10 +124,12 @@ async fn curl_recipe_from_the_spec_runs_against_the_devserver() {
     assert!(out.status.success(), "recipe failed: {stdout}\n{stderr}");
 
     let lines: Vec<&str> = stdout.lines().collect();
-    assert!(
-        lines.iter().any(|l| l.starts_with("Session: session_")),
-        "{stdout}"
-    );
+    let session = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("Session: "))
+        .and_then(|l| l.split_whitespace().next())
+        .filter(|id| id.starts_with("session_"))
+        .unwrap_or_else(|| panic!("no session id: {stdout}"));
     let last_seq_at = lines
         .iter()
         .position(|l| l.starts_with("lastSeq: "))
@@ -129,10 +141,19 @@ async fn curl_recipe_from_the_spec_runs_against_the_devserver() {
         turn1.iter().any(|l| l.contains("text-delta")),
         "a text-delta line: {stdout}"
     );
-    assert!(
-        turn1.iter().any(|l| l.contains("trigger-control")),
-        "a trigger-control line: {stdout}"
-    );
+    // The first read took all of turn 1: its last batch held the turn-complete
+    // and the trim after it, and the recipe's cursor is the last `seq_num` in the
+    // text, that batch's `tail` (the next seq). (Which of the recipe's first two
+    // printed lines shows the turn-complete depends on how records were batched,
+    // so the stream is read again here instead.)
+    let mut replay = srv.out(session, KEY, &[("x-peek-settled", "1")]).await;
+    let (records, done, broken) = replay.drain().await;
+    assert!(done && !broken);
+    let turn_complete = records
+        .iter()
+        .find(|r| r.control() == Some("turn-complete"))
+        .unwrap_or_else(|| panic!("no turn-complete: {records:?}"));
+    assert_eq!(n, (turn_complete.seq + 2).to_string(), "{stdout}");
     let after = lines[last_seq_at + 1..].join("\n");
     assert!(after.contains(r#""ok":true"#), "append succeeded: {after}");
     assert!(after.contains("text-delta"), "turn 2 streamed: {after}");

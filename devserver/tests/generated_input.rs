@@ -4,20 +4,46 @@
 //! it is quick). None may get a 5xx, nothing may panic (handlers or spawned tasks),
 //! and the server must still do ordinary work afterwards.
 //!
-//! The generator is a seeded xorshift, so a failure is reproducible: the seed is
-//! printed, and `GENERATED_INPUT_SEED=<n>` replays it.
+//! The generator is a seeded xorshift, so a failure is reproducible. Each run
+//! replays the seeds that once failed ([`REGRESSIONS`]) and explores one fresh
+//! seed; every seed is printed, and `GENERATED_INPUT_SEED=<n>` makes `<n>` the
+//! explored one. A seed that fails belongs in [`REGRESSIONS`].
+//!
+//! Nothing here depends on how fast the machine is: the closing check makes its
+//! own room (it closes every session the storm created) instead of counting on
+//! the storm's runs to have idled out.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
+use std::sync::{Mutex, Once, PoisonError};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 use trigger_devserver::{router, AppState, Config, DEFAULT_SECRET_KEY};
 
 const REQUESTS: usize = 100_000;
 
-static PANICS: AtomicUsize = AtomicUsize::new(0);
+/// Upper bound for any single wait (a hang guard, not a claim about speed).
+const GUARD: Duration = Duration::from_secs(60);
+
+/// The server's idle timeout for the explored seed, as in the other tests.
+const IDLE_SECS: u64 = 1;
+
+/// An idle timeout no run reaches during the storm: what a machine too slow for
+/// any run to idle out sees, on every machine.
+const NO_IDLING_SECS: u64 = 3600;
+
+/// Seeds that once failed, with the idle timeout that makes them fail on any
+/// machine; replayed on every run.
+const REGRESSIONS: &[(u64, u64)] = &[
+    // On slow machines the storm left all 64 sessions with live runs, and the
+    // closing create got a 429 ("none is idle").
+    (6_840_143_426_475_589_633, NO_IDLING_SECS),
+];
 
 struct Rng(u64);
 
@@ -209,14 +235,6 @@ fn body(r: &mut Rng) -> Option<Vec<u8>> {
     Some(v.to_string().into_bytes())
 }
 
-fn install_panic_counter() {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        PANICS.fetch_add(1, Ordering::SeqCst);
-        previous(info);
-    }));
-}
-
 async fn send(app: &axum::Router, req: Request<Body>) -> (StatusCode, Vec<u8>, bool) {
     let resp = app.clone().oneshot(req).await.expect("infallible router");
     let status = resp.status();
@@ -248,21 +266,126 @@ fn json_req(method: &str, path: &str, auth: Option<&str>, body: Value) -> Reques
     b.body(Body::from(body.to_string())).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn generated_requests_never_get_a_5xx_or_a_panic() {
-    install_panic_counter();
-    let seed: u64 = std::env::var("GENERATED_INPUT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_1234_abcd_0001);
-    println!("generated input seed: {seed}");
+/// Names of the threads panics happened on (handlers, spawned runs, the storm).
+static PANICKED_ON: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn record_panics() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let name = std::thread::current().name().unwrap_or("").to_string();
+            PANICKED_ON
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(name);
+            previous(info);
+        }));
+    });
+}
+
+/// Panics so far on threads with this name.
+fn panics_on(threads: &str) -> usize {
+    PANICKED_ON
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .filter(|n| *n == threads)
+        .count()
+}
+
+/// Runs one storm on a runtime of its own whose threads carry its name, so that
+/// a panic anywhere in it (a handler, a run) is counted against it alone.
+fn run_storm(label: &str, seed: u64, idle_timeout_secs: u64) {
+    record_panics();
+    let threads = format!("generated-{label}-{seed}");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(threads.clone())
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let storm = storm(seed, idle_timeout_secs, threads);
+    let result = rt.block_on(async { tokio::spawn(storm).await });
+    // Runs left waiting (for an hour with `NO_IDLING_SECS`) are dropped with it.
+    rt.shutdown_background();
+    if let Err(e) = result {
+        match e.try_into_panic() {
+            Ok(payload) => std::panic::resume_unwind(payload),
+            Err(e) => panic!("seed {seed}: the storm did not finish: {e}"),
+        }
+    }
+}
+
+#[test]
+fn generated_requests_with_the_regression_seeds() {
+    for &(seed, idle) in REGRESSIONS {
+        println!("regression seed {seed}, replayed by this test");
+        run_storm("regression", seed, idle);
+    }
+}
+
+#[test]
+fn generated_requests_never_get_a_5xx_or_a_panic() {
+    let seed = match std::env::var("GENERATED_INPUT_SEED") {
+        Ok(s) => s
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("GENERATED_INPUT_SEED={s:?} is not a u64")),
+        Err(_) => fresh_seed(),
+    };
+    println!("explored seed {seed}: replay with GENERATED_INPUT_SEED={seed}");
+    run_storm("explored", seed, IDLE_SECS);
+}
+
+/// A seed no earlier run used (most likely).
+fn fresh_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    h.write_u128(nanos);
+    h.finish()
+}
+
+/// The session ids (`session_…`) a response body names as `id` or `sessionId`.
+fn note_sessions(body: &[u8], into: &mut BTreeSet<String>) {
+    let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(body) else {
+        return;
+    };
+    for key in ["id", "sessionId"] {
+        if let Some(id) = m.get(key).and_then(Value::as_str) {
+            if id.starts_with("session_") {
+                into.insert(id.to_string());
+            }
+        }
+    }
+}
+
+/// Waits, up to [`GUARD`], until `done` holds.
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + GUARD;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {GUARD:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// 100,000 generated requests against a fresh server, then ordinary work on it.
+async fn storm(seed: u64, idle_timeout_secs: u64, threads: String) {
+    println!("generated input seed: {seed} (idle timeout {idle_timeout_secs} s)");
     let mut r = Rng(seed | 1);
 
     let mut config = Config {
         port: 0,
         db: None,
         chunk_delay_ms: 0,
-        idle_timeout_secs: 1,
+        idle_timeout_secs,
         ..Config::default()
     };
     config.limits.max_sessions = 64;
@@ -271,6 +394,8 @@ async fn generated_requests_never_get_a_5xx_or_a_panic() {
     config.limits.max_history = 20;
     let state = AppState::new(config).expect("state");
     let app = router(state.clone());
+    // Every session the storm creates: each is named in the response that made it.
+    let mut sessions = BTreeSet::new();
 
     // Real tokens for a few chats, so requests get past auth too.
     let mut tokens = vec![DEFAULT_SECRET_KEY.to_string()];
@@ -286,7 +411,8 @@ async fn generated_requests_never_get_a_5xx_or_a_panic() {
             ),
         )
         .await;
-        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(status, StatusCode::CREATED, "seed {seed}");
+        note_sessions(&body, &mut sessions);
         let v: Value = serde_json::from_slice(&body).unwrap();
         tokens.push(v["publicAccessToken"].as_str().unwrap().to_string());
     }
@@ -300,7 +426,7 @@ async fn generated_requests_never_get_a_5xx_or_a_panic() {
         Method::PATCH,
         Method::HEAD,
     ];
-    let mut by_status = std::collections::BTreeMap::<u16, usize>::new();
+    let mut by_status = BTreeMap::<u16, usize>::new();
     for n in 0..REQUESTS {
         let (p, usual) = path(&mut r);
         let method = if r.chance(75) {
@@ -360,23 +486,52 @@ async fn generated_requests_never_get_a_5xx_or_a_panic() {
         *by_status.entry(status.as_u16()).or_default() += 1;
         assert!(
             !status.is_server_error(),
-            "request {n} ({method} {p}) got {status}: {}",
+            "seed {seed}: request {n} ({method} {p}) got {status}: {}",
             String::from_utf8_lossy(&bytes)
         );
         assert_eq!(
-            PANICS.load(Ordering::SeqCst),
+            panics_on(&threads),
             0,
-            "a panic at request {n} ({method} {p})"
+            "seed {seed}: a panic at request {n} ({method} {p})"
         );
+        if status.is_success() {
+            note_sessions(&bytes, &mut sessions);
+        }
     }
-    println!("generated input: {REQUESTS} requests, statuses {by_status:?}");
+    println!("generated input seed {seed}: {REQUESTS} requests, statuses {by_status:?}");
     assert!(
         by_status.keys().any(|s| *s < 300),
-        "some requests succeeded"
+        "seed {seed}: some requests succeeded"
     );
-    assert!(by_status.len() > 5, "a variety of answers: {by_status:?}");
+    assert!(
+        by_status.len() > 5,
+        "seed {seed}: a variety of answers: {by_status:?}"
+    );
 
-    // Still answering: an ordinary session, append and settled read.
+    // Make room for the closing check, whatever the storm left running: close
+    // every session it created. A closed session can always be evicted, so the
+    // store has room however many runs were still live when the storm ended.
+    for id in &sessions {
+        let path = format!("/api/v1/sessions/{id}/close");
+        let (status, body, _) = send(
+            &app,
+            json_req("POST", &path, Some(DEFAULT_SECRET_KEY), json!({})),
+        )
+        .await;
+        // 404: evicted during the storm.
+        assert!(
+            status == StatusCode::OK || status == StatusCode::NOT_FOUND,
+            "seed {seed}: closing {id}: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    // Closing a session ends its run.
+    wait_until(&format!("seed {seed}: every run ends"), || {
+        state.live_runs.load(Ordering::SeqCst) == 0
+    })
+    .await;
+
+    // Still answering: an ordinary session, its reply, and a settled read.
     let (status, body, _) = send(
         &app,
         json_req(
@@ -389,38 +544,63 @@ async fn generated_requests_never_get_a_5xx_or_a_panic() {
         ),
     )
     .await;
-    assert!(
-        status.is_success(),
-        "{status} {}",
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "seed {seed}: {}",
         String::from_utf8_lossy(&body)
     );
     let token = serde_json::from_slice::<Value>(&body).unwrap()["publicAccessToken"]
         .as_str()
         .unwrap()
         .to_string();
-    let mut reply = String::new();
-    for _ in 0..200 {
-        let req = Request::builder()
+    let out = |settled: bool| {
+        let mut b = Request::builder()
             .uri("/realtime/v1/sessions/after/out")
             .header("authorization", format!("Bearer {token}"))
             .header("accept", "text/event-stream")
-            .header("x-peek-settled", "1")
-            .body(Body::empty())
-            .unwrap();
-        let resp = app.clone().oneshot(req).await.unwrap();
-        if resp.headers().get("x-session-settled").is_some() {
-            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-                .await
-                .unwrap();
-            reply = String::from_utf8_lossy(&bytes).into_owned();
-            break;
+            .header("timeout-seconds", "60");
+        if settled {
+            b = b.header("x-peek-settled", "1");
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+        b.body(Body::empty()).unwrap()
+    };
+    // Read until the turn is complete.
+    let resp = app.clone().oneshot(out(false)).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "seed {seed}");
+    let mut stream = resp.into_body();
+    let mut reply = String::new();
+    tokio::time::timeout(GUARD, async {
+        while !reply.contains("turn-complete") {
+            match stream.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(d) = frame.into_data() {
+                        reply.push_str(&String::from_utf8_lossy(&d));
+                    }
+                }
+                other => panic!("seed {seed}: .out ended before the turn-complete: {other:?}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("seed {seed}: no turn-complete within {GUARD:?}: {reply}"));
+    drop(stream);
+    assert!(reply.contains("still"), "seed {seed}: the reply: {reply}");
+    // Then the session is settled: a peek drains and ends with [DONE].
+    let resp = app.clone().oneshot(out(true)).await.unwrap();
     assert!(
-        reply.contains("still"),
-        "the reply after the storm: {reply}"
+        resp.headers().get("x-session-settled").is_some(),
+        "seed {seed}: settled after its turn-complete"
     );
-    assert!(reply.ends_with("data: [DONE]\n\n"));
-    assert_eq!(PANICS.load(Ordering::SeqCst), 0, "no task panicked");
+    let bytes = tokio::time::timeout(GUARD, axum::body::to_bytes(resp.into_body(), 1 << 20))
+        .await
+        .expect("a settled read ends")
+        .unwrap();
+    let settled = String::from_utf8_lossy(&bytes);
+    assert!(settled.contains("still"), "seed {seed}: {settled}");
+    assert!(
+        settled.ends_with("data: [DONE]\n\n"),
+        "seed {seed}: {settled}"
+    );
+    assert_eq!(panics_on(&threads), 0, "seed {seed}: no task panicked");
 }

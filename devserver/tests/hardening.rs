@@ -349,11 +349,18 @@ async fn a_new_session_resets_the_stored_cursor() {
     let _ = std::fs::remove_dir_all(db.parent().unwrap());
 }
 
+/// A clock stuck in one millisecond: every session is created and used "at the
+/// same time", so only the order of use can tell them apart.
+fn frozen_clock() -> u64 {
+    1_700_000_000_000
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_cap_answers_429_then_evicts_idle_sessions() {
     let srv = Srv::start_with(|c| {
         c.idle_timeout_secs = 1;
         c.limits.max_sessions = 3;
+        c.clock = frozen_clock;
     })
     .await;
     for i in 0..3 {
@@ -366,11 +373,74 @@ async fn session_cap_answers_429_then_evicts_idle_sessions() {
     assert!(r.json()["error"].as_str().unwrap().contains("sessions"));
     let r = srv.call("POST", "/app/chats/cap-3/start", None, None).await;
     assert_eq!(r.status, 429, "{}", r.body);
-    // Once idle, the least recently used one makes room.
+    // Once idle, the least recently used one makes room, though all three were
+    // created in the same millisecond.
     wait_stats(&srv, |s| s["liveRuns"] == 0).await;
     srv.create("cap-3", None).await;
     assert_eq!(srv.retrieve("cap-0", Some(KEY)).await.status, 404);
-    assert_eq!(srv.retrieve("cap-3", Some(KEY)).await.status, 200);
+    for id in ["cap-1", "cap-2", "cap-3"] {
+        assert_eq!(srv.retrieve(id, Some(KEY)).await.status, 200, "{id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eviction_follows_the_order_of_last_use_within_one_tick() {
+    let srv = Srv::start_with(|c| {
+        c.idle_timeout_secs = 1;
+        c.limits.max_sessions = 6;
+        c.clock = frozen_clock;
+    })
+    .await;
+    let old: Vec<String> = (0..6).map(|i| format!("lru-{i}")).collect();
+    let mut pat = String::new();
+    for id in &old {
+        let t = srv.create_token(id, None).await;
+        if pat.is_empty() {
+            pat = t;
+        }
+    }
+    // Used again after they were all created, in this order: an append to
+    // lru-0, a create-or-return of lru-3; and lru-4 closed.
+    assert_eq!(srv.say("lru-0", &pat, "u1", "hello").await.status, 200);
+    assert_eq!(srv.create_as(Some(KEY), "lru-3", None).await.status, 200);
+    assert_eq!(srv.close("lru-4", None).await.status, 200);
+    let updated: Vec<String> = {
+        let mut v = Vec::new();
+        for id in &old {
+            let s = srv.retrieve(id, Some(KEY)).await.json();
+            v.push(s["updatedAt"].as_str().unwrap().to_string());
+        }
+        v
+    };
+    assert!(updated.windows(2).all(|w| w[0] == w[1]), "{updated:?}");
+    wait_stats(&srv, |s| s["liveRuns"] == 0).await;
+    // Each new session evicts one old one: the closed one first, then the least
+    // recently used.
+    let mut evicted: Vec<String> = Vec::new();
+    for i in 0..6 {
+        assert_eq!(
+            srv.create_as(Some(KEY), &format!("new-{i}"), None)
+                .await
+                .status,
+            201
+        );
+        let mut gone = Vec::new();
+        for id in old.iter().filter(|id| !evicted.contains(id)) {
+            if srv.retrieve(id, Some(KEY)).await.status == 404 {
+                gone.push(id.clone());
+            }
+        }
+        assert_eq!(
+            gone.len(),
+            1,
+            "after new-{i}: {gone:?} evicted (none: a newer session was)"
+        );
+        evicted.extend(gone);
+    }
+    assert_eq!(
+        evicted,
+        ["lru-4", "lru-1", "lru-2", "lru-5", "lru-0", "lru-3"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

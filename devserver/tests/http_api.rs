@@ -503,17 +503,23 @@ async fn out_checks_headers_pings_and_ends_with_done() {
         assert_eq!(r.status, 400, "timeout {bad:?}");
     }
     assert_eq!(srv.out_response("chat-i", None, &[]).await.status, 401);
-    // Idle preloaded session: pings, then [DONE] at the deadline, then a clean end.
+    // Idle preloaded session: a ping while nothing happens (waited for, with a
+    // deadline far off, rather than raced against a short one)...
+    let mut s = srv.out("chat-i", &pat, &[("timeout-seconds", "600")]).await;
+    match s.next().await {
+        Next::Event(e) if e.event.as_deref() == Some("ping") => {
+            let v: Value = serde_json::from_str(&e.data).unwrap();
+            assert!(v["timestamp"].as_u64().unwrap() > 1_600_000_000_000);
+        }
+        other => panic!("expected a ping, got {other:?}"),
+    }
+    drop(s);
+    // ... and [DONE] at the deadline, then a clean end (pings meanwhile or not).
     let mut s = srv.out("chat-i", &pat, &[("timeout-seconds", "1")]).await;
-    let mut pings = 0;
     let mut done = false;
     loop {
         match s.next().await {
-            Next::Event(e) if e.event.as_deref() == Some("ping") => {
-                let v: Value = serde_json::from_str(&e.data).unwrap();
-                assert!(v["timestamp"].as_u64().unwrap() > 1_600_000_000_000);
-                pings += 1;
-            }
+            Next::Event(e) if e.event.as_deref() == Some("ping") => assert!(!done),
             Next::Event(e) if e.data == "[DONE]" => {
                 assert!(e.event.is_none());
                 done = true;
@@ -524,7 +530,6 @@ async fn out_checks_headers_pings_and_ends_with_done() {
         }
     }
     assert!(done);
-    assert!(pings >= 1, "a ping while idle");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -543,8 +548,9 @@ async fn peek_settled_closes_fast_only_when_settled() {
         recs.iter().all(Rec::is_command),
         "only the trailing trim remains"
     );
-    // Mid-turn: not settled.
-    let r = srv.say("chat-j", &pat, "u2", "/pause 30").await;
+    // Mid-turn: not settled. (`/hold` keeps the turn open until the next message,
+    // however long the peek takes.)
+    let r = srv.say("chat-j", &pat, "u2", "/hold").await;
     assert_eq!(r.status, 200);
     let mut live = srv
         .out_after("chat-j", &pat, Some(last), &[("timeout-seconds", "30")])
@@ -559,6 +565,12 @@ async fn peek_settled_closes_fast_only_when_settled() {
         )
         .await;
     assert!(s.header("x-session-settled").is_none());
+    drop(s);
+    // Released, the turn completes and the session is settled again.
+    assert_eq!(srv.say("chat-j", &pat, "u3", "go on").await.status, 200);
+    live.until_turn_complete().await;
+    let s = srv.out("chat-j", &pat, &peek).await;
+    assert_eq!(s.header("x-session-settled").as_deref(), Some("true"));
 }
 
 /// Asserts a response allows `origin` and that its `header` (a list) names each of `names`
@@ -641,6 +653,56 @@ async fn cors_on_preflight_success_and_errors() {
     assert_eq!(r.status, 404);
     assert!(r.json()["error"].is_string());
     assert!(r.header("access-control-allow-origin").is_some());
+}
+
+/// Reads a stream to its end, pings skipped (bounded by the hang guard): the
+/// records, and whether it ended with `[DONE]` and a clean end of the body.
+async fn read_to_done(s: &mut Sse) -> (Vec<Rec>, bool) {
+    let read = async {
+        let mut recs = Vec::new();
+        let mut done = false;
+        loop {
+            match s.next().await {
+                Next::Event(e) if e.event.as_deref() == Some("batch") => {
+                    recs.extend(parse_batch(&e.data))
+                }
+                Next::Event(e) if e.event.as_deref() == Some("ping") => {}
+                Next::Event(e) if e.data == "[DONE]" => done = true,
+                Next::Event(e) => panic!("unexpected {e:?}"),
+                Next::End => return (recs, done),
+                Next::Broken(e) => panic!("broken: {e}"),
+            }
+        }
+    };
+    tokio::time::timeout(GUARD, read)
+        .await
+        .expect("the stream ends after its turn")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_ends_after_a_turn_when_configured_to() {
+    let srv = Srv::start_with(|c| c.out_ends_after_turn = true).await;
+    let pat = srv.create_token("chat-t", Some("one")).await;
+    // A 600 s long poll ends right after the turn: its turn-complete, then only
+    // the trim that came with it.
+    let long_poll = [("timeout-seconds", "600")];
+    let mut s = srv.out("chat-t", &pat, &long_poll).await;
+    let (recs, done) = read_to_done(&mut s).await;
+    assert!(done);
+    assert_eq!(text_of(&recs), "Echo: one");
+    let tc = recs
+        .iter()
+        .position(|r| r.control() == Some("turn-complete"))
+        .expect("a turn-complete");
+    assert!(recs[tc + 1..].iter().all(Rec::is_command), "{recs:?}");
+    // The next connection waits for the next turn, and ends after it.
+    let last = last_seq(&recs);
+    let mut s = srv.out_after("chat-t", &pat, Some(last), &long_poll).await;
+    assert_eq!(srv.say("chat-t", &pat, "u2", "two").await.status, 200);
+    let (recs, done) = read_to_done(&mut s).await;
+    assert!(done);
+    assert_eq!(text_of(&recs), "Echo: two");
+    assert!(recs.iter().all(|r| r.seq > last));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

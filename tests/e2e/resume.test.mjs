@@ -3,10 +3,13 @@ import { test } from "node:test";
 import {
   assertNoError,
   assistantTexts,
+  dropSessionSaves,
   eventually,
   openChat,
   send,
+  storedChat,
   storedTranscript,
+  TIMEOUT,
   transcript,
   waitForAssistantText,
   waitForFunction,
@@ -14,52 +17,112 @@ import {
   withEnv,
 } from "./lib/chat.mjs";
 
-test("a reload in the middle of a reply resumes it with the agent's text, once", async (t) => {
-  await withEnv(t, { args: ["--chunk-delay-ms", "40"] }, async ({ browser, url, emu }) => {
-    const page = await browser.newPage();
-    const chatId = await openChat(page, url);
-    // An earlier finished turn, so the session has a cursor to resume from.
-    await send(page, "warm up");
-    await waitForReplies(page, 1);
+// Every reload in the middle of a reply is run twice, with the app server's
+// copy of the session pinned to one of the two states a reload can find:
+// - "saved": the page's save of the streaming session (`onSessionChange` →
+//   `PUT /app/chats/{id}/session`, sent once the send's append is answered)
+//   has landed, so the app server says `isStreaming: true`;
+// - "unsaved": the reload came before that save landed. The agent has stored
+//   the user's message and is replying (the user sees it), but the app
+//   server still has the session from before the send, `isStreaming: false`.
+//   A user who reloads right after a reply starts can get this; it is the
+//   state behind a CI run that once sat "Ready · idle" without the reply.
+// The page is to resume the reply from either.
+const SESSION_STATES = {
+  saved: "the page had saved the streaming session",
+  unsaved: "the reload came before the page's save of the session",
+};
 
-    await send(page, "/long 120");
-    await waitForAssistantText(page, { minLength: 40 }, "the long reply to be underway");
-    const beforeReload = (await transcript(page)).at(-1).text;
+/** Waits until `n` assistant messages are shown (finished or not). */
+function waitForAssistants(page, n, what) {
+  return waitForFunction(
+    page,
+    (n) => document.querySelectorAll('[data-testid="message"][data-role="assistant"]').length >= n,
+    n,
+    what,
+  );
+}
+
+/**
+ * Sends `prompt`, waits until the reply shows `minLength` characters, puts
+ * the app server's copy of the session in `state` (see above), and reloads.
+ * Returns the reply's text as shown before the reload.
+ */
+async function sendThenReload(page, emu, chatId, { prompt, minLength, state }) {
+  const drop = state === "unsaved" ? await dropSessionSaves(page) : null;
+  try {
+    await send(page, prompt);
+    await waitForAssistantText(page, { minLength }, "the reply to be underway");
+    const shown = (await transcript(page)).at(-1).text;
+    // The agent stores the user's message before it replies.
+    const last = (await storedTranscript(emu, chatId)).at(-1);
+    assert.deepEqual([last?.role, last?.text], ["user", prompt], "the agent has not stored the user's message");
+    if (drop) {
+      await eventually(() => drop.count > 0, "the page to save the session (to drop the save)");
+      const { session } = await storedChat(emu, chatId);
+      assert.equal(session?.isStreaming, false, "the app server already says the reply is streaming");
+    } else {
+      await eventually(
+        async () => (await storedChat(emu, chatId)).session?.isStreaming === true,
+        "the page's save of the streaming session to land",
+      );
+    }
+    // Saves are dropped through the reload: the page being left runs until
+    // the new one replaces it.
     await page.reload();
     await page.getByTestId("chat").waitFor();
+    await drop?.stop(); // the reloaded page's saves go through
+    return shown;
+  } finally {
+    await drop?.stop();
+  }
+}
 
-    // The page comes back on the same chat and finishes the reply.
-    assert.equal(await page.getByTestId("chat").getAttribute("data-chat-id"), chatId);
-    await waitForReplies(page, 2, 60_000);
+for (const [state, label] of Object.entries(SESSION_STATES)) {
+  test(`a reload in the middle of a reply resumes it with the agent's text, once (${label})`, async (t) => {
+    await withEnv(t, { args: ["--chunk-delay-ms", "40"] }, async ({ browser, url, emu }) => {
+      const page = await browser.newPage();
+      const chatId = await openChat(page, url);
+      // An earlier finished turn, so the session has a cursor to resume from.
+      await send(page, "warm up");
+      await waitForReplies(page, 1);
 
-    const stored = await eventually(async () => {
-      const s = await storedTranscript(emu, chatId);
-      return s.length === 4 && s;
-    }, "the finished turn to be stored");
-    const agentText = stored[3].text;
-    assert.ok(agentText.startsWith(beforeReload), "the stored reply does not start with what was shown before the reload");
-    assert.ok(agentText.length > beforeReload.length);
+      const beforeReload = await sendThenReload(page, emu, chatId, { prompt: "/long 120", minLength: 40, state });
 
-    const expected = Array.from({ length: 120 }, (_, i) => `token${i + 1}`).join(" ");
-    assert.equal(agentText, expected, "the agent's stored reply");
+      // The page comes back on the same chat and finishes the reply.
+      assert.equal(await page.getByTestId("chat").getAttribute("data-chat-id"), chatId);
+      await waitForAssistants(page, 2, "the reply to resume");
+      await waitForReplies(page, 2, 60_000);
 
-    const msgs = await transcript(page);
-    assert.deepEqual(msgs.map((m) => m.role), ["user", "assistant", "user", "assistant"]);
-    assert.equal(msgs[3].text, expected, "the resumed reply differs from the agent's");
-    assert.equal(msgs[3].id, stored[3].id, "the resumed reply is not the agent's message");
-    await assertNoError(page);
+      const stored = await eventually(async () => {
+        const s = await storedTranscript(emu, chatId);
+        return s.length === 4 && s;
+      }, "the finished turn to be stored");
+      const agentText = stored[3].text;
+      assert.ok(agentText.startsWith(beforeReload), "the stored reply does not start with what was shown before the reload");
+      assert.ok(agentText.length > beforeReload.length);
 
-    // Another reload after the turn: the same transcript, nothing replayed twice.
-    await page.reload();
-    await page.getByTestId("chat").waitFor();
-    await waitForReplies(page, 2);
-    assert.deepEqual(
-      (await transcript(page)).map((m) => [m.role, m.text]),
-      msgs.map((m) => [m.role, m.text]),
-    );
-    await assertNoError(page);
+      const expected = Array.from({ length: 120 }, (_, i) => `token${i + 1}`).join(" ");
+      assert.equal(agentText, expected, "the agent's stored reply");
+
+      const msgs = await transcript(page);
+      assert.deepEqual(msgs.map((m) => m.role), ["user", "assistant", "user", "assistant"]);
+      assert.equal(msgs[3].text, expected, "the resumed reply differs from the agent's");
+      assert.equal(msgs[3].id, stored[3].id, "the resumed reply is not the agent's message");
+      await assertNoError(page);
+
+      // Another reload after the turn: the same transcript, nothing replayed twice.
+      await page.reload();
+      await page.getByTestId("chat").waitFor();
+      await waitForReplies(page, 2);
+      assert.deepEqual(
+        (await transcript(page)).map((m) => [m.role, m.text]),
+        msgs.map((m) => [m.role, m.text]),
+      );
+      await assertNoError(page);
+    });
   });
-});
+}
 
 test("a reply cut off by the network resumes without duplicated text and the status line says so", async (t) => {
   await withEnv(t, { args: ["--chunk-delay-ms", "30"] }, async ({ browser, url, emu }) => {
@@ -93,62 +156,97 @@ test("a reply cut off by the network resumes without duplicated text and the sta
   });
 });
 
-test("Stop works on a reply that was resumed after a reload", async (t) => {
-  await withEnv(t, { args: ["--chunk-delay-ms", "40"] }, async ({ browser, url, emu }) => {
-    const page = await browser.newPage();
-    const chatId = await openChat(page, url);
-    await send(page, "/long 300");
-    await waitForAssistantText(page, { minLength: 30 }, "the long reply to be underway");
-    await page.reload();
-    await page.getByTestId("chat").waitFor();
-    await waitForAssistantText(page, { minLength: 200 }, "the resumed reply to grow");
+/**
+ * Clicks Stop, with the stop reaching the agent only after the page has
+ * ended the reply on its side. That is the usual order (Stop ends the
+ * stream at once, while the stop's append is still on the network), pinned
+ * here: the stop's append is held until the chat is ready, so the agent's
+ * end of the stopped turn never reaches the stream the page was reading.
+ * Returns once the page has taken in the stop's answer (it saves the
+ * session as no longer streaming).
+ */
+async function stopInUsualOrder(page) {
+  let held = null;
+  const pattern = "**/in/append";
+  const handler = (route) => {
+    const body = route.request().postData() ?? "";
+    if (!held && JSON.parse(body).kind === "stop") held = route;
+    else route.fallback();
+  };
+  await page.route(pattern, handler);
+  try {
     await page.getByTestId("stop").click();
+    await eventually(() => held, "the page to send the stop");
     await waitForFunction(
       page,
       () => document.querySelector('[data-testid="chat"]')?.getAttribute("data-status") === "ready",
       undefined,
       "the chat to be ready after Stop",
     );
-    const [stopped] = await assistantTexts(page);
-    assert.ok(!stopped.endsWith("token300"), "the reply ran to its end");
-
-    // The agent really stopped: the next turn is answered right away and the
-    // stored conversation has the new turn after the stopped one.
-    await send(page, "next");
-    await waitForReplies(page, 2);
-    const texts = await assistantTexts(page);
-    assert.equal(texts[1], "Echo: next");
-    const stored = await eventually(async () => {
-      const s = await storedTranscript(emu, chatId);
-      return s.at(-1)?.text === "Echo: next" && s;
-    }, "the next turn to be stored");
-    assert.ok(!stored.some((m) => m.text.endsWith("token300")), "the stopped reply was finished in the background");
-    await assertNoError(page);
-  });
-});
-
-test("a reload during the very first reply of a chat resumes it once", async (t) => {
-  await withEnv(t, { args: ["--chunk-delay-ms", "40"] }, async ({ browser, url, emu }) => {
-    const page = await browser.newPage();
-    const chatId = await openChat(page, url);
-    await send(page, "/long 80");
-    await waitForAssistantText(page, { minLength: 30 }, "the first reply to be underway");
-    await page.reload();
-    await page.getByTestId("chat").waitFor();
-    await waitForReplies(page, 1, 60_000);
-    const expected = Array.from({ length: 80 }, (_, i) => `token${i + 1}`).join(" ");
-    assert.deepEqual(
-      (await transcript(page)).map((m) => [m.role, m.text]),
-      [
-        ["user", "/long 80"],
-        ["assistant", expected],
-      ],
+    const stopTakenIn = page.waitForRequest(
+      (r) => r.method() === "PUT" && /\/session$/.test(r.url()) && JSON.parse(r.postData() ?? "null")?.isStreaming === false,
+      { timeout: TIMEOUT },
     );
-    const stored = await eventually(async () => {
-      const s = await storedTranscript(emu, chatId);
-      return s.length === 2 && s;
-    }, "the turn to be stored");
-    assert.equal(stored[1].text, expected);
-    await assertNoError(page);
+    await held.fallback();
+    await stopTakenIn;
+  } finally {
+    await page.unroute(pattern, handler);
+  }
+}
+
+// "unsaved": the stream resumed from a session with no `isStreaming` marks
+// the turn it finds as outstanding (src/engine.rs, poll_stream), so Stop
+// arms the gate and the next reply does not start with the stopped one's rest.
+for (const [state, label] of Object.entries(SESSION_STATES)) {
+  test(`Stop works on a reply that was resumed after a reload (${label})`, async (t) => {
+    await withEnv(t, { args: ["--chunk-delay-ms", "40"] }, async ({ browser, url, emu }) => {
+      const page = await browser.newPage();
+      const chatId = await openChat(page, url);
+      await sendThenReload(page, emu, chatId, { prompt: "/long 300", minLength: 30, state });
+      await waitForAssistantText(page, { minLength: 200 }, "the resumed reply to grow");
+      await stopInUsualOrder(page);
+      const [stopped] = await assistantTexts(page);
+      assert.ok(!stopped.endsWith("token300"), "the reply ran to its end");
+
+      // The agent really stopped: the next turn is answered right away and the
+      // stored conversation has the new turn after the stopped one.
+      await send(page, "next");
+      await waitForReplies(page, 2);
+      const texts = await assistantTexts(page);
+      assert.equal(texts[1], "Echo: next");
+      assert.equal(texts[0], stopped, "the stopped reply changed after Stop");
+      const stored = await eventually(async () => {
+        const s = await storedTranscript(emu, chatId);
+        return s.at(-1)?.text === "Echo: next" && s;
+      }, "the next turn to be stored");
+      assert.ok(!stored.some((m) => m.text.endsWith("token300")), "the stopped reply was finished in the background");
+      await assertNoError(page);
+    });
   });
-});
+}
+
+for (const [state, label] of Object.entries(SESSION_STATES)) {
+  test(`a reload during the very first reply of a chat resumes it once (${label})`, async (t) => {
+    await withEnv(t, { args: ["--chunk-delay-ms", "40"] }, async ({ browser, url, emu }) => {
+      const page = await browser.newPage();
+      const chatId = await openChat(page, url);
+      await sendThenReload(page, emu, chatId, { prompt: "/long 80", minLength: 30, state });
+      await waitForAssistants(page, 1, "the reply to resume");
+      await waitForReplies(page, 1, 60_000);
+      const expected = Array.from({ length: 80 }, (_, i) => `token${i + 1}`).join(" ");
+      assert.deepEqual(
+        (await transcript(page)).map((m) => [m.role, m.text]),
+        [
+          ["user", "/long 80"],
+          ["assistant", expected],
+        ],
+      );
+      const stored = await eventually(async () => {
+        const s = await storedTranscript(emu, chatId);
+        return s.length === 2 && s;
+      }, "the turn to be stored");
+      assert.equal(stored[1].text, expected);
+      await assertNoError(page);
+    });
+  });
+}

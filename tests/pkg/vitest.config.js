@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 import { vendor483Project } from "./vendor483/project.js";
+import { VENDOR_PRESENT } from "./vendor483/paths.js";
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 
@@ -33,7 +34,8 @@ function redirectVendorChatImport() {
 }
 
 // Two projects: the package suites (with the vendor's 4.5.0 test file), and
-// the vendor's 4.8.3 test files run from ../shared (vendor483/project.js).
+// the vendor's 4.8.3 test files run from ../shared (vendor483/project.js),
+// the second only when that folder is there (see vendor483/paths.js).
 export default defineConfig({
     test: {
         projects: [
@@ -52,7 +54,7 @@ export default defineConfig({
                     hookTimeout: 180_000,
                 },
             },
-            vendor483Project,
+            ...(VENDOR_PRESENT ? [vendor483Project] : []),
         ],
         // Two shared cores: keep parallelism modest.
         maxWorkers: 2,

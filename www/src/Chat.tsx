@@ -6,7 +6,7 @@ import {
   type UIMessage,
 } from "ai";
 import { useMultiTabChat, useTriggerChatTransport } from "trigger-chat-wasm/react";
-import { api, describeError, freshChatIds, type AppConfig, type StoredChat } from "./api";
+import { api, describeError, freshChatIds, type AppConfig, type StoredChat, type StoredSession } from "./api";
 import { ConnectionMonitor, STATE_LABEL, useConnection } from "./connection";
 import { MessageParts, type PartActions } from "./Parts";
 import { useSubAgents } from "./subAgents";
@@ -66,6 +66,24 @@ export function ChatLoader({
   return <ChatClient key={chatId} chatId={chatId} config={config} stored={load.chat} onActivity={onActivity} />;
 }
 
+/**
+ * The stored session as the transport gets it on load, without a stored
+ * `isStreaming: false`: the app server's copy can say so while a reply is
+ * in flight. It is written `false` before a send (by the session's start,
+ * the agent's preload hook, the end of the previous turn), and this page
+ * saves `true` only once the transport reports it, after the send's append
+ * is answered; by then the agent has stored the user's message and may be
+ * streaming. A reload before that save lands would find `false`, and the
+ * transport would not look for the reply at all. Without the flag the
+ * transport asks the server (`X-Peek-Settled`), whose answer ends the
+ * stream at once when nothing is in flight.
+ */
+function sessionToResume(session: StoredSession): StoredSession {
+  const out = { ...session };
+  if (out.isStreaming === false) delete out.isStreaming;
+  return out;
+}
+
 function ChatClient({
   chatId,
   config,
@@ -103,7 +121,7 @@ function ChatClient({
       activityRef.current();
       return res;
     },
-    sessions: stored?.session ? { [chatId]: stored.session } : undefined,
+    sessions: stored?.session ? { [chatId]: sessionToResume(stored.session) } : undefined,
     onSessionChange: (id: string, session: StoredChat["session"]) => {
       api.saveSession(id, session).catch((e) => console.warn("saving the session failed", e));
       if (session?.closed) setClosed({ reason: session.closedReason });

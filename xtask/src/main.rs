@@ -4,6 +4,8 @@
 //! Each task first installs what is missing (see `tools.rs`), so a fresh
 //! clone on a machine with only Rust, Node and apt works.
 
+mod shared;
+mod suites;
 mod tools;
 
 use std::env;
@@ -104,10 +106,37 @@ fn step(title: &str) {
     eprintln!("\n==== {title}");
 }
 
+/// `cargo xtask test [--quick] [--repeat N]`.
+///
+/// Checks that read the tree (format, lints, the package build) run once;
+/// the suites (native, emulator with default parallelism and on one thread,
+/// the browser cases, the JavaScript suites) run once, or N times with
+/// `--repeat N`. A single run stops at the first failing suite; a repeated
+/// run goes on and ends with every test that failed in any round.
 fn test(args: &[String]) -> Result {
-    let quick = args.iter().any(|a| a == "--quick");
+    let mut quick = false;
+    let mut rounds = 1usize;
+    let mut it = args.iter().filter(|a| a.as_str() != "--");
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--repeat" => {
+                rounds = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| n >= 1)
+                    .ok_or("test: --repeat needs a whole number of rounds, 1 or more")?;
+            }
+            other => {
+                return Err(format!(
+                "test: unknown argument {other} (usage: cargo xtask test [--quick] [--repeat N])"
+            ))
+            }
+        }
+    }
     tools::ensure_all()?;
     let root = root();
+    let shared = shared::locate(&root);
 
     step("format");
     run(&root, cargo().args(["fmt", "--all", "--", "--check"]))?;
@@ -139,58 +168,173 @@ fn test(args: &[String]) -> Result {
         run(&root, cmd.args(["--", "-D", "warnings"]))?;
     }
 
-    step("native tests (core, emulator, xtask)");
-    run(&root, cargo().args(["test", "--workspace"]))?;
-
-    step("wasm tests in headless Chromium");
-    wasm_browser_test("chrome")?;
-    if !quick {
-        step("wasm tests in headless Firefox");
-        wasm_browser_test("firefox")?;
-    }
-
-    step("build the emulator for the JavaScript suites");
+    step("build the tests and the emulator");
+    run(&root, cargo().args(["test", "--workspace", "--no-run"]))?;
     run(&root, cargo().args(["build", "-p", "trigger-devserver"]))?;
     let devserver = root.join("target/debug/trigger-devserver");
 
+    step("install the JavaScript suites' dependencies");
     for suite in JS_SUITES {
-        step(&format!("JavaScript suite {suite}"));
-        npm_suite(&root.join(suite), &devserver)?;
+        let dir = root.join(suite);
+        // A folder that does not exist is an error, not a skip.
+        if !dir.join("package.json").exists() {
+            return Err(format!("{} has no package.json", dir.display()));
+        }
+        npm_install(&dir)?;
     }
-    eprintln!("\nxtask test: every suite passed");
+
+    let mut ledger = suites::Ledger::default();
+    for round in 1..=rounds {
+        for suite in test_suites(quick, &root, &devserver) {
+            let title = if rounds > 1 {
+                format!("{} (round {round} of {rounds})", suite.name)
+            } else {
+                suite.name.clone()
+            };
+            step(&title);
+            let mut cmd = suite.command;
+            let outcome = suites::run_watched(&suite.dir, &mut cmd)?;
+            let passed = outcome.passed;
+            let failed = outcome.failed.clone();
+            ledger.record(round, &suite.name, outcome);
+            if !passed && rounds == 1 {
+                eprint!("{}", ledger.report(rounds));
+                if let Some(r) = shared::report(&shared) {
+                    eprint!("{r}");
+                }
+                return Err(if failed.is_empty() {
+                    format!("{} failed", suite.name)
+                } else {
+                    format!("{} failed: {}", suite.name, failed.join("; "))
+                });
+            }
+        }
+    }
+    eprint!("{}", ledger.report(rounds));
+    let not_run = shared::report(&shared);
+    if let Some(r) = &not_run {
+        eprint!("{r}");
+    }
+    if !ledger.all_passed() {
+        return Err("a suite failed in at least one round (see above)".into());
+    }
+    match not_run {
+        None => eprintln!("\nxtask test: every suite passed"),
+        Some(_) => eprintln!("\nxtask test: every suite that could run passed (see NOT RUN above)"),
+    }
     Ok(())
 }
 
-/// Runs the crate's `wasm_bindgen_test` tests in a headless browser through
-/// `wasm-bindgen-test-runner` (the same runner `wasm-pack test` drives).
-fn wasm_browser_test(browser: &str) -> Result {
-    let root = root();
-    let mut cmd = cargo();
-    cmd.args([
-        "test",
-        "-p",
-        "trigger-chat-wasm",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--features",
-        "web",
-        "--test",
-        "web",
-    ])
-    .env(
-        "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
-        tools::cargo_bin("wasm-bindgen-test-runner"),
-    )
-    .env("WASM_BINDGEN_TEST_TIMEOUT", "60");
-    match browser {
-        "chrome" => {
-            cmd.env("CHROMEDRIVER", "/usr/bin/chromedriver");
-        }
-        _ => {
-            cmd.env("GECKODRIVER", tools::cargo_bin("geckodriver"));
+/// One suite: a command, where it runs, and its name in the report.
+struct Suite {
+    name: String,
+    dir: PathBuf,
+    command: Command,
+}
+
+/// The suites `cargo xtask test` runs, in order (rebuilt for each round).
+fn test_suites(quick: bool, root: &Path, devserver: &Path) -> Vec<Suite> {
+    let mut v = Vec::new();
+    let mut add = |name: &str, dir: PathBuf, command: Command| {
+        v.push(Suite {
+            name: name.to_string(),
+            dir,
+            command,
+        })
+    };
+    let mut native = cargo();
+    native.args(["test", "--workspace", "--exclude", "trigger-devserver"]);
+    add(
+        "native tests (core, engine, simulator, xtask)",
+        root.into(),
+        native,
+    );
+    let mut emulator = cargo();
+    emulator.args(["test", "-p", "trigger-devserver"]);
+    add("emulator tests, default parallelism", root.into(), emulator);
+    let mut emulator = cargo();
+    emulator.args(["test", "-p", "trigger-devserver", "--", "--test-threads=1"]);
+    add("emulator tests, one thread", root.into(), emulator);
+    let browsers: &[Browser] = if quick {
+        &[Browser::Chromium]
+    } else {
+        &[Browser::Chromium, Browser::Firefox, Browser::WebKit]
+    };
+    for &b in browsers {
+        add(
+            &format!("browser cases (wasm-pack test) in {}", b.name()),
+            root.into(),
+            wasm_browser_test(b),
+        );
+    }
+    for suite in JS_SUITES {
+        let dir = root.join(suite);
+        let mut cmd = Command::new("npm");
+        cmd.arg("test").env("DEVSERVER_BIN", devserver);
+        add(&format!("JavaScript suite {suite}"), dir, cmd);
+    }
+    v
+}
+
+/// The browsers the browser cases and the end-to-end suite run in.
+#[derive(Clone, Copy)]
+enum Browser {
+    Chromium,
+    Firefox,
+    WebKit,
+}
+
+impl Browser {
+    fn name(self) -> &'static str {
+        match self {
+            Browser::Chromium => "Chromium",
+            Browser::Firefox => "Firefox",
+            Browser::WebKit => "WebKit (WebKitGTK MiniBrowser)",
         }
     }
-    run(&root, &mut cmd)
+}
+
+/// The crate's browser cases (`tests/web.rs`, `wasm_bindgen_test`) in a
+/// headless browser, as `wasm-pack test --headless` runs them (with the
+/// pinned `wasm-bindgen-test-runner`, the drivers installed from the
+/// registries, and `webdriver.json` at the crate root). WebKitGTK's driver
+/// speaks the protocol of Safari's, so WebKit runs as `--safari`; its
+/// MiniBrowser has no headless mode and gets a virtual display from
+/// `xvfb-run`.
+fn wasm_browser_test(browser: Browser) -> Command {
+    let wasm_pack = tools::cargo_bin("wasm-pack");
+    let mut cmd = match browser {
+        Browser::WebKit => {
+            let mut c = Command::new("xvfb-run");
+            c.args(["-a", "--server-args=-screen 0 1280x1024x24"])
+                .arg(&wasm_pack);
+            c
+        }
+        _ => Command::new(&wasm_pack),
+    };
+    cmd.args(["test", "--headless"]);
+    match browser {
+        Browser::Chromium => cmd.args(["--chrome", "--chromedriver", "/usr/bin/chromedriver"]),
+        Browser::Firefox => cmd
+            .args(["--firefox", "--geckodriver"])
+            .arg(tools::cargo_bin("geckodriver")),
+        Browser::WebKit => cmd.args(["--safari", "--safaridriver", "/usr/bin/WebKitWebDriver"]),
+    };
+    // wasm-pack takes the `wasm-bindgen` it finds on PATH when its version
+    // is the crate's: put the pinned install first.
+    let bin_dir = tools::cargo_bin("wasm-bindgen")
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let mut path = std::ffi::OsString::from(bin_dir);
+    if let Some(rest) = env::var_os("PATH") {
+        path.push(":");
+        path.push(rest);
+    }
+    cmd.args([".", "--features", "web", "--test", "web"])
+        .env("PATH", path)
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "60");
+    cmd
 }
 
 /// Builds the wasm module in release mode (with the `web` feature: the
@@ -430,21 +574,7 @@ fn report_sizes(dir: &Path) -> Result {
     Ok(())
 }
 
-/// Installs an npm project's dependencies from its lockfile and runs its
-/// tests, with `DEVSERVER_BIN` naming the built emulator.
-fn npm_suite(dir: &Path, devserver: &Path) -> Result {
-    if !dir.join("package.json").exists() {
-        return Err(format!("{} has no package.json", dir.display()));
-    }
-    npm_install(dir)?;
-    run(
-        dir,
-        Command::new("npm")
-            .arg("test")
-            .env("DEVSERVER_BIN", devserver),
-    )
-}
-
+/// Installs an npm project's dependencies from its lockfile.
 pub fn npm_install(dir: &Path) -> Result {
     let verb = if dir.join("package-lock.json").exists() {
         "ci"

@@ -1,6 +1,6 @@
 //! Installs the toolchain pieces a fresh machine lacks. Everything comes from
 //! the package registries this project may reach: rustup's wasm32 target,
-//! crates (wasm-bindgen-cli, geckodriver) and Debian packages (Chromium,
+//! crates (wasm-bindgen-cli, wasm-pack, geckodriver) and Debian packages (Chromium,
 //! ChromeDriver, Firefox ESR, binaryen). Installs are cached under
 //! `~/.cargo/bin` and `/usr/bin`, so the next run skips them.
 
@@ -101,7 +101,7 @@ pub fn ensure_esbuild() -> Result<PathBuf> {
     npm_tool("esbuild", "bin/esbuild")
 }
 
-/// What `cargo xtask test` needs: the build tools plus both browsers.
+/// What `cargo xtask test` needs: the build tools plus the three browsers.
 pub fn ensure_all() -> Result {
     ensure_wasm_target()?;
     ensure_wasm_bindgen()?;
@@ -109,11 +109,16 @@ pub fn ensure_all() -> Result {
         ("/usr/bin/chromium", "chromium"),
         ("/usr/bin/chromedriver", "chromium-driver"),
         ("/usr/bin/firefox-esr", "firefox-esr"),
+        // WebKitGTK's WebDriver; it drives WebKitGTK's MiniBrowser, which
+        // needs a display: Xvfb gives it one.
+        ("/usr/bin/WebKitWebDriver", "webkit2gtk-driver"),
+        ("/usr/bin/xvfb-run", "xvfb"),
         ("/usr/bin/uuidgen", "uuid-runtime"),
         ("/usr/bin/curl", "curl"),
         ("/usr/bin/jq", "jq"),
     ])?;
     ensure_geckodriver()?;
+    ensure_wasm_pack()?;
     ensure_node()?;
     ensure_wasm_opt().map(|_| ())
 }
@@ -152,6 +157,15 @@ fn ensure_geckodriver() -> Result {
         return Ok(());
     }
     cargo_install(&["geckodriver"])
+}
+
+/// `wasm-pack`, which runs the browser cases (`wasm-pack test --headless`);
+/// it finds the pinned `wasm-bindgen` CLI above and downloads nothing.
+fn ensure_wasm_pack() -> Result {
+    if cargo_bin("wasm-pack").exists() {
+        return Ok(());
+    }
+    cargo_install(&["wasm-pack"])
 }
 
 /// `cargo install --locked` first; some crates' lockfiles name versions the

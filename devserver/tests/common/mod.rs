@@ -622,14 +622,18 @@ pub fn jwt_payload(token: &str) -> Value {
     serde_json::from_slice(&bytes).expect("json")
 }
 
-/// Polls `/_dev/stats` until `pred` holds (bounded).
+/// Polls `/_dev/stats` until `pred` holds, for at most [`GUARD`].
 pub async fn wait_stats(srv: &Srv, pred: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..200 {
+    let deadline = tokio::time::Instant::now() + GUARD;
+    loop {
         let s = srv.stats().await;
         if pred(&s) {
             return s;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stats condition never held within {GUARD:?}: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("stats condition never held: {}", srv.stats().await);
 }

@@ -181,5 +181,41 @@ export async function storedTranscript(emu, chatId) {
   }));
 }
 
+/** The chat as the app server stored it (`GET /app/chats/{id}`): messages and session. */
+export function storedChat(emu, chatId) {
+  return emu.app("GET", `/app/chats/${encodeURIComponent(chatId)}`);
+}
+
+/**
+ * Keeps the page's saves of the transport's session (`onSessionChange` →
+ * `PUT /app/chats/{id}/session`) from reaching the app server until
+ * `stop()`: each fails in the browser (the page logs a warning and goes on),
+ * so the app server keeps the session it had, as when a reload comes before
+ * the page's save lands. `count` is how many saves were dropped. (Holding
+ * the requests instead does not pin this: a request still held when the
+ * page reloads can reach the app server after all.)
+ */
+export async function dropSessionSaves(page) {
+  let count = 0;
+  const pattern = "**/app/chats/*/session";
+  const handler = (route) => {
+    if (route.request().method() !== "PUT") return route.fallback();
+    count += 1;
+    return route.abort();
+  };
+  await page.route(pattern, handler);
+  let stopped = false;
+  return {
+    get count() {
+      return count;
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await page.unroute(pattern, handler);
+    },
+  };
+}
+
 /** Polls `fn` (async, in Node) until it returns a truthy value. */
 export const eventually = (fn, what, timeout = TIMEOUT) => poll(fn, what, timeout, 100);

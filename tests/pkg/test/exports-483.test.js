@@ -3,7 +3,7 @@
 // types, name by name (types/parity483.mjs).
 import * as vendorChat from "@trigger.dev/sdk483/chat";
 import * as vendorReact from "@trigger.dev/sdk483/chat/react";
-import { spawnSync } from "node:child_process";
+import { run as runChild } from "./helpers/spawn.js";
 import { fileURLToPath } from "node:url";
 import * as ours from "trigger-chat-wasm";
 import * as oursReact from "trigger-chat-wasm/react";
@@ -55,9 +55,9 @@ describe("exports, as @trigger.dev/sdk 4.8.3", () => {
         expect(oursReact.collectInjectedMessageIds(safe)).toEqual(["a", "b"]);
     });
 
-    it("every declared type and signature matches (tsc, strict)", () => {
+    it("every declared type and signature matches (tsc, strict)", async () => {
         const script = fileURLToPath(new URL("../types/parity483.mjs", import.meta.url));
-        const run = spawnSync(process.execPath, [script], { encoding: "utf8" });
+        const run = await runChild(process.execPath, [script]);
         const report = JSON.parse(run.stdout);
         for (const entry of Object.values(report.entries)) {
             expect(entry.missing).toEqual([]);

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { output } from "./helpers/spawn.js";
 
 const PKG = fileURLToPath(new URL("../../../pkg", import.meta.url));
 const npm = (args, cwd) => execFileSync("npm", args, { cwd, encoding: "utf8", timeout: 120_000 });
@@ -110,13 +111,18 @@ describe("npm pack", () => {
         }
     });
 
-    it("the tarball installs offline into a fresh project and imports in Node", () => {
-        const [packed] = JSON.parse(npm(["pack", "--json", "--ignore-scripts", "--pack-destination", scratch], PKG));
+    it("the tarball installs offline into a fresh project and imports in Node", async () => {
+        // Asynchronous children: npm and Node can take a while on a busy
+        // machine, and a blocked worker times out its runner's calls.
+        const npmAsync = (args, cwd) => output("npm", args, { cwd, timeout: 120_000 });
+        const [packed] = JSON.parse(
+            await npmAsync(["pack", "--json", "--ignore-scripts", "--pack-destination", scratch], PKG),
+        );
         const app = join(scratch, "app");
         execFileSync("mkdir", ["-p", app]);
         writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
-        npm(["install", "--offline", "--no-audit", "--no-fund", join(scratch, packed.filename)], app);
-        const out = execFileSync(
+        await npmAsync(["install", "--offline", "--no-audit", "--no-fund", join(scratch, packed.filename)], app);
+        const out = await output(
             process.execPath,
             [
                 "--input-type=module",
@@ -125,13 +131,13 @@ describe("npm pack", () => {
                  const t = new m.TriggerChatTransport({ task: "x", accessToken: () => "t" });
                  console.log(JSON.stringify({ keys: Object.keys(m).sort(), send: typeof t.sendMessages, close: typeof t.close }));`,
             ],
-            { cwd: app, encoding: "utf8", timeout: 60_000 },
+            { cwd: app, timeout: 60_000 },
         );
         const imported = JSON.parse(out);
         expect(imported).toMatchObject({ send: "function", close: "function" });
         expect(imported.keys).toEqual(expect.arrayContaining(["TriggerChatTransport", "createChatTransport"]));
         const required = JSON.parse(
-            execFileSync(
+            await output(
                 process.execPath,
                 [
                     "-e",
@@ -140,7 +146,7 @@ describe("npm pack", () => {
                      const t = new m.TriggerChatTransport({ task: "x", accessToken: () => "t" });
                      console.log(JSON.stringify({ keys: Object.keys(m).sort(), send: typeof t.sendMessages, entry: require.resolve("trigger-chat-wasm"), react: require.resolve("trigger-chat-wasm/react") }));`,
                 ],
-                { cwd: app, encoding: "utf8", timeout: 60_000 },
+                { cwd: app, timeout: 60_000 },
             ),
         );
         expect(required).toMatchObject({ keys: imported.keys, send: "function" });

@@ -1,11 +1,11 @@
 // The strict TypeScript drop-in check (see types/check.mjs).
-import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { expect, it } from "vitest";
+import { run as runChild } from "./helpers/spawn.js";
 
-it("an app written against @trigger.dev/sdk/chat(/react) compiles unchanged against trigger-chat-wasm under strict", () => {
+it("an app written against @trigger.dev/sdk/chat(/react) compiles unchanged against trigger-chat-wasm under strict", async () => {
     const script = fileURLToPath(new URL("../types/check.mjs", import.meta.url));
-    const run = spawnSync(process.execPath, [script], { encoding: "utf8" });
+    const run = await runChild(process.execPath, [script]);
     const output = `${run.stdout}${run.stderr}`;
     expect(output).toContain("ok: app against @trigger.dev/sdk/chat");
     expect(output).toMatch(/ok: app against trigger-chat-wasm \(\d+ imports rewritten\)/);
