@@ -732,6 +732,7 @@ impl Engine {
         // A send after the stop is in flight, though: its stream reads
         // past the gate to its own reply.
         if state.skip_to_turn_complete && !watch && state.active_input_seq.is_none() {
+            mark!("reconnect-refused-behind-gate");
             return None;
         }
         let since = state.active_input_seq;
@@ -872,6 +873,7 @@ impl Engine {
                 op.result = Some(Err(Error::Aborted));
                 self.forget_start(&chat, id);
                 if landed && matches!(then, Then::Stream { .. }) {
+                    mark!("abort-send-maybe-landed");
                     // Its fate is unknown: if it landed, its turn must
                     // neither run on nor show up in the next reply.
                     self.gate(&chat, None);
@@ -889,6 +891,7 @@ impl Engine {
                     .is_some_and(SessionState::turn_outstanding);
                 if owns && outstanding {
                     let seq = self.session(&chat).and_then(|s| s.active_input_seq);
+                    mark!("abort-stream-owns-turn");
                     self.gate(&chat, seq);
                     self.fire_stop(&chat);
                 }
@@ -991,6 +994,7 @@ impl Engine {
                 s.skip_to_turn_complete = true;
                 s.superseded_input_seq = seq;
             } else {
+                mark!("gate-armed-again");
                 // A second stopped turn while the gate waits: it waits for
                 // the later one, and an unknown one makes it unknown.
                 s.superseded_input_seq = match (s.superseded_input_seq, seq) {
@@ -1027,8 +1031,10 @@ impl Engine {
                         && !matches!(s.phase, SendPhase::Init | SendPhase::Parked))
             });
         if racing {
+            mark!("stop-on-abort-skipped-racing");
             return;
         }
+        mark!("stop-on-abort-fired");
         let id = self.send_op(
             chat_id,
             Some(wire::stop_chunk()),
@@ -1144,6 +1150,9 @@ impl Engine {
             return;
         };
         op.busy = false;
+        if op.result.is_some() {
+            mark!("outcome-after-the-op-ended");
+        }
         if op.result.is_none() {
             match &mut op.kind {
                 Kind::Send(_) => self.handle_send(id, &mut op, outcome),
@@ -1178,6 +1187,7 @@ impl Engine {
                         let chat = self.chat_mut(&chat_id);
                         if !chat.stops.is_empty() {
                             // A stop is on its way: it lands first.
+                            mark!("send-waits-for-stop");
                             chat.parked.push(id);
                             s.phase = SendPhase::Parked;
                             return Effect::Park;
@@ -1307,7 +1317,10 @@ impl Engine {
                             }
                             // Another send made it again meanwhile (and may
                             // have read from it): only the token is news.
-                            Some(_) => self.store_token(&chat_id, t),
+                            Some(_) => {
+                                mark!("session-remade-by-another-send");
+                                self.store_token(&chat_id, t)
+                            }
                             None => self.set_session(&chat_id, state),
                         }
                         s.phase = if recreating.is_some() {
@@ -1389,6 +1402,7 @@ impl Engine {
                     // turn-complete carried, say) earns a refresh of its own.
                     let current = self.session(&chat_id).map(|st| &st.public_access_token);
                     if s.refreshed.is_some() && s.refreshed.as_ref() == current {
+                        mark!("append-refused-after-refresh");
                         Some(err)
                     } else {
                         s.refreshed = Some(String::new());
@@ -1411,6 +1425,7 @@ impl Engine {
                             ))
                         })
                     } else {
+                        mark!("append-404-makes-session-again");
                         s.recreated = true;
                         s.phase = SendPhase::Recreate(self.chat(&chat_id).map_or(0, |c| c.resets));
                         None
@@ -1421,6 +1436,9 @@ impl Engine {
                     } else {
                         None
                     };
+                    if wait.is_some() {
+                        mark!("append-429-waits-for-reset");
+                    }
                     self.retry_append(s, err, wait)
                 } else {
                     Some(err)
@@ -1484,8 +1502,10 @@ impl Engine {
                 continue;
             };
             if st.awaits_reply || sub.in_turn() {
+                mark!("session-remade-stream-lost");
                 sub.handle_session_lost();
             } else {
+                mark!("session-remade-stream-restarts");
                 sub.handle_new_session();
             }
             // Cut at once, whatever is out (the next poll reconnects or
@@ -1503,7 +1523,10 @@ impl Engine {
                 s.phase = SendPhase::Backoff(wait.unwrap_or(d));
                 None
             }
-            None => Some(err),
+            None => {
+                mark!("append-retries-exhausted");
+                Some(err)
+            }
         }
     }
 
@@ -1576,6 +1599,7 @@ impl Engine {
                     // Two sends resolved out of order, and the later one's
                     // stream already read past this one's turn (it showed
                     // there): nothing is left to stream.
+                    mark!("send-answered-before-it-resolved");
                     let stream = self.open(
                         chat_id,
                         Kind::Stream(StreamOp {
@@ -1629,6 +1653,7 @@ impl Engine {
                     .session(chat_id)
                     .is_some_and(SessionState::turn_outstanding);
                 if outstanding {
+                    mark!("stop-gates-turn-in-flight");
                     let seq = self.session(chat_id).and_then(|st| st.active_input_seq);
                     self.gate(chat_id, seq);
                 } else if let Some(st) = self.state_mut(chat_id) {
@@ -1723,6 +1748,7 @@ impl Engine {
             if let SessionEvent::GateOpened { cursor, .. } = &ev {
                 let epoch = self.chat(&chat_id).map_or(0, |c| c.gate_epoch);
                 if epoch != st.gate_epoch {
+                    mark!("gate-opened-by-older-stream");
                     // The gate was armed again after this stream opened:
                     // the newer one stays (its turn is still to end).
                     if let Some(s) = self.state_mut(&chat_id) {
@@ -1802,6 +1828,7 @@ impl Engine {
                     _ => true,
                 };
                 if streaming && definitive && answers_active {
+                    mark!("reply-refused-for-good");
                     // Not resumed, but still outstanding at the agent: a
                     // stop gates it (the seq stays).
                     if let Some(s) = self.state_mut(&chat_id) {
@@ -1838,7 +1865,10 @@ impl Engine {
             return;
         }
         match (phase, outcome) {
-            (_, Outcome::Interrupted) if woken => sub.handle_reconnect_now(),
+            (_, Outcome::Interrupted) if woken => {
+                mark!("stream-woken-reconnects");
+                sub.handle_reconnect_now()
+            }
             (_, Outcome::Interrupted) => sub.handle_network_error("the connection was dropped"),
             (StreamPhase::Connecting, Outcome::Connected { status, settled }) => {
                 sub.handle_response(status, settled);
@@ -1893,6 +1923,8 @@ impl Engine {
                     if !earlier {
                         s.is_streaming = Some(false);
                         s.active_input_seq = None;
+                    } else {
+                        mark!("turn-complete-of-an-earlier-send");
                     }
                     s.advance_cursor(&cursor);
                 }
@@ -1928,6 +1960,7 @@ impl Engine {
                     // 8854009: aborting its stream later must not gate and
                     // stop the next reply).
                     if matches!((s.active_input_seq, in_event_id), (Some(a), Some(b)) if a <= b) {
+                        mark!("gate-boundary-answers-reply-in-flight");
                         s.is_streaming = Some(false);
                         s.active_input_seq = None;
                     }

@@ -34,6 +34,9 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 
 #[macro_use]
 extern crate trigger_chat_codec;
+/// Coverage marks (native builds only: nothing of them is in the module).
+#[cfg(not(target_arch = "wasm32"))]
+pub use trigger_chat_codec::marks;
 pub use trigger_chat_codec::{error, json, records, retry, seen, session, sse, text, wire};
 
 pub mod engine;

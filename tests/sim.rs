@@ -5,9 +5,15 @@
 //! against a model of the Sessions API, a model agent and a model user, on
 //! a virtual clock. See `tests/sim/driver.rs` for the invariants.
 //!
-//! `SIM_SEEDS=N cargo test --test sim` runs N random seeds (default
-//! 10,000; `SIM_FIRST=k` starts at seed k); `SIM_SEED=x` runs one and
-//! prints its trace (`SIM_TRACE=n` keeps the last n steps, default 40).
+//! `cargo test --test sim` runs the fixed seeds 1..=10,000, fails if they
+//! never reached a required coverage mark, then explores fresh seeds from
+//! a base derived from the commit (`SIM_BASE=b` sets it; `SIM_FRESH=n`
+//! caps how many, within half the fixed seeds' time) and prints the table
+//! of marks. `SIM_SEEDS=N` runs N seeds instead (`SIM_FIRST=k` starts at
+//! seed k; what `cargo xtask soak` does); `SIM_SEED=x` runs one and prints
+//! its trace (`SIM_TRACE=n` keeps the last n steps, default 40).
+//! `SIM_CLASSIC=1` runs seeds unswarmed, as every seed ran before the
+//! swarm (`driver::Swarm`).
 
 #[path = "sim/driver.rs"]
 mod driver;
@@ -80,26 +86,112 @@ const REGRESSIONS: &[(u64, &str)] = &[
     (748974, "a reload resumed a reply against a session already gone; a send made it again: the resume ends with the reply lost (excused: the session was gone before the stream opened)"),
 ];
 
-/// Runs one seed; on failure the seed's violations and the last ~40 steps.
-fn run_seed(seed: u64) -> Result<u64, String> {
-    let mut sim = Sim::new(seed, None, false);
+/// Seeds found with the swarm (`driver::Swarm`), run swarmed.
+const REGRESSIONS_SWARMED: &[(u64, &str)] = &[
+    // Engine bugs, fixed in codec/src/session.rs.
+    (5, "a server that ignored Last-Event-ID replayed the session to a new stream, whose part-id filter had never seen those records: a turn delivered before showed again"),
+    (79, "the same"),
+    (160, "the same"),
+    // The simulator's own model, made precise on the way.
+    (4997, "after clearSupersedeGate the engine forgot the reply in flight: aborting its stream stops and gates nothing"),
+    (315979, "a watcher resumed after a reload ends at a server that ignores Last-Event-ID, by design"),
+    (52081, "a watcher resumed from partial storage of a closed session waits (the close was forgotten): the app leaves"),
+    (291168, "the same"),
+];
+
+/// Runs one seed (swarmed or not, see `driver::Swarm`); on failure the
+/// seed's violations and the last ~40 steps.
+fn run_seed(seed: u64, swarm: bool) -> Result<u64, String> {
+    let mut sim = Sim::with_swarm(seed, None, false, swarm);
     sim.run();
     if sim.violations.is_empty() {
         return Ok(sim.steps);
     }
     // Deterministic: run it again with the trace on.
-    let mut sim = Sim::new(seed, None, true);
+    let mut sim = Sim::with_swarm(seed, None, true, swarm);
     sim.run();
     let trace: Vec<String> = sim.trace.take().unwrap_or_default().into();
     Err(format!(
-        "seed {seed} (SIM_SEED={seed} cargo test --test sim random_seeds -- --nocapture)\n  {}\n  profile {:?}\n  trace:\n    {}",
+        "seed {seed} (SIM_SEED={seed} cargo test -p trigger-chat-wasm --test sim random_seeds -- --nocapture)\n  {}\n  profile {:?}\n  trace:\n    {}",
         sim.violations.join("\n  "),
         sim.prof,
         trace.join("\n    ")
     ))
 }
 
-fn run_seeds(seeds: Vec<u64>) -> (Vec<String>, u64) {
+/// Coverage marks (`mark!` in the engine and codec) that the fixed
+/// 10,000 seeds must reach: a change to the simulator or the engine that
+/// stops reaching one of these rare branches fails the test, rather than
+/// quietly testing less.
+const REQUIRED_MARKS: &[&str] = &[
+    "abort-send-maybe-landed",
+    "abort-stream-owns-turn",
+    "append-404-makes-session-again",
+    "append-429-waits-for-reset",
+    "append-refused-after-refresh",
+    "append-retries-exhausted",
+    "cut-inside-a-batch",
+    "duplicate-part-dropped",
+    "gate-armed-again",
+    "gate-boundary-answers-reply-in-flight",
+    "gate-drops-held-turn",
+    "gate-opened-at-stopped-turn-end",
+    "gate-releases-held-reply",
+    "gate-skips-turn-before-stopped-one",
+    "gate-unknown-watcher-reads-on",
+    "outcome-after-the-op-ended",
+    "record-at-or-before-the-cursor-dropped",
+    "reply-refused-for-good",
+    "send-waits-for-stop",
+    "server-error-event",
+    "server-replayed-the-cursor",
+    "stop-gates-turn-in-flight",
+    "stop-on-abort-fired",
+    "stop-on-abort-skipped-racing",
+    "stream-refused-after-refresh",
+    "stream-retries-exhausted",
+    "stream-stalled",
+    "stream-token-refresh",
+    "stream-woken-reconnects",
+    "turn-complete-before-own-skipped",
+    "turn-complete-of-an-earlier-send",
+    "watcher-past-its-retry-budget",
+];
+
+/// The marks hit, summed over threads, by name.
+type Marks = std::collections::BTreeMap<&'static str, u64>;
+
+fn add_marks(into: &mut Marks, from: impl IntoIterator<Item = (&'static str, u64)>) {
+    for (k, v) in from {
+        *into.entry(k).or_default() += v;
+    }
+}
+
+/// Prints the table of marks (the ones never hit, of those known, too).
+fn print_marks(marks: &Marks) {
+    println!("coverage marks (hits over the seeds run):");
+    for (k, v) in marks {
+        println!("  {v:>10}  {k}");
+    }
+    for k in REQUIRED_MARKS {
+        if !marks.contains_key(k) {
+            println!("  {:>10}  {k}", 0);
+        }
+    }
+}
+
+fn run_seeds(seeds: Vec<u64>, swarm: bool) -> (Vec<String>, u64) {
+    run_seeds_marked(seeds, None, swarm).0
+}
+
+/// Runs the seeds on a few threads; the failures, the steps, and the
+/// coverage marks hit. With a deadline, each thread stops taking seeds
+/// once it has passed (the seeds not run are left out of the count).
+fn run_seeds_marked(
+    seeds: Vec<u64>,
+    deadline: Option<Instant>,
+    swarm: bool,
+) -> ((Vec<String>, u64), Marks, u64) {
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(8);
@@ -113,8 +205,14 @@ fn run_seeds(seeds: Vec<u64>) -> (Vec<String>, u64) {
                 let mut fails = Vec::new();
                 let mut steps = 0;
                 let mut heavy = (0, 0);
+                let mut ran = 0u64;
+                let _ = trigger_chat_wasm::marks::take();
                 for s in c {
-                    match run_seed(s) {
+                    if deadline.is_some_and(|d| Instant::now() > d) {
+                        break;
+                    }
+                    ran += 1;
+                    match run_seed(s, swarm) {
                         Ok(n) => {
                             steps += n;
                             heavy = heavy.max((n, s));
@@ -125,33 +223,70 @@ fn run_seeds(seeds: Vec<u64>) -> (Vec<String>, u64) {
                         break;
                     }
                 }
-                (fails, steps, heavy)
+                (fails, steps, heavy, trigger_chat_wasm::marks::take(), ran)
             })
         })
         .collect();
     let mut fails = Vec::new();
     let mut steps = 0;
     let mut heavy = (0, 0);
+    let mut marks = Marks::new();
+    let mut ran = 0;
     for h in handles {
-        let (f, s, hv) = h.join().expect("a simulation thread panicked");
+        let (f, s, hv, m, n) = h.join().expect("a simulation thread panicked");
         fails.extend(f);
         steps += s;
         heavy = heavy.max(hv);
+        add_marks(&mut marks, m);
+        ran += n;
     }
     if heavy.0 > 0 {
         println!("the longest run: seed {} with {} steps", heavy.1, heavy.0);
     }
-    (fails, steps)
+    ((fails, steps), marks, ran)
+}
+
+/// The first of the fresh seeds this run explores: `SIM_BASE`, else one
+/// derived from the commit checked out (`git rev-parse HEAD`), else from
+/// the time. Far above the fixed seeds and the soaks so far.
+fn fresh_base() -> u64 {
+    if let Some(b) = std::env::var("SIM_BASE").ok().and_then(|v| v.parse().ok()) {
+        return b;
+    }
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| o.stdout);
+    let key = head.unwrap_or_else(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        t.to_le_bytes().to_vec()
+    });
+    // FNV-1a.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    1_000_000_000 + h % 1_000_000_000_000
 }
 
 #[test]
 fn regression_seeds() {
-    let (fails, _) = run_seeds(REGRESSIONS.iter().map(|r| r.0).collect());
+    let (mut fails, _) = run_seeds(REGRESSIONS.iter().map(|r| r.0).collect(), false);
+    let (swarmed, _) = run_seeds(REGRESSIONS_SWARMED.iter().map(|r| r.0).collect(), true);
+    fails.extend(swarmed);
     assert!(fails.is_empty(), "{}", fails.join("\n\n"));
 }
 
 #[test]
 fn random_seeds() {
+    // The fixed seeds (CI's) also check the required marks and explore a
+    // block of fresh seeds; an explicit SIM_SEEDS (a soak) runs just those.
+    let fixed = std::env::var("SIM_SEED").is_err() && std::env::var("SIM_SEEDS").is_err();
     let seeds: Vec<u64> = match std::env::var("SIM_SEED") {
         Ok(s) => vec![s.parse().expect("SIM_SEED is a number")],
         Err(_) => {
@@ -167,7 +302,7 @@ fn random_seeds() {
         }
     };
     if seeds.len() == 1 {
-        let mut sim = Sim::new(seeds[0], None, true);
+        let mut sim = Sim::with_swarm(seeds[0], None, true, true);
         sim.trace = Some(Default::default());
         sim.run();
         let trace: Vec<String> = sim.trace.take().unwrap_or_default().into();
@@ -175,11 +310,39 @@ fn random_seeds() {
     }
     let started = Instant::now();
     let n = seeds.len();
-    let (fails, steps) = run_seeds(seeds);
-    println!(
-        "{n} seeds, {steps} steps in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    let ((mut fails, steps), mut marks, _) = run_seeds_marked(seeds, None, true);
+    let took = started.elapsed();
+    println!("{n} seeds, {steps} steps in {:.1} s", took.as_secs_f64());
+    if fixed {
+        let missing: Vec<&str> = REQUIRED_MARKS
+            .iter()
+            .copied()
+            .filter(|k| !marks.contains_key(k))
+            .collect();
+        if !missing.is_empty() {
+            fails.push(format!(
+                "the fixed seeds never reached these required marks: {missing:?}"
+            ));
+        }
+        // Fresh seeds: as many as fit in half the time the fixed ones took
+        // (at most SIM_FRESH, default 20,000), from a base of this commit.
+        let base = fresh_base();
+        let most: u64 = std::env::var("SIM_FRESH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20_000);
+        let t0 = Instant::now();
+        let ((f, fsteps), m, ran) =
+            run_seeds_marked((base..base + most).collect(), Some(t0 + took / 2), true);
+        println!(
+            "fresh seeds: {ran} from {base} ({fsteps} steps in {:.1} s); this block again: \
+             SIM_SEEDS={ran} SIM_FIRST={base} cargo test -p trigger-chat-wasm --test sim random_seeds -- --nocapture",
+            t0.elapsed().as_secs_f64()
+        );
+        fails.extend(f);
+        add_marks(&mut marks, m);
+    }
+    print_marks(&marks);
     assert!(fails.is_empty(), "{}", fails.join("\n\n"));
 }
 

@@ -27,6 +27,18 @@ mod prelude {
     pub use alloc::vec::Vec;
 }
 
+/// A coverage mark (see [`marks`]): counted in native builds, nothing on
+/// wasm32.
+#[macro_export]
+macro_rules! mark {
+    ($name:literal) => {{
+        #[cfg(not(target_arch = "wasm32"))]
+        $crate::marks::hit($name);
+    }};
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod marks;
 #[macro_use]
 pub mod text;
 pub mod error;

@@ -370,8 +370,10 @@ impl Subscription {
         };
         if status == 401 || status == 403 {
             if self.refreshed {
+                mark!("stream-refused-after-refresh");
                 self.phase = Phase::Failed(err);
             } else {
+                mark!("stream-token-refresh");
                 self.refreshed = true;
                 self.phase = Phase::NeedToken;
             }
@@ -406,6 +408,7 @@ impl Subscription {
             self.salvage();
             if !matches!(self.phase, Phase::Reading) {
                 // What was salvaged ended the stream (its turn's end).
+                mark!("salvaged-records-end-the-stream");
                 return;
             }
         }
@@ -423,6 +426,7 @@ impl Subscription {
         if self.is_over() {
             return;
         }
+        mark!("stream-stalled");
         self.retry_later(Error::TimedOut("the stream (no data or keepalive)"));
     }
 
@@ -482,8 +486,14 @@ impl Subscription {
             Some(ms) => self.phase = Phase::Backoff(ms),
             // A watcher is a standing subscription: it keeps trying, at the
             // slowest pace.
-            None if self.cfg.watch => self.phase = Phase::Backoff(self.backoff.max_ms),
-            None => self.phase = Phase::Failed(err),
+            None if self.cfg.watch => {
+                mark!("watcher-past-its-retry-budget");
+                self.phase = Phase::Backoff(self.backoff.max_ms)
+            }
+            None => {
+                mark!("stream-retries-exhausted");
+                self.phase = Phase::Failed(err)
+            }
         }
     }
 
@@ -515,6 +525,7 @@ impl Subscription {
     fn salvage(&mut self) {
         let sse = core::mem::take(&mut self.sse);
         if let Some(("batch", data)) = sse.cut_data_line() {
+            mark!("cut-inside-a-batch");
             let mut result = Ok(());
             crate::records::decode_batch_prefix(data, |rec| {
                 if result.is_ok() && matches!(self.phase, Phase::Reading) {
@@ -536,6 +547,7 @@ impl Subscription {
             // honour the cursor. A watcher cannot follow such a server
             // (it would loop on the same records); a stream counts it as a
             // window that brought nothing.
+            mark!("server-replayed-the-cursor");
             if self.cfg.watch {
                 self.phase = Phase::Finished;
                 return;
@@ -575,6 +587,7 @@ impl Subscription {
             if self.partial_windows <= PARTIAL_WINDOW_BUDGET {
                 self.phase = Phase::Backoff(PARTIAL_WINDOW_DELAY_MS);
             } else if !self.cfg.watch {
+                mark!("reconnects-exhausted-cut-windows");
                 self.give_up("every connection was cut before a whole record arrived");
             } else {
                 // A watcher past the budget slows down (no tight loop).
@@ -587,6 +600,7 @@ impl Subscription {
                 let ms = self.backoff.next_delay().unwrap_or(QUIET_MAX_MS);
                 self.phase = Phase::Backoff(ms.min(QUIET_MAX_MS));
             } else if self.empty_windows > EMPTY_WINDOW_BUDGET {
+                mark!("reconnects-exhausted-empty-windows");
                 self.give_up("the stream kept ending before the turn was complete");
             } else {
                 let n = self.empty_windows - 1;
@@ -631,6 +645,7 @@ impl Subscription {
                 continue;
             }
             if ev.event == "error" {
+                mark!("server-error-event");
                 // The server's read failed mid-stream; the connection ends
                 // without `[DONE]`. Resume from the cursor like after a drop.
                 let reason = crate::error::truncate(ev.data, 200);
@@ -675,6 +690,19 @@ impl Subscription {
     }
 
     fn handle_record(&mut self, rec: Record<'_>) -> Result<(), Error> {
+        // At or before the position asked for: a server that ignored
+        // `Last-Event-ID` is sending back what was delivered (or skipped)
+        // already, maybe by an earlier stream whose part ids this one never
+        // saw. Nothing of it is new, and the cursor does not move back.
+        let asked = match self.last_seq {
+            Some(s) => Some(s),
+            None => self.start_cursor.as_deref().and_then(whole_number),
+        };
+        if asked.is_some_and(|at| rec.seq() <= at) {
+            mark!("record-at-or-before-the-cursor-dropped");
+            self.replayed = true;
+            return Ok(());
+        }
         let before = self.last_seq;
         self.last_seq = Some(rec.seq());
         self.progressed = true;
@@ -701,6 +729,7 @@ impl Subscription {
                             (_, None) => false,
                         };
                         if own && self.cfg.superseded_input_seq.is_some() && !later {
+                            mark!("gate-own-boundary-before-stopped-turn");
                             // Our own boundary came while the stopped turn's
                             // never did: what went by cannot be told apart.
                             self.skip = false;
@@ -725,8 +754,12 @@ impl Subscription {
                                     in_event_id,
                                 });
                             }
+                            if later && self.cfg.watch {
+                                mark!("gate-watcher-skips-to-later-stopped-turn");
+                            }
                             let held = core::mem::take(&mut self.held);
                             if !held.is_empty() {
+                                mark!("gate-releases-held-reply");
                                 self.out.push(if self.out.is_empty() { '[' } else { ',' });
                                 self.out.push_str(&held);
                                 self.out_count += core::mem::replace(&mut self.held_count, 0);
@@ -742,9 +775,12 @@ impl Subscription {
                             // own boundary belongs to earlier turns: the gate
                             // holds until then.
                             if self.holds() {
+                                mark!("gate-drops-held-turn");
                                 self.held.clear();
                                 self.held_count = 0;
-                            } else if !earlier_than_stopped {
+                            } else if earlier_than_stopped {
+                                mark!("gate-skips-turn-before-stopped-one");
+                            } else {
                                 // The stopped turn's end; a close riding on
                                 // it still ends the conversation.
                                 self.skip = false;
@@ -753,7 +789,11 @@ impl Subscription {
                                 // A watcher cannot tell an unknown stopped
                                 // turn's end: it reads on from here, but the
                                 // gate stays for the next reply to pass.
+                                if self.cfg.superseded_input_seq.is_none() && self.cfg.watch {
+                                    mark!("gate-unknown-watcher-reads-on");
+                                }
                                 if self.cfg.superseded_input_seq.is_some() || !self.cfg.watch {
+                                    mark!("gate-opened-at-stopped-turn-end");
                                     self.events.push(SessionEvent::GateOpened {
                                         cursor: decimal(seq),
                                         in_event_id,
@@ -771,6 +811,7 @@ impl Subscription {
                         (Some(mine), Some(answered)) if answered < mine
                     );
                     if earlier && closed.is_none() {
+                        mark!("turn-complete-before-own-skipped");
                         // Not this send's turn: its reply is still to come.
                         return Ok(());
                     }
@@ -805,6 +846,7 @@ impl Subscription {
             } => {
                 if let Some(id) = part_id {
                     if !self.seen.insert_record(&id, chunk) {
+                        mark!("duplicate-part-dropped");
                         // At or before the position asked for: the server
                         // is sending back what it was told was delivered (a
                         // duplicate write of the agent's comes after it,

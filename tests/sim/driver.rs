@@ -1,6 +1,7 @@
 //! The simulator: one seeded run of the real [`Engine`] against the model
 //! server and agent of `world.rs`, a model user, a virtual clock and a
-//! scheduler, with the invariants of issue 8 checked as it goes.
+//! scheduler, with the invariants of issues 8 and 20 checked as it goes
+//! (docs/simulation.md states them).
 
 use super::world::*;
 use std::cmp::Reverse;
@@ -61,6 +62,107 @@ pub struct Profile {
     pub wake_ms: (u64, u64),
     /// The transport watches (`watch: true`): streams read across turns.
     pub watch: bool,
+    /// The swarm's extras (`None`: the classic run, as every seed ran
+    /// before the swarm, and as the regression seeds still run).
+    pub swarm: Option<Swarm>,
+}
+
+/// The user's actions, by index in [`Swarm::weights`].
+pub const USER_ACTIONS: [&str; 12] = [
+    "send",
+    "stopGeneration",
+    "useChat stop",
+    "abort a send",
+    "abort a stream",
+    "reload",
+    "start",
+    "nothing",
+    "reader.cancel",
+    "wake",
+    "reload from partial storage",
+    "clearSupersedeGate",
+];
+
+/// What a swarmed seed adds to the classic run: the user's own mix of
+/// actions (some kinds never, some often), sometimes a long run, a fault
+/// storm, and server behaviours the classic run never shows. Drawn from a
+/// generator of its own, so classic seeds replay as they always did.
+#[derive(Debug, Clone, Default)]
+pub struct Swarm {
+    /// Relative weight of each of [`USER_ACTIONS`] (0: never).
+    pub weights: [u32; 12],
+    /// `.out` events with CRLF line ends (per connection, per mille).
+    pub crlf: u32,
+    /// Comment lines (`: ...`) between events (per connection, per mille).
+    pub comments: u32,
+    /// A connection that ignores `Last-Event-ID` and replays the session
+    /// from its start (per mille).
+    pub ignore_cursor: u32,
+    /// A 429 that says `Retry-After` (seconds) instead of a reset time.
+    pub retry_after: u32,
+    /// An append refused with 413 (per mille of appends).
+    pub r413: u32,
+}
+
+impl Swarm {
+    /// The swarm's draws for one seed, or `None` for a classic run (half
+    /// the seeds).
+    pub fn random(rng: &mut Rng, p: &mut Profile) -> Option<Swarm> {
+        if rng.pm(500) {
+            return None;
+        }
+        let mut w = [0u32; 12];
+        for x in w[..11].iter_mut() {
+            *x = if rng.pm(250) {
+                0
+            } else {
+                rng.range(1, 10) as u32
+            };
+        }
+        if w[0] == 0 {
+            w[0] = rng.range(1, 10) as u32;
+        }
+        // Some runs long (hundreds of actions), more of them middling.
+        p.actions = match rng.below(100) {
+            0..=3 => rng.range(100, 400),
+            4..=19 => rng.range(10, 60),
+            _ => rng.range(2, 10),
+        } as u32;
+        if rng.pm(100) {
+            // A storm: faults enough to spend retry and reconnect budgets.
+            p.net = rng.range(300, 700) as u32;
+            p.r5xx = rng.range(100, 400) as u32;
+            // Sometimes every connection is cut (reconnect budgets).
+            p.cut = if rng.pm(300) {
+                1000
+            } else {
+                rng.range(500, 1000) as u32
+            };
+            p.cut_window = [200, 3000][rng.below(2) as usize];
+        }
+        let maybe = |rng: &mut Rng, hi: u64| {
+            if rng.pm(500) {
+                0
+            } else {
+                rng.range(1, hi) as u32
+            }
+        };
+        let mut sw = Swarm {
+            weights: w,
+            crlf: maybe(rng, 1000),
+            comments: maybe(rng, 1000),
+            ignore_cursor: maybe(rng, 30),
+            retry_after: maybe(rng, 1000),
+            r413: maybe(rng, 10),
+        };
+        // Drawn last, so the seeds swarmed before it keep their draws.
+        sw.weights[11] = if rng.pm(750) {
+            0
+        } else {
+            rng.range(1, 3) as u32
+        };
+        Some(sw)
+    }
 }
 
 impl Profile {
@@ -183,6 +285,7 @@ pub enum Out {
         status: u16,
         body: String,
         reset: Option<String>,
+        retry_after: Option<String>,
     },
     Connected {
         status: u16,
@@ -209,11 +312,12 @@ impl Out {
                 status,
                 body,
                 reset,
+                retry_after,
             } => Outcome::Response {
                 status: *status,
                 body,
                 ratelimit_reset: reset.as_deref(),
-                retry_after: None,
+                retry_after: retry_after.as_deref(),
             },
             Out::Connected { status, settled } => Outcome::Connected {
                 status: *status,
@@ -278,7 +382,11 @@ pub struct OpInfo {
     /// the design; see docs/simulation.md).
     pub blind_gate: bool,
     pub cb_fault: bool,
+    /// Retryable faults since records last reached it (see `progressed`),
+    /// and in all (only to say when the old, total count would have
+    /// excused an error).
     pub retry_faults: u32,
+    pub retry_total: u32,
     pub empty_cuts: u32,
     pub partial_cuts: u32,
     pub expiries_at_open: u32,
@@ -286,6 +394,28 @@ pub struct OpInfo {
     pub expiries_at_refresh: Option<u32>,
     pub gone_at_open: u32,
     pub closes_at_open: u32,
+    /// The server session current when it opened, and whether it was gone
+    /// or closed then.
+    pub session_at_open: Option<usize>,
+    pub lost_at_open: bool,
+    pub closed_at_open: bool,
+    /// The engine held a token for the chat when it opened (a stop needs
+    /// one).
+    pub had_token: bool,
+    /// A send's stream: when its send began (virtual ms).
+    pub send_opened: Option<u64>,
+    /// A detached stop: when the app asked for it (the abort, a stamp).
+    pub asked: Option<u64>,
+    /// An append of it was refused with 413.
+    pub got_413: bool,
+    /// Resumed after a reload from partial storage (token and cursor).
+    pub partial_resume: bool,
+    /// Virtual ms its reads spent delivering bytes: a stream reading a
+    /// backlog of thousands of records 7 bytes a read is slow, not stuck.
+    pub read_busy: u64,
+    /// A connection of it ignored `Last-Event-ID` (replayed from the
+    /// session's start).
+    pub server_replayed: bool,
 }
 
 impl OpInfo {
@@ -310,12 +440,23 @@ impl OpInfo {
             blind_gate: false,
             cb_fault: false,
             retry_faults: 0,
+            retry_total: 0,
             empty_cuts: 0,
             partial_cuts: 0,
             expiries_at_open: 0,
             expiries_at_refresh: None,
             gone_at_open: 0,
             closes_at_open: 0,
+            session_at_open: None,
+            lost_at_open: false,
+            closed_at_open: false,
+            had_token: false,
+            send_opened: None,
+            asked: None,
+            got_413: false,
+            partial_resume: false,
+            read_busy: 0,
+            server_replayed: false,
         }
     }
 }
@@ -359,8 +500,21 @@ pub struct Sim {
     pub last_own: Option<(usize, u64)>,
     /// The highest `sessionInEventId` a turn-completed event reported.
     answered: HashMap<usize, u64>,
-    /// The engine's gate was once armed.
-    unknown_gate: bool,
+    /// When the engine's gate waited for a turn of unknown seq (virtual
+    /// ms, from and until).
+    unknown_gates: Vec<(u64, Option<u64>)>,
+    /// A gate was armed at some point of the run (only to say, in a
+    /// violation, that the seed-wide excuse of old would have hidden it).
+    gate_ever: bool,
+    /// Stops of ours the app asked for, by part id: when it asked (a stamp).
+    stop_asked: HashMap<String, u64>,
+    /// Turn-starting sends of ours, by part id: when they began (a stamp).
+    send_began: HashMap<String, u64>,
+    /// Inside `abort()` of an operation whose abort may fire a stop: when.
+    aborting: Option<u64>,
+    /// The last reload from partial storage (a stamp): the gates armed
+    /// before it are forgotten.
+    gates_forgotten: u64,
     /// Every send of ours the transport learned the seq of.
     pub known_own: HashSet<(usize, u64)>,
     /// Turns our stops cut: (stop's part id, turn, when).
@@ -401,8 +555,18 @@ fn header(headers: &str, name: &str) -> Option<String> {
 
 impl Sim {
     pub fn new(seed: u64, prof: Option<Profile>, trace: bool) -> Sim {
+        Sim::with_swarm(seed, prof, trace, false)
+    }
+
+    /// A run; with `swarm`, a random one may be swarmed (see [`Swarm`]).
+    pub fn with_swarm(seed: u64, prof: Option<Profile>, trace: bool, swarm: bool) -> Sim {
         let mut rng = Rng::new(seed);
-        let prof = prof.unwrap_or_else(|| Profile::random(&mut rng));
+        let random = prof.is_none();
+        let mut prof = prof.unwrap_or_else(|| Profile::random(&mut rng));
+        if random && swarm && std::env::var("SIM_CLASSIC").is_err() {
+            let mut side = Rng::new(seed ^ 0x5A5A_0F0F_3C3C_9696);
+            prof.swarm = Swarm::random(&mut side, &mut prof);
+        }
         let timeout_seconds = [1, 2, 5, 20, 60, 120][rng.below(6) as usize];
         let cfg = EngineConfig {
             watch: prof.watch,
@@ -441,7 +605,12 @@ impl Sim {
             delivered: HashSet::new(),
             last_own: None,
             known_own: HashSet::new(),
-            unknown_gate: false,
+            unknown_gates: Vec::new(),
+            gate_ever: false,
+            stop_asked: HashMap::new(),
+            send_began: HashMap::new(),
+            aborting: None,
+            gates_forgotten: 0,
             answered: HashMap::new(),
             our_cuts: Vec::new(),
             committed_stops: HashSet::new(),
@@ -616,6 +785,7 @@ impl Sim {
                 planned,
                 written: 0,
                 cut: false,
+                cut_by: None,
                 done: None,
             });
             self.sessions[s].ins[q as usize].turn = Some(id);
@@ -626,7 +796,10 @@ impl Sim {
             self.log(|| format!("agent: turn T{id} for in {q} from {origin:?} ({planned} chunks)"));
             if std::mem::take(&mut self.sessions[s].agent.cut_next) {
                 self.turns[id as usize].cut = true;
-                if let Some(part) = self.sessions[s].agent.cut_next_ours.take() {
+                let by = self.sessions[s].agent.cut_next_ours.take();
+                self.turns[id as usize].cut_by = by.clone();
+                if let Some(part) = by {
+                    self.check_cut(id, &part);
                     let at = self.stamp();
                     self.our_cuts.push((part, id, at));
                 }
@@ -637,6 +810,29 @@ impl Sim {
                     None => self.rng.range(0, 400),
                 };
                 self.schedule_agent(s, self.now + d);
+            }
+        }
+    }
+
+    /// A stop of ours (part id `stop`) cut turn `t`: the app asked for that
+    /// stop (`stopGeneration`, or an abort of what owned a turn), and asked
+    /// for it after the send `t` answers began: a turn-starting send waits
+    /// for every stop on its way, so an older stop never cuts a newer
+    /// reply.
+    fn check_cut(&mut self, t: u32, stop: &str) {
+        let Some(&asked) = self.stop_asked.get(stop) else {
+            self.violation(format!("T{t} was cut by a stop nobody asked for ({stop})"));
+            return;
+        };
+        let turn = &self.turns[t as usize];
+        let msg = &self.sessions[turn.session].ins[turn.msg_seq as usize].part;
+        if let Some(&began) = self.send_began.get(msg) {
+            if asked < began {
+                self.violation(format!(
+                    "T{t}, the reply to a send begun at {} ms, was cut by a stop asked for before it, at {} ms",
+                    began / 1_000_000,
+                    asked / 1_000_000
+                ));
             }
         }
     }
@@ -703,7 +899,11 @@ impl Sim {
         }
         let seq = self.sessions[s].ins.len() as u64;
         self.sessions[s].parts.insert(part.to_owned(), seq);
-        self.sessions[s].ins.push(InRec { origin, turn: None });
+        self.sessions[s].ins.push(InRec {
+            origin,
+            turn: None,
+            part: part.to_owned(),
+        });
         if origin == Origin::Ours {
             self.landed_parts.push(part.to_owned());
         }
@@ -719,6 +919,8 @@ impl Sim {
             if let Some(t) = a.running {
                 self.turns[t as usize].cut = true;
                 if origin == Origin::Ours {
+                    self.turns[t as usize].cut_by = Some(part.to_owned());
+                    self.check_cut(t, part);
                     let at = self.stamp();
                     self.our_cuts.push((part.to_owned(), t, at));
                 }
@@ -895,6 +1097,24 @@ impl Sim {
                 if part.is_empty() {
                     self.violation(format!("op{op}: an append without X-Part-Id"));
                 }
+                if let Some(o) = self.ops.get(&op) {
+                    match o.kind {
+                        OpKind::Stop => {
+                            let at = o.opened_stamp;
+                            self.stop_asked.entry(part.clone()).or_insert(at);
+                        }
+                        OpKind::Detached => {
+                            if let Some(at) = o.asked {
+                                self.stop_asked.entry(part.clone()).or_insert(at);
+                            }
+                        }
+                        OpKind::Send => {
+                            let at = o.opened_stamp;
+                            self.send_began.entry(part.clone()).or_insert(at);
+                        }
+                        _ => {}
+                    }
+                }
                 if let Some(o) = self.ops.get_mut(&op) {
                     if o.kind == OpKind::Detached {
                         self.committed_stops.insert(part.clone());
@@ -957,6 +1177,7 @@ impl Sim {
     fn count_fault(&mut self, op: OpId) {
         if let Some(o) = self.ops.get_mut(&op) {
             o.retry_faults += 1;
+            o.retry_total += 1;
         }
     }
 
@@ -1006,6 +1227,7 @@ impl Sim {
                         status,
                         body: r#"{"error":"scripted"}"#.into(),
                         reset: reset.map(|ms| (self.now + ms).to_string()),
+                        retry_after: None,
                     });
                 }
                 let r = if calm {
@@ -1021,10 +1243,22 @@ impl Sim {
                 if r < net / 2 + r429 {
                     self.count_fault(op);
                     let reset = self.now + self.rng.range(0, 2500);
+                    let say_after = self.prof.swarm.as_ref().map_or(0, |sw| sw.retry_after);
+                    if say_after > 0 && self.rng.pm(say_after) {
+                        // `Retry-After` in seconds instead of a reset time.
+                        let secs = self.rng.range(0, 3);
+                        return Some(Out::Response {
+                            status: 429,
+                            body: r#"{"error":"Too many requests"}"#.into(),
+                            reset: None,
+                            retry_after: Some(secs.to_string()),
+                        });
+                    }
                     return Some(Out::Response {
                         status: 429,
                         body: r#"{"error":"Too many requests"}"#.into(),
                         reset: Some(reset.to_string()),
+                        retry_after: None,
                     });
                 }
                 if r < net / 2 + r429 + r5xx {
@@ -1036,6 +1270,20 @@ impl Sim {
                         status: [500, 502, 503][self.rng.below(3) as usize],
                         body: "upstream trouble".into(),
                         reset: None,
+                        retry_after: None,
+                    });
+                }
+                let too_large = self.prof.swarm.as_ref().map_or(0, |sw| sw.r413);
+                if too_large > 0 && self.rng.pm(too_large) {
+                    // The proxy in front refuses the body: nothing lands.
+                    if let Some(o) = self.ops.get_mut(&op) {
+                        o.got_413 = true;
+                    }
+                    return Some(Out::Response {
+                        status: 413,
+                        body: "Request Entity Too Large".into(),
+                        reset: None,
+                        retry_after: None,
                     });
                 }
                 let (status, rbody) = self.server_append(&token, &part, &body);
@@ -1048,6 +1296,7 @@ impl Sim {
                     status,
                     body: rbody,
                     reset: None,
+                    retry_after: None,
                 })
             }
             PKind::Connect {
@@ -1090,7 +1339,22 @@ impl Sim {
                     });
                 };
                 let settled = (peek || self.always_settled) && self.sessions[s].settled();
-                let cursor = last.as_deref().and_then(|c| c.parse::<u64>().ok());
+                let mut cursor = last.as_deref().and_then(|c| c.parse::<u64>().ok());
+                let sw = self.prof.swarm.clone().unwrap_or_default();
+                // (No draw at all in a classic run: its draws stay as ever.)
+                let replayed = sw.ignore_cursor > 0
+                    && cursor.is_some()
+                    && !calm
+                    && self.rng.pm(sw.ignore_cursor);
+                if replayed {
+                    // This server ignores `Last-Event-ID`.
+                    cursor = None;
+                    if let Some(o) = self.ops.get_mut(&op) {
+                        o.server_replayed = true;
+                    }
+                }
+                let crlf = sw.crlf > 0 && self.rng.pm(sw.crlf);
+                let comments = sw.comments > 0 && self.rng.pm(sw.comments);
                 let cut_at = (!calm && self.rng.pm(self.prof.cut))
                     .then(|| self.rng.below(self.prof.cut_window) as usize);
                 let ping_every = self.rng.range(5_000, 30_000);
@@ -1125,6 +1389,10 @@ impl Sim {
                             _ => 1 << 20,
                         },
                     },
+                    crlf,
+                    comments,
+                    replayed,
+                    error_sent: false,
                 };
                 if let Some(o) = self.ops.get_mut(&op) {
                     o.session = Some(s);
@@ -1146,22 +1414,37 @@ impl Sim {
                 };
                 let session = &self.sessions[conn.session];
                 let res = conn.read(session, self.now, &mut self.rng);
+                if std::mem::take(&mut conn.error_sent) {
+                    self.count_fault(op);
+                }
                 let out = match res {
-                    ReadResult::Bytes(b) => Out::Bytes(b),
+                    ReadResult::Bytes(b) => {
+                        // Time the network spent handing it bytes.
+                        if let Some(o) = self.ops.get_mut(&op) {
+                            o.read_busy += self.now - started;
+                        }
+                        Out::Bytes(b)
+                    }
                     ReadResult::Eof => {
                         if conn.error_event || conn.ended && !conn.done_sent && !conn.settled {
                             self.count_fault(op);
+                        }
+                        if conn.replayed {
+                            if let Some(o) = self.ops.get_mut(&op) {
+                                o.empty_cuts += 1;
+                            }
                         }
                         Out::Eof
                     }
                     ReadResult::Cut { error } => {
                         if let Some(o) = self.ops.get_mut(&op) {
-                            if conn.sent == 0 {
+                            if conn.sent == 0 || conn.replayed {
                                 o.empty_cuts += 1;
                             } else {
                                 o.partial_cuts += 1;
                             }
                             o.retry_faults += 1;
+                            o.retry_total += 1;
                         }
                         if error {
                             Out::Failed(Error::Network("terminated".into()))
@@ -1207,6 +1490,14 @@ impl Sim {
         info.opened_stamp = self.stamp();
         info.gone_at_open = self.gones;
         info.closes_at_open = self.closes;
+        info.session_at_open = self.current;
+        info.lost_at_open = self.current.is_none_or(|s| self.sessions[s].gone);
+        info.closed_at_open = self.current.is_some_and(|s| self.sessions[s].closed)
+            || self.storage.as_ref().is_some_and(|st| st.closed) && self.closes > 0;
+        info.had_token = self
+            .engine
+            .session(CHAT)
+            .is_some_and(|st| !st.public_access_token.is_empty());
         info.blind_gate = self.cfg.watch
             && self.storage.as_ref().is_some_and(|st| {
                 st.skip_to_turn_complete
@@ -1230,11 +1521,26 @@ impl Sim {
                 Notice::SessionChanged(_) => {
                     let before = self.storage.take();
                     self.storage = self.engine.persisted(CHAT).cloned();
+                    let unknown = self.storage.as_ref().is_some_and(|st| {
+                        st.skip_to_turn_complete && st.superseded_input_seq.is_none()
+                    });
+                    let open = self.unknown_gates.last().is_some_and(|g| g.1.is_none());
+                    if unknown && !open {
+                        self.unknown_gates.push((self.now, None));
+                    } else if !unknown && open {
+                        let now = self.now;
+                        if let Some(g) = self.unknown_gates.last_mut() {
+                            g.1 = Some(now);
+                        }
+                    }
                     if let Some(st) = &self.storage {
-                        self.unknown_gate |= st.skip_to_turn_complete;
-                        // A gate that opened answered its seq and all before.
+                        self.gate_ever |= st.skip_to_turn_complete;
+                        // A gate that opened answered its seq and all before
+                        // (one forgotten with a session made again did not:
+                        // the new session has no cursor yet).
                         let opened = before.as_ref().and_then(|b| {
-                            b.superseded_input_seq.filter(|_| b.skip_to_turn_complete)
+                            b.superseded_input_seq
+                                .filter(|_| b.skip_to_turn_complete && st.last_event_id.is_some())
                         });
                         if let (Some(x), false, Some(sess)) =
                             (opened, st.skip_to_turn_complete, self.current)
@@ -1266,6 +1572,9 @@ impl Sim {
                                 let a = self.answered.entry(sess).or_insert(i);
                                 *a = (*a).max(i);
                             }
+                        }
+                        if let Some(op) = self.ctx {
+                            self.progressed(op);
                         }
                         if let (Some(op), Some(c)) = (self.ctx, field("lastEventId")) {
                             let c = c.parse().ok();
@@ -1322,6 +1631,12 @@ impl Sim {
                         }
                     }
                     self.register(op, OpKind::Detached);
+                    match self.aborting {
+                        Some(at) => self.ops.get_mut(&op).unwrap().asked = Some(at),
+                        None => self.violation(format!(
+                            "op{op}: a stop fired without the abort of a send or of a stream that owns its turn"
+                        )),
+                    }
                     self.work.push_back(Work::Drive(op));
                 }
             }
@@ -1396,7 +1711,19 @@ impl Sim {
 
     // ----- the invariants ---------------------------------------------------------
 
+    /// Records reached the op: its consecutive faults start again (the
+    /// engine resets on any record; this, on chunks and turn-completes
+    /// only, never resets where the engine does not).
+    fn progressed(&mut self, op: OpId) {
+        if let Some(o) = self.ops.get_mut(&op) {
+            o.retry_faults = 0;
+            o.empty_cuts = 0;
+            o.partial_cuts = 0;
+        }
+    }
+
     fn got_chunks(&mut self, op: OpId, json: &str) {
+        self.progressed(op);
         let list = parse_chunks(json);
         self.log(|| format!("op{op} chunks {list:?}"));
         let Some(info) = self.ops.get(&op) else {
@@ -1415,7 +1742,7 @@ impl Sim {
             }
             let own = info.since == Some(turn.msg_seq) && info.session == Some(turn.session);
             if let Some(&g) = self.gated.get(&(turn.session, turn.msg_seq)) {
-                if g <= info.opened_stamp && !own && !info.blind_gate {
+                if g <= info.opened_stamp && g >= self.gates_forgotten && !own && !info.blind_gate {
                     bad.push(format!(
                         "T{t} was stopped or aborted at {} ms, yet shows up in a stream opened after that, at {} ms",
                         g / 1_000_000,
@@ -1476,9 +1803,14 @@ impl Sim {
         // A token refreshed for this op expired before it was used.
         let auth = info.expiries_at_refresh.is_some_and(|e| self.expiries > e);
         let gone = self.gones > info.gone_at_open;
-        // The chat's session was closed (the engine remembers it, even
-        // when the server forgot the session since).
-        let closed = self.closes > 0;
+        // The chat's session was closed while the op ran, or already when
+        // it opened (the engine remembers it, even when the server forgot
+        // the session since).
+        let closed = self.closes > info.closes_at_open
+            || info.closed_at_open
+            || info
+                .session_at_open
+                .is_some_and(|s| self.sessions[s].closed);
         match e {
             Error::Aborted => info.aborted,
             Error::Callback(_) => info.cb_fault,
@@ -1489,6 +1821,7 @@ impl Sim {
                 // would start a new one).
                 404 => gone || self.current.is_none_or(|s| self.sessions[s].gone),
                 409 => closed,
+                413 => info.got_413,
                 429 | 500..=599 => retry,
                 _ => false,
             },
@@ -1496,7 +1829,7 @@ impl Sim {
             // The session was made again while this stream read a reply of
             // the old one (a session the server lost, before or after the
             // stream opened: a reload may resume against one already gone).
-            Error::SessionRemade => self.gones > 0,
+            Error::SessionRemade => gone || info.lost_at_open,
             Error::ReconnectsExhausted(_) => {
                 info.empty_cuts >= EMPTY_WINDOW_BUDGET || info.partial_cuts >= PARTIAL_WINDOW_BUDGET
             }
@@ -1531,8 +1864,37 @@ impl Sim {
                 self.violation(format!("op{op}: undocumented code {code}"));
             }
             if !self.excused(&info, e) {
+                // What the seed-wide excuses of old would have said.
+                let old = match e {
+                    Error::Network(_)
+                    | Error::TimedOut(_)
+                    | Error::Http {
+                        status: 429 | 500..=599,
+                        ..
+                    } if info.retry_total
+                        >= if matches!(info.kind, OpKind::Stream { .. }) {
+                            STREAM_ATTEMPTS
+                        } else {
+                            APPEND_ATTEMPTS
+                        } =>
+                    {
+                        format!(
+                            " ({} faults in all: the old total count excused this)",
+                            info.retry_total
+                        )
+                    }
+                    Error::SessionClosed { .. } | Error::Http { status: 409, .. }
+                        if self.closes > 0 =>
+                    {
+                        " (a session closed in this run: the old excuse hid this)".to_owned()
+                    }
+                    Error::SessionRemade if self.gones > 0 => {
+                        " (a session went away in this run: the old excuse hid this)".to_owned()
+                    }
+                    _ => String::new(),
+                };
                 self.violation(format!(
-                    "op{op} ({:?}) failed without an excuse: {code}: {e}",
+                    "op{op} ({:?}) failed without an excuse: {code}: {e}{old}",
                     info.kind
                 ));
             }
@@ -1554,6 +1916,7 @@ impl Sim {
                 o.since = since.map(|x| x.1);
                 o.session = since.map(|x| x.0);
                 o.stop_on_abort = info.stop_on_abort;
+                o.send_opened = Some(info.opened);
                 let answered = o.session.and_then(|s| self.answered.get(&s)).copied();
                 o.pre_answered = matches!((o.since, answered), (Some(q), Some(a)) if q <= a);
                 // The latest of our sends is outstanding (two may resolve
@@ -1569,7 +1932,37 @@ impl Sim {
                 }
                 self.work.push_back(Work::Drive(sid));
             }
+            (OpKind::Stop, Ok(Done::Bool(false))) => {
+                // Only what makes a send fail makes a stop fail, or having
+                // no session to stop.
+                let auth = info.expiries_at_refresh.is_some_and(|e| self.expiries > e);
+                let gone = self.gones > info.gone_at_open || info.lost_at_open;
+                let closed = self.closes > info.closes_at_open || info.closed_at_open;
+                let excused = info.aborted
+                    || info.got_413
+                    || !info.had_token
+                    || info.cb_fault
+                    || info.retry_faults >= APPEND_ATTEMPTS
+                    || auth
+                    || gone
+                    || closed;
+                if !excused {
+                    self.violation(format!(
+                        "op{op}: stopGeneration said false without a reason (its stop {})",
+                        if self.landed(info.part.as_deref()) {
+                            "landed"
+                        } else {
+                            "did not land"
+                        }
+                    ));
+                }
+            }
             (OpKind::Stop, Ok(Done::Bool(true))) => {
+                if !self.landed(info.part.as_deref()) {
+                    self.violation(format!(
+                        "op{op}: stopGeneration said true, but no stop reached the server"
+                    ));
+                }
                 if let Some(p) = &info.part {
                     self.committed_stops.insert(p.clone());
                 }
@@ -1598,6 +1991,11 @@ impl Sim {
         }
     }
 
+    /// Whether an append with this part id reached a session.
+    fn landed(&self, part: Option<&str>) -> bool {
+        part.is_some_and(|p| self.sessions.iter().any(|s| s.parts.contains_key(p)))
+    }
+
     fn stream_ended(&mut self, op: OpId, info: &OpInfo, result: &Result<Done, Error>) {
         // The server refused the reply for good: a reload does not try it
         // again (the engine marks it over).
@@ -1612,7 +2010,7 @@ impl Sim {
                 }
             }
         }
-        if info.pre_answered && info.last_tc.is_none() && info.chunks.is_empty() {
+        if info.pre_answered && !info.aborted && info.last_tc.is_none() && info.chunks.is_empty() {
             // Its turn went by whole in another stream.
             let turn = info
                 .since
@@ -1628,20 +2026,43 @@ impl Sim {
                     }
                 })
             });
-            // By design: a gate drops every turn before the stopped one's
-            // boundary (or, its seq unknown, before the next reply's own),
-            // a concurrent send's too when it resolves late.
-            if !shown && !self.unknown_gate {
+            // By design: a gate of unknown seq drops every turn before the
+            // next reply's own boundary, a concurrent send's too when it
+            // resolves late; only when such a gate was armed between this
+            // send's start and its turn's end.
+            let from = info.send_opened.unwrap_or(info.opened);
+            let until = turn
+                .and_then(|t| self.turns[t as usize].done)
+                .map_or(self.now, |d| d.1);
+            let gated = self
+                .unknown_gates
+                .iter()
+                .any(|&(a, b)| a <= until && b.is_none_or(|b| b >= from));
+            if !shown && !gated {
+                let old = if self.gate_ever {
+                    " (a gate was armed in this run: the old seed-wide excuse hid this)"
+                } else {
+                    ""
+                };
                 self.violation(format!(
-                    "op{op}: ended at once, but its turn {turn:?} was never shown whole"
+                    "op{op}: ended at once, but its turn {turn:?} was never shown whole{old}"
                 ));
             }
             return;
         }
+        let quiet = info.aborted || info.superseded || result.is_err();
+        let closed = self.closes > info.closes_at_open
+            || info.session.is_some_and(|s| self.sessions[s].closed);
+        // A watcher follows until the app leaves (or another stream takes
+        // over, or the session closes, or a fake server says settled).
+        // (A watcher cannot follow a server that ignores `Last-Event-ID`:
+        // it ends, by design.)
+        if self.cfg.watch && !quiet && !closed && !self.always_settled && !info.server_replayed {
+            self.violation(format!(
+                "op{op}: the watcher stopped following before the app left"
+            ));
+        }
         let Some(tc) = info.last_tc else {
-            let quiet = info.aborted || info.superseded || result.is_err();
-            let closed = self.closes > info.closes_at_open
-                || info.session.is_some_and(|s| self.sessions[s].closed);
             let settled =
                 matches!(info.kind, OpKind::Stream { resumed: true }) && info.since.is_none();
             // A watcher ends when the app leaves, or on a settled answer.
@@ -1649,7 +2070,8 @@ impl Sim {
                 self.violation(format!("op{op}: the stream closed without its turn's end"));
             }
             if let Some(t) = info.expect_target {
-                if !quiet && !closed {
+                // (A watcher ends at a server that ignores `Last-Event-ID`.)
+                if !quiet && !closed && !info.server_replayed {
                     self.violation(format!(
                         "op{op}: after a reload the stream ended without T{t}"
                     ));
@@ -1658,7 +2080,7 @@ impl Sim {
             return;
         };
         if self.cfg.watch {
-            // Checked turn by turn as they completed.
+            // Its turns were checked one by one as they completed.
             return;
         }
         let Some(sess) = info.session else {
@@ -1691,7 +2113,7 @@ impl Sim {
             && self
                 .gated
                 .get(&(target.session, target.msg_seq))
-                .is_some_and(|&g| g <= info.opened_stamp)
+                .is_some_and(|&g| g <= info.opened_stamp && g >= self.gates_forgotten)
         {
             self.violation(format!(
                 "op{op}: ended with T{turn}, a turn stopped before it opened"
@@ -1783,12 +2205,29 @@ impl Sim {
             if o.aborted {
                 bad.push(format!("op{id} was aborted but has not ended"));
             }
+            if let (OpKind::Send, Some(part), false) = (o.kind, &o.part, o.hang) {
+                let turn = self
+                    .sessions
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, s)| s.parts.get(part).map(|&q| (i, q)))
+                    .and_then(|(i, q)| self.turn_of(i, q));
+                if let Some(t) = turn {
+                    if let Some((_, at)) = self.turns[t as usize].done {
+                        if self.now > at.max(o.opened) + END_BOUND_MS {
+                            bad.push(format!(
+                                "op{id}: the send's turn T{t} ended at {at}, the send still runs"
+                            ));
+                        }
+                    }
+                }
+            }
             if let (OpKind::Stream { .. }, Some(s), Some(sess), false, false) =
                 (o.kind, o.since, o.session, o.hang, self.cfg.watch)
             {
                 if let Some(t) = self.turn_of(sess, s) {
                     if let Some((_, at)) = self.turns[t as usize].done {
-                        if self.now > at.max(o.opened) + END_BOUND_MS {
+                        if self.now > at.max(o.opened) + END_BOUND_MS + o.read_busy {
                             bad.push(format!(
                                 "op{id}: its turn T{t} ended at {at}, the stream still runs"
                             ));
@@ -1896,7 +2335,10 @@ impl Sim {
                     let done = self
                         .turn_of(sess, s)
                         .is_some_and(|t| self.delivered.contains(&t));
-                    if !done {
+                    // (A send the engine forgot, with `clearSupersedeGate`
+                    // or partial storage, is not its to stop.)
+                    let known = self.known_own.contains(&(sess, s));
+                    if !done && known {
                         let stamp = self.stamp();
                         self.gated.entry((sess, s)).or_insert(stamp);
                     }
@@ -1904,8 +2346,17 @@ impl Sim {
             }
             _ => {}
         }
+        // Aborting a turn-starting send (its append may have landed) or a
+        // stream that owns its turn may fire a stop; nothing else may.
+        let may_stop = match info.kind {
+            OpKind::Send => true,
+            OpKind::Stream { .. } => info.stop_on_abort,
+            _ => false,
+        };
+        self.aborting = may_stop.then(|| self.stamp());
         self.engine.abort(id);
         self.drain();
+        self.aborting = None;
         self.work.push_back(Work::Drive(id));
         self.run_work();
     }
@@ -1913,6 +2364,27 @@ impl Sim {
     /// The app reloads: the engine is disposed, a new one starts from the
     /// stored sessions and resumes what is in flight.
     pub fn reload(&mut self) -> Option<OpId> {
+        self.reload_from(false)
+    }
+
+    /// A reload from what the vendor's documented persistence pattern
+    /// keeps: only `publicAccessToken` and `lastEventId` (see
+    /// docs/simulation.md for what the user then sees).
+    pub fn reload_partial(&mut self) -> Option<OpId> {
+        self.reload_from(true)
+    }
+
+    fn reload_from(&mut self, partial: bool) -> Option<OpId> {
+        if partial {
+            // The new page knows no gate, no reply in flight, no close:
+            // the stopped turns it cannot tell apart may show again, and
+            // what was in flight is whatever comes next after the cursor.
+            self.gates_forgotten = self.stamp();
+            self.last_own = None;
+            // Nor the sends of earlier pages: a stop from this page cuts
+            // their turns without a gate.
+            self.known_own.clear();
+        }
         let in_flight = self.last_own.and_then(|(s, q)| {
             let t = self.turn_of(s, q);
             let gated =
@@ -1921,9 +2393,18 @@ impl Sim {
             (!gated && !dead).then_some((s, q, t))
         });
         let stored = self.storage.clone();
-        self.log(|| format!("user: reload (in flight: {in_flight:?}, stored {stored:?})"));
+        self.log(|| {
+            format!("user: reload (partial {partial}, in flight: {in_flight:?}, stored {stored:?})")
+        });
         self.dispose();
         self.gen += 1;
+        if partial {
+            self.storage = self.storage.take().map(|st| SessionState {
+                public_access_token: st.public_access_token,
+                last_event_id: st.last_event_id,
+                ..SessionState::default()
+            });
+        }
         let sessions: Vec<(String, SessionState)> = self
             .storage
             .iter()
@@ -1945,6 +2426,12 @@ impl Sim {
                 o.since = since;
                 o.session = self.current;
                 o.stop_on_abort = stop_on_abort;
+                // Whether a turn is in flight is unknown (partial storage,
+                // or a state persisted from it since).
+                o.partial_resume = self
+                    .storage
+                    .as_ref()
+                    .is_some_and(|st| st.is_streaming.is_none());
                 if let Some((_, q, t)) = in_flight {
                     o.expect_target = t;
                     if since != Some(q) {
@@ -2012,9 +2499,34 @@ impl Sim {
     }
 
     fn user_act(&mut self) {
-        let r = self.rng.below(100);
-        match r {
-            0..=34 => {
+        let action = match &self.prof.swarm {
+            Some(sw) => {
+                let w = sw.weights;
+                let mut x = self.rng.below(w.iter().map(|&v| u64::from(v)).sum());
+                let mut i = 0;
+                while x >= u64::from(w[i]) {
+                    x -= u64::from(w[i]);
+                    i += 1;
+                }
+                i
+            }
+            // The classic mix, drawn as it always was.
+            None => match self.rng.below(100) {
+                0..=34 => 0,
+                35..=46 => 1,
+                47..=56 => 2,
+                57..=66 => 3,
+                67..=72 => 4,
+                73..=82 => 5,
+                83..=86 => 6,
+                _ => 7,
+            },
+        };
+        if self.prof.swarm.is_some() {
+            self.log(|| format!("user: {}", USER_ACTIONS[action]));
+        }
+        match action {
+            0 => {
                 let streams = self.live(|o| matches!(o.kind, OpKind::Stream { .. } | OpKind::Send));
                 if !streams.is_empty() && self.rng.pm(600) {
                     // useChat's stop before a new message.
@@ -2029,10 +2541,10 @@ impl Sim {
                 };
                 self.send(source);
             }
-            35..=46 => {
+            1 => {
                 self.stop_generation();
             }
-            47..=56 => {
+            2 => {
                 // useChat's stop(): abort the request; the demo also calls
                 // stopGeneration.
                 let both = self.rng.pm(500);
@@ -2043,22 +2555,22 @@ impl Sim {
                     self.stop_generation();
                 }
             }
-            57..=66 => {
+            3 => {
                 let sends = self.live(|o| o.kind == OpKind::Send);
                 if let Some(&id) = sends.get(self.rng.below(sends.len().max(1) as u64) as usize) {
                     self.abort(id);
                 }
             }
-            67..=72 => {
+            4 => {
                 let streams = self.live(|o| matches!(o.kind, OpKind::Stream { .. }));
                 if let Some(&id) = streams.first() {
                     self.abort(id);
                 }
             }
-            73..=82 => {
+            5 => {
                 self.reload();
             }
-            83..=86 => {
+            6 => {
                 let id = self.engine.start(CHAT);
                 self.log(|| format!("user: start -> op{id}"));
                 self.register(id, OpKind::Start);
@@ -2066,8 +2578,59 @@ impl Sim {
                 self.drain();
                 self.run_work();
             }
+            8 => {
+                // `reader.cancel()`: the stream ends quietly, no stop.
+                let streams = self.live(|o| matches!(o.kind, OpKind::Stream { .. }));
+                if let Some(&id) = streams.get(self.rng.below(streams.len().max(1) as u64) as usize)
+                {
+                    self.cancel(id);
+                }
+            }
+            9 => {
+                // A wake event (back online, a tab shown again).
+                let streams = self.live(|o| matches!(o.kind, OpKind::Stream { .. }));
+                let force = self.rng.pm(500);
+                for id in streams {
+                    self.log(|| format!("user: wake op{id} (force {force})"));
+                    self.engine.wake(id, force);
+                    self.drain();
+                    self.run_work();
+                }
+            }
+            10 => {
+                self.reload_partial();
+            }
+            11 => {
+                // The app gives up on a stopped turn's end: the gate, and
+                // what the engine knew in flight, are forgotten (the
+                // stopped turns may show again, as after partial storage).
+                self.log(|| "user: clearSupersedeGate".into());
+                self.gates_forgotten = self.stamp();
+                self.last_own = None;
+                self.known_own.clear();
+                self.engine.clear_gate(CHAT);
+                self.drain();
+                self.run_work();
+            }
             _ => {}
         }
+    }
+
+    /// `reader.cancel()` on a stream: it ends quietly and stops nothing
+    /// (its turn, if any, runs on and may be resumed).
+    pub fn cancel(&mut self, id: OpId) {
+        let Some(o) = self.ops.get_mut(&id) else {
+            return;
+        };
+        if o.result.is_some() {
+            return;
+        }
+        o.aborted = true;
+        self.log(|| format!("user: reader.cancel op{id}"));
+        self.engine.cancel(id);
+        self.drain();
+        self.work.push_back(Work::Drive(id));
+        self.run_work();
     }
 
     fn enter_calm(&mut self) {
@@ -2182,7 +2745,7 @@ impl Sim {
     fn only_watchers_left(&self) -> bool {
         let idle = self.current.is_none_or(|s| {
             let a = &self.sessions[s].agent;
-            a.running.is_none() && a.queue.is_empty()
+            self.sessions[s].closed || a.running.is_none() && a.queue.is_empty()
         });
         idle && self
             .ops
@@ -2237,7 +2800,12 @@ impl Sim {
         let deadline = self.calm_at + 30 * 60_000;
         let mut left = false;
         while self.violations.is_empty() && !self.live_any().is_empty() {
-            if self.cfg.watch && !left && self.only_watchers_left() {
+            // A stream resumed from partial storage with no turn after its
+            // cursor waits for the next one like a watcher (an open
+            // finding, docs/simulation.md): the app leaves.
+            let waiting =
+                self.cfg.watch || self.live_any().iter().all(|id| self.ops[id].partial_resume);
+            if waiting && !left && self.only_watchers_left() {
                 // The app leaves; what leaving sets off (a stop fired on
                 // the abort of a stream that owns its turn) still runs to
                 // its end (seed 15234760).
@@ -2259,7 +2827,13 @@ impl Sim {
                         format!("op{id} {:?} since {:?} hang {}", o.kind, o.since, o.hang)
                     })
                     .collect();
-                self.violation(format!("never ended: {what:?}"));
+                let agent = self.current.map(|s| {
+                    let a = &self.sessions[s].agent;
+                    (s, a.running, a.queue.len(), self.sessions[s].closed)
+                });
+                self.violation(format!(
+                    "never ended: {what:?} (agent {agent:?}, left {left})"
+                ));
             }
         }
         if self.violations.is_empty() {

@@ -61,6 +61,9 @@ pub struct Turn {
     pub written: u32,
     /// Cut short by a stop.
     pub cut: bool,
+    /// The stop that cut it: our append's part id, or `None` for another
+    /// device's.
+    pub cut_by: Option<String>,
     /// Its turn-complete: `.out` seq and time.
     pub done: Option<(u64, u64)>,
 }
@@ -84,6 +87,8 @@ pub struct OutRec {
 pub struct InRec {
     pub origin: Origin,
     pub turn: Option<u32>,
+    /// The append's `X-Part-Id`.
+    pub part: String,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -233,6 +238,15 @@ pub struct Conn {
     /// Most records per `batch` event.
     pub batch_max: usize,
     pub max_piece: usize,
+    /// Lines end in CRLF.
+    pub crlf: bool,
+    /// A comment line (`: ...`) before every event.
+    pub comments: bool,
+    /// It ignored the client's `Last-Event-ID` (replays from the start).
+    pub replayed: bool,
+    /// The `event: error` was just put on the wire (a fault to count: the
+    /// client stops reading at it, so no end of body follows).
+    pub error_sent: bool,
 }
 
 /// What a read on a connection came to.
@@ -249,6 +263,19 @@ pub enum ReadResult {
 }
 
 impl Conn {
+    /// Puts one SSE event (`\n` line ends) on the wire, in this
+    /// connection's dialect.
+    fn put(&mut self, ev: &str) {
+        let mut ev = std::borrow::Cow::Borrowed(ev);
+        if self.comments {
+            ev = format!(": keep-alive\n{ev}").into();
+        }
+        if self.crlf {
+            ev = ev.replace('\n', "\r\n").into();
+        }
+        self.buf.extend_from_slice(ev.as_bytes());
+    }
+
     /// Fills the buffer from the session when it is drained.
     fn refill(&mut self, s: &Session, now: u64) -> Option<u64> {
         if self.silent {
@@ -261,8 +288,8 @@ impl Conn {
         if start < s.outs.len() {
             if self.error_event {
                 self.error_event = false;
-                self.buf
-                    .extend_from_slice(b"event: error\ndata: the stream backend restarted\n\n");
+                self.put("event: error\ndata: the stream backend restarted\n\n");
+                self.error_sent = true;
                 self.ended = true;
                 return None;
             }
@@ -277,7 +304,7 @@ impl Conn {
                     ev.push_str(&r.json);
                 }
                 ev.push_str("]}\n\n");
-                self.buf.extend_from_slice(ev.as_bytes());
+                self.put(&ev);
                 self.cursor = Some(last);
             }
             return None;
@@ -287,14 +314,12 @@ impl Conn {
             return None;
         }
         if now >= self.deadline {
-            self.buf.extend_from_slice(b"data: [DONE]\n\n");
+            self.put("data: [DONE]\n\n");
             self.done_sent = true;
             return None;
         }
         if now >= self.next_ping {
-            self.buf.extend_from_slice(
-                format!("event: ping\ndata: {{\"timestamp\":{now}}}\n\n").as_bytes(),
-            );
+            self.put(&format!("event: ping\ndata: {{\"timestamp\":{now}}}\n\n"));
             self.next_ping = now + self.ping_every;
             return None;
         }
