@@ -194,7 +194,7 @@ async fn parallel_appends_are_processed_in_seq_order() {
         // Let the preload run idle out, so the appends race to start a continuation.
         wait_stats(&srv, |s| s["liveRuns"] == 0).await;
         // Reading from the start before the appends: turns trim older ones.
-        let mut s = srv.out(&chat, &pat, &[("timeout-seconds", "30")]).await;
+        let mut s = srv.out(&chat, &pat, &[("timeout-seconds", "600")]).await;
         const N: usize = 12;
         let mut tasks = Vec::new();
         for i in 0..N {
@@ -451,7 +451,7 @@ async fn records_are_capped_like_an_s2_trim() {
     })
     .await;
     let pat = srv.create_token("rec", Some("/long 60")).await;
-    let mut s = srv.out("rec", &pat, &[("timeout-seconds", "30")]).await;
+    let mut s = srv.out("rec", &pat, &[("timeout-seconds", "600")]).await;
     let first = s.until_turn_complete().await;
     drop(s);
     // Read again from the start once the turn is over: only the last 16 survive.

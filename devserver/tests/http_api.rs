@@ -304,7 +304,7 @@ async fn jwt_claims_sign_working_public_tokens() {
 async fn normal_reply_streams_chunks_then_turn_complete_and_trim() {
     let srv = Srv::start().await;
     let pat = srv.create_token("chat-f", Some("hello there world")).await;
-    let mut s = srv.out("chat-f", &pat, &[("timeout-seconds", "30")]).await;
+    let mut s = srv.out("chat-f", &pat, &[("timeout-seconds", "600")]).await;
     assert_eq!(s.header("x-stream-version").as_deref(), Some("v2"));
     assert_eq!(
         s.header("content-type").as_deref(),
@@ -552,8 +552,10 @@ async fn peek_settled_closes_fast_only_when_settled() {
     // however long the peek takes.)
     let r = srv.say("chat-j", &pat, "u2", "/hold").await;
     assert_eq!(r.status, 200);
+    // The long poll outlasts the test (its reads are bounded by the hang
+    // guard): a 30 s one ran out on a loaded machine before the turn ended.
     let mut live = srv
-        .out_after("chat-j", &pat, Some(last), &[("timeout-seconds", "30")])
+        .out_after("chat-j", &pat, Some(last), &[("timeout-seconds", "600")])
         .await;
     // Wait until the turn has started streaming.
     live.until_chunk("text-delta").await;
