@@ -715,9 +715,12 @@ export const cases = {
   async callbacks_can_be_replaced_on_a_live_transport(make) {
     const t = make({ task: "t", accessToken: () => "old", sessions: { c: { publicAccessToken: "expired" } } });
     let n = 0;
+    // Each turn's end is a later `.out` record, as on a real stream (a
+    // record at or before the asked cursor is a replay and is dropped).
+    let at = 0;
     const calls = fakeFetch((u) => {
       if (isAppend(u)) return ++n === 1 ? new Response("no", { status: 401 }) : ok();
-      return sse(batch(["turn-complete"]));
+      return sse(batch(["turn-complete"], ++at));
     });
     t.setCallback("AccessToken", () => "new");
     await drain(await send(t, "c"));
@@ -757,7 +760,7 @@ export const cases = {
     let n2 = 0;
     fakeFetch((u) => {
       if (isAppend(u)) return ++n2 === 1 ? new Response("no", { status: 401 }) : ok();
-      return sse(batch(["turn-complete"]));
+      return sse(batch(["turn-complete"], ++at));
     });
     await drain(await send(t, "c"));
     eq(t.getSession("c").publicAccessToken, "new", "the kept accessToken still refreshes");
@@ -810,7 +813,9 @@ export const cases = {
 
   async an_actions_metadata_is_merged_over_client_data(make) {
     const t = make({ task: "t", accessToken: () => "p", clientData: { user: "u", plan: "free" }, sessions: { c: { publicAccessToken: "tok" } } });
-    const calls = fakeFetch((u) => (isAppend(u) ? ok() : sse(batch(["turn-complete"]))));
+    // Each turn's end is a later `.out` record, as on a real stream.
+    let at = 0;
+    const calls = fakeFetch((u) => (isAppend(u) ? ok() : sse(batch(["turn-complete"], ++at))));
     await drain(await t.sendAction("c", { type: "undo" }, { metadata: { plan: "pro" } }));
     const b = JSON.parse(calls[0].init.body);
     eq(b.payload.metadata, { user: "u", plan: "pro" }, "merged");
