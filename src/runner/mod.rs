@@ -209,6 +209,19 @@ impl Got {
     }
 }
 
+/// Where operation `op`'s I/O state is in `ios`, made if it is new. Out of
+/// line: [`Runner::io`] is instantiated for each of its callers.
+#[inline(never)]
+fn slot<H: Host>(ios: &mut Vec<(OpId, Io<H>)>, op: OpId) -> usize {
+    match ios.iter().position(|(o, _)| *o == op) {
+        Some(i) => i,
+        None => {
+            ios.push((op, Io::new()));
+            ios.len() - 1
+        }
+    }
+}
+
 /// How long an effect may take, and what it waited for (the timeout's
 /// message).
 type Deadline = (u64, &'static str);
@@ -291,13 +304,7 @@ impl<H: Host> Runner<H> {
     /// Operation `op`'s I/O state, made if it is new.
     fn io<R>(&self, op: OpId, f: impl FnOnce(&mut Io<H>) -> R) -> R {
         let mut ios = self.shared.ios.borrow_mut();
-        let i = match ios.iter().position(|(o, _)| *o == op) {
-            Some(i) => i,
-            None => {
-                ios.push((op, Io::new()));
-                ios.len() - 1
-            }
-        };
+        let i = slot(&mut ios, op);
         f(&mut ios[i].1)
     }
 
