@@ -415,6 +415,7 @@ pub fn build_package() -> Result {
             .arg(&shipped),
     )?;
     minify_boundary(&shipped, &out.join("trigger_chat_wasm.js"))?;
+    bytes_only_loader(&out.join("trigger_chat_wasm.js"))?;
     write_inline_module(&shipped, &out.join("inline.js"))?;
     build_commonjs(&root)?;
     report_sizes(&out)?;
@@ -507,6 +508,51 @@ fn minify_boundary(wasm: &Path, glue: &Path) -> Result {
         }
     }
     eprintln!("  {imports} imports and {exports} exports renamed");
+    std::fs::write(glue, js).map_err(|e| format!("{}: {e}", glue.display()))
+}
+
+/// The bindings' loader cut down to what the package's entries use: they
+/// hand `init` the module's bytes (`index.js`) or call `initSync`
+/// (`node.js`), never a URL or a `Response`, and the bindings are not
+/// exported from the package. wasm-bindgen's `--target web` loader also
+/// fetches a URL, streams a `Response` and warns about MIME types and
+/// deprecated arguments; none of it can run here, and a bundler keeps it
+/// all (0.3 KB gzip).
+fn bytes_only_loader(glue: &Path) -> Result {
+    let mut js = std::fs::read_to_string(glue).map_err(|e| format!("{}: {e}", glue.display()))?;
+    let cut = |js: &mut String, from: &str, to: &str, with: &str| -> Result {
+        let a = js
+            .find(from)
+            .ok_or_else(|| format!("{} has no `{from}`", glue.display()))?;
+        let b = a + js[a..]
+            .find(to)
+            .ok_or_else(|| format!("{} has no `{to}` after `{from}`", glue.display()))?;
+        js.replace_range(a..b, with);
+        Ok(())
+    };
+    cut(
+        &mut js,
+        "async function __wbg_load(module, imports) {",
+        "function initSync(module) {",
+        "async function __wbg_load(module, imports) {\n    \
+         // The module's bytes or a compiled module (the package never hands in\n    \
+         // a URL or a Response).\n    \
+         const instance = await WebAssembly.instantiate(module, imports);\n    \
+         return instance instanceof WebAssembly.Instance ? { instance, module } : instance;\n\
+         }\n\n",
+    )?;
+    cut(
+        &mut js,
+        "async function __wbg_init_once(module_or_path) {",
+        "export { initSync, __wbg_init as default };",
+        "async function __wbg_init_once(module_or_path) {\n    \
+         if (module_or_path !== undefined && Object.getPrototypeOf(module_or_path) === Object.prototype) {\n        \
+         ({module_or_path} = module_or_path)\n    \
+         }\n    \
+         const { instance, module } = await __wbg_load(module_or_path, __wbg_get_imports());\n    \
+         return __wbg_finalize_init(instance, module);\n\
+         }\n\n",
+    )?;
     std::fs::write(glue, js).map_err(|e| format!("{}: {e}", glue.display()))
 }
 
