@@ -185,14 +185,20 @@ fn call_method(obj: &JsValue, name: &str) -> Result<JsValue, JsValue> {
     sys::apply(&f, obj, &args)
 }
 
+/// Runs `task` on the microtask queue: one instantiation of `spawn_local`
+/// for every task.
+fn spawn(task: Task<()>) {
+    spawn_local(task);
+}
+
 /// Lets promise `p` settle with no one listening and no unhandled
 /// rejection.
 fn quietly(p: JsValue) {
     if p.has_type::<js_sys::Promise>() || prop(&p, "then").is_function() {
         let p = sys::resolve(&p);
-        spawn_local(async move {
+        spawn(Box::pin(async move {
             let _ = JsFuture::from(p).await;
-        });
+        }));
     }
 }
 
@@ -421,7 +427,7 @@ impl Host for Web {
     }
 
     fn spawn(&self, task: Task<()>) {
-        spawn_local(task);
+        spawn(task);
     }
 
     fn access_token(&self, chat_id: &str) -> Answer<Option<String>, JsValue> {
@@ -563,7 +569,7 @@ impl Host for Web {
         }
         let reader = call_method(&body, "getReader").ok()?;
         let queue = Rc::new(RefCell::new(Queue::default()));
-        spawn_local(pump(reader.clone(), queue.clone()));
+        spawn(Box::pin(pump(reader.clone(), queue.clone())));
         Some(Body(Rc::new(BodyInner {
             queue,
             reader,
