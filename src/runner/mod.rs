@@ -165,7 +165,9 @@ enum Got {
 }
 
 impl Got {
-    fn as_outcome(&self) -> Outcome<'_> {
+    /// The outcome for the engine; a failure's error is moved out (the
+    /// effect's result is handed over once).
+    fn as_outcome(&mut self) -> Outcome<'_> {
         match self {
             Got::Token(t) => Outcome::Token(t.as_deref()),
             Got::Started(s) => Outcome::Started {
@@ -201,7 +203,7 @@ impl Got {
             Got::Bytes(b) => Outcome::Bytes(b),
             Got::Eof => Outcome::Eof,
             Got::Stall => Outcome::Stall,
-            Got::Failed(e) => Outcome::Failed(e.clone()),
+            Got::Failed(e) => Outcome::Failed(core::mem::replace(e, Error::Aborted)),
             Got::Interrupted => Outcome::Interrupted,
             Got::Slept => Outcome::Slept,
             Got::Woken => Outcome::Woken,
@@ -665,7 +667,7 @@ impl<H: Host> Runner<H> {
                 (if connects { io.body.take() } else { None }, io.cut)
             });
             drop(body);
-            let got = if cut {
+            let mut got = if cut {
                 Got::Interrupted
             } else {
                 let (task, deadline) = self.task(op, effect);
