@@ -224,6 +224,14 @@ fn slot<H: Host>(ios: &mut Vec<(OpId, Io<H>)>, op: OpId) -> usize {
     }
 }
 
+/// Which request [`Runner::request`] makes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Append,
+    Connect,
+    HeadStart,
+}
+
 /// How long an effect may take, and what it waited for (the timeout's
 /// message).
 type Deadline = (u64, &'static str);
@@ -456,67 +464,78 @@ impl<H: Host> Runner<H> {
         }
     }
 
-    async fn append(self, op: OpId, chat_id: String, headers: String, body: String) -> Got {
-        let session = Some((Endpoint::In, chat_id.as_str()));
-        let r = match self.fetch(op, session, "", &headers, Some(&body)).await {
+    /// An append to the chat's session (`Kind::Append`), a connect to its
+    /// stream (`Kind::Connect`) or a post to the head-start route
+    /// (`Kind::HeadStart`, `target` its URL; otherwise the chat id). One
+    /// body for the three: each was its own state machine with its own drop
+    /// glue.
+    async fn request(
+        self,
+        op: OpId,
+        kind: Kind,
+        target: String,
+        headers: String,
+        body: Option<String>,
+    ) -> Got {
+        let (session, url) = match kind {
+            Kind::Append => (Some((Endpoint::In, target.as_str())), ""),
+            Kind::Connect => (Some((Endpoint::Out, target.as_str())), ""),
+            Kind::HeadStart => (None, target.as_str()),
+        };
+        let r = match self
+            .fetch(op, session, url, &headers, body.as_deref())
+            .await
+        {
             Ok(r) => r,
             Err(got) => return got,
         };
         let host = &self.shared.host;
         let status = host.status(&r);
-        let ratelimit_reset = host.header(&r, "x-ratelimit-reset");
-        let retry_after = host.header(&r, "retry-after");
-        let body = host.text(r).await;
-        Got::Response {
-            status,
-            body,
-            ratelimit_reset,
-            retry_after,
-        }
-    }
-
-    async fn connect(self, op: OpId, chat_id: String, headers: String) -> Got {
-        let session = Some((Endpoint::Out, chat_id.as_str()));
-        let r = match self.fetch(op, session, "", &headers, None).await {
-            Ok(r) => r,
-            Err(got) => return got,
+        let ok = (200..300).contains(&status);
+        // The headers each kind reads, before the body is taken.
+        let (first, second) = match kind {
+            Kind::Append => ("x-ratelimit-reset", Some("retry-after")),
+            Kind::Connect => ("X-Session-Settled", None),
+            Kind::HeadStart => (
+                "X-Trigger-Chat-Access-Token",
+                Some("X-Trigger-Chat-Pending-Version"),
+            ),
         };
-        let host = &self.shared.host;
-        let status = host.status(&r);
-        let settled = host.header(&r, "X-Session-Settled").as_deref() == Some("true");
-        if (200..300).contains(&status) {
-            let none = Error::Network("the stream response has no body".into());
-            if let Some(got) = self.keep_body(op, r, none) {
-                return got;
+        let first = host.header(&r, first);
+        let second = second.and_then(|name| host.header(&r, name));
+        let mut text = String::new();
+        match kind {
+            Kind::Append => text = host.text(r).await,
+            Kind::HeadStart if !ok => text = host.text(r).await,
+            _ if ok => {
+                let none = if kind == Kind::Connect {
+                    Error::Network("the stream response has no body".into())
+                } else {
+                    Error::Protocol("the headStart route answered with no body".into())
+                };
+                if let Some(got) = self.keep_body(op, r, none) {
+                    return got;
+                }
             }
+            _ => drop(r),
         }
-        Got::Connected { status, settled }
-    }
-
-    async fn head_start(self, op: OpId, url: String, headers: String, body: String) -> Got {
-        let r = match self.fetch(op, None, &url, &headers, Some(&body)).await {
-            Ok(r) => r,
-            Err(got) => return got,
-        };
-        let host = &self.shared.host;
-        let status = host.status(&r);
-        let token = host.header(&r, "X-Trigger-Chat-Access-Token");
-        let pending_version =
-            host.header(&r, "X-Trigger-Chat-Pending-Version").as_deref() == Some("1");
-        let mut error_body = String::new();
-        if (200..300).contains(&status) {
-            let none = Error::Protocol("the headStart route answered with no body".into());
-            if let Some(got) = self.keep_body(op, r, none) {
-                return got;
-            }
-        } else {
-            error_body = host.text(r).await;
-        }
-        Got::HeadStarted {
-            status,
-            token,
-            pending_version,
-            error_body,
+        match kind {
+            Kind::Append => Got::Response {
+                status,
+                body: text,
+                ratelimit_reset: first,
+                retry_after: second,
+            },
+            Kind::Connect => Got::Connected {
+                status,
+                settled: first.as_deref() == Some("true"),
+            },
+            Kind::HeadStart => Got::HeadStarted {
+                status,
+                token: first,
+                pending_version: second.as_deref() == Some("1"),
+                error_body: text,
+            },
         }
     }
 
@@ -596,21 +615,21 @@ impl<H: Host> Runner<H> {
                 body,
             } => {
                 let what = "the append to the chat's session (30 s)";
-                let task = me.append(op, chat_id, headers, body);
+                let task = me.request(op, Kind::Append, chat_id, headers, Some(body));
                 (Box::pin(task), Some((REQUEST_DEADLINE_MS, what)))
             }
             Effect::Connect {
                 chat_id, headers, ..
             } => {
                 let what = "the chat's stream to answer (30 s)";
-                let task = me.connect(op, chat_id, headers);
+                let task = me.request(op, Kind::Connect, chat_id, headers, None);
                 (Box::pin(task), Some((REQUEST_DEADLINE_MS, what)))
             }
             Effect::HeadStart {
                 url, headers, body, ..
             } => {
                 let what = "the headStart route to answer (30 s)";
-                let task = me.head_start(op, url, headers, body);
+                let task = me.request(op, Kind::HeadStart, url, headers, Some(body));
                 (Box::pin(task), Some((REQUEST_DEADLINE_MS, what)))
             }
             Effect::Read { stall_ms } => (Box::pin(me.read_body(op, stall_ms)), None),
