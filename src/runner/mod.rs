@@ -413,17 +413,19 @@ impl<H: Host> Runner<H> {
         })
     }
 
-    /// Sends `request`; its response, or the outcome that ends the effect.
-    /// `session` is the chat's endpoint for a session request (its URL
-    /// built here), `None` for the head-start route's (`url` given).
-    async fn fetch(
+    /// Sends a request; the host's answer to await, or the outcome that
+    /// ends the effect. `session` is the chat's endpoint for a session
+    /// request (its URL built here), `None` for the head-start route's
+    /// (`url` given). Not `async`: the answer is awaited in
+    /// [`Runner::request`]'s own state machine.
+    fn send_request(
         &self,
         op: OpId,
         session: Option<(Endpoint, &str)>,
         url: &str,
         headers: &str,
         body: Option<&str>,
-    ) -> Result<H::Response, Got> {
+    ) -> Result<Answer<H::Response, H::Value>, Got> {
         let host = &self.shared.host;
         let built;
         let url = match session {
@@ -436,20 +438,12 @@ impl<H: Host> Runner<H> {
             },
             None => url,
         };
-        let request = Request {
+        Ok(host.fetch(&Request {
             url,
             headers,
             body,
             session,
-        };
-        match host.fetch(&request).await {
-            Ok(r) => Ok(r),
-            // An abort that was not the runner's: for a session request,
-            // the app's `fetch` gave up (a network failure); the head-start
-            // route's is the effect's own.
-            Err(Failure::Aborted) if session.is_none() => Err(Got::Interrupted),
-            Err(f) => Err(self.failure(op, f, Error::Network("the request was aborted".into()))),
-        }
+        }))
     }
 
     /// Keeps the body of response `r` for the reads that follow; `none`
@@ -482,12 +476,17 @@ impl<H: Host> Runner<H> {
             Kind::Connect => (Some((Endpoint::Out, target.as_str())), ""),
             Kind::HeadStart => (None, target.as_str()),
         };
-        let r = match self
-            .fetch(op, session, url, &headers, body.as_deref())
-            .await
-        {
-            Ok(r) => r,
+        let sent = match self.send_request(op, session, url, &headers, body.as_deref()) {
+            Ok(sent) => sent,
             Err(got) => return got,
+        };
+        let r = match sent.await {
+            Ok(r) => r,
+            // An abort that was not the runner's: for a session request,
+            // the app's `fetch` gave up (a network failure); the head-start
+            // route's is the effect's own.
+            Err(Failure::Aborted) if session.is_none() => return Got::Interrupted,
+            Err(f) => return self.failure(op, f, Error::Network("the request was aborted".into())),
         };
         let host = &self.shared.host;
         let status = host.status(&r);
