@@ -575,8 +575,10 @@ impl<H: Host> Runner<H> {
         }
     }
 
-    async fn park(self, op: OpId) -> Got {
-        poll_fn(|cx| {
+    /// Waits for a wake of operation `op` (a plain `poll_fn`: no state
+    /// machine around it).
+    fn park(self, op: OpId) -> impl core::future::Future<Output = Got> {
+        poll_fn(move |cx| {
             self.io(op, |io| {
                 if io.woken {
                     Poll::Ready(Got::Woken)
@@ -586,7 +588,6 @@ impl<H: Host> Runner<H> {
                 }
             })
         })
-        .await
     }
 
     /// The task that performs `effect`, and its deadline.
@@ -633,14 +634,9 @@ impl<H: Host> Runner<H> {
             }
             Effect::Read { stall_ms } => (Box::pin(me.read_body(op, stall_ms)), None),
             Effect::Sleep { ms } => {
-                let sleep = host.sleep(ms);
-                (
-                    Box::pin(async move {
-                        sleep.await;
-                        Got::Slept
-                    }),
-                    None,
-                )
+                let mut sleep = host.sleep(ms);
+                let task = poll_fn(move |cx| sleep.as_mut().poll(cx).map(|()| Got::Slept));
+                (Box::pin(task), None)
             }
             Effect::Park => (Box::pin(me.park(op)), None),
             Effect::Chunks(_) | Effect::Done(_) => {
