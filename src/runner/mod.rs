@@ -538,41 +538,57 @@ impl<H: Host> Runner<H> {
         }
     }
 
-    async fn read_body(self, op: OpId, stall_ms: u64) -> Got {
-        let Some(body) = self.io(op, |io| io.body.take()) else {
-            return Got::Failed(Error::Network("the connection is gone".into()));
-        };
+    /// The next bytes of operation `op`'s body, raced against its stall
+    /// timer: one `poll_fn` that owns the body, the read and the timer (no
+    /// state machine around it). The body is taken when the task is made,
+    /// right before its first poll.
+    fn read_body(self, op: OpId, stall_ms: u64) -> impl core::future::Future<Output = Got> {
+        let mut body = self.io(op, |io| io.body.take());
         let host = &self.shared.host;
-        let mut read = host.read(&body);
-        let mut stall = host.sleep(stall_ms);
-        let got = poll_fn(|cx| {
-            if let Poll::Ready(r) = read.as_mut().poll(cx) {
-                return Poll::Ready(Some(r));
-            }
-            stall.as_mut().poll(cx).map(|()| None)
+        let mut pending = body.as_ref().map(|b| (host.read(b), host.sleep(stall_ms)));
+        poll_fn(move |cx| {
+            let Some((read, stall)) = pending.as_mut() else {
+                return Poll::Ready(Got::Failed(Error::Network("the connection is gone".into())));
+            };
+            let got = if let Poll::Ready(r) = read.as_mut().poll(cx) {
+                Some(r)
+            } else if stall.as_mut().poll(cx).is_ready() {
+                None
+            } else {
+                return Poll::Pending;
+            };
+            pending = None;
+            let keep = |body: Option<H::Body>| {
+                drop(self.io(op, |io| core::mem::replace(&mut io.body, body)))
+            };
+            Poll::Ready(match got {
+                Some(Ok(Some(bytes))) => {
+                    keep(body.take());
+                    Got::Bytes(bytes)
+                }
+                Some(Ok(None)) => {
+                    drop(body.take());
+                    Got::Eof
+                }
+                Some(Err(Failure::Aborted)) => {
+                    drop(body.take());
+                    Got::Failed(Error::Network("the connection was aborted".into()))
+                }
+                Some(Err(
+                    Failure::Network(m)
+                    | Failure::Protocol(m)
+                    | Failure::Misuse(m)
+                    | Failure::Thrown { message: m, .. },
+                )) => {
+                    drop(body.take());
+                    Got::Failed(Error::Network(m))
+                }
+                None => {
+                    keep(body.take());
+                    Got::Stall
+                }
+            })
         })
-        .await;
-        drop(read);
-        match got {
-            Some(Ok(Some(bytes))) => {
-                drop(self.io(op, |io| io.body.replace(body)));
-                Got::Bytes(bytes)
-            }
-            Some(Ok(None)) => Got::Eof,
-            Some(Err(Failure::Aborted)) => {
-                Got::Failed(Error::Network("the connection was aborted".into()))
-            }
-            Some(Err(
-                Failure::Network(m)
-                | Failure::Protocol(m)
-                | Failure::Misuse(m)
-                | Failure::Thrown { message: m, .. },
-            )) => Got::Failed(Error::Network(m)),
-            None => {
-                drop(self.io(op, |io| io.body.replace(body)));
-                Got::Stall
-            }
-        }
     }
 
     /// Waits for a wake of operation `op` (a plain `poll_fn`: no state
