@@ -336,13 +336,13 @@ fn fetch_failure(e: JsValue) -> Failure<JsValue> {
 
 /// The app's callback `f` called with `arg`, raced by the runner.
 fn call_app(f: &JsValue, arg: &JsValue) -> Task<Result<JsValue, Failure<JsValue>>> {
-    let p = call_promise(f, &[arg]);
-    Box::pin(async move {
-        JsFuture::from(p).await.map_err(|e| Failure::Thrown {
+    let mut p = JsFuture::from(call_promise(f, &[arg]));
+    Box::pin(poll_fn(move |cx| {
+        Pin::new(&mut p).poll(cx).map_err(|e| Failure::Thrown {
             message: describe(&e),
             value: e,
         })
-    })
+    }))
 }
 
 /// Looks `chat_id` up in a per-chat list.
