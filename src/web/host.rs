@@ -434,8 +434,10 @@ impl Host for Web {
         let f = self.0.callbacks.borrow().access_token.clone();
         let arg = object();
         set(&arg, "chatId", &chat_id.into());
-        let call = call_app(&f, &arg);
-        Box::pin(async move { call.await.map(|v| v.as_string()) })
+        let mut call = call_app(&f, &arg);
+        Box::pin(poll_fn(move |cx| {
+            call.as_mut().poll(cx).map(|r| r.map(|v| v.as_string()))
+        }))
     }
 
     fn start_session(&self, chat_id: &str) -> Answer<Started, JsValue> {
@@ -451,14 +453,15 @@ impl Host for Web {
         set(&arg, "taskId", &self.0.task.as_str().into());
         set(&arg, "chatId", &chat_id.into());
         set(&arg, "clientData", &if absent(&cd) { object() } else { cd });
-        let call = call_app(&f, &arg);
-        Box::pin(async move {
-            let v = call.await?;
-            Ok(Started {
-                token: prop(&v, "publicAccessToken").as_string(),
-                pending_version: prop(&v, "pendingVersion") == JsValue::TRUE,
+        let mut call = call_app(&f, &arg);
+        Box::pin(poll_fn(move |cx| {
+            call.as_mut().poll(cx).map(|r| {
+                r.map(|v| Started {
+                    token: prop(&v, "publicAccessToken").as_string(),
+                    pending_version: prop(&v, "pendingVersion") == JsValue::TRUE,
+                })
             })
-        })
+        }))
     }
 
     fn base_url(&self, endpoint: Endpoint, chat_id: &str) -> Result<String, Failure<JsValue>> {
