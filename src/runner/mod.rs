@@ -165,7 +165,9 @@ enum Got {
 }
 
 impl Got {
-    fn as_outcome(&self) -> Outcome<'_> {
+    /// The outcome for the engine; a failure's error is moved out (the
+    /// effect's result is handed over once).
+    fn as_outcome(&mut self) -> Outcome<'_> {
         match self {
             Got::Token(t) => Outcome::Token(t.as_deref()),
             Got::Started(s) => Outcome::Started {
@@ -201,12 +203,33 @@ impl Got {
             Got::Bytes(b) => Outcome::Bytes(b),
             Got::Eof => Outcome::Eof,
             Got::Stall => Outcome::Stall,
-            Got::Failed(e) => Outcome::Failed(e.clone()),
+            Got::Failed(e) => Outcome::Failed(core::mem::replace(e, Error::Aborted)),
             Got::Interrupted => Outcome::Interrupted,
             Got::Slept => Outcome::Slept,
             Got::Woken => Outcome::Woken,
         }
     }
+}
+
+/// Where operation `op`'s I/O state is in `ios`, made if it is new. Out of
+/// line: [`Runner::io`] is instantiated for each of its callers.
+#[inline(never)]
+fn slot<H: Host>(ios: &mut Vec<(OpId, Io<H>)>, op: OpId) -> usize {
+    match ios.iter().position(|(o, _)| *o == op) {
+        Some(i) => i,
+        None => {
+            ios.push((op, Io::new()));
+            ios.len() - 1
+        }
+    }
+}
+
+/// Which request [`Runner::request`] makes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Append,
+    Connect,
+    HeadStart,
 }
 
 /// How long an effect may take, and what it waited for (the timeout's
@@ -291,13 +314,7 @@ impl<H: Host> Runner<H> {
     /// Operation `op`'s I/O state, made if it is new.
     fn io<R>(&self, op: OpId, f: impl FnOnce(&mut Io<H>) -> R) -> R {
         let mut ios = self.shared.ios.borrow_mut();
-        let i = match ios.iter().position(|(o, _)| *o == op) {
-            Some(i) => i,
-            None => {
-                ios.push((op, Io::new()));
-                ios.len() - 1
-            }
-        };
+        let i = slot(&mut ios, op);
         f(&mut ios[i].1)
     }
 
@@ -396,17 +413,19 @@ impl<H: Host> Runner<H> {
         })
     }
 
-    /// Sends `request`; its response, or the outcome that ends the effect.
-    /// `session` is the chat's endpoint for a session request (its URL
-    /// built here), `None` for the head-start route's (`url` given).
-    async fn fetch(
+    /// Sends a request; the host's answer to await, or the outcome that
+    /// ends the effect. `session` is the chat's endpoint for a session
+    /// request (its URL built here), `None` for the head-start route's
+    /// (`url` given). Not `async`: the answer is awaited in
+    /// [`Runner::request`]'s own state machine.
+    fn send_request(
         &self,
         op: OpId,
         session: Option<(Endpoint, &str)>,
         url: &str,
         headers: &str,
         body: Option<&str>,
-    ) -> Result<H::Response, Got> {
+    ) -> Result<Answer<H::Response, H::Value>, Got> {
         let host = &self.shared.host;
         let built;
         let url = match session {
@@ -419,20 +438,12 @@ impl<H: Host> Runner<H> {
             },
             None => url,
         };
-        let request = Request {
+        Ok(host.fetch(&Request {
             url,
             headers,
             body,
             session,
-        };
-        match host.fetch(&request).await {
-            Ok(r) => Ok(r),
-            // An abort that was not the runner's: for a session request,
-            // the app's `fetch` gave up (a network failure); the head-start
-            // route's is the effect's own.
-            Err(Failure::Aborted) if session.is_none() => Err(Got::Interrupted),
-            Err(f) => Err(self.failure(op, f, Error::Network("the request was aborted".into()))),
-        }
+        }))
     }
 
     /// Keeps the body of response `r` for the reads that follow; `none`
@@ -447,109 +458,143 @@ impl<H: Host> Runner<H> {
         }
     }
 
-    async fn append(self, op: OpId, chat_id: String, headers: String, body: String) -> Got {
-        let session = Some((Endpoint::In, chat_id.as_str()));
-        let r = match self.fetch(op, session, "", &headers, Some(&body)).await {
-            Ok(r) => r,
+    /// An append to the chat's session (`Kind::Append`), a connect to its
+    /// stream (`Kind::Connect`) or a post to the head-start route
+    /// (`Kind::HeadStart`, `target` its URL; otherwise the chat id). One
+    /// body for the three: each was its own state machine with its own drop
+    /// glue.
+    async fn request(
+        self,
+        op: OpId,
+        kind: Kind,
+        target: String,
+        headers: String,
+        body: Option<String>,
+    ) -> Got {
+        let (session, url) = match kind {
+            Kind::Append => (Some((Endpoint::In, target.as_str())), ""),
+            Kind::Connect => (Some((Endpoint::Out, target.as_str())), ""),
+            Kind::HeadStart => (None, target.as_str()),
+        };
+        let sent = match self.send_request(op, session, url, &headers, body.as_deref()) {
+            Ok(sent) => sent,
             Err(got) => return got,
+        };
+        let r = match sent.await {
+            Ok(r) => r,
+            // An abort that was not the runner's: for a session request,
+            // the app's `fetch` gave up (a network failure); the head-start
+            // route's is the effect's own.
+            Err(Failure::Aborted) if session.is_none() => return Got::Interrupted,
+            Err(f) => return self.failure(op, f, Error::Network("the request was aborted".into())),
         };
         let host = &self.shared.host;
         let status = host.status(&r);
-        let ratelimit_reset = host.header(&r, "x-ratelimit-reset");
-        let retry_after = host.header(&r, "retry-after");
-        let body = host.text(r).await;
-        Got::Response {
-            status,
-            body,
-            ratelimit_reset,
-            retry_after,
+        let ok = (200..300).contains(&status);
+        // The headers each kind reads, before the body is taken.
+        let (first, second) = match kind {
+            Kind::Append => ("x-ratelimit-reset", Some("retry-after")),
+            Kind::Connect => ("X-Session-Settled", None),
+            Kind::HeadStart => (
+                "X-Trigger-Chat-Access-Token",
+                Some("X-Trigger-Chat-Pending-Version"),
+            ),
+        };
+        let first = host.header(&r, first);
+        let second = second.and_then(|name| host.header(&r, name));
+        let mut text = String::new();
+        match kind {
+            Kind::Append => text = host.text(r).await,
+            Kind::HeadStart if !ok => text = host.text(r).await,
+            _ if ok => {
+                let none = if kind == Kind::Connect {
+                    Error::Network("the stream response has no body".into())
+                } else {
+                    Error::Protocol("the headStart route answered with no body".into())
+                };
+                if let Some(got) = self.keep_body(op, r, none) {
+                    return got;
+                }
+            }
+            _ => drop(r),
+        }
+        match kind {
+            Kind::Append => Got::Response {
+                status,
+                body: text,
+                ratelimit_reset: first,
+                retry_after: second,
+            },
+            Kind::Connect => Got::Connected {
+                status,
+                settled: first.as_deref() == Some("true"),
+            },
+            Kind::HeadStart => Got::HeadStarted {
+                status,
+                token: first,
+                pending_version: second.as_deref() == Some("1"),
+                error_body: text,
+            },
         }
     }
 
-    async fn connect(self, op: OpId, chat_id: String, headers: String) -> Got {
-        let session = Some((Endpoint::Out, chat_id.as_str()));
-        let r = match self.fetch(op, session, "", &headers, None).await {
-            Ok(r) => r,
-            Err(got) => return got,
-        };
+    /// The next bytes of operation `op`'s body, raced against its stall
+    /// timer: one `poll_fn` that owns the body, the read and the timer (no
+    /// state machine around it). The body is taken when the task is made,
+    /// right before its first poll.
+    fn read_body(self, op: OpId, stall_ms: u64) -> impl core::future::Future<Output = Got> {
+        let mut body = self.io(op, |io| io.body.take());
         let host = &self.shared.host;
-        let status = host.status(&r);
-        let settled = host.header(&r, "X-Session-Settled").as_deref() == Some("true");
-        if (200..300).contains(&status) {
-            let none = Error::Network("the stream response has no body".into());
-            if let Some(got) = self.keep_body(op, r, none) {
-                return got;
-            }
-        }
-        Got::Connected { status, settled }
-    }
-
-    async fn head_start(self, op: OpId, url: String, headers: String, body: String) -> Got {
-        let r = match self.fetch(op, None, &url, &headers, Some(&body)).await {
-            Ok(r) => r,
-            Err(got) => return got,
-        };
-        let host = &self.shared.host;
-        let status = host.status(&r);
-        let token = host.header(&r, "X-Trigger-Chat-Access-Token");
-        let pending_version =
-            host.header(&r, "X-Trigger-Chat-Pending-Version").as_deref() == Some("1");
-        let mut error_body = String::new();
-        if (200..300).contains(&status) {
-            let none = Error::Protocol("the headStart route answered with no body".into());
-            if let Some(got) = self.keep_body(op, r, none) {
-                return got;
-            }
-        } else {
-            error_body = host.text(r).await;
-        }
-        Got::HeadStarted {
-            status,
-            token,
-            pending_version,
-            error_body,
-        }
-    }
-
-    async fn read_body(self, op: OpId, stall_ms: u64) -> Got {
-        let Some(body) = self.io(op, |io| io.body.take()) else {
-            return Got::Failed(Error::Network("the connection is gone".into()));
-        };
-        let host = &self.shared.host;
-        let mut read = host.read(&body);
-        let mut stall = host.sleep(stall_ms);
-        let got = poll_fn(|cx| {
-            if let Poll::Ready(r) = read.as_mut().poll(cx) {
-                return Poll::Ready(Some(r));
-            }
-            stall.as_mut().poll(cx).map(|()| None)
+        let mut pending = body.as_ref().map(|b| (host.read(b), host.sleep(stall_ms)));
+        poll_fn(move |cx| {
+            let Some((read, stall)) = pending.as_mut() else {
+                return Poll::Ready(Got::Failed(Error::Network("the connection is gone".into())));
+            };
+            let got = if let Poll::Ready(r) = read.as_mut().poll(cx) {
+                Some(r)
+            } else if stall.as_mut().poll(cx).is_ready() {
+                None
+            } else {
+                return Poll::Pending;
+            };
+            pending = None;
+            let keep = |body: Option<H::Body>| {
+                drop(self.io(op, |io| core::mem::replace(&mut io.body, body)))
+            };
+            Poll::Ready(match got {
+                Some(Ok(Some(bytes))) => {
+                    keep(body.take());
+                    Got::Bytes(bytes)
+                }
+                Some(Ok(None)) => {
+                    drop(body.take());
+                    Got::Eof
+                }
+                Some(Err(Failure::Aborted)) => {
+                    drop(body.take());
+                    Got::Failed(Error::Network("the connection was aborted".into()))
+                }
+                Some(Err(
+                    Failure::Network(m)
+                    | Failure::Protocol(m)
+                    | Failure::Misuse(m)
+                    | Failure::Thrown { message: m, .. },
+                )) => {
+                    drop(body.take());
+                    Got::Failed(Error::Network(m))
+                }
+                None => {
+                    keep(body.take());
+                    Got::Stall
+                }
+            })
         })
-        .await;
-        drop(read);
-        match got {
-            Some(Ok(Some(bytes))) => {
-                drop(self.io(op, |io| io.body.replace(body)));
-                Got::Bytes(bytes)
-            }
-            Some(Ok(None)) => Got::Eof,
-            Some(Err(Failure::Aborted)) => {
-                Got::Failed(Error::Network("the connection was aborted".into()))
-            }
-            Some(Err(
-                Failure::Network(m)
-                | Failure::Protocol(m)
-                | Failure::Misuse(m)
-                | Failure::Thrown { message: m, .. },
-            )) => Got::Failed(Error::Network(m)),
-            None => {
-                drop(self.io(op, |io| io.body.replace(body)));
-                Got::Stall
-            }
-        }
     }
 
-    async fn park(self, op: OpId) -> Got {
-        poll_fn(|cx| {
+    /// Waits for a wake of operation `op` (a plain `poll_fn`: no state
+    /// machine around it).
+    fn park(self, op: OpId) -> impl core::future::Future<Output = Got> {
+        poll_fn(move |cx| {
             self.io(op, |io| {
                 if io.woken {
                     Poll::Ready(Got::Woken)
@@ -559,7 +604,6 @@ impl<H: Host> Runner<H> {
                 }
             })
         })
-        .await
     }
 
     /// The task that performs `effect`, and its deadline.
@@ -587,33 +631,28 @@ impl<H: Host> Runner<H> {
                 body,
             } => {
                 let what = "the append to the chat's session (30 s)";
-                let task = me.append(op, chat_id, headers, body);
+                let task = me.request(op, Kind::Append, chat_id, headers, Some(body));
                 (Box::pin(task), Some((REQUEST_DEADLINE_MS, what)))
             }
             Effect::Connect {
                 chat_id, headers, ..
             } => {
                 let what = "the chat's stream to answer (30 s)";
-                let task = me.connect(op, chat_id, headers);
+                let task = me.request(op, Kind::Connect, chat_id, headers, None);
                 (Box::pin(task), Some((REQUEST_DEADLINE_MS, what)))
             }
             Effect::HeadStart {
                 url, headers, body, ..
             } => {
                 let what = "the headStart route to answer (30 s)";
-                let task = me.head_start(op, url, headers, body);
+                let task = me.request(op, Kind::HeadStart, url, headers, Some(body));
                 (Box::pin(task), Some((REQUEST_DEADLINE_MS, what)))
             }
             Effect::Read { stall_ms } => (Box::pin(me.read_body(op, stall_ms)), None),
             Effect::Sleep { ms } => {
-                let sleep = host.sleep(ms);
-                (
-                    Box::pin(async move {
-                        sleep.await;
-                        Got::Slept
-                    }),
-                    None,
-                )
+                let mut sleep = host.sleep(ms);
+                let task = poll_fn(move |cx| sleep.as_mut().poll(cx).map(|()| Got::Slept));
+                (Box::pin(task), None)
             }
             Effect::Park => (Box::pin(me.park(op)), None),
             Effect::Chunks(_) | Effect::Done(_) => {
@@ -658,7 +697,7 @@ impl<H: Host> Runner<H> {
                 (if connects { io.body.take() } else { None }, io.cut)
             });
             drop(body);
-            let got = if cut {
+            let mut got = if cut {
                 Got::Interrupted
             } else {
                 let (task, deadline) = self.task(op, effect);

@@ -34,11 +34,16 @@ struct Listener {
 
 impl Listener {
     fn new(target: &JsValue, kind: &'static str, f: impl FnMut(JsValue) + 'static) -> Option<Self> {
+        Self::boxed(target, kind, Box::new(f))
+    }
+
+    /// One copy of the body for every kind of callback.
+    fn boxed(target: &JsValue, kind: &'static str, f: Box<dyn FnMut(JsValue)>) -> Option<Self> {
         if !prop(target, "addEventListener").is_function() {
             return None;
         }
         let target: EventTarget = target.clone().unchecked_into();
-        let f = Closure::<dyn FnMut(JsValue)>::new(f);
+        let f = Closure::<dyn FnMut(JsValue)>::wrap(f);
         target
             .add_event_listener_with_callback(kind, f.as_ref().unchecked_ref())
             .ok()?;

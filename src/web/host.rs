@@ -185,14 +185,20 @@ fn call_method(obj: &JsValue, name: &str) -> Result<JsValue, JsValue> {
     sys::apply(&f, obj, &args)
 }
 
+/// Runs `task` on the microtask queue: one instantiation of `spawn_local`
+/// for every task.
+fn spawn(task: Task<()>) {
+    spawn_local(task);
+}
+
 /// Lets promise `p` settle with no one listening and no unhandled
 /// rejection.
 fn quietly(p: JsValue) {
     if p.has_type::<js_sys::Promise>() || prop(&p, "then").is_function() {
         let p = sys::resolve(&p);
-        spawn_local(async move {
+        spawn(Box::pin(async move {
             let _ = JsFuture::from(p).await;
-        });
+        }));
     }
 }
 
@@ -330,13 +336,13 @@ fn fetch_failure(e: JsValue) -> Failure<JsValue> {
 
 /// The app's callback `f` called with `arg`, raced by the runner.
 fn call_app(f: &JsValue, arg: &JsValue) -> Task<Result<JsValue, Failure<JsValue>>> {
-    let p = call_promise(f, &[arg]);
-    Box::pin(async move {
-        JsFuture::from(p).await.map_err(|e| Failure::Thrown {
+    let mut p = JsFuture::from(call_promise(f, &[arg]));
+    Box::pin(poll_fn(move |cx| {
+        Pin::new(&mut p).poll(cx).map_err(|e| Failure::Thrown {
             message: describe(&e),
             value: e,
         })
-    })
+    }))
 }
 
 /// Looks `chat_id` up in a per-chat list.
@@ -421,15 +427,17 @@ impl Host for Web {
     }
 
     fn spawn(&self, task: Task<()>) {
-        spawn_local(task);
+        spawn(task);
     }
 
     fn access_token(&self, chat_id: &str) -> Answer<Option<String>, JsValue> {
         let f = self.0.callbacks.borrow().access_token.clone();
         let arg = object();
         set(&arg, "chatId", &chat_id.into());
-        let call = call_app(&f, &arg);
-        Box::pin(async move { call.await.map(|v| v.as_string()) })
+        let mut call = call_app(&f, &arg);
+        Box::pin(poll_fn(move |cx| {
+            call.as_mut().poll(cx).map(|r| r.map(|v| v.as_string()))
+        }))
     }
 
     fn start_session(&self, chat_id: &str) -> Answer<Started, JsValue> {
@@ -445,14 +453,15 @@ impl Host for Web {
         set(&arg, "taskId", &self.0.task.as_str().into());
         set(&arg, "chatId", &chat_id.into());
         set(&arg, "clientData", &if absent(&cd) { object() } else { cd });
-        let call = call_app(&f, &arg);
-        Box::pin(async move {
-            let v = call.await?;
-            Ok(Started {
-                token: prop(&v, "publicAccessToken").as_string(),
-                pending_version: prop(&v, "pendingVersion") == JsValue::TRUE,
+        let mut call = call_app(&f, &arg);
+        Box::pin(poll_fn(move |cx| {
+            call.as_mut().poll(cx).map(|r| {
+                r.map(|v| Started {
+                    token: prop(&v, "publicAccessToken").as_string(),
+                    pending_version: prop(&v, "pendingVersion") == JsValue::TRUE,
+                })
             })
-        })
+        }))
     }
 
     fn base_url(&self, endpoint: Endpoint, chat_id: &str) -> Result<String, Failure<JsValue>> {
@@ -563,7 +572,7 @@ impl Host for Web {
         }
         let reader = call_method(&body, "getReader").ok()?;
         let queue = Rc::new(RefCell::new(Queue::default()));
-        spawn_local(pump(reader.clone(), queue.clone()));
+        spawn(Box::pin(pump(reader.clone(), queue.clone())));
         Some(Body(Rc::new(BodyInner {
             queue,
             reader,
