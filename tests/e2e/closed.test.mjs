@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
-import { assertNoError, assistantTexts, eventually, openChat, send, waitForReplies, withEnv } from "./lib/chat.mjs";
+import {
+  assertNoError,
+  assistantTexts,
+  eventually,
+  openChat,
+  send,
+  test,
+  waitForReplies,
+  withEnv,
+} from "./lib/chat.mjs";
 
 // `/close <reason>` makes the scripted agent close the session as its turn
 // ends (`chat.close()`): the page says so, takes no more messages, and still
@@ -14,10 +22,10 @@ test("a chat the agent closes says so, takes no more messages, and stays closed 
     assert.deepEqual(await assistantTexts(page), ["Closing this chat: all done"]);
 
     const closedUi = async () => {
-      const banner = page.getByTestId("closed-banner");
+      const banner = page.byTestId("closed-banner");
       await banner.waitFor();
       assert.match(await banner.innerText(), /closed: all done/);
-      assert.equal(await page.getByTestId("composer-input").isDisabled(), true, "the input is disabled");
+      assert.equal(await page.byTestId("composer-input").isDisabled(), true, "the input is disabled");
     };
     await closedUi();
 
@@ -28,7 +36,7 @@ test("a chat the agent closes says so, takes no more messages, and stays closed 
     }, "the closed state to be stored");
 
     await page.reload();
-    await page.getByTestId("chat").waitFor();
+    await page.byTestId("chat").waitFor();
     await closedUi();
     assert.deepEqual(await assistantTexts(page), ["Closing this chat: all done"]);
     await assertNoError(page);

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import {
   assertNoError,
   openChat,
   send,
+  test,
   transcript,
   waitForAssistantText,
   waitForFunction,
@@ -11,7 +11,7 @@ import {
   withEnv,
 } from "./lib/chat.mjs";
 
-const readOnly = (page) => page.getByTestId("chat").getAttribute("data-readonly");
+const readOnly = (page) => page.byTestId("chat").attr("data-readonly");
 
 test("a second tab on the same chat is read-only until the first tab's reply finishes", async (t) => {
   await withEnv(t, { args: ["--chunk-delay-ms", "40"] }, async ({ browser, url }) => {
@@ -34,8 +34,8 @@ test("a second tab on the same chat is read-only until the first tab's reply fin
       undefined,
       "tab 2 to turn read-only",
     );
-    await tab2.getByTestId("readonly-banner").waitFor();
-    assert.equal(await tab2.getByTestId("composer-input").isDisabled(), true);
+    await tab2.byTestId("readonly-banner").waitFor();
+    assert.equal(await tab2.byTestId("composer-input").isDisabled(), true);
     assert.equal(await readOnly(tab1), "false");
 
     await waitForReplies(tab1, 2, 30_000);
@@ -53,7 +53,7 @@ test("a second tab on the same chat is read-only until the first tab's reply fin
       (await transcript(tab2)).map((m) => [m.role, m.text]),
       final.map((m) => [m.role, m.text]),
     );
-    assert.equal(await tab2.getByTestId("readonly-banner").count(), 0);
+    assert.equal(await tab2.byTestId("readonly-banner").count(), 0);
 
     // And tab 2 can now hold the conversation itself.
     await tab2.bringToFront();

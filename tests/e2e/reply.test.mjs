@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import {
   assertNoError,
   assistantTexts,
@@ -8,6 +7,7 @@ import {
   recordAssistantTextGrowth,
   send,
   storedTranscript,
+  test,
   transcript,
   waitForAssistantText,
   waitForFunction,
@@ -19,7 +19,7 @@ test("a reply streams in and is rendered as text", async (t) => {
   await withEnv(t, { args: ["--chunk-delay-ms", "20"] }, async ({ browser, url, emu }) => {
     const page = await browser.newPage();
     const chatId = await openChat(page, url);
-    await page.getByTestId("chat-empty").waitFor();
+    await page.byTestId("chat-empty").waitFor();
 
     // Markup in the prompt must come back as literal text, never as HTML.
     const prompt = "hello <b>bold</b> & <img src=x onerror=alert(1)>";
@@ -58,7 +58,7 @@ test("a reply streams in and is rendered as text", async (t) => {
     assert.ok(steps.includes("Pausing for 2 seconds."), `the reply was not shown before its end: ${JSON.stringify(steps)}`);
     for (const s of steps) assert.ok(full.startsWith(s), `"${s}" is not a prefix of the reply`);
     await assertNoError(page);
-    assert.equal(await page.getByTestId("status").getAttribute("data-state"), "connected");
+    assert.equal(await page.byTestId("status").attr("data-state"), "connected");
   });
 });
 
@@ -68,7 +68,7 @@ test("Stop ends a reply midway and the chat carries on", async (t) => {
     await openChat(page, url);
     await send(page, "/long 200");
     await waitForAssistantText(page, { minLength: 20 }, "the long reply to start");
-    await page.getByTestId("stop").click();
+    await page.byTestId("stop").click();
     await waitForFunction(
       page,
       () => document.querySelector('[data-testid="chat"]')?.getAttribute("data-status") === "ready",
@@ -101,7 +101,7 @@ test("Regenerate replaces the last reply", async (t) => {
     const before = await transcript(page);
     const oldId = before[3].id;
 
-    await page.getByTestId("regenerate").click();
+    await page.byTestId("regenerate").click();
     await waitForFunction(
       page,
       (oldId) => {
@@ -143,7 +143,7 @@ test("the sidebar creates, switches between and deletes chats", async (t) => {
     await send(page, "one");
     await waitForReplies(page, 1);
 
-    await page.getByTestId("new-chat").click();
+    await page.byTestId("new-chat").click();
     await waitForFunction(
       page,
       (first) => {
@@ -153,7 +153,7 @@ test("the sidebar creates, switches between and deletes chats", async (t) => {
       first,
       "a new empty chat",
     );
-    const second = await page.getByTestId("chat").getAttribute("data-chat-id");
+    const second = await page.byTestId("chat").attr("data-chat-id");
     await send(page, "two");
     await waitForReplies(page, 1);
     await page.locator(`[data-testid="chat-item"][data-chat-id="${second}"]`).waitFor();
@@ -172,7 +172,7 @@ test("the sidebar creates, switches between and deletes chats", async (t) => {
     // Delete the open chat: it leaves the list and a fresh chat opens.
     await page.locator(`[data-testid="chat-item"][data-chat-id="${first}"] [data-testid="delete-chat"]`).click();
     await page.locator(`[data-testid="chat-item"][data-chat-id="${first}"]`).waitFor({ state: "detached" });
-    await page.getByTestId("chat-empty").waitFor();
+    await page.byTestId("chat-empty").waitFor();
     assert.equal(await page.locator('[data-testid="chat-item"]').count(), 1);
     await assertNoError(page);
   });

