@@ -1349,7 +1349,7 @@ impl Sim {
                 // cannot be told from one that numbers each window afresh,
                 // whose records the vendor's own 4.8.3 tests require to be
                 // read as new (docs/simulation.md).
-                let first = self.ops.get_mut(&op).map_or(true, |o| {
+                let first = self.ops.get_mut(&op).is_none_or(|o| {
                     o.connects += 1;
                     o.connects == 1
                 });
