@@ -392,14 +392,23 @@ export class Page {
   async setViewport({ width, height }) {
     this.viewport = { width, height };
     const inner = await this.run(async (d) => {
-      let inner;
-      for (let i = 0; i < 4; i++) {
-        inner = await d.executeScript("return [window.innerWidth, window.innerHeight]");
-        if (inner[0] === width && inner[1] === height) break;
+      const size = () => d.executeScript("return [window.innerWidth, window.innerHeight]");
+      let inner = await size();
+      for (let i = 0; i < 4 && !(inner[0] === width && inner[1] === height); i++) {
         const rect = await d.manage().window().getRect();
         await d.manage().window().setRect({ width: rect.width + width - inner[0], height: rect.height + height - inner[1] });
+        // WebKitGTK applies a new window size after setRect has returned:
+        // wait (bounded) until the page's viewport has changed, or the
+        // window was already as large as it goes.
+        const before = inner;
+        const until = Date.now() + 5_000;
+        do {
+          inner = await size();
+          if (inner[0] !== before[0] || inner[1] !== before[1]) break;
+          await new Promise((r) => setTimeout(r, 50));
+        } while (Date.now() < until);
       }
-      return d.executeScript("return [window.innerWidth, window.innerHeight]");
+      return size();
     });
     this.framed = inner[0] !== width || inner[1] !== height;
     if (this.framed && (inner[0] < width || inner[1] < height)) {
