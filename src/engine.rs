@@ -1119,6 +1119,8 @@ impl Engine {
         if chat.active == Some(id) {
             chat.active = None;
         }
+        // An operation that ended while it waited (an abort) waits no more.
+        chat.parked.retain(|&p| p != id);
         if let Some(i) = chat.stops.iter().position(|&s| s == id) {
             chat.stops.remove(i);
             if chat.stops.is_empty() && chat.starting.is_none() {
@@ -1889,6 +1891,9 @@ impl Engine {
             (_, Outcome::Failed(e @ (Error::Callback(_) | Error::Misuse(_)))) => {
                 sub.handle_token_error(e)
             }
+            // `accessToken` never settled: reconnecting with the token that
+            // was refused would only be refused again.
+            (StreamPhase::Refreshing, Outcome::Failed(e)) => sub.handle_token_error(e),
             (_, Outcome::Failed(e)) => sub.handle_network_error(&e.message()),
             (_, other) => sub.handle_token_error(Error::Protocol(cat!(
                 "unexpected outcome for a stream: ",

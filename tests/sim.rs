@@ -1,9 +1,11 @@
 #![cfg(not(target_arch = "wasm32"))]
 
-//! Deterministic simulation of the whole transport (issue 8): the real
-//! [`Engine`](trigger_chat_wasm::engine::Engine) driven by one seeded RNG
-//! against a model of the Sessions API, a model agent and a model user, on
-//! a virtual clock. See `tests/sim/driver.rs` for the invariants.
+//! Deterministic simulation of the whole transport (issues 8, 19, 20): the
+//! real [`Engine`](trigger_chat_wasm::engine::Engine) and the real effect
+//! runner (`trigger_chat_wasm::runner`, the code the browser runs) on a
+//! simulated host (`tests/sim/host.rs`), driven by one seeded RNG against a
+//! model of the Sessions API, a model agent and a model user, on a virtual
+//! clock. See `tests/sim/driver.rs` for the invariants.
 //!
 //! `cargo test --test sim` runs the fixed seeds 1..=10,000, fails if they
 //! never reached a required coverage mark, then explores fresh seeds from
@@ -17,6 +19,8 @@
 
 #[path = "sim/driver.rs"]
 mod driver;
+#[path = "sim/host.rs"]
+mod host;
 #[path = "sim/world.rs"]
 mod world;
 
@@ -143,6 +147,9 @@ const REQUIRED_MARKS: &[&str] = &[
     "outcome-after-the-op-ended",
     "record-at-or-before-the-cursor-dropped",
     "reply-refused-for-good",
+    "runner-deadline-passed",
+    "runner-effect-interrupted",
+    "runner-interrupt-before-effect",
     "send-waits-for-stop",
     "server-error-event",
     "server-replayed-the-cursor",
@@ -393,7 +400,8 @@ fn exact_reply(sim: &Sim, stream: OpId) -> Option<u32> {
 
 fn set_timeout(sim: &mut Sim, seconds: u32) {
     sim.cfg.timeout_seconds = seconds;
-    *sim.engine.config_mut() = sim.cfg.clone();
+    let cfg = sim.cfg.clone();
+    sim.engine_mut(|e| *e.config_mut() = cfg);
 }
 
 #[test]
@@ -554,7 +562,7 @@ fn scenario_5_a_hanging_access_token_and_a_429_do_not_block_abort_or_dispose() {
     assert!(sim.is_done(d));
     assert_eq!(sim.ops[&d].result, Some(Err(Error::Aborted)));
     assert_eq!(sim.pending(), 0, "no timer, no connection after dispose");
-    assert_eq!(sim.engine.open_ops(), 0);
+    assert_eq!(sim.engine(|e| e.open_ops()), 0);
 }
 
 #[test]

@@ -12,7 +12,7 @@
 use core::future::Future;
 use core::pin::Pin;
 
-use crate::engine::OpId;
+use crate::engine::{Effect, Notice, OpId, Outcome};
 use crate::prelude::*;
 use crate::session::SessionState;
 use crate::wire::Endpoint;
@@ -49,6 +49,24 @@ pub struct Started {
     pub token: Option<String>,
     /// `pendingVersion === true`.
     pub pending_version: bool,
+}
+
+/// What the runner is doing, for a host that watches it (the simulator
+/// checks its invariants on it). Native builds only call it: in the module
+/// the calls are compiled out (even as empty calls they cost ~300 B gzip,
+/// measured: the values they borrow must stay in memory).
+#[derive(Debug)]
+pub enum Trace<'a> {
+    /// Operation `op` is about to ask the engine for its next effect.
+    Poll(OpId),
+    /// What the engine asked of `op`: an effect the runner now performs
+    /// (its host calls follow at once, before the runner yields), chunks
+    /// for the app, or the operation's end.
+    Effect(OpId, &'a Effect),
+    /// What came of `op`'s effect, about to be handed to the engine.
+    Outcome(OpId, &'a Outcome<'a>),
+    /// A notice of the engine, about to be carried out.
+    Notice(&'a Notice),
 }
 
 /// One request, as the runner asks for it.
@@ -113,4 +131,7 @@ pub trait Host: 'static {
     /// field `{"$error": {...}, "$op": n}` stands for what `thrown(n)`
     /// gives, if anything, else the error it describes.
     fn event(&self, json: &str, thrown: &dyn Fn(OpId) -> Option<Self::Value>);
+
+    /// What the runner is doing (nothing to do by default).
+    fn trace(&self, _what: Trace<'_>) {}
 }

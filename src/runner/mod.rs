@@ -18,7 +18,7 @@ use core::task::{Poll, Waker};
 
 use alloc::rc::Rc;
 
-pub use host::{Answer, Failure, Host, Request, Started, Task};
+pub use host::{Answer, Failure, Host, Request, Started, Task, Trace};
 
 use crate::engine::{Done, Effect, Engine, EngineConfig, Notice, OpId, Outcome};
 use crate::error::Error;
@@ -331,6 +331,8 @@ impl<H: Host> Runner<H> {
         loop {
             let notice = self.shared.engine.borrow_mut().poll_notice();
             let Some(notice) = notice else { return };
+            #[cfg(not(target_arch = "wasm32"))]
+            self.shared.host.trace(Trace::Notice(&notice));
             match notice {
                 Notice::SessionChanged(chat) => {
                     let session = self.shared.engine.borrow().persisted(&chat).cloned();
@@ -383,6 +385,7 @@ impl<H: Host> Runner<H> {
                 io.cut
             });
             if cut {
+                mark!("runner-effect-interrupted");
                 return Poll::Ready(Got::Interrupted);
             }
             if let Poll::Ready(got) = task.as_mut().poll(cx) {
@@ -390,6 +393,7 @@ impl<H: Host> Runner<H> {
             }
             if let Some((sleep, what)) = &mut timer {
                 if sleep.as_mut().poll(cx).is_ready() {
+                    mark!("runner-deadline-passed");
                     return Poll::Ready(Got::Failed(Error::TimedOut(what)));
                 }
             }
@@ -665,7 +669,11 @@ impl<H: Host> Runner<H> {
     /// Drives operation `op` until it has chunks for the app or ends.
     pub async fn drive(&self, op: OpId) -> Result<Step, Failed<H::Value>> {
         loop {
+            #[cfg(not(target_arch = "wasm32"))]
+            self.shared.host.trace(Trace::Poll(op));
             let effect = self.with(|e| e.poll(op));
+            #[cfg(not(target_arch = "wasm32"))]
+            self.shared.host.trace(Trace::Effect(op, &effect));
             let effect = match effect {
                 Effect::Chunks(json) => return Ok(Step::Chunks(json)),
                 Effect::Done(r) => {
@@ -688,16 +696,18 @@ impl<H: Host> Runner<H> {
                 }
                 e => e,
             };
-            let connects = matches!(effect, Effect::Connect { .. } | Effect::HeadStart { .. });
+            // A new connection, or a backoff before one: the old one is
+            // over.
+            let lets_go = matches!(effect, Effect::Connect { .. } | Effect::HeadStart { .. });
             let (body, cut) = self.io(op, |io| {
                 io.out = true;
                 io.woken = false;
                 io.cut = core::mem::take(&mut io.pending);
-                // A new connection: the old one is over.
-                (if connects { io.body.take() } else { None }, io.cut)
+                (if lets_go { io.body.take() } else { None }, io.cut)
             });
             drop(body);
             let mut got = if cut {
+                mark!("runner-interrupt-before-effect");
                 Got::Interrupted
             } else {
                 let (task, deadline) = self.task(op, effect);
@@ -708,7 +718,12 @@ impl<H: Host> Runner<H> {
                 io.cut = false;
                 io.waker = None;
             });
-            self.with(|e| e.handle(op, got.as_outcome()));
+            self.with(|e| {
+                let outcome = got.as_outcome();
+                #[cfg(not(target_arch = "wasm32"))]
+                self.shared.host.trace(Trace::Outcome(op, &outcome));
+                e.handle(op, outcome)
+            });
         }
     }
 
@@ -731,9 +746,9 @@ impl<H: Host> Runner<H> {
         }
     }
 
-    /// How many operations hold I/O state (none once all ended).
-    pub fn open_io(&self) -> usize {
-        self.shared.ios.borrow().len()
+    /// The operations that hold I/O state (none once all ended).
+    pub fn open_io(&self) -> Vec<OpId> {
+        self.shared.ios.borrow().iter().map(|(op, _)| *op).collect()
     }
 }
 

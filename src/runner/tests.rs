@@ -435,7 +435,7 @@ fn a_send_appends_then_streams_its_reply() {
     let chunks = take(&chunks);
     assert_eq!(chunks.len(), 1);
     assert!(chunks[0].contains("\"hi\""), "{chunks:?}");
-    assert_eq!(b.runner.open_io(), 0, "nothing is left behind");
+    assert_eq!(b.runner.open_io(), [], "nothing is left behind");
     assert!(!b.fake.0.changes.borrow().is_empty());
 }
 
@@ -513,7 +513,7 @@ fn an_abort_after_the_send_goes_to_its_stream() {
     assert!(stop.body.as_deref().unwrap().contains("stop"));
     stop.answer(Ok(ok(r#"{"seq":2}"#)));
     b.settle();
-    assert_eq!(b.runner.open_io(), 0);
+    assert_eq!(b.runner.open_io(), []);
 }
 
 fn take_none<T>(slot: &Slot<T>) -> bool {

@@ -1,18 +1,27 @@
-//! The simulator: one seeded run of the real [`Engine`] against the model
-//! server and agent of `world.rs`, a model user, a virtual clock and a
-//! scheduler, with the invariants of issues 8 and 20 checked as it goes
-//! (docs/simulation.md states them).
+//! The simulator: one seeded run of the real transport (the [`Engine`]
+//! and the effect runner that performs its effects, `trigger_chat_wasm::runner`)
+//! against the model server and agent of `world.rs`, a model user, a
+//! virtual clock and a scheduler, with the invariants of issues 8 and 20
+//! checked as it goes (docs/simulation.md states them). The runner runs on
+//! the simulator's host (`host.rs`) and a deterministic single-threaded
+//! executor: every request, read, timer and callback it makes waits for
+//! the scheduler.
 
+use super::host::{Call, Entry, Seen, SimHost, SimResponse};
 use super::world::*;
+use futures::executor::LocalPool;
+use futures::task::LocalSpawnExt;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
 use trigger_chat_wasm::engine::{
-    Done, Effect, Engine, EngineConfig, Notice, OpId, Outcome, Source, APPEND_ATTEMPTS,
+    Done, Effect, Engine, EngineConfig, OpId, Source, APPEND_ATTEMPTS,
 };
 use trigger_chat_wasm::json::string_field;
+use trigger_chat_wasm::runner::{Failure, Runner, Started, Step};
 use trigger_chat_wasm::session::{
     SessionState, EMPTY_WINDOW_BUDGET, PARTIAL_WINDOW_BUDGET, STALL_MS,
 };
+use trigger_chat_wasm::wire::{Endpoint, OutRequest};
 use trigger_chat_wasm::Error;
 
 pub const CHAT: &str = "chat-1";
@@ -102,6 +111,12 @@ pub struct Swarm {
     pub retry_after: u32,
     /// An append refused with 413 (per mille of appends).
     pub r413: u32,
+    /// A request (append or `.out` connect) that never answers: the
+    /// runner's deadline must end it (per mille of requests).
+    pub hang_req: u32,
+    /// The app reads slowly: between two pulls it is busy for up to this
+    /// long (ms), a quarter of the time (0: it pulls at once).
+    pub slow_reader: u64,
 }
 
 impl Swarm {
@@ -154,6 +169,8 @@ impl Swarm {
             ignore_cursor: maybe(rng, 30),
             retry_after: maybe(rng, 1000),
             r413: maybe(rng, 10),
+            hang_req: 0,
+            slow_reader: 0,
         };
         // Drawn last, so the seeds swarmed before it keep their draws.
         sw.weights[11] = if rng.pm(750) {
@@ -161,6 +178,8 @@ impl Swarm {
         } else {
             rng.range(1, 3) as u32
         };
+        sw.hang_req = maybe(rng, 20);
+        sw.slow_reader = u64::from(maybe(rng, 3_000));
         Some(sw)
     }
 }
@@ -261,12 +280,19 @@ enum PKind {
         timeout: u32,
         peek: bool,
     },
+    /// A read of the open body; the runner's own timer says when it
+    /// stalled.
     Read {
-        stall_ms: u64,
         started: u64,
     },
-    Sleep,
-    Park,
+    /// A timer of the runner's (a backoff, a deadline, a stall).
+    Timer,
+    /// A request that never answers (the runner's deadline ends it).
+    Never,
+    /// The app's reader busy since then.
+    Pause {
+        since: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -274,6 +300,9 @@ struct Pend {
     op: OpId,
     due: u64,
     kind: PKind,
+    /// The host call it answers.
+    id: u64,
+    call: Call,
 }
 
 /// An outcome, owned until it is handed to the engine.
@@ -293,46 +322,11 @@ pub enum Out {
     },
     Bytes(Vec<u8>),
     Eof,
-    Stall,
     Failed(Error),
-    Interrupted,
-    Slept,
-    Woken,
+    Fired,
 }
 
 impl Out {
-    fn as_outcome(&self) -> Outcome<'_> {
-        match self {
-            Out::Token(t) => Outcome::Token(t.as_deref()),
-            Out::Started(t) => Outcome::Started {
-                token: t.as_deref(),
-                pending_version: false,
-            },
-            Out::Response {
-                status,
-                body,
-                reset,
-                retry_after,
-            } => Outcome::Response {
-                status: *status,
-                body,
-                ratelimit_reset: reset.as_deref(),
-                retry_after: retry_after.as_deref(),
-            },
-            Out::Connected { status, settled } => Outcome::Connected {
-                status: *status,
-                settled: *settled,
-            },
-            Out::Bytes(b) => Outcome::Bytes(b),
-            Out::Eof => Outcome::Eof,
-            Out::Stall => Outcome::Stall,
-            Out::Failed(e) => Outcome::Failed(e.clone()),
-            Out::Interrupted => Outcome::Interrupted,
-            Out::Slept => Outcome::Slept,
-            Out::Woken => Outcome::Woken,
-        }
-    }
-
     fn short(&self) -> String {
         match self {
             Out::Bytes(b) => format!("Bytes({})", b.len()),
@@ -464,11 +458,6 @@ impl OpInfo {
     }
 }
 
-enum Work {
-    Handle(OpId, Out),
-    Drive(OpId),
-}
-
 pub struct Sim {
     pub rng: Rng,
     pub now: u64,
@@ -482,7 +471,18 @@ pub struct Sim {
     pub expiries: u32,
     pub gones: u32,
     pub closes: u32,
-    pub engine: Engine,
+    /// The transport: the engine inside the runner, on the simulator's
+    /// host, its tasks on `pool`.
+    runner: Runner<SimHost>,
+    host: SimHost,
+    pool: LocalPool,
+    /// A stream's `.out` request, from its effect, for the connect that
+    /// follows.
+    connect_reqs: HashMap<OpId, OutRequest>,
+    /// Which call opened an operation's connection.
+    conn_call: HashMap<OpId, u64>,
+    /// Operations whose app-side task (the reader) is still to start.
+    to_drive: Vec<OpId>,
     pub gen: u32,
     pub ops: BTreeMap<OpId, OpInfo>,
     pends: Vec<Pend>,
@@ -527,8 +527,6 @@ pub struct Sim {
     committed_stops: HashSet<String>,
     pub calm: bool,
     calm_at: u64,
-    work: VecDeque<Work>,
-    ctx: Option<OpId>,
     finished: Vec<OpId>,
     actions_left: u32,
     /// Appends that reached the server, by part id (for scenarios).
@@ -578,8 +576,10 @@ impl Sim {
             has_start_session: true,
             wants_events: true,
         };
-        let engine = Engine::new(cfg.clone(), Vec::new(), rng.next());
-        let mut sim = Sim {
+        let pool = LocalPool::new();
+        let host = SimHost::new(pool.spawner());
+        let runner = Runner::new(host.clone(), cfg.clone(), Vec::new(), rng.next());
+        Sim {
             rng,
             now: 0,
             actions_left: prof.actions,
@@ -593,7 +593,12 @@ impl Sim {
             expiries: 0,
             gones: 0,
             closes: 0,
-            engine,
+            runner,
+            host,
+            pool,
+            connect_reqs: HashMap::new(),
+            conn_call: HashMap::new(),
+            to_drive: Vec::new(),
             gen: 0,
             ops: BTreeMap::new(),
             pends: Vec::new(),
@@ -619,8 +624,6 @@ impl Sim {
             committed_stops: HashSet::new(),
             calm: false,
             calm_at: 0,
-            work: VecDeque::new(),
-            ctx: None,
             finished: Vec::new(),
             landed_parts: Vec::new(),
             steps: 0,
@@ -632,9 +635,18 @@ impl Sim {
             callbacks: 0,
             always_settled: false,
             first_chunk_delay: None,
-        };
-        sim.engine.set_now(0);
-        sim
+        }
+    }
+
+    /// Reads the engine.
+    pub fn engine<R>(&self, f: impl FnOnce(&Engine) -> R) -> R {
+        self.runner.read(f)
+    }
+
+    /// Changes the engine as the app would (its notices are carried out).
+    pub fn engine_mut<R>(&mut self, f: impl FnOnce(&mut Engine) -> R) -> R {
+        self.host.clear_ctx();
+        self.runner.with(f)
     }
 
     // ----- bookkeeping --------------------------------------------------------
@@ -1076,26 +1088,26 @@ impl Sim {
         }
     }
 
-    fn schedule(&mut self, op: OpId, eff: Effect) {
-        let now = self.now;
-        let (due, kind) = match eff {
-            Effect::CallStartSession { .. } | Effect::CallAccessToken { .. } => {
-                let start = matches!(eff, Effect::CallStartSession { .. });
-                let behave = self.behave();
-                let due = if behave == Behave::Hang {
-                    if let Some(o) = self.ops.get_mut(&op) {
-                        o.hang = true;
+    /// What the engine asked of `op`, as the runner traced it: chunks for
+    /// the app, the operation's end, or an effect (its bookkeeping here;
+    /// the host calls that perform it follow).
+    fn effect_seen(&mut self, op: OpId, eff: Effect) {
+        match eff {
+            Effect::Chunks(json) => self.got_chunks(op, &json),
+            Effect::Done(r) => {
+                self.log(|| format!("op{op} done: {r:?}"));
+                if let Some(o) = self.ops.get_mut(&op) {
+                    if o.result.is_some() {
+                        let msg = format!("op{op} ended twice");
+                        self.violation(msg);
+                        return;
                     }
-                    u64::MAX
-                } else {
-                    now + self.rng.range(0, 300)
-                };
-                (due, PKind::Cb { start, behave })
+                    o.result = Some(r);
+                    o.hang = false;
+                }
+                self.finished.push(op);
             }
-            Effect::Append { headers, body, .. } => {
-                let token = header(&headers, "Authorization")
-                    .and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned))
-                    .unwrap_or_default();
+            Effect::Append { headers, .. } => {
                 let part = header(&headers, "X-Part-Id").unwrap_or_default();
                 if part.is_empty() {
                     self.violation(format!("op{op}: an append without X-Part-Id"));
@@ -1130,51 +1142,208 @@ impl Sim {
                         _ => o.part = Some(part.clone()),
                     }
                 }
-                let d = self.lat();
-                (now + d, PKind::Append { token, part, body })
             }
-            Effect::Connect { headers, req, .. } => {
-                let token = header(&headers, "Authorization")
-                    .and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned))
-                    .unwrap_or_default();
-                self.conns.remove(&op);
-                let d = self.lat();
-                (
-                    now + d,
-                    PKind::Connect {
-                        token,
-                        last: req.last_event_id,
-                        timeout: req.timeout_seconds,
-                        peek: req.peek_settled,
-                    },
-                )
+            Effect::Connect { req, .. } => {
+                self.connect_reqs.insert(op, req);
             }
             Effect::Read { stall_ms } => {
                 if stall_ms != STALL_MS {
                     self.violation(format!("op{op}: read with stall {stall_ms}"));
                 }
-                (
-                    now + self.rng.range(self.prof.read_ms.0, self.prof.read_ms.1),
-                    PKind::Read {
-                        stall_ms,
-                        started: now,
-                    },
-                )
             }
-            Effect::Sleep { ms } => {
-                self.conns.remove(&op);
-                (now + ms, PKind::Sleep)
+            Effect::HeadStart { .. } => {
+                self.violation(format!("op{op}: a head start, which no model app asks for"));
             }
-            Effect::Park => (u64::MAX, PKind::Park),
-            other => {
-                self.violation(format!("op{op}: unexpected effect {other:?}"));
+            Effect::CallAccessToken { .. }
+            | Effect::CallStartSession { .. }
+            | Effect::Sleep { .. }
+            | Effect::Park => {}
+        }
+    }
+
+    /// A host call of the runner's: a pending effect for the scheduler.
+    fn call_made(&mut self, id: u64, op: OpId, call: Call) {
+        if op == 0 {
+            self.violation(format!("a host call outside any operation: {call:?}"));
+        }
+        let now = self.now;
+        let hang_req = self.prof.swarm.as_ref().map_or(0, |sw| sw.hang_req);
+        let (due, kind) = match &call {
+            Call::Token(_) | Call::Started(_) => {
+                let start = matches!(call, Call::Started(_));
+                let behave = self.behave();
+                let due = if behave == Behave::Hang {
+                    // Never answered: the runner's deadline ends the
+                    // operation (TIMEOUT), unless something else does.
+                    if let Some(o) = self.ops.get_mut(&op) {
+                        o.hang = true;
+                        o.cb_fault = true;
+                    }
+                    u64::MAX
+                } else {
+                    now + self.rng.range(0, 300)
+                };
+                (due, PKind::Cb { start, behave })
+            }
+            Call::Fetch {
+                endpoint: Some(Endpoint::In),
+                headers,
+                body,
+                ..
+            } => {
+                let token = header(headers, "Authorization")
+                    .and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned))
+                    .unwrap_or_default();
+                let part = header(headers, "X-Part-Id").unwrap_or_default();
+                let body = body.clone().unwrap_or_default();
+                if hang_req > 0 && !self.calm && self.rng.pm(hang_req) {
+                    // Never answered; half the time it reached the server.
+                    if self.rng.pm(500) {
+                        let r = self.server_append(&token, &part, &body);
+                        self.log(|| format!("op{op}: the unanswered append lands: {r:?}"));
+                    }
+                    self.count_fault(op);
+                    (u64::MAX, PKind::Never)
+                } else {
+                    let d = self.lat();
+                    (now + d, PKind::Append { token, part, body })
+                }
+            }
+            Call::Fetch {
+                endpoint: Some(Endpoint::Out),
+                headers,
+                ..
+            } => {
+                let token = header(headers, "Authorization")
+                    .and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned))
+                    .unwrap_or_default();
+                let Some(req) = self.connect_reqs.remove(&op) else {
+                    self.violation(format!("op{op}: a connect with no Connect effect"));
+                    return;
+                };
+                if hang_req > 0 && !self.calm && self.rng.pm(hang_req) {
+                    self.count_fault(op);
+                    (u64::MAX, PKind::Never)
+                } else {
+                    let d = self.lat();
+                    (
+                        now + d,
+                        PKind::Connect {
+                            token,
+                            last: req.last_event_id,
+                            timeout: req.timeout_seconds,
+                            peek: req.peek_settled,
+                        },
+                    )
+                }
+            }
+            Call::Fetch { endpoint: None, .. } => {
+                self.violation(format!("op{op}: a request to the head-start route"));
                 return;
             }
+            Call::Read { .. } => (
+                now + self.rng.range(self.prof.read_ms.0, self.prof.read_ms.1),
+                PKind::Read { started: now },
+            ),
+            Call::Timer { ms, .. } => (now.saturating_add(*ms), PKind::Timer),
+            Call::Pause(slot) => {
+                let max = self.prof.swarm.as_ref().map_or(0, |sw| sw.slow_reader);
+                if max == 0 || self.calm || !self.rng.pm(250) {
+                    slot.fill(());
+                    return;
+                }
+                (now + self.rng.range(1, max), PKind::Pause { since: now })
+            }
         };
-        if !matches!(kind, PKind::Read { .. }) {
+        if !matches!(
+            kind,
+            PKind::Read { .. } | PKind::Timer | PKind::Pause { .. }
+        ) {
             self.log(|| format!("op{op} <- {kind:?}"));
         }
-        self.pends.push(Pend { op, due, kind });
+        self.pends.push(Pend {
+            op,
+            due,
+            kind,
+            id,
+            call,
+        });
+    }
+
+    /// Hands the scheduler's answer to the runner's call.
+    fn answer(&mut self, p: Pend, out: Out) {
+        let op = p.op;
+        if !matches!(out, Out::Bytes(_) | Out::Fired) {
+            self.log(|| format!("op{op} -> {}", out.short()));
+        }
+        let thrown = |e: Error| match e {
+            Error::Callback(m) => Failure::Thrown {
+                value: m.clone(),
+                message: m,
+            },
+            Error::Network(m) => Failure::Network(m),
+            e => Failure::Protocol(e.to_string()),
+        };
+        let bad = |out: &Out| format!("op{op}: no answer of that kind for a call: {out:?}");
+        match (p.call, out) {
+            (Call::Token(slot), Out::Token(t)) => slot.fill(Ok(t)),
+            (Call::Token(slot), Out::Failed(e)) => slot.fill(Err(thrown(e))),
+            (Call::Started(slot), Out::Started(token)) => slot.fill(Ok(Started {
+                token,
+                pending_version: false,
+            })),
+            (Call::Started(slot), Out::Failed(e)) => slot.fill(Err(thrown(e))),
+            (
+                Call::Fetch { slot, .. },
+                Out::Response {
+                    status,
+                    body,
+                    reset,
+                    retry_after,
+                },
+            ) => {
+                let mut headers = Vec::new();
+                if let Some(r) = reset {
+                    headers.push(("x-ratelimit-reset", r));
+                }
+                if let Some(r) = retry_after {
+                    headers.push(("retry-after", r));
+                }
+                slot.fill(Ok(SimResponse {
+                    status,
+                    headers,
+                    text: body,
+                    body: None,
+                    op,
+                }));
+            }
+            (Call::Fetch { slot, .. }, Out::Connected { status, settled }) => {
+                let mut headers = Vec::new();
+                if settled {
+                    headers.push(("X-Session-Settled", "true".to_owned()));
+                }
+                let open = (200..300).contains(&status);
+                if open {
+                    self.conn_call.insert(op, p.id);
+                }
+                slot.fill(Ok(SimResponse {
+                    status,
+                    headers,
+                    text: String::new(),
+                    body: open.then_some(p.id),
+                    op,
+                }));
+            }
+            (Call::Fetch { slot, .. }, Out::Failed(e)) => slot.fill(Err(thrown(e))),
+            (Call::Read { slot, .. }, Out::Bytes(b)) => slot.fill(Ok(Some(b))),
+            (Call::Read { slot, .. }, Out::Eof) => slot.fill(Ok(None)),
+            (Call::Read { slot, .. }, Out::Failed(e)) => slot.fill(Err(thrown(e))),
+            (Call::Timer { slot, .. } | Call::Pause(slot), Out::Fired) => slot.fill(()),
+            (_, out) => {
+                let msg = bad(&out);
+                self.violation(msg);
+            }
+        }
     }
 
     fn count_fault(&mut self, op: OpId) {
@@ -1186,22 +1355,21 @@ impl Sim {
 
     /// Performs a pending effect that is due: its outcome, or `None` when
     /// it was re-queued (a read with nothing yet).
-    fn perform(&mut self, p: Pend) -> Option<Out> {
-        let op = p.op;
+    fn perform(&mut self, op: OpId, kind: &PKind) -> Result<Out, u64> {
         let calm = self.calm;
-        match p.kind {
+        match kind {
             PKind::Cb { start, behave } => {
                 let out = match behave {
                     Behave::Throw => {
                         Out::Failed(Error::Callback("the app's callback threw".into()))
                     }
-                    Behave::Bad if start => Out::Started(None),
+                    Behave::Bad if *start => Out::Started(None),
                     Behave::Bad => Out::Token(if self.rng.pm(500) {
                         None
                     } else {
                         Some(String::new())
                     }),
-                    _ if start => {
+                    _ if *start => {
                         if self.current.is_none_or(|s| self.sessions[s].gone) {
                             let s = self.new_session();
                             self.log(|| format!("server: session {s} started"));
@@ -1216,17 +1384,17 @@ impl Sim {
                         o.expiries_at_refresh = Some(e);
                     }
                 }
-                if behave != Behave::Ok {
+                if *behave != Behave::Ok {
                     if let Some(o) = self.ops.get_mut(&op) {
                         o.cb_fault = true;
                     }
                 }
-                Some(out)
+                Ok(out)
             }
             PKind::Append { token, part, body } => {
                 if let Some((status, reset)) = self.script_append.pop_front() {
                     self.count_fault(op);
-                    return Some(Out::Response {
+                    return Ok(Out::Response {
                         status,
                         body: r#"{"error":"scripted"}"#.into(),
                         reset: reset.map(|ms| (self.now + ms).to_string()),
@@ -1241,7 +1409,7 @@ impl Sim {
                 let (net, r429, r5xx) = (self.prof.net, self.prof.r429, self.prof.r5xx);
                 if r < net / 2 {
                     self.count_fault(op);
-                    return Some(Out::Failed(Error::Network("fetch failed".into())));
+                    return Ok(Out::Failed(Error::Network("fetch failed".into())));
                 }
                 if r < net / 2 + r429 {
                     self.count_fault(op);
@@ -1250,14 +1418,14 @@ impl Sim {
                     if say_after > 0 && self.rng.pm(say_after) {
                         // `Retry-After` in seconds instead of a reset time.
                         let secs = self.rng.range(0, 3);
-                        return Some(Out::Response {
+                        return Ok(Out::Response {
                             status: 429,
                             body: r#"{"error":"Too many requests"}"#.into(),
                             reset: None,
                             retry_after: Some(secs.to_string()),
                         });
                     }
-                    return Some(Out::Response {
+                    return Ok(Out::Response {
                         status: 429,
                         body: r#"{"error":"Too many requests"}"#.into(),
                         reset: Some(reset.to_string()),
@@ -1267,9 +1435,9 @@ impl Sim {
                 if r < net / 2 + r429 + r5xx {
                     self.count_fault(op);
                     if self.rng.pm(300) {
-                        let _ = self.server_append(&token, &part, &body);
+                        let _ = self.server_append(token, part, body);
                     }
-                    return Some(Out::Response {
+                    return Ok(Out::Response {
                         status: [500, 502, 503][self.rng.below(3) as usize],
                         body: "upstream trouble".into(),
                         reset: None,
@@ -1282,20 +1450,20 @@ impl Sim {
                     if let Some(o) = self.ops.get_mut(&op) {
                         o.got_413 = true;
                     }
-                    return Some(Out::Response {
+                    return Ok(Out::Response {
                         status: 413,
                         body: "Request Entity Too Large".into(),
                         reset: None,
                         retry_after: None,
                     });
                 }
-                let (status, rbody) = self.server_append(&token, &part, &body);
+                let (status, rbody) = self.server_append(token, part, body);
                 if r < net + r429 + r5xx {
                     // It landed, but the answer is lost.
                     self.count_fault(op);
-                    return Some(Out::Failed(Error::Network("terminated".into())));
+                    return Ok(Out::Failed(Error::Network("terminated".into())));
                 }
-                Some(Out::Response {
+                Ok(Out::Response {
                     status,
                     body: rbody,
                     reset: None,
@@ -1318,30 +1486,30 @@ impl Sim {
                 let (net, r429, r5xx) = (self.prof.net, self.prof.r429, self.prof.r5xx);
                 if r < net {
                     self.count_fault(op);
-                    return Some(Out::Failed(Error::Network("fetch failed".into())));
+                    return Ok(Out::Failed(Error::Network("fetch failed".into())));
                 }
                 if r < net + r429 / 2 + r5xx {
                     self.count_fault(op);
                     let status = if r < net + r429 / 2 { 429 } else { 503 };
-                    return Some(Out::Connected {
+                    return Ok(Out::Connected {
                         status,
                         settled: false,
                     });
                 }
-                if !self.token_ok(&token) {
+                if !self.token_ok(token) {
                     let status = if self.rng.pm(500) { 401 } else { 403 };
-                    return Some(Out::Connected {
+                    return Ok(Out::Connected {
                         status,
                         settled: false,
                     });
                 }
                 let Some(s) = self.current.filter(|&s| !self.sessions[s].gone) else {
-                    return Some(Out::Connected {
+                    return Ok(Out::Connected {
                         status: 404,
                         settled: false,
                     });
                 };
-                let settled = (peek || self.always_settled) && self.sessions[s].settled();
+                let settled = (*peek || self.always_settled) && self.sessions[s].settled();
                 let mut cursor = last.as_deref().and_then(|c| c.parse::<u64>().ok());
                 let sw = self.prof.swarm.clone().unwrap_or_default();
                 // Only a stream's first connection may be replayed from the
@@ -1374,7 +1542,7 @@ impl Sim {
                 let conn = Conn {
                     session: s,
                     cursor,
-                    deadline: self.now + u64::from(timeout) * 1000,
+                    deadline: self.now + u64::from(*timeout) * 1000,
                     buf: Vec::new(),
                     pos: 0,
                     cut_at,
@@ -1415,15 +1583,15 @@ impl Sim {
                     format!("op{op}: connected from {last:?}, backlog {backlog}, cut at {cut_at:?}")
                 });
                 self.conns.insert(op, conn);
-                Some(Out::Connected {
+                Ok(Out::Connected {
                     status: 200,
                     settled,
                 })
             }
-            PKind::Read { stall_ms, started } => {
+            PKind::Read { started } => {
                 let Some(mut conn) = self.conns.remove(&op) else {
                     self.violation(format!("op{op}: read without a connection"));
-                    return Some(Out::Failed(Error::Network("no body".into())));
+                    return Ok(Out::Failed(Error::Network("no body".into())));
                 };
                 let session = &self.sessions[conn.session];
                 let res = conn.read(session, self.now, &mut self.rng);
@@ -1434,7 +1602,7 @@ impl Sim {
                     ReadResult::Bytes(b) => {
                         // Time the network spent handing it bytes.
                         if let Some(o) = self.ops.get_mut(&op) {
-                            o.read_busy += self.now - started;
+                            o.read_busy += self.now - *started;
                         }
                         Out::Bytes(b)
                     }
@@ -1470,28 +1638,27 @@ impl Sim {
                         Out::Failed(Error::Network("terminated".into()))
                     }
                     ReadResult::Wait(at) => {
-                        let stall_at = started + stall_ms;
-                        if self.now >= stall_at {
-                            self.count_fault(op);
-                            Out::Stall
-                        } else {
-                            self.conns.insert(op, conn);
-                            self.pends.push(Pend {
-                                op,
-                                due: at.min(stall_at),
-                                kind: PKind::Read { stall_ms, started },
-                            });
-                            return None;
-                        }
+                        // Nothing yet: the read waits (the runner's stall
+                        // timer runs meanwhile).
+                        self.conns.insert(op, conn);
+                        return Err(at);
                     }
                 };
                 if matches!(out, Out::Bytes(_)) {
                     self.conns.insert(op, conn);
                 }
-                Some(out)
+                Ok(out)
             }
-            PKind::Sleep => Some(Out::Slept),
-            PKind::Park => None,
+            PKind::Timer => Ok(Out::Fired),
+            PKind::Pause { since } => {
+                // Time the app spent elsewhere: the stream is slow, not stuck.
+                let busy = self.now - *since;
+                if let Some(o) = self.ops.get_mut(&op) {
+                    o.read_busy += busy;
+                }
+                Ok(Out::Fired)
+            }
+            PKind::Never => Ok(Out::Failed(Error::Network("never answered".into()))),
         }
     }
 
@@ -1507,10 +1674,10 @@ impl Sim {
         info.lost_at_open = self.current.is_none_or(|s| self.sessions[s].gone);
         info.closed_at_open = self.current.is_some_and(|s| self.sessions[s].closed)
             || self.storage.as_ref().is_some_and(|st| st.closed) && self.closes > 0;
-        info.had_token = self
-            .engine
-            .session(CHAT)
-            .is_some_and(|st| !st.public_access_token.is_empty());
+        info.had_token = self.engine(|e| {
+            e.session(CHAT)
+                .is_some_and(|st| !st.public_access_token.is_empty())
+        });
         info.blind_gate = self.cfg.watch
             && self.storage.as_ref().is_some_and(|st| {
                 st.skip_to_turn_complete
@@ -1528,185 +1695,189 @@ impl Sim {
         id
     }
 
-    fn drain(&mut self) {
-        while let Some(n) = self.engine.poll_notice() {
-            match n {
-                Notice::SessionChanged(_) => {
-                    let before = self.storage.take();
-                    self.storage = self.engine.persisted(CHAT).cloned();
-                    let unknown = self.storage.as_ref().is_some_and(|st| {
-                        st.skip_to_turn_complete && st.superseded_input_seq.is_none()
-                    });
-                    let open = self.unknown_gates.last().is_some_and(|g| g.1.is_none());
-                    if unknown && !open {
-                        self.unknown_gates.push((self.now, None));
-                    } else if !unknown && open {
-                        let now = self.now;
-                        if let Some(g) = self.unknown_gates.last_mut() {
-                            g.1 = Some(now);
-                        }
-                    }
-                    if let Some(st) = &self.storage {
-                        self.gate_ever |= st.skip_to_turn_complete;
-                        // A gate that opened answered its seq and all before
-                        // (one forgotten with a session made again did not:
-                        // the new session has no cursor yet).
-                        let opened = before.as_ref().and_then(|b| {
-                            b.superseded_input_seq
-                                .filter(|_| b.skip_to_turn_complete && st.last_event_id.is_some())
-                        });
-                        if let (Some(x), false, Some(sess)) =
-                            (opened, st.skip_to_turn_complete, self.current)
-                        {
-                            let a = self.answered.entry(sess).or_insert(x);
-                            *a = (*a).max(x);
-                        }
-                    }
-                    if let Some(st) = &self.storage {
-                        if let (true, Some(s), Some(sess)) = (
-                            st.skip_to_turn_complete,
-                            st.superseded_input_seq,
-                            self.current,
-                        ) {
-                            let stamp = self.stamp();
-                            self.gated.entry((sess, s)).or_insert(stamp);
-                        }
-                    }
-                }
-                Notice::Event(ev) => {
-                    let field = |key| string_field(&ev, key).map(|v| v.into_owned());
-                    if field("type").as_deref() == Some("turn-completed") {
-                        let sess = self
-                            .ctx
-                            .and_then(|op| self.ops.get(&op))
-                            .and_then(|o| o.session);
-                        if let (Some(i), Some(sess)) = (field("sessionInEventId"), sess) {
-                            if let Ok(i) = i.parse::<u64>() {
-                                let a = self.answered.entry(sess).or_insert(i);
-                                *a = (*a).max(i);
-                            }
-                        }
-                        if let Some(op) = self.ctx {
-                            self.progressed(op);
-                        }
-                        if let (Some(op), Some(c)) = (self.ctx, field("lastEventId")) {
-                            let c = c.parse().ok();
-                            if let Some(o) = self.ops.get_mut(&op) {
-                                o.last_tc = c;
-                            }
-                            if let (true, Some(c)) = (self.cfg.watch, c) {
-                                self.watch_turn_done(op, c);
-                            }
-                        }
-                    }
-                }
-                Notice::Interrupt(op) => {
-                    if let Some(i) = self.pends.iter().position(|p| p.op == op) {
-                        let p = self.pends.swap_remove(i);
-                        if let PKind::Append { token, part, body } = &p.kind {
-                            if self.rng.pm(500) {
-                                // It was on the wire: it lands.
-                                let (token, part, body) =
-                                    (token.clone(), part.clone(), body.clone());
-                                let r = self.server_append(&token, &part, &body);
-                                self.log(|| format!("op{op}: the interrupted append lands: {r:?}"));
-                            }
-                        }
-                        self.conns.remove(&op);
-                        self.work.push_back(Work::Handle(op, Out::Interrupted));
-                    } else {
-                        self.work.push_back(Work::Drive(op));
-                    }
-                }
-                Notice::Wake(op) => {
-                    if let Some(i) = self
-                        .pends
-                        .iter()
-                        .position(|p| p.op == op && matches!(p.kind, PKind::Park))
-                    {
-                        self.pends.swap_remove(i);
-                        self.work.push_back(Work::Handle(op, Out::Woken));
-                    } else {
-                        self.work.push_back(Work::Drive(op));
-                    }
-                }
-                Notice::Spawn(op) => {
-                    self.log(|| format!("op{op}: a detached stop"));
-                    // The transport fired a stop at whatever runs: our
-                    // outstanding turn is given up (the state says so).
-                    if let Some((s, q)) = self.last_own {
-                        let done = self
-                            .turn_of(s, q)
-                            .is_some_and(|t| self.delivered.contains(&t));
-                        if !done {
-                            let stamp = self.stamp();
-                            self.gated.entry((s, q)).or_insert(stamp);
-                        }
-                    }
-                    self.register(op, OpKind::Detached);
-                    match self.aborting {
-                        Some(at) => self.ops.get_mut(&op).unwrap().asked = Some(at),
-                        None => self.violation(format!(
-                            "op{op}: a stop fired without the abort of a send or of a stream that owns its turn"
-                        )),
-                    }
-                    self.work.push_back(Work::Drive(op));
-                }
-            }
+    /// Carries out what the runner did, in order.
+    fn drain_log(&mut self) -> bool {
+        let mut any = false;
+        while let Some(e) = self.host.next_entry() {
+            any = true;
+            self.entry(e);
         }
+        any
     }
 
-    fn drive(&mut self, op: OpId) {
-        if self.pends.iter().any(|p| p.op == op) {
-            return;
-        }
-        match self.ops.get(&op) {
-            Some(o) if o.result.is_none() => {}
-            _ => return,
-        }
-        loop {
-            let eff = self.engine.poll(op);
-            self.ctx = Some(op);
-            self.drain();
-            self.ctx = None;
-            match eff {
-                Effect::Chunks(json) => self.got_chunks(op, &json),
-                Effect::Done(r) => {
-                    self.log(|| format!("op{op} done: {r:?}"));
-                    self.conns.remove(&op);
-                    if let Some(o) = self.ops.get_mut(&op) {
-                        o.result = Some(r);
+    fn entry(&mut self, e: Entry) {
+        match e {
+            Entry::Effect(op, eff) => self.effect_seen(op, eff),
+            Entry::Outcome(op, seen, short) => {
+                if seen != Seen::Other {
+                    self.log(|| format!("op{op} => {short}"));
+                }
+                if matches!(seen, Seen::Stall | Seen::TimedOut) {
+                    self.count_fault(op);
+                }
+                if let Some(o) = self.ops.get_mut(&op) {
+                    if !matches!(seen, Seen::NoToken | Seen::TimedOut) {
+                        // A callback that answered well ends its hang.
                         o.hang = false;
                     }
-                    self.finished.push(op);
-                    return;
                 }
-                e => {
-                    self.schedule(op, e);
-                    return;
+            }
+            Entry::Call { id, op, call } => self.call_made(id, op, call),
+            Entry::Interrupt(op, cut) => {
+                let what = if cut { "interrupt" } else { "wake" };
+                self.log(|| format!("op{op}: {what}"));
+            }
+            Entry::Dropped(id) => {
+                if let Some(i) = self.pends.iter().position(|p| p.id == id) {
+                    let p = self.pends.swap_remove(i);
+                    let op = p.op;
+                    if let PKind::Append { token, part, body } = &p.kind {
+                        if self.rng.pm(500) {
+                            // It was on the wire: it lands.
+                            let r = self.server_append(token, part, body);
+                            self.log(|| format!("op{op}: the abandoned append lands: {r:?}"));
+                        }
+                    }
+                } else if let Some(op) = self
+                    .conn_call
+                    .iter()
+                    .find(|(_, c)| **c == id)
+                    .map(|(op, _)| *op)
+                {
+                    // A connection answered but never taken (an interrupt
+                    // in the same turn): it is let go.
+                    self.conn_call.remove(&op);
+                    self.conns.remove(&op);
+                }
+            }
+            Entry::BodyDropped { op, conn } => {
+                if self.conn_call.get(&op) == Some(&conn) {
+                    self.conn_call.remove(&op);
+                    self.conns.remove(&op);
+                }
+            }
+            Entry::SessionChanged(stored) => {
+                let before = self.storage.take();
+                self.storage = stored;
+                let unknown = self.storage.as_ref().is_some_and(|st| {
+                    st.skip_to_turn_complete && st.superseded_input_seq.is_none()
+                });
+                let open = self.unknown_gates.last().is_some_and(|g| g.1.is_none());
+                if unknown && !open {
+                    self.unknown_gates.push((self.now, None));
+                } else if !unknown && open {
+                    let now = self.now;
+                    if let Some(g) = self.unknown_gates.last_mut() {
+                        g.1 = Some(now);
+                    }
+                }
+                if let Some(st) = &self.storage {
+                    self.gate_ever |= st.skip_to_turn_complete;
+                    // A gate that opened answered its seq and all before
+                    // (one forgotten with a session made again did not:
+                    // the new session has no cursor yet).
+                    let opened = before.as_ref().and_then(|b| {
+                        b.superseded_input_seq
+                            .filter(|_| b.skip_to_turn_complete && st.last_event_id.is_some())
+                    });
+                    if let (Some(x), false, Some(sess)) =
+                        (opened, st.skip_to_turn_complete, self.current)
+                    {
+                        let a = self.answered.entry(sess).or_insert(x);
+                        *a = (*a).max(x);
+                    }
+                }
+                if let Some(st) = &self.storage {
+                    if let (true, Some(s), Some(sess)) = (
+                        st.skip_to_turn_complete,
+                        st.superseded_input_seq,
+                        self.current,
+                    ) {
+                        let stamp = self.stamp();
+                        self.gated.entry((sess, s)).or_insert(stamp);
+                    }
+                }
+            }
+            Entry::Event { op: ctx, json: ev } => {
+                let field = |key| string_field(&ev, key).map(|v| v.into_owned());
+                if field("type").as_deref() == Some("turn-completed") {
+                    let sess = ctx.and_then(|op| self.ops.get(&op)).and_then(|o| o.session);
+                    if let (Some(i), Some(sess)) = (field("sessionInEventId"), sess) {
+                        if let Ok(i) = i.parse::<u64>() {
+                            let a = self.answered.entry(sess).or_insert(i);
+                            *a = (*a).max(i);
+                        }
+                    }
+                    if let Some(op) = ctx {
+                        self.progressed(op);
+                    }
+                    if let (Some(op), Some(c)) = (ctx, field("lastEventId")) {
+                        let c = c.parse().ok();
+                        if let Some(o) = self.ops.get_mut(&op) {
+                            o.last_tc = c;
+                        }
+                        if let (true, Some(c)) = (self.cfg.watch, c) {
+                            self.watch_turn_done(op, c);
+                        }
+                    }
+                }
+            }
+            Entry::Spawned(op) => {
+                self.log(|| format!("op{op}: a detached stop"));
+                // The transport fired a stop at whatever runs: our
+                // outstanding turn is given up (the state says so).
+                if let Some((s, q)) = self.last_own {
+                    let done = self
+                        .turn_of(s, q)
+                        .is_some_and(|t| self.delivered.contains(&t));
+                    if !done {
+                        let stamp = self.stamp();
+                        self.gated.entry((s, q)).or_insert(stamp);
+                    }
+                }
+                self.register(op, OpKind::Detached);
+                match self.aborting {
+                    Some(at) => self.ops.get_mut(&op).unwrap().asked = Some(at),
+                    None => self.violation(format!(
+                        "op{op}: a stop fired without the abort of a send or of a stream that owns its turn"
+                    )),
                 }
             }
         }
     }
 
-    pub fn run_work(&mut self) {
-        while let Some(w) = self.work.pop_front() {
-            match w {
-                Work::Handle(op, out) => {
-                    if !matches!(out, Out::Bytes(_)) {
-                        self.log(|| format!("op{op} -> {}", out.short()));
-                    }
-                    if let Some(o) = self.ops.get_mut(&op) {
-                        if !matches!(out, Out::Token(None) | Out::Started(None)) {
-                            // A callback that answered well ends its hang.
-                            o.hang = false;
-                        }
-                    }
-                    self.engine.handle(op, out.as_outcome());
-                    self.drain();
-                    self.drive(op);
+    /// The app's reader of operation `op`: it pulls until the operation
+    /// ends (what it gets, the runner traces).
+    fn start_reader(&mut self, op: OpId) {
+        let runner = self.runner.clone();
+        let host = self.host.clone();
+        let slow = self
+            .prof
+            .swarm
+            .as_ref()
+            .is_some_and(|sw| sw.slow_reader > 0);
+        let task = async move {
+            while let Ok(Step::Chunks(_)) = runner.drive(op).await {
+                if slow {
+                    host.pause(op).await;
                 }
-                Work::Drive(op) => self.drive(op),
+            }
+        };
+        if self.pool.spawner().spawn_local(task).is_err() {
+            self.violation(format!("op{op}: no reader could start"));
+        }
+    }
+
+    /// Runs the transport until it waits for the scheduler, carrying out
+    /// what it did; then the ends of operations and the invariants.
+    pub fn run_work(&mut self) {
+        loop {
+            for op in std::mem::take(&mut self.to_drive) {
+                self.start_reader(op);
+            }
+            self.pool.run_until_stalled();
+            if !self.drain_log() && self.to_drive.is_empty() {
+                break;
             }
         }
         let mut finished = std::mem::take(&mut self.finished);
@@ -1838,7 +2009,10 @@ impl Sim {
                 429 | 500..=599 => retry,
                 _ => false,
             },
-            Error::Network(_) | Error::TimedOut(_) => retry,
+            Error::Network(_) => retry,
+            // A request that never answered is retried; a callback that
+            // never settled ends the operation.
+            Error::TimedOut(_) => retry || info.cb_fault,
             // The session was made again while this stream read a reply of
             // the old one (a session the server lost, before or after the
             // stream opened: a reload may resume against one already gone).
@@ -1943,7 +2117,7 @@ impl Sim {
                 if let Some(k) = since {
                     self.known_own.insert(k);
                 }
-                self.work.push_back(Work::Drive(sid));
+                self.to_drive.push(sid);
             }
             (OpKind::Stop, Ok(Done::Bool(false))) => {
                 // Only what makes a send fail makes a stop fail, or having
@@ -1999,7 +2173,7 @@ impl Sim {
             (OpKind::Stream { .. }, _) => self.stream_ended(op, &info, &result),
             _ => {}
         }
-        if !self.work.is_empty() {
+        if !self.to_drive.is_empty() {
             self.run_work();
         }
     }
@@ -2215,7 +2389,12 @@ impl Sim {
             if o.result.is_some() {
                 continue;
             }
-            if o.aborted {
+            // (A reader busy elsewhere sees the end on its next pull.)
+            let paused = self
+                .pends
+                .iter()
+                .any(|p| p.op == *id && matches!(p.kind, PKind::Pause { .. }));
+            if o.aborted && !paused {
                 bad.push(format!("op{id} was aborted but has not ended"));
             }
             if let (OpKind::Send, Some(part), false) = (o.kind, &o.part, o.hang) {
@@ -2249,11 +2428,11 @@ impl Sim {
                 }
             }
         }
-        if self.engine.persisted(CHAT) != self.storage.as_ref() {
+        let persisted = self.engine(|e| e.persisted(CHAT).cloned());
+        if persisted != self.storage {
             bad.push(format!(
                 "the session changed without onSessionChange: {:?} vs stored {:?}",
-                self.engine.persisted(CHAT),
-                self.storage
+                persisted, self.storage
             ));
         }
         for b in bad {
@@ -2304,24 +2483,20 @@ impl Sim {
     pub fn send(&mut self, source: Source) -> OpId {
         let n = self.rng.next() % 100_000;
         let body = format!(r#"{{"kind":"message","n":{n}}}"#);
-        let id = self
-            .engine
-            .send(CHAT, body, source, Some(format!("m{n}")), true);
+        let id = self.engine_mut(|e| e.send(CHAT, body, source, Some(format!("m{n}")), true));
         self.log(|| format!("user: send {source:?} -> op{id}"));
         self.register(id, OpKind::Send);
         self.ops.get_mut(&id).unwrap().stop_on_abort = true;
-        self.work.push_back(Work::Drive(id));
-        self.drain();
+        self.to_drive.push(id);
         self.run_work();
         id
     }
 
     pub fn stop_generation(&mut self) -> OpId {
-        let id = self.engine.stop(CHAT);
+        let id = self.engine_mut(|e| e.stop(CHAT));
         self.log(|| format!("user: stopGeneration -> op{id}"));
         self.register(id, OpKind::Stop);
-        self.work.push_back(Work::Drive(id));
-        self.drain();
+        self.to_drive.push(id);
         self.run_work();
         id
     }
@@ -2367,10 +2542,10 @@ impl Sim {
             _ => false,
         };
         self.aborting = may_stop.then(|| self.stamp());
-        self.engine.abort(id);
-        self.drain();
+        self.host.clear_ctx();
+        self.runner.abort(id);
+        self.drain_log();
         self.aborting = None;
-        self.work.push_back(Work::Drive(id));
         self.run_work();
     }
 
@@ -2424,12 +2599,11 @@ impl Sim {
             .map(|s| (CHAT.to_owned(), s.clone()))
             .collect();
         let seed = self.rng.next();
-        self.engine = Engine::new(self.cfg.clone(), sessions, seed);
-        self.engine.set_now(self.now);
+        self.runner = Runner::new(self.host.clone(), self.cfg.clone(), sessions, seed);
         self.ops.clear();
         let stop_on_abort = self.rng.pm(300);
-        let id = self.engine.reconnect(CHAT, stop_on_abort);
-        self.drain();
+        let id = self.engine_mut(|e| e.reconnect(CHAT, stop_on_abort));
+        self.drain_log();
         match id {
             Some(id) => {
                 self.log(|| format!("user: reconnectToStream -> op{id}"));
@@ -2454,7 +2628,7 @@ impl Sim {
                         self.violation(msg);
                     }
                 }
-                self.work.push_back(Work::Drive(id));
+                self.to_drive.push(id);
                 self.run_work();
             }
             None => {
@@ -2480,16 +2654,37 @@ impl Sim {
         }
         // Sends aborted by dispose may have landed: no stop is sent, so
         // their turns are not gated (the next page cannot know them).
-        self.engine.dispose();
-        self.drain();
+        self.host.clear_ctx();
+        self.runner.dispose();
         self.run_work();
+        // The app's readers get to their streams' ends.
+        loop {
+            let paused: Vec<usize> = (0..self.pends.len())
+                .rev()
+                .filter(|&i| matches!(self.pends[i].kind, PKind::Pause { .. }))
+                .collect();
+            if paused.is_empty() {
+                break;
+            }
+            for i in paused {
+                let p = self.pends.swap_remove(i);
+                self.answer(p, Out::Fired);
+            }
+            self.run_work();
+        }
         let live: Vec<_> = self.live_any();
         if !live.is_empty() {
             self.violation(format!("after dispose, ops {live:?} are still open"));
         }
-        if self.engine.open_ops() != 0 {
-            let n = self.engine.open_ops();
+        let n = self.engine(|e| e.open_ops());
+        if n != 0 {
             self.violation(format!("after dispose, the engine holds {n} ops"));
+        }
+        let held = self.runner.open_io();
+        if !held.is_empty() {
+            self.violation(format!(
+                "after dispose, the runner holds I/O for ops {held:?}"
+            ));
         }
         if !self.pends.is_empty() {
             let p: Vec<_> = self
@@ -2501,6 +2696,8 @@ impl Sim {
             self.pends.clear();
         }
         self.conns.clear();
+        self.conn_call.clear();
+        self.connect_reqs.clear();
     }
 
     fn live_any(&self) -> Vec<OpId> {
@@ -2584,11 +2781,10 @@ impl Sim {
                 self.reload();
             }
             6 => {
-                let id = self.engine.start(CHAT);
+                let id = self.engine_mut(|e| e.start(CHAT));
                 self.log(|| format!("user: start -> op{id}"));
                 self.register(id, OpKind::Start);
-                self.work.push_back(Work::Drive(id));
-                self.drain();
+                self.to_drive.push(id);
                 self.run_work();
             }
             8 => {
@@ -2605,8 +2801,8 @@ impl Sim {
                 let force = self.rng.pm(500);
                 for id in streams {
                     self.log(|| format!("user: wake op{id} (force {force})"));
-                    self.engine.wake(id, force);
-                    self.drain();
+                    self.host.clear_ctx();
+                    self.runner.wake(id, force);
                     self.run_work();
                 }
             }
@@ -2621,8 +2817,7 @@ impl Sim {
                 self.gates_forgotten = self.stamp();
                 self.last_own = None;
                 self.known_own.clear();
-                self.engine.clear_gate(CHAT);
-                self.drain();
+                self.engine_mut(|e| e.clear_gate(CHAT));
                 self.run_work();
             }
             _ => {}
@@ -2640,9 +2835,8 @@ impl Sim {
         }
         o.aborted = true;
         self.log(|| format!("user: reader.cancel op{id}"));
-        self.engine.cancel(id);
-        self.drain();
-        self.work.push_back(Work::Drive(id));
+        self.host.clear_ctx();
+        self.runner.cancel(id);
         self.run_work();
     }
 
@@ -2683,7 +2877,7 @@ impl Sim {
         }
         self.steps += 1;
         self.now = self.now.max(next);
-        self.engine.set_now(self.now);
+        self.host.set_now(self.now);
         // Ties: an effect and an event due together go in a seeded order.
         let take_pend = match (pend, ev) {
             (Some((_, pd)), Some(et)) if pd == et => self.rng.pm(500),
@@ -2696,11 +2890,16 @@ impl Sim {
                 .filter(|&i| self.pends[i].due == next)
                 .collect();
             let i = due[self.rng.below(due.len() as u64) as usize];
-            let p = self.pends.swap_remove(i);
-            let op = p.op;
-            if let Some(out) = self.perform(p) {
-                self.work.push_back(Work::Handle(op, out));
-                self.run_work();
+            let mut p = self.pends.swap_remove(i);
+            match self.perform(p.op, &p.kind) {
+                Ok(out) => {
+                    self.answer(p, out);
+                    self.run_work();
+                }
+                Err(due) => {
+                    p.due = due;
+                    self.pends.push(p);
+                }
             }
         } else {
             let Reverse((_, _, e)) = self.events.pop().unwrap();
@@ -2749,7 +2948,7 @@ impl Sim {
         while self.violations.is_empty() && self.step(t) {}
         if self.now < t {
             self.now = t;
-            self.engine.set_now(t);
+            self.host.set_now(t);
         }
     }
 
