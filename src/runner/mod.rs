@@ -356,10 +356,16 @@ impl<H: Host> Runner<H> {
                     // a body's drop may call into the host).
                     drop(body);
                 }
-                Notice::Wake(op) => self.io(op, |io| {
-                    io.woken = true;
-                    io.wake();
-                }),
+                // Only a parked operation has something to wake (one not
+                // driven yet has no I/O state, and the engine may name one
+                // that ended while it was parked).
+                Notice::Wake(op) => {
+                    let mut ios = self.shared.ios.borrow_mut();
+                    if let Some((_, io)) = ios.iter_mut().find(|(o, _)| *o == op) {
+                        io.woken = true;
+                        io.wake();
+                    }
+                }
                 Notice::Spawn(op) => {
                     let runner = self.clone();
                     self.shared.host.spawn(Box::pin(async move {
@@ -698,7 +704,10 @@ impl<H: Host> Runner<H> {
             };
             // A new connection, or a backoff before one: the old one is
             // over.
-            let lets_go = matches!(effect, Effect::Connect { .. } | Effect::HeadStart { .. });
+            let lets_go = matches!(
+                effect,
+                Effect::Connect { .. } | Effect::HeadStart { .. } | Effect::Sleep { .. }
+            );
             let (body, cut) = self.io(op, |io| {
                 io.out = true;
                 io.woken = false;
