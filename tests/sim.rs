@@ -30,7 +30,7 @@ use std::time::Instant;
 /// Seeds that once failed, each with what it found. They run first, every
 /// time.
 const REGRESSIONS: &[(u64, &str)] = &[
-    // Engine bugs, fixed in src/engine.rs and src/session.rs.
+    // Engine bugs, fixed in src/engine/ and codec/src/session.rs.
     (86, "the gate opened without moving the cursor: a reload replayed the stopped turn"),
     (275, "an unknown gate opened at the first earlier boundary: our aborted turn leaked into the next reply"),
     (208, "reconnect refused while the gate waited, though a send after the stop was in flight: a reload lost its reply"),

@@ -190,7 +190,7 @@ async function stopInUsualOrder(page, proxy) {
 }
 
 // "unsaved": the stream resumed from a session with no `isStreaming` marks
-// the turn it finds as outstanding (src/engine.rs, poll_stream), so Stop
+// the turn it finds as outstanding (src/engine/streams.rs, poll_stream), so Stop
 // arms the gate and the next reply does not start with the stopped one's rest.
 // Firefox, "unsaved", about one run in five: after the reload the new page
 // opens no stream for ~20 s (status "submitted", "Connecting… · waiting"),

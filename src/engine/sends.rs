@@ -1,0 +1,629 @@
+//! Sends: a record appended to the chat's `.in` (a message, a stop, an
+//! action, a steering message), with the session started first if there is
+//! none, the token refreshed on a 401, 429 and 5xx retried with the same
+//! `X-Part-Id`, a 404 answered by making the session again, and what the
+//! send resolves to once the append is through (a stream, a bool, the
+//! session).
+
+use super::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Then {
+    /// `start()`: resolve to the session.
+    Session,
+    /// Stream the reply (a turn-starting send).
+    Stream { stop_on_abort: bool },
+    /// Resolve to whether it went through (`steer`).
+    Bool,
+    /// `stopGeneration`: gate the stopped turn, resolve to a bool.
+    Stop,
+    /// Fire and forget (the stop an abort sends).
+    Detached,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SendPhase {
+    Init,
+    /// Waiting for another operation's start of the session.
+    Parked,
+    Starting,
+    Tokening,
+    Append,
+    Appending,
+    Backoff(u64),
+    Sleeping,
+    /// A 401/403: a fresh token first.
+    Refresh,
+    Refreshing,
+    /// A 404: the session again first (with the chat's reset count then).
+    Recreate(u32),
+    Recreating(u32),
+}
+
+#[derive(Debug)]
+pub(super) struct SendOp {
+    pub(super) body: Option<String>,
+    pub(super) source: Source,
+    pub(super) message_id: Option<String>,
+    pub(super) then: Then,
+    pub(super) phase: SendPhase,
+    pub(super) part_id: String,
+    pub(super) attempts: u32,
+    pub(super) backoff: Backoff,
+    /// The token this send's refresh got, once it refreshed.
+    pub(super) refreshed: Option<String>,
+    pub(super) recreated: bool,
+    /// An attempt may have reached the server (in flight, or it failed in
+    /// a way that does not say).
+    pub(super) maybe_landed: bool,
+    pub(super) started_at: u64,
+    /// The last retryable failure, reported if the attempts run out.
+    pub(super) last_error: Option<Error>,
+    /// The chat's gate arming count when this send began.
+    pub(super) gate_epoch: u32,
+}
+
+impl Engine {
+    pub(super) fn send_op(
+        &mut self,
+        chat_id: &str,
+        body: Option<String>,
+        source: Source,
+        message_id: Option<String>,
+        then: Then,
+    ) -> OpId {
+        let part_id = self.part_id();
+        let seed = self.next_random();
+        let mut backoff = Backoff::new(seed);
+        backoff.max_attempts = APPEND_ATTEMPTS - 1;
+        let now = self.now;
+        let gate_epoch = self.chat(chat_id).map_or(0, |c| c.gate_epoch);
+        let id = self.open(
+            chat_id,
+            Kind::Send(SendOp {
+                body,
+                source,
+                message_id,
+                then,
+                phase: SendPhase::Init,
+                part_id,
+                attempts: 0,
+                backoff,
+                refreshed: None,
+                recreated: false,
+                maybe_landed: false,
+                started_at: now,
+                last_error: None,
+                gate_epoch,
+            }),
+        );
+        if matches!(then, Then::Stop | Then::Detached) {
+            self.chat_mut(chat_id).stops.push(id);
+        }
+        id
+    }
+
+    /// `start()` / `preload()`: the chat's session, started through
+    /// `startSession` when there is none (concurrent starts share one call).
+    pub fn start(&mut self, chat_id: &str) -> OpId {
+        self.send_op(chat_id, None, Source::Submit, None, Then::Session)
+    }
+
+    /// Appends `body` (a `ChatInputChunk`) to the chat's `.in`, starting the
+    /// session first if needed. A turn-starting source resolves to the
+    /// stream of its reply ([`Done::Stream`]); `Steer` and `Stop` resolve
+    /// to whether they went through.
+    pub fn send(
+        &mut self,
+        chat_id: &str,
+        body: String,
+        source: Source,
+        message_id: Option<String>,
+        stop_on_abort: bool,
+    ) -> OpId {
+        let then = match source {
+            Source::Steer => Then::Bool,
+            Source::Stop => Then::Stop,
+            _ => Then::Stream { stop_on_abort },
+        };
+        self.send_op(chat_id, Some(body), source, message_id, then)
+    }
+
+    pub(super) fn poll_send(&mut self, id: OpId, op: &mut Op) -> Effect {
+        if let Some(r) = op.result.take() {
+            return Effect::Done(r);
+        }
+        let chat_id = op.chat.clone();
+        let Kind::Send(s) = &mut op.kind else {
+            return mismatch();
+        };
+        loop {
+            match s.phase {
+                SendPhase::Init | SendPhase::Parked => {
+                    if let Some(e) = self.closed_error(&chat_id) {
+                        if s.then == Then::Session {
+                            return Effect::Done(Ok(Done::Session(
+                                self.session(&chat_id).cloned().unwrap_or_default(),
+                            )));
+                        }
+                        return self.send_failed(s, e);
+                    }
+                    if matches!(s.then, Then::Stream { .. }) {
+                        let chat = self.chat_mut(&chat_id);
+                        if !chat.stops.is_empty() {
+                            // A stop is on its way: it lands first.
+                            mark!("send-waits-for-stop");
+                            chat.parked.push(id);
+                            s.phase = SendPhase::Parked;
+                            return Effect::Park;
+                        }
+                    }
+                    let has_token = self
+                        .session(&chat_id)
+                        .is_some_and(|st| !st.public_access_token.is_empty());
+                    if has_token {
+                        if s.then == Then::Session {
+                            let st = self.session(&chat_id).cloned().unwrap_or_default();
+                            return Effect::Done(Ok(Done::Session(st)));
+                        }
+                        s.phase = SendPhase::Append;
+                        continue;
+                    }
+                    if matches!(s.then, Then::Bool | Then::Stop | Then::Detached) {
+                        // Steering and stopping need a session already.
+                        return Effect::Done(Ok(Done::Bool(false)));
+                    }
+                    let has_start = self.cfg.has_start_session;
+                    if matches!(s.then, Then::Session) && !has_start {
+                        return Effect::Done(Err(no_start_session()));
+                    }
+                    let chat = self.chat_mut(&chat_id);
+                    match chat.starting {
+                        Some(other) if other != id => {
+                            chat.parked.push(id);
+                            s.phase = SendPhase::Parked;
+                            return Effect::Park;
+                        }
+                        _ => chat.starting = Some(id),
+                    }
+                    let chat_id = chat_id.clone();
+                    if has_start {
+                        s.phase = SendPhase::Starting;
+                        return Effect::CallStartSession { chat_id };
+                    }
+                    s.phase = SendPhase::Tokening;
+                    return Effect::CallAccessToken { chat_id };
+                }
+                SendPhase::Append => {
+                    let Some(body) = s.body.clone() else {
+                        return Effect::Done(Err(Error::Misuse("nothing to append".into())));
+                    };
+                    let token = self
+                        .session(&chat_id)
+                        .map(|st| st.public_access_token.clone())
+                        .unwrap_or_default();
+                    s.phase = SendPhase::Appending;
+                    return Effect::Append {
+                        chat_id,
+                        headers: wire::append_headers(&self.cfg.headers, &token, &s.part_id),
+                        body,
+                    };
+                }
+                SendPhase::Backoff(ms) => {
+                    s.phase = SendPhase::Sleeping;
+                    return Effect::Sleep { ms };
+                }
+                SendPhase::Refresh => {
+                    s.phase = SendPhase::Refreshing;
+                    return Effect::CallAccessToken { chat_id };
+                }
+                SendPhase::Recreate(n) => {
+                    s.phase = SendPhase::Recreating(n);
+                    return Effect::CallStartSession { chat_id };
+                }
+                SendPhase::Starting
+                | SendPhase::Tokening
+                | SendPhase::Appending
+                | SendPhase::Sleeping
+                | SendPhase::Refreshing
+                | SendPhase::Recreating(_) => {
+                    return Effect::Done(Err(Error::Misuse("poll before the outcome".into())));
+                }
+            }
+        }
+    }
+
+    pub(super) fn handle_send(&mut self, id: OpId, op: &mut Op, outcome: Outcome<'_>) {
+        let chat_id = op.chat.clone();
+        let aborted = op.aborted;
+        let Kind::Send(s) = &mut op.kind else {
+            return;
+        };
+        if aborted {
+            return;
+        }
+        let r = match (s.phase, outcome) {
+            (SendPhase::Parked, _) => {
+                s.phase = SendPhase::Init;
+                None
+            }
+            (
+                SendPhase::Starting | SendPhase::Recreating(_),
+                Outcome::Started {
+                    token,
+                    pending_version,
+                },
+            ) => {
+                let recreating = match s.phase {
+                    SendPhase::Recreating(n) => Some(n),
+                    _ => None,
+                };
+                self.forget_start(&chat_id, id);
+                if pending_version {
+                    self.emit(Event::new("run-pending-version", &chat_id).text("source", "start"));
+                }
+                match token.filter(|t| !t.is_empty()) {
+                    Some(t) => {
+                        let state = SessionState {
+                            public_access_token: t.to_owned(),
+                            is_streaming: Some(false),
+                            ..SessionState::default()
+                        };
+                        match recreating {
+                            Some(n) if self.chat(&chat_id).is_some_and(|c| c.resets == n) => {
+                                // The session is new: the old cursor and
+                                // gate mean nothing there.
+                                let chat = self.chat_mut(&chat_id);
+                                chat.resets = chat.resets.wrapping_add(1);
+                                chat.state = Some(state);
+                                chat.answered = None;
+                                self.changed(&chat_id);
+                                self.session_remade(&chat_id);
+                            }
+                            // Another send made it again meanwhile (and may
+                            // have read from it): only the token is news.
+                            Some(_) => {
+                                mark!("session-remade-by-another-send");
+                                self.store_token(&chat_id, t)
+                            }
+                            None => self.set_session(&chat_id, state),
+                        }
+                        s.phase = if recreating.is_some() {
+                            SendPhase::Append
+                        } else {
+                            SendPhase::Init
+                        };
+                        None
+                    }
+                    None => Some(Error::Callback(
+                        "TriggerChatTransport: `startSession` must resolve to { publicAccessToken: string }".into(),
+                    )),
+                }
+            }
+            (SendPhase::Tokening | SendPhase::Refreshing, Outcome::Token(token)) => {
+                let refreshing = matches!(s.phase, SendPhase::Refreshing);
+                self.forget_start(&chat_id, id);
+                match token.filter(|t| !t.is_empty()) {
+                    Some(t) => {
+                        self.store_token(&chat_id, t);
+                        if refreshing {
+                            s.refreshed = Some(t.to_owned());
+                        }
+                        s.phase = if refreshing {
+                            SendPhase::Append
+                        } else {
+                            SendPhase::Init
+                        };
+                        None
+                    }
+                    None => Some(bad_token()),
+                }
+            }
+            (
+                SendPhase::Appending,
+                Outcome::Response {
+                    status,
+                    body,
+                    ratelimit_reset,
+                    retry_after,
+                },
+            ) => {
+                if (200..300).contains(&status) {
+                    let seq = wire::appended_seq(body);
+                    if wire::pending_version(body) {
+                        self.emit(
+                            Event::new("run-pending-version", &chat_id).text("source", "send"),
+                        );
+                    }
+                    let s = core::mem::replace(s, placeholder_send());
+                    let r = self.appended(id, &chat_id, s, seq);
+                    op.result = Some(r);
+                    return;
+                }
+                s.maybe_landed |= status >= 500;
+                let err = Error::Http {
+                    op: "append",
+                    status,
+                    body: truncate(body.trim_ascii(), 200),
+                };
+                if status == 409 {
+                    if let Some(reason) = wire::closed_refusal(body) {
+                        self.mark_closed(&chat_id, reason.clone(), "append");
+                        op.result = Some(Err(self.report_failure(
+                            s,
+                            &chat_id,
+                            Error::SessionClosed {
+                                chat_id: chat_id.clone(),
+                                reason,
+                            },
+                            id,
+                        )));
+                        return;
+                    }
+                }
+                if status == 401 || status == 403 {
+                    // Refused again with the token this send's refresh got:
+                    // final. A token that replaced it since (one a
+                    // turn-complete carried, say) earns a refresh of its own.
+                    let current = self.session(&chat_id).map(|st| &st.public_access_token);
+                    if s.refreshed.is_some() && s.refreshed.as_ref() == current {
+                        mark!("append-refused-after-refresh");
+                        Some(err)
+                    } else {
+                        s.refreshed = Some(String::new());
+                        s.phase = SendPhase::Refresh;
+                        None
+                    }
+                } else if status == 404 {
+                    // Only a turn-starting send makes the session again: a
+                    // stop or a steer has nothing to act on in a new one
+                    // (and must not reset the state a concurrent send set).
+                    let starts = matches!(s.then, Then::Stream { .. });
+                    if s.recreated || !self.cfg.has_start_session || !starts {
+                        Some(if self.cfg.has_start_session {
+                            err
+                        } else {
+                            Error::Misuse(cat!(
+                                "TriggerChatTransport: the session for chat ",
+                                &chat_id,
+                                " was not found (404) and there is no `startSession` to create it again"
+                            ))
+                        })
+                    } else {
+                        mark!("append-404-makes-session-again");
+                        s.recreated = true;
+                        s.phase = SendPhase::Recreate(self.chat(&chat_id).map_or(0, |c| c.resets));
+                        None
+                    }
+                } else if crate::retry::status_is_retryable(status) {
+                    let wait = if status == 429 {
+                        rate_limit_wait_ms(ratelimit_reset, retry_after, self.now)
+                    } else {
+                        None
+                    };
+                    if wait.is_some() {
+                        mark!("append-429-waits-for-reset");
+                    }
+                    self.retry_append(s, err, wait)
+                } else {
+                    Some(err)
+                }
+            }
+            (SendPhase::Appending, Outcome::Failed(e)) => {
+                if matches!(e, Error::Network(_) | Error::TimedOut(_)) {
+                    s.maybe_landed = true;
+                    self.retry_append(s, e, None)
+                } else {
+                    Some(e)
+                }
+            }
+            (SendPhase::Sleeping, Outcome::Slept) => {
+                s.phase = SendPhase::Append;
+                None
+            }
+            (
+                SendPhase::Starting
+                | SendPhase::Recreating(_)
+                | SendPhase::Tokening
+                | SendPhase::Refreshing,
+                Outcome::Failed(e),
+            ) => {
+                self.forget_start(&chat_id, id);
+                Some(e)
+            }
+            (_, Outcome::Interrupted) => Some(Error::Aborted),
+            (_, _) => Some(unfit()),
+        };
+        if let Some(e) = r {
+            let e = self.report_failure(s, &chat_id, e, id);
+            op.result = Some(match s.then {
+                // Steering and stopping say whether they went through.
+                Then::Bool | Then::Stop | Then::Detached => Ok(Done::Bool(false)),
+                _ => Err(e),
+            });
+        }
+    }
+
+    pub(super) fn retry_append(
+        &mut self,
+        s: &mut SendOp,
+        err: Error,
+        wait: Option<u64>,
+    ) -> Option<Error> {
+        s.attempts += 1;
+        match s.backoff.next_delay() {
+            Some(d) => {
+                s.last_error = Some(err);
+                s.phase = SendPhase::Backoff(wait.unwrap_or(d));
+                None
+            }
+            None => {
+                mark!("append-retries-exhausted");
+                Some(err)
+            }
+        }
+    }
+
+    /// A send failed: `message-send-failed` for appends that were tried.
+    pub(super) fn report_failure(
+        &mut self,
+        s: &SendOp,
+        chat_id: &str,
+        e: Error,
+        id: OpId,
+    ) -> Error {
+        if !matches!(s.then, Then::Session) && s.body.is_some() {
+            let ev = self
+                .send_event("message-send-failed", s, chat_id)
+                .error(&e, id);
+            self.emit(ev);
+        }
+        e
+    }
+
+    pub(super) fn send_failed(&mut self, s: &SendOp, e: Error) -> Effect {
+        if matches!(s.then, Then::Bool | Then::Stop | Then::Detached) {
+            return Effect::Done(Ok(Done::Bool(false)));
+        }
+        Effect::Done(Err(e))
+    }
+
+    pub(super) fn send_event(&self, kind: &'static str, s: &SendOp, chat_id: &str) -> Event {
+        // The head-start route's request has no part id.
+        let part_id = Some(s.part_id.as_str()).filter(|id| !id.is_empty());
+        Event::new(kind, chat_id)
+            .str("messageId", s.message_id.as_deref())
+            .text("source", s.source.as_str())
+            .num("durationMs", Some(self.now.saturating_sub(s.started_at)))
+            .str("partId", part_id)
+            .num(
+                "bodyBytes",
+                Some(s.body.as_ref().map_or(0, |b| b.len() as u64)),
+            )
+    }
+
+    /// The append went through.
+    pub(super) fn appended(
+        &mut self,
+        id: OpId,
+        chat_id: &str,
+        s: SendOp,
+        seq: Option<u64>,
+    ) -> Result<Done, Error> {
+        let ev = self.send_event("message-sent", &s, chat_id);
+        self.emit(ev);
+        match s.then {
+            Then::Stream { stop_on_abort } => {
+                if s.source.starts_turn() {
+                    let now = self.now;
+                    self.chat_mut(chat_id).last_send = Some((now, s.message_id.clone()));
+                }
+                let answered = self.chat(chat_id).and_then(|c| c.answered);
+                if matches!((seq, answered), (Some(q), Some(a)) if q <= a) {
+                    // Two sends resolved out of order, and the later one's
+                    // stream already read past this one's turn (it showed
+                    // there): nothing is left to stream.
+                    mark!("send-answered-before-it-resolved");
+                    let stream = self.open(
+                        chat_id,
+                        Kind::Stream(StreamOp {
+                            feed: Feed::Session(Box::new(Subscription::new(
+                                SubscriptionConfig::default(),
+                            ))),
+                            phase: StreamPhase::Idle,
+                            stop_on_abort: false,
+                            resumed: false,
+                            connected: false,
+                            turn_fresh: false,
+                            woken: false,
+                            first_cursor: None,
+                            gate_epoch: 0,
+                            since: None,
+                            awaits_reply: false,
+                        }),
+                    );
+                    if let Some(op) = self.op_mut(stream) {
+                        op.result = Some(Ok(Done::Closed));
+                    }
+                    return Ok(Done::Stream(stream));
+                }
+                if let Some(st) = self.state_mut(chat_id) {
+                    st.is_streaming = Some(true);
+                    // Two sends may resolve out of order: the later one
+                    // is what is outstanding (and what a stop gates).
+                    st.active_input_seq = match (st.active_input_seq, seq) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        (_, b) => b,
+                    };
+                }
+                self.changed(chat_id);
+                // A gate armed after this send began may be for a turn
+                // after its own (an append aborted meanwhile).
+                let gate_after_send = self
+                    .chat(chat_id)
+                    .is_some_and(|c| c.gate_epoch != s.gate_epoch);
+                let stream = self.open_stream(chat_id, false, seq, stop_on_abort, gate_after_send);
+                if s.source == Source::Action {
+                    // `onSettled`: only for a seq JavaScript holds exactly.
+                    if let Some(q) = seq.filter(|&q| q <= MAX_SAFE_INTEGER) {
+                        self.settles.push((stream, q));
+                    }
+                }
+                let _ = id;
+                Ok(Done::Stream(stream))
+            }
+            Then::Stop => {
+                let outstanding = self
+                    .session(chat_id)
+                    .is_some_and(SessionState::turn_outstanding);
+                if outstanding {
+                    mark!("stop-gates-turn-in-flight");
+                    let seq = self.session(chat_id).and_then(|st| st.active_input_seq);
+                    self.gate(chat_id, seq);
+                } else if let Some(st) = self.state_mut(chat_id) {
+                    st.is_streaming = Some(false);
+                    self.changed(chat_id);
+                }
+                if let Some(active) = self.chat_mut(chat_id).active.take() {
+                    self.end_stream_quietly(active);
+                }
+                Ok(Done::Bool(true))
+            }
+            Then::Bool | Then::Detached => Ok(Done::Bool(true)),
+            Then::Session => Ok(Done::Session(
+                self.session(chat_id).cloned().unwrap_or_default(),
+            )),
+        }
+    }
+}
+
+/// A send that does nothing (a stand-in while the real one is moved out,
+/// and the base of the head-start route's report).
+pub(super) fn placeholder_send() -> SendOp {
+    SendOp {
+        body: None,
+        source: Source::Steer,
+        message_id: None,
+        then: Then::Detached,
+        phase: SendPhase::Init,
+        part_id: String::new(),
+        attempts: 0,
+        backoff: Backoff::new(1),
+        refreshed: None,
+        recreated: false,
+        maybe_landed: false,
+        started_at: 0,
+        last_error: None,
+        gate_epoch: 0,
+    }
+}
+
+pub(super) fn no_start_session() -> Error {
+    Error::Misuse(
+        "TriggerChatTransport: `startSession` is required to start a session (start(), preload(), or a first message with no stored session); provide it, or hydrate the chat through `sessions`".into(),
+    )
+}
+
+pub(super) fn bad_token() -> Error {
+    Error::Callback("TriggerChatTransport: `accessToken` must return a non-empty string".into())
+}

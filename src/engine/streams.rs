@@ -1,0 +1,440 @@
+//! Streams: reading the chat's `.out` (connect, read, reconnect with the
+//! cursor, refresh the token, give up after the budget), what a stream
+//! reports to the chat as it reads (turn ends, closes, tokens, the cursor
+//! the app persists) and when a stream is over.
+
+use super::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StreamPhase {
+    Idle,
+    Connecting,
+    Reading,
+    Sleeping,
+    Refreshing,
+}
+
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(super) enum Feed {
+    Session(Box<Subscription>),
+    HeadStart {
+        url: String,
+        body: String,
+        sse: SseDecoder,
+        out: String,
+        requested: bool,
+        ended: bool,
+        message_id: Option<String>,
+    },
+}
+
+#[derive(Debug)]
+pub(super) struct StreamOp {
+    pub(super) feed: Feed,
+    pub(super) phase: StreamPhase,
+    pub(super) stop_on_abort: bool,
+    pub(super) resumed: bool,
+    /// `stream-connected` was reported.
+    pub(super) connected: bool,
+    /// The next chunk is the first of a turn (for `first-chunk`).
+    pub(super) turn_fresh: bool,
+    /// A wake event asked to reconnect at once.
+    pub(super) woken: bool,
+    /// The cursor the first connection asked from.
+    pub(super) first_cursor: Option<String>,
+    /// The chat's gate (its arming count) this stream was opened with.
+    pub(super) gate_epoch: u32,
+    /// The `.in` seq of the send this stream answers, when known.
+    pub(super) since: Option<u64>,
+    /// A reply this stream is to show has not ended yet: its send's, or
+    /// the one in flight when it resumed.
+    pub(super) awaits_reply: bool,
+}
+
+impl Engine {
+    /// `reconnectToStream`: the stream of the chat's reply in flight, or
+    /// `None` when there is nothing to resume.
+    pub fn reconnect(&mut self, chat_id: &str, stop_on_abort: bool) -> Option<OpId> {
+        let watch = self.cfg.watch;
+        let chat = self.chat(chat_id)?;
+        let state = chat.state.as_ref()?;
+        // A closed session has no turn to resume; neither has an idle one
+        // (a watcher waits for the next turn, though), nor one whose gate
+        // still waits for a stopped turn's end.
+        let idle = state.is_streaming == Some(false) && !watch;
+        if state.closed || idle || chat.active.is_some() {
+            return None;
+        }
+        // A send after the stop is in flight, though: its stream reads
+        // past the gate to its own reply.
+        if state.skip_to_turn_complete && !watch && state.active_input_seq.is_none() {
+            mark!("reconnect-refused-behind-gate");
+            return None;
+        }
+        let since = state.active_input_seq;
+        Some(self.open_stream(chat_id, true, since, stop_on_abort, false))
+    }
+
+    pub(super) fn open_stream(
+        &mut self,
+        chat_id: &str,
+        resumed: bool,
+        since_in_seq: Option<u64>,
+        stop_on_abort: bool,
+        gate_after_send: bool,
+    ) -> OpId {
+        let seed = self.next_random();
+        let watch = self.cfg.watch;
+        let timeout_seconds = self.cfg.timeout_seconds;
+        let state = self.session(chat_id).cloned().unwrap_or_default();
+        let sub = Subscription::new(SubscriptionConfig {
+            watch,
+            // A watcher waits through settled stretches, and a send in
+            // flight may not have written yet: no peek then.
+            peek_settled: resumed && !watch && since_in_seq.is_none(),
+            timeout_seconds,
+            cursor: state.last_event_id.clone(),
+            skip_to_turn_complete: state.skip_to_turn_complete,
+            superseded_input_seq: state.superseded_input_seq,
+            since_in_seq,
+            gate_after_send,
+            seed,
+        });
+        let id = self.open(
+            chat_id,
+            Kind::Stream(StreamOp {
+                feed: Feed::Session(Box::new(sub)),
+                phase: StreamPhase::Idle,
+                stop_on_abort,
+                resumed,
+                connected: false,
+                turn_fresh: true,
+                woken: false,
+                awaits_reply: !resumed
+                    || state.is_streaming == Some(true)
+                    || state.active_input_seq.is_some(),
+                first_cursor: state.last_event_id,
+                gate_epoch: self.chat(chat_id).map_or(0, |c| c.gate_epoch),
+                since: since_in_seq,
+            }),
+        );
+        self.supersede(chat_id, id);
+        id
+    }
+
+    pub(super) fn poll_stream(&mut self, id: OpId, op: &mut Op) -> Effect {
+        if let Some(r) = op.result.take() {
+            return Effect::Done(r);
+        }
+        let chat_id = op.chat.clone();
+        let Kind::Stream(st) = &mut op.kind else {
+            return mismatch();
+        };
+        if let Feed::HeadStart { .. } = st.feed {
+            return self.poll_head_start(id, &chat_id, st);
+        }
+        let Feed::Session(sub) = &mut st.feed else {
+            return mismatch();
+        };
+        // Chunks first, then the session changes that followed them (a
+        // turn-complete is reported after the turn's chunks went out).
+        if let Some((json, _)) = sub.take_chunks() {
+            // A stream resumed without knowing whether a turn is in flight
+            // (a session hydrated without `isStreaming`, as the vendor's
+            // documented persistence stores it) that reads one: the turn is
+            // outstanding, for a Stop's gate and for a reload.
+            if sub.in_turn() {
+                if let Some(s) = self.state_mut(&chat_id) {
+                    if s.is_streaming.is_none() {
+                        s.is_streaming = Some(true);
+                        self.changed(&chat_id);
+                    }
+                }
+            }
+            let cursor = sub.cursor();
+            if !st.connected {
+                st.connected = true;
+                let message_id = self.last_message_id(&chat_id);
+                let ev = Event::new("stream-connected", &chat_id)
+                    .raw("resumed", if st.resumed { "true" } else { "false" })
+                    .str("lastEventId", st.first_cursor.as_deref())
+                    .str("messageId", message_id.as_deref());
+                self.emit(ev);
+            }
+            if core::mem::replace(&mut st.turn_fresh, false) {
+                let (since, message_id) = self.since_send(&chat_id);
+                let ev = Event::new("first-chunk", &chat_id)
+                    .str("chunkType", first_chunk_type(&json).as_deref())
+                    .str("lastEventId", cursor.as_deref())
+                    .str("messageId", message_id.as_deref())
+                    .num("sinceSendMs", since);
+                self.emit(ev);
+            }
+            return Effect::Chunks(json);
+        }
+        let events: Vec<SessionEvent> = core::iter::from_fn(|| sub.poll_event()).collect();
+        for ev in events {
+            if matches!(ev, SessionEvent::TurnComplete { .. }) {
+                st.turn_fresh = true;
+                st.awaits_reply = false;
+            }
+            if let SessionEvent::GateOpened { cursor, .. } = &ev {
+                let epoch = self.chat(&chat_id).map_or(0, |c| c.gate_epoch);
+                if epoch != st.gate_epoch {
+                    mark!("gate-opened-by-older-stream");
+                    // The gate was armed again after this stream opened:
+                    // the newer one stays (its turn is still to end).
+                    if let Some(s) = self.state_mut(&chat_id) {
+                        s.advance_cursor(cursor);
+                    }
+                    self.changed(&chat_id);
+                    continue;
+                }
+            }
+            // The turn's observers (`turn-completed`) go first; an abort
+            // or dispose they do still cancels the settlement after them.
+            let settles = match &ev {
+                SessionEvent::TurnComplete {
+                    cursor,
+                    in_event_id: Some(a),
+                    in_event_text,
+                    ..
+                } => Some((*a, in_event_text.clone(), cursor.clone())),
+                _ => None,
+            };
+            self.apply(&chat_id, ev);
+            if let Some((a, text, cursor)) = settles {
+                self.settle(id, a, text, &cursor);
+            }
+        }
+        let Feed::Session(sub) = &mut st.feed else {
+            return mismatch();
+        };
+        match sub.poll_action() {
+            Action::Connect(req) => {
+                let token = self
+                    .session(&chat_id)
+                    .map(|s| s.public_access_token.clone())
+                    .unwrap_or_default();
+                st.phase = StreamPhase::Connecting;
+                Effect::Connect {
+                    headers: wire::out_headers(&self.cfg.headers, &token, &req),
+                    chat_id,
+                    req,
+                }
+            }
+            Action::Read => {
+                st.phase = StreamPhase::Reading;
+                Effect::Read { stall_ms: STALL_MS }
+            }
+            Action::Sleep(ms) => {
+                st.phase = StreamPhase::Sleeping;
+                Effect::Sleep { ms }
+            }
+            Action::RefreshToken => {
+                st.phase = StreamPhase::Refreshing;
+                Effect::CallAccessToken { chat_id }
+            }
+            Action::Finish => Effect::Done(Ok(Done::Closed)),
+            Action::Fail(e) => {
+                // A reload must not reopen a doomed subscription.
+                let streaming = self
+                    .session(&chat_id)
+                    .is_some_and(|s| s.is_streaming == Some(true) || s.active_input_seq.is_some());
+                // The server's definitive refusal (the token is refused
+                // even fresh, the session is gone): a reload would meet it
+                // again. A failing callback or network may well work after
+                // a reload, so the reply stays resumable then.
+                let definitive = matches!(
+                    e,
+                    Error::Http {
+                        status: 401 | 403 | 404,
+                        ..
+                    }
+                );
+                // Only the stream of the send in flight (or of no known
+                // send) speaks for it: one that answered an earlier send
+                // leaves a later reply resumable.
+                let active = self.session(&chat_id).and_then(|s| s.active_input_seq);
+                let answers_active = match (st.since, active) {
+                    (Some(mine), Some(a)) => mine >= a,
+                    _ => true,
+                };
+                if streaming && definitive && answers_active {
+                    mark!("reply-refused-for-good");
+                    // Not resumed, but still outstanding at the agent: a
+                    // stop gates it (the seq stays).
+                    if let Some(s) = self.state_mut(&chat_id) {
+                        s.is_streaming = Some(false);
+                    }
+                    self.changed(&chat_id);
+                }
+                let ev = Event::new("stream-error", &chat_id).error(&e, id);
+                self.emit(ev);
+                Effect::Done(Err(e))
+            }
+        }
+    }
+
+    pub(super) fn handle_stream(&mut self, op: &mut Op, outcome: Outcome<'_>) {
+        let chat_id = op.chat.clone();
+        let aborted = op.aborted;
+        let Kind::Stream(st) = &mut op.kind else {
+            return;
+        };
+        let phase = core::mem::replace(&mut st.phase, StreamPhase::Idle);
+        let woken = core::mem::take(&mut st.woken);
+        if let Feed::HeadStart { .. } = st.feed {
+            if let Some(r) = self.handle_head_start(&chat_id, st, outcome) {
+                op.result = Some(r);
+            }
+            return;
+        }
+        let Feed::Session(sub) = &mut st.feed else {
+            return;
+        };
+        if aborted {
+            sub.handle_abort();
+            return;
+        }
+        match (phase, outcome) {
+            (_, Outcome::Interrupted) if woken => {
+                mark!("stream-woken-reconnects");
+                sub.handle_reconnect_now()
+            }
+            (_, Outcome::Interrupted) => sub.handle_network_error("the connection was dropped"),
+            (StreamPhase::Connecting, Outcome::Connected { status, settled }) => {
+                sub.handle_response(status, settled);
+            }
+            (StreamPhase::Reading, Outcome::Bytes(b)) => {
+                // A decode error fails the subscription; the next poll
+                // reports it.
+                let _ = sub.handle_bytes(b);
+            }
+            (StreamPhase::Reading, Outcome::Eof) => sub.handle_eof(),
+            (StreamPhase::Reading, Outcome::Stall) => sub.handle_stall(),
+            (StreamPhase::Sleeping, Outcome::Slept) => {}
+            (StreamPhase::Refreshing, Outcome::Token(Some(t))) if !t.is_empty() => {
+                self.store_token(&chat_id, t);
+                sub.handle_token_refreshed();
+            }
+            (StreamPhase::Refreshing, Outcome::Token(_)) => sub.handle_token_error(bad_token()),
+            (_, Outcome::Failed(e @ (Error::Callback(_) | Error::Misuse(_)))) => {
+                sub.handle_token_error(e)
+            }
+            // `accessToken` never settled: reconnecting with the token that
+            // was refused would only be refused again.
+            (StreamPhase::Refreshing, Outcome::Failed(e)) => sub.handle_token_error(e),
+            (_, Outcome::Failed(e)) => sub.handle_network_error(&e.message()),
+            (_, _) => sub.handle_token_error(unfit()),
+        }
+    }
+
+    /// Applies a session change from the stream and reports it. The stored
+    /// cursor moves only here, at turn boundaries: what the app persists is
+    /// always a place a later resume can replay a whole turn from.
+    pub(super) fn apply(&mut self, chat_id: &str, ev: SessionEvent) {
+        match ev {
+            SessionEvent::TurnComplete {
+                token,
+                cursor,
+                in_event_id,
+                in_event_text,
+            } => {
+                let chat = self.chat_mut(chat_id);
+                chat.answered = chat.answered.max(in_event_id);
+                if let Some(s) = chat.state.as_mut() {
+                    if let Some(t) = token {
+                        s.public_access_token = t;
+                    }
+                    // The end of an earlier turn than the latest send's
+                    // leaves that one outstanding.
+                    let earlier = matches!(
+                        (in_event_id, s.active_input_seq),
+                        (Some(a), Some(b)) if a < b
+                    );
+                    if !earlier {
+                        s.is_streaming = Some(false);
+                        s.active_input_seq = None;
+                    } else {
+                        mark!("turn-complete-of-an-earlier-send");
+                    }
+                    s.advance_cursor(&cursor);
+                }
+                let (since, message_id) = self.since_send(chat_id);
+                let ev = Event::new("turn-completed", chat_id)
+                    .text("lastEventId", &cursor)
+                    .str("sessionInEventId", in_event_text.as_deref())
+                    .str("messageId", message_id.as_deref())
+                    .num("sinceSendMs", since);
+                self.emit(ev);
+                self.changed(chat_id);
+            }
+            SessionEvent::Settled | SessionEvent::Abandoned => {
+                if let Some(s) = self.state_mut(chat_id) {
+                    s.is_streaming = Some(false);
+                    s.active_input_seq = None;
+                }
+                self.changed(chat_id);
+            }
+            SessionEvent::GateOpened {
+                cursor,
+                in_event_id,
+            } => {
+                let chat = self.chat_mut(chat_id);
+                if let Some(s) = chat.state.as_mut() {
+                    // The stopped turn's boundary answered its seq and every
+                    // one before: a send of those resolving late has nothing
+                    // left to stream.
+                    chat.answered = chat.answered.max(s.superseded_input_seq).max(in_event_id);
+                    // A send that resolved after the gate was armed, and
+                    // that this boundary answered too, is not outstanding
+                    // any more: its reply went by behind the gate (seed
+                    // 8854009: aborting its stream later must not gate and
+                    // stop the next reply).
+                    if matches!((s.active_input_seq, in_event_id), (Some(a), Some(b)) if a <= b) {
+                        mark!("gate-boundary-answers-reply-in-flight");
+                        s.is_streaming = Some(false);
+                        s.active_input_seq = None;
+                    }
+                    s.clear_gate();
+                    s.advance_cursor(&cursor);
+                }
+                self.changed(chat_id);
+            }
+            SessionEvent::PendingVersion => {
+                let ev = Event::new("run-pending-version", chat_id).text("source", "upgrade");
+                self.emit(ev);
+            }
+            SessionEvent::Closed { reason } => self.mark_closed(chat_id, reason, "stream"),
+        }
+    }
+
+    pub(super) fn since_send(&self, chat_id: &str) -> (Option<u64>, Option<String>) {
+        match self.chat(chat_id).and_then(|c| c.last_send.as_ref()) {
+            Some((at, id)) => (Some(self.now.saturating_sub(*at)), id.clone()),
+            None => (None, None),
+        }
+    }
+
+    pub(super) fn last_message_id(&self, chat_id: &str) -> Option<String> {
+        self.chat(chat_id)
+            .and_then(|c| c.last_send.as_ref())
+            .and_then(|(_, id)| id.clone())
+    }
+}
+
+/// The `type` of the first chunk in a JSON array of chunks.
+pub(super) fn first_chunk_type(json: &str) -> Option<String> {
+    let mut r = crate::json::Reader::new(json);
+    let mut first = None;
+    let _ = r.array(|item| {
+        let v = item.value()?;
+        if first.is_none() {
+            first = Some(v);
+        }
+        Ok(())
+    });
+    crate::json::string_field(first?, "type").map(|s| s.into_owned())
+}
