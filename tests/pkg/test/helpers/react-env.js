@@ -1,9 +1,15 @@
 // What the React test files share: a fresh fake Sessions API installed as
 // `globalThis.fetch` for each test (rendered trees cleaned up after it), and
 // transport options wired to it.
-import { cleanup } from "@testing-library/react";
+import { cleanup, configure } from "@testing-library/react";
 import { afterEach, beforeEach } from "vitest";
 import { createFakeSessions } from "./fake-sessions.js";
+
+// `waitFor` / `findBy*` give up after 1 s by default: a bound a shared,
+// loaded machine passes now and then (a render of a streamed reply failed
+// it once under load). The condition is what is waited for; the bound only
+// keeps a broken test from hanging.
+configure({ asyncUtilTimeout: 20_000 });
 
 export const baseOptions = {
     task: "my-chat",
