@@ -43,6 +43,12 @@ pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 /// How many times one append is tried when the server says "try again".
 pub const APPEND_ATTEMPTS: u32 = 4;
 
+/// How many times a transient rejection of `accessToken` / `startSession`
+/// ([`Outcome::Transient`]) is retried, after 100, 200, 400, 800 and
+/// 1,600 ms (each with up to half taken off at random), as a stream's
+/// reconnects that bring nothing: then the operation fails with it.
+pub const CALLBACK_RETRIES: u32 = 5;
+
 /// What the engine needs to know of the transport's options.
 #[derive(Debug, Clone, Default)]
 pub struct EngineConfig {
@@ -131,6 +137,9 @@ pub enum Effect {
     Read { stall_ms: u64 },
     /// Wait; report [`Outcome::Slept`].
     Sleep { ms: u64 },
+    /// Wait until the browser is back online, at most `ms`; report
+    /// [`Outcome::Slept`] (the next poll looks at [`Engine::set_online`]).
+    WaitOnline { ms: u64 },
     /// Nothing to do until [`Notice::Wake`] names this operation; then
     /// report [`Outcome::Woken`].
     Park,
@@ -191,6 +200,10 @@ pub enum Outcome<'a> {
     /// The effect failed: a network error, a callback or fetch override
     /// that threw ([`Error::Callback`]), a body without a reader.
     Failed(Error),
+    /// `accessToken` or `startSession` rejected with something worth
+    /// another try (fetch's `TypeError`, an error marked `retryable: true`):
+    /// retried up to [`CALLBACK_RETRIES`] times, then like `Failed`.
+    Transient(Error),
     /// The effect was cut short because a [`Notice::Interrupt`] asked.
     Interrupted,
     Slept,
@@ -328,6 +341,9 @@ enum SendPhase {
     Init,
     /// Waiting for another operation's start of the session.
     Parked,
+    /// Call `startSession` / `accessToken` to start the session.
+    Start,
+    Token,
     Starting,
     Tokening,
     Append,
@@ -363,6 +379,12 @@ struct SendOp {
     last_error: Option<Error>,
     /// The chat's gate arming count when this send began.
     gate_epoch: u32,
+    /// Transient callback rejections retried in a row.
+    blips: u32,
+    /// What a wait (`Sleeping`) goes back to.
+    after_sleep: SendPhase,
+    /// Since when it has waited for the browser to come back online.
+    offline_since: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -409,6 +431,10 @@ struct StreamOp {
     gate_epoch: u32,
     /// The `.in` seq of the send this stream answers, when known.
     since: Option<u64>,
+    /// Transient rejections of the token refresh retried in a row.
+    blips: u32,
+    /// The refresh is tried again after this wait.
+    token_retry: Option<u64>,
     /// A reply this stream is to show has not ended yet: its send's, or
     /// the one in flight when it resumed.
     awaits_reply: bool,
@@ -444,6 +470,11 @@ pub struct Engine {
     rng: u64,
     /// Action replies that settle: (stream op, the action's `.in` seq).
     settles: Vec<(OpId, u64)>,
+    /// The browser says it is offline.
+    offline: bool,
+    /// How long a send waits for the browser to come back online before it
+    /// fails (`offlineSendTimeoutMs`); 0 (the default): it does not wait.
+    offline_wait_ms: u64,
 }
 
 impl Engine {
@@ -457,6 +488,8 @@ impl Engine {
             notices: Vec::new(),
             rng: seed | 1,
             settles: Vec::new(),
+            offline: false,
+            offline_wait_ms: 0,
         };
         for (id, state) in sessions {
             e.chat_mut(&id).state = Some(state);
@@ -474,6 +507,18 @@ impl Engine {
 
     /// The current time in milliseconds (any epoch; `Date.now()` in the
     /// browser, so rate-limit resets compare).
+    /// Whether the browser says it is online (`navigator.onLine`): a send
+    /// waits while it is not (see [`Engine::set_offline_wait`]).
+    pub fn set_online(&mut self, online: bool) {
+        self.offline = !online;
+    }
+
+    /// How long a send waits for the browser to come back online before it
+    /// fails (`offlineSendTimeoutMs`); 0 (the default): it does not wait.
+    pub fn set_offline_wait(&mut self, ms: u64) {
+        self.offline_wait_ms = ms;
+    }
+
     pub fn set_now(&mut self, now: u64) {
         self.now = now;
     }
@@ -676,6 +721,9 @@ impl Engine {
                 started_at: now,
                 last_error: None,
                 gate_epoch,
+                blips: 0,
+                after_sleep: SendPhase::Append,
+                offline_since: None,
             }),
         );
         if matches!(then, Then::Stop | Then::Detached) {
@@ -769,6 +817,8 @@ impl Engine {
                 first_cursor: None,
                 gate_epoch: 0,
                 since: None,
+                blips: 0,
+                token_retry: None,
                 awaits_reply: true,
             }),
         );
@@ -817,6 +867,8 @@ impl Engine {
                 first_cursor: state.last_event_id,
                 gate_epoch: self.chat(chat_id).map_or(0, |c| c.gate_epoch),
                 since: since_in_seq,
+                blips: 0,
+                token_retry: None,
             }),
         );
         self.supersede(chat_id, id);
@@ -1173,6 +1225,18 @@ impl Engine {
             return mismatch();
         };
         loop {
+            if matches!(
+                s.phase,
+                SendPhase::Start
+                    | SendPhase::Token
+                    | SendPhase::Refresh
+                    | SendPhase::Recreate(_)
+                    | SendPhase::Append
+            ) {
+                if let Some(e) = self.offline_wait(id, s, &chat_id) {
+                    return e;
+                }
+            }
             match s.phase {
                 SendPhase::Init | SendPhase::Parked => {
                     if let Some(e) = self.closed_error(&chat_id) {
@@ -1221,11 +1285,17 @@ impl Engine {
                         }
                         _ => chat.starting = Some(id),
                     }
-                    let chat_id = chat_id.clone();
-                    if has_start {
-                        s.phase = SendPhase::Starting;
-                        return Effect::CallStartSession { chat_id };
-                    }
+                    s.phase = if has_start {
+                        SendPhase::Start
+                    } else {
+                        SendPhase::Token
+                    };
+                }
+                SendPhase::Start => {
+                    s.phase = SendPhase::Starting;
+                    return Effect::CallStartSession { chat_id };
+                }
+                SendPhase::Token => {
                     s.phase = SendPhase::Tokening;
                     return Effect::CallAccessToken { chat_id };
                 }
@@ -1293,6 +1363,7 @@ impl Engine {
                     SendPhase::Recreating(n) => Some(n),
                     _ => None,
                 };
+                s.blips = 0;
                 self.forget_start(&chat_id, id);
                 if pending_version {
                     self.emit(Event::new("run-pending-version", &chat_id).text("source", "start"));
@@ -1337,6 +1408,7 @@ impl Engine {
             }
             (SendPhase::Tokening | SendPhase::Refreshing, Outcome::Token(token)) => {
                 let refreshing = matches!(s.phase, SendPhase::Refreshing);
+                s.blips = 0;
                 self.forget_start(&chat_id, id);
                 match token.filter(|t| !t.is_empty()) {
                     Some(t) => {
@@ -1447,14 +1519,51 @@ impl Engine {
             (SendPhase::Appending, Outcome::Failed(e)) => {
                 if matches!(e, Error::Network(_) | Error::TimedOut(_)) {
                     s.maybe_landed = true;
-                    self.retry_append(s, e, None)
+                    if self.waits_offline() {
+                        // The browser went offline: the same append (same
+                        // part id) once it is back, no attempt counted.
+                        mark!("append-failed-offline-waits");
+                        s.last_error = Some(e);
+                        s.phase = SendPhase::Append;
+                        None
+                    } else {
+                        self.retry_append(s, e, None)
+                    }
                 } else {
                     Some(e)
                 }
             }
             (SendPhase::Sleeping, Outcome::Slept) => {
-                s.phase = SendPhase::Append;
+                s.phase = core::mem::replace(&mut s.after_sleep, SendPhase::Append);
                 None
+            }
+            (
+                SendPhase::Starting
+                | SendPhase::Recreating(_)
+                | SendPhase::Tokening
+                | SendPhase::Refreshing,
+                Outcome::Transient(e),
+            ) => {
+                let again = match s.phase {
+                    SendPhase::Starting => SendPhase::Start,
+                    SendPhase::Tokening => SendPhase::Token,
+                    SendPhase::Recreating(n) => SendPhase::Recreate(n),
+                    _ => SendPhase::Refresh,
+                };
+                if self.waits_offline() {
+                    // Offline: the call again once the browser is back.
+                    s.phase = again;
+                    None
+                } else if let Some(ms) = self.blip_delay(&mut s.blips) {
+                    mark!("callback-blip-retried");
+                    s.after_sleep = again;
+                    s.phase = SendPhase::Backoff(ms);
+                    None
+                } else {
+                    mark!("callback-blips-exhausted");
+                    self.forget_start(&chat_id, id);
+                    Some(e)
+                }
             }
             (
                 SendPhase::Starting
@@ -1513,6 +1622,66 @@ impl Engine {
             st.woken = true;
             notices.push(Notice::Interrupt(*id));
         }
+    }
+
+    /// The wait before transient callback rejection `n + 1` is retried
+    /// (`n` counted up), or `None` after [`CALLBACK_RETRIES`].
+    fn blip_delay(&mut self, n: &mut u32) -> Option<u64> {
+        if *n >= CALLBACK_RETRIES {
+            return None;
+        }
+        let full = 100u64 << *n;
+        *n += 1;
+        Some(full - self.next_random() % (full / 2 + 1))
+    }
+
+    /// Sends wait for the browser to come back online (it is offline, and
+    /// the app did not turn waiting off).
+    fn waits_offline(&self) -> bool {
+        self.offline && self.offline_wait_ms > 0
+    }
+
+    /// Before a request or callback of send `s`: while the browser is
+    /// offline, the wait for it to come back (reported as
+    /// `send-queued-offline` when it begins, `send-resumed-online` with
+    /// `waitedMs` when it ends), or the send's failure once it waited
+    /// [`Engine::set_offline_wait`]; `None`: go on.
+    fn offline_wait(&mut self, id: OpId, s: &mut SendOp, chat_id: &str) -> Option<Effect> {
+        let limit = self.offline_wait_ms;
+        let now = self.now;
+        if !self.waits_offline() {
+            let since = s.offline_since.take()?;
+            let ev = self
+                .send_event("send-resumed-online", s, chat_id)
+                .num("waitedMs", Some(now.saturating_sub(since)));
+            self.emit(ev);
+            return None;
+        }
+        let since = match s.offline_since {
+            Some(t) => t,
+            None => {
+                s.offline_since = Some(now);
+                let ev = self.send_event("send-queued-offline", s, chat_id);
+                self.emit(ev);
+                now
+            }
+        };
+        let waited = now.saturating_sub(since);
+        if waited >= limit {
+            mark!("offline-send-timed-out");
+            let e = s.last_error.take().unwrap_or_else(|| {
+                Error::Network(cat!(
+                    "the browser stayed offline for ",
+                    decimal(limit),
+                    " ms (offlineSendTimeoutMs)"
+                ))
+            });
+            let e = self.report_failure(s, chat_id, e, id);
+            return Some(self.send_failed(s, e));
+        }
+        s.after_sleep = s.phase;
+        s.phase = SendPhase::Sleeping;
+        Some(Effect::WaitOnline { ms: limit - waited })
     }
 
     fn retry_append(&mut self, s: &mut SendOp, err: Error, wait: Option<u64>) -> Option<Error> {
@@ -1615,6 +1784,8 @@ impl Engine {
                             first_cursor: None,
                             gate_epoch: 0,
                             since: None,
+                            blips: 0,
+                            token_retry: None,
                             awaits_reply: false,
                         }),
                     );
@@ -1774,6 +1945,11 @@ impl Engine {
                 self.settle(id, a, text, &cursor);
             }
         }
+        if let Some(ms) = st.token_retry.take() {
+            // A token refresh that blipped: the same refresh after the wait.
+            st.phase = StreamPhase::Sleeping;
+            return Effect::Sleep { ms };
+        }
         let Feed::Session(sub) = &mut st.feed else {
             return mismatch();
         };
@@ -1881,14 +2057,23 @@ impl Engine {
             (StreamPhase::Reading, Outcome::Eof) => sub.handle_eof(),
             (StreamPhase::Reading, Outcome::Stall) => sub.handle_stall(),
             (StreamPhase::Sleeping, Outcome::Slept) => {}
+            (StreamPhase::Refreshing, Outcome::Transient(e)) => {
+                match self.blip_delay(&mut st.blips) {
+                    Some(ms) => {
+                        mark!("stream-token-blip-retried");
+                        st.token_retry = Some(ms);
+                    }
+                    None => sub.handle_token_error(e),
+                }
+            }
             (StreamPhase::Refreshing, Outcome::Token(Some(t))) if !t.is_empty() => {
+                st.blips = 0;
                 self.store_token(&chat_id, t);
                 sub.handle_token_refreshed();
             }
             (StreamPhase::Refreshing, Outcome::Token(_)) => sub.handle_token_error(bad_token()),
-            (_, Outcome::Failed(e @ (Error::Callback(_) | Error::Misuse(_)))) => {
-                sub.handle_token_error(e)
-            }
+            (_, Outcome::Failed(e @ (Error::Callback(_) | Error::Misuse(_))))
+            | (_, Outcome::Transient(e)) => sub.handle_token_error(e),
             (_, Outcome::Failed(e)) => sub.handle_network_error(&e.message()),
             (_, other) => sub.handle_token_error(Error::Protocol(cat!(
                 "unexpected outcome for a stream: ",
@@ -2201,6 +2386,9 @@ fn placeholder_send() -> SendOp {
         started_at: 0,
         last_error: None,
         gate_epoch: 0,
+        blips: 0,
+        after_sleep: SendPhase::Append,
+        offline_since: None,
     }
 }
 
@@ -2224,7 +2412,7 @@ fn outcome_name(o: &Outcome<'_>) -> &'static str {
         Outcome::Bytes(_) => "bytes",
         Outcome::Eof => "eof",
         Outcome::Stall => "stall",
-        Outcome::Failed(_) => "failed",
+        Outcome::Failed(_) | Outcome::Transient(_) => "failed",
         Outcome::Interrupted => "interrupted",
         Outcome::Slept => "slept",
         Outcome::Woken => "woken",

@@ -159,6 +159,7 @@ enum Got {
     Eof,
     Stall,
     Failed(Error),
+    Transient(Error),
     Interrupted,
     Slept,
     Woken,
@@ -204,6 +205,7 @@ impl Got {
             Got::Eof => Outcome::Eof,
             Got::Stall => Outcome::Stall,
             Got::Failed(e) => Outcome::Failed(core::mem::replace(e, Error::Aborted)),
+            Got::Transient(e) => Outcome::Transient(core::mem::replace(e, Error::Aborted)),
             Got::Interrupted => Outcome::Interrupted,
             Got::Slept => Outcome::Slept,
             Got::Woken => Outcome::Woken,
@@ -279,6 +281,7 @@ impl<H: Host> Runner<H> {
         let r = {
             let mut engine = self.shared.engine.borrow_mut();
             engine.set_now(self.shared.host.now());
+            engine.set_online(self.shared.host.online());
             f(&mut engine)
         };
         self.flush();
@@ -407,6 +410,10 @@ impl<H: Host> Runner<H> {
             Failure::Thrown { message, value } => {
                 self.io(op, |io| io.thrown = Some(value));
                 Error::Callback(message)
+            }
+            Failure::Transient { message, value } => {
+                self.io(op, |io| io.thrown = Some(value));
+                return Got::Transient(Error::Callback(message));
             }
             Failure::Protocol(m) => Error::Protocol(m),
             Failure::Misuse(m) => Error::Misuse(m),
@@ -578,7 +585,8 @@ impl<H: Host> Runner<H> {
                     Failure::Network(m)
                     | Failure::Protocol(m)
                     | Failure::Misuse(m)
-                    | Failure::Thrown { message: m, .. },
+                    | Failure::Thrown { message: m, .. }
+                    | Failure::Transient { message: m, .. },
                 )) => {
                     drop(body.take());
                     Got::Failed(Error::Network(m))
@@ -655,6 +663,17 @@ impl<H: Host> Runner<H> {
                 (Box::pin(task), None)
             }
             Effect::Park => (Box::pin(me.park(op)), None),
+            Effect::WaitOnline { ms } => {
+                let (mut online, mut sleep) = (host.until_online(), host.sleep(ms));
+                let task = poll_fn(move |cx| {
+                    if online.as_mut().poll(cx).is_ready() || sleep.as_mut().poll(cx).is_ready() {
+                        Poll::Ready(Got::Slept)
+                    } else {
+                        Poll::Pending
+                    }
+                });
+                (Box::pin(task), None)
+            }
             Effect::Chunks(_) | Effect::Done(_) => {
                 let got = Got::Failed(Error::Misuse("not an effect".into()));
                 (Box::pin(core::future::ready(got)), None)

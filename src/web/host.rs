@@ -334,13 +334,19 @@ fn fetch_failure(e: JsValue) -> Failure<JsValue> {
     }
 }
 
-/// The app's callback `f` called with `arg`, raced by the runner.
+/// The app's callback `f` called with `arg`, raced by the runner. A
+/// rejection with a `TypeError` (fetch's network failure) or an object
+/// with `retryable: true` is transient: the engine tries again.
 fn call_app(f: &JsValue, arg: &JsValue) -> Task<Result<JsValue, Failure<JsValue>>> {
     let mut p = JsFuture::from(call_promise(f, &[arg]));
     Box::pin(poll_fn(move |cx| {
-        Pin::new(&mut p).poll(cx).map_err(|e| Failure::Thrown {
-            message: describe(&e),
-            value: e,
+        Pin::new(&mut p).poll(cx).map_err(|e| {
+            let message = describe(&e);
+            if named(&e, "TypeError") || prop(&e, "retryable").as_bool() == Some(true) {
+                Failure::Transient { message, value: e }
+            } else {
+                Failure::Thrown { message, value: e }
+            }
         })
     }))
 }
@@ -605,6 +611,28 @@ impl Host for Web {
         };
         let s = session.map_or(JsValue::NULL, session_object);
         let _ = call(&cb, &[&chat_id.into(), &s]);
+    }
+
+    fn online(&self) -> bool {
+        prop(&prop(&js_sys::global(), "navigator"), "onLine").as_bool() != Some(false)
+    }
+
+    fn until_online(&self) -> Task<()> {
+        let g = js_sys::global();
+        let add = prop(&g, "addEventListener");
+        if !add.is_function() {
+            return Box::pin(core::future::pending());
+        }
+        // The listener goes with its one event; a wait given up before it
+        // leaves a promise nobody awaits.
+        let p = js_sys::Promise::new(&mut |resolve, _| {
+            let once = object();
+            set(&once, "once", &true.into());
+            let args = js_sys::Array::of3(&"online".into(), &resolve, &once);
+            let _ = sys::apply(&add, &g, &args);
+        });
+        let mut p = JsFuture::from(p);
+        Box::pin(poll_fn(move |cx| Pin::new(&mut p).poll(cx).map(|_| ())))
     }
 
     fn event(&self, json: &str, thrown: &dyn Fn(OpId) -> Option<JsValue>) {
