@@ -1647,41 +1647,40 @@ impl Engine {
     /// `waitedMs` when it ends), or the send's failure once it waited
     /// [`Engine::set_offline_wait`]; `None`: go on.
     fn offline_wait(&mut self, id: OpId, s: &mut SendOp, chat_id: &str) -> Option<Effect> {
-        let limit = self.offline_wait_ms;
         let now = self.now;
-        if !self.waits_offline() {
-            let since = s.offline_since.take()?;
+        let waits = self.waits_offline();
+        let since = s.offline_since;
+        if waits != since.is_some() {
+            // The wait begins, or ends.
+            let kind = if waits {
+                "send-queued-offline"
+            } else {
+                "send-resumed-online"
+            };
             let ev = self
-                .send_event("send-resumed-online", s, chat_id)
-                .num("waitedMs", Some(now.saturating_sub(since)));
+                .send_event(kind, s, chat_id)
+                .num("waitedMs", since.map(|t| now.saturating_sub(t)));
             self.emit(ev);
+            s.offline_since = waits.then_some(now);
+        }
+        if !waits {
             return None;
         }
-        let since = match s.offline_since {
-            Some(t) => t,
-            None => {
-                s.offline_since = Some(now);
-                let ev = self.send_event("send-queued-offline", s, chat_id);
-                self.emit(ev);
-                now
-            }
-        };
-        let waited = now.saturating_sub(since);
+        let waited = now.saturating_sub(s.offline_since.unwrap_or(now));
+        let limit = self.offline_wait_ms;
         if waited >= limit {
             mark!("offline-send-timed-out");
             let e = s.last_error.take().unwrap_or_else(|| {
-                Error::Network(cat!(
-                    "the browser stayed offline for ",
-                    decimal(limit),
-                    " ms (offlineSendTimeoutMs)"
-                ))
+                Error::Network("the browser stayed offline (offlineSendTimeoutMs)".into())
             });
             let e = self.report_failure(s, chat_id, e, id);
             return Some(self.send_failed(s, e));
         }
         s.after_sleep = s.phase;
         s.phase = SendPhase::Sleeping;
-        Some(Effect::WaitOnline { ms: limit - waited })
+        Some(Effect::WaitOnline {
+            ms: limit - waited,
+        })
     }
 
     fn retry_append(&mut self, s: &mut SendOp, err: Error, wait: Option<u64>) -> Option<Error> {

@@ -281,7 +281,6 @@ impl<H: Host> Runner<H> {
         let r = {
             let mut engine = self.shared.engine.borrow_mut();
             engine.set_now(self.shared.host.now());
-            engine.set_online(self.shared.host.online());
             f(&mut engine)
         };
         self.flush();
@@ -684,7 +683,11 @@ impl<H: Host> Runner<H> {
     /// Drives operation `op` until it has chunks for the app or ends.
     pub async fn drive(&self, op: OpId) -> Result<Step, Failed<H::Value>> {
         loop {
-            let effect = self.with(|e| e.poll(op));
+            let online = self.shared.host.online();
+            let effect = self.with(|e| {
+                e.set_online(online);
+                e.poll(op)
+            });
             let effect = match effect {
                 Effect::Chunks(json) => return Ok(Step::Chunks(json)),
                 Effect::Done(r) => {
@@ -727,7 +730,11 @@ impl<H: Host> Runner<H> {
                 io.cut = false;
                 io.waker = None;
             });
-            self.with(|e| e.handle(op, got.as_outcome()));
+            let online = self.shared.host.online();
+            self.with(|e| {
+                e.set_online(online);
+                e.handle(op, got.as_outcome())
+            });
         }
     }
 

@@ -60,16 +60,18 @@ pub struct State {
 #[derive(Clone)]
 pub struct Web(pub Rc<State>);
 
-/// A timer that resolves once; cleared when dropped.
+/// A timer that resolves once (or, `online`, the next `online` event);
+/// cleared when dropped.
 struct Sleep {
     done: Rc<Cell<bool>>,
     waker: Rc<RefCell<Option<Waker>>>,
     id: JsValue,
-    _fire: Closure<dyn FnMut()>,
+    online: bool,
+    fire: Closure<dyn FnMut()>,
 }
 
 impl Sleep {
-    fn new(ms: u64) -> Sleep {
+    fn new(ms: u64, online: bool) -> Sleep {
         let done = Rc::new(Cell::new(false));
         let waker: Rc<RefCell<Option<Waker>>> = Rc::new(RefCell::new(None));
         let (d, w) = (done.clone(), waker.clone());
@@ -79,12 +81,19 @@ impl Sleep {
                 w.wake();
             }
         });
-        let id = sys::set_timeout(fire.as_ref(), ms as f64);
+        let id = if online {
+            // Where there is no such event (a server), it never fires.
+            let _ = sys::add_listener("online", fire.as_ref());
+            JsValue::UNDEFINED
+        } else {
+            sys::set_timeout(fire.as_ref(), ms as f64)
+        };
         Sleep {
             done,
             waker,
             id,
-            _fire: fire,
+            online,
+            fire,
         }
     }
 }
@@ -102,7 +111,9 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if !self.done.get() {
+        if self.online {
+            let _ = sys::remove_listener("online", self.fire.as_ref());
+        } else if !self.done.get() {
             sys::clear_timeout(&self.id);
         }
     }
@@ -429,7 +440,7 @@ impl Host for Web {
     }
 
     fn sleep(&self, ms: u64) -> Task<()> {
-        Box::pin(Sleep::new(ms))
+        Box::pin(Sleep::new(ms, false))
     }
 
     fn spawn(&self, task: Task<()>) {
@@ -618,21 +629,7 @@ impl Host for Web {
     }
 
     fn until_online(&self) -> Task<()> {
-        let g = js_sys::global();
-        let add = prop(&g, "addEventListener");
-        if !add.is_function() {
-            return Box::pin(core::future::pending());
-        }
-        // The listener goes with its one event; a wait given up before it
-        // leaves a promise nobody awaits.
-        let p = js_sys::Promise::new(&mut |resolve, _| {
-            let once = object();
-            set(&once, "once", &true.into());
-            let args = js_sys::Array::of3(&"online".into(), &resolve, &once);
-            let _ = sys::apply(&add, &g, &args);
-        });
-        let mut p = JsFuture::from(p);
-        Box::pin(poll_fn(move |cx| Pin::new(&mut p).poll(cx).map(|_| ())))
+        Box::pin(Sleep::new(0, true))
     }
 
     fn event(&self, json: &str, thrown: &dyn Fn(OpId) -> Option<JsValue>) {
