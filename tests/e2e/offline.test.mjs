@@ -1,0 +1,124 @@
+// A message typed while the browser is offline (issue 21): the send waits
+// for the `online` event instead of failing, and once the network is back
+// the message is appended once and its reply arrives once, exact.
+//
+// Going offline: none of the three drivers here has an offline switch that
+// works for every engine (ChromeDriver's network conditions are Chromium's
+// alone, geckodriver and WebKitWebDriver have none), so every engine goes
+// offline the same way: the proxy takes the network down (every request of
+// the page fails, as `fetch` does offline) and the page's `navigator.onLine`
+// is made false, with the `offline` event dispatched; coming back, the
+// network goes up, `navigator.onLine` is true again and `online` fires.
+import assert from "node:assert/strict";
+import {
+  assertNoError,
+  eventually,
+  openChat,
+  send,
+  storedTranscript,
+  test,
+  transcript,
+  waitForFunction,
+  waitForReplies,
+  withEnv,
+} from "./lib/chat.mjs";
+
+/** The page's `navigator.onLine` and its event; counts the page's appends. */
+function setPageOnline(page, up) {
+  return page.evaluate((up) => {
+    if (!("__e2eOnline" in window)) {
+      window.__e2eOnline = true;
+      Object.defineProperty(Navigator.prototype, "onLine", { configurable: true, get: () => window.__e2eOnline });
+    }
+    window.__e2eOnline = up;
+    window.dispatchEvent(new Event(up ? "online" : "offline"));
+    return navigator.onLine;
+  }, up);
+}
+
+/** Counts the `…/in/append` requests the page makes from now on. */
+function countAppends(page) {
+  return page.evaluate(() => {
+    if (window.__e2eAppends !== undefined) return;
+    window.__e2eAppends = 0;
+    const real = window.fetch;
+    window.fetch = function (input, init) {
+      const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+      if (/\/in\/append(\?|$)/.test(url)) window.__e2eAppends += 1;
+      return real.call(this, input, init);
+    };
+  });
+}
+
+const appends = (page) => page.evaluate(() => window.__e2eAppends);
+
+test("a message typed offline is sent once the browser is back online, and its reply arrives once, exact", async (t) => {
+  await withEnv(t, {}, async ({ browser, url, emu, proxy }) => {
+    const page = await browser.newPage();
+    const chatId = await openChat(page, url);
+    await countAppends(page);
+    await send(page, "first");
+    await waitForReplies(page, 1);
+    assert.equal(await appends(page), 1);
+
+    // Offline: the network down for the page, and the browser says so.
+    proxy.setOnline(false);
+    assert.equal(await setPageOnline(page, false), false);
+    await send(page, "typed while offline");
+    // The transport holds the message (its onEvent `send-queued-offline`,
+    // shown by the demo's status line) instead of failing the send.
+    await waitForFunction(
+      page,
+      () => document.querySelector('[data-testid="status"]')?.getAttribute("data-queued") === "1",
+      undefined,
+      "the message to wait for the network",
+    );
+    assert.equal(await appends(page), 1, "nothing was sent while offline");
+    const waiting = await transcript(page);
+    assert.deepEqual(
+      waiting.map((m) => [m.role, m.text]),
+      [
+        ["user", "first"],
+        ["assistant", "Echo: first"],
+        ["user", "typed while offline"],
+      ],
+    );
+    assert.notEqual(
+      await page.byTestId("chat").attr("data-status"),
+      "error",
+      "the send did not fail",
+    );
+
+    // Back online: the message goes out, once, and its reply streams in.
+    proxy.setOnline(true);
+    assert.equal(await setPageOnline(page, true), true);
+    await waitForReplies(page, 2);
+    await waitForFunction(
+      page,
+      () => document.querySelector('[data-testid="chat"]')?.getAttribute("data-status") === "ready",
+      undefined,
+      "the chat to be ready after the reply",
+    );
+    const msgs = await transcript(page);
+    assert.deepEqual(
+      msgs.map((m) => [m.role, m.text]),
+      [
+        ["user", "first"],
+        ["assistant", "Echo: first"],
+        ["user", "typed while offline"],
+        ["assistant", "Echo: typed while offline"],
+      ],
+    );
+    assert.equal(await appends(page), 2, "the message was appended once");
+    assert.equal(await page.byTestId("status").attr("data-queued"), "0");
+    const stored = await eventually(async () => {
+      const s = await storedTranscript(emu, chatId);
+      return s.length === 4 && s;
+    }, "the stored transcript");
+    assert.deepEqual(
+      stored.map((m) => [m.role, m.text]),
+      msgs.map((m) => [m.role, m.text]),
+    );
+    await assertNoError(page);
+  });
+});
