@@ -23,34 +23,54 @@ import {
   withEnv,
 } from "./lib/chat.mjs";
 
-/** The page's `navigator.onLine` and its event; counts the page's appends. */
-function setPageOnline(page, up) {
-  return page.evaluate((up) => {
-    if (!("__e2eOnline" in window)) {
-      window.__e2eOnline = true;
-      Object.defineProperty(Navigator.prototype, "onLine", { configurable: true, get: () => window.__e2eOnline });
-    }
-    window.__e2eOnline = up;
-    window.dispatchEvent(new Event(up ? "online" : "offline"));
-    return navigator.onLine;
-  }, up);
+/**
+ * Runs `code` in the page's own realm (a script element): Firefox runs
+ * WebDriver scripts in a sandbox whose changes to `navigator` or `fetch`
+ * the page's own code does not see. What it reports goes through the DOM.
+ */
+function inPage(page, code) {
+  return page.evaluate((code) => {
+    const s = document.createElement("script");
+    s.textContent = code;
+    document.documentElement.appendChild(s);
+    s.remove();
+  }, code);
+}
+
+/** The page's `navigator.onLine` (and its event), as the browser would set them. */
+async function setPageOnline(page, up) {
+  await inPage(
+    page,
+    `(() => {
+      if (!("__e2eOnline" in window)) {
+        Object.defineProperty(Navigator.prototype, "onLine", { configurable: true, get: () => window.__e2eOnline });
+      }
+      window.__e2eOnline = ${up};
+      document.documentElement.dataset.e2eOnline = String(navigator.onLine);
+      window.dispatchEvent(new Event(${up} ? "online" : "offline"));
+    })()`,
+  );
+  return page.evaluate(() => document.documentElement.dataset.e2eOnline);
 }
 
 /** Counts the `…/in/append` requests the page makes from now on. */
 function countAppends(page) {
-  return page.evaluate(() => {
-    if (window.__e2eAppends !== undefined) return;
-    window.__e2eAppends = 0;
-    const real = window.fetch;
-    window.fetch = function (input, init) {
-      const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
-      if (/\/in\/append(\?|$)/.test(url)) window.__e2eAppends += 1;
-      return real.call(this, input, init);
-    };
-  });
+  return inPage(
+    page,
+    `(() => {
+      const root = document.documentElement;
+      root.dataset.e2eAppends = "0";
+      const real = window.fetch;
+      window.fetch = function (input, init) {
+        const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+        if (String(url).includes("/in/append")) root.dataset.e2eAppends = String(Number(root.dataset.e2eAppends) + 1);
+        return real.call(window, input, init);
+      };
+    })()`,
+  );
 }
 
-const appends = (page) => page.evaluate(() => window.__e2eAppends);
+const appends = (page) => page.evaluate(() => Number(document.documentElement.dataset.e2eAppends));
 
 test("a message typed offline is sent once the browser is back online, and its reply arrives once, exact", async (t) => {
   await withEnv(t, {}, async ({ browser, url, emu, proxy }) => {
@@ -63,7 +83,7 @@ test("a message typed offline is sent once the browser is back online, and its r
 
     // Offline: the network down for the page, and the browser says so.
     proxy.setOnline(false);
-    assert.equal(await setPageOnline(page, false), false);
+    assert.equal(await setPageOnline(page, false), "false");
     await send(page, "typed while offline");
     // The transport holds the message (its onEvent `send-queued-offline`,
     // shown by the demo's status line) instead of failing the send.
@@ -91,7 +111,7 @@ test("a message typed offline is sent once the browser is back online, and its r
 
     // Back online: the message goes out, once, and its reply streams in.
     proxy.setOnline(true);
-    assert.equal(await setPageOnline(page, true), true);
+    assert.equal(await setPageOnline(page, true), "true");
     await waitForReplies(page, 2);
     await waitForFunction(
       page,
