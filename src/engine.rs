@@ -1678,9 +1678,7 @@ impl Engine {
         }
         s.after_sleep = s.phase;
         s.phase = SendPhase::Sleeping;
-        Some(Effect::WaitOnline {
-            ms: limit - waited,
-        })
+        Some(Effect::WaitOnline { ms: limit - waited })
     }
 
     fn retry_append(&mut self, s: &mut SendOp, err: Error, wait: Option<u64>) -> Option<Error> {

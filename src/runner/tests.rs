@@ -705,14 +705,22 @@ impl Bench {
     fn events_of(&self, kind: &str) -> Vec<String> {
         let tag = format!(r#""type":"{kind}""#);
         let events = self.fake.0.events.borrow();
-        events.iter().filter(|e| e.contains(&tag)).cloned().collect()
+        events
+            .iter()
+            .filter(|e| e.contains(&tag))
+            .cloned()
+            .collect()
     }
 }
 
 #[test]
 fn a_transient_access_token_rejection_is_retried_and_the_send_goes_on() {
     let mut b = Bench::new();
-    b.fake.0.token_script.borrow_mut().extend([transient(1), transient(2)]);
+    b.fake
+        .0
+        .token_script
+        .borrow_mut()
+        .extend([transient(1), transient(2)]);
     let (_, sent) = b.send("c");
     b.settle();
     assert_eq!(b.token_calls(), 1);
@@ -761,7 +769,10 @@ fn a_transient_rejection_that_keeps_failing_ends_after_five_retries() {
     };
     assert_eq!(f.error, Error::Callback("Failed to fetch".into()));
     assert_eq!(f.thrown, Some(9), "the app's last rejection, as it was");
-    assert_eq!(b.token_calls(), 1 + crate::engine::CALLBACK_RETRIES as usize);
+    assert_eq!(
+        b.token_calls(),
+        1 + crate::engine::CALLBACK_RETRIES as usize
+    );
     b.advance(10_000);
     assert_eq!(b.token_calls(), 6);
     assert_eq!(b.requests(), 0);
