@@ -281,10 +281,17 @@ impl<H: Host> Runner<H> {
         let r = {
             let mut engine = self.shared.engine.borrow_mut();
             engine.set_now(self.shared.host.now());
+            engine.set_online(self.shared.host.online());
             f(&mut engine)
         };
         self.flush();
         r
+    }
+
+    /// How long a send waits for the browser to come back online
+    /// ([`Engine::set_offline_wait`]); nothing to carry out.
+    pub fn set_offline_wait(&self, ms: u64) {
+        self.shared.engine.borrow_mut().set_offline_wait(ms);
     }
 
     /// Reads the engine, carrying out nothing.
@@ -683,11 +690,7 @@ impl<H: Host> Runner<H> {
     /// Drives operation `op` until it has chunks for the app or ends.
     pub async fn drive(&self, op: OpId) -> Result<Step, Failed<H::Value>> {
         loop {
-            let online = self.shared.host.online();
-            let effect = self.with(|e| {
-                e.set_online(online);
-                e.poll(op)
-            });
+            let effect = self.with(|e| e.poll(op));
             let effect = match effect {
                 Effect::Chunks(json) => return Ok(Step::Chunks(json)),
                 Effect::Done(r) => {
@@ -730,11 +733,7 @@ impl<H: Host> Runner<H> {
                 io.cut = false;
                 io.waker = None;
             });
-            let online = self.shared.host.online();
-            self.with(|e| {
-                e.set_online(online);
-                e.handle(op, got.as_outcome())
-            });
+            self.with(|e| e.handle(op, got.as_outcome()));
         }
     }
 

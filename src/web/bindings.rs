@@ -335,7 +335,7 @@ impl Transport {
             o.sessions,
             (seed as u64) ^ (noise as u64),
         );
-        runner.with(|e| e.set_offline_wait(o.offline_wait_ms));
+        runner.set_offline_wait(o.offline_wait_ms);
         Ok(Transport {
             runner,
             web,
