@@ -2,14 +2,15 @@
 // for the `online` event instead of failing, and once the network is back
 // the message is appended once and its reply arrives once, exact.
 //
-// Going offline: none of the three drivers here has an offline switch that
-// works for every engine (ChromeDriver's network conditions are Chromium's
-// alone, geckodriver and WebKitWebDriver have none), so every engine goes
-// offline the same way: the proxy takes the network down (every request of
-// the page fails, as `fetch` does offline) and the page's `navigator.onLine`
-// is made false, with the `offline` event dispatched; coming back, the
-// network goes up, `navigator.onLine` is true again and `online` fires.
+// Going offline: the proxy takes the network down (every request of the
+// page fails, as `fetch` does offline), and the browser goes offline. In
+// Chromium that is the browser's own switch (ChromeDriver's network
+// conditions: `navigator.onLine` false, `offline` fired, requests fail);
+// geckodriver and WebKitWebDriver have none, so there the page's
+// `navigator.onLine` is made false and `offline` is dispatched. Coming back,
+// the network goes up, the browser is online again and `online` fires.
 import assert from "node:assert/strict";
+import { Command } from "selenium-webdriver/lib/command.js";
 import {
   assertNoError,
   eventually,
@@ -37,8 +38,22 @@ function inPage(page, code) {
   }, code);
 }
 
-/** The page's `navigator.onLine` (and its event), as the browser would set them. */
-async function setPageOnline(page, up) {
+/** ChromeDriver's network emulation (the DevTools "Offline" switch). */
+async function chromiumOffline(browser, offline) {
+  const d = browser.driver;
+  d.getExecutor().defineCommand("e2eNetworkConditions", "POST", "/session/:sessionId/chromium/network_conditions");
+  const conditions = offline
+    ? { offline: true, latency: 0, download_throughput: 0, upload_throughput: 0 }
+    : { offline: false, latency: 0, download_throughput: -1, upload_throughput: -1 };
+  await d.execute(new Command("e2eNetworkConditions").setParameter("network_conditions", conditions));
+}
+
+/** The browser offline or back online; the page's `navigator.onLine` after it. */
+async function setPageOnline(browser, page, up) {
+  if (browser.engine === "chromium") {
+    await chromiumOffline(browser, !up);
+    return page.evaluate(() => String(navigator.onLine));
+  }
   await inPage(
     page,
     `(() => {
@@ -83,7 +98,7 @@ test("a message typed offline is sent once the browser is back online, and its r
 
     // Offline: the network down for the page, and the browser says so.
     proxy.setOnline(false);
-    assert.equal(await setPageOnline(page, false), "false");
+    assert.equal(await setPageOnline(browser, page, false), "false");
     await send(page, "typed while offline");
     // The transport holds the message (its onEvent `send-queued-offline`,
     // shown by the demo's status line) instead of failing the send.
@@ -111,7 +126,7 @@ test("a message typed offline is sent once the browser is back online, and its r
 
     // Back online: the message goes out, once, and its reply streams in.
     proxy.setOnline(true);
-    assert.equal(await setPageOnline(page, true), "true");
+    assert.equal(await setPageOnline(browser, page, true), "true");
     await waitForReplies(page, 2);
     await waitForFunction(
       page,
