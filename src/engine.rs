@@ -1651,17 +1651,20 @@ impl Engine {
         let waits = self.waits_offline();
         let since = s.offline_since;
         if waits != since.is_some() {
-            // The wait begins, or ends.
-            let kind = if waits {
-                "send-queued-offline"
-            } else {
-                "send-resumed-online"
-            };
-            let ev = self
-                .send_event(kind, s, chat_id)
-                .num("waitedMs", since.map(|t| now.saturating_sub(t)));
-            self.emit(ev);
             s.offline_since = waits.then_some(now);
+            // The wait begins, or ends: reported for a message (not for a
+            // session start).
+            if s.body.is_some() {
+                let kind = if waits {
+                    "send-queued-offline"
+                } else {
+                    "send-resumed-online"
+                };
+                let ev = self
+                    .send_event(kind, s, chat_id)
+                    .num("waitedMs", since.map(|t| now.saturating_sub(t)));
+                self.emit(ev);
+            }
         }
         if !waits {
             return None;
@@ -1678,7 +1681,11 @@ impl Engine {
         }
         s.after_sleep = s.phase;
         s.phase = SendPhase::Sleeping;
-        Some(Effect::WaitOnline { ms: limit - waited })
+        // A browser timer holds at most 2^31 - 1 ms (a longer one fires at
+        // once): a longer wait is taken in turns.
+        Some(Effect::WaitOnline {
+            ms: (limit - waited).min(0x7fff_ffff),
+        })
     }
 
     fn retry_append(&mut self, s: &mut SendOp, err: Error, wait: Option<u64>) -> Option<Error> {

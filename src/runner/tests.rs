@@ -987,3 +987,31 @@ fn without_an_offline_wait_a_send_fails_as_before() {
     assert!(b.events_of("send-queued-offline").is_empty());
     drop(sent);
 }
+
+#[test]
+fn a_session_start_while_offline_waits_quietly_for_online() {
+    let mut b = Bench::new();
+    b.runner.with(|e| {
+        e.config_mut().has_start_session = true;
+        e.set_offline_wait(180_000);
+    });
+    b.fake.0.start_script.borrow_mut().push_back(Ok(Started {
+        token: Some("s".into()),
+        pending_version: false,
+    }));
+    b.go_offline();
+    let op = b.runner.with(|e| e.start("c"));
+    let runner = b.runner.clone();
+    let r = b.spawn(async move { runner.drive(op).await });
+    b.advance(30_000);
+    assert_eq!(b.fake.0.start_calls.get(), 0, "startSession waits too");
+    assert!(take_none(&r));
+    b.go_online();
+    assert_eq!(b.fake.0.start_calls.get(), 1);
+    assert!(matches!(take(&r), Ok(Step::Done(Done::Session(_)))));
+    assert!(
+        b.events_of("send-queued-offline").is_empty()
+            && b.events_of("send-resumed-online").is_empty(),
+        "no message, no event"
+    );
+}
