@@ -410,20 +410,22 @@ impl<H: Host> Runner<H> {
     /// A failure of the host as the engine hears of it; what the app threw
     /// is kept for the error the app sees.
     fn failure(&self, op: OpId, f: Failure<H::Value>, aborted: Error) -> Got {
-        Got::Failed(match f {
+        let transient = matches!(f, Failure::Transient { .. });
+        let e = match f {
             Failure::Network(m) => Error::Network(m),
             Failure::Aborted => aborted,
-            Failure::Thrown { message, value } => {
+            Failure::Thrown { message, value } | Failure::Transient { message, value } => {
                 self.io(op, |io| io.thrown = Some(value));
                 Error::Callback(message)
             }
-            Failure::Transient { message, value } => {
-                self.io(op, |io| io.thrown = Some(value));
-                return Got::Transient(Error::Callback(message));
-            }
             Failure::Protocol(m) => Error::Protocol(m),
             Failure::Misuse(m) => Error::Misuse(m),
-        })
+        };
+        if transient {
+            Got::Transient(e)
+        } else {
+            Got::Failed(e)
+        }
     }
 
     /// Sends a request; the host's answer to await, or the outcome that
