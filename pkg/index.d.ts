@@ -221,6 +221,26 @@ export type ChatTransportEvent =
           partId?: string;
           bodyBytes?: number;
       })
+    | (ChatTransportEventBase & {
+          /** A send waits for the browser to come back online (`offlineSendTimeoutMs`). */
+          type: "send-queued-offline";
+          messageId?: string;
+          source: ChatTransportSendSource;
+          durationMs: number;
+          partId?: string;
+          bodyBytes?: number;
+      })
+    | (ChatTransportEventBase & {
+          /** The browser is back online: the send that waited goes on. */
+          type: "send-resumed-online";
+          messageId?: string;
+          source: ChatTransportSendSource;
+          durationMs: number;
+          /** How long it waited. */
+          waitedMs: number;
+          partId?: string;
+          bodyBytes?: number;
+      })
     | (ChatTransportEventBase & { type: "stream-connected"; resumed: boolean; lastEventId?: string; messageId?: string })
     | (ChatTransportEventBase & {
           type: "first-chunk";
@@ -267,13 +287,21 @@ export type TriggerChatTransportOptions<TClientData = unknown> = {
      * Returns a fresh session token for an existing chat. Called when a
      * request is rejected with 401/403 (then the request is retried once), and
      * for the first token of a chat when there is no `startSession`.
+     *
+     * A rejection with a `TypeError` (what `fetch` throws when the network
+     * fails) or with an object whose `retryable` is `true` is transient: the
+     * call is made again after 100, 200, 400, 800 and 1,600 ms (up to half
+     * of each taken off at random), at most 5 times; then the operation
+     * fails with the last rejection. Any other rejection ends the operation
+     * at once with what was thrown. The same holds for `startSession`.
      */
     accessToken: (params: AccessTokenParams) => string | Promise<string>;
     /**
      * Creates the chat's session (or returns the existing one) and resolves to
      * its token. Called by `start` / `preload` and before the first send of a
      * chat that has no token yet; concurrent calls for one chat share a single
-     * invocation.
+     * invocation. A transient rejection (a `TypeError`, or `retryable: true`)
+     * is retried as for `accessToken`.
      */
     startSession?: (params: StartSessionParams<ClientDataOf<TClientData>>) => Promise<StartSessionResult>;
     /**
@@ -316,6 +344,18 @@ export type TriggerChatTransportOptions<TClientData = unknown> = {
      * stream failed. Whatever the callback throws is ignored.
      */
     onEvent?: (event: ChatTransportEvent) => void;
+    /**
+     * How long (ms) a send waits for the browser to come back online. While
+     * `navigator.onLine` is false (or an append failed with a network error
+     * and the browser then reports offline), a send waits for the `online`
+     * event instead of failing, keeping its `X-Part-Id` (nothing is sent
+     * twice); `onEvent` gets `send-queued-offline`, then
+     * `send-resumed-online` with `waitedMs`. An abort or `dispose()` still
+     * ends it at once. Past this it fails with the usual network error
+     * (`code: "NETWORK"`). `0`: no waiting (it fails as when online).
+     * @default 180000
+     */
+    offlineSendTimeoutMs?: number;
     /**
      * Coordinate browser tabs so only one tab sends to a chat at a time; the
      * others become read-only. Does nothing without `BroadcastChannel`.

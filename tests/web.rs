@@ -78,6 +78,8 @@ cases!(
     a_malformed_stream_errors_with_what_was_wrong,
     invalid_options_throw_type_errors_naming_them,
     coming_back_online_reconnects_at_once_from_the_cursor,
+    transient_callback_rejections_are_retried_others_fail_at_once,
+    a_send_while_offline_waits_for_the_online_event,
     dispose_ends_open_streams,
     the_stored_cursor_moves_only_at_turn_boundaries,
     lifecycle_events_reach_on_event,

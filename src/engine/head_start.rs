@@ -35,6 +35,8 @@ impl Engine {
                 first_cursor: None,
                 gate_epoch: 0,
                 since: None,
+                blips: 0,
+                token_retry: None,
                 awaits_reply: true,
             }),
         );

@@ -72,6 +72,12 @@ pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 /// How many times one append is tried when the server says "try again".
 pub const APPEND_ATTEMPTS: u32 = 4;
 
+/// How many times a transient rejection of `accessToken` / `startSession`
+/// ([`Outcome::Transient`]) is retried, after 100, 200, 400, 800 and
+/// 1,600 ms (each with up to half taken off at random), as a stream's
+/// reconnects that bring nothing: then the operation fails with it.
+pub const CALLBACK_RETRIES: u32 = 5;
+
 /// What the engine needs to know of the transport's options.
 #[derive(Debug, Clone, Default)]
 pub struct EngineConfig {
@@ -160,6 +166,9 @@ pub enum Effect {
     Read { stall_ms: u64 },
     /// Wait; report [`Outcome::Slept`].
     Sleep { ms: u64 },
+    /// Wait until the browser is back online, at most `ms`; report
+    /// [`Outcome::Slept`] (the next poll looks at [`Engine::set_online`]).
+    WaitOnline { ms: u64 },
     /// Nothing to do until [`Notice::Wake`] names this operation; then
     /// report [`Outcome::Woken`].
     Park,
@@ -220,6 +229,10 @@ pub enum Outcome<'a> {
     /// The effect failed: a network error, a callback or fetch override
     /// that threw ([`Error::Callback`]), a body without a reader.
     Failed(Error),
+    /// `accessToken` or `startSession` rejected with something worth
+    /// another try (fetch's `TypeError`, an error marked `retryable: true`):
+    /// retried up to [`CALLBACK_RETRIES`] times, then like `Failed`.
+    Transient(Error),
     /// The effect was cut short because a [`Notice::Interrupt`] asked.
     Interrupted,
     Slept,
@@ -258,6 +271,11 @@ pub struct Engine {
     rng: u64,
     /// Action replies that settle: (stream op, the action's `.in` seq).
     settles: Vec<(OpId, u64)>,
+    /// The browser says it is offline.
+    offline: bool,
+    /// How long a send waits for the browser to come back online before it
+    /// fails (`offlineSendTimeoutMs`); 0 (the default): it does not wait.
+    offline_wait_ms: u64,
 }
 
 /// An outcome that is not the answer to the effect the operation asked
@@ -283,6 +301,8 @@ impl Engine {
             notices: Vec::new(),
             rng: seed | 1,
             settles: Vec::new(),
+            offline: false,
+            offline_wait_ms: 0,
         };
         for (id, state) in sessions {
             e.chat_mut(&id).state = Some(state);
@@ -296,6 +316,18 @@ impl Engine {
 
     pub fn config_mut(&mut self) -> &mut EngineConfig {
         &mut self.cfg
+    }
+
+    /// Whether the browser says it is online (`navigator.onLine`): a send
+    /// waits while it is not (see [`Engine::set_offline_wait`]).
+    pub fn set_online(&mut self, online: bool) {
+        self.offline = !online;
+    }
+
+    /// How long a send waits for the browser to come back online before it
+    /// fails (`offlineSendTimeoutMs`); 0 (the default): it does not wait.
+    pub fn set_offline_wait(&mut self, ms: u64) {
+        self.offline_wait_ms = ms;
     }
 
     /// The current time in milliseconds (any epoch; `Date.now()` in the

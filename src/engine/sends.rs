@@ -26,6 +26,9 @@ pub(super) enum SendPhase {
     Init,
     /// Waiting for another operation's start of the session.
     Parked,
+    /// Call `startSession` / `accessToken` to start the session.
+    Start,
+    Token,
     Starting,
     Tokening,
     Append,
@@ -61,6 +64,12 @@ pub(super) struct SendOp {
     pub(super) last_error: Option<Error>,
     /// The chat's gate arming count when this send began.
     pub(super) gate_epoch: u32,
+    /// Transient callback rejections retried in a row.
+    pub(super) blips: u32,
+    /// What a wait (`Sleeping`) goes back to.
+    pub(super) after_sleep: SendPhase,
+    /// Since when it has waited for the browser to come back online.
+    pub(super) offline_since: Option<u64>,
 }
 
 impl Engine {
@@ -95,6 +104,9 @@ impl Engine {
                 started_at: now,
                 last_error: None,
                 gate_epoch,
+                blips: 0,
+                after_sleep: SendPhase::Append,
+                offline_since: None,
             }),
         );
         if matches!(then, Then::Stop | Then::Detached) {
@@ -138,6 +150,18 @@ impl Engine {
             return mismatch();
         };
         loop {
+            if matches!(
+                s.phase,
+                SendPhase::Start
+                    | SendPhase::Token
+                    | SendPhase::Refresh
+                    | SendPhase::Recreate(_)
+                    | SendPhase::Append
+            ) {
+                if let Some(e) = self.offline_wait(id, s, &chat_id) {
+                    return e;
+                }
+            }
             match s.phase {
                 SendPhase::Init | SendPhase::Parked => {
                     if let Some(e) = self.closed_error(&chat_id) {
@@ -186,11 +210,17 @@ impl Engine {
                         }
                         _ => chat.starting = Some(id),
                     }
-                    let chat_id = chat_id.clone();
-                    if has_start {
-                        s.phase = SendPhase::Starting;
-                        return Effect::CallStartSession { chat_id };
-                    }
+                    s.phase = if has_start {
+                        SendPhase::Start
+                    } else {
+                        SendPhase::Token
+                    };
+                }
+                SendPhase::Start => {
+                    s.phase = SendPhase::Starting;
+                    return Effect::CallStartSession { chat_id };
+                }
+                SendPhase::Token => {
                     s.phase = SendPhase::Tokening;
                     return Effect::CallAccessToken { chat_id };
                 }
@@ -258,6 +288,7 @@ impl Engine {
                     SendPhase::Recreating(n) => Some(n),
                     _ => None,
                 };
+                s.blips = 0;
                 self.forget_start(&chat_id, id);
                 if pending_version {
                     self.emit(Event::new("run-pending-version", &chat_id).text("source", "start"));
@@ -302,6 +333,7 @@ impl Engine {
             }
             (SendPhase::Tokening | SendPhase::Refreshing, Outcome::Token(token)) => {
                 let refreshing = matches!(s.phase, SendPhase::Refreshing);
+                s.blips = 0;
                 self.forget_start(&chat_id, id);
                 match token.filter(|t| !t.is_empty()) {
                     Some(t) => {
@@ -412,14 +444,51 @@ impl Engine {
             (SendPhase::Appending, Outcome::Failed(e)) => {
                 if matches!(e, Error::Network(_) | Error::TimedOut(_)) {
                     s.maybe_landed = true;
-                    self.retry_append(s, e, None)
+                    if self.waits_offline() {
+                        // The browser went offline: the same append (same
+                        // part id) once it is back, no attempt counted.
+                        mark!("append-failed-offline-waits");
+                        s.last_error = Some(e);
+                        s.phase = SendPhase::Append;
+                        None
+                    } else {
+                        self.retry_append(s, e, None)
+                    }
                 } else {
                     Some(e)
                 }
             }
             (SendPhase::Sleeping, Outcome::Slept) => {
-                s.phase = SendPhase::Append;
+                s.phase = core::mem::replace(&mut s.after_sleep, SendPhase::Append);
                 None
+            }
+            (
+                SendPhase::Starting
+                | SendPhase::Recreating(_)
+                | SendPhase::Tokening
+                | SendPhase::Refreshing,
+                Outcome::Transient(e),
+            ) => {
+                let again = match s.phase {
+                    SendPhase::Starting => SendPhase::Start,
+                    SendPhase::Tokening => SendPhase::Token,
+                    SendPhase::Recreating(n) => SendPhase::Recreate(n),
+                    _ => SendPhase::Refresh,
+                };
+                if self.waits_offline() {
+                    // Offline: the call again once the browser is back.
+                    s.phase = again;
+                    None
+                } else if let Some(ms) = self.blip_delay(&mut s.blips) {
+                    mark!("callback-blip-retried");
+                    s.after_sleep = again;
+                    s.phase = SendPhase::Backoff(ms);
+                    None
+                } else {
+                    mark!("callback-blips-exhausted");
+                    self.forget_start(&chat_id, id);
+                    Some(e)
+                }
             }
             (
                 SendPhase::Starting
@@ -539,6 +608,8 @@ impl Engine {
                             first_cursor: None,
                             gate_epoch: 0,
                             since: None,
+                            blips: 0,
+                            token_retry: None,
                             awaits_reply: false,
                         }),
                     );
@@ -595,6 +666,75 @@ impl Engine {
             )),
         }
     }
+
+    /// The wait before transient callback rejection `n + 1` is retried
+    /// (`n` counted up), or `None` after [`CALLBACK_RETRIES`].
+    pub(super) fn blip_delay(&mut self, n: &mut u32) -> Option<u64> {
+        if *n >= CALLBACK_RETRIES {
+            return None;
+        }
+        let full = 100u64 << *n;
+        *n += 1;
+        Some(full - self.next_random() % (full / 2 + 1))
+    }
+
+    /// Sends wait for the browser to come back online (it is offline, and
+    /// the app did not turn waiting off).
+    pub(super) fn waits_offline(&self) -> bool {
+        self.offline && self.offline_wait_ms > 0
+    }
+
+    /// Before a request or callback of send `s`: while the browser is
+    /// offline, the wait for it to come back (reported as
+    /// `send-queued-offline` when it begins, `send-resumed-online` with
+    /// `waitedMs` when it ends), or the send's failure once it waited
+    /// [`Engine::set_offline_wait`]; `None`: go on.
+    pub(super) fn offline_wait(
+        &mut self,
+        id: OpId,
+        s: &mut SendOp,
+        chat_id: &str,
+    ) -> Option<Effect> {
+        let now = self.now;
+        let waits = self.waits_offline();
+        let since = s.offline_since;
+        if waits != since.is_some() {
+            s.offline_since = waits.then_some(now);
+            // The wait begins, or ends: reported for a message (not for a
+            // session start).
+            if s.body.is_some() {
+                let kind = if waits {
+                    "send-queued-offline"
+                } else {
+                    "send-resumed-online"
+                };
+                let ev = self
+                    .send_event(kind, s, chat_id)
+                    .num("waitedMs", since.map(|t| now.saturating_sub(t)));
+                self.emit(ev);
+            }
+        }
+        if !waits {
+            return None;
+        }
+        let waited = now.saturating_sub(s.offline_since.unwrap_or(now));
+        let limit = self.offline_wait_ms;
+        if waited >= limit {
+            mark!("offline-send-timed-out");
+            let e = s.last_error.take().unwrap_or_else(|| {
+                Error::Network("the browser stayed offline (offlineSendTimeoutMs)".into())
+            });
+            let e = self.report_failure(s, chat_id, e, id);
+            return Some(self.send_failed(s, e));
+        }
+        s.after_sleep = s.phase;
+        s.phase = SendPhase::Sleeping;
+        // A browser timer holds at most 2^31 - 1 ms (a longer one fires at
+        // once): a longer wait is taken in turns.
+        Some(Effect::WaitOnline {
+            ms: (limit - waited).min(0x7fff_ffff),
+        })
+    }
 }
 
 /// A send that does nothing (a stand-in while the real one is moved out,
@@ -615,6 +755,9 @@ pub(super) fn placeholder_send() -> SendOp {
         started_at: 0,
         last_error: None,
         gate_epoch: 0,
+        blips: 0,
+        after_sleep: SendPhase::Append,
+        offline_since: None,
     }
 }
 

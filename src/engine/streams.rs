@@ -47,6 +47,10 @@ pub(super) struct StreamOp {
     pub(super) gate_epoch: u32,
     /// The `.in` seq of the send this stream answers, when known.
     pub(super) since: Option<u64>,
+    /// Transient rejections of the token refresh retried in a row.
+    pub(super) blips: u32,
+    /// The refresh is tried again after this wait.
+    pub(super) token_retry: Option<u64>,
     /// A reply this stream is to show has not ended yet: its send's, or
     /// the one in flight when it resumed.
     pub(super) awaits_reply: bool,
@@ -117,6 +121,8 @@ impl Engine {
                 first_cursor: state.last_event_id,
                 gate_epoch: self.chat(chat_id).map_or(0, |c| c.gate_epoch),
                 since: since_in_seq,
+                blips: 0,
+                token_retry: None,
             }),
         );
         self.supersede(chat_id, id);
@@ -207,6 +213,11 @@ impl Engine {
             if let Some((a, text, cursor)) = settles {
                 self.settle(id, a, text, &cursor);
             }
+        }
+        if let Some(ms) = st.token_retry.take() {
+            // A token refresh that blipped: the same refresh after the wait.
+            st.phase = StreamPhase::Sleeping;
+            return Effect::Sleep { ms };
         }
         let Feed::Session(sub) = &mut st.feed else {
             return mismatch();
@@ -315,14 +326,23 @@ impl Engine {
             (StreamPhase::Reading, Outcome::Eof) => sub.handle_eof(),
             (StreamPhase::Reading, Outcome::Stall) => sub.handle_stall(),
             (StreamPhase::Sleeping, Outcome::Slept) => {}
+            (StreamPhase::Refreshing, Outcome::Transient(e)) => {
+                match self.blip_delay(&mut st.blips) {
+                    Some(ms) => {
+                        mark!("stream-token-blip-retried");
+                        st.token_retry = Some(ms);
+                    }
+                    None => sub.handle_token_error(e),
+                }
+            }
             (StreamPhase::Refreshing, Outcome::Token(Some(t))) if !t.is_empty() => {
+                st.blips = 0;
                 self.store_token(&chat_id, t);
                 sub.handle_token_refreshed();
             }
             (StreamPhase::Refreshing, Outcome::Token(_)) => sub.handle_token_error(bad_token()),
-            (_, Outcome::Failed(e @ (Error::Callback(_) | Error::Misuse(_)))) => {
-                sub.handle_token_error(e)
-            }
+            (_, Outcome::Failed(e @ (Error::Callback(_) | Error::Misuse(_))))
+            | (_, Outcome::Transient(e)) => sub.handle_token_error(e),
             // `accessToken` never settled: reconnecting with the token that
             // was refused would only be refused again.
             (StreamPhase::Refreshing, Outcome::Failed(e)) => sub.handle_token_error(e),

@@ -34,6 +34,11 @@ pub enum Failure<V> {
     /// The app's own code (a callback, its `fetch`) threw `value`;
     /// `message` describes it.
     Thrown { message: String, value: V },
+    /// The app's `accessToken` / `startSession` rejected with something
+    /// worth another try: a `TypeError` (what `fetch` throws when the
+    /// network fails) or an object with `retryable: true`. Otherwise as
+    /// [`Failure::Thrown`].
+    Transient { message: String, value: V },
     /// The app's code answered with something unusable (fetch resolving to
     /// something other than a `Response`).
     Protocol(String),
@@ -131,6 +136,17 @@ pub trait Host: 'static {
     /// field `{"$error": {...}, "$op": n}` stands for what `thrown(n)`
     /// gives, if anything, else the error it describes.
     fn event(&self, json: &str, thrown: &dyn Fn(OpId) -> Option<Self::Value>);
+
+    /// Whether the browser says it is online (`navigator.onLine`); `true`
+    /// where nothing says otherwise.
+    fn online(&self) -> bool {
+        true
+    }
+    /// Resolves at the browser's next `online` event (never where there is
+    /// none: the runner races it against a sleep).
+    fn until_online(&self) -> Task<()> {
+        Box::pin(core::future::pending())
+    }
 
     /// What the runner is doing (nothing to do by default).
     fn trace(&self, _what: Trace<'_>) {}

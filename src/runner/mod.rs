@@ -159,6 +159,7 @@ enum Got {
     Eof,
     Stall,
     Failed(Error),
+    Transient(Error),
     Interrupted,
     Slept,
     Woken,
@@ -204,6 +205,7 @@ impl Got {
             Got::Eof => Outcome::Eof,
             Got::Stall => Outcome::Stall,
             Got::Failed(e) => Outcome::Failed(core::mem::replace(e, Error::Aborted)),
+            Got::Transient(e) => Outcome::Transient(core::mem::replace(e, Error::Aborted)),
             Got::Interrupted => Outcome::Interrupted,
             Got::Slept => Outcome::Slept,
             Got::Woken => Outcome::Woken,
@@ -279,10 +281,17 @@ impl<H: Host> Runner<H> {
         let r = {
             let mut engine = self.shared.engine.borrow_mut();
             engine.set_now(self.shared.host.now());
+            engine.set_online(self.shared.host.online());
             f(&mut engine)
         };
         self.flush();
         r
+    }
+
+    /// How long a send waits for the browser to come back online
+    /// ([`Engine::set_offline_wait`]); nothing to carry out.
+    pub fn set_offline_wait(&self, ms: u64) {
+        self.shared.engine.borrow_mut().set_offline_wait(ms);
     }
 
     /// Reads the engine, carrying out nothing.
@@ -411,16 +420,22 @@ impl<H: Host> Runner<H> {
     /// A failure of the host as the engine hears of it; what the app threw
     /// is kept for the error the app sees.
     fn failure(&self, op: OpId, f: Failure<H::Value>, aborted: Error) -> Got {
-        Got::Failed(match f {
+        let transient = matches!(f, Failure::Transient { .. });
+        let e = match f {
             Failure::Network(m) => Error::Network(m),
             Failure::Aborted => aborted,
-            Failure::Thrown { message, value } => {
+            Failure::Thrown { message, value } | Failure::Transient { message, value } => {
                 self.io(op, |io| io.thrown = Some(value));
                 Error::Callback(message)
             }
             Failure::Protocol(m) => Error::Protocol(m),
             Failure::Misuse(m) => Error::Misuse(m),
-        })
+        };
+        if transient {
+            Got::Transient(e)
+        } else {
+            Got::Failed(e)
+        }
     }
 
     /// Sends a request; the host's answer to await, or the outcome that
@@ -588,7 +603,8 @@ impl<H: Host> Runner<H> {
                     Failure::Network(m)
                     | Failure::Protocol(m)
                     | Failure::Misuse(m)
-                    | Failure::Thrown { message: m, .. },
+                    | Failure::Thrown { message: m, .. }
+                    | Failure::Transient { message: m, .. },
                 )) => {
                     drop(body.take());
                     Got::Failed(Error::Network(m))
@@ -665,6 +681,17 @@ impl<H: Host> Runner<H> {
                 (Box::pin(task), None)
             }
             Effect::Park => (Box::pin(me.park(op)), None),
+            Effect::WaitOnline { ms } => {
+                let (mut online, mut sleep) = (host.until_online(), host.sleep(ms));
+                let task = poll_fn(move |cx| {
+                    if online.as_mut().poll(cx).is_ready() || sleep.as_mut().poll(cx).is_ready() {
+                        Poll::Ready(Got::Slept)
+                    } else {
+                        Poll::Pending
+                    }
+                });
+                (Box::pin(task), None)
+            }
             Effect::Chunks(_) | Effect::Done(_) => {
                 let got = Got::Failed(Error::Misuse("not an effect".into()));
                 (Box::pin(core::future::ready(got)), None)

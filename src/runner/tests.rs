@@ -151,6 +151,15 @@ struct World {
     /// `None`.
     token: RefCell<Option<TokenAnswer>>,
     token_calls: RefCell<Vec<Rc<Pending<TokenAnswer>>>>,
+    /// `accessToken`'s next answers, before `token`.
+    token_script: RefCell<VecDeque<TokenAnswer>>,
+    /// `startSession`'s answers, in order (then `Misuse`).
+    start_script: RefCell<VecDeque<Result<Started, Failure<V>>>>,
+    start_calls: Cell<u32>,
+    /// `navigator.onLine` is false.
+    offline: Cell<bool>,
+    /// Whom an `online` event wakes.
+    online_wakers: RefCell<Vec<Waker>>,
     spawner: RefCell<Option<LocalSpawner>>,
     changes: RefCell<Vec<String>>,
     events: RefCell<Vec<String>>,
@@ -188,7 +197,8 @@ impl Host for Fake {
 
     fn access_token(&self, _chat_id: &str) -> Answer<Option<String>, V> {
         let p = Rc::new(Pending::default());
-        if let Some(v) = self.0.token.borrow().clone() {
+        let scripted = self.0.token_script.borrow_mut().pop_front();
+        if let Some(v) = scripted.or_else(|| self.0.token.borrow().clone()) {
             p.answer(v);
         }
         self.0.token_calls.borrow_mut().push(p.clone());
@@ -196,7 +206,10 @@ impl Host for Fake {
     }
 
     fn start_session(&self, _chat_id: &str) -> Answer<Started, V> {
-        Box::pin(async { Err(Failure::Misuse("no startSession".into())) })
+        self.0.start_calls.set(self.0.start_calls.get() + 1);
+        let next = self.0.start_script.borrow_mut().pop_front();
+        let r = next.unwrap_or_else(|| Err(Failure::Misuse("no startSession".into())));
+        Box::pin(async move { r })
     }
 
     fn base_url(&self, _endpoint: Endpoint, _chat_id: &str) -> Result<String, Failure<V>> {
@@ -262,6 +275,24 @@ impl Host for Fake {
 
     fn event(&self, json: &str, _thrown: &dyn Fn(OpId) -> Option<V>) {
         self.0.events.borrow_mut().push(json.into());
+    }
+
+    fn online(&self) -> bool {
+        !self.0.offline.get()
+    }
+
+    fn until_online(&self) -> Task<()> {
+        let world = self.0.clone();
+        let mut registered = false;
+        Box::pin(poll_fn(move |cx| {
+            // Resolves at the next `online` event, not at once.
+            if registered && !world.offline.get() {
+                return Poll::Ready(());
+            }
+            registered = true;
+            world.online_wakers.borrow_mut().push(cx.waker().clone());
+            Poll::Pending
+        }))
     }
 }
 
@@ -640,4 +671,347 @@ fn a_stream_that_stalls_keeps_its_connection_and_reads_on() {
 fn the_wake_threshold_is_thirty_seconds() {
     assert!(!wake_is_forced(29_999));
     assert!(wake_is_forced(30_000));
+}
+
+// ----- callbacks that blip, sends that wait offline --------------------------
+
+fn transient(value: V) -> TokenAnswer {
+    Err(Failure::Transient {
+        message: "Failed to fetch".into(),
+        value,
+    })
+}
+
+impl Bench {
+    /// The browser goes offline (`navigator.onLine` false).
+    fn go_offline(&self) {
+        self.fake.0.offline.set(true);
+    }
+
+    /// The browser is back: `navigator.onLine` true, then `online`.
+    fn go_online(&mut self) {
+        self.fake.0.offline.set(false);
+        let wakers: Vec<Waker> = self.fake.0.online_wakers.borrow_mut().drain(..).collect();
+        for w in wakers {
+            w.wake();
+        }
+        self.settle();
+    }
+
+    fn token_calls(&self) -> usize {
+        self.fake.0.token_calls.borrow().len()
+    }
+
+    fn events_of(&self, kind: &str) -> Vec<String> {
+        let tag = format!(r#""type":"{kind}""#);
+        let events = self.fake.0.events.borrow();
+        events
+            .iter()
+            .filter(|e| e.contains(&tag))
+            .cloned()
+            .collect()
+    }
+}
+
+#[test]
+fn a_transient_access_token_rejection_is_retried_and_the_send_goes_on() {
+    let mut b = Bench::new();
+    b.fake
+        .0
+        .token_script
+        .borrow_mut()
+        .extend([transient(1), transient(2)]);
+    let (_, sent) = b.send("c");
+    b.settle();
+    assert_eq!(b.token_calls(), 1);
+    assert_eq!(b.requests(), 0, "no append without a token");
+    // Retried after its backoff (100 ms, then 200 ms, at most).
+    b.advance(100);
+    assert_eq!(b.token_calls(), 2);
+    b.advance(200);
+    assert_eq!(b.token_calls(), 3, "the third call resolves");
+    assert_eq!(b.requests(), 1);
+    let append = b.request(0);
+    assert!(append.headers.contains("Bearer tok"));
+    append.answer(Ok(ok(r#"{"seq":1}"#)));
+    b.settle();
+    assert!(matches!(take(&sent), Ok(Step::Done(Done::Stream(_)))));
+    assert!(b.events_of("message-send-failed").is_empty());
+}
+
+#[test]
+fn a_non_transient_rejection_ends_the_send_at_once_without_a_retry() {
+    let mut b = Bench::new();
+    *b.fake.0.token.borrow_mut() = Some(Err(Failure::Thrown {
+        message: "not signed in".into(),
+        value: 3,
+    }));
+    let (_, sent) = b.send("c");
+    b.settle();
+    let Err(f) = take(&sent) else {
+        panic!("the send fails")
+    };
+    assert_eq!(f.error, Error::Callback("not signed in".into()));
+    assert_eq!(f.thrown, Some(3));
+    b.advance(10_000);
+    assert_eq!(b.token_calls(), 1, "never called again");
+}
+
+#[test]
+fn a_transient_rejection_that_keeps_failing_ends_after_five_retries() {
+    let mut b = Bench::new();
+    *b.fake.0.token.borrow_mut() = Some(transient(9));
+    let (_, sent) = b.send("c");
+    // 100 + 200 + 400 + 800 + 1,600 ms at most.
+    b.advance(3_100);
+    let Err(f) = take(&sent) else {
+        panic!("the send fails")
+    };
+    assert_eq!(f.error, Error::Callback("Failed to fetch".into()));
+    assert_eq!(f.thrown, Some(9), "the app's last rejection, as it was");
+    assert_eq!(
+        b.token_calls(),
+        1 + crate::engine::CALLBACK_RETRIES as usize
+    );
+    b.advance(10_000);
+    assert_eq!(b.token_calls(), 6);
+    assert_eq!(b.requests(), 0);
+}
+
+#[test]
+fn a_transient_start_session_rejection_is_retried() {
+    let mut b = Bench::new();
+    b.runner.with(|e| e.config_mut().has_start_session = true);
+    b.fake.0.start_script.borrow_mut().extend([
+        Err(Failure::Transient {
+            message: "flaky".into(),
+            value: 4,
+        }),
+        Ok(Started {
+            token: Some("fresh".into()),
+            pending_version: false,
+        }),
+    ]);
+    let (_, sent) = b.send("c");
+    b.settle();
+    assert_eq!(b.fake.0.start_calls.get(), 1);
+    b.advance(100);
+    assert_eq!(b.fake.0.start_calls.get(), 2);
+    assert_eq!(b.requests(), 1);
+    assert!(b.request(0).headers.contains("Bearer fresh"));
+    b.request(0).answer(Ok(ok(r#"{"seq":1}"#)));
+    b.settle();
+    assert!(matches!(take(&sent), Ok(Step::Done(Done::Stream(_)))));
+}
+
+#[test]
+fn a_stream_whose_token_refresh_blips_goes_on_with_the_fresh_token() {
+    let mut b = Bench::new();
+    let (_, sent) = b.send("c");
+    b.settle();
+    b.request(0).answer(Ok(ok(r#"{"seq":1}"#)));
+    b.settle();
+    let Ok(Step::Done(Done::Stream(stream))) = take(&sent) else {
+        panic!("a stream")
+    };
+    let runner = b.runner.clone();
+    let chunks = b.spawn(async move {
+        let mut all = Vec::new();
+        while let Some(c) = runner.next(stream).await.expect("no error") {
+            all.push(c);
+        }
+        all
+    });
+    b.settle();
+    // The token expired: `.out` refuses it, the refresh blips once.
+    b.fake
+        .0
+        .token_script
+        .borrow_mut()
+        .extend([transient(5), Ok(Some("tok2".into()))]);
+    let calls = b.token_calls();
+    b.request(1).answer(Ok(Response {
+        status: 401,
+        headers: Vec::new(),
+        text: String::new(),
+        body: None,
+    }));
+    b.settle();
+    assert_eq!(b.token_calls(), calls + 1);
+    assert_eq!(b.requests(), 2, "no reconnect before a token");
+    b.advance(100);
+    assert_eq!(b.token_calls(), calls + 2);
+    assert_eq!(b.requests(), 3);
+    let again = b.request(2);
+    assert!(again.headers.contains("Bearer tok2"), "{}", again.headers);
+    let body = Body::default();
+    again.answer(Ok(streaming(&body)));
+    b.settle();
+    body.push(&reply());
+    b.settle();
+    let chunks = take(&chunks);
+    assert!(chunks.concat().contains("\"hi\""), "{chunks:?}");
+}
+
+#[test]
+fn a_stream_whose_token_refresh_keeps_blipping_errors_after_the_bound() {
+    let mut b = Bench::new();
+    let (_, sent) = b.send("c");
+    b.settle();
+    b.request(0).answer(Ok(ok(r#"{"seq":1}"#)));
+    b.settle();
+    let Ok(Step::Done(Done::Stream(stream))) = take(&sent) else {
+        panic!("a stream")
+    };
+    let runner = b.runner.clone();
+    let next = b.spawn(async move { runner.next(stream).await });
+    b.settle();
+    *b.fake.0.token.borrow_mut() = Some(transient(8));
+    let calls = b.token_calls();
+    b.request(1).answer(Ok(Response {
+        status: 403,
+        headers: Vec::new(),
+        text: String::new(),
+        body: None,
+    }));
+    b.advance(3_100);
+    let Err(f) = take(&next) else {
+        panic!("the stream errors")
+    };
+    assert_eq!(f.error, Error::Callback("Failed to fetch".into()));
+    assert_eq!(f.thrown, Some(8));
+    assert_eq!(b.token_calls(), calls + 6);
+    assert_eq!(b.events_of("stream-error").len(), 1);
+}
+
+#[test]
+fn a_send_while_offline_waits_for_online_and_appends_once() {
+    let mut b = Bench::new();
+    b.runner.with(|e| e.set_offline_wait(180_000));
+    b.go_offline();
+    let (_, sent) = b.send("c");
+    b.advance(60_000);
+    assert_eq!(b.requests(), 0, "nothing is sent while offline");
+    assert!(take_none(&sent));
+    let queued = b.events_of("send-queued-offline");
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert!(queued[0].contains(r#""source":"submit-message""#));
+    assert!(queued[0].contains(r#""partId":""#));
+    b.go_online();
+    assert_eq!(b.requests(), 1);
+    let resumed = b.events_of("send-resumed-online");
+    assert_eq!(resumed.len(), 1);
+    assert!(resumed[0].contains(r#""waitedMs":60000"#), "{resumed:?}");
+    b.request(0).answer(Ok(ok(r#"{"seq":1}"#)));
+    b.settle();
+    assert!(matches!(take(&sent), Ok(Step::Done(Done::Stream(_)))));
+    assert_eq!(b.events_of("message-sent").len(), 1);
+}
+
+#[test]
+fn an_append_that_fails_offline_is_sent_again_with_its_part_id_once_online() {
+    let mut b = Bench::new();
+    b.runner.with(|e| e.set_offline_wait(180_000));
+    let (_, sent) = b.send("c");
+    b.settle();
+    let first = b.request(0);
+    // The network goes; the browser then reports offline.
+    b.go_offline();
+    first.answer(Err(Failure::Network("Failed to fetch".into())));
+    b.advance(120_000);
+    assert_eq!(b.requests(), 1, "no retry while offline");
+    assert_eq!(b.events_of("send-queued-offline").len(), 1);
+    b.go_online();
+    assert_eq!(b.requests(), 2);
+    let second = b.request(1);
+    assert!(part_id(&first.headers).is_some());
+    assert_eq!(part_id(&second.headers), part_id(&first.headers));
+    second.answer(Ok(ok(r#"{"seq":1}"#)));
+    b.settle();
+    assert!(matches!(take(&sent), Ok(Step::Done(Done::Stream(_)))));
+}
+
+#[test]
+fn a_send_offline_past_its_bound_fails_with_a_network_error() {
+    let mut b = Bench::new();
+    b.runner.with(|e| e.set_offline_wait(5_000));
+    b.go_offline();
+    let (_, sent) = b.send("c");
+    b.advance(4_999);
+    assert!(take_none(&sent));
+    b.advance(1);
+    let Err(f) = take(&sent) else {
+        panic!("the send fails")
+    };
+    assert_eq!(f.error.code(), "NETWORK", "{:?}", f.error);
+    assert!(f.error.message().contains("offline"), "{}", f.error);
+    assert_eq!(b.requests(), 0);
+    assert_eq!(b.events_of("message-send-failed").len(), 1);
+    assert_eq!(b.runner.open_io(), []);
+}
+
+#[test]
+fn a_send_waiting_offline_ends_at_once_on_abort_and_on_dispose() {
+    let mut b = Bench::new();
+    b.runner.with(|e| e.set_offline_wait(180_000));
+    b.go_offline();
+    let (target, sent) = b.send("c");
+    let (_, other) = b.send("d");
+    b.settle();
+    b.runner.abort(target.get());
+    b.settle();
+    let Err(f) = take(&sent) else {
+        panic!("the send fails")
+    };
+    assert_eq!(f.error, Error::Aborted);
+    assert!(take_none(&other));
+    b.runner.dispose();
+    b.settle();
+    let Err(f) = take(&other) else {
+        panic!("the send fails")
+    };
+    assert_eq!(f.error, Error::Aborted);
+    b.go_online();
+    b.advance(10_000);
+    assert_eq!(b.requests(), 0, "nothing was sent after all");
+}
+
+#[test]
+fn without_an_offline_wait_a_send_fails_as_before() {
+    let mut b = Bench::new();
+    b.runner.with(|e| e.set_offline_wait(0));
+    b.go_offline();
+    let (_, sent) = b.send("c");
+    b.settle();
+    assert_eq!(b.requests(), 1, "tried at once");
+    assert!(b.events_of("send-queued-offline").is_empty());
+    drop(sent);
+}
+
+#[test]
+fn a_session_start_while_offline_waits_quietly_for_online() {
+    let mut b = Bench::new();
+    b.runner.with(|e| {
+        e.config_mut().has_start_session = true;
+        e.set_offline_wait(180_000);
+    });
+    b.fake.0.start_script.borrow_mut().push_back(Ok(Started {
+        token: Some("s".into()),
+        pending_version: false,
+    }));
+    b.go_offline();
+    let op = b.runner.with(|e| e.start("c"));
+    let runner = b.runner.clone();
+    let r = b.spawn(async move { runner.drive(op).await });
+    b.advance(30_000);
+    assert_eq!(b.fake.0.start_calls.get(), 0, "startSession waits too");
+    assert!(take_none(&r));
+    b.go_online();
+    assert_eq!(b.fake.0.start_calls.get(), 1);
+    assert!(matches!(take(&r), Ok(Step::Done(Done::Session(_)))));
+    assert!(
+        b.events_of("send-queued-offline").is_empty()
+            && b.events_of("send-resumed-online").is_empty(),
+        "no message, no event"
+    );
 }

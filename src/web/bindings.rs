@@ -335,6 +335,7 @@ impl Transport {
             o.sessions,
             (seed as u64) ^ (noise as u64),
         );
+        runner.set_offline_wait(o.offline_wait_ms);
         Ok(Transport {
             runner,
             web,

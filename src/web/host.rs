@@ -60,16 +60,18 @@ pub struct State {
 #[derive(Clone)]
 pub struct Web(pub Rc<State>);
 
-/// A timer that resolves once; cleared when dropped.
+/// A timer that resolves once (or, `online`, the next `online` event);
+/// cleared when dropped.
 struct Sleep {
     done: Rc<Cell<bool>>,
     waker: Rc<RefCell<Option<Waker>>>,
     id: JsValue,
-    _fire: Closure<dyn FnMut()>,
+    online: bool,
+    fire: Closure<dyn FnMut()>,
 }
 
 impl Sleep {
-    fn new(ms: u64) -> Sleep {
+    fn new(ms: u64, online: bool) -> Sleep {
         let done = Rc::new(Cell::new(false));
         let waker: Rc<RefCell<Option<Waker>>> = Rc::new(RefCell::new(None));
         let (d, w) = (done.clone(), waker.clone());
@@ -79,12 +81,19 @@ impl Sleep {
                 w.wake();
             }
         });
-        let id = sys::set_timeout(fire.as_ref(), ms as f64);
+        let id = if online {
+            // Where there is no such event (a server), it never fires.
+            let _ = sys::add_listener("online", fire.as_ref());
+            JsValue::UNDEFINED
+        } else {
+            sys::set_timeout(fire.as_ref(), ms as f64)
+        };
         Sleep {
             done,
             waker,
             id,
-            _fire: fire,
+            online,
+            fire,
         }
     }
 }
@@ -102,7 +111,9 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if !self.done.get() {
+        if self.online {
+            let _ = sys::remove_listener("online", self.fire.as_ref());
+        } else if !self.done.get() {
             sys::clear_timeout(&self.id);
         }
     }
@@ -334,13 +345,19 @@ fn fetch_failure(e: JsValue) -> Failure<JsValue> {
     }
 }
 
-/// The app's callback `f` called with `arg`, raced by the runner.
+/// The app's callback `f` called with `arg`, raced by the runner. A
+/// rejection with a `TypeError` (fetch's network failure) or an object
+/// with `retryable: true` is transient: the engine tries again.
 fn call_app(f: &JsValue, arg: &JsValue) -> Task<Result<JsValue, Failure<JsValue>>> {
     let mut p = JsFuture::from(call_promise(f, &[arg]));
     Box::pin(poll_fn(move |cx| {
-        Pin::new(&mut p).poll(cx).map_err(|e| Failure::Thrown {
-            message: describe(&e),
-            value: e,
+        Pin::new(&mut p).poll(cx).map_err(|e| {
+            let message = describe(&e);
+            if named(&e, "TypeError") || prop(&e, "retryable").as_bool() == Some(true) {
+                Failure::Transient { message, value: e }
+            } else {
+                Failure::Thrown { message, value: e }
+            }
         })
     }))
 }
@@ -423,7 +440,7 @@ impl Host for Web {
     }
 
     fn sleep(&self, ms: u64) -> Task<()> {
-        Box::pin(Sleep::new(ms))
+        Box::pin(Sleep::new(ms, false))
     }
 
     fn spawn(&self, task: Task<()>) {
@@ -605,6 +622,14 @@ impl Host for Web {
         };
         let s = session.map_or(JsValue::NULL, session_object);
         let _ = call(&cb, &[&chat_id.into(), &s]);
+    }
+
+    fn online(&self) -> bool {
+        prop(&prop(&js_sys::global(), "navigator"), "onLine").as_bool() != Some(false)
+    }
+
+    fn until_online(&self) -> Task<()> {
+        Box::pin(Sleep::new(0, true))
     }
 
     fn event(&self, json: &str, thrown: &dyn Fn(OpId) -> Option<JsValue>) {

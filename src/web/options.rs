@@ -16,6 +16,10 @@ use crate::text::decimal;
 /// `streamTimeoutSeconds` when the app gives none.
 pub const DEFAULT_STREAM_TIMEOUT_SECONDS: u32 = 120;
 
+/// `offlineSendTimeoutMs` when the app gives none: how long a send waits
+/// for the browser to come back online.
+pub const DEFAULT_OFFLINE_SEND_TIMEOUT_MS: u64 = 180_000;
+
 /// Everything the constructor learns from its options.
 pub struct Options {
     pub cfg: EngineConfig,
@@ -23,6 +27,8 @@ pub struct Options {
     pub state: State,
     pub multi_tab: bool,
     pub head_start: Option<String>,
+    /// `offlineSendTimeoutMs`.
+    pub offline_wait_ms: u64,
 }
 
 /// A whole, non-negative number that a u64 holds exactly.
@@ -196,6 +202,9 @@ pub fn read(o: &JsValue) -> Result<Options, JsValue> {
     let multi_tab = option(o, "multiTab", Type::Boolean)?.is_some_and(|b| b.is_truthy());
     let watch = option(o, "watch", Type::Boolean)?.is_some_and(|b| b.is_truthy());
     let head_start = option(o, "headStart", Type::String)?.and_then(|s| s.as_string());
+    let offline_wait_ms = option(o, "offlineSendTimeoutMs", Type::Whole)?
+        .and_then(|n| whole_number(&n))
+        .unwrap_or(DEFAULT_OFFLINE_SEND_TIMEOUT_MS);
     let cfg = EngineConfig {
         watch,
         timeout_seconds,
@@ -229,6 +238,7 @@ pub fn read(o: &JsValue) -> Result<Options, JsValue> {
         state,
         multi_tab: multi_tab && !watch,
         head_start,
+        offline_wait_ms,
     })
 }
 

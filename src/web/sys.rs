@@ -17,6 +17,11 @@ extern "C" {
     pub fn set_timeout(f: &JsValue, ms: f64) -> JsValue;
     #[wasm_bindgen(js_namespace = globalThis, js_name = clearTimeout)]
     pub fn clear_timeout(id: &JsValue);
+    /// Throws (an `Err`) where the global is no event target (a server).
+    #[wasm_bindgen(js_namespace = globalThis, js_name = addEventListener, catch)]
+    pub fn add_listener(kind: &str, f: &JsValue) -> Result<(), JsValue>;
+    #[wasm_bindgen(js_namespace = globalThis, js_name = removeEventListener, catch)]
+    pub fn remove_listener(kind: &str, f: &JsValue) -> Result<(), JsValue>;
 
     #[wasm_bindgen(js_namespace = Reflect, js_name = get, catch)]
     pub fn get(target: &JsValue, key: &str) -> Result<JsValue, JsValue>;

@@ -568,6 +568,80 @@ export const cases = {
     eq(outs[1].headers["Last-Event-ID"], "1", "from the cursor");
   },
 
+  async transient_callback_rejections_are_retried_others_fail_at_once(make) {
+    // A TypeError (fetch's network failure), then `retryable: true`: retried.
+    const answers = [new TypeError("Failed to fetch"), Object.assign(new Error("503"), { retryable: true }), "minted"];
+    let asked = 0;
+    const t = make({
+      task: "t",
+      accessToken: async () => {
+        const a = answers[asked++];
+        if (a instanceof Error) throw a;
+        return a;
+      },
+    });
+    const calls = fakeFetch((u) => (isAppend(u) ? ok() : sse(batch(["turn-complete"]))));
+    await drain(await send(t, "c"));
+    eq(asked, 3, "called again after each transient rejection");
+    eq(calls[0].headers.Authorization, "Bearer minted", "the token of the call that worked");
+
+    // Anything else ends the send at once with what was thrown.
+    const thrown = Object.assign(new Error("not signed in"), { retryable: false });
+    let tries = 0;
+    const u = make({ task: "t", accessToken: async () => (tries++, Promise.reject(thrown)) });
+    const e = await rejects(send(u, "d"), /not signed in/, "a non-transient rejection");
+    check(e === thrown, "the app's own error");
+    eq(tries, 1, "never retried");
+  },
+
+  async a_send_while_offline_waits_for_the_online_event(make) {
+    const proto = Object.getPrototypeOf(navigator);
+    const original = Object.getOwnPropertyDescriptor(proto, "onLine");
+    let online = false;
+    Object.defineProperty(proto, "onLine", { configurable: true, get: () => online });
+    try {
+      const events = [];
+      let queued;
+      const nextQueued = () => new Promise((r) => (queued = r));
+      const isQueued = nextQueued();
+      const t = make({
+        task: "t",
+        accessToken: () => "p",
+        sessions: { c: { publicAccessToken: "tok" } },
+        onEvent: (e) => {
+          events.push(e);
+          if (e.type === "send-queued-offline") queued();
+        },
+      });
+      const calls = fakeFetch((u) => (isAppend(u) ? ok() : sse(batch(["turn-complete"]))));
+      const sent = send(t, "c");
+      await isQueued;
+      eq(calls.length, 0, "nothing sent while offline");
+      online = true;
+      globalThis.dispatchEvent(new Event("online"));
+      await drain(await sent);
+      eq(calls.filter((c) => isAppend(c.url)).length, 1, "appended once");
+      const types = events.map((e) => e.type);
+      check(types.indexOf("send-queued-offline") < types.indexOf("send-resumed-online"), `events in order: ${types}`);
+      const resumed = events.find((e) => e.type === "send-resumed-online");
+      check(typeof resumed.waitedMs === "number" && resumed.waitedMs >= 0, "waitedMs");
+      eq(resumed.partId, calls[0].headers["X-Part-Id"], "the part id it kept");
+
+      // An abort ends a send that waits at once.
+      online = false;
+      const ac = new AbortController();
+      const queuedAgain = nextQueued();
+      const waiting = send(t, "c", { abortSignal: ac.signal });
+      await queuedAgain;
+      ac.abort();
+      await rejects(waiting, /abort/i, "aborted while offline");
+      eq(calls.filter((c) => isAppend(c.url)).length, 1, "nothing more was sent");
+    } finally {
+      if (original) Object.defineProperty(proto, "onLine", original);
+      else delete proto.onLine;
+    }
+  },
+
   async the_stored_cursor_moves_only_at_turn_boundaries(make) {
     const t = make({ task: "t", accessToken: () => "p", sessions: { c: { publicAccessToken: "tok", lastEventId: "9" } } });
     let push;
@@ -917,6 +991,8 @@ export const cases = {
       [{ task: "t", accessToken: () => "", sessions: { c: {} } }, /publicAccessToken/],
       [{ task: "t", accessToken: () => "", startSession: 1 }, /startSession/],
       [{ task: "t", accessToken: () => "", multiTab: "yes" }, /multiTab/],
+      [{ task: "t", accessToken: () => "", offlineSendTimeoutMs: -1 }, /offlineSendTimeoutMs/],
+      [{ task: "t", accessToken: () => "", offlineSendTimeoutMs: "60000" }, /offlineSendTimeoutMs/],
     ];
     for (const [opts, re] of bad) {
       let threw = null;

@@ -1157,6 +1157,7 @@ impl Sim {
             Effect::CallAccessToken { .. }
             | Effect::CallStartSession { .. }
             | Effect::Sleep { .. }
+            | Effect::WaitOnline { .. }
             | Effect::Park => {}
         }
     }

@@ -128,6 +128,7 @@ function ChatClient({
     },
     multiTab: true,
     fetch: monitor.fetch,
+    onEvent: monitor.onEvent,
   });
 
   // Tool calls this tab answered and has not sent yet. Auto-sending only for
@@ -361,12 +362,19 @@ function ChatClient({
         </button>
       </form>
 
-      <footer className="statusline" data-testid="status" data-state={conn.state} data-token-refreshes={conn.tokenRefreshes}>
+      <footer
+        className="statusline"
+        data-testid="status"
+        data-state={conn.state}
+        data-token-refreshes={conn.tokenRefreshes}
+        data-queued={conn.queued}
+      >
         <span className={`dot ${conn.state}`} aria-hidden />
         <span data-testid="status-text">{STATE_LABEL[conn.state]}</span>
         {conn.detail ? <span className="muted"> · {conn.detail}</span> : null}
         <span className="muted"> · {busy ? (status === "submitted" ? "waiting" : "streaming") : "idle"}</span>
         {conn.tokenRefreshes > 0 ? <span className="muted"> · {conn.tokenRefreshes} token refresh{conn.tokenRefreshes === 1 ? "" : "es"}</span> : null}
+        {conn.queued > 0 ? <span className="muted"> · {conn.queued === 1 ? "a message waits" : `${conn.queued} messages wait`} for the network</span> : null}
       </footer>
     </section>
   );

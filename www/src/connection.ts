@@ -16,12 +16,14 @@ export type ConnSnapshot = {
   detail: string;
   tokenRefreshes: number;
   outConnections: number;
+  /** Messages the transport holds until the browser is back online. */
+  queued: number;
 };
 
 type Endpoint = { endpoint: "in" | "out"; chatId: string };
 
 export class ConnectionMonitor {
-  private snap: ConnSnapshot = { state: "idle", detail: "", tokenRefreshes: 0, outConnections: 0 };
+  private snap: ConnSnapshot = { state: "idle", detail: "", tokenRefreshes: 0, outConnections: 0, queued: 0 };
   private listeners = new Set<() => void>();
   /** Whether a reply is in flight; set by the chat view from useChat's status. */
   busy = false;
@@ -80,6 +82,14 @@ export class ConnectionMonitor {
   tokenRefreshed() {
     this.set({ state: "token-refreshed", detail: "", tokenRefreshes: this.snap.tokenRefreshes + 1 });
   }
+
+  /** The transport's `onEvent`: a send waiting for the network, and its end. */
+  onEvent = (e: { type: string }) => {
+    if (e.type === "send-queued-offline") this.set({ state: "offline", queued: this.snap.queued + 1 });
+    else if (e.type === "send-resumed-online" || (e.type === "message-send-failed" && this.snap.queued > 0)) {
+      this.set({ queued: Math.max(0, this.snap.queued - 1) });
+    }
+  };
 
   fail(detail: string) {
     this.set({ state: "error", detail });

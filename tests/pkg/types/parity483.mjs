@@ -50,6 +50,19 @@ if (strippedPrivates === 0) throw new Error("no private members found to strip: 
     if (!text.includes(head)) throw new Error("the vendor's TriggerChatTransport declaration was not found");
     writeFileSync(file, text.replace(head, `${head}\n    readonly resumeStreamIsReplay: true;\n    close(): void;`));
 }
+// Also added on purpose (issue 21, README "Offline sends"): the
+// `offlineSendTimeoutMs` option and the two events of a send that waits for
+// the network. The copy's event union gets them too.
+{
+    const file = join(PUBLIC_V3, "chat.d.ts");
+    const head = "export type ChatTransportEvent = {";
+    const text = readFileSync(file, "utf8");
+    if (!text.includes(head)) throw new Error("the vendor's ChatTransportEvent declaration was not found");
+    const offline = (type, extra) =>
+        `{ type: "${type}"; chatId: string; timestamp: number; messageId?: string; source: ChatTransportSendSource; durationMs: number;${extra} partId?: string; bodyBytes?: number; }`;
+    const added = `${offline("send-queued-offline", "")} | ${offline("send-resumed-online", " waitedMs: number;")}`;
+    writeFileSync(file, text.replace(head, `export type ChatTransportEvent = ${added} | {`));
+}
 
 const ENTRIES = [
     { name: "chat", vendor: join(PUBLIC_V3, "chat.js"), ours: "trigger-chat-wasm" },
