@@ -132,9 +132,11 @@ const REQUIRED_MARKS: &[&str] = &[
     "abort-send-maybe-landed",
     "abort-stream-owns-turn",
     "append-404-makes-session-again",
+    "append-failed-offline-waits",
     "append-429-waits-for-reset",
     "append-refused-after-refresh",
     "append-retries-exhausted",
+    "callback-blip-retried",
     "cut-inside-a-batch",
     "duplicate-part-dropped",
     "gate-armed-again",
@@ -144,6 +146,7 @@ const REQUIRED_MARKS: &[&str] = &[
     "gate-releases-held-reply",
     "gate-skips-turn-before-stopped-one",
     "gate-unknown-watcher-reads-on",
+    "offline-send-timed-out",
     "outcome-after-the-op-ended",
     "record-at-or-before-the-cursor-dropped",
     "reply-refused-for-good",
@@ -159,6 +162,7 @@ const REQUIRED_MARKS: &[&str] = &[
     "stream-refused-after-refresh",
     "stream-retries-exhausted",
     "stream-stalled",
+    "stream-token-blip-retried",
     "stream-token-refresh",
     "stream-woken-reconnects",
     "turn-complete-before-own-skipped",
@@ -601,4 +605,72 @@ fn scenario_6_watch_mode_does_not_tight_loop_on_quiet_or_settled_polls() {
         sim.dispose();
         clean(&sim);
     }
+}
+
+#[test]
+fn scenario_7_a_message_typed_offline_is_delivered_once_when_the_network_returns() {
+    let mut sim = Sim::new(7, Some(Profile::calm()), false);
+    let a = sim.send(Source::Submit);
+    sim.run_reply(a, HOUR).unwrap();
+    sim.go_offline();
+    let landed = sim.landed_parts.len();
+    let b = sim.send(Source::Submit);
+    sim.run_until(sim.now + 90_000);
+    assert!(!sim.is_done(b), "the send waits for the network");
+    assert_eq!(
+        sim.landed_parts.len(),
+        landed,
+        "nothing reached the server offline"
+    );
+    sim.go_online();
+    let sb = sim.run_reply(b, sim.now + HOUR).expect("the send resolved");
+    clean(&sim);
+    assert!(exact_reply(&sim, sb).is_some(), "{:?}", turns_of(&sim, sb));
+    let part = sim.ops[&b].part.clone().expect("it was appended");
+    let times = sim.landed_parts.iter().filter(|p| **p == part).count();
+    assert_eq!(times, 1, "the message reached the server once");
+    sim.dispose();
+    clean(&sim);
+}
+
+#[test]
+fn scenario_8_offline_past_the_wait_fails_the_send_with_a_network_error() {
+    let mut sim = Sim::new(8, Some(Profile::calm()), false);
+    let a = sim.send(Source::Submit);
+    sim.run_reply(a, HOUR).unwrap();
+    sim.go_offline();
+    let b = sim.send(Source::Submit);
+    sim.run_until_done(b, sim.now + driver::OFFLINE_WAIT_MS + 1_000);
+    match &sim.ops[&b].result {
+        Some(Err(e)) => assert_eq!(e.code(), "NETWORK", "{e:?}"),
+        other => panic!("the send ended with {other:?}"),
+    }
+    sim.go_online();
+    sim.dispose();
+    clean(&sim);
+}
+
+#[test]
+fn scenario_9_a_callback_that_blips_is_tried_again() {
+    let mut sim = Sim::new(9, Some(Profile::calm()), false);
+    // startSession rejects twice with fetch's TypeError, then answers.
+    sim.script_cb.push_back(Behave::Blip);
+    sim.script_cb.push_back(Behave::Blip);
+    let a = sim.send(Source::Submit);
+    let sa = sim.run_reply(a, HOUR).expect("the send resolved");
+    clean(&sim);
+    assert!(exact_reply(&sim, sa).is_some());
+    assert!(sim.callbacks >= 3, "{} callbacks", sim.callbacks);
+    // Throwing (not a blip) ends the next send at once.
+    sim.expire_at(sim.now + 1);
+    sim.run_until(sim.now + 2);
+    sim.script_cb.push_back(Behave::Throw);
+    let b = sim.send(Source::Submit);
+    sim.run_until_done(b, sim.now + HOUR);
+    match &sim.ops[&b].result {
+        Some(Err(e)) => assert_eq!(e.code(), "CALLBACK", "{e:?}"),
+        other => panic!("the send ended with {other:?}"),
+    }
+    sim.dispose();
+    clean(&sim);
 }

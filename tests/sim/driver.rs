@@ -29,6 +29,9 @@ pub const CHAT: &str = "chat-1";
 /// whatever the faults (the longest honest retry schedule is about a
 /// minute of backoff plus one stall).
 pub const END_BOUND_MS: u64 = 5 * 60_000;
+/// How long a send waits for the browser to come back online
+/// (`offlineSendTimeoutMs`, the browser transport's default).
+pub const OFFLINE_WAIT_MS: u64 = 180_000;
 /// The consecutive-failure budget of a subscription's backoff.
 const STREAM_ATTEMPTS: u32 = 12;
 
@@ -117,6 +120,12 @@ pub struct Swarm {
     /// The app reads slowly: between two pulls it is busy for up to this
     /// long (ms), a quarter of the time (0: it pulls at once).
     pub slow_reader: u64,
+    /// Mean gap between the browser's offline stretches (0: never); each
+    /// lasts 1 s to 2 minutes, one in ten longer than a send's wait.
+    pub offline_every: u64,
+    /// `accessToken` / `startSession` rejecting with a transient error
+    /// (fetch's `TypeError`), per mille of calls.
+    pub cb_blip: u32,
 }
 
 impl Swarm {
@@ -171,6 +180,8 @@ impl Swarm {
             r413: maybe(rng, 10),
             hang_req: 0,
             slow_reader: 0,
+            offline_every: 0,
+            cb_blip: 0,
         };
         // Drawn last, so the seeds swarmed before it keep their draws.
         sw.weights[11] = if rng.pm(750) {
@@ -180,6 +191,12 @@ impl Swarm {
         };
         sw.hang_req = maybe(rng, 20);
         sw.slow_reader = u64::from(maybe(rng, 3_000));
+        sw.offline_every = if rng.pm(700) {
+            0
+        } else {
+            rng.range(5_000, 120_000)
+        };
+        sw.cb_blip = maybe(rng, 300);
         Some(sw)
     }
 }
@@ -253,6 +270,8 @@ enum Ev {
     Gone,
     CloseOutside,
     Calm,
+    Offline,
+    Online,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,6 +280,8 @@ pub enum Behave {
     Throw,
     Hang,
     Bad,
+    /// Rejects with something worth another try (fetch's `TypeError`).
+    Blip,
 }
 
 #[derive(Debug)]
@@ -293,6 +314,10 @@ enum PKind {
     Pause {
         since: u64,
     },
+    /// A request while the browser is offline: it fails at once.
+    Offline,
+    /// Waits for the browser's `online` event.
+    Online,
 }
 
 #[derive(Debug)]
@@ -323,6 +348,8 @@ pub enum Out {
     Bytes(Vec<u8>),
     Eof,
     Failed(Error),
+    /// A callback's transient rejection.
+    Blip(String),
     Fired,
 }
 
@@ -483,6 +510,10 @@ pub struct Sim {
     conn_call: HashMap<OpId, u64>,
     /// Operations whose app-side task (the reader) is still to start.
     to_drive: Vec<OpId>,
+    /// The browser is offline since then.
+    offline_since: Option<u64>,
+    /// Offline stretches that ended: (from, until).
+    offline_spans: Vec<(u64, u64)>,
     pub gen: u32,
     pub ops: BTreeMap<OpId, OpInfo>,
     pends: Vec<Pend>,
@@ -579,6 +610,7 @@ impl Sim {
         let pool = LocalPool::new();
         let host = SimHost::new(pool.spawner());
         let runner = Runner::new(host.clone(), cfg.clone(), Vec::new(), rng.next());
+        runner.set_offline_wait(OFFLINE_WAIT_MS);
         Sim {
             rng,
             now: 0,
@@ -599,6 +631,8 @@ impl Sim {
             connect_reqs: HashMap::new(),
             conn_call: HashMap::new(),
             to_drive: Vec::new(),
+            offline_since: None,
+            offline_spans: Vec::new(),
             gen: 0,
             ops: BTreeMap::new(),
             pends: Vec::new(),
@@ -1062,7 +1096,115 @@ impl Sim {
                 }
             }
             Ev::Calm => self.enter_calm(),
+            Ev::Offline => {
+                let every = self.prof.swarm.as_ref().map_or(0, |sw| sw.offline_every);
+                if self.calm || self.offline_since.is_some() || every == 0 {
+                    return;
+                }
+                self.go_offline();
+                let len = if self.rng.pm(100) {
+                    self.rng
+                        .range(OFFLINE_WAIT_MS + 5_000, OFFLINE_WAIT_MS + 60_000)
+                } else {
+                    self.rng.range(1_000, 120_000)
+                };
+                self.at(self.now + len, Ev::Online);
+            }
+            Ev::Online => {
+                self.go_online();
+                let every = self.prof.swarm.as_ref().map_or(0, |sw| sw.offline_every);
+                if !self.calm && every > 0 {
+                    let gap = self.rng.range(1, every * 2);
+                    self.at(self.now + gap, Ev::Offline);
+                }
+            }
         }
+    }
+
+    /// The browser loses the network: connections break, requests fail at
+    /// once, `navigator.onLine` is false.
+    pub fn go_offline(&mut self) {
+        self.log(|| "browser: offline".into());
+        self.offline_since = Some(self.now);
+        self.host.set_online(false);
+        let now = self.now;
+        for c in self.conns.values_mut() {
+            c.killed = true;
+        }
+        for i in 0..self.pends.len() {
+            let p = &mut self.pends[i];
+            match &p.kind {
+                PKind::Read { .. } => p.due = p.due.min(now),
+                PKind::Connect { .. } => {
+                    p.kind = PKind::Offline;
+                    p.due = now;
+                }
+                PKind::Append { token, part, body } => {
+                    if self.rng.pm(500) {
+                        // It was on the wire: it lands.
+                        let (token, part, body) = (token.clone(), part.clone(), body.clone());
+                        let r = self.server_append(&token, &part, &body);
+                        let op = self.pends[i].op;
+                        self.log(|| {
+                            format!("op{op}: the append cut by going offline lands: {r:?}")
+                        });
+                    }
+                    let p = &mut self.pends[i];
+                    p.kind = PKind::Offline;
+                    p.due = now;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The network is back: the `online` event (waiting sends go on,
+    /// streams reconnect at once).
+    pub fn go_online(&mut self) {
+        let Some(since) = self.offline_since.take() else {
+            return;
+        };
+        self.log(|| "browser: online".into());
+        self.offline_spans.push((since, self.now));
+        self.host.set_online(true);
+        let waiting: Vec<usize> = (0..self.pends.len())
+            .rev()
+            .filter(|&i| matches!(self.pends[i].kind, PKind::Online))
+            .collect();
+        for i in waiting {
+            let p = self.pends.swap_remove(i);
+            self.answer(p, Out::Fired);
+        }
+        self.run_work();
+        let streams = self.live(|o| matches!(o.kind, OpKind::Stream { .. }));
+        for id in streams {
+            self.host.clear_ctx();
+            self.runner.wake(id, true);
+            self.run_work();
+        }
+    }
+
+    /// How long the browser was offline since `from` (ms).
+    fn offline_since_ms(&self, from: u64) -> u64 {
+        let spans = self
+            .offline_spans
+            .iter()
+            .copied()
+            .chain(self.offline_since.map(|s| (s, self.now)));
+        spans.map(|(a, b)| b.saturating_sub(a.max(from))).sum()
+    }
+
+    /// Since `from`, the browser was offline for a send's whole wait in
+    /// one stretch.
+    fn long_offline_since(&self, from: u64) -> bool {
+        let spans = self
+            .offline_spans
+            .iter()
+            .copied()
+            .chain(self.offline_since.map(|s| (s, self.now)));
+        spans
+            .into_iter()
+            .any(|(a, b)| b.saturating_sub(a.max(from)) >= OFFLINE_WAIT_MS)
     }
 
     // ----- effects ------------------------------------------------------------
@@ -1074,6 +1216,14 @@ impl Sim {
         }
         if self.calm {
             return Behave::Ok;
+        }
+        if self.offline_since.is_some() {
+            // The app's callback makes a request of its own: it fails.
+            return Behave::Blip;
+        }
+        let blip = self.prof.swarm.as_ref().map_or(0, |sw| sw.cb_blip);
+        if blip > 0 && self.rng.pm(blip) {
+            return Behave::Blip;
         }
         let r = self.rng.below(1000) as u32;
         let p = &self.prof;
@@ -1186,6 +1336,17 @@ impl Sim {
                 };
                 (due, PKind::Cb { start, behave })
             }
+            Call::Fetch { .. } if self.offline_since.is_some() => {
+                if let Call::Fetch {
+                    endpoint: Some(Endpoint::Out),
+                    ..
+                } = &call
+                {
+                    self.connect_reqs.remove(&op);
+                }
+                self.count_fault(op);
+                (now + 1, PKind::Offline)
+            }
             Call::Fetch {
                 endpoint: Some(Endpoint::In),
                 headers,
@@ -1247,6 +1408,13 @@ impl Sim {
                 PKind::Read { started: now },
             ),
             Call::Timer { ms, .. } => (now.saturating_add(*ms), PKind::Timer),
+            Call::Online(slot) => {
+                if self.offline_since.is_none() {
+                    slot.fill(());
+                    return;
+                }
+                (u64::MAX, PKind::Online)
+            }
             Call::Pause(slot) => {
                 let max = self.prof.swarm.as_ref().map_or(0, |sw| sw.slow_reader);
                 if max == 0 || self.calm || !self.rng.pm(250) {
@@ -1289,6 +1457,14 @@ impl Sim {
         match (p.call, out) {
             (Call::Token(slot), Out::Token(t)) => slot.fill(Ok(t)),
             (Call::Token(slot), Out::Failed(e)) => slot.fill(Err(thrown(e))),
+            (Call::Token(slot), Out::Blip(m)) => slot.fill(Err(Failure::Transient {
+                value: m.clone(),
+                message: m,
+            })),
+            (Call::Started(slot), Out::Blip(m)) => slot.fill(Err(Failure::Transient {
+                value: m.clone(),
+                message: m,
+            })),
             (Call::Started(slot), Out::Started(token)) => slot.fill(Ok(Started {
                 token,
                 pending_version: false,
@@ -1339,7 +1515,9 @@ impl Sim {
             (Call::Read { slot, .. }, Out::Bytes(b)) => slot.fill(Ok(Some(b))),
             (Call::Read { slot, .. }, Out::Eof) => slot.fill(Ok(None)),
             (Call::Read { slot, .. }, Out::Failed(e)) => slot.fill(Err(thrown(e))),
-            (Call::Timer { slot, .. } | Call::Pause(slot), Out::Fired) => slot.fill(()),
+            (Call::Timer { slot, .. } | Call::Pause(slot) | Call::Online(slot), Out::Fired) => {
+                slot.fill(())
+            }
             (_, out) => {
                 let msg = bad(&out);
                 self.violation(msg);
@@ -1364,6 +1542,7 @@ impl Sim {
                     Behave::Throw => {
                         Out::Failed(Error::Callback("the app's callback threw".into()))
                     }
+                    Behave::Blip => Out::Blip("Failed to fetch".into()),
                     Behave::Bad if *start => Out::Started(None),
                     Behave::Bad => Out::Token(if self.rng.pm(500) {
                         None
@@ -1650,7 +1829,8 @@ impl Sim {
                 }
                 Ok(out)
             }
-            PKind::Timer => Ok(Out::Fired),
+            PKind::Timer | PKind::Online => Ok(Out::Fired),
+            PKind::Offline => Ok(Out::Failed(Error::Network("Failed to fetch".into()))),
             PKind::Pause { since } => {
                 // Time the app spent elsewhere: the stream is slow, not stuck.
                 let busy = self.now - *since;
@@ -2010,7 +2190,8 @@ impl Sim {
                 429 | 500..=599 => retry,
                 _ => false,
             },
-            Error::Network(_) => retry,
+            // (A send waits offline at most `OFFLINE_WAIT_MS`.)
+            Error::Network(_) => retry || self.long_offline_since(info.opened),
             // A request that never answered is retried; a callback that
             // never settled ends the operation.
             Error::TimedOut(_) => retry || info.cb_fault,
@@ -2131,6 +2312,7 @@ impl Sim {
                     || !info.had_token
                     || info.cb_fault
                     || info.retry_faults >= APPEND_ATTEMPTS
+                    || self.long_offline_since(info.opened)
                     || auth
                     || gone
                     || closed;
@@ -2407,7 +2589,8 @@ impl Sim {
                     .and_then(|(i, q)| self.turn_of(i, q));
                 if let Some(t) = turn {
                     if let Some((_, at)) = self.turns[t as usize].done {
-                        if self.now > at.max(o.opened) + END_BOUND_MS {
+                        let away = self.offline_since_ms(o.opened);
+                        if self.now > at.max(o.opened) + END_BOUND_MS + away {
                             bad.push(format!(
                                 "op{id}: the send's turn T{t} ended at {at}, the send still runs"
                             ));
@@ -2420,7 +2603,8 @@ impl Sim {
             {
                 if let Some(t) = self.turn_of(sess, s) {
                     if let Some((_, at)) = self.turns[t as usize].done {
-                        if self.now > at.max(o.opened) + END_BOUND_MS + o.read_busy {
+                        let away = self.offline_since_ms(o.opened);
+                        if self.now > at.max(o.opened) + END_BOUND_MS + o.read_busy + away {
                             bad.push(format!(
                                 "op{id}: its turn T{t} ended at {at}, the stream still runs"
                             ));
@@ -2601,6 +2785,7 @@ impl Sim {
             .collect();
         let seed = self.rng.next();
         self.runner = Runner::new(self.host.clone(), self.cfg.clone(), sessions, seed);
+        self.runner.set_offline_wait(OFFLINE_WAIT_MS);
         self.ops.clear();
         let stop_on_abort = self.rng.pm(300);
         let id = self.engine_mut(|e| e.reconnect(CHAT, stop_on_abort));
@@ -2845,6 +3030,7 @@ impl Sim {
         self.log(|| "calm: no more faults; hanging callbacks are given up on".into());
         self.calm = true;
         self.calm_at = self.now;
+        self.go_online();
         let hanging: Vec<OpId> = self
             .ops
             .iter()
@@ -2998,6 +3184,11 @@ impl Sim {
         }
         if self.prof.close_at > 0 {
             self.at(self.prof.close_at, Ev::CloseOutside);
+        }
+        let every = self.prof.swarm.as_ref().map_or(0, |sw| sw.offline_every);
+        if every > 0 {
+            let t = self.rng.range(1, every * 2);
+            self.at(t, Ev::Offline);
         }
         let t = self.rng.range(0, 100);
         self.at(t, Ev::User);

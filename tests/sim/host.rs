@@ -87,6 +87,8 @@ pub enum Call {
     /// The app's reader, between two pulls, is busy for a while (or not):
     /// not the runner's call, the simulator's model of a slow reader.
     Pause(Rc<Slot<()>>),
+    /// The browser's next `online` event.
+    Online(Rc<Slot<()>>),
 }
 
 impl std::fmt::Debug for Call {
@@ -98,6 +100,7 @@ impl std::fmt::Debug for Call {
             Call::Read { conn, .. } => write!(f, "read c{conn}"),
             Call::Timer { ms, .. } => write!(f, "timer {ms} ms"),
             Call::Pause(_) => f.write_str("reader pause"),
+            Call::Online(_) => f.write_str("until online"),
         }
     }
 }
@@ -151,6 +154,8 @@ pub enum Entry {
 
 struct Inner {
     now: Cell<u64>,
+    /// `navigator.onLine`.
+    online: Cell<bool>,
     next_call: Cell<u64>,
     /// The operation the runner is driving: set by its trace, so the host
     /// calls that follow an effect at once are known to be that
@@ -174,6 +179,7 @@ impl SimHost {
     pub fn new(spawner: LocalSpawner) -> SimHost {
         SimHost(Rc::new(Inner {
             now: Cell::new(0),
+            online: Cell::new(true),
             next_call: Cell::new(1),
             ctx: Cell::new(None),
             log: RefCell::new(VecDeque::new()),
@@ -183,6 +189,11 @@ impl SimHost {
 
     pub fn set_now(&self, now: u64) {
         self.0.now.set(now);
+    }
+
+    /// The browser goes offline or comes back (`navigator.onLine`).
+    pub fn set_online(&self, online: bool) {
+        self.0.online.set(online);
     }
 
     /// What comes next is the app's doing, not an operation's.
@@ -313,6 +324,14 @@ impl Host for SimHost {
             // Spawning fails only once the pool is gone (never here).
             let _ = s.spawn_local(task);
         }
+    }
+
+    fn online(&self) -> bool {
+        self.0.online.get()
+    }
+
+    fn until_online(&self) -> Task<()> {
+        self.call(self.op(), Call::Online)
     }
 
     fn access_token(&self, _chat_id: &str) -> Answer<Option<String>, String> {
