@@ -2703,7 +2703,10 @@ impl Sim {
                     self.gated_parts.push((p.clone(), at));
                 }
             }
-            OpKind::Stream { .. } if info.stop_on_abort => {
+            // A stream a newer one superseded was ended by the engine then
+            // (its reader, busy elsewhere, may not have seen it yet): it
+            // owns no turn, and its abort stops nothing.
+            OpKind::Stream { .. } if info.stop_on_abort && !info.superseded => {
                 if let (Some(s), Some(sess)) = (info.since, info.session) {
                     let done = self
                         .turn_of(sess, s)
@@ -2723,7 +2726,7 @@ impl Sim {
         // stream that owns its turn may fire a stop; nothing else may.
         let may_stop = match info.kind {
             OpKind::Send => true,
-            OpKind::Stream { .. } => info.stop_on_abort,
+            OpKind::Stream { .. } => info.stop_on_abort && !info.superseded,
             _ => false,
         };
         self.aborting = may_stop.then(|| self.stamp());
