@@ -5,10 +5,10 @@ import {
   lastAssistantMessageIsCompleteWithToolCalls,
   type UIMessage,
 } from "ai";
-import { useMultiTabChat, useTriggerChatTransport } from "trigger-chat-wasm/react";
+import { useMultiTabChat, usePendingMessages, useTriggerChatTransport } from "trigger-chat-wasm/react";
 import { api, describeError, freshChatIds, type AppConfig, type StoredChat, type StoredSession } from "./api";
 import { ConnectionMonitor, STATE_LABEL, useConnection } from "./connection";
-import { MessageParts, type PartActions } from "./Parts";
+import { MessageParts, type InjectionReader, type PartActions } from "./Parts";
 import { useSubAgents } from "./subAgents";
 
 type LoadState =
@@ -205,20 +205,79 @@ function ChatClient({
     };
   }, [monitor]);
 
+  // Messages typed while a reply streams: steered into it (the agent injects
+  // them at its next step and confirms with a `data-pending-message-injected`
+  // part) or queued for the next turn.
+  const pending = usePendingMessages({ transport, chatId, status, messages, setMessages, sendMessage });
+  const injected: InjectionReader = useCallback(
+    (part: unknown) => (pending.isInjectionPoint(part) ? pending.getInjectedMessages(part) : null),
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [pending.isInjectionPoint, pending.getInjectedMessages],
+  );
+
+  // Undo, rollback and edit: actions the agent applies to the conversation it
+  // stores. `onSettled` says the agent has processed the action; the page then
+  // shows the conversation as the app server now has it.
+  const [action, setAction] = useState<ActionState | null>(null);
+  const [editing, setEditing] = useState<{ id: string; text: string } | null>(null);
+  const runAction = useCallback(
+    async (act: ChatAction) => {
+      setEditing(null);
+      setAction({ type: act.type, state: "running" });
+      let settled: { inputSeq: number } | null = null;
+      try {
+        const stream = await transport.sendAction(chatId, act, {
+          onSettled: (s: { inputSeq: number }) => {
+            settled = s;
+          },
+        });
+        // The action's short answer is not part of the conversation: drain it.
+        const reader = stream.getReader();
+        while (!(await reader.read()).done) {
+          /* nothing to show */
+        }
+        if (!settled) throw new Error("the action's stream ended before the agent confirmed it");
+        const { inputSeq } = settled as { inputSeq: number };
+        const chat = await api.loadChat(chatId);
+        setMessages(chat?.messages ?? []);
+        setAction({ type: act.type, state: "settled", detail: `settled at .in seq ${inputSeq}` });
+        activityRef.current();
+      } catch (e) {
+        setAction({ type: act.type, state: "failed", detail: describeError(e) });
+      }
+    },
+    [transport, chatId, setMessages],
+  );
+
   const stop = useCallback(() => {
     void transport.stopGeneration(chatId);
     void stopLocal();
   }, [transport, chatId, stopLocal]);
 
   const [input, setInput] = useState("");
-  const canSend = !busy && !isReadOnly && !closed;
+  const actionBusy = action?.state === "running";
+  const canSend = !busy && !isReadOnly && !closed && !actionBusy;
+  // While the reply streams, the composer steers it (or queues, below).
+  const canSteer = status === "streaming" && !isReadOnly && !closed;
   const submit = (e?: FormEvent) => {
     e?.preventDefault();
     const text = input.trim();
-    if (!text || !canSend) return;
+    if (!text) return;
+    if (canSteer) {
+      setInput("");
+      pending.steer(text);
+      return;
+    }
+    if (!canSend) return;
     setInput("");
     if (error) clearError();
     void sendMessage({ text });
+  };
+  const queue = () => {
+    const text = input.trim();
+    if (!text || !canSteer) return;
+    setInput("");
+    pending.queue(text);
   };
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
     if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) submit();
@@ -250,6 +309,7 @@ function ChatClient({
 
   const last = messages[messages.length - 1];
   const canRegenerate = canSend && last?.role === "assistant";
+  const canUndo = canSend && messages.some((m) => m.role === "user");
 
   return (
     <section className="chat" data-testid="chat" data-chat-id={chatId} data-status={status} data-readonly={isReadOnly}>
@@ -285,10 +345,60 @@ function ChatClient({
               data-role={m.role}
               data-message-id={m.id}
             >
-              <div className="role">{m.role === "user" ? "You" : m.role === "assistant" ? "Agent" : m.role}</div>
-              <div className="bubble">
-                <MessageParts message={m} actions={actions} subAgents={subAgents} />
+              <div className="role">
+                {m.role === "user" ? "You" : m.role === "assistant" ? "Agent" : m.role}
+                {canSend && editing?.id !== m.id ? (
+                  <span className="message-actions">
+                    {m.role === "user" ? (
+                      <button
+                        type="button"
+                        className="link"
+                        data-testid="edit"
+                        onClick={() => setEditing({ id: m.id, text: messageText(m) })}
+                      >
+                        Edit
+                      </button>
+                    ) : null}
+                    <button
+                      type="button"
+                      className="link"
+                      data-testid="rollback"
+                      title="Forget everything after this message"
+                      onClick={() => void runAction({ type: "rollback", targetMessageId: m.id })}
+                    >
+                      Rollback to here
+                    </button>
+                  </span>
+                ) : null}
               </div>
+              {editing?.id === m.id ? (
+                <form
+                  className="bubble edit"
+                  onSubmit={(e) => {
+                    e.preventDefault();
+                    const text = editing.text.trim();
+                    if (text) void runAction({ type: "edit", messageId: m.id, text });
+                  }}
+                >
+                  <textarea
+                    data-testid="edit-input"
+                    aria-label="Edit message"
+                    value={editing.text}
+                    rows={2}
+                    onChange={(e) => setEditing({ id: m.id, text: e.target.value })}
+                  />
+                  <button type="submit" className="primary" data-testid="edit-save" disabled={!canSend || !editing.text.trim()}>
+                    Save
+                  </button>
+                  <button type="button" data-testid="edit-cancel" onClick={() => setEditing(null)}>
+                    Cancel
+                  </button>
+                </form>
+              ) : (
+                <div className="bubble">
+                  <MessageParts message={m} actions={actions} subAgents={subAgents} injected={injected} />
+                </div>
+              )}
             </article>
           ))
         )}
@@ -305,6 +415,42 @@ function ChatClient({
           </div>
         ) : null}
       </div>
+
+      {pending.pending.length > 0 ? (
+        <div className="pending-list" data-testid="pending-list">
+          {pending.pending.map((p) => (
+            <div
+              key={p.id}
+              className={`pending-message ${p.mode}`}
+              data-testid="pending-message"
+              data-mode={p.mode}
+              data-pending-id={p.id}
+            >
+              <span className="pending-text">{p.text}</span>
+              <span className="muted"> · {p.mode === "steering" ? "sent to the running reply" : "queued for the next turn"}</span>
+              {p.mode === "queued" && canSteer ? (
+                <button type="button" className="link" data-testid="promote" onClick={() => pending.promoteToSteering(p.id)}>
+                  Steer instead
+                </button>
+              ) : null}
+            </div>
+          ))}
+        </div>
+      ) : null}
+
+      {action ? (
+        <div className={`banner action ${action.state}`} data-testid="action-status" data-action={action.type} data-state={action.state} role="status">
+          <span>
+            {action.type}: {action.state === "running" ? "sending…" : action.state}
+            {action.detail ? ` (${action.detail})` : ""}
+          </span>
+          {action.state !== "running" ? (
+            <button type="button" className="link" onClick={() => setAction(null)}>
+              Dismiss
+            </button>
+          ) : null}
+        </div>
+      ) : null}
 
       {error ? (
         <div className="banner error" data-testid="chat-error" role="alert">
@@ -341,6 +487,16 @@ function ChatClient({
           onKeyDown={onKeyDown}
           aria-label="Message"
         />
+        {canSteer ? (
+          <>
+            <button type="submit" className="primary" data-testid="steer" disabled={!input.trim()} title="Send to the running reply">
+              Steer
+            </button>
+            <button type="button" data-testid="queue" disabled={!input.trim()} onClick={queue} title="Send when the reply has finished">
+              Queue
+            </button>
+          </>
+        ) : null}
         {busy ? (
           <button type="button" className="stop" data-testid="stop" onClick={stop} disabled={isReadOnly}>
             Stop
@@ -359,6 +515,15 @@ function ChatClient({
         >
           ↻<span className="wide-only"> Regenerate</span>
         </button>
+        <button
+          type="button"
+          data-testid="undo"
+          title="Undo the last exchange"
+          disabled={!canUndo}
+          onClick={() => void runAction({ type: "undo" })}
+        >
+          ↶<span className="wide-only"> Undo</span>
+        </button>
       </form>
 
       <footer className="statusline" data-testid="status" data-state={conn.state} data-token-refreshes={conn.tokenRefreshes}>
@@ -370,6 +535,22 @@ function ChatClient({
       </footer>
     </section>
   );
+}
+
+/** The actions the emulator's agent accepts (its `actionSchema`). */
+type ChatAction =
+  | { type: "undo" }
+  | { type: "rollback"; targetMessageId: string }
+  | { type: "edit"; messageId: string; text: string };
+
+type ActionState = { type: ChatAction["type"]; state: "running" | "settled" | "failed"; detail?: string };
+
+/** A message's plain text (what an edit starts from). */
+function messageText(m: UIMessage): string {
+  return m.parts
+    .filter((p): p is Extract<UIMessage["parts"][number], { type: "text" }> => p.type === "text")
+    .map((p) => p.text)
+    .join("");
 }
 
 const TOOL_PROGRESS: Record<string, number> = {
