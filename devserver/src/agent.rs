@@ -645,11 +645,11 @@ impl Agent {
         self.config.chunk_delay_ms
     }
 
-    /// Streams `text` as one text part (split by steering injections). False if stopped.
+    /// Streams `text` as one text part (split by steering injections). The part
+    /// opens with its first token, so an injection before any token leaves no
+    /// empty part behind. False if stopped.
     async fn stream_text(&mut self, text: &str, delay: u64) -> bool {
-        let mut id = format!("txt_{}", random_id(10));
-        self.emit(json!({ "type": "text-start", "id": id }));
-        self.open_text = Some(id.clone());
+        let mut open: Option<String> = None;
         for (i, tok) in tokens(text).into_iter().enumerate() {
             if !self.pace(delay).await {
                 return false;
@@ -658,15 +658,27 @@ impl Agent {
                 tokio::task::yield_now().await;
             }
             if self.can_steer() {
-                self.emit(json!({ "type": "text-end", "id": id }));
+                if let Some(id) = open.take() {
+                    self.emit(json!({ "type": "text-end", "id": id }));
+                    self.open_text = None;
+                }
                 self.inject_steering();
-                id = format!("txt_{}", random_id(10));
-                self.emit(json!({ "type": "text-start", "id": id }));
-                self.open_text = Some(id.clone());
             }
+            let id = match &open {
+                Some(id) => id.clone(),
+                None => {
+                    let id = format!("txt_{}", random_id(10));
+                    self.emit(json!({ "type": "text-start", "id": id }));
+                    self.open_text = Some(id.clone());
+                    open = Some(id.clone());
+                    id
+                }
+            };
             self.emit(json!({ "type": "text-delta", "id": id, "delta": tok }));
         }
-        self.emit(json!({ "type": "text-end", "id": id }));
+        if let Some(id) = open {
+            self.emit(json!({ "type": "text-end", "id": id }));
+        }
         self.open_text = None;
         true
     }
