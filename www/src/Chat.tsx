@@ -532,6 +532,18 @@ function ChatClient({
         {conn.detail ? <span className="muted"> · {conn.detail}</span> : null}
         <span className="muted"> · {busy ? (status === "submitted" ? "waiting" : "streaming") : "idle"}</span>
         {conn.tokenRefreshes > 0 ? <span className="muted"> · {conn.tokenRefreshes} token refresh{conn.tokenRefreshes === 1 ? "" : "es"}</span> : null}
+        {messages.length > 0 ? (
+          <a
+            className="watch-link"
+            data-testid="watch-link"
+            href={`#/watch/${encodeURIComponent(chatId)}`}
+            target="_blank"
+            rel="noopener"
+            title="Open a live, read-only view of this chat"
+          >
+            Watch
+          </a>
+        ) : null}
       </footer>
     </section>
   );
