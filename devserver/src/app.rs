@@ -5,7 +5,7 @@ use std::path::Path as FsPath;
 use std::sync::{Mutex, MutexGuard};
 
 use axum::body::Body;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -517,6 +517,94 @@ pub async fn get_chat(State(st): State<Shared>, ChatId(chat_id): ChatId) -> Resp
     }
 }
 
+/// `GET /app/chats/{chatId}/transcript[?limit=N][&before=<messageId>]`: the
+/// conversation as the agent's transcript storage has it (the platform snapshot
+/// its runs checkpoint, not this app's own copy), with the `.out` cursor of the
+/// last turn-complete, as `chat.createLoadTranscriptAction(defaultStorage)`
+/// answers: `{messages, state, cursors: {lastOutEventId?, lastInEventId?}, nextCursor?}`.
+/// Only with the emulator's own API (a remote API's snapshot is not readable here).
+pub async fn get_transcript(
+    State(st): State<Shared>,
+    ChatId(chat_id): ChatId,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if !matches!(st.config.api_target, ApiTarget::Local) {
+        return api_error(
+            StatusCode::NOT_IMPLEMENTED,
+            "Transcript reads need the emulator's own API",
+        );
+    }
+    let mut limit = None;
+    let mut before = None;
+    for pair in query.as_deref().unwrap_or("").split('&') {
+        match pair.split_once('=') {
+            Some(("limit", v)) => match v.parse::<usize>() {
+                Ok(n) if n > 0 => limit = Some(n),
+                _ => {
+                    return api_error(
+                        StatusCode::BAD_REQUEST,
+                        "`limit` must be a positive integer",
+                    )
+                }
+            },
+            Some(("before", v)) if !v.is_empty() => before = Some(v.to_string()),
+            _ => {}
+        }
+    }
+    let Some(session) = st.store.get(&chat_id) else {
+        return api_error(StatusCode::NOT_FOUND, "Chat not found");
+    };
+    let (messages, last_out, in_count) = {
+        let inner = session.lock();
+        (
+            inner.snapshot.clone(),
+            inner.last_turn_complete_seq,
+            inner.in_count,
+        )
+    };
+    let (page, next) = transcript_page(&messages, limit, before.as_deref());
+    let mut cursors = Map::new();
+    if let Some(seq) = last_out {
+        cursors.insert("lastOutEventId".into(), json!(seq.to_string()));
+    }
+    if let Some(last_in) = in_count.checked_sub(1) {
+        cursors.insert("lastInEventId".into(), json!(last_in.to_string()));
+    }
+    let mut body = json!({ "messages": page, "state": null, "cursors": cursors });
+    if let Some(n) = next {
+        body["nextCursor"] = json!(n);
+    }
+    json_response(StatusCode::OK, body)
+}
+
+/// One page of a transcript: the messages before `before` (all of them when it is
+/// absent or unknown), the last `limit` of those, and the id to pass as `before`
+/// for the page before this one when there is one.
+pub fn transcript_page(
+    messages: &[Value],
+    limit: Option<usize>,
+    before: Option<&str>,
+) -> (Vec<Value>, Option<String>) {
+    let end = before
+        .and_then(|id| {
+            messages
+                .iter()
+                .position(|m| m.get("id").and_then(Value::as_str) == Some(id))
+        })
+        .unwrap_or(messages.len());
+    let start = limit.map_or(0, |n| end.saturating_sub(n));
+    let page = messages[start..end].to_vec();
+    let next = (start > 0)
+        .then(|| {
+            page.first()
+                .and_then(|m| m.get("id"))
+                .and_then(Value::as_str)
+        })
+        .flatten()
+        .map(str::to_string);
+    (page, next)
+}
+
 /// `PUT /app/chats/{chatId}/session` with `{publicAccessToken, lastEventId?, isStreaming?,
 /// closed?, closedReason?}` or `null`. Closed is one-way: `closed: false` does not reopen.
 pub async fn put_session(
@@ -633,6 +721,31 @@ pub fn encode_path(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transcript_pages_go_backwards_from_the_end() {
+        let msgs: Vec<Value> = (1..=5).map(|i| json!({ "id": format!("m{i}") })).collect();
+        let ids = |v: &[Value]| {
+            v.iter()
+                .map(|m| m["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        let (all, next) = transcript_page(&msgs, None, None);
+        assert_eq!(all.len(), 5);
+        assert_eq!(next, None);
+        let (last2, next) = transcript_page(&msgs, Some(2), None);
+        assert_eq!(ids(&last2), ["m4", "m5"]);
+        assert_eq!(next.as_deref(), Some("m4"));
+        let (prev, next) = transcript_page(&msgs, Some(2), Some("m4"));
+        assert_eq!(ids(&prev), ["m2", "m3"]);
+        assert_eq!(next.as_deref(), Some("m2"));
+        let (first, next) = transcript_page(&msgs, Some(2), Some("m2"));
+        assert_eq!(ids(&first), ["m1"]);
+        assert_eq!(next, None);
+        let (unknown, _) = transcript_page(&msgs, Some(10), Some("nope"));
+        assert_eq!(unknown.len(), 5);
+        assert_eq!(transcript_page(&[], Some(3), None), (vec![], None));
+    }
 
     #[test]
     fn an_older_database_opens_and_lists_in_the_order_of_the_writes() {

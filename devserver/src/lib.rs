@@ -182,7 +182,8 @@ pub fn router(state: Shared) -> Router {
         .route("/app/chats/{chat_id}/start", post(app::start_chat))
         .route("/app/chats/{chat_id}/token", post(app::mint_token))
         .route("/app/chats/{chat_id}/session", put(app::put_session))
-        .route("/app/chats/{chat_id}/messages", put(app::put_messages));
+        .route("/app/chats/{chat_id}/messages", put(app::put_messages))
+        .route("/app/chats/{chat_id}/transcript", get(app::get_transcript));
     if let client::ApiTarget::Local = state.config.api_target {
         r = r.merge(api_routes());
     }

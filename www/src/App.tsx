@@ -5,14 +5,21 @@ import { ChatLoader } from "./Chat";
 declare const __TRANSPORT_IMPL__: string;
 
 function chatIdFromHash(): string | null {
-  const m = /^#\/c\/([^/?#]+)$/.exec(window.location.hash);
+  const m = /^#\/[ct]\/([^/?#]+)$/.exec(window.location.hash);
   return m ? decodeURIComponent(m[1]) : null;
 }
 
+/** `#/t/<chatId>`: the chat reopened from the agent's transcript, not the app's copy. */
+const fromTranscript = () => /^#\/t\//.test(window.location.hash);
+
 function useHashChatId(): [string | null, (id: string, replace?: boolean) => void] {
   const [id, setId] = useState(chatIdFromHash);
+  const [, setHash] = useState(window.location.hash);
   useEffect(() => {
-    const onHash = () => setId(chatIdFromHash());
+    const onHash = () => {
+      setId(chatIdFromHash());
+      setHash(window.location.hash);
+    };
     window.addEventListener("hashchange", onHash);
     return () => window.removeEventListener("hashchange", onHash);
   }, []);
@@ -151,7 +158,13 @@ export function App() {
             <div className="spinner" aria-hidden /> Starting…
           </div>
         ) : (
-          <ChatLoader key={chatId} chatId={chatId} config={config} onActivity={refresh} />
+          <ChatLoader
+            key={`${fromTranscript() ? "t" : "c"}:${chatId}`}
+            chatId={chatId}
+            config={config}
+            onActivity={refresh}
+            source={fromTranscript() ? "transcript" : "app"}
+          />
         )}
       </main>
     </div>

@@ -5,8 +5,14 @@ import {
   lastAssistantMessageIsCompleteWithToolCalls,
   type UIMessage,
 } from "ai";
-import { useMultiTabChat, usePendingMessages, useTriggerChatTransport } from "trigger-chat-wasm/react";
-import { api, describeError, freshChatIds, type AppConfig, type StoredChat, type StoredSession } from "./api";
+import {
+  seedTranscriptCursor,
+  useLoadTranscript,
+  useMultiTabChat,
+  usePendingMessages,
+  useTriggerChatTransport,
+} from "trigger-chat-wasm/react";
+import { api, describeError, freshChatIds, type AppConfig, type StoredChat, type StoredSession, type Transcript } from "./api";
 import { ConnectionMonitor, STATE_LABEL, useConnection } from "./connection";
 import { MessageParts, type InjectionReader, type PartActions } from "./Parts";
 import { useSubAgents } from "./subAgents";
@@ -18,6 +24,65 @@ type LoadState =
 
 /** Loads a chat's messages and session from the app server, then mounts it. */
 export function ChatLoader({
+  chatId,
+  config,
+  onActivity,
+  source = "app",
+}: {
+  chatId: string;
+  config: AppConfig;
+  onActivity: () => void;
+  /** Where the conversation comes from: this app's database, or the agent's transcript. */
+  source?: "app" | "transcript";
+}) {
+  if (source === "transcript") return <TranscriptLoader chatId={chatId} config={config} onActivity={onActivity} />;
+  return <AppChatLoader chatId={chatId} config={config} onActivity={onActivity} />;
+}
+
+/**
+ * Reopens a chat from the agent's transcript (`useLoadTranscript`), without
+ * this app's copy of the conversation or of the session: the transport gets a
+ * session through `startSession` when it needs one, and its resume cursor is
+ * seeded from the transcript (`seedTranscriptCursor`), so the live stream
+ * opens just past the history shown.
+ */
+function TranscriptLoader({ chatId, config, onActivity }: { chatId: string; config: AppConfig; onActivity: () => void }) {
+  const cursors = useRef<Transcript["cursors"]>(undefined);
+  const load = useCallback(async ({ chatId: id, limit }: { chatId: string; limit?: number }) => {
+    const t = await api.loadTranscript(id, limit);
+    cursors.current = t.cursors;
+    return t;
+  }, []);
+  const transcript = useLoadTranscript(chatId, load);
+  if (transcript.isLoading) {
+    return (
+      <div className="placeholder" data-testid="chat-loading">
+        <div className="spinner" aria-hidden /> Loading the transcript…
+      </div>
+    );
+  }
+  if (transcript.error) {
+    return (
+      <div className="placeholder error" data-testid="chat-load-error" role="alert">
+        <p>Could not load this chat's transcript.</p>
+        <p className="muted">{describeError(transcript.error)}</p>
+      </div>
+    );
+  }
+  const stored: StoredChat = { id: chatId, title: "", messages: transcript.messages, session: null };
+  return (
+    <ChatClient
+      key={chatId}
+      chatId={chatId}
+      config={config}
+      stored={stored}
+      onActivity={onActivity}
+      transcriptCursors={cursors.current ?? {}}
+    />
+  );
+}
+
+function AppChatLoader({
   chatId,
   config,
   onActivity,
@@ -89,11 +154,14 @@ function ChatClient({
   config,
   stored,
   onActivity,
+  transcriptCursors,
 }: {
   chatId: string;
   config: AppConfig;
   stored: StoredChat | null;
   onActivity: () => void;
+  /** Set when the chat was reopened from the agent's transcript: where it ends on `.out`. */
+  transcriptCursors?: Transcript["cursors"];
 }) {
   const initialMessages = useMemo(() => stored?.messages ?? [], [stored]);
   const monitor = useMemo(() => new ConnectionMonitor(), []);
@@ -129,6 +197,10 @@ function ChatClient({
     multiTab: true,
     fetch: monitor.fetch,
   });
+
+  // Reopened from the transcript: the live stream starts after its history.
+  // Seeded on the first render, before useChat's first request.
+  useState(() => (transcriptCursors ? seedTranscriptCursor(transport, chatId, transcriptCursors) : false));
 
   // Tool calls this tab answered and has not sent yet. Auto-sending only for
   // these keeps a finished reply with a completed tool call from re-sending.
@@ -312,7 +384,22 @@ function ChatClient({
   const canUndo = canSend && messages.some((m) => m.role === "user");
 
   return (
-    <section className="chat" data-testid="chat" data-chat-id={chatId} data-status={status} data-readonly={isReadOnly}>
+    <section
+      className="chat"
+      data-testid="chat"
+      data-chat-id={chatId}
+      data-status={status}
+      data-readonly={isReadOnly}
+      data-source={transcriptCursors ? "transcript" : "app"}
+    >
+      {transcriptCursors ? (
+        <div className="banner transcript" data-testid="transcript-banner" role="status">
+          Reopened from the agent's transcript ({stored?.messages.length ?? 0} message
+          {stored?.messages.length === 1 ? "" : "s"}
+          {transcriptCursors.lastOutEventId ? `, live from .out event ${transcriptCursors.lastOutEventId}` : ""}), not from
+          this app's database.
+        </div>
+      ) : null}
       {isReadOnly ? (
         <div className="banner readonly" data-testid="readonly-banner" role="status">
           This chat is active in another tab. It is read-only here until that reply finishes.
@@ -532,6 +619,11 @@ function ChatClient({
         {conn.detail ? <span className="muted"> · {conn.detail}</span> : null}
         <span className="muted"> · {busy ? (status === "submitted" ? "waiting" : "streaming") : "idle"}</span>
         {conn.tokenRefreshes > 0 ? <span className="muted"> · {conn.tokenRefreshes} token refresh{conn.tokenRefreshes === 1 ? "" : "es"}</span> : null}
+        {messages.length > 0 && !transcriptCursors ? (
+          <a className="transcript-link" data-testid="transcript-link" href={`#/t/${encodeURIComponent(chatId)}`}>
+            From transcript
+          </a>
+        ) : null}
         {messages.length > 0 ? (
           <a
             className="watch-link"
