@@ -320,6 +320,9 @@ impl MessageBuilder {
 pub struct AgentConfig {
     /// Pause before each streamed token.
     pub chunk_delay_ms: u64,
+    /// How long a run takes to boot before it reads its first record (a cold
+    /// start: dequeue, process boot, hooks). 0 by default.
+    pub run_boot_ms: u64,
 }
 
 /// The task the emulator's runs execute: the scripted agent, whose persistence
@@ -431,14 +434,17 @@ impl Agent {
     }
 
     async fn run(mut self) {
+        if self.config.run_boot_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(self.config.run_boot_ms)).await;
+        }
         if self.out.next_seq().is_none() {
             return; // closed before the run got going: no hooks for it
         }
         if let Some(b) = self.payload.take() {
-            if b.get("trigger").and_then(Value::as_str) == Some("submit-message") {
-                self.handle(b).await;
-            } else {
-                self.on_preload();
+            match b.get("trigger").and_then(Value::as_str) {
+                Some("submit-message") => self.handle(b).await,
+                Some("handover-prepare") => self.on_handover_prepare(&b),
+                _ => self.on_preload(),
             }
         }
         loop {
@@ -468,6 +474,20 @@ impl Agent {
                 }
             }
         }
+    }
+
+    /// A head-start chat's first run: the app's route answers step 1 while this
+    /// run boots. The conversation so far comes as `headStartMessages` (the only
+    /// payload whose messages seed the agent); the turn is ended by the route's
+    /// handover (see `handover-skip`).
+    fn on_handover_prepare(&mut self, payload: &Value) {
+        if self.history.is_empty() {
+            if let Some(msgs) = payload.get("headStartMessages").and_then(Value::as_array) {
+                self.history = msgs.iter().filter(|m| m.is_object()).cloned().collect();
+            }
+        }
+        self.on_preload();
+        self.persist();
     }
 
     fn on_preload(&self) {
@@ -535,6 +555,22 @@ impl Agent {
                 self.respond_transient(&format!("Action: {name}")).await;
             }
             "preload" => self.on_preload(),
+            "handover-skip" => {
+                // The head-start route answered the whole first turn (pure text):
+                // store its message and end the turn, with no model call here.
+                match payload.get("message").filter(|m| m.is_object()) {
+                    Some(m) => {
+                        self.msg = MessageBuilder::from_message(m);
+                        self.stopped = false;
+                        self.open_text = None;
+                        self.complete_turn(true).await;
+                    }
+                    None => {
+                        self.msg = MessageBuilder::new(String::new());
+                        self.complete_turn(false).await;
+                    }
+                }
+            }
             _ => {
                 self.msg = MessageBuilder::new(String::new());
                 self.complete_turn(false).await;

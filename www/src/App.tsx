@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState } from "react";
 import { api, describeError, newChatId, type AppConfig, type ChatSummary } from "./api";
-import { ChatLoader } from "./Chat";
+import { ChatLoader, type FastStart } from "./Chat";
 
 declare const __TRANSPORT_IMPL__: string;
 
@@ -40,6 +40,15 @@ export function App() {
   const [list, setList] = useState<ListState>({ kind: "loading" });
   const [chatId, go] = useHashChatId();
   const [drawerOpen, setDrawerOpen] = useState(false);
+  // How a new chat's first turn starts (see Chat.tsx): kept for the next chats.
+  const [fastStart, setFastStartState] = useState<FastStart>(() => {
+    const v = localStorage.getItem("demo.fastStart");
+    return v === "preload" || v === "head-start" ? v : "none";
+  });
+  const setFastStart = useCallback((mode: FastStart) => {
+    localStorage.setItem("demo.fastStart", mode);
+    setFastStartState(mode);
+  }, []);
 
   useEffect(() => {
     api.config().then(setConfig, (e) => setConfigError(describeError(e)));
@@ -159,11 +168,13 @@ export function App() {
           </div>
         ) : (
           <ChatLoader
-            key={`${fromTranscript() ? "t" : "c"}:${chatId}`}
+            key={`${fromTranscript() ? "t" : "c"}:${fastStart}:${chatId}`}
             chatId={chatId}
             config={config}
             onActivity={refresh}
             source={fromTranscript() ? "transcript" : "app"}
+            fastStart={fastStart}
+            onFastStart={setFastStart}
           />
         )}
       </main>

@@ -23,20 +23,37 @@ type LoadState =
   | { kind: "ready"; chat: StoredChat | null };
 
 /** Loads a chat's messages and session from the app server, then mounts it. */
+/**
+ * How a new chat's first turn starts: `"preload"` starts the session (and the
+ * agent's run) as the chat opens, `"head-start"` sends the first message to
+ * the app's head-start route, which answers it while the run boots; `"none"`
+ * starts the session with the first message.
+ */
+export type FastStart = "none" | "preload" | "head-start";
+
+/** The app server's `chat.headStart` route. */
+const HEAD_START_URL = "/app/head-start";
+
+type FastStartProps = { fastStart?: FastStart; onFastStart?: (mode: FastStart) => void };
+
 export function ChatLoader({
   chatId,
   config,
   onActivity,
   source = "app",
+  fastStart = "none",
+  onFastStart,
 }: {
   chatId: string;
   config: AppConfig;
   onActivity: () => void;
   /** Where the conversation comes from: this app's database, or the agent's transcript. */
   source?: "app" | "transcript";
-}) {
+} & FastStartProps) {
   if (source === "transcript") return <TranscriptLoader chatId={chatId} config={config} onActivity={onActivity} />;
-  return <AppChatLoader chatId={chatId} config={config} onActivity={onActivity} />;
+  return (
+    <AppChatLoader chatId={chatId} config={config} onActivity={onActivity} fastStart={fastStart} onFastStart={onFastStart} />
+  );
 }
 
 /**
@@ -86,11 +103,13 @@ function AppChatLoader({
   chatId,
   config,
   onActivity,
+  fastStart,
+  onFastStart,
 }: {
   chatId: string;
   config: AppConfig;
   onActivity: () => void;
-}) {
+} & FastStartProps) {
   const [load, setLoad] = useState<LoadState>({ kind: "loading" });
   const [attempt, setAttempt] = useState(0);
 
@@ -128,7 +147,17 @@ function AppChatLoader({
       </div>
     );
   }
-  return <ChatClient key={chatId} chatId={chatId} config={config} stored={load.chat} onActivity={onActivity} />;
+  return (
+    <ChatClient
+      key={chatId}
+      chatId={chatId}
+      config={config}
+      stored={load.chat}
+      onActivity={onActivity}
+      fastStart={fastStart}
+      onFastStart={onFastStart}
+    />
+  );
 }
 
 /**
@@ -155,6 +184,8 @@ function ChatClient({
   stored,
   onActivity,
   transcriptCursors,
+  fastStart = "none",
+  onFastStart,
 }: {
   chatId: string;
   config: AppConfig;
@@ -162,7 +193,7 @@ function ChatClient({
   onActivity: () => void;
   /** Set when the chat was reopened from the agent's transcript: where it ends on `.out`. */
   transcriptCursors?: Transcript["cursors"];
-}) {
+} & FastStartProps) {
   const initialMessages = useMemo(() => stored?.messages ?? [], [stored]);
   const monitor = useMemo(() => new ConnectionMonitor(), []);
   const conn = useConnection(monitor);
@@ -174,6 +205,13 @@ function ChatClient({
   const [closed, setClosed] = useState<{ reason?: string } | null>(() =>
     stored?.session?.closed ? { reason: stored.session.closedReason } : null,
   );
+
+  // A chat this page made up and has not started: its first turn can start fast.
+  const [isNew] = useState(() => freshChatIds.has(chatId) && !stored);
+  // Time to first chunk, measured here from Send to the transport's
+  // `first-chunk` event, with the path the turn took.
+  const sentAt = useRef<{ at: number; path: string } | null>(null);
+  const [ttfc, setTtfc] = useState<{ ms: number; path: string } | null>(null);
 
   const transport = useTriggerChatTransport({
     task: config.taskId,
@@ -191,12 +229,31 @@ function ChatClient({
     },
     sessions: stored?.session ? { [chatId]: sessionToResume(stored.session) } : undefined,
     onSessionChange: (id: string, session: StoredChat["session"]) => {
+      // A session exists now (also when the head-start route made it).
+      if (session) freshChatIds.delete(id);
       api.saveSession(id, session).catch((e) => console.warn("saving the session failed", e));
       if (session?.closed) setClosed({ reason: session.closedReason });
     },
     multiTab: true,
     fetch: monitor.fetch,
+    headStart: isNew && fastStart === "head-start" ? HEAD_START_URL : undefined,
+    onEvent: (e: { type: string }) => {
+      const sent = sentAt.current;
+      if (e.type === "first-chunk" && sent) {
+        sentAt.current = null;
+        const ms = Math.round(performance.now() - sent.at);
+        setTtfc({ ms, path: sent.path });
+        recordTtfc(sent.path, ms);
+      }
+    },
   });
+
+  // Preload: start the session (and the agent's run) now, before the first message.
+  useEffect(() => {
+    if (isNew && fastStart === "preload") {
+      transport.preload(chatId).catch((e: unknown) => monitor.fail(describeError(e)));
+    }
+  }, [isNew, fastStart, transport, chatId, monitor]);
 
   // Reopened from the transcript: the live stream starts after its history.
   // Seeded on the first render, before useChat's first request.
@@ -343,6 +400,8 @@ function ChatClient({
     if (!canSend) return;
     setInput("");
     if (error) clearError();
+    const first = isNew && !messages.some((m) => m.role === "user");
+    sentAt.current = { at: performance.now(), path: first ? fastStart : "session" };
     void sendMessage({ text });
   };
   const queue = () => {
@@ -422,6 +481,7 @@ function ChatClient({
               Try <code>/long 40</code>, <code>/reason</code>, <code>/tool</code>, <code>/ask</code>,{" "}
               <code>/approve</code>, <code>/subagent</code>, <code>/close</code> or just say hello.
             </p>
+            {isNew && onFastStart ? <FastStartPicker mode={fastStart} onChange={onFastStart} /> : null}
           </div>
         ) : (
           messages.filter(hasContent).map((m) => (
@@ -619,6 +679,12 @@ function ChatClient({
         {conn.detail ? <span className="muted"> · {conn.detail}</span> : null}
         <span className="muted"> · {busy ? (status === "submitted" ? "waiting" : "streaming") : "idle"}</span>
         {conn.tokenRefreshes > 0 ? <span className="muted"> · {conn.tokenRefreshes} token refresh{conn.tokenRefreshes === 1 ? "" : "es"}</span> : null}
+        {ttfc ? (
+          <span className="muted" data-testid="ttfc" data-ms={ttfc.ms} data-path={ttfc.path}>
+            {" "}
+            · first chunk in {ttfc.ms} ms ({PATH_LABEL[ttfc.path] ?? ttfc.path})
+          </span>
+        ) : null}
         {messages.length > 0 && !transcriptCursors ? (
           <a className="transcript-link" data-testid="transcript-link" href={`#/t/${encodeURIComponent(chatId)}`}>
             From transcript
@@ -638,6 +704,57 @@ function ChatClient({
         ) : null}
       </footer>
     </section>
+  );
+}
+
+const PATH_LABEL: Record<string, string> = {
+  none: "first turn, session started with it",
+  preload: "first turn, preloaded",
+  "head-start": "first turn, head start",
+  session: "later turn",
+};
+
+/** The last time to first chunk measured for each way of starting a chat (kept in this browser). */
+function readTtfc(): Record<string, number> {
+  try {
+    const v = JSON.parse(localStorage.getItem("demo.ttfc") ?? "{}") as unknown;
+    return v && typeof v === "object" ? (v as Record<string, number>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function recordTtfc(path: string, ms: number) {
+  if (path === "session") return;
+  localStorage.setItem("demo.ttfc", JSON.stringify({ ...readTtfc(), [path]: ms }));
+}
+
+/** Picks how the new chat's first turn starts, with the last time to first chunk of each. */
+function FastStartPicker({ mode, onChange }: { mode: FastStart; onChange: (mode: FastStart) => void }) {
+  const last = readTtfc();
+  const options: Array<[FastStart, string]> = [
+    ["none", "Plain"],
+    ["preload", "Preload"],
+    ["head-start", "Head start"],
+  ];
+  return (
+    <div className="fast-start" data-testid="fast-start" role="group" aria-label="How the first turn starts">
+      <span className="muted">First turn:</span>
+      {options.map(([value, label]) => (
+        <button
+          key={value}
+          type="button"
+          className={value === mode ? "primary" : ""}
+          data-testid="fast-start-option"
+          data-mode={value}
+          aria-pressed={value === mode}
+          onClick={() => onChange(value)}
+        >
+          {label}
+          {last[value] !== undefined ? <span className="muted"> · {last[value]} ms</span> : null}
+        </button>
+      ))}
+    </div>
   );
 }
 
