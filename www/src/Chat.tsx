@@ -5,13 +5,8 @@ import {
   lastAssistantMessageIsCompleteWithToolCalls,
   type UIMessage,
 } from "ai";
-import {
-  seedTranscriptCursor,
-  useLoadTranscript,
-  useMultiTabChat,
-  usePendingMessages,
-  useTriggerChatTransport,
-} from "trigger-chat-wasm/react";
+import { useMultiTabChat, usePendingMessages, useTriggerChatTransport } from "trigger-chat-wasm/react";
+import { seedTranscriptCursor, useLoadTranscript } from "./compat";
 import { api, describeError, freshChatIds, type AppConfig, type StoredChat, type StoredSession, type Transcript } from "./api";
 import { ConnectionMonitor, STATE_LABEL, useConnection } from "./connection";
 import { MessageParts, type InjectionReader, type PartActions } from "./Parts";
