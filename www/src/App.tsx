@@ -17,6 +17,8 @@ function useHashChatId(): [string | null, (id: string, replace?: boolean) => voi
   const [, setHash] = useState(window.location.hash);
   useEffect(() => {
     const onHash = () => {
+      // `#/watch/<chatId>` is the viewer's (main.tsx): this app is going away.
+      if (/^#\/watch\//.test(window.location.hash)) return;
       setId(chatIdFromHash());
       setHash(window.location.hash);
     };
@@ -64,7 +66,7 @@ export function App() {
 
   // Without a chat in the URL, open a fresh one.
   useEffect(() => {
-    if (!chatId) go(newChatId(), true);
+    if (!chatId && !/^#\/watch\//.test(window.location.hash)) go(newChatId(), true);
   }, [chatId, go]);
 
   const openChat = (id: string) => {

@@ -44,7 +44,7 @@ export function WatchPage({ chatId }: { chatId: string }) {
         <span className="brand">Trigger chat</span>
         <span className="muted"> · watching </span>
         <code>{chatId}</code>
-        <a className="link" href={`#/c/${encodeURIComponent(chatId)}`} onClick={() => setTimeout(() => location.reload())}>
+        <a className="link" href={`#/c/${encodeURIComponent(chatId)}`}>
           open to chat
         </a>
       </header>
