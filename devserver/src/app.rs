@@ -767,7 +767,8 @@ async fn stream_head_start(
         }
         built.apply(c);
         if tx.send(event(c)).await.is_err() {
-            return;
+            // The page went away: the agent still gets what was said, and ends the turn.
+            break;
         }
     }
     // Pure text: nothing for the agent to run. It stores the turn and ends it.
