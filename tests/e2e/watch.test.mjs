@@ -80,12 +80,19 @@ test("the Watch link opens a read-only viewer that follows every later turn of t
     assert.equal(href, `#/watch/${encodeURIComponent(chatId)}`);
     assert.equal(await page.byTestId("watch-link").attr("target"), "_blank");
 
+    // The viewer's stream is open before the other device says anything, so
+    // the reply reaches it as it streams rather than as a backlog.
+    const viewerStream = proxy.waitForRequest(
+      (r) => r.method === "GET" && /\/sessions\/[^/]+\/out(\?|$)/.test(r.path),
+      "the viewer to open the chat's stream",
+    );
     await page.goto(`${url}/${href}`);
     await page.byTestId("watch").waitFor();
     await page.byTestId("watch-banner").waitFor();
     await waitForTranscript(page, [["user", "hello"], ["assistant", "Echo: hello"]], "the stored conversation in the viewer");
     assert.equal(await page.byTestId("composer-input").count(), 0, "the viewer has no composer");
     // The viewer has asked for the chat's stream (useChat's resume) and waits on it.
+    await viewerStream;
     await waitForFunction(
       page,
       () => ["submitted", "streaming"].includes(document.querySelector('[data-testid="watch"]')?.getAttribute("data-status")),
