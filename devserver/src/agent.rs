@@ -45,6 +45,10 @@ pub const MAX_SUB_AGENT_TOPIC: usize = 256;
 /// The data part type that carries a sub-agent's chunks (`chat.forwardSubAgent`).
 pub const SUB_AGENT_DATA_TYPE: &str = "data-subagent";
 
+/// The data part that confirms pending (steering) messages were injected into
+/// the running response (`usePendingMessages` reads it).
+pub const PENDING_INJECTED_DATA_TYPE: &str = "data-pending-message-injected";
+
 /// Longest close reason kept (the close API's limit).
 pub const MAX_CLOSE_REASON: usize = 256;
 
@@ -84,6 +88,54 @@ pub fn parse_script(text: &str) -> Script {
             )
         }
         _ => Script::Echo(t.to_string()),
+    }
+}
+
+/// The demo's `actionSchema` and `onAction`, applied to the conversation:
+/// `{type:"undo"}` removes the last exchange (the last user message and what
+/// follows it); `{type:"rollback", targetMessageId}` keeps the messages up to
+/// and including that one; `{type:"edit", messageId, text}` replaces a user
+/// message's text. Anything else (or a target not in the conversation)
+/// changes nothing. Returns whether the conversation changed.
+pub fn apply_action(history: &mut Vec<Value>, action: &Value) -> bool {
+    let str_field = |k: &str| action.get(k).and_then(Value::as_str);
+    let index_of = |id: &str| {
+        history
+            .iter()
+            .position(|m| m.get("id").and_then(Value::as_str) == Some(id))
+    };
+    match str_field("type") {
+        Some("undo") => {
+            let Some(i) = history
+                .iter()
+                .rposition(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+            else {
+                return false;
+            };
+            history.truncate(i);
+            true
+        }
+        Some("rollback") => {
+            let Some(i) = str_field("targetMessageId").and_then(index_of) else {
+                return false;
+            };
+            let changed = i + 1 < history.len();
+            history.truncate(i + 1);
+            changed
+        }
+        Some("edit") => {
+            let (Some(i), Some(text)) =
+                (str_field("messageId").and_then(index_of), str_field("text"))
+            else {
+                return false;
+            };
+            if history[i].get("role").and_then(Value::as_str) != Some("user") {
+                return false;
+            }
+            history[i]["parts"] = json!([{ "type": "text", "text": text }]);
+            true
+        }
+        _ => false,
     }
 }
 
@@ -268,6 +320,9 @@ impl MessageBuilder {
 pub struct AgentConfig {
     /// Pause before each streamed token.
     pub chunk_delay_ms: u64,
+    /// How long a run takes to boot before it reads its first record (a cold
+    /// start: dequeue, process boot, hooks). 0 by default.
+    pub run_boot_ms: u64,
 }
 
 /// The task the emulator's runs execute: the scripted agent, whose persistence
@@ -379,14 +434,17 @@ impl Agent {
     }
 
     async fn run(mut self) {
+        if self.config.run_boot_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(self.config.run_boot_ms)).await;
+        }
         if self.out.next_seq().is_none() {
             return; // closed before the run got going: no hooks for it
         }
         if let Some(b) = self.payload.take() {
-            if b.get("trigger").and_then(Value::as_str) == Some("submit-message") {
-                self.handle(b).await;
-            } else {
-                self.on_preload();
+            match b.get("trigger").and_then(Value::as_str) {
+                Some("submit-message") => self.handle(b).await,
+                Some("handover-prepare") => self.on_handover_prepare(&b),
+                _ => self.on_preload(),
             }
         }
         loop {
@@ -416,6 +474,20 @@ impl Agent {
                 }
             }
         }
+    }
+
+    /// A head-start chat's first run: the app's route answers step 1 while this
+    /// run boots. The conversation so far comes as `headStartMessages` (the only
+    /// payload whose messages seed the agent); the turn is ended by the route's
+    /// handover (see `handover-skip`).
+    fn on_handover_prepare(&mut self, payload: &Value) {
+        if self.history.is_empty() {
+            if let Some(msgs) = payload.get("headStartMessages").and_then(Value::as_array) {
+                self.history = msgs.iter().filter(|m| m.is_object()).cloned().collect();
+            }
+        }
+        self.on_preload();
+        self.persist();
     }
 
     fn on_preload(&self) {
@@ -475,9 +547,30 @@ impl Agent {
                     .and_then(Value::as_str)
                     .map(str::to_string)
                     .unwrap_or_else(|| action.to_string());
-                self.respond_plain(&format!("Action: {name}")).await;
+                // `onAction`: change the conversation, then answer with a short
+                // confirmation that is not part of it (an action is not a turn).
+                if apply_action(&mut self.history, &action) {
+                    self.persist();
+                }
+                self.respond_transient(&format!("Action: {name}")).await;
             }
             "preload" => self.on_preload(),
+            "handover-skip" => {
+                // The head-start route answered the whole first turn (pure text):
+                // store its message and end the turn, with no model call here.
+                match payload.get("message").filter(|m| m.is_object()) {
+                    Some(m) => {
+                        self.msg = MessageBuilder::from_message(m);
+                        self.stopped = false;
+                        self.open_text = None;
+                        self.complete_turn(true).await;
+                    }
+                    None => {
+                        self.msg = MessageBuilder::new(String::new());
+                        self.complete_turn(false).await;
+                    }
+                }
+            }
             _ => {
                 self.msg = MessageBuilder::new(String::new());
                 self.complete_turn(false).await;
@@ -588,11 +681,11 @@ impl Agent {
         self.config.chunk_delay_ms
     }
 
-    /// Streams `text` as one text part (split by steering injections). False if stopped.
+    /// Streams `text` as one text part (split by steering injections). The part
+    /// opens with its first token, so an injection before any token leaves no
+    /// empty part behind. False if stopped.
     async fn stream_text(&mut self, text: &str, delay: u64) -> bool {
-        let mut id = format!("txt_{}", random_id(10));
-        self.emit(json!({ "type": "text-start", "id": id }));
-        self.open_text = Some(id.clone());
+        let mut open: Option<String> = None;
         for (i, tok) in tokens(text).into_iter().enumerate() {
             if !self.pace(delay).await {
                 return false;
@@ -601,29 +694,63 @@ impl Agent {
                 tokio::task::yield_now().await;
             }
             if self.can_steer() {
-                self.emit(json!({ "type": "text-end", "id": id }));
+                if let Some(id) = open.take() {
+                    self.emit(json!({ "type": "text-end", "id": id }));
+                    self.open_text = None;
+                }
                 self.inject_steering();
-                id = format!("txt_{}", random_id(10));
-                self.emit(json!({ "type": "text-start", "id": id }));
-                self.open_text = Some(id.clone());
             }
+            let id = match &open {
+                Some(id) => id.clone(),
+                None => {
+                    let id = format!("txt_{}", random_id(10));
+                    self.emit(json!({ "type": "text-start", "id": id }));
+                    self.open_text = Some(id.clone());
+                    open = Some(id.clone());
+                    id
+                }
+            };
             self.emit(json!({ "type": "text-delta", "id": id, "delta": tok }));
         }
-        self.emit(json!({ "type": "text-end", "id": id }));
+        if let Some(id) = open {
+            self.emit(json!({ "type": "text-end", "id": id }));
+        }
         self.open_text = None;
         true
     }
 
-    /// Injects pending steering messages at a step boundary, as a text part each.
+    /// Injects pending steering messages at a step boundary, as a real agent's
+    /// `prepareStep` does: the step ends, a `data-pending-message-injected` part
+    /// lists the batch (ids and texts; the frontend's confirmation), and the next
+    /// step opens with the scripted model's acknowledgement, a text part
+    /// `(noted: …)` per message.
     fn inject_steering(&mut self) {
         self.emit(json!({ "type": "finish-step" }));
         self.emit(json!({ "type": "start-step" }));
+        let mut batch: Vec<(Value, String)> = Vec::new();
         while self.can_steer() {
             let Some((InEvent::Message { payload, in_seq }, _)) = self.pending.pop_front() else {
                 break;
             };
             self.cursor.consume(in_seq);
-            let text = payload.get("message").map(message_text).unwrap_or_default();
+            let message = payload.get("message").cloned().unwrap_or(Value::Null);
+            let id = message.get("id").cloned().unwrap_or(Value::Null);
+            batch.push((id, message_text(&message)));
+        }
+        if batch.is_empty() {
+            return;
+        }
+        let ids: Vec<Value> = batch.iter().map(|(id, _)| id.clone()).collect();
+        let listed: Vec<Value> = batch
+            .iter()
+            .map(|(id, text)| json!({ "id": id, "text": text }))
+            .collect();
+        self.emit(json!({
+            "type": PENDING_INJECTED_DATA_TYPE,
+            "id": format!("inj_{}", random_id(12)),
+            "data": { "messageIds": ids, "messages": listed },
+        }));
+        for (_, text) in batch {
             let id = format!("txt_{}", random_id(10));
             self.emit(json!({ "type": "text-start", "id": id }));
             self.emit(
@@ -649,6 +776,18 @@ impl Agent {
             self.emit(json!({ "type": "finish" }));
         }
         self.complete_turn(true).await;
+    }
+
+    /// Streams a reply that is not stored in the conversation (an action's answer).
+    async fn respond_transient(&mut self, text: &str) {
+        self.begin(format!("msg_{}", random_id(20)));
+        self.emit(json!({ "type": "start-step" }));
+        let delay = self.delay();
+        if self.stream_text(text, delay).await {
+            self.emit(json!({ "type": "finish-step" }));
+            self.emit(json!({ "type": "finish" }));
+        }
+        self.complete_turn(false).await;
     }
 
     /// Answers a new user message.
@@ -1038,6 +1177,69 @@ mod tests {
             parse_script(&long),
             Script::Close(Some("é".repeat(MAX_CLOSE_REASON)))
         );
+    }
+
+    #[test]
+    fn actions_change_the_conversation() {
+        let msg = |id: &str, role: &str, text: &str| json!({ "id": id, "role": role, "parts": [{ "type": "text", "text": text }] });
+        let base = vec![
+            msg("u1", "user", "one"),
+            msg("a1", "assistant", "Echo: one"),
+            msg("u2", "user", "two"),
+            msg("a2", "assistant", "Echo: two"),
+        ];
+        let ids = |h: &[Value]| {
+            h.iter()
+                .map(|m| m["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+
+        let mut h = base.clone();
+        assert!(apply_action(&mut h, &json!({ "type": "undo" })));
+        assert_eq!(ids(&h), ["u1", "a1"]);
+        assert!(apply_action(&mut h, &json!({ "type": "undo" })));
+        assert!(h.is_empty());
+        assert!(!apply_action(&mut h, &json!({ "type": "undo" })));
+
+        let mut h = base.clone();
+        assert!(apply_action(
+            &mut h,
+            &json!({ "type": "rollback", "targetMessageId": "a1" })
+        ));
+        assert_eq!(ids(&h), ["u1", "a1"]);
+        assert!(!apply_action(
+            &mut h,
+            &json!({ "type": "rollback", "targetMessageId": "a1" })
+        ));
+        assert!(!apply_action(
+            &mut h,
+            &json!({ "type": "rollback", "targetMessageId": "nope" })
+        ));
+        assert!(!apply_action(&mut h, &json!({ "type": "rollback" })));
+
+        let mut h = base.clone();
+        assert!(apply_action(
+            &mut h,
+            &json!({ "type": "edit", "messageId": "u2", "text": "deux" })
+        ));
+        assert_eq!(message_text(&h[2]), "deux");
+        assert_eq!(ids(&h), ids(&base));
+        // Only user messages can be edited; a missing text or id changes nothing.
+        assert!(!apply_action(
+            &mut h,
+            &json!({ "type": "edit", "messageId": "a2", "text": "x" })
+        ));
+        assert!(!apply_action(
+            &mut h,
+            &json!({ "type": "edit", "messageId": "u2" })
+        ));
+        assert!(!apply_action(
+            &mut h,
+            &json!({ "type": "edit", "text": "x" })
+        ));
+        assert!(!apply_action(&mut h, &json!({ "type": "teleport" })));
+        assert!(!apply_action(&mut h, &json!("undo")));
+        assert_eq!(message_text(&h[3]), "Echo: two");
     }
 
     #[test]

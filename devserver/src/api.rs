@@ -127,10 +127,12 @@ fn validate_create(m: &Map<String, Value>) -> Result<CreateInput, Response> {
     };
     match base.get("trigger") {
         None | Some(Value::Null) => {}
-        Some(Value::String(t)) if t == "preload" || t == "submit-message" => {}
+        // `handover-prepare`: a head-start route's session (`chat.headStart`).
+        Some(Value::String(t))
+            if t == "preload" || t == "submit-message" || t == "handover-prepare" => {}
         Some(_) => {
             return Err(bad(
-                "`triggerConfig.basePayload.trigger` must be \"preload\" or \"submit-message\"",
+                "`triggerConfig.basePayload.trigger` must be \"preload\", \"submit-message\" or \"handover-prepare\"",
             ))
         }
     }

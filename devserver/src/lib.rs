@@ -48,6 +48,8 @@ pub struct Config {
     /// `None` means an in-memory database.
     pub db: Option<PathBuf>,
     pub chunk_delay_ms: u64,
+    /// How long each run of the scripted agent takes to boot (`--run-boot-ms`).
+    pub run_boot_ms: u64,
     pub idle_timeout_secs: u64,
     /// Upper bound applied to `Timeout-Seconds` (a testing aid; default 600).
     pub max_stream_secs: u64,
@@ -86,6 +88,7 @@ impl Default for Config {
             www: None,
             db: None,
             chunk_delay_ms: 20,
+            run_boot_ms: 0,
             idle_timeout_secs: 30,
             max_stream_secs: 600,
             ping_interval: Duration::from_secs(5),
@@ -129,6 +132,7 @@ impl AppState {
             db.clone(),
             agent::AgentConfig {
                 chunk_delay_ms: config.chunk_delay_ms,
+                run_boot_ms: config.run_boot_ms,
             },
         );
         let faults = faults::Faults::default();
@@ -182,7 +186,9 @@ pub fn router(state: Shared) -> Router {
         .route("/app/chats/{chat_id}/start", post(app::start_chat))
         .route("/app/chats/{chat_id}/token", post(app::mint_token))
         .route("/app/chats/{chat_id}/session", put(app::put_session))
-        .route("/app/chats/{chat_id}/messages", put(app::put_messages));
+        .route("/app/chats/{chat_id}/messages", put(app::put_messages))
+        .route("/app/chats/{chat_id}/transcript", get(app::get_transcript))
+        .route("/app/head-start", post(app::head_start));
     if let client::ApiTarget::Local = state.config.api_target {
         r = r.merge(api_routes());
     }

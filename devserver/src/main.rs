@@ -9,7 +9,7 @@ use trigger_devserver::{start, Config};
 
 const USAGE: &str = "usage: trigger-devserver [--port 8787] [--host 127.0.0.1] [--secret-key KEY]
     [--token-ttl-seconds 3600] [--faults] [--www DIR] [--db FILE|:memory:]
-    [--chunk-delay-ms 20] [--idle-timeout-seconds 30] [--max-stream-seconds 600]
+    [--chunk-delay-ms 20] [--run-boot-ms 0] [--idle-timeout-seconds 30] [--max-stream-seconds 600]
     [--max-sessions 1000] [--max-records-per-session 10000] [--max-part-ids 1000]
     [--max-out-connections 1000] [--fault-out-cut-bytes MAX|MIN-MAX]
     [--api-url URL [--task-id ai-chat]]   (the key: --secret-key or TRIGGER_SECRET_KEY)";
@@ -70,6 +70,7 @@ fn parse_args(args: Vec<String>) -> Result<Config, String> {
                 };
             }
             "--chunk-delay-ms" => c.chunk_delay_ms = num(value()?)?,
+            "--run-boot-ms" => c.run_boot_ms = num(value()?)?.min(60_000),
             "--idle-timeout-seconds" => c.idle_timeout_secs = num(value()?)?.max(1),
             "--max-stream-seconds" => c.max_stream_secs = num(value()?)?.clamp(1, 600),
             "--max-sessions" => {

@@ -1,18 +1,27 @@
 import { useCallback, useEffect, useState } from "react";
 import { api, describeError, newChatId, type AppConfig, type ChatSummary } from "./api";
-import { ChatLoader } from "./Chat";
+import { ChatLoader, type FastStart } from "./Chat";
 
 declare const __TRANSPORT_IMPL__: string;
 
 function chatIdFromHash(): string | null {
-  const m = /^#\/c\/([^/?#]+)$/.exec(window.location.hash);
+  const m = /^#\/[ct]\/([^/?#]+)$/.exec(window.location.hash);
   return m ? decodeURIComponent(m[1]) : null;
 }
 
+/** `#/t/<chatId>`: the chat reopened from the agent's transcript, not the app's copy. */
+const fromTranscript = () => /^#\/t\//.test(window.location.hash);
+
 function useHashChatId(): [string | null, (id: string, replace?: boolean) => void] {
   const [id, setId] = useState(chatIdFromHash);
+  const [, setHash] = useState(window.location.hash);
   useEffect(() => {
-    const onHash = () => setId(chatIdFromHash());
+    const onHash = () => {
+      // `#/watch/<chatId>` is the viewer's (main.tsx): this app is going away.
+      if (/^#\/watch\//.test(window.location.hash)) return;
+      setId(chatIdFromHash());
+      setHash(window.location.hash);
+    };
     window.addEventListener("hashchange", onHash);
     return () => window.removeEventListener("hashchange", onHash);
   }, []);
@@ -33,6 +42,15 @@ export function App() {
   const [list, setList] = useState<ListState>({ kind: "loading" });
   const [chatId, go] = useHashChatId();
   const [drawerOpen, setDrawerOpen] = useState(false);
+  // How a new chat's first turn starts (see Chat.tsx): kept for the next chats.
+  const [fastStart, setFastStartState] = useState<FastStart>(() => {
+    const v = localStorage.getItem("demo.fastStart");
+    return v === "preload" || v === "head-start" ? v : "none";
+  });
+  const setFastStart = useCallback((mode: FastStart) => {
+    localStorage.setItem("demo.fastStart", mode);
+    setFastStartState(mode);
+  }, []);
 
   useEffect(() => {
     api.config().then(setConfig, (e) => setConfigError(describeError(e)));
@@ -48,7 +66,7 @@ export function App() {
 
   // Without a chat in the URL, open a fresh one.
   useEffect(() => {
-    if (!chatId) go(newChatId(), true);
+    if (!chatId && !/^#\/watch\//.test(window.location.hash)) go(newChatId(), true);
   }, [chatId, go]);
 
   const openChat = (id: string) => {
@@ -151,7 +169,15 @@ export function App() {
             <div className="spinner" aria-hidden /> Starting…
           </div>
         ) : (
-          <ChatLoader key={chatId} chatId={chatId} config={config} onActivity={refresh} />
+          <ChatLoader
+            key={`${fromTranscript() ? "t" : "c"}:${fastStart}:${chatId}`}
+            chatId={chatId}
+            config={config}
+            onActivity={refresh}
+            source={fromTranscript() ? "transcript" : "app"}
+            fastStart={fastStart}
+            onFastStart={setFastStart}
+          />
         )}
       </main>
     </div>

@@ -172,18 +172,36 @@ function ToolView({ part, actions, subAgents }: { part: ToolPart; actions: PartA
   );
 }
 
+/** The messages an injection-point part lists (`usePendingMessages`), or null for other parts. */
+export type InjectionReader = (part: unknown) => Array<{ id: string; text: string }> | null;
+
 export function MessageParts({
   message,
   actions,
   subAgents,
+  injected,
 }: {
   message: UIMessage;
   actions: PartActions;
   subAgents: SubAgents;
+  injected?: InjectionReader;
 }) {
   return (
     <>
       {message.parts.map((part, i) => {
+        const steering = injected?.(part);
+        if (steering) {
+          // Messages typed during the reply that the agent took in at this step.
+          return (
+            <div className="injected" data-testid="injected" key={i}>
+              {steering.map((m) => (
+                <div className="injected-message" data-testid="injected-message" data-message-id={m.id} key={m.id}>
+                  <span className="muted">You, mid-reply:</span> {m.text}
+                </div>
+              ))}
+            </div>
+          );
+        }
         if (part.type === "text") {
           return (
             <p className="text" data-testid="text-part" key={i}>

@@ -22,6 +22,12 @@ export type StoredChat = {
   session: StoredSession | null;
 };
 
+export type Transcript = {
+  messages: UIMessage[];
+  cursors?: { lastOutEventId?: string; lastInEventId?: string };
+  nextCursor?: string;
+};
+
 export class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -94,6 +100,13 @@ export const api = {
   saveMessages: (chatId: string, messages: UIMessage[]) =>
     request<unknown>("PUT", `${chatPath(chatId)}/messages`, { messages }),
   deleteChat: (chatId: string) => request<unknown>("DELETE", chatPath(chatId)),
+  /**
+   * The conversation as the agent's transcript storage has it (not this app's
+   * copy), with the `.out` cursor where it ends: what
+   * `chat.createLoadTranscriptAction` answers.
+   */
+  loadTranscript: (chatId: string, limit?: number) =>
+    request<Transcript>("GET", `${chatPath(chatId)}/transcript${limit ? `?limit=${limit}` : ""}`),
 };
 
 type SaveQueue = { running: boolean; next?: { session: StoredSession | null; waiters: Array<[() => void, (e: unknown) => void]> } };
