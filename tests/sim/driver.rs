@@ -514,6 +514,8 @@ pub struct Sim {
     offline_since: Option<u64>,
     /// Offline stretches that ended: (from, until).
     offline_spans: Vec<(u64, u64)>,
+    /// The trace shows every outcome (`SIM_ALL`), not only the telling ones.
+    trace_all: bool,
     pub gen: u32,
     pub ops: BTreeMap<OpId, OpInfo>,
     pends: Vec<Pend>,
@@ -633,6 +635,7 @@ impl Sim {
             to_drive: Vec::new(),
             offline_since: None,
             offline_spans: Vec::new(),
+            trace_all: trace && std::env::var("SIM_ALL").is_ok(),
             gen: 0,
             ops: BTreeMap::new(),
             pends: Vec::new(),
@@ -1344,7 +1347,6 @@ impl Sim {
                 {
                     self.connect_reqs.remove(&op);
                 }
-                self.count_fault(op);
                 (now + 1, PKind::Offline)
             }
             Call::Fetch {
@@ -1830,7 +1832,10 @@ impl Sim {
                 Ok(out)
             }
             PKind::Timer | PKind::Online => Ok(Out::Fired),
-            PKind::Offline => Ok(Out::Failed(Error::Network("Failed to fetch".into()))),
+            PKind::Offline => {
+                self.count_fault(op);
+                Ok(Out::Failed(Error::Network("Failed to fetch".into())))
+            }
             PKind::Pause { since } => {
                 // Time the app spent elsewhere: the stream is slow, not stuck.
                 let busy = self.now - *since;
@@ -1890,7 +1895,7 @@ impl Sim {
         match e {
             Entry::Effect(op, eff) => self.effect_seen(op, eff),
             Entry::Outcome(op, seen, short) => {
-                if seen != Seen::Other {
+                if seen != Seen::Other || self.trace_all {
                     self.log(|| format!("op{op} => {short}"));
                 }
                 if matches!(seen, Seen::Stall | Seen::TimedOut) {
