@@ -494,6 +494,31 @@ impl Sse {
         panic!("no {awaited}");
     }
 
+    /// Reads batches until a control record of this subtype, or the end of
+    /// the stream (a server may end a long poll early: the reader reconnects
+    /// from the last record it read). Every record seen, and whether the
+    /// control record came.
+    pub async fn until_control_or_end(&mut self, control: &str, out: &mut Vec<Rec>) -> bool {
+        loop {
+            let batch = loop {
+                match self.next().await {
+                    Next::Event(e) if e.event.as_deref() == Some("batch") => {
+                        break parse_batch(&e.data)
+                    }
+                    Next::Event(_) => {}
+                    Next::End | Next::Broken(_) => return false,
+                }
+            };
+            for r in batch {
+                let done = r.control() == Some(control);
+                out.push(r);
+                if done {
+                    return true;
+                }
+            }
+        }
+    }
+
     /// Reads batches until a turn-complete record; returns every record seen.
     pub async fn until_turn_complete(&mut self) -> Vec<Rec> {
         self.until_control("turn-complete").await
