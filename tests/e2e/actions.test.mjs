@@ -7,16 +7,16 @@ import assert from "node:assert/strict";
 import {
   assertNoError,
   openChat,
+  pairs,
   send,
   storedTranscript,
   test,
   transcript,
   waitForFunction,
   waitForReplies,
+  waitForTranscript,
   withEnv,
 } from "./lib/chat.mjs";
-
-const pairs = (msgs) => msgs.map((m) => [m.role, m.text]);
 
 /** Waits for the action's status line to say `settled` and returns its text. */
 async function waitForSettled(page, type) {
@@ -34,22 +34,6 @@ async function waitForSettled(page, type) {
   const text = await status.innerText();
   assert.match(text, /settled at \.in seq \d+/, "onSettled reported the action's .in seq");
   return text;
-}
-
-/** Waits until the page shows exactly `want` ([role, text] pairs). */
-async function waitForTranscript(page, want, what) {
-  await waitForFunction(
-    page,
-    (want) => {
-      const got = [...document.querySelectorAll('[data-testid="message"]')].map((m) => [
-        m.getAttribute("data-role"),
-        [...m.querySelectorAll('[data-testid="text-part"]')].map((p) => p.textContent).join(""),
-      ]);
-      return JSON.stringify(got) === JSON.stringify(want);
-    },
-    want,
-    what,
-  );
 }
 
 async function threeExchanges(page) {

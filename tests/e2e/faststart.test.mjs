@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import {
   assertNoError,
   openChat,
+  pairs,
   send,
   storedTranscript,
   test,
@@ -22,7 +23,6 @@ import {
 } from "./lib/chat.mjs";
 
 const BOOT_MS = 800;
-const pairs = (msgs) => msgs.map((m) => [m.role, m.text]);
 const isStart = (r) => r.method === "POST" && /^\/app\/chats\/[^/]+\/start(\?|$)/.test(r.path);
 const isHeadStart = (r) => r.method === "POST" && /^\/app\/head-start(\?|$)/.test(r.path);
 const isAppend = (r) => r.method === "POST" && /\/in\/append(\?|$)/.test(r.path);
@@ -158,6 +158,33 @@ test("plain starts the session with the first message; preload starts it as the 
       undefined,
       "the picker to show the measured times",
     );
+    await assertNoError(page);
+  });
+});
+
+test("another way picked on a chat that preloaded as it opened starts a new chat that way", async (t) => {
+  await withEnv(t, { args: ["--run-boot-ms", String(BOOT_MS)] }, async ({ browser, url, proxy }) => {
+    const page = await browser.newPage();
+    const started = proxy.waitForRequest(isStart, "the preload's session start");
+    const preloaded = await newChat(page, url, "preload");
+    await started;
+    // The preloaded chat has its session: the picker's choice is for a new chat.
+    await page.locator('[data-testid="fast-start-option"][data-mode="head-start"]').click();
+    await waitForFunction(
+      page,
+      (prev) => {
+        const chat = document.querySelector('[data-testid="chat"]');
+        const option = document.querySelector('[data-testid="fast-start-option"][data-mode="head-start"]');
+        return chat && chat.getAttribute("data-chat-id") !== prev && option?.getAttribute("aria-pressed") === "true";
+      },
+      preloaded,
+      "a new chat with head start picked",
+    );
+    const headStart = proxy.waitForRequest(isHeadStart, "the first message posted to the head-start route");
+    await send(page, "hello");
+    const posted = await headStart;
+    assert.notEqual(posted.json?.chatId, preloaded, "the first message went to the new chat");
+    await waitForReplies(page, 1);
     await assertNoError(page);
   });
 });

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import {
   assertNoError,
   openChat,
+  pairs,
   send,
   storedTranscript,
   test,
@@ -19,7 +20,6 @@ import {
   withEnv,
 } from "./lib/chat.mjs";
 
-const pairs = (msgs) => msgs.map((m) => [m.role, m.text]);
 const isOutConnect = (r) => r.method === "GET" && /\/sessions\/[^/]+\/out(\?|$)/.test(r.path);
 
 test("a chat reopened from the agent's transcript shows its history without the app's copy and goes on from the transcript's cursor", async (t) => {

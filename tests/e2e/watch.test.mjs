@@ -9,31 +9,16 @@
 import assert from "node:assert/strict";
 import {
   openChat,
+  pairs,
+  sayFromAnotherDevice,
   send,
   storedTranscript,
   test,
   waitForFunction,
   waitForReplies,
+  waitForTranscript,
   withEnv,
 } from "./lib/chat.mjs";
-
-const pairs = (msgs) => msgs.map((m) => [m.role, m.text]);
-
-/** Waits until the page shows exactly `want` ([role, text] pairs). */
-async function waitForTranscript(page, want, what) {
-  await waitForFunction(
-    page,
-    (want) => {
-      const got = [...document.querySelectorAll('[data-testid="message"]')].map((m) => [
-        m.getAttribute("data-role"),
-        [...m.querySelectorAll('[data-testid="text-part"]')].map((p) => p.textContent).join(""),
-      ]);
-      return JSON.stringify(got) === JSON.stringify(want);
-    },
-    want,
-    what,
-  );
-}
 
 /** Every distinct text the viewer's last assistant message takes from now on. */
 async function recordGrowth(page) {
@@ -49,24 +34,6 @@ async function recordGrowth(page) {
     new MutationObserver(read).observe(document.body, { subtree: true, childList: true, characterData: true });
   });
   return () => page.evaluate(() => window.__watchGrowth.slice());
-}
-
-/** Another device: appends a user message to the chat's session with a token from the app server. */
-async function sayFromAnotherDevice(emu, chatId, text) {
-  const { publicAccessToken } = await emu.app("POST", `/app/chats/${encodeURIComponent(chatId)}/token`);
-  const res = await fetch(`${emu.url}/realtime/v1/sessions/${encodeURIComponent(chatId)}/in/append`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${publicAccessToken}`, "content-type": "application/json" },
-    body: JSON.stringify({
-      kind: "message",
-      payload: {
-        chatId,
-        trigger: "submit-message",
-        message: { id: `other-${Math.random().toString(36).slice(2, 12)}`, role: "user", parts: [{ type: "text", text }] },
-      },
-    }),
-  });
-  assert.equal(res.status, 200, `the other device's append: ${await res.text()}`);
 }
 
 test("the Watch link opens a read-only viewer that follows every later turn of the chat live", async (t) => {

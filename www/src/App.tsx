@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
-import { api, describeError, newChatId, type AppConfig, type ChatSummary } from "./api";
+import { api, describeError, freshChatIds, newChatId, type AppConfig, type ChatSummary } from "./api";
 import { ChatLoader, type FastStart } from "./Chat";
 
 declare const __TRANSPORT_IMPL__: string;
@@ -47,10 +47,16 @@ export function App() {
     const v = localStorage.getItem("demo.fastStart");
     return v === "preload" || v === "head-start" ? v : "none";
   });
-  const setFastStart = useCallback((mode: FastStart) => {
-    localStorage.setItem("demo.fastStart", mode);
-    setFastStartState(mode);
-  }, []);
+  const setFastStart = useCallback(
+    (mode: FastStart) => {
+      localStorage.setItem("demo.fastStart", mode);
+      setFastStartState(mode);
+      // A chat preloaded as it opened has its session already: the mode
+      // picked now is for a new chat (else the picker would vanish with it).
+      if (chatId && !freshChatIds.has(chatId)) go(newChatId(), true);
+    },
+    [chatId, go],
+  );
 
   useEffect(() => {
     api.config().then(setConfig, (e) => setConfigError(describeError(e)));

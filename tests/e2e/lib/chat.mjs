@@ -105,6 +105,43 @@ export function transcript(page) {
   );
 }
 
+/** The transcript's messages as [role, text] pairs. */
+export const pairs = (msgs) => msgs.map((m) => [m.role, m.text]);
+
+/** Waits until the page shows exactly `want` ([role, text] pairs). */
+export async function waitForTranscript(page, want, what) {
+  await waitForFunction(
+    page,
+    (want) => {
+      const got = [...document.querySelectorAll('[data-testid="message"]')].map((m) => [
+        m.getAttribute("data-role"),
+        [...m.querySelectorAll('[data-testid="text-part"]')].map((p) => p.textContent).join(""),
+      ]);
+      return JSON.stringify(got) === JSON.stringify(want);
+    },
+    want,
+    what,
+  );
+}
+
+/** Another device: appends a user message to the chat's session with a token from the app server. */
+export async function sayFromAnotherDevice(emu, chatId, text) {
+  const { publicAccessToken } = await emu.app("POST", `/app/chats/${encodeURIComponent(chatId)}/token`);
+  const res = await fetch(`${emu.url}/realtime/v1/sessions/${encodeURIComponent(chatId)}/in/append`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${publicAccessToken}`, "content-type": "application/json" },
+    body: JSON.stringify({
+      kind: "message",
+      payload: {
+        chatId,
+        trigger: "submit-message",
+        message: { id: `other-${Math.random().toString(36).slice(2, 12)}`, role: "user", parts: [{ type: "text", text }] },
+      },
+    }),
+  });
+  assert.equal(res.status, 200, `the other device's append: ${await res.text()}`);
+}
+
 export async function assistantTexts(page) {
   return (await transcript(page)).filter((m) => m.role === "assistant").map((m) => m.text);
 }

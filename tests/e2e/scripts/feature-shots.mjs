@@ -9,7 +9,13 @@
 //   node scripts/feature-shots.mjs [pending actions ...]   only these shots
 import path from "node:path";
 import { launchBrowser } from "../lib/browser.mjs";
-import { openChat, send, waitForFunction, waitForReplies } from "../lib/chat.mjs";
+import {
+  openChat,
+  sayFromAnotherDevice,
+  send,
+  waitForFunction,
+  waitForReplies,
+} from "../lib/chat.mjs";
 import { startEmulator } from "../lib/emulator.mjs";
 import { ROOT } from "../lib/paths.mjs";
 
@@ -218,24 +224,6 @@ async function waitForSettled(page, type) {
   );
   const state = await page.byTestId("action-status").attr("data-state");
   if (state !== "settled") throw new Error(`the ${type} action failed: ${await page.byTestId("action-status").innerText()}`);
-}
-
-/** Another device: appends a user message to the chat's session with a token from the app server (watch.test.mjs). */
-async function sayFromAnotherDevice(emu, chatId, text) {
-  const { publicAccessToken } = await emu.app("POST", `/app/chats/${encodeURIComponent(chatId)}/token`);
-  const res = await fetch(`${emu.url}/realtime/v1/sessions/${encodeURIComponent(chatId)}/in/append`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${publicAccessToken}`, "content-type": "application/json" },
-    body: JSON.stringify({
-      kind: "message",
-      payload: {
-        chatId,
-        trigger: "submit-message",
-        message: { id: `other-${Math.random().toString(36).slice(2, 12)}`, role: "user", parts: [{ type: "text", text }] },
-      },
-    }),
-  });
-  if (res.status !== 200) throw new Error(`the other device's append: ${res.status} ${await res.text()}`);
 }
 
 const wanted = process.argv.slice(2);
