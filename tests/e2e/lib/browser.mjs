@@ -192,6 +192,11 @@ function capabilities(engine) {
           // Like Chromium's BACKGROUND_TAB_ARGS: a page in the background
           // keeps its timers (pages are windows here, but to be sure).
           "dom.min_background_timeout_value": 4,
+          "dom.timeout.enable_budget_timer_throttling": false,
+          // Nor its network: Firefox holds back the responses of a page in
+          // the background while one in front loads (network.http.throttle),
+          // which stalled the page not in front ~20 s (issue 21).
+          "network.http.throttle.enable": false,
         },
       },
     };
