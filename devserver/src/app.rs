@@ -426,6 +426,30 @@ fn api_failure(a: Result<Answer, String>) -> Response {
     }
 }
 
+/// Creates (or finds) the chat's session through the API, as the app's
+/// server does, with `base` as the run's base payload: the API's answer, or
+/// the response to give (a closed session is a 409).
+async fn create_session(
+    st: &Shared,
+    chat_id: &str,
+    base: Map<String, Value>,
+) -> Result<Value, Response> {
+    let req = json!({
+        "type": "chat.agent",
+        "externalId": chat_id,
+        "taskIdentifier": st.config.task_id,
+        "triggerConfig": { "basePayload": base, "tags": [format!("chat:{}", chat_id.chars().take(120).collect::<String>())] },
+    });
+    match client::call(st, Method::POST, "/api/v1/sessions", Some(&req)).await {
+        Ok(a) if a.status.is_success() => Ok(a.body),
+        Ok(a) if a.status == StatusCode::CONFLICT => Err(api_error(
+            StatusCode::CONFLICT,
+            "This chat's session is closed",
+        )),
+        other => Err(api_failure(other)),
+    }
+}
+
 /// `POST /app/chats/{chatId}/start`: creates the session server-side with the secret
 /// key, through the API. A session created anew (not `isCached`) starts the chat's
 /// stored cursor over: a `lastEventId` from an earlier session of the same chat
@@ -451,19 +475,9 @@ pub async fn start_chat(
     if let Some(cd) = client_data {
         base.insert("metadata".into(), cd);
     }
-    let req = json!({
-        "type": "chat.agent",
-        "externalId": chat_id,
-        "taskIdentifier": st.config.task_id,
-        "triggerConfig": { "basePayload": base, "tags": [format!("chat:{}", chat_id.chars().take(120).collect::<String>())] },
-    });
-    let answer = client::call(&st, Method::POST, "/api/v1/sessions", Some(&req)).await;
-    let body = match answer {
-        Ok(a) if a.status.is_success() => a.body,
-        Ok(a) if a.status == StatusCode::CONFLICT => {
-            return api_error(StatusCode::CONFLICT, "This chat's session is closed")
-        }
-        other => return api_failure(other),
+    let body = match create_session(&st, &chat_id, base).await {
+        Ok(body) => body,
+        Err(r) => return r,
     };
     let Some(token) = body["publicAccessToken"].as_str().map(str::to_string) else {
         return api_error(
@@ -686,19 +700,9 @@ pub async fn head_start(State(st): State<Shared>, body: Body) -> Response {
     if let Some(md) = input.get("metadata").filter(|m| m.is_object()) {
         base.insert("metadata".into(), md.clone());
     }
-    let req = json!({
-        "type": "chat.agent",
-        "externalId": chat_id,
-        "taskIdentifier": st.config.task_id,
-        "triggerConfig": { "basePayload": base, "tags": [format!("chat:{}", chat_id.chars().take(120).collect::<String>())] },
-    });
-    let answer = client::call(&st, Method::POST, "/api/v1/sessions", Some(&req)).await;
-    let created = match answer {
-        Ok(a) if a.status.is_success() => a.body,
-        Ok(a) if a.status == StatusCode::CONFLICT => {
-            return api_error(StatusCode::CONFLICT, "This chat's session is closed")
-        }
-        other => return api_failure(other),
+    let created = match create_session(&st, &chat_id, base).await {
+        Ok(body) => body,
+        Err(r) => return r,
     };
     if created["isCached"] == json!(true) {
         // Head start is for a chat's first turn only.
