@@ -201,6 +201,11 @@ pub enum SessionEvent {
         cursor: String,
         in_event_id: Option<u64>,
     },
+    /// The gate skipped a whole turn before the stopped one or this
+    /// stream's own: the reply to `.in` record `seq`, which a reader
+    /// resuming from `from` (a `seq_num`; `None`: the start) reads first.
+    /// Its send may not have resolved yet, and then shows it from there.
+    TurnSkipped { seq: u64, from: Option<u64> },
     /// The stream gives up (it fails next): nothing is in flight any more
     /// as far as a reload is concerned.
     Abandoned,
@@ -247,6 +252,9 @@ pub struct Subscription {
     start_cursor: Option<String>,
     /// The last `seq_num` read.
     last_seq: Option<u64>,
+    /// The `seq_num` of the last turn boundary read (else where the stream
+    /// opened): a turn read next starts right after it.
+    boundary: Option<u64>,
     skip: bool,
     /// Data has arrived since the last `turn-complete`.
     in_turn: bool,
@@ -289,6 +297,7 @@ impl Subscription {
             sse: SseDecoder::new(),
             start_cursor: cfg.cursor.clone(),
             last_seq: None,
+            boundary: cfg.cursor.as_deref().and_then(whole_number),
             skip: cfg.skip_to_turn_complete,
             in_turn: false,
             seen: SeenIds::new(SEEN_IDS_CAP),
@@ -457,6 +466,7 @@ impl Subscription {
     pub fn handle_new_session(&mut self) {
         self.start_cursor = None;
         self.last_seq = None;
+        self.boundary = None;
         self.skip = false;
         self.held.clear();
         self.held_count = 0;
@@ -717,6 +727,7 @@ impl Subscription {
                     in_event_id,
                     in_event_text,
                 } => {
+                    let from = core::mem::replace(&mut self.boundary, Some(seq));
                     if self.skip {
                         let mine = self.cfg.since_in_seq;
                         let own = matches!((in_event_id, mine), (Some(a), Some(m)) if a >= m);
@@ -778,8 +789,10 @@ impl Subscription {
                                 mark!("gate-drops-held-turn");
                                 self.held.clear();
                                 self.held_count = 0;
+                                self.skipped(in_event_id, from);
                             } else if earlier_than_stopped {
                                 mark!("gate-skips-turn-before-stopped-one");
+                                self.skipped(in_event_id, from);
                             } else {
                                 // The stopped turn's end; a close riding on
                                 // it still ends the conversation.
@@ -876,6 +889,14 @@ impl Subscription {
             }
         }
         Ok(())
+    }
+
+    /// A turn before this stream's own went by unshown behind the gate: a
+    /// send of it that resolves late reads it again from `from`.
+    fn skipped(&mut self, in_event_id: Option<u64>, from: Option<u64>) {
+        if let Some(seq) = in_event_id {
+            self.events.push(SessionEvent::TurnSkipped { seq, from });
+        }
     }
 
     /// Whether the gate holds records back until this stream's own

@@ -26,6 +26,10 @@ pub(super) struct Chat {
     /// The highest `session-in-event-id` a turn-complete carried: sends up
     /// to it were answered already.
     pub(super) answered: Option<u64>,
+    /// Turns a gate skipped unshown (their `.in` seq and where a reader
+    /// resuming reads them first): a send of one that resolves late
+    /// shows it from there.
+    pub(super) skipped: Vec<(u64, Option<u64>)>,
     /// How many times the gate was armed: a stream opened before the last
     /// arming does not open the newer gate.
     pub(super) gate_epoch: u32,
@@ -86,6 +90,7 @@ impl Engine {
         }
         chat.state = Some(state);
         chat.answered = None;
+        chat.skipped.clear();
         self.changed(chat_id);
     }
 

@@ -588,35 +588,10 @@ impl Engine {
                     self.chat_mut(chat_id).last_send = Some((now, s.message_id.clone()));
                 }
                 let answered = self.chat(chat_id).and_then(|c| c.answered);
-                if matches!((seq, answered), (Some(q), Some(a)) if q <= a) {
-                    // Two sends resolved out of order, and the later one's
-                    // stream already read past this one's turn (it showed
-                    // there): nothing is left to stream.
-                    mark!("send-answered-before-it-resolved");
-                    let stream = self.open(
-                        chat_id,
-                        Kind::Stream(StreamOp {
-                            feed: Feed::Session(Box::new(Subscription::new(
-                                SubscriptionConfig::default(),
-                            ))),
-                            phase: StreamPhase::Idle,
-                            stop_on_abort: false,
-                            resumed: false,
-                            connected: false,
-                            turn_fresh: false,
-                            woken: false,
-                            first_cursor: None,
-                            gate_epoch: 0,
-                            since: None,
-                            blips: 0,
-                            token_retry: None,
-                            awaits_reply: false,
-                        }),
-                    );
-                    if let Some(op) = self.op_mut(stream) {
-                        op.result = Some(Ok(Done::Closed));
+                if let (Some(q), Some(a)) = (seq, answered) {
+                    if q <= a {
+                        return Ok(Done::Stream(self.open_late(chat_id, q)));
                     }
-                    return Ok(Done::Stream(stream));
                 }
                 if let Some(st) = self.state_mut(chat_id) {
                     st.is_streaming = Some(true);
@@ -665,6 +640,51 @@ impl Engine {
                 self.session(chat_id).cloned().unwrap_or_default(),
             )),
         }
+    }
+
+    /// The stream of a send that resolved after later streams read past
+    /// its turn. Where one showed it (in its own stream, as a turn before
+    /// its own), nothing is left: an empty stream. Where a gate skipped it
+    /// unshown, it is read again from just before it, and only it.
+    fn open_late(&mut self, chat_id: &str, seq: u64) -> OpId {
+        mark!("send-answered-before-it-resolved");
+        let chat = self.chat_mut(chat_id);
+        let skipped = chat.skipped.iter().position(|&(q, _)| q == seq);
+        let from = skipped.map(|i| chat.skipped.remove(i).1);
+        if from.is_some() {
+            mark!("send-shows-its-skipped-turn");
+        }
+        let sub = Subscription::new(SubscriptionConfig {
+            cursor: from.flatten().map(|c| c.to_string()),
+            since_in_seq: Some(seq),
+            timeout_seconds: self.cfg.timeout_seconds,
+            seed: self.next_random(),
+            ..SubscriptionConfig::default()
+        });
+        let stream = self.open(
+            chat_id,
+            Kind::Stream(StreamOp {
+                feed: Feed::Session(Box::new(sub)),
+                phase: StreamPhase::Idle,
+                stop_on_abort: false,
+                resumed: false,
+                connected: false,
+                turn_fresh: false,
+                woken: false,
+                first_cursor: None,
+                gate_epoch: 0,
+                since: Some(seq),
+                blips: 0,
+                token_retry: None,
+                awaits_reply: false,
+            }),
+        );
+        if from.is_none() {
+            if let Some(op) = self.op_mut(stream) {
+                op.result = Some(Ok(Done::Closed));
+            }
+        }
+        stream
     }
 
     /// The wait before transient callback rejection `n + 1` is retried

@@ -423,6 +423,13 @@ impl Engine {
                 }
                 self.changed(chat_id);
             }
+            SessionEvent::TurnSkipped { seq, from } => {
+                let skipped = &mut self.chat_mut(chat_id).skipped;
+                if skipped.len() == 8 {
+                    skipped.remove(0);
+                }
+                skipped.push((seq, from));
+            }
             SessionEvent::PendingVersion => {
                 let ev = Event::new("run-pending-version", chat_id).text("source", "upgrade");
                 self.emit(ev);

@@ -2431,8 +2431,16 @@ impl Sim {
         // A watcher follows until the app leaves (or another stream takes
         // over, or the session closes, or a fake server says settled).
         // (A watcher cannot follow a server that ignores `Last-Event-ID`:
-        // it ends, by design.)
-        if self.cfg.watch && !quiet && !closed && !self.always_settled && !info.server_replayed {
+        // it ends, by design. Nor does the stream of a send that resolved
+        // after its turn went by: it shows that turn, which a gate
+        // skipped, and ends; the chat's watcher follows on.)
+        if self.cfg.watch
+            && !quiet
+            && !closed
+            && !self.always_settled
+            && !info.server_replayed
+            && !info.pre_answered
+        {
             self.violation(format!(
                 "op{op}: the watcher stopped following before the app left"
             ));
