@@ -727,7 +727,7 @@ impl Subscription {
                     in_event_id,
                     in_event_text,
                 } => {
-                    let from = core::mem::replace(&mut self.boundary, Some(seq));
+                    let from = self.boundary.replace(seq);
                     if self.skip {
                         let mine = self.cfg.since_in_seq;
                         let own = matches!((in_event_id, mine), (Some(a), Some(m)) if a >= m);

@@ -14,32 +14,16 @@ impl Engine {
         body: String,
         message_id: Option<String>,
     ) -> OpId {
-        let id = self.open(
-            chat_id,
-            Kind::Stream(StreamOp {
-                feed: Feed::HeadStart {
-                    url,
-                    body,
-                    sse: SseDecoder::new(),
-                    out: String::new(),
-                    requested: false,
-                    ended: false,
-                    message_id,
-                },
-                phase: StreamPhase::Idle,
-                stop_on_abort: false,
-                resumed: false,
-                connected: false,
-                turn_fresh: true,
-                woken: false,
-                first_cursor: None,
-                gate_epoch: 0,
-                since: None,
-                blips: 0,
-                token_retry: None,
-                awaits_reply: true,
-            }),
-        );
+        let feed = Feed::HeadStart {
+            url,
+            body,
+            sse: SseDecoder::new(),
+            out: String::new(),
+            requested: false,
+            ended: false,
+            message_id,
+        };
+        let id = self.open_feed(chat_id, feed, (false, false, true), None, None);
         self.supersede(chat_id, id);
         id
     }

@@ -650,7 +650,7 @@ impl Engine {
         mark!("send-answered-before-it-resolved");
         let chat = self.chat_mut(chat_id);
         let skipped = chat.skipped.iter().position(|&(q, _)| q == seq);
-        let from = skipped.map(|i| chat.skipped.remove(i).1);
+        let from = skipped.map(|i| chat.skipped.swap_remove(i).1);
         if from.is_some() {
             mark!("send-shows-its-skipped-turn");
         }
@@ -661,24 +661,8 @@ impl Engine {
             seed: self.next_random(),
             ..SubscriptionConfig::default()
         });
-        let stream = self.open(
-            chat_id,
-            Kind::Stream(StreamOp {
-                feed: Feed::Session(Box::new(sub)),
-                phase: StreamPhase::Idle,
-                stop_on_abort: false,
-                resumed: false,
-                connected: false,
-                turn_fresh: false,
-                woken: false,
-                first_cursor: None,
-                gate_epoch: 0,
-                since: Some(seq),
-                blips: 0,
-                token_retry: None,
-                awaits_reply: false,
-            }),
-        );
+        let feed = Feed::Session(Box::new(sub));
+        let stream = self.open_feed(chat_id, feed, (false, false, false), Some(seq), None);
         if from.is_none() {
             if let Some(op) = self.op_mut(stream) {
                 op.result = Some(Ok(Done::Closed));

@@ -105,28 +105,48 @@ impl Engine {
             gate_after_send,
             seed,
         });
-        let id = self.open(
+        let awaits_reply =
+            !resumed || state.is_streaming == Some(true) || state.active_input_seq.is_some();
+        let feed = Feed::Session(Box::new(sub));
+        let id = self.open_feed(
+            chat_id,
+            feed,
+            (resumed, stop_on_abort, awaits_reply),
+            since_in_seq,
+            state.last_event_id,
+        );
+        self.supersede(chat_id, id);
+        id
+    }
+
+    /// A stream operation reading `feed`, not yet connected.
+    pub(super) fn open_feed(
+        &mut self,
+        chat_id: &str,
+        feed: Feed,
+        (resumed, stop_on_abort, awaits_reply): (bool, bool, bool),
+        since: Option<u64>,
+        first_cursor: Option<String>,
+    ) -> OpId {
+        let gate_epoch = self.chat(chat_id).map_or(0, |c| c.gate_epoch);
+        self.open(
             chat_id,
             Kind::Stream(StreamOp {
-                feed: Feed::Session(Box::new(sub)),
+                feed,
                 phase: StreamPhase::Idle,
                 stop_on_abort,
                 resumed,
                 connected: false,
                 turn_fresh: true,
                 woken: false,
-                awaits_reply: !resumed
-                    || state.is_streaming == Some(true)
-                    || state.active_input_seq.is_some(),
-                first_cursor: state.last_event_id,
-                gate_epoch: self.chat(chat_id).map_or(0, |c| c.gate_epoch),
-                since: since_in_seq,
+                awaits_reply,
+                first_cursor,
+                gate_epoch,
+                since,
                 blips: 0,
                 token_retry: None,
             }),
-        );
-        self.supersede(chat_id, id);
-        id
+        )
     }
 
     pub(super) fn poll_stream(&mut self, id: OpId, op: &mut Op) -> Effect {
@@ -426,7 +446,7 @@ impl Engine {
             SessionEvent::TurnSkipped { seq, from } => {
                 let skipped = &mut self.chat_mut(chat_id).skipped;
                 if skipped.len() == 8 {
-                    skipped.remove(0);
+                    skipped.swap_remove(0);
                 }
                 skipped.push((seq, from));
             }
