@@ -522,6 +522,10 @@ impl Host for Web {
             set(&init, "body", &b.into());
         }
         set(&init, "signal", &conn.signal());
+        // Past the HTTP cache: Firefox holds a GET of a URL while another
+        // request's response to it is being cached, up to 20 s, and a
+        // `.out` stream left open by a page being reloaded is such a one.
+        set(&init, "cache", &"no-store".into());
         let url = JsValue::from_str(request.url);
         let over = match request.session {
             Some(_) => self.0.callbacks.borrow().fetch.clone(),

@@ -192,9 +192,10 @@ async function stopInUsualOrder(page, proxy) {
 // "unsaved": the stream resumed from a session with no `isStreaming` marks
 // the turn it finds as outstanding (src/engine/streams.rs, poll_stream), so Stop
 // arms the gate and the next reply does not start with the stopped one's rest.
-// (Firefox, "unsaved", once stalled ~20 s about one run in five: Firefox held
-// back the responses of the page not in front, network.http.throttle; the
-// e2e profile turns that off, lib/browser.mjs.)
+// (Firefox once stalled ~20 s after a reload, about one run in five: its HTTP
+// cache held the reloaded page's GET .../out while a .out of the page being
+// left, opened as it unloaded, was still being written to the cache; the
+// transport's requests bypass the cache, `cache: "no-store"`, issue 21.)
 for (const [state, label] of Object.entries(SESSION_STATES)) {
   test(`Stop works on a reply that was resumed after a reload (${label})`, async (t) => {
     await withEnv(t, { args: ["--chunk-delay-ms", "40"] }, async ({ browser, url, emu, proxy }) => {

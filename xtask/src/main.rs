@@ -28,16 +28,6 @@ const JS_SUITES: &[&str] = &[
     "tests/frameworks",
 ];
 
-/// The engines the end-to-end suite runs in by default. Firefox is left
-/// out, and said so in the last lines, while its reloaded page sometimes
-/// waits ~20 s before it resumes (issue 21): a flaky suite stops every
-/// change from landing. `E2E_BROWSERS=chromium,firefox,webkit` runs all.
-const E2E_DEFAULT_BROWSERS: &str = "chromium,webkit";
-const E2E_NOT_RUN: &str = "NOT RUN by default: the end-to-end suite in Firefox \
-     (a reloaded page there sometimes waits ~20 s before it resumes; issue 21). \
-     The browser cases did run in Firefox. To run it: E2E_BROWSERS=chromium,firefox,webkit \
-     cargo xtask test";
-
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let task = args.first().map(String::as_str).unwrap_or("help");
@@ -221,9 +211,6 @@ fn test(args: &[String]) -> Result {
         }
     }
     eprint!("{}", ledger.report(rounds));
-    if env::var_os("E2E_BROWSERS").is_none() {
-        eprintln!("{E2E_NOT_RUN}");
-    }
     let not_run = shared::report(&shared);
     if let Some(r) = &not_run {
         eprint!("{r}");
@@ -287,9 +274,6 @@ fn test_suites(quick: bool, root: &Path, devserver: &Path) -> Vec<Suite> {
             .env("DEVSERVER_BIN", devserver)
             // The end-to-end suite's Firefox driver, where xtask installed it.
             .env("GECKODRIVER_PATH", tools::cargo_bin("geckodriver"));
-        if *suite == "tests/e2e" && env::var_os("E2E_BROWSERS").is_none() {
-            cmd.env("E2E_BROWSERS", E2E_DEFAULT_BROWSERS);
-        }
         add(&format!("JavaScript suite {suite}"), dir, cmd);
     }
     v

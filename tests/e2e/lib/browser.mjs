@@ -193,9 +193,10 @@ function capabilities(engine) {
           // keeps its timers (pages are windows here, but to be sure).
           "dom.min_background_timeout_value": 4,
           "dom.timeout.enable_budget_timer_throttling": false,
-          // Nor its network: Firefox holds back the responses of a page in
-          // the background while one in front loads (network.http.throttle),
-          // which stalled the page not in front ~20 s (issue 21).
+          // Nor its network: Firefox can hold back the responses of a page
+          // in the background while one in front loads (network.http.throttle).
+          // (The ~20 s stalls of issue 21 were Firefox's HTTP cache, not this:
+          // the transport's requests bypass it, src/web/host.rs.)
           "network.http.throttle.enable": false,
         },
       },
