@@ -98,6 +98,16 @@ const REGRESSIONS_SWARMED: &[(u64, &str)] = &[
     (112140089, "the same"),
     (110363132, "the same"),
     (110913946, "the same"),
+    // 2026-12-07, seeds 110,000,001..120,000,000 again (after the fix of
+    // 110978127): the model, made precise.
+    (116478516, "a late send's stream (its turn went by before it resolved) was taken to supersede the chat's stream, so aborting that one was expected to stop nothing"),
+    (118069943, "the same"),
+    (117801818, "the same"),
+    (116792784, "clearSupersedeGate with no gate armed was taken to forget the reply in flight (the engine forgets it only with a gate)"),
+    // The engine: a send offline past offlineSendTimeoutMs whose last try
+    // had hit the 30 s deadline failed with TIMEOUT, not the documented
+    // network error.
+    (116122581, "a send offline past offlineSendTimeoutMs failed with its last try's TIMEOUT instead of the documented NETWORK error"),
     // Engine bugs found by the runner's models (requests that never
     // answer, callbacks that blip), fixed in src/engine/sends.rs.
     (110978127, "a send answered before it resolved got an empty stream, though a gate had skipped its turn unshown (a later send's stream read past it as before the stopped turn): the reply was never seen"),

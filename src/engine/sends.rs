@@ -725,9 +725,15 @@ impl Engine {
         let limit = self.offline_wait_ms;
         if waited >= limit {
             mark!("offline-send-timed-out");
-            let e = s.last_error.take().unwrap_or_else(|| {
-                Error::Network("the browser stayed offline (offlineSendTimeoutMs)".into())
-            });
+            // The last attempt's network error, else (a deadline, say) the
+            // wait's own: a network error either way, as documented.
+            let e = s
+                .last_error
+                .take()
+                .filter(|e| matches!(e, Error::Network(_)))
+                .unwrap_or_else(|| {
+                    Error::Network("the browser stayed offline (offlineSendTimeoutMs)".into())
+                });
             let e = self.report_failure(s, chat_id, e, id);
             return Some(self.send_failed(s, e));
         }

@@ -1851,6 +1851,12 @@ impl Sim {
     // ----- driving the engine ---------------------------------------------------
 
     fn register(&mut self, id: OpId, kind: OpKind) -> OpId {
+        self.register_as(id, kind, true)
+    }
+
+    /// `supersedes`: a new stream ends the streams before it (all but the
+    /// stream of a send whose turn went by before it resolved).
+    fn register_as(&mut self, id: OpId, kind: OpKind, supersedes: bool) -> OpId {
         let mut info = OpInfo::new(kind, self.now);
         info.expiries_at_open = self.expiries;
         info.opened_stamp = self.stamp();
@@ -1870,7 +1876,7 @@ impl Sim {
                     && st.superseded_input_seq.is_none()
                     && st.active_input_seq.is_none()
             });
-        if let OpKind::Stream { .. } = kind {
+        if let (OpKind::Stream { .. }, true) = (kind, supersedes) {
             for o in self.ops.values_mut() {
                 if matches!(o.kind, OpKind::Stream { .. }) && !o.checked {
                     o.superseded = true;
@@ -2285,14 +2291,17 @@ impl Sim {
                         "op{op}: a send resolved but its append never landed"
                     ));
                 }
-                self.register(sid, OpKind::Stream { resumed: false });
+                // A send whose turn went by before it resolved gets a
+                // stream of that turn alone, beside the chat's stream.
+                let answered = since.and_then(|(s, _)| self.answered.get(&s)).copied();
+                let pre_answered = matches!((since, answered), (Some((_, q)), Some(a)) if q <= a);
+                self.register_as(sid, OpKind::Stream { resumed: false }, !pre_answered);
                 let o = self.ops.get_mut(&sid).unwrap();
                 o.since = since.map(|x| x.1);
                 o.session = since.map(|x| x.0);
                 o.stop_on_abort = info.stop_on_abort;
                 o.send_opened = Some(info.opened);
-                let answered = o.session.and_then(|s| self.answered.get(&s)).copied();
-                o.pre_answered = matches!((o.since, answered), (Some(q), Some(a)) if q <= a);
+                o.pre_answered = pre_answered;
                 // The latest of our sends is outstanding (two may resolve
                 // out of order); one already answered is not.
                 if !o.pre_answered {
@@ -3016,9 +3025,18 @@ impl Sim {
                 // what the engine knew in flight, are forgotten (the
                 // stopped turns may show again, as after partial storage).
                 self.log(|| "user: clearSupersedeGate".into());
-                self.gates_forgotten = self.stamp();
-                self.last_own = None;
-                self.known_own.clear();
+                // With a gate armed, the engine forgets the gate and the
+                // reply in flight; without one it forgets nothing.
+                let had = self.engine(|e| {
+                    e.session(CHAT).is_some_and(|st| {
+                        st.skip_to_turn_complete || st.superseded_input_seq.is_some()
+                    })
+                });
+                if had {
+                    self.gates_forgotten = self.stamp();
+                    self.last_own = None;
+                    self.known_own.clear();
+                }
                 self.engine_mut(|e| e.clear_gate(CHAT));
                 self.run_work();
             }
