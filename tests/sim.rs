@@ -107,6 +107,7 @@ const REGRESSIONS_SWARMED: &[(u64, &str)] = &[
     // The engine: a send offline past offlineSendTimeoutMs whose last try
     // had hit the 30 s deadline failed with TIMEOUT, not the documented
     // network error.
+    (112578143, "a stop fired for an aborted send cut another reply still running at the agent, so the aborted turn ran whole and a watcher showed it: true to the server (the model now knows which turn each stop cut)"),
     (116122581, "a send offline past offlineSendTimeoutMs failed with its last try's TIMEOUT instead of the documented NETWORK error"),
     // Engine bugs found by the runner's models (requests that never
     // answer, callbacks that blip), fixed in src/engine/sends.rs.
