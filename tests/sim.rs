@@ -184,6 +184,7 @@ const REQUIRED_MARKS: &[&str] = &[
     "stream-retries-exhausted",
     "stream-stalled",
     "stream-token-blip-retried",
+    "stream-waits-online",
     "stream-token-refresh",
     "stream-woken-reconnects",
     "turn-complete-before-own-skipped",

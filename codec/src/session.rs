@@ -430,6 +430,23 @@ impl Subscription {
         self.retry_later(Error::Network(message.to_owned()));
     }
 
+    /// The request failed, or the body broke, while the browser is
+    /// offline: what the broken body held whole is kept, and the next
+    /// connection (after the caller's wait for the network) does not count
+    /// toward the retry budget.
+    pub fn handle_offline(&mut self) {
+        if self.is_over() {
+            return;
+        }
+        if matches!(self.phase, Phase::Reading) {
+            self.salvage();
+            if !matches!(self.phase, Phase::Reading) {
+                return;
+            }
+        }
+        self.phase = Phase::NeedConnect;
+    }
+
     /// No byte arrived for too long: drop the connection and reconnect.
     pub fn handle_stall(&mut self) {
         if self.is_over() {

@@ -54,6 +54,11 @@ pub(super) struct StreamOp {
     /// A reply this stream is to show has not ended yet: its send's, or
     /// the one in flight when it resumed.
     pub(super) awaits_reply: bool,
+    /// Since when its connections fail while the browser is offline (they
+    /// wait for the network, uncounted, up to `offlineSendTimeoutMs`).
+    pub(super) offline_since: Option<u64>,
+    /// The next connection waits for the browser to be online.
+    pub(super) wait_online: bool,
 }
 
 impl Engine {
@@ -145,6 +150,8 @@ impl Engine {
                 since,
                 blips: 0,
                 token_retry: None,
+                offline_since: None,
+                wait_online: false,
             }),
         )
     }
@@ -242,6 +249,15 @@ impl Engine {
         let Feed::Session(sub) = &mut st.feed else {
             return mismatch();
         };
+        if core::mem::take(&mut st.wait_online) && !sub.is_over() {
+            st.phase = StreamPhase::Sleeping;
+            let waited = self
+                .now
+                .saturating_sub(st.offline_since.unwrap_or(self.now));
+            return Effect::WaitOnline {
+                ms: self.offline_wait_ms.saturating_sub(waited).min(0x7fff_ffff),
+            };
+        }
         match sub.poll_action() {
             Action::Connect(req) => {
                 let token = self
@@ -336,6 +352,9 @@ impl Engine {
             }
             (_, Outcome::Interrupted) => sub.handle_network_error("the connection was dropped"),
             (StreamPhase::Connecting, Outcome::Connected { status, settled }) => {
+                if (200..300).contains(&status) {
+                    st.offline_since = None;
+                }
                 sub.handle_response(status, settled);
             }
             (StreamPhase::Reading, Outcome::Bytes(b)) => {
@@ -366,6 +385,19 @@ impl Engine {
             // `accessToken` never settled: reconnecting with the token that
             // was refused would only be refused again.
             (StreamPhase::Refreshing, Outcome::Failed(e)) => sub.handle_token_error(e),
+            // Offline: the connection waits for the network instead of
+            // spending the retry budget, up to `offlineSendTimeoutMs`.
+            (_, Outcome::Failed(Error::Network(_)))
+                if self.waits_offline()
+                    && self
+                        .now
+                        .saturating_sub(*st.offline_since.get_or_insert(self.now))
+                        < self.offline_wait_ms =>
+            {
+                mark!("stream-waits-online");
+                st.wait_online = true;
+                sub.handle_offline();
+            }
             (_, Outcome::Failed(e)) => sub.handle_network_error(&e.message()),
             (_, _) => sub.handle_token_error(unfit()),
         }

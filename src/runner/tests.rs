@@ -1015,3 +1015,86 @@ fn a_session_start_while_offline_waits_quietly_for_online() {
         "no message, no event"
     );
 }
+
+#[test]
+fn a_stream_offline_waits_for_online_without_spending_its_retries() {
+    let mut b = Bench::new();
+    b.runner.with(|e| e.set_offline_wait(180_000));
+    let (_, sent) = b.send("c");
+    b.settle();
+    b.request(0).answer(Ok(ok(r#"{"seq":1}"#)));
+    b.settle();
+    let Ok(Step::Done(Done::Stream(stream))) = take(&sent) else {
+        panic!("a stream")
+    };
+    let runner = b.runner.clone();
+    let chunks = b.spawn(async move {
+        let mut all = Vec::new();
+        while let Some(c) = runner.next(stream).await.expect("no error") {
+            all.push(c);
+        }
+        all
+    });
+    b.settle();
+    // The network goes while the stream connects, then the browser says
+    // offline: far more failures than the retry budget allows, all while
+    // offline, and the stream does not give up.
+    b.go_offline();
+    b.request(1)
+        .answer(Err(Failure::Network("Failed to fetch".into())));
+    b.advance(120_000);
+    assert_eq!(b.requests(), 2, "no reconnect while offline");
+    assert!(take_none(&chunks));
+    b.go_online();
+    assert_eq!(b.requests(), 3, "reconnected once online");
+    let body = Body::default();
+    b.request(2).answer(Ok(streaming(&body)));
+    b.settle();
+    body.push(&reply());
+    b.settle();
+    let chunks = take(&chunks);
+    assert_eq!(chunks.len(), 1);
+    assert!(chunks[0].contains("\"hi\""), "{chunks:?}");
+    assert_eq!(b.runner.open_io(), []);
+}
+
+#[test]
+fn a_stream_offline_past_the_bound_spends_its_retries_as_before() {
+    let mut b = Bench::new();
+    b.runner.with(|e| e.set_offline_wait(5_000));
+    let (_, sent) = b.send("c");
+    b.settle();
+    b.request(0).answer(Ok(ok(r#"{"seq":1}"#)));
+    b.settle();
+    let Ok(Step::Done(Done::Stream(stream))) = take(&sent) else {
+        panic!("a stream")
+    };
+    let runner = b.runner.clone();
+    let end = b.spawn(async move {
+        loop {
+            match runner.next(stream).await {
+                Ok(Some(_)) => continue,
+                other => return other.map(|_| ()),
+            }
+        }
+    });
+    b.settle();
+    b.go_offline();
+    let mut n = 1;
+    // Every connection fails; past the 5 s bound the failures count, and
+    // the stream ends with a network error once its budget is spent.
+    while take_none(&end) && n < 200 {
+        if b.requests() > n {
+            b.request(n)
+                .answer(Err(Failure::Network("Failed to fetch".into())));
+            n += 1;
+        }
+        b.advance(1_000);
+    }
+    let Err(f) = take(&end) else {
+        panic!("the stream fails")
+    };
+    assert_eq!(f.error.code(), "NETWORK", "{:?}", f.error);
+    assert!(n > 2, "it retried after the bound ({n} connections)");
+    assert!(n < 200, "it gave up");
+}
