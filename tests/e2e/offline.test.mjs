@@ -1,6 +1,7 @@
 // A message typed while the browser is offline (issue 21): the send waits
 // for the `online` event instead of failing, and once the network is back
-// the message is appended once and its reply arrives once, exact.
+// the message is appended once and its reply arrives once, exact. A reply
+// whose stream loses the network waits the same way and goes on.
 //
 // Going offline: the proxy takes the network down (every request of the
 // page fails, as `fetch` does offline), and the browser goes offline. In
@@ -19,6 +20,7 @@ import {
   storedTranscript,
   test,
   transcript,
+  waitForAssistantText,
   waitForFunction,
   waitForReplies,
   withEnv,
@@ -154,6 +156,49 @@ test("a message typed offline is sent once the browser is back online, and its r
       stored.map((m) => [m.role, m.text]),
       msgs.map((m) => [m.role, m.text]),
     );
+    await assertNoError(page);
+  });
+});
+
+test("a reply whose stream loses the network goes on once the browser is back online, once, exact", async (t) => {
+  await withEnv(t, { args: ["--chunk-delay-ms", "40"] }, async ({ browser, url, emu, proxy }) => {
+    const page = await browser.newPage();
+    const chatId = await openChat(page, url);
+    await send(page, "/long 200");
+    await waitForAssistantText(page, { minLength: 30 }, "the reply to start");
+
+    // Offline mid-reply: the stream's connection is cut, and its
+    // reconnects fail for as long as the network is down. The agent goes on
+    // writing the reply meanwhile. 40 s is longer than the longest the
+    // retry budget lasts (12 tries, 36.3 s of backoff at most): a stream
+    // that spent its tries offline would have failed by then.
+    proxy.setOnline(false);
+    assert.equal(await setPageOnline(browser, page, false), "false");
+    await new Promise((r) => setTimeout(r, 40_000));
+    assert.notEqual(
+      await page.byTestId("chat").attr("data-status"),
+      "error",
+      "the reply did not fail while offline",
+    );
+
+    // Back online: the stream reconnects from its cursor and the reply
+    // ends whole, each token once.
+    proxy.setOnline(true);
+    assert.equal(await setPageOnline(browser, page, true), "true");
+    await waitForReplies(page, 1, 60_000);
+    const expected = Array.from({ length: 200 }, (_, i) => `token${i + 1}`).join(" ");
+    assert.deepEqual(
+      (await transcript(page)).map((m) => [m.role, m.text]),
+      [
+        ["user", "/long 200"],
+        ["assistant", expected],
+      ],
+    );
+    const stored = await eventually(async () => {
+      const s = await storedTranscript(emu, chatId);
+      return s.length === 2 && s;
+    }, "the turn to be stored");
+    assert.equal(stored[1].text, expected);
     await assertNoError(page);
   });
 });
