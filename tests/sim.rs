@@ -31,6 +31,7 @@ use std::time::Instant;
 /// time.
 const REGRESSIONS: &[(u64, &str)] = &[
     // Engine bugs, fixed in src/engine/ and codec/src/session.rs.
+    (43035050, "an unknown gate armed after the active send began was not stored as such: a reload's resume took that send's boundary as the gate's and a given-up reply showed in the next stream (gateAfterActiveSend)"),
     (86, "the gate opened without moving the cursor: a reload replayed the stopped turn"),
     (275, "an unknown gate opened at the first earlier boundary: our aborted turn leaked into the next reply"),
     (208, "reconnect refused while the gate waited, though a send after the stop was in flight: a reload lost its reply"),
@@ -108,6 +109,7 @@ const REGRESSIONS_SWARMED: &[(u64, &str)] = &[
     // had hit the 30 s deadline failed with TIMEOUT, not the documented
     // network error.
     (112578143, "a stop fired for an aborted send cut another reply still running at the agent, so the aborted turn ran whole and a watcher showed it: true to the server (the model now knows which turn each stop cut)"),
+    (300498862, "the same as classic 43035050, after a reload from partial storage (a 1,000,000-seed soak from 300,000,001)"),
     (116122581, "a send offline past offlineSendTimeoutMs failed with its last try's TIMEOUT instead of the documented NETWORK error"),
     // Engine bugs found by the runner's models (requests that never
     // answer, callbacks that blip), fixed in src/engine/sends.rs.

@@ -48,6 +48,11 @@ pub struct SessionState {
     /// The `.in` seq of the send whose reply is in flight: a resumed stream
     /// reads past turn-completes of earlier sends. Persisted.
     pub active_input_seq: Option<u64>,
+    /// The gate was armed after the send of `active_input_seq` began (an
+    /// append aborted meanwhile): the stopped turn may come after that
+    /// send's own, so a resumed stream does not open the gate at its own
+    /// boundary. Persisted as `gateAfterActiveSend` (ours; only when true).
+    pub gate_after_active: bool,
     /// The session was closed: sends are refused and nothing is resumed.
     pub closed: bool,
     /// Why, when the closer said.
@@ -93,6 +98,7 @@ impl SessionState {
     pub fn clear_gate(&mut self) {
         self.skip_to_turn_complete = false;
         self.superseded_input_seq = None;
+        self.gate_after_active = false;
     }
 
     /// Whether a turn this chat started may still be running: a send's

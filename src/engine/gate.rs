@@ -31,6 +31,7 @@ impl Engine {
             }
             s.is_streaming = Some(false);
             s.active_input_seq = None;
+            s.gate_after_active = false;
         }
         self.changed(chat_id);
     }

@@ -593,21 +593,27 @@ impl Engine {
                         return Ok(Done::Stream(self.open_late(chat_id, q)));
                     }
                 }
-                if let Some(st) = self.state_mut(chat_id) {
-                    st.is_streaming = Some(true);
-                    // Two sends may resolve out of order: the later one
-                    // is what is outstanding (and what a stop gates).
-                    st.active_input_seq = match (st.active_input_seq, seq) {
-                        (Some(a), Some(b)) => Some(a.max(b)),
-                        (_, b) => b,
-                    };
-                }
-                self.changed(chat_id);
                 // A gate armed after this send began may be for a turn
                 // after its own (an append aborted meanwhile).
                 let gate_after_send = self
                     .chat(chat_id)
                     .is_some_and(|c| c.gate_epoch != s.gate_epoch);
+                if let Some(st) = self.state_mut(chat_id) {
+                    st.is_streaming = Some(true);
+                    // Two sends may resolve out of order: the later one
+                    // is what is outstanding (and what a stop gates). A
+                    // reload's resume needs to know whether the gate came
+                    // after it began.
+                    let later = match (st.active_input_seq, seq) {
+                        (Some(a), Some(b)) => b >= a,
+                        _ => true,
+                    };
+                    if later {
+                        st.active_input_seq = seq;
+                        st.gate_after_active = gate_after_send && st.skip_to_turn_complete;
+                    }
+                }
+                self.changed(chat_id);
                 let stream = self.open_stream(chat_id, false, seq, stop_on_abort, gate_after_send);
                 if s.source == Source::Action {
                     // `onSettled`: only for a seq JavaScript holds exactly.

@@ -82,7 +82,10 @@ impl Engine {
             return None;
         }
         let since = state.active_input_seq;
-        Some(self.open_stream(chat_id, true, since, stop_on_abort, false))
+        // The gate may be for a turn after the one resumed (stored with
+        // it: the resume does not take its own boundary as the gate's).
+        let gate_after = state.gate_after_active && state.skip_to_turn_complete;
+        Some(self.open_stream(chat_id, true, since, stop_on_abort, gate_after))
     }
 
     pub(super) fn open_stream(

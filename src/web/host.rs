@@ -317,6 +317,9 @@ pub fn session_object(s: &SessionState) -> JsValue {
     if s.skip_to_turn_complete {
         set(&o, "skipToTurnComplete", &true.into());
     }
+    if s.gate_after_active {
+        set(&o, "gateAfterActiveSend", &true.into());
+    }
     if let Some(seq) = s.superseded_input_seq {
         set(&o, "supersededInputSeq", &num(seq));
     }

@@ -109,6 +109,7 @@ pub fn session_from(v: &JsValue, what: &str) -> Result<SessionState, JsValue> {
     let skip_to_turn_complete = flag("skipToTurnComplete")?.unwrap_or(false);
     let superseded_input_seq = seq("supersededInputSeq")?;
     let active_input_seq = seq("activeInputSeq")?;
+    let gate_after_active = flag("gateAfterActiveSend")?.unwrap_or(false);
     let closed = flag("closed")?.unwrap_or(false);
     let closed_reason = field("closedReason", Type::String)?.and_then(|s| s.as_string());
     Ok(SessionState {
@@ -118,6 +119,7 @@ pub fn session_from(v: &JsValue, what: &str) -> Result<SessionState, JsValue> {
         skip_to_turn_complete,
         superseded_input_seq,
         active_input_seq,
+        gate_after_active,
         closed,
         closed_reason,
     })
