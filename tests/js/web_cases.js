@@ -417,6 +417,25 @@ export const cases = {
     eq(t.getSession("c"), { publicAccessToken: "rolled", lastEventId: "8", isStreaming: false }, "getSession");
     t.setSession("d", { publicAccessToken: "x", lastEventId: "3" });
     eq(changes.at(-1), ["d", { publicAccessToken: "x", lastEventId: "3" }], "setSession reported");
+    // The gate and the send in flight round-trip, ours included (the gate
+    // armed after that send began).
+    const gated = {
+      publicAccessToken: "g",
+      lastEventId: "5",
+      isStreaming: true,
+      activeInputSeq: 4,
+      skipToTurnComplete: true,
+      gateAfterActiveSend: true,
+    };
+    t.setSession("g", gated);
+    eq(t.getSession("g"), gated, "a gated session round-trips");
+    let threw = null;
+    try {
+      t.setSession("b", { publicAccessToken: "k", gateAfterActiveSend: "yes" });
+    } catch (e) {
+      threw = e;
+    }
+    check(threw instanceof TypeError && /gateAfterActiveSend/.test(threw.message), `bad gateAfterActiveSend: ${threw}`);
   },
 
   async abort_posts_stop_and_ends_the_stream_cleanly(make) {
