@@ -396,6 +396,41 @@ impl Bench {
     }
 }
 
+impl Bench {
+    /// A send on chat `c` whose append is answered with `.in` seq 1: its
+    /// reply's stream.
+    fn streamed_send(&mut self, c: &str) -> OpId {
+        let (_, sent) = self.send(c);
+        self.settle();
+        let n = self.requests();
+        self.request(n - 1).answer(Ok(ok(r#"{"seq":1}"#)));
+        self.settle();
+        let Ok(Step::Done(Done::Stream(stream))) = take(&sent) else {
+            panic!("a stream")
+        };
+        stream
+    }
+
+    /// Stream `op` read to its end in a task (every pull must succeed):
+    /// the chunks it gave.
+    fn read_all(&self, op: OpId) -> Slot<Vec<String>> {
+        let runner = self.runner.clone();
+        self.spawn(async move {
+            let mut all = Vec::new();
+            while let Some(c) = runner.next(op).await.expect("no error") {
+                all.push(c);
+            }
+            all
+        })
+    }
+
+    /// The next pull of stream `op`, in a task.
+    fn next_of(&self, op: OpId) -> Slot<Result<Option<String>, Failed<V>>> {
+        let runner = self.runner.clone();
+        self.spawn(async move { runner.next(op).await })
+    }
+}
+
 fn take<T>(slot: &Slot<T>) -> T {
     slot.borrow_mut().take().expect("the task finished")
 }
@@ -645,15 +680,8 @@ fn what_a_callback_threw_comes_back_as_it_was() {
 #[test]
 fn a_stream_that_stalls_keeps_its_connection_and_reads_on() {
     let mut b = Bench::new();
-    let (_, sent) = b.send("c");
-    b.settle();
-    b.request(0).answer(Ok(ok(r#"{"seq":1}"#)));
-    b.settle();
-    let Ok(Step::Done(Done::Stream(stream))) = take(&sent) else {
-        panic!("a stream")
-    };
-    let runner = b.runner.clone();
-    let next = b.spawn(async move { runner.next(stream).await });
+    let stream = b.streamed_send("c");
+    let next = b.next_of(stream);
     b.settle();
     let body = Body::default();
     b.request(1).answer(Ok(streaming(&body)));
@@ -807,21 +835,8 @@ fn a_transient_start_session_rejection_is_retried() {
 #[test]
 fn a_stream_whose_token_refresh_blips_goes_on_with_the_fresh_token() {
     let mut b = Bench::new();
-    let (_, sent) = b.send("c");
-    b.settle();
-    b.request(0).answer(Ok(ok(r#"{"seq":1}"#)));
-    b.settle();
-    let Ok(Step::Done(Done::Stream(stream))) = take(&sent) else {
-        panic!("a stream")
-    };
-    let runner = b.runner.clone();
-    let chunks = b.spawn(async move {
-        let mut all = Vec::new();
-        while let Some(c) = runner.next(stream).await.expect("no error") {
-            all.push(c);
-        }
-        all
-    });
+    let stream = b.streamed_send("c");
+    let chunks = b.read_all(stream);
     b.settle();
     // The token expired: `.out` refuses it, the refresh blips once.
     b.fake
@@ -856,15 +871,8 @@ fn a_stream_whose_token_refresh_blips_goes_on_with_the_fresh_token() {
 #[test]
 fn a_stream_whose_token_refresh_keeps_blipping_errors_after_the_bound() {
     let mut b = Bench::new();
-    let (_, sent) = b.send("c");
-    b.settle();
-    b.request(0).answer(Ok(ok(r#"{"seq":1}"#)));
-    b.settle();
-    let Ok(Step::Done(Done::Stream(stream))) = take(&sent) else {
-        panic!("a stream")
-    };
-    let runner = b.runner.clone();
-    let next = b.spawn(async move { runner.next(stream).await });
+    let stream = b.streamed_send("c");
+    let next = b.next_of(stream);
     b.settle();
     *b.fake.0.token.borrow_mut() = Some(transient(8));
     let calls = b.token_calls();
@@ -1020,21 +1028,8 @@ fn a_session_start_while_offline_waits_quietly_for_online() {
 fn a_stream_offline_waits_for_online_without_spending_its_retries() {
     let mut b = Bench::new();
     b.runner.with(|e| e.set_offline_wait(180_000));
-    let (_, sent) = b.send("c");
-    b.settle();
-    b.request(0).answer(Ok(ok(r#"{"seq":1}"#)));
-    b.settle();
-    let Ok(Step::Done(Done::Stream(stream))) = take(&sent) else {
-        panic!("a stream")
-    };
-    let runner = b.runner.clone();
-    let chunks = b.spawn(async move {
-        let mut all = Vec::new();
-        while let Some(c) = runner.next(stream).await.expect("no error") {
-            all.push(c);
-        }
-        all
-    });
+    let stream = b.streamed_send("c");
+    let chunks = b.read_all(stream);
     b.settle();
     // The network goes while the stream connects, then the browser says
     // offline: far more failures than the retry budget allows, all while
@@ -1062,13 +1057,7 @@ fn a_stream_offline_waits_for_online_without_spending_its_retries() {
 fn a_stream_offline_past_the_bound_spends_its_retries_as_before() {
     let mut b = Bench::new();
     b.runner.with(|e| e.set_offline_wait(5_000));
-    let (_, sent) = b.send("c");
-    b.settle();
-    b.request(0).answer(Ok(ok(r#"{"seq":1}"#)));
-    b.settle();
-    let Ok(Step::Done(Done::Stream(stream))) = take(&sent) else {
-        panic!("a stream")
-    };
+    let stream = b.streamed_send("c");
     let runner = b.runner.clone();
     let end = b.spawn(async move {
         loop {

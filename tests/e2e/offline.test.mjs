@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import { Command } from "selenium-webdriver/lib/command.js";
 import {
   assertNoError,
+  assertOneWholeLongReply,
   eventually,
   openChat,
   send,
@@ -186,19 +187,6 @@ test("a reply whose stream loses the network goes on once the browser is back on
     proxy.setOnline(true);
     assert.equal(await setPageOnline(browser, page, true), "true");
     await waitForReplies(page, 1, 60_000);
-    const expected = Array.from({ length: 200 }, (_, i) => `token${i + 1}`).join(" ");
-    assert.deepEqual(
-      (await transcript(page)).map((m) => [m.role, m.text]),
-      [
-        ["user", "/long 200"],
-        ["assistant", expected],
-      ],
-    );
-    const stored = await eventually(async () => {
-      const s = await storedTranscript(emu, chatId);
-      return s.length === 2 && s;
-    }, "the turn to be stored");
-    assert.equal(stored[1].text, expected);
-    await assertNoError(page);
+    await assertOneWholeLongReply(page, emu, chatId, 200);
   });
 });

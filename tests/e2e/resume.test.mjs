@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   assertNoError,
+  assertOneWholeLongReply,
   assistantTexts,
   dropSessionSaves,
   eventually,
@@ -234,20 +235,7 @@ for (const [state, label] of Object.entries(SESSION_STATES)) {
       await sendThenReload(page, proxy, emu, chatId, { prompt: "/long 80", minLength: 30, state });
       await waitForAssistants(page, 1, "the reply to resume");
       await waitForReplies(page, 1, 60_000);
-      const expected = Array.from({ length: 80 }, (_, i) => `token${i + 1}`).join(" ");
-      assert.deepEqual(
-        (await transcript(page)).map((m) => [m.role, m.text]),
-        [
-          ["user", "/long 80"],
-          ["assistant", expected],
-        ],
-      );
-      const stored = await eventually(async () => {
-        const s = await storedTranscript(emu, chatId);
-        return s.length === 2 && s;
-      }, "the turn to be stored");
-      assert.equal(stored[1].text, expected);
-      await assertNoError(page);
+      await assertOneWholeLongReply(page, emu, chatId, 80);
     });
   });
 }

@@ -197,6 +197,25 @@ export async function waitForAssistantText(page, needle, what, timeout = TIMEOUT
   );
 }
 
+/**
+ * The chat holds exactly one exchange: `/long n` and its whole reply
+ * (`token1` … `tokenN`, each once), on the page and in the agent's store,
+ * and no error.
+ */
+export async function assertOneWholeLongReply(page, emu, chatId, n) {
+  const expected = Array.from({ length: n }, (_, i) => `token${i + 1}`).join(" ");
+  assert.deepEqual(pairs(await transcript(page)), [
+    ["user", `/long ${n}`],
+    ["assistant", expected],
+  ]);
+  const stored = await eventually(async () => {
+    const s = await storedTranscript(emu, chatId);
+    return s.length === 2 && s;
+  }, "the turn to be stored");
+  assert.equal(stored[1].text, expected);
+  await assertNoError(page);
+}
+
 export async function chatStatus(page) {
   return page.byTestId("chat").attr("data-status");
 }
