@@ -396,27 +396,6 @@ pub fn build_package() -> Result {
             .arg(&wasm),
     )?;
     let shipped = out.join("trigger_chat_wasm_bg.wasm");
-    run(
-        &root,
-        Command::new(tools::ensure_wasm_opt()?)
-            // `--flatten --rereloop` before two rounds of `-Oz`: 0.4 KB
-            // gzip smaller, as fast. `--low-memory-unused`: the first KB of
-            // memory is the bottom of the 1 MB stack (the linker puts the
-            // stack first), reached only by a stack about to overflow, so
-            // small constant offsets fold into loads and stores (0.2 KB).
-            .args([
-                "--flatten",
-                "--rereloop",
-                "-Oz",
-                "-Oz",
-                "--low-memory-unused",
-                "--strip-debug",
-                "--strip-producers",
-            ])
-            .arg(&shipped)
-            .arg("-o")
-            .arg(&shipped),
-    )?;
     minify_boundary(&shipped, &out.join("trigger_chat_wasm.js"))?;
     bytes_only_loader(&out.join("trigger_chat_wasm.js"))?;
     write_inline_module(&shipped, &out.join("inline.js"))?;
@@ -437,9 +416,23 @@ pub fn build_package() -> Result {
 fn minify_boundary(wasm: &Path, glue: &Path) -> Result {
     let opt = tools::ensure_wasm_opt()?;
     let mut cmd = Command::new(opt);
+    // One run shrinks the module and then minifies its boundary: 253 B
+    // gzip smaller than the same passes in two runs (2026-12-07).
+    // `--flatten --rereloop` before two rounds of `-Oz`: 0.4 KB gzip
+    // smaller, as fast. `--low-memory-unused`: the first KB of memory is
+    // the bottom of the 1 MB stack (the linker puts the stack first),
+    // reached only by a stack about to overflow, so small constant offsets
+    // fold into loads and stores (0.2 KB).
     cmd.args([
-        "--minify-imports-and-exports-and-modules",
+        "--flatten",
+        "--rereloop",
+        "-Oz",
+        "-Oz",
+        "--low-memory-unused",
+        "--strip-debug",
+        "--strip-producers",
         "--strip-target-features",
+        "--minify-imports-and-exports-and-modules",
     ])
     .arg(wasm)
     .arg("-o")
