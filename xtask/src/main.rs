@@ -417,7 +417,9 @@ fn minify_boundary(wasm: &Path, glue: &Path) -> Result {
     let opt = tools::ensure_wasm_opt()?;
     let mut cmd = Command::new(opt);
     // One run shrinks the module and then minifies its boundary: 253 B
-    // gzip smaller than the same passes in two runs (2026-12-07).
+    // gzip smaller than the same passes in two runs, and `--converge`
+    // (the passes again until the module stops shrinking) 145 B more,
+    // where in two runs it gained nothing (2026-12-07).
     // `--flatten --rereloop` before two rounds of `-Oz`: 0.4 KB gzip
     // smaller, as fast. `--low-memory-unused`: the first KB of memory is
     // the bottom of the 1 MB stack (the linker puts the stack first),
@@ -428,6 +430,7 @@ fn minify_boundary(wasm: &Path, glue: &Path) -> Result {
         "--rereloop",
         "-Oz",
         "-Oz",
+        "--converge",
         "--low-memory-unused",
         "--strip-debug",
         "--strip-producers",
@@ -450,7 +453,21 @@ fn minify_boundary(wasm: &Path, glue: &Path) -> Result {
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    let map = String::from_utf8_lossy(&output.stdout);
+    // With `--converge` the passes, the minifying among them, run until
+    // nothing shrinks, and each round prints its map: the first renames,
+    // the later ones map every short name to itself.
+    let printed = String::from_utf8_lossy(&output.stdout);
+    let mut rounds = printed.split("\n}");
+    let map = rounds.next().unwrap_or_default();
+    for line in rounds.flat_map(str::lines).map(str::trim) {
+        let quoted: Vec<&str> = line.split('"').skip(1).step_by(2).collect();
+        if line.starts_with('[')
+            && quoted.len() >= 2
+            && quoted[quoted.len() - 2] != quoted[quoted.len() - 1]
+        {
+            return Err(format!("wasm-opt renamed again in a later round: {line}"));
+        }
+    }
     let bytes = std::fs::read(wasm).map_err(|e| format!("{}: {e}", wasm.display()))?;
     let module = first_import_module(&bytes).ok_or("the minified module has no imports")?;
     let mut js = std::fs::read_to_string(glue).map_err(|e| format!("{}: {e}", glue.display()))?;
