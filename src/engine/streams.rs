@@ -59,6 +59,10 @@ pub(super) struct StreamOp {
     pub(super) offline_since: Option<u64>,
     /// The next connection waits for the browser to be online.
     pub(super) wait_online: bool,
+    /// The chat's session remakes when it opened ([`Chat::resets`]): once
+    /// the session is made again, what it still reads of the old one
+    /// changes nothing of the new one's state.
+    pub(super) resets: u32,
 }
 
 impl Engine {
@@ -136,7 +140,9 @@ impl Engine {
         since: Option<u64>,
         first_cursor: Option<String>,
     ) -> OpId {
-        let gate_epoch = self.chat(chat_id).map_or(0, |c| c.gate_epoch);
+        let (gate_epoch, resets) = self
+            .chat(chat_id)
+            .map_or((0, 0), |c| (c.gate_epoch, c.resets));
         self.open(
             chat_id,
             Kind::Stream(StreamOp {
@@ -155,6 +161,7 @@ impl Engine {
                 token_retry: None,
                 offline_since: None,
                 wait_online: false,
+                resets,
             }),
         )
     }
@@ -210,6 +217,7 @@ impl Engine {
             return Effect::Chunks(json);
         }
         let events: Vec<SessionEvent> = core::iter::from_fn(|| sub.poll_event()).collect();
+        let stale = self.chat(&chat_id).is_some_and(|c| c.resets != st.resets);
         for ev in events {
             if matches!(ev, SessionEvent::TurnComplete { .. }) {
                 st.turn_fresh = true;
@@ -239,7 +247,7 @@ impl Engine {
                 } => Some((*a, in_event_text.clone(), cursor.clone())),
                 _ => None,
             };
-            self.apply(&chat_id, ev);
+            self.apply(&chat_id, ev, stale);
             if let Some((a, text, cursor)) = settles {
                 self.settle(id, a, text, &cursor);
             }
@@ -409,7 +417,14 @@ impl Engine {
     /// Applies a session change from the stream and reports it. The stored
     /// cursor moves only here, at turn boundaries: what the app persists is
     /// always a place a later resume can replay a whole turn from.
-    pub(super) fn apply(&mut self, chat_id: &str, ev: SessionEvent) {
+    ///
+    /// `stale`: the stream read it from a session since made again; only
+    /// the turn's end is reported (the stream's own), nothing is applied.
+    pub(super) fn apply(&mut self, chat_id: &str, ev: SessionEvent, stale: bool) {
+        if stale && !matches!(ev, SessionEvent::TurnComplete { .. }) {
+            mark!("event-of-a-remade-session-dropped");
+            return;
+        }
         match ev {
             SessionEvent::TurnComplete {
                 token,
@@ -418,8 +433,10 @@ impl Engine {
                 in_event_text,
             } => {
                 let chat = self.chat_mut(chat_id);
-                chat.answered = chat.answered.max(in_event_id);
-                if let Some(s) = chat.state.as_mut() {
+                if !stale {
+                    chat.answered = chat.answered.max(in_event_id);
+                }
+                if let Some(s) = chat.state.as_mut().filter(|_| !stale) {
                     if let Some(t) = token {
                         s.public_access_token = t;
                     }
@@ -444,7 +461,9 @@ impl Engine {
                     .str("messageId", message_id.as_deref())
                     .num("sinceSendMs", since);
                 self.emit(ev);
-                self.changed(chat_id);
+                if !stale {
+                    self.changed(chat_id);
+                }
             }
             SessionEvent::Settled | SessionEvent::Abandoned => {
                 if let Some(s) = self.state_mut(chat_id) {
