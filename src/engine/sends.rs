@@ -599,15 +599,17 @@ impl Engine {
                     .chat(chat_id)
                     .is_some_and(|c| c.gate_epoch != s.gate_epoch);
                 if let Some(st) = self.state_mut(chat_id) {
-                    st.is_streaming = Some(true);
                     // Two sends may resolve out of order: the later one
                     // is what is outstanding (and what a stop gates). A
-                    // reload's resume needs to know whether the gate came
-                    // after it began.
+                    // reply refused for good keeps its seq for a stop but
+                    // is not in flight: any send after it is. A reload's
+                    // resume needs to know whether the gate came after it
+                    // began.
                     let later = match (st.active_input_seq, seq) {
-                        (Some(a), Some(b)) => b >= a,
+                        (Some(a), Some(b)) => b >= a || st.is_streaming == Some(false),
                         _ => true,
                     };
+                    st.is_streaming = Some(true);
                     if later {
                         st.active_input_seq = seq;
                         st.gate_after_active = gate_after_send && st.skip_to_turn_complete;
