@@ -76,6 +76,15 @@ impl Engine {
         self.chat_mut(chat_id).state.as_mut()
     }
 
+    /// Changes the chat's session state, if it has one, and reports it
+    /// (`onSessionChange`): the one way a change is made and told.
+    pub(super) fn update(&mut self, chat_id: &str, f: impl FnOnce(&mut SessionState)) {
+        if let Some(s) = self.state_mut(chat_id) {
+            f(s);
+            self.changed(chat_id);
+        }
+    }
+
     pub(super) fn changed(&mut self, chat_id: &str) {
         self.notices
             .push(Notice::SessionChanged(chat_id.to_owned()));
@@ -113,6 +122,7 @@ impl Engine {
     }
 
     /// A cursor learned from another tab, taken unless ours is ahead.
+    /// Not reported: the tab that read it did.
     pub fn adopt_cursor(&mut self, chat_id: &str, cursor: &str) {
         if let Some(s) = self.state_mut(chat_id) {
             s.advance_cursor(cursor);

@@ -16,7 +16,7 @@ impl Engine {
     pub(super) fn gate(&mut self, chat_id: &str, seq: Option<u64>) {
         let chat = self.chat_mut(chat_id);
         chat.gate_epoch = chat.gate_epoch.wrapping_add(1);
-        if let Some(s) = self.state_mut(chat_id) {
+        self.update(chat_id, |s| {
             if !s.skip_to_turn_complete {
                 s.skip_to_turn_complete = true;
                 s.superseded_input_seq = seq;
@@ -32,8 +32,7 @@ impl Engine {
             s.is_streaming = Some(false);
             s.active_input_seq = None;
             s.gate_after_active = false;
-        }
-        self.changed(chat_id);
+        });
     }
 
     pub(super) fn fire_stop(&mut self, chat_id: &str) {

@@ -79,16 +79,10 @@ impl Engine {
             }
         }
         if let Some(c) = cursor {
-            if let Some(s) = self.state_mut(chat_id) {
-                s.last_event_id = Some(c);
-            }
-            self.changed(chat_id);
+            self.update(chat_id, |s| s.last_event_id = Some(c));
         }
         if turn_done {
-            if let Some(s) = self.state_mut(chat_id) {
-                s.is_streaming = Some(false);
-            }
-            self.changed(chat_id);
+            self.update(chat_id, |s| s.is_streaming = Some(false));
         }
         let Feed::HeadStart { out, ended, .. } = &mut st.feed else {
             return mismatch();

@@ -598,7 +598,7 @@ impl Engine {
                 let gate_after_send = self
                     .chat(chat_id)
                     .is_some_and(|c| c.gate_epoch != s.gate_epoch);
-                if let Some(st) = self.state_mut(chat_id) {
+                self.update(chat_id, |st| {
                     // Two sends may resolve out of order: the later one
                     // is what is outstanding (and what a stop gates). A
                     // reply refused for good keeps its seq for a stop but
@@ -614,8 +614,7 @@ impl Engine {
                         st.active_input_seq = seq;
                         st.gate_after_active = gate_after_send && st.skip_to_turn_complete;
                     }
-                }
-                self.changed(chat_id);
+                });
                 let stream = self.open_stream(chat_id, false, seq, stop_on_abort, gate_after_send);
                 if s.source == Source::Action {
                     // `onSettled`: only for a seq JavaScript holds exactly.
@@ -634,9 +633,8 @@ impl Engine {
                     mark!("stop-gates-turn-in-flight");
                     let seq = self.session(chat_id).and_then(|st| st.active_input_seq);
                     self.gate(chat_id, seq);
-                } else if let Some(st) = self.state_mut(chat_id) {
-                    st.is_streaming = Some(false);
-                    self.changed(chat_id);
+                } else {
+                    self.update(chat_id, |st| st.is_streaming = Some(false));
                 }
                 if let Some(active) = self.chat_mut(chat_id).active.take() {
                     self.end_stream_quietly(active);

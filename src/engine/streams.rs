@@ -229,10 +229,9 @@ impl Engine {
                     mark!("gate-opened-by-older-stream");
                     // The gate was armed again after this stream opened:
                     // the newer one stays (its turn is still to end).
-                    if let Some(s) = self.state_mut(&chat_id) {
+                    self.update(&chat_id, |s| {
                         s.advance_cursor(cursor);
-                    }
-                    self.changed(&chat_id);
+                    });
                     continue;
                 }
             }
@@ -323,10 +322,7 @@ impl Engine {
                     mark!("reply-refused-for-good");
                     // Not resumed, but still outstanding at the agent: a
                     // stop gates it (the seq stays).
-                    if let Some(s) = self.state_mut(&chat_id) {
-                        s.is_streaming = Some(false);
-                    }
-                    self.changed(&chat_id);
+                    self.update(&chat_id, |s| s.is_streaming = Some(false));
                 }
                 let ev = Event::new("stream-error", &chat_id).error(&e, id);
                 self.emit(ev);
@@ -466,11 +462,10 @@ impl Engine {
                 }
             }
             SessionEvent::Settled | SessionEvent::Abandoned => {
-                if let Some(s) = self.state_mut(chat_id) {
+                self.update(chat_id, |s| {
                     s.is_streaming = Some(false);
                     s.active_input_seq = None;
-                }
-                self.changed(chat_id);
+                });
             }
             SessionEvent::GateOpened {
                 cursor,
