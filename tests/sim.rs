@@ -110,6 +110,12 @@ const REGRESSIONS_SWARMED: &[(u64, &str)] = &[
     // network error.
     (112578143, "a stop fired for an aborted send cut another reply still running at the agent, so the aborted turn ran whole and a watcher showed it: true to the server (the model now knows which turn each stop cut)"),
     (301024810, "a send resolving after a later one's reply was refused for good (403 twice) did not become the reply in flight: a reload resumed the refused one's seq instead"),
+    (224025975, "the first fix of 209211236 took a stream that restarted on the remade session (it stood between turns) as stale too: the new session's turn-complete it read was not applied, and the next send showed that turn again (block 2 of the 100M soak)"),
+    (220997319, "the same"),
+    (225721105, "the same"),
+    (221787806, "the same"),
+    (224613082, "the same"),
+    (227028950, "the same"),
     (209211236, "a stream of a session since made again applied that session's turn-complete to the new one (its answered seq and cursor): the next send's stream ended at once, empty"),
     (300498862, "the same as classic 43035050, after a reload from partial storage (a 1,000,000-seed soak from 300,000,001)"),
     (116122581, "a send offline past offlineSendTimeoutMs failed with its last try's TIMEOUT instead of the documented NETWORK error"),

@@ -951,6 +951,11 @@ impl Subscription {
     }
 
     /// The next session change to apply and report.
+    /// How many session changes wait for [`Subscription::poll_event`].
+    pub fn queued_events(&self) -> usize {
+        self.events.len()
+    }
+
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
         (!self.events.is_empty()).then(|| self.events.remove(0))
     }

@@ -187,6 +187,7 @@ impl Engine {
     /// connection in flight is cut either way: the server may answer it
     /// from the new session.
     pub(super) fn session_remade(&mut self, chat_id: &str) {
+        let resets = self.chat(chat_id).map_or(0, |c| c.resets);
         let Engine { ops, notices, .. } = self;
         for (id, op) in ops.iter_mut() {
             if op.chat != chat_id || op.result.is_some() || op.aborted {
@@ -203,6 +204,10 @@ impl Engine {
                 sub.handle_session_lost();
             } else {
                 mark!("session-remade-stream-restarts");
+                // It reads the new session from here: what it read of the
+                // old one and has not reported yet stays the old one's.
+                st.stale_events = sub.queued_events();
+                st.resets = resets;
                 sub.handle_new_session();
             }
             // Cut at once, whatever is out (the next poll reconnects or

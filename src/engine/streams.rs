@@ -63,6 +63,9 @@ pub(super) struct StreamOp {
     /// the session is made again, what it still reads of the old one
     /// changes nothing of the new one's state.
     pub(super) resets: u32,
+    /// Session changes it had read of the old session, still queued when
+    /// it restarted on the new one: applied as stale.
+    pub(super) stale_events: usize,
 }
 
 impl Engine {
@@ -162,6 +165,7 @@ impl Engine {
                 offline_since: None,
                 wait_online: false,
                 resets,
+                stale_events: 0,
             }),
         )
     }
@@ -218,7 +222,9 @@ impl Engine {
         }
         let events: Vec<SessionEvent> = core::iter::from_fn(|| sub.poll_event()).collect();
         let stale = self.chat(&chat_id).is_some_and(|c| c.resets != st.resets);
-        for ev in events {
+        let old = core::mem::take(&mut st.stale_events);
+        for (i, ev) in events.into_iter().enumerate() {
+            let stale = stale || i < old;
             if matches!(ev, SessionEvent::TurnComplete { .. }) {
                 st.turn_fresh = true;
                 st.awaits_reply = false;
