@@ -155,6 +155,19 @@ export type ChatSessionPersistedState = {
     closed?: boolean;
     /** Why it was closed, when a reason was given. */
     closedReason?: string;
+    /**
+     * A Stop armed the gate: the next stream skips the stopped turn's tail
+     * up to its `turn-complete` (as the vendor's transport keeps it).
+     */
+    skipToTurnComplete?: boolean;
+    /** The `.in` seq of the stopped send the gate waits for, when known. */
+    supersededInputSeq?: number;
+    /**
+     * Ours: the gate was armed after the send now in flight began, so a
+     * resume does not take that send's own boundary as the stopped turn's
+     * end. Absent otherwise; keep it with the rest when you persist.
+     */
+    gateAfterActiveSend?: boolean;
 };
 
 /** Whether a chat's session can still take messages. */
