@@ -171,6 +171,16 @@ impl fmt::Display for Error {
 
 impl core::error::Error for Error {}
 
+/// The engine or a subscription was driven out of the order its API
+/// states (polled after its end, polled while its effect is out, told an
+/// outcome its effect cannot have): a bug of the transport, never of the
+/// app or the network. One error for every such place, so that the module
+/// carries one message.
+#[inline(never)]
+pub fn out_of_order() -> Error {
+    Error::Misuse("internal error: the transport's engine was driven out of order".into())
+}
+
 /// Cuts `s` to at most `max` bytes on a character boundary, for error
 /// messages that quote server text.
 pub fn truncate(s: &str, max: usize) -> String {

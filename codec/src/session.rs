@@ -339,9 +339,7 @@ impl Subscription {
                     peek_settled: self.cfg.peek_settled,
                 })
             }
-            Phase::Connecting => Action::Fail(Error::Misuse(
-                "poll_action called before handle_response".into(),
-            )),
+            Phase::Connecting => Action::Fail(crate::error::out_of_order()),
             Phase::NeedToken => Action::RefreshToken,
             Phase::Reading => Action::Read,
             Phase::Backoff(ms) => {

@@ -51,7 +51,7 @@ use operations::{Kind, Op};
 use sends::{bad_token, placeholder_send, SendOp, SendPhase, Then};
 use streams::{first_chunk_type, Feed, StreamOp, StreamPhase};
 
-use crate::error::{truncate, Error};
+use crate::error::{out_of_order, truncate, Error};
 use crate::json::quote;
 use crate::prelude::*;
 use crate::records::{decode_ui_stream_event, UiStreamEvent};
@@ -279,15 +279,13 @@ pub struct Engine {
 }
 
 /// An outcome that is not the answer to the effect the operation asked
-/// for: a bug of whoever performs the effects, reported as one error (the
-/// outcome's name was 0.1 KB of the module for a message no app sees).
-#[inline(never)]
+/// for: a bug of whoever performs the effects.
 fn unfit() -> Error {
-    Error::Protocol("an outcome that does not answer the operation's effect".into())
+    out_of_order()
 }
 
 fn mismatch() -> Effect {
-    Effect::Done(Err(Error::Misuse("operation kind mismatch".into())))
+    Effect::Done(Err(out_of_order()))
 }
 
 impl Engine {

@@ -53,15 +53,11 @@ impl Engine {
     /// What operation `id` needs next.
     pub fn poll(&mut self, id: OpId) -> Effect {
         let Some(mut op) = self.take_op(id) else {
-            return Effect::Done(Err(Error::Misuse(
-                "poll of an operation that is over".into(),
-            )));
+            return Effect::Done(Err(out_of_order()));
         };
         if op.busy {
             self.ops.push((id, op));
-            return Effect::Done(Err(Error::Misuse(
-                "poll while the operation's effect is out".into(),
-            )));
+            return Effect::Done(Err(out_of_order()));
         }
         let effect = match &mut op.kind {
             Kind::Send(_) => self.poll_send(id, &mut op),

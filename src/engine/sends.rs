@@ -257,7 +257,7 @@ impl Engine {
                 | SendPhase::Sleeping
                 | SendPhase::Refreshing
                 | SendPhase::Recreating(_) => {
-                    return Effect::Done(Err(Error::Misuse("poll before the outcome".into())));
+                    return Effect::Done(Err(out_of_order()));
                 }
             }
         }

@@ -693,7 +693,7 @@ impl<H: Host> Runner<H> {
                 (Box::pin(task), None)
             }
             Effect::Chunks(_) | Effect::Done(_) => {
-                let got = Got::Failed(Error::Misuse("not an effect".into()));
+                let got = Got::Failed(crate::error::out_of_order());
                 (Box::pin(core::future::ready(got)), None)
             }
         }

@@ -130,7 +130,7 @@ fn error_of(f: Failed<JsValue>) -> JsValue {
 fn chunks(json: &str) -> Result<JsValue, JsValue> {
     sys::json_parse(json).map_err(|_| {
         js::error(&Error::Decode(
-            "malformed stream from the server: the chunks of a batch do not form valid JSON".into(),
+            "the chunks of a batch do not form valid JSON".into(),
         ))
     })
 }
