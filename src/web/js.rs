@@ -119,21 +119,10 @@ pub fn make_error(
     err
 }
 
-/// A core error as the app sees it.
+/// A core error as the app sees it: built from its JSON (what events
+/// carry), so that one path builds every error.
 pub fn error(e: &Error) -> JsValue {
-    let reason = match e {
-        Error::SessionClosed {
-            reason: Some(r), ..
-        } => Some(JsValue::from_str(r)),
-        _ => None,
-    };
-    make_error(
-        e.code(),
-        &e.message(),
-        e.is_retryable(),
-        e.status().map(|s| JsValue::from_f64(f64::from(s))),
-        reason,
-    )
+    error_from(&sys::json_parse(&e.json()).unwrap_or(JsValue::UNDEFINED))
 }
 
 /// An error described by the engine's JSON object (`{code, message,
