@@ -61,8 +61,8 @@ impl Engine {
         let mut turn_done = false;
         let mut cursor = None;
         loop {
-            match sse.poll_event() {
-                Ok(Some(ev)) => match decode_ui_stream_event(&ev.data) {
+            match sse.poll_event_ref() {
+                Ok(Some(ev)) => match decode_ui_stream_event(ev.data) {
                     Ok(UiStreamEvent::Chunk(c)) => {
                         out.push(if out.is_empty() { '[' } else { ',' });
                         out.push_str(c);

@@ -166,9 +166,7 @@ impl Engine {
                 SendPhase::Init | SendPhase::Parked => {
                     if let Some(e) = self.closed_error(&chat_id) {
                         if s.then == Then::Session {
-                            return Effect::Done(Ok(Done::Session(
-                                self.session(&chat_id).cloned().unwrap_or_default(),
-                            )));
+                            return Effect::Done(Ok(self.session_done(&chat_id)));
                         }
                         return self.send_failed(s, e);
                     }
@@ -187,8 +185,7 @@ impl Engine {
                         .is_some_and(|st| !st.public_access_token.is_empty());
                     if has_token {
                         if s.then == Then::Session {
-                            let st = self.session(&chat_id).cloned().unwrap_or_default();
-                            return Effect::Done(Ok(Done::Session(st)));
+                            return Effect::Done(Ok(self.session_done(&chat_id)));
                         }
                         s.phase = SendPhase::Append;
                         continue;
@@ -642,10 +639,13 @@ impl Engine {
                 Ok(Done::Bool(true))
             }
             Then::Bool | Then::Detached => Ok(Done::Bool(true)),
-            Then::Session => Ok(Done::Session(
-                self.session(chat_id).cloned().unwrap_or_default(),
-            )),
+            Then::Session => Ok(self.session_done(chat_id)),
         }
+    }
+
+    /// What a `start` resolves to: the chat's session as it stands.
+    fn session_done(&self, chat_id: &str) -> Done {
+        Done::Session(self.session(chat_id).cloned().unwrap_or_default())
     }
 
     /// The stream of a send that resolved after later streams read past

@@ -106,29 +106,38 @@ impl Engine {
         let seed = self.next_random();
         let watch = self.cfg.watch;
         let timeout_seconds = self.cfg.timeout_seconds;
-        let state = self.session(chat_id).cloned().unwrap_or_default();
+        // What the stream needs of the chat's state (no copy of the rest).
+        let (cursor, skip_to_turn_complete, superseded_input_seq, in_flight) =
+            match self.session(chat_id) {
+                Some(s) => (
+                    s.last_event_id.clone(),
+                    s.skip_to_turn_complete,
+                    s.superseded_input_seq,
+                    s.is_streaming == Some(true) || s.active_input_seq.is_some(),
+                ),
+                None => (None, false, None, false),
+            };
         let sub = Subscription::new(SubscriptionConfig {
             watch,
             // A watcher waits through settled stretches, and a send in
             // flight may not have written yet: no peek then.
             peek_settled: resumed && !watch && since_in_seq.is_none(),
             timeout_seconds,
-            cursor: state.last_event_id.clone(),
-            skip_to_turn_complete: state.skip_to_turn_complete,
-            superseded_input_seq: state.superseded_input_seq,
+            cursor: cursor.clone(),
+            skip_to_turn_complete,
+            superseded_input_seq,
             since_in_seq,
             gate_after_send,
             seed,
         });
-        let awaits_reply =
-            !resumed || state.is_streaming == Some(true) || state.active_input_seq.is_some();
+        let awaits_reply = !resumed || in_flight;
         let feed = Feed::Session(Box::new(sub));
         let id = self.open_feed(
             chat_id,
             feed,
             (resumed, stop_on_abort, awaits_reply),
             since_in_seq,
-            state.last_event_id,
+            cursor,
         );
         self.supersede(chat_id, id);
         id
