@@ -91,12 +91,7 @@ impl Engine {
             out.push(']');
             let json = core::mem::take(out);
             if core::mem::replace(&mut st.turn_fresh, false) {
-                let (since, message_id) = self.since_send(chat_id);
-                let ev = Event::new("first-chunk", chat_id)
-                    .str("chunkType", first_chunk_type(&json).as_deref())
-                    .str("messageId", message_id.as_deref())
-                    .num("sinceSendMs", since);
-                self.emit(ev);
+                self.first_chunk(chat_id, &json, None);
             }
             return Effect::Chunks(json);
         }

@@ -49,7 +49,7 @@ use chats::Chat;
 use notices::Event;
 use operations::{Kind, Op};
 use sends::{bad_token, placeholder_send, SendOp, SendPhase, Then};
-use streams::{first_chunk_type, Feed, StreamOp, StreamPhase};
+use streams::{Feed, StreamOp, StreamPhase};
 
 use crate::error::{out_of_order, truncate, Error};
 use crate::json::quote;

@@ -219,13 +219,7 @@ impl Engine {
                 self.emit(ev);
             }
             if core::mem::replace(&mut st.turn_fresh, false) {
-                let (since, message_id) = self.since_send(&chat_id);
-                let ev = Event::new("first-chunk", &chat_id)
-                    .str("chunkType", first_chunk_type(&json).as_deref())
-                    .str("lastEventId", cursor.as_deref())
-                    .str("messageId", message_id.as_deref())
-                    .num("sinceSendMs", since);
-                self.emit(ev);
+                self.first_chunk(&chat_id, &json, cursor.as_deref());
             }
             return Effect::Chunks(json);
         }
@@ -522,6 +516,17 @@ impl Engine {
         }
     }
 
+    /// `first-chunk`: the first chunks of a turn, `json`, go to the app.
+    pub(super) fn first_chunk(&mut self, chat_id: &str, json: &str, cursor: Option<&str>) {
+        let (since, message_id) = self.since_send(chat_id);
+        let ev = Event::new("first-chunk", chat_id)
+            .str("chunkType", first_chunk_type(json).as_deref())
+            .str("lastEventId", cursor)
+            .str("messageId", message_id.as_deref())
+            .num("sinceSendMs", since);
+        self.emit(ev);
+    }
+
     pub(super) fn since_send(&self, chat_id: &str) -> (Option<u64>, Option<String>) {
         match self.chat(chat_id).and_then(|c| c.last_send.as_ref()) {
             Some((at, id)) => (Some(self.now.saturating_sub(*at)), id.clone()),
@@ -537,7 +542,7 @@ impl Engine {
 }
 
 /// The `type` of the first chunk in a JSON array of chunks.
-pub(super) fn first_chunk_type(json: &str) -> Option<String> {
+fn first_chunk_type(json: &str) -> Option<String> {
     let mut r = crate::json::Reader::new(json);
     let mut first = None;
     let _ = r.array(|item| {

@@ -299,15 +299,6 @@ fn slim(m: &JsValue) -> JsValue {
     out
 }
 
-/// The last element of an array.
-fn last_of(a: &JsValue) -> JsValue {
-    let n = prop(a, "length").as_f64().unwrap_or(0.0);
-    if n < 1.0 {
-        return JsValue::UNDEFINED;
-    }
-    sys::get(a, &crate::text::decimal(n as u64 - 1)).unwrap_or(JsValue::UNDEFINED)
-}
-
 /// The promise of `f`: one instantiation of `future_to_promise` for every
 /// caller (each costs a kilobyte of code).
 fn promise(f: impl core::future::Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
@@ -543,7 +534,7 @@ impl Transport {
                 "'submit-message' trigger requires at least one message",
             )));
         }
-        let last = json_copy(&last_of(&messages), "message")?;
+        let last = json_copy(&js::last_of(&messages), "message")?;
         if !regenerate && !last.is_undefined() {
             set(&payload, "message", &slim(&last));
         }

@@ -365,6 +365,15 @@ fn call_app(f: &JsValue, arg: &JsValue) -> Task<Result<JsValue, Failure<JsValue>
     }))
 }
 
+/// `{endpoint, chatId}`: what the `baseURL` function and the app's
+/// `fetch` are told of a session request.
+fn endpoint_arg(endpoint: Endpoint, chat_id: &str) -> JsValue {
+    let o = object();
+    set(&o, "endpoint", &endpoint.as_str().into());
+    set(&o, "chatId", &chat_id.into());
+    o
+}
+
 /// Looks `chat_id` up in a per-chat list.
 fn lookup(list: &RefCell<Vec<(String, Option<String>)>>, chat_id: &str) -> Option<Option<String>> {
     list.borrow()
@@ -393,12 +402,7 @@ impl Web {
             let messages = prop(options, "messages");
             id = JsValue::UNDEFINED;
             if sys::is_array(&messages) {
-                let n = prop(&messages, "length").as_f64().unwrap_or(0.0);
-                if n >= 1.0 {
-                    let last = sys::get(&messages, &crate::text::decimal(n as u64 - 1))
-                        .unwrap_or(JsValue::UNDEFINED);
-                    id = prop(&last, "id");
-                }
+                id = prop(&js::last_of(&messages), "id");
             }
         }
         store(&self.0.sending, &chat_id, id.as_string());
@@ -497,10 +501,7 @@ impl Host for Web {
         if !base.is_function() {
             return Ok(DEFAULT_BASE_URL.into());
         }
-        let arg = object();
-        set(&arg, "endpoint", &endpoint.as_str().into());
-        set(&arg, "chatId", &chat_id.into());
-        match call(base, &[&arg]) {
+        match call(base, &[&endpoint_arg(endpoint, chat_id)]) {
             Ok(v) => v.as_string().ok_or_else(|| {
                 Failure::Misuse(
                     "TriggerChatTransport: the `baseURL` function must return a string".into(),
@@ -536,9 +537,7 @@ impl Host for Web {
         };
         let sent = match (over, request.session) {
             (Some(f), Some((endpoint, chat_id))) => {
-                let ctx = object();
-                set(&ctx, "endpoint", &endpoint.as_str().into());
-                set(&ctx, "chatId", &chat_id.into());
+                let ctx = endpoint_arg(endpoint, chat_id);
                 Ok(call_promise(&f, &[&url, &init, &ctx]))
             }
             _ => sys::fetch(request.url, &init).map(|p| sys::resolve(&p)),

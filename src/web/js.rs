@@ -162,3 +162,12 @@ pub fn arg_name(method: &str, arg: &str) -> String {
 pub fn function(v: &JsValue) -> Option<js_sys::Function> {
     v.clone().dyn_into().ok()
 }
+
+/// The last element of an array (`undefined` when it is empty).
+pub fn last_of(a: &JsValue) -> JsValue {
+    let n = prop(a, "length").as_f64().unwrap_or(0.0);
+    if n < 1.0 {
+        return JsValue::UNDEFINED;
+    }
+    sys::get(a, &crate::text::decimal(n as u64 - 1)).unwrap_or(JsValue::UNDEFINED)
+}
