@@ -569,7 +569,7 @@ impl Transport {
         let signal = signal_arg(&prop(options, "abortSignal"), M)?;
         let stop_on_abort = prop(options, "stopOnAbort") == JsValue::TRUE;
         let Some(op) = self.engine(|e| e.reconnect(&chat_id, stop_on_abort)) else {
-            return Ok(sys::resolve(&JsValue::NULL));
+            return Ok(js_sys::Promise::resolve(&JsValue::NULL));
         };
         let target = Target::new(op);
         let hook = hook_abort(self, signal, &target);
@@ -581,7 +581,7 @@ impl Transport {
             first: RefCell::new(None),
             hooks: RefCell::new(Some((hook, wake))),
         };
-        Ok(sys::resolve(&ChunkSource(Rc::new(s)).into()))
+        Ok(js_sys::Promise::resolve(&JsValue::from(ChunkSource(Rc::new(s)))))
     }
 
     /// A steering message while a reply streams; the stream goes on.

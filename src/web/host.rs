@@ -83,7 +83,8 @@ impl Sleep {
         });
         let id = if online {
             // Where there is no such event (a server), it never fires.
-            let _ = sys::add_listener("online", fire.as_ref());
+            let _ = global_target()
+                .add_event_listener_with_callback("online", fire.as_ref().unchecked_ref());
             JsValue::UNDEFINED
         } else {
             sys::set_timeout(fire.as_ref(), ms as f64)
@@ -96,6 +97,12 @@ impl Sleep {
             fire,
         }
     }
+}
+
+/// The global object as an event target (where it is none, a server,
+/// adding a listener fails, which the callers ignore).
+fn global_target() -> web_sys::EventTarget {
+    js_sys::global().unchecked_into()
 }
 
 impl Future for Sleep {
@@ -112,7 +119,8 @@ impl Future for Sleep {
 impl Drop for Sleep {
     fn drop(&mut self) {
         if self.online {
-            let _ = sys::remove_listener("online", self.fire.as_ref());
+            let _ = global_target()
+                .remove_event_listener_with_callback("online", self.fire.as_ref().unchecked_ref());
         } else if !self.done.get() {
             sys::clear_timeout(&self.id);
         }
@@ -206,7 +214,7 @@ fn spawn(task: Task<()>) {
 /// rejection.
 fn quietly(p: JsValue) {
     if p.has_type::<js_sys::Promise>() || prop(&p, "then").is_function() {
-        let p = sys::resolve(&p);
+        let p = js_sys::Promise::resolve(&p);
         spawn(Box::pin(async move {
             let _ = JsFuture::from(p).await;
         }));
@@ -223,7 +231,7 @@ async fn pump(reader: JsValue, queue: Rc<RefCell<Queue>>) {
             }
         }
         let got = match call_method(&reader, "read") {
-            Ok(p) => JsFuture::from(sys::resolve(&p)).await,
+            Ok(p) => JsFuture::from(js_sys::Promise::resolve(&p)).await,
             Err(e) => Err(e),
         };
         // What the read brought, taken out of JavaScript before the queue is
@@ -540,7 +548,7 @@ impl Host for Web {
                 let ctx = endpoint_arg(endpoint, chat_id);
                 Ok(call_promise(&f, &[&url, &init, &ctx]))
             }
-            _ => sys::fetch(request.url, &init).map(|p| sys::resolve(&p)),
+            _ => sys::fetch(request.url, &init).map(|p| js_sys::Promise::resolve(&p)),
         };
         Box::pin(async move {
             let got = match sent {
@@ -582,7 +590,7 @@ impl Host for Web {
                 Ok(p) => p,
                 Err(_) => return String::new(),
             };
-            let t = JsFuture::from(sys::resolve(&p)).await;
+            let t = JsFuture::from(js_sys::Promise::resolve(&p)).await;
             drop(r);
             t.ok().and_then(|t| t.as_string()).unwrap_or_default()
         })

@@ -80,7 +80,7 @@ pub fn call(f: &JsValue, args: &[&JsValue]) -> Result<JsValue, JsValue> {
 /// becomes a promise.
 pub fn call_promise(f: &JsValue, args: &[&JsValue]) -> Promise {
     match call(f, args) {
-        Ok(v) => sys::resolve(&v),
+        Ok(v) => js_sys::Promise::resolve(&v),
         Err(e) => Promise::reject(&e),
     }
 }

@@ -4,7 +4,7 @@
 //! throw on values the app handed in are `catch`: a throw is an `Err`,
 //! never a panic.
 
-use js_sys::{Array, Promise};
+use js_sys::Array;
 
 use crate::prelude::*;
 use wasm_bindgen::prelude::*;
@@ -17,11 +17,6 @@ extern "C" {
     pub fn set_timeout(f: &JsValue, ms: f64) -> JsValue;
     #[wasm_bindgen(js_namespace = globalThis, js_name = clearTimeout)]
     pub fn clear_timeout(id: &JsValue);
-    /// Throws (an `Err`) where the global is no event target (a server).
-    #[wasm_bindgen(js_namespace = globalThis, js_name = addEventListener, catch)]
-    pub fn add_listener(kind: &str, f: &JsValue) -> Result<(), JsValue>;
-    #[wasm_bindgen(js_namespace = globalThis, js_name = removeEventListener, catch)]
-    pub fn remove_listener(kind: &str, f: &JsValue) -> Result<(), JsValue>;
 
     #[wasm_bindgen(js_namespace = Reflect, js_name = get, catch)]
     pub fn get(target: &JsValue, key: &str) -> Result<JsValue, JsValue>;
@@ -50,8 +45,6 @@ extern "C" {
     pub fn now() -> f64;
     #[wasm_bindgen(js_namespace = Math, js_name = random)]
     pub fn random() -> f64;
-    #[wasm_bindgen(js_namespace = Promise, js_name = resolve)]
-    pub fn resolve(value: &JsValue) -> Promise;
     /// A copy target: `new Uint8Array(buffer, offset, length)`.
     #[wasm_bindgen(js_name = Uint8Array)]
     pub type View;
