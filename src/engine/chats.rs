@@ -26,10 +26,14 @@ pub(super) struct Chat {
     /// The highest `session-in-event-id` a turn-complete carried: sends up
     /// to it were answered already.
     pub(super) answered: Option<u64>,
-    /// Turns a gate skipped unshown (their `.in` seq and where a reader
-    /// resuming reads them first): a send of one that resolves late
-    /// shows it from there.
-    pub(super) skipped: Vec<(u64, Option<u64>)>,
+    /// The ends of the chat's latest turns, as its streams read them: the
+    /// turn-complete's `.in` boundary and, for a turn a gate skipped
+    /// unshown, where a reader resuming reads it first (`None` once shown).
+    /// The reply to `.in` seq `n` is the first turn whose boundary is at or
+    /// after `n` (an agent that took a stop in during the turn ends it with
+    /// the stop's seq): a send that resolves late shows that turn from
+    /// there if it was skipped, and nothing if it was shown.
+    pub(super) turns: Vec<(u64, Option<Option<u64>>)>,
     /// How many times the gate was armed: a stream opened before the last
     /// arming does not open the newer gate.
     pub(super) gate_epoch: u32,
@@ -92,6 +96,17 @@ impl Engine {
 
     /// Stores a session for the chat (from the app, or a start), applying a
     /// seeded cursor, and reports it.
+    /// A turn of the chat ended at `.in` boundary `b`; `skipped_from`:
+    /// a gate skipped it unshown, and a reader resuming there reads it
+    /// first. The latest 16 are kept.
+    pub(super) fn turn_ended(&mut self, chat_id: &str, b: u64, skipped_from: Option<Option<u64>>) {
+        let turns = &mut self.chat_mut(chat_id).turns;
+        if turns.len() == 16 {
+            turns.remove(0);
+        }
+        turns.push((b, skipped_from));
+    }
+
     pub fn set_session(&mut self, chat_id: &str, mut state: SessionState) {
         let chat = self.chat_mut(chat_id);
         if let Some(cursor) = chat.seeded.take() {
@@ -99,7 +114,7 @@ impl Engine {
         }
         chat.state = Some(state);
         chat.answered = None;
-        chat.skipped.clear();
+        chat.turns.clear();
         self.changed(chat_id);
     }
 

@@ -655,8 +655,15 @@ impl Engine {
     fn open_late(&mut self, chat_id: &str, seq: u64) -> OpId {
         mark!("send-answered-before-it-resolved");
         let chat = self.chat_mut(chat_id);
-        let skipped = chat.skipped.iter().position(|&(q, _)| q == seq);
-        let from = skipped.map(|i| chat.skipped.swap_remove(i).1);
+        // The first turn that ended at or after `seq` (shown before skipped
+        // where two streams read the same one), if it was skipped: shown
+        // now, from where it starts.
+        let turn = chat
+            .turns
+            .iter_mut()
+            .filter(|t| t.0 >= seq)
+            .min_by_key(|t| (t.0, t.1.is_some()));
+        let from = turn.and_then(|t| t.1.take());
         if from.is_some() {
             mark!("send-shows-its-skipped-turn");
         }

@@ -437,6 +437,9 @@ impl Engine {
                 in_event_id,
                 in_event_text,
             } => {
+                if let Some(b) = in_event_id.filter(|_| !stale) {
+                    self.turn_ended(chat_id, b, None);
+                }
                 let chat = self.chat_mut(chat_id);
                 if !stale {
                     chat.answered = chat.answered.max(in_event_id);
@@ -480,6 +483,11 @@ impl Engine {
                 cursor,
                 in_event_id,
             } => {
+                // The stopped turn: cut as the user asked, nothing to show
+                // again.
+                if let Some(b) = in_event_id {
+                    self.turn_ended(chat_id, b, None);
+                }
                 let chat = self.chat_mut(chat_id);
                 if let Some(s) = chat.state.as_mut() {
                     // The stopped turn's boundary answered its seq and every
@@ -502,11 +510,7 @@ impl Engine {
                 self.changed(chat_id);
             }
             SessionEvent::TurnSkipped { seq, from } => {
-                let skipped = &mut self.chat_mut(chat_id).skipped;
-                if skipped.len() == 8 {
-                    skipped.swap_remove(0);
-                }
-                skipped.push((seq, from));
+                self.turn_ended(chat_id, seq, Some(from));
             }
             SessionEvent::PendingVersion => {
                 let ev = Event::new("run-pending-version", chat_id).text("source", "upgrade");

@@ -581,7 +581,9 @@ impl Transport {
             first: RefCell::new(None),
             hooks: RefCell::new(Some((hook, wake))),
         };
-        Ok(js_sys::Promise::resolve(&JsValue::from(ChunkSource(Rc::new(s)))))
+        Ok(js_sys::Promise::resolve(&JsValue::from(ChunkSource(
+            Rc::new(s),
+        ))))
     }
 
     /// A steering message while a reply streams; the stream goes on.
