@@ -94,8 +94,6 @@ impl Engine {
             .push(Notice::SessionChanged(chat_id.to_owned()));
     }
 
-    /// Stores a session for the chat (from the app, or a start), applying a
-    /// seeded cursor, and reports it.
     /// A turn of the chat ended at `.in` boundary `b`; `skipped_from`:
     /// a gate skipped it unshown, and a reader resuming there reads it
     /// first. The latest 16 are kept.
@@ -107,6 +105,8 @@ impl Engine {
         turns.push((b, skipped_from));
     }
 
+    /// Stores a session for the chat (from the app, or a start), applying a
+    /// seeded cursor, and reports it.
     pub fn set_session(&mut self, chat_id: &str, mut state: SessionState) {
         let chat = self.chat_mut(chat_id);
         if let Some(cursor) = chat.seeded.take() {
