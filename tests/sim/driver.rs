@@ -2419,7 +2419,15 @@ impl Sim {
                 }
             }
         }
-        if info.pre_answered && !info.aborted && info.last_tc.is_none() && info.chunks.is_empty() {
+        // A late send's stream that ended empty without an error: its turn
+        // must have gone by whole in another stream. (One that failed, its
+        // session gone, say, answers for its error below, as any stream.)
+        if info.pre_answered
+            && !info.aborted
+            && result.is_ok()
+            && info.last_tc.is_none()
+            && info.chunks.is_empty()
+        {
             // Its turn went by whole in another stream.
             let turn = info
                 .since
