@@ -557,8 +557,11 @@ async fn peek_settled_closes_fast_only_when_settled() {
     let mut live = srv
         .out_after("chat-j", &pat, Some(last), &[("timeout-seconds", "600")])
         .await;
-    // Wait until the turn has started streaming.
-    live.until_chunk("text-delta").await;
+    // Wait until the hold's own text is out: a message that arrives while
+    // it still streams is taken in as steering at a step boundary and does
+    // not release the hold (repeat run of 2026-12-07: the turn then held
+    // for the whole 600 s and the test failed, on a loaded machine).
+    live.until_chunk("text-end").await;
     let s = srv
         .out(
             "chat-j",
