@@ -308,7 +308,10 @@ async fn steering_message_is_injected_mid_turn() {
     // mid-turn however long it takes to arrive (no race with a pause).
     assert_eq!(srv.say("s-steer", &pat, "u1", "/hold").await.status, 200);
     let mut s = srv.out("s-steer", &pat, &[("timeout-seconds", "60")]).await;
-    let mut seen = s.until_chunk("text-delta").await;
+    // After the hold's own text is out: a message that arrives while it
+    // still streams is injected at a step boundary and the hold then waits
+    // for another one (as in `peek_settled_closes_fast_only_when_settled`).
+    let mut seen = s.until_chunk("text-end").await;
     assert_eq!(
         srv.say("s-steer", &pat, "u2", "use metric units")
             .await
