@@ -948,12 +948,12 @@ impl Subscription {
         Some((core::mem::take(&mut self.out), n))
     }
 
-    /// The next session change to apply and report.
     /// How many session changes wait for [`Subscription::poll_event`].
     pub fn queued_events(&self) -> usize {
         self.events.len()
     }
 
+    /// The next session change to apply and report.
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
         (!self.events.is_empty()).then(|| self.events.remove(0))
     }

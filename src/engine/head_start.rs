@@ -200,7 +200,7 @@ impl Engine {
                 }
                 Some(Err(e))
             }
-            _ => Some(Err(unfit())),
+            _ => Some(Err(out_of_order())),
         }
     }
 }

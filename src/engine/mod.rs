@@ -278,12 +278,6 @@ pub struct Engine {
     offline_wait_ms: u64,
 }
 
-/// An outcome that is not the answer to the effect the operation asked
-/// for: a bug of whoever performs the effects.
-fn unfit() -> Error {
-    out_of_order()
-}
-
 fn mismatch() -> Effect {
     Effect::Done(Err(out_of_order()))
 }

@@ -499,7 +499,7 @@ impl Engine {
                 Some(e)
             }
             (_, Outcome::Interrupted) => Some(Error::Aborted),
-            (_, _) => Some(unfit()),
+            (_, _) => Some(out_of_order()),
         };
         if let Some(e) = r {
             let e = self.report_failure(s, &chat_id, e, id);

@@ -415,7 +415,7 @@ impl Engine {
                 sub.handle_offline();
             }
             (_, Outcome::Failed(e)) => sub.handle_network_error(&e.message()),
-            (_, _) => sub.handle_token_error(unfit()),
+            (_, _) => sub.handle_token_error(out_of_order()),
         }
     }
 
