@@ -894,3 +894,57 @@ fn a_seeded_cursor_never_moves_back() {
     assert!(s.advance_cursor("12"));
     assert_eq!(s.last_event_id.as_deref(), Some("12"));
 }
+
+/// A watcher behind a gate of unknown seq (an aborted send's turn), with
+/// the seq of the stop sent for it known or not; what it shows of turns
+/// answering `.in` seqs 5, 6, 7 (the stop's seq, when there is one) and 8.
+fn watch_behind_unknown_gate(stop_seq: Option<u64>, stop_cut_a_turn: bool) -> Vec<String> {
+    let mut log = vec![
+        Rec::Data("a", "p1".into()),
+        Rec::TurnCompleteFor(5),
+        Rec::Data("b", "p2".into()),
+        Rec::TurnCompleteFor(6),
+    ];
+    if stop_cut_a_turn {
+        log.extend([Rec::Data("stopped", "p3".into()), Rec::TurnCompleteFor(7)]);
+    }
+    log.extend([Rec::Data("d", "p4".into()), Rec::TurnCompleteFor(8)]);
+    let mut s = server(
+        log,
+        vec![
+            Conn::Serve {
+                limit: usize::MAX,
+                done: true,
+            },
+            Conn::Abort,
+        ],
+    );
+    let mut sub = Subscription::new(SubscriptionConfig {
+        watch: true,
+        skip_to_turn_complete: true,
+        stop_seq,
+        ..cfg()
+    });
+    let out = drive(&mut sub, &mut s, 64);
+    assert_eq!(out.result, Some(Ok(())));
+    out.deltas
+}
+
+#[test]
+fn a_watcher_behind_an_unknown_gate_drops_every_turn_up_to_the_stops_seq() {
+    // The stop (seq 7) cut a turn: that turn and every one before it go.
+    assert_eq!(watch_behind_unknown_gate(Some(7), true), vec!["d"]);
+    // Without the stop's seq, the first turn to end is taken for the
+    // stopped one, and the stopped turn that ends later shows.
+    assert_eq!(
+        watch_behind_unknown_gate(None, true),
+        vec!["b", "stopped", "d"]
+    );
+}
+
+#[test]
+fn a_watcher_behind_an_unknown_gate_shows_the_first_turn_after_a_stop_that_found_the_agent_idle() {
+    // No turn ended at the stop's seq: the turn after it is held back
+    // until its end says it began after the stop, then shown whole.
+    assert_eq!(watch_behind_unknown_gate(Some(7), false), vec!["d"]);
+}

@@ -135,6 +135,12 @@ pub struct SubscriptionConfig {
     /// The gate was armed after this stream's send began: a stopped turn
     /// of unknown seq may come after this stream's own.
     pub gate_after_send: bool,
+    /// The `.in` seq of the stop sent for a gate of unknown seq, once its
+    /// append answered. The stopped turn ended before it or took it in, so
+    /// a watcher with no reply of its own to wait for holds each turn back
+    /// until its end: one that ended before the stop or at it is dropped,
+    /// the first that ended after it began after the stop and shows.
+    pub stop_seq: Option<u64>,
     /// Seed of the backoff jitter.
     pub seed: u64,
 }
@@ -154,6 +160,7 @@ impl Default for SubscriptionConfig {
             superseded_input_seq: None,
             since_in_seq: None,
             gate_after_send: false,
+            stop_seq: None,
             seed: 1,
         }
     }
@@ -749,6 +756,35 @@ impl Subscription {
                     in_event_text,
                 } => {
                     let from = self.boundary.replace(seq);
+                    if let (true, Some(stop)) = (self.skip, self.stop_seq()) {
+                        let held = core::mem::take(&mut self.held);
+                        let count = core::mem::replace(&mut self.held_count, 0);
+                        let a = in_event_id.unwrap_or(stop);
+                        if a < stop {
+                            mark!("gate-unknown-drops-turn-before-stop");
+                            self.skipped(in_event_id, from);
+                            return Ok(());
+                        }
+                        self.skip = false;
+                        if a == stop {
+                            // (A turn-complete with no boundary is taken
+                            // for the stopped turn's, as without a stop.)
+                            mark!("gate-unknown-ends-at-stop");
+                            if let Some(c) = closed {
+                                self.close(c.reason);
+                            }
+                            return Ok(());
+                        }
+                        // The stop found the agent idle (the stopped turn had
+                        // ended before it): this turn began after the stop.
+                        mark!("gate-unknown-shows-turn-after-stop");
+                        if !held.is_empty() {
+                            self.out.push(if self.out.is_empty() { '[' } else { ',' });
+                            self.out.push_str(&held);
+                            self.out_count += count;
+                            self.in_turn = true;
+                        }
+                    }
                     if self.skip {
                         let mine = self.cfg.since_in_seq;
                         let own = matches!((in_event_id, mine), (Some(a), Some(m)) if a >= m);
@@ -925,10 +961,17 @@ impl Subscription {
     /// turn's: the stopped turn is unknown, or comes after this stream's.
     fn holds(&self) -> bool {
         match (self.cfg.superseded_input_seq, self.cfg.since_in_seq) {
-            (_, None) => false,
+            (_, None) => self.stop_seq().is_some(),
             (None, Some(_)) => true,
             (Some(stopped), Some(mine)) => stopped > mine,
         }
+    }
+
+    /// The stop sent for an unknown gate, where it decides which turns the
+    /// gate drops: this stream waits for no reply of its own.
+    fn stop_seq(&self) -> Option<u64> {
+        let unknown = self.cfg.superseded_input_seq.is_none() && self.cfg.since_in_seq.is_none();
+        self.cfg.stop_seq.filter(|_| unknown)
     }
 
     /// The session is closed: report it and finish, whatever the mode.

@@ -629,8 +629,12 @@ impl Engine {
                     .is_some_and(SessionState::turn_outstanding);
                 if outstanding {
                     mark!("stop-gates-turn-in-flight");
-                    let seq = self.session(chat_id).and_then(|st| st.active_input_seq);
-                    self.gate(chat_id, seq);
+                    let active = self.session(chat_id).and_then(|st| st.active_input_seq);
+                    self.gate(chat_id, active);
+                    if active.is_none() {
+                        let epoch = self.chat(chat_id).map_or(0, |c| c.gate_epoch);
+                        self.stop_landed(chat_id, epoch, seq);
+                    }
                 } else {
                     self.update(chat_id, |st| st.is_streaming = Some(false));
                 }
@@ -639,8 +643,24 @@ impl Engine {
                 }
                 Ok(Done::Bool(true))
             }
-            Then::Bool | Then::Detached => Ok(Done::Bool(true)),
+            Then::Detached => {
+                self.stop_landed(chat_id, s.gate_epoch, seq);
+                Ok(Done::Bool(true))
+            }
+            Then::Bool => Ok(Done::Bool(true)),
             Then::Session => Ok(self.session_done(chat_id)),
+        }
+    }
+
+    /// A stop landed at `seq`: while the gate it was sent for (of `epoch`)
+    /// waits for a turn of unknown seq, the stopped turn ends at or before it.
+    fn stop_landed(&mut self, chat_id: &str, epoch: u32, seq: Option<u64>) {
+        let unknown = self
+            .session(chat_id)
+            .is_some_and(|st| st.skip_to_turn_complete && st.superseded_input_seq.is_none());
+        let chat = self.chat_mut(chat_id);
+        if let (true, true, Some(q)) = (unknown, chat.gate_epoch == epoch, seq) {
+            chat.stop_seq = Some((epoch, q));
         }
     }
 

@@ -117,6 +117,10 @@ impl Engine {
                 ),
                 None => (None, false, None, false),
             };
+        let stop_seq = self
+            .chat(chat_id)
+            .and_then(|c| c.stop_seq.filter(|&(e, _)| e == c.gate_epoch))
+            .map(|(_, q)| q);
         let sub = Subscription::new(SubscriptionConfig {
             watch,
             // A watcher waits through settled stretches, and a send in
@@ -128,6 +132,7 @@ impl Engine {
             superseded_input_seq,
             since_in_seq,
             gate_after_send,
+            stop_seq,
             seed,
         });
         let awaits_reply = !resumed || in_flight;
