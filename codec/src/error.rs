@@ -7,7 +7,11 @@
 use crate::json::quote;
 use crate::prelude::*;
 use crate::text::decimal;
+use alloc::borrow::Cow;
 use core::fmt;
+
+/// An error's words: most are fixed text, some are made at run time.
+pub type Text = Cow<'static, str>;
 
 /// Statuses worth retrying with backoff: rate limits and server trouble.
 /// Every other failure status is final (401/403 go through a token
@@ -22,10 +26,10 @@ pub fn status_is_retryable(status: u16) -> bool {
 pub enum Error {
     /// The server sent bytes we cannot decode (bad JSON, a batch without
     /// `records`, a record without `seq_num`).
-    Decode(String),
+    Decode(Text),
     /// The server broke the expected sequence (for example a response with
     /// no body).
-    Protocol(String),
+    Protocol(Text),
     /// The chat's session was gone and made again while a stream read (or
     /// awaited) a reply of the old one: that reply is lost. A protocol
     /// error to the app; its own variant so that tests tell it apart
@@ -34,7 +38,7 @@ pub enum Error {
     /// The stream kept being cut before it could deliver (see
     /// [`crate::session`]'s reconnect windows): why, in words. A protocol
     /// error to the app.
-    ReconnectsExhausted(String),
+    ReconnectsExhausted(Text),
     /// The server answered with a non-success HTTP status.
     Http {
         /// What the transport was doing (`"append"`, `"subscribe"`, ...).
@@ -44,17 +48,17 @@ pub enum Error {
         body: String,
     },
     /// The request never got an answer (DNS, connection refused, CORS).
-    Network(String),
+    Network(Text),
     /// The caller aborted the operation.
     Aborted,
     /// No answer within the allowed time.
     TimedOut(&'static str),
     /// The caller used the API wrongly (bad option, missing callback).
     /// Never caused by data from the network.
-    Misuse(String),
+    Misuse(Text),
     /// A callback supplied by the app (accessToken, startSession, fetch)
     /// threw or returned something unusable.
-    Callback(String),
+    Callback(Text),
     /// The chat's session is closed (the server refused an append with 409
     /// `session_closed`, or the transport knows it closed). Terminal.
     SessionClosed {
@@ -126,7 +130,7 @@ impl Error {
             Error::Network(m) => cat!("network error: ", m),
             Error::Aborted => "aborted".into(),
             Error::TimedOut(what) => cat!("timed out waiting for ", what),
-            Error::Misuse(m) | Error::Callback(m) => m.clone(),
+            Error::Misuse(m) | Error::Callback(m) => m.to_string(),
             Error::SessionClosed { chat_id, reason } => match reason {
                 Some(r) => cat!("Chat session ", chat_id, " is closed: ", r),
                 None => cat!("Chat session ", chat_id, " is closed"),

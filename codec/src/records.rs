@@ -282,12 +282,15 @@ pub fn decode_batch_in(
     mut visit: impl FnMut(Record<'_>),
 ) -> Result<(), Error> {
     let bad_batch = |why: &str| {
-        Error::Decode(cat!(
-            "batch event is not a JSON object with a records array (",
-            why,
-            "): ",
-            truncate(data, 120)
-        ))
+        Error::Decode(
+            cat!(
+                "batch event is not a JSON object with a records array (",
+                why,
+                "): ",
+                truncate(data, 120)
+            )
+            .into(),
+        )
     };
     let mut r = Reader::new(data);
     let mut seen_records = false;
@@ -340,10 +343,9 @@ pub fn decode_v1_event(
 ) -> Result<(), Error> {
     let mut r = Reader::new(data);
     if r.value().and_then(|_| r.end()).is_err() || !data.trim_ascii_start().starts_with('{') {
-        return Err(Error::Decode(cat!(
-            "an event's data is not a JSON chunk: ",
-            truncate(data, 120)
-        )));
+        return Err(Error::Decode(
+            cat!("an event's data is not a JSON chunk: ", truncate(data, 120)).into(),
+        ));
     }
     classify_chunk(seq, Some(data.trim_ascii()), None, &mut visit);
     Ok(())
@@ -435,14 +437,17 @@ fn classify(
     }
 
     let (chunk, part_id) = read_envelope(body).map_err(|e| {
-        Error::Decode(cat!(
-            "record ",
-            decimal(seq),
-            ": body is not a JSON envelope (",
-            e.message(),
-            "): ",
-            truncate(body, 120)
-        ))
+        Error::Decode(
+            cat!(
+                "record ",
+                decimal(seq),
+                ": body is not a JSON envelope (",
+                e.message(),
+                "): ",
+                truncate(body, 120)
+            )
+            .into(),
+        )
     })?;
     classify_chunk(seq, chunk, part_id, visit);
     Ok(())
@@ -519,12 +524,15 @@ pub fn decode_ui_stream_event(data: &str) -> Result<UiStreamEvent<'_>, Error> {
         return Ok(UiStreamEvent::Skip);
     }
     let raw = json::raw_value(data).map_err(|e| {
-        Error::Decode(cat!(
-            "event data is not JSON (",
-            e.message(),
-            "): ",
-            truncate(data, 120)
-        ))
+        Error::Decode(
+            cat!(
+                "event data is not JSON (",
+                e.message(),
+                "): ",
+                truncate(data, 120)
+            )
+            .into(),
+        )
     })?;
     if !mentions_trigger_type(raw) {
         return Ok(UiStreamEvent::Chunk(raw));

@@ -438,7 +438,7 @@ impl Subscription {
             self.window_ended();
             return;
         }
-        self.retry_later(Error::Network(message.to_owned()));
+        self.retry_later(Error::Network(message.to_owned().into()));
     }
 
     /// The request failed, or the body broke, while the browser is
@@ -647,7 +647,7 @@ impl Subscription {
         }
     }
 
-    fn give_up(&mut self, why: &str) {
+    fn give_up(&mut self, why: &'static str) {
         self.events.push(SessionEvent::Abandoned);
         self.phase = Phase::Failed(Error::ReconnectsExhausted(why.into()));
     }
@@ -687,10 +687,9 @@ impl Subscription {
                 // The server's read failed mid-stream; the connection ends
                 // without `[DONE]`. Resume from the cursor like after a drop.
                 let reason = crate::error::truncate(ev.data, 200);
-                self.retry_later(Error::Network(cat!(
-                    "the server reported a stream error: ",
-                    reason
-                )));
+                self.retry_later(Error::Network(
+                    cat!("the server reported a stream error: ", reason).into(),
+                ));
                 break;
             }
             if ev.event.is_empty() || ev.event == "message" {

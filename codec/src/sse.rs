@@ -98,11 +98,14 @@ impl SseDecoder {
             self.pos = 0;
         }
         if self.buf.len() + bytes.len() > MAX_EVENT_BYTES {
-            return Err(Error::Decode(cat!(
-                "an event or line is longer than ",
-                decimal(MAX_EVENT_BYTES as u64),
-                " bytes"
-            )));
+            return Err(Error::Decode(
+                cat!(
+                    "an event or line is longer than ",
+                    decimal(MAX_EVENT_BYTES as u64),
+                    " bytes"
+                )
+                .into(),
+            ));
         }
         self.buf.extend_from_slice(bytes);
         Ok(())
@@ -235,11 +238,14 @@ impl SseDecoder {
                     return Ok(());
                 }
                 if self.data.len() + value.len() > MAX_EVENT_BYTES {
-                    return Err(Error::Decode(cat!(
-                        "an event's data is longer than ",
-                        decimal(MAX_EVENT_BYTES as u64),
-                        " bytes"
-                    )));
+                    return Err(Error::Decode(
+                        cat!(
+                            "an event's data is longer than ",
+                            decimal(MAX_EVENT_BYTES as u64),
+                            " bytes"
+                        )
+                        .into(),
+                    ));
                 }
                 let value = value.to_vec();
                 self.materialize();

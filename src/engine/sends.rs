@@ -417,7 +417,7 @@ impl Engine {
                                 "TriggerChatTransport: the session for chat ",
                                 &chat_id,
                                 " was not found (404) and there is no `startSession` to create it again"
-                            ))
+                            ).into())
                         })
                     } else {
                         mark!("append-404-makes-session-again");

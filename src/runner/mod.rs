@@ -422,14 +422,14 @@ impl<H: Host> Runner<H> {
     fn failure(&self, op: OpId, f: Failure<H::Value>, aborted: Error) -> Got {
         let transient = matches!(f, Failure::Transient { .. });
         let e = match f {
-            Failure::Network(m) => Error::Network(m),
+            Failure::Network(m) => Error::Network(m.into()),
             Failure::Aborted => aborted,
             Failure::Thrown { message, value } | Failure::Transient { message, value } => {
                 self.io(op, |io| io.thrown = Some(value));
-                Error::Callback(message)
+                Error::Callback(message.into())
             }
-            Failure::Protocol(m) => Error::Protocol(m),
-            Failure::Misuse(m) => Error::Misuse(m),
+            Failure::Protocol(m) => Error::Protocol(m.into()),
+            Failure::Misuse(m) => Error::Misuse(m.into()),
         };
         if transient {
             Got::Transient(e)
@@ -607,7 +607,7 @@ impl<H: Host> Runner<H> {
                     | Failure::Transient { message: m, .. },
                 )) => {
                     drop(body.take());
-                    Got::Failed(Error::Network(m))
+                    Got::Failed(Error::Network(m.into()))
                 }
                 None => {
                     keep(body.take());

@@ -1449,10 +1449,10 @@ impl Sim {
         }
         let thrown = |e: Error| match e {
             Error::Callback(m) => Failure::Thrown {
-                value: m.clone(),
-                message: m,
+                value: m.to_string(),
+                message: m.into_owned(),
             },
-            Error::Network(m) => Failure::Network(m),
+            Error::Network(m) => Failure::Network(m.into_owned()),
             e => Failure::Protocol(e.to_string()),
         };
         let bad = |out: &Out| format!("op{op}: no answer of that kind for a call: {out:?}");
