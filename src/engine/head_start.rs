@@ -15,11 +15,11 @@ impl Engine {
         message_id: Option<String>,
     ) -> OpId {
         let feed = Feed::HeadStart {
-            url,
-            body,
+            body_bytes: body.len(),
+            post: Some((url, body)),
+            started_at: self.now,
             sse: SseDecoder::new(),
             out: String::new(),
-            requested: false,
             ended: false,
             message_id,
         };
@@ -34,28 +34,19 @@ impl Engine {
         chat_id: &str,
         st: &mut StreamOp,
     ) -> Effect {
-        let Feed::HeadStart {
-            url,
-            body,
-            sse,
-            out,
-            requested,
-            ..
-        } = &mut st.feed
-        else {
+        let Feed::HeadStart { post, sse, out, .. } = &mut st.feed else {
             return mismatch();
         };
-        if !*requested {
-            *requested = true;
+        if let Some((url, body)) = post.take() {
             st.phase = StreamPhase::Connecting;
             return Effect::HeadStart {
                 chat_id: chat_id.to_owned(),
-                url: url.clone(),
+                url,
                 headers: wire::headers_json(
                     &self.cfg.headers,
                     &[("Content-Type", "application/json")],
                 ),
-                body: body.clone(),
+                body,
             };
         }
         let mut turn_done = false;
@@ -125,7 +116,8 @@ impl Engine {
             sse,
             ended,
             message_id,
-            body,
+            body_bytes,
+            started_at,
             ..
         } = &mut st.feed
         else {
@@ -138,27 +130,28 @@ impl Engine {
                 pending_version,
                 error_body,
             } => {
-                // What the lifecycle events say of the route's request.
-                let sent = SendOp {
-                    body: Some(core::mem::take(body)),
-                    source: Source::HeadStart,
-                    message_id: message_id.clone(),
-                    started_at: self.now,
-                    ..placeholder_send()
+                // What the lifecycle events say of the route's request (a
+                // send's, with no part id).
+                let ok = (200..300).contains(&status);
+                let kind = if ok {
+                    "message-sent"
+                } else {
+                    "message-send-failed"
                 };
-                if !(200..300).contains(&status) {
+                let ev = Event::new(kind, chat_id)
+                    .str("messageId", message_id.as_deref())
+                    .text("source", Source::HeadStart.as_str())
+                    .num("durationMs", Some(self.now.saturating_sub(*started_at)))
+                    .num("bodyBytes", Some(*body_bytes as u64));
+                if !ok {
                     let e = Error::Http {
                         op: "headStart request",
                         status,
                         body: truncate(error_body.trim_ascii(), 200),
                     };
-                    let ev = self
-                        .send_event("message-send-failed", &sent, chat_id)
-                        .error(&e, 0);
-                    self.emit(ev);
+                    self.emit(ev.error(&e, 0));
                     return Some(Err(e));
                 }
-                let ev = self.send_event("message-sent", &sent, chat_id);
                 self.emit(ev);
                 let now = self.now;
                 self.chat_mut(chat_id).last_send = Some((now, message_id.clone()));

@@ -48,7 +48,7 @@ mod streams;
 use chats::Chat;
 use notices::Event;
 use operations::{Kind, Op};
-use sends::{bad_token, placeholder_send, SendOp, SendPhase, Then};
+use sends::{bad_token, SendOp, SendPhase, Then};
 use streams::{Feed, StreamOp, StreamPhase};
 
 use crate::error::{out_of_order, truncate, Error};

@@ -781,9 +781,8 @@ impl Engine {
     }
 }
 
-/// A send that does nothing (a stand-in while the real one is moved out,
-/// and the base of the head-start route's report).
-pub(super) fn placeholder_send() -> SendOp {
+/// A send that does nothing (a stand-in while the real one is moved out).
+fn placeholder_send() -> SendOp {
     SendOp {
         body: None,
         source: Source::Steer,

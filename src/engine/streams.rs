@@ -19,11 +19,13 @@ pub(super) enum StreamPhase {
 pub(super) enum Feed {
     Session(Box<Subscription>),
     HeadStart {
-        url: String,
-        body: String,
+        /// The route's URL and the body to post, until the post goes out.
+        post: Option<(String, String)>,
+        /// For the send's events: the body's size, when the send began.
+        body_bytes: usize,
+        started_at: u64,
         sse: SseDecoder,
         out: String,
-        requested: bool,
         ended: bool,
         message_id: Option<String>,
     },
