@@ -1060,3 +1060,51 @@ fn a_stream_offline_past_the_bound_spends_its_retries_as_before() {
     assert!(n > 2, "it retried after the bound ({n} connections)");
     assert!(n < 200, "it gave up");
 }
+
+#[test]
+fn a_head_start_reports_its_post_as_a_send_with_its_duration() {
+    let mut b = Bench::new();
+    let body = r#"{"chatId":"c","headStartMessages":[]}"#;
+    let op = b.runner.with(|e| {
+        e.head_start(
+            "c",
+            "https://app.example/chat".into(),
+            body.into(),
+            Some("m1".into()),
+        )
+    });
+    let runner = b.runner.clone();
+    let first = b.spawn(async move { runner.drive(op).await.map(|_| ()) });
+    b.settle();
+    assert_eq!(b.requests(), 1);
+    let req = b.request(0);
+    assert_eq!(req.url, "https://app.example/chat");
+    assert_eq!(req.body.as_deref(), Some(body));
+    // The route answers 250 ms after the post went out.
+    b.advance(250);
+    let reply = Body::default();
+    reply.push("data: {\"type\":\"text-delta\",\"id\":\"t\",\"delta\":\"h\"}\n\n");
+    req.answer(Ok(Response {
+        status: 200,
+        headers: vec![("X-Trigger-Chat-Access-Token", "hs-tok".into())],
+        text: String::new(),
+        body: Some(reply),
+    }));
+    b.settle();
+    assert!(take(&first).is_ok());
+    let events = b.fake.0.events.borrow();
+    let sent: Vec<&String> = events
+        .iter()
+        .filter(|e| e.contains("\"message-sent\""))
+        .collect();
+    assert_eq!(sent.len(), 1, "{events:?}");
+    for field in [
+        "\"messageId\":\"m1\"",
+        "\"source\":\"head-start\"",
+        "\"durationMs\":250",
+        &format!("\"bodyBytes\":{}", body.len()),
+    ] {
+        assert!(sent[0].contains(field), "{field} in {}", sent[0]);
+    }
+    assert!(!sent[0].contains("partId"), "{}", sent[0]);
+}
