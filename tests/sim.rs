@@ -131,6 +131,8 @@ const REGRESSIONS_SWARMED: &[(u64, &str)] = &[
     (112077564, "the same, in watch mode, behind a gate that held the turn back and dropped it"),
     (244015237, "the same, where the skipped turn ended at a later .in seq than the send's (the agent took a stop in during it: its turn-complete carried the stop's seq): the late send matched boundaries exactly and got an empty stream (block 4 of the 100M soak)"),
     (259445860, "a watcher past its own turn, behind the gate an aborted send armed (its seq unknown), took the first turn to end for the stopped one and showed the stopped turn, which ended later at the detached stop's seq; the stop's seq now bounds the gate (block 5 of the 100M soak)"),
+    (313229933, "the model: a send that resolved after its turn, which the engine did not know was answered (so it streamed from the chat's cursor), was superseded by a newer send before it could show that turn; a superseded stream ends quietly, as any (the 100M soak on one code)"),
+    (315932830, "the model: a stream resumed before the calm on a connection that splits its body into 7-byte pieces, with ~1.7 MB of backlog, was still reading when the calm stretch ran out; the body's splitting ends with the other faults"),
     (264965805, "the model: a late send's stream that failed (a 404: the session was gone) was taken to have ended empty at once; it answers for its error as any stream (block 6 of the 100M soak)"),
     // Engine bugs, fixed in codec/src/session.rs.
     (5, "a server that ignored Last-Event-ID replayed the session to a new stream, whose part-id filter had never seen those records: a turn delivered before showed again"),
