@@ -896,19 +896,15 @@ fn a_seeded_cursor_never_moves_back() {
 }
 
 /// A watcher behind a gate of unknown seq (an aborted send's turn), with
-/// the seq of the stop sent for it known or not; what it shows of turns
-/// answering `.in` seqs 5, 6, 7 (the stop's seq, when there is one) and 8.
-fn watch_behind_unknown_gate(stop_seq: Option<u64>, stop_cut_a_turn: bool) -> Vec<String> {
-    let mut log = vec![
-        Rec::Data("a", "p1".into()),
-        Rec::TurnCompleteFor(5),
-        Rec::Data("b", "p2".into()),
-        Rec::TurnCompleteFor(6),
-    ];
-    if stop_cut_a_turn {
-        log.extend([Rec::Data("stopped", "p3".into()), Rec::TurnCompleteFor(7)]);
+/// the seq of the stop sent for it known or not: what it shows of turns
+/// ending at these `.in` seqs (each turn's one delta is its seq).
+fn watch_behind_unknown_gate(stop_seq: Option<u64>, ends: &[u64]) -> Vec<String> {
+    const NAMES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    let mut log = Vec::new();
+    for &seq in ends {
+        log.push(Rec::Data(NAMES[seq as usize], format!("p{seq}")));
+        log.push(Rec::TurnCompleteFor(seq));
     }
-    log.extend([Rec::Data("d", "p4".into()), Rec::TurnCompleteFor(8)]);
     let mut s = server(
         log,
         vec![
@@ -931,20 +927,26 @@ fn watch_behind_unknown_gate(stop_seq: Option<u64>, stop_cut_a_turn: bool) -> Ve
 }
 
 #[test]
-fn a_watcher_behind_an_unknown_gate_drops_every_turn_up_to_the_stops_seq() {
-    // The stop (seq 7) cut a turn: that turn and every one before it go.
-    assert_eq!(watch_behind_unknown_gate(Some(7), true), vec!["d"]);
+fn a_watcher_behind_an_unknown_gate_drops_every_turn_before_the_stops_seq() {
+    // The stop (seq 7) was taken in by the stopped turn, which ended last:
+    // it and every turn before it go; the next shows.
+    assert_eq!(watch_behind_unknown_gate(Some(7), &[5, 6, 7, 8]), vec!["8"]);
     // Without the stop's seq, the first turn to end is taken for the
     // stopped one, and the stopped turn that ends later shows.
     assert_eq!(
-        watch_behind_unknown_gate(None, true),
-        vec!["b", "stopped", "d"]
+        watch_behind_unknown_gate(None, &[5, 6, 7, 8]),
+        vec!["6", "7", "8"]
     );
 }
 
 #[test]
-fn a_watcher_behind_an_unknown_gate_shows_the_first_turn_after_a_stop_that_found_the_agent_idle() {
-    // No turn ended at the stop's seq: the turn after it is held back
-    // until its end says it began after the stop, then shown whole.
-    assert_eq!(watch_behind_unknown_gate(Some(7), false), vec!["d"]);
+fn a_watcher_takes_the_first_turn_at_or_after_the_stops_seq_for_the_stopped_one() {
+    // The stop cut another turn out of order (it ended at 2, before the
+    // aborted message was read); the aborted turn then ran and took in a
+    // later message (it ended at 8): it is the first to end at or after the
+    // stop's seq, and it does not show; the next does.
+    assert_eq!(watch_behind_unknown_gate(Some(7), &[2, 8, 9]), vec!["9"]);
+    // Without the stop's seq the same: the first turn to end (2) is taken
+    // for the stopped one, so the aborted turn shows.
+    assert_eq!(watch_behind_unknown_gate(None, &[2, 8, 9]), vec!["8", "9"]);
 }

@@ -136,10 +136,11 @@ pub struct SubscriptionConfig {
     /// of unknown seq may come after this stream's own.
     pub gate_after_send: bool,
     /// The `.in` seq of the stop sent for a gate of unknown seq, once its
-    /// append answered. The stopped turn ended before it or took it in, so
-    /// a watcher with no reply of its own to wait for holds each turn back
-    /// until its end: one that ended before the stop or at it is dropped,
-    /// the first that ended after it began after the stop and shows.
+    /// append answered. A watcher with no reply of its own to wait for
+    /// drops every turn that ended before it as well: none of them is the
+    /// end of the turn the stop cut (which took the stop in, or, cut out of
+    /// order, ended first). The first turn to end at or after it is taken
+    /// for the stopped one, as without the stop's seq.
     pub stop_seq: Option<u64>,
     /// Seed of the backoff jitter.
     pub seed: u64,
@@ -755,34 +756,19 @@ impl Subscription {
                     in_event_text,
                 } => {
                     let from = self.boundary.replace(seq);
-                    if let (true, Some(stop)) = (self.skip, self.stop_seq()) {
-                        let held = core::mem::take(&mut self.held);
-                        let count = core::mem::replace(&mut self.held_count, 0);
-                        let a = in_event_id.unwrap_or(stop);
+                    if let (true, Some(stop), Some(a)) = (self.skip, self.stop_seq(), in_event_id) {
+                        // Behind a gate of unknown seq with the stop's seq
+                        // known: a turn that ended before the stop was taken
+                        // in is not the stopped one's end (it ended before
+                        // the stop, or is another turn): dropped, and the
+                        // gate holds. From the first turn that ended at or
+                        // after it on, as without the stop's seq.
                         if a < stop {
                             mark!("gate-unknown-drops-turn-before-stop");
                             self.skipped(in_event_id, from);
                             return Ok(());
                         }
-                        self.skip = false;
-                        if a == stop {
-                            // (A turn-complete with no boundary is taken
-                            // for the stopped turn's, as without a stop.)
-                            mark!("gate-unknown-ends-at-stop");
-                            if let Some(c) = closed {
-                                self.close(c.reason);
-                            }
-                            return Ok(());
-                        }
-                        // The stop found the agent idle (the stopped turn had
-                        // ended before it): this turn began after the stop.
-                        mark!("gate-unknown-shows-turn-after-stop");
-                        if !held.is_empty() {
-                            self.out.push(if self.out.is_empty() { '[' } else { ',' });
-                            self.out.push_str(&held);
-                            self.out_count += count;
-                            self.in_turn = true;
-                        }
+                        mark!("gate-unknown-ends-at-or-after-stop");
                     }
                     if self.skip {
                         let mine = self.cfg.since_in_seq;
@@ -960,7 +946,7 @@ impl Subscription {
     /// turn's: the stopped turn is unknown, or comes after this stream's.
     fn holds(&self) -> bool {
         match (self.cfg.superseded_input_seq, self.cfg.since_in_seq) {
-            (_, None) => self.stop_seq().is_some(),
+            (_, None) => false,
             (None, Some(_)) => true,
             (Some(stopped), Some(mine)) => stopped > mine,
         }
