@@ -39,7 +39,7 @@ pub(super) struct Chat {
     pub(super) gate_epoch: u32,
     /// The `.in` seq of a stop that landed while the gate waited for a
     /// turn of unknown seq, with the gate's epoch then: a watcher drops
-    /// the turns up to it (see `SubscriptionConfig::stop_seq`).
+    /// the turns that ended before it (see `SubscriptionConfig::stop_seq`).
     pub(super) stop_seq: Option<(u32, u64)>,
     /// How many times a 404 made the session again: of concurrent sends
     /// that met the same 404, the first resets the state.

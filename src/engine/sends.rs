@@ -653,7 +653,9 @@ impl Engine {
     }
 
     /// A stop landed at `seq`: while the gate it was sent for (of `epoch`)
-    /// waits for a turn of unknown seq, the stopped turn ends at or before it.
+    /// waits for a turn of unknown seq, no turn that ended before `seq` is
+    /// the one that stop cut (that one took the stop in, ending at `seq`,
+    /// or was cut out of order and is the first to end at or after it).
     fn stop_landed(&mut self, chat_id: &str, epoch: u32, seq: Option<u64>) {
         let unknown = self
             .session(chat_id)
