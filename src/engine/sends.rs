@@ -64,6 +64,8 @@ pub(super) struct SendOp {
     pub(super) last_error: Option<Error>,
     /// The chat's gate arming count when this send began.
     pub(super) gate_epoch: u32,
+    /// The chat's session remakes when this send began ([`Chat::resets`]).
+    pub(super) resets: u32,
     /// Transient callback rejections retried in a row.
     pub(super) blips: u32,
     /// What a wait (`Sleeping`) goes back to.
@@ -86,7 +88,9 @@ impl Engine {
         let mut backoff = Backoff::new(seed);
         backoff.max_attempts = APPEND_ATTEMPTS - 1;
         let now = self.now;
-        let gate_epoch = self.chat(chat_id).map_or(0, |c| c.gate_epoch);
+        let (gate_epoch, resets) = self
+            .chat(chat_id)
+            .map_or((0, 0), |c| (c.gate_epoch, c.resets));
         let id = self.open(
             chat_id,
             Kind::Send(SendOp {
@@ -104,6 +108,7 @@ impl Engine {
                 started_at: now,
                 last_error: None,
                 gate_epoch,
+                resets,
                 blips: 0,
                 after_sleep: SendPhase::Append,
                 offline_since: None,
@@ -629,12 +634,7 @@ impl Engine {
                     .is_some_and(SessionState::turn_outstanding);
                 if outstanding {
                     mark!("stop-gates-turn-in-flight");
-                    let active = self.session(chat_id).and_then(|st| st.active_input_seq);
-                    self.gate(chat_id, active);
-                    if active.is_none() {
-                        let epoch = self.chat(chat_id).map_or(0, |c| c.gate_epoch);
-                        self.stop_landed(chat_id, epoch, seq);
-                    }
+                    self.gate_outstanding(chat_id, seq);
                 } else {
                     self.update(chat_id, |st| st.is_streaming = Some(false));
                 }
@@ -644,11 +644,37 @@ impl Engine {
                 Ok(Done::Bool(true))
             }
             Then::Detached => {
-                self.stop_landed(chat_id, s.gate_epoch, seq);
+                let remade = self.chat(chat_id).is_some_and(|c| c.resets != s.resets);
+                let outstanding = self
+                    .session(chat_id)
+                    .is_some_and(SessionState::turn_outstanding);
+                if remade && outstanding {
+                    // Sent for a turn of the session before it was made
+                    // again, it landed in the new one (the address is the
+                    // chat's) and stopped the turn running there: that turn
+                    // is gated as a stop gates it.
+                    mark!("detached-stop-landed-in-remade-session");
+                    self.gate_outstanding(chat_id, seq);
+                } else {
+                    self.stop_landed(chat_id, s.gate_epoch, seq);
+                }
                 Ok(Done::Bool(true))
             }
             Then::Bool => Ok(Done::Bool(true)),
             Then::Session => Ok(self.session_done(chat_id)),
+        }
+    }
+
+    /// A stop landed at `seq` while a turn of the chat was outstanding:
+    /// that turn is gated (its `.in` seq when known; else the gate waits
+    /// for a turn of unknown seq, and the stop's seq tells which turns
+    /// ended before it).
+    fn gate_outstanding(&mut self, chat_id: &str, seq: Option<u64>) {
+        let active = self.session(chat_id).and_then(|st| st.active_input_seq);
+        self.gate(chat_id, active);
+        if active.is_none() {
+            let epoch = self.chat(chat_id).map_or(0, |c| c.gate_epoch);
+            self.stop_landed(chat_id, epoch, seq);
         }
     }
 
@@ -800,6 +826,7 @@ fn placeholder_send() -> SendOp {
         started_at: 0,
         last_error: None,
         gate_epoch: 0,
+        resets: 0,
         blips: 0,
         after_sleep: SendPhase::Append,
         offline_since: None,
