@@ -208,30 +208,30 @@ impl Engine {
     }
 
     /// A browser wake event (back online, a tab shown again, a page restored
-    /// from the back-forward cache): a waiting stream reconnects at once;
-    /// with `force` a connected one too.
-    pub fn wake(&mut self, id: OpId, force: bool) {
-        let Some(op) = self.op_mut(id) else {
-            return;
-        };
-        if op.result.is_some() {
-            return;
-        }
-        let busy = op.busy;
-        let Kind::Stream(s) = &mut op.kind else {
-            return;
-        };
-        let cut = match s.phase {
-            // Between two pulls of the app: the connection it holds may be
-            // dead all the same; the next read is cut at once.
-            _ if !busy => force,
-            StreamPhase::Sleeping => true,
-            StreamPhase::Connecting | StreamPhase::Reading => force,
-            _ => false,
-        };
-        if cut && matches!(s.feed, Feed::Session(_)) {
-            s.woken = true;
-            self.notices.push(Notice::Interrupt(id));
+    /// from the back-forward cache), for every stream: a waiting one
+    /// reconnects at once; with `force` a connected one too.
+    pub fn wake(&mut self, force: bool) {
+        let Engine { ops, notices, .. } = self;
+        for (id, op) in ops.iter_mut() {
+            if op.result.is_some() {
+                continue;
+            }
+            let busy = op.busy;
+            let Kind::Stream(s) = &mut op.kind else {
+                continue;
+            };
+            let cut = match s.phase {
+                // Between two pulls of the app: the connection it holds may
+                // be dead all the same; the next read is cut at once.
+                _ if !busy => force,
+                StreamPhase::Sleeping => true,
+                StreamPhase::Connecting | StreamPhase::Reading => force,
+                _ => false,
+            };
+            if cut && matches!(s.feed, Feed::Session(_)) {
+                s.woken = true;
+                notices.push(Notice::Interrupt(*id));
+            }
         }
     }
 

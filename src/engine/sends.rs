@@ -588,7 +588,14 @@ impl Engine {
             Then::Stream { stop_on_abort } => {
                 if s.source.starts_turn() {
                     let now = self.now;
-                    self.chat_mut(chat_id).last_send = Some((now, s.message_id.clone()));
+                    let chat = self.chat_mut(chat_id);
+                    // An action has no message of its own: its reply is
+                    // told under the message before it (4.8.3's events).
+                    let id = match s.source {
+                        Source::Action => chat.last_send.take().and_then(|(_, id)| id),
+                        _ => s.message_id.clone(),
+                    };
+                    chat.last_send = Some((now, id));
                 }
                 let answered = self.chat(chat_id).and_then(|c| c.answered);
                 if let (Some(q), Some(a)) = (seq, answered) {

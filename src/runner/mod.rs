@@ -309,10 +309,10 @@ impl<H: Host> Runner<H> {
         self.with(|e| e.cancel(op));
     }
 
-    /// A browser wake event for stream `op`; `force` when its connection is
-    /// likely dead.
-    pub fn wake(&self, op: OpId, force: bool) {
-        self.with(|e| e.wake(op, force));
+    /// A browser wake event for every stream; `force` when their
+    /// connections are likely dead.
+    pub fn wake(&self, force: bool) {
+        self.with(|e| e.wake(force));
     }
 
     /// Ends every operation.

@@ -59,10 +59,12 @@ impl Drop for Listener {
     }
 }
 
-/// Browser wake events for stream `op`: back online, a tab shown again
-/// (after [`crate::runner::WAKE_HIDDEN_MS`] hidden: the connection is
-/// likely dead), a page restored from the back-forward cache.
-fn watch_wake(runner: &WebRunner, op: OpId) -> Vec<Listener> {
+/// Browser wake events, for every stream of the transport: back online, a
+/// tab shown again (after [`crate::runner::WAKE_HIDDEN_MS`] hidden: the
+/// connection is likely dead), a page restored from the back-forward
+/// cache. Listened to while the transport lives (none where there is no
+/// document: a server).
+fn watch_wake(runner: &WebRunner) -> Vec<Listener> {
     let g = js_sys::global();
     let doc = prop(&g, "document");
     if !prop(&g, "addEventListener").is_function() || absent(&doc) {
@@ -82,16 +84,16 @@ fn watch_wake(runner: &WebRunner, op: OpId) -> Vec<Listener> {
         } else {
             now.saturating_sub(since)
         };
-        r.wake(op, wake_is_forced(away));
+        r.wake(wake_is_forced(away));
     };
     let r1 = runner.clone();
     let r2 = runner.clone();
     [
         Listener::new(&doc, "visibilitychange", visibility),
-        Listener::new(&g, "online", move |_| r1.wake(op, true)),
+        Listener::new(&g, "online", move |_| r1.wake(true)),
         Listener::new(&g, "pageshow", move |e| {
             if prop(&e, "persisted").is_truthy() {
-                r2.wake(op, true);
+                r2.wake(true);
             }
         }),
     ]
@@ -141,8 +143,9 @@ struct SourceState {
     op: OpId,
     /// Chunks already read (`Some(None)`: the stream ended before any).
     first: RefCell<Option<Option<String>>>,
-    /// The abort and wake listeners, while the stream is open.
-    hooks: RefCell<Option<(Option<Listener>, Vec<Listener>)>>,
+    /// The abort listener (if the call had a signal), while the stream is
+    /// open.
+    hooks: RefCell<Option<Option<Listener>>>,
 }
 
 impl SourceState {
@@ -194,6 +197,8 @@ impl ChunkSource {
 pub struct Transport {
     runner: WebRunner,
     web: Web,
+    /// The browser's wake events, until `dispose`.
+    wake: RefCell<Vec<Listener>>,
     multi_tab: bool,
     head_start: Option<String>,
 }
@@ -264,7 +269,7 @@ fn slim(m: &JsValue) -> JsValue {
     let parts = js_sys::Array::new();
     let given = prop(m, "parts");
     if sys::is_array(&given) {
-        for p in js_sys::Array::from(&given).iter() {
+        for p in given.unchecked_ref::<js_sys::Array>().iter() {
             if !is_plain_object(&p) {
                 continue;
             }
@@ -328,6 +333,7 @@ impl Transport {
         );
         runner.set_offline_wait(o.offline_wait_ms);
         Ok(Transport {
+            wake: RefCell::new(watch_wake(&runner)),
             runner,
             web,
             multi_tab: o.multi_tab,
@@ -359,13 +365,12 @@ impl Transport {
         promise(async move {
             let step = runner.send(op, &target).await.map_err(error_of)?;
             let source = |op, first| {
-                let wake = watch_wake(&runner, op);
                 let s = SourceState {
                     runner: runner.clone(),
                     web: web.clone(),
                     op,
                     first: RefCell::new(first),
-                    hooks: RefCell::new(Some((hook, wake))),
+                    hooks: RefCell::new(Some(hook)),
                 };
                 JsValue::from(ChunkSource(Rc::new(s)))
             };
@@ -459,7 +464,6 @@ impl Transport {
     /// `useChat`'s send: append the newest message, then stream the reply.
     #[wasm_bindgen(js_name = sendMessages)]
     pub fn send_messages(&self, options: JsValue) -> Promise {
-        self.web.note_send(&options);
         self.try_send_messages(&options).unwrap_or_else(rejected)
     }
 
@@ -500,6 +504,12 @@ impl Transport {
             return Err(must_be(&arg_name(M, "`messages`"), "an array"));
         }
         let message_id = prop(options, "messageId").as_string();
+        let newest = js::last_of(&messages);
+        // The id its events go under (4.8.3's): its `messageId`, else its
+        // newest message's.
+        let attributed = message_id
+            .clone()
+            .or_else(|| prop(&newest, "id").as_string());
         let metadata = self.merged(&prop(options, "metadata"))?;
         let body = json_copy(&prop(options, "body"), "body")?;
         let payload = object();
@@ -525,7 +535,7 @@ impl Transport {
             put_id_and_metadata(&payload);
             let text = stringify(&payload).ok().flatten().unwrap_or_default();
             let url = url.clone();
-            let op = self.engine(|e| e.head_start(&chat_id, url, text, message_id.clone()));
+            let op = self.engine(|e| e.head_start(&chat_id, url, text, attributed));
             return Ok(self.send_and_stream(op, signal, None, true));
         }
         if !regenerate && prop(&messages, "length").as_f64() == Some(0.0) {
@@ -534,7 +544,7 @@ impl Transport {
                 "'submit-message' trigger requires at least one message",
             )));
         }
-        let last = json_copy(&js::last_of(&messages), "message")?;
+        let last = json_copy(&newest, "message")?;
         if !regenerate && !last.is_undefined() {
             set(&payload, "message", &slim(&last));
         }
@@ -552,7 +562,7 @@ impl Transport {
         } else {
             From::Submit
         };
-        let op = self.send_op(&chat_id, message_chunk(&payload), source, message_id, true);
+        let op = self.send_op(&chat_id, message_chunk(&payload), source, attributed, true);
         Ok(self.send_and_stream(op, signal, None, false))
     }
 
@@ -573,13 +583,12 @@ impl Transport {
         };
         let target = Target::new(op);
         let hook = hook_abort(self, signal, &target);
-        let wake = watch_wake(&self.runner, op);
         let s = SourceState {
             runner: self.runner.clone(),
             web: self.web.clone(),
             op,
             first: RefCell::new(None),
-            hooks: RefCell::new(Some((hook, wake))),
+            hooks: RefCell::new(Some(hook)),
         };
         Ok(js_sys::Promise::resolve(&JsValue::from(ChunkSource(
             Rc::new(s),
@@ -650,19 +659,23 @@ impl Transport {
         go().unwrap_or_else(rejected)
     }
 
+    // Strings go back as JavaScript values: the bindings then pass the
+    // result through instead of copying it out of the module's memory.
     #[wasm_bindgen(js_name = sessionStatus)]
-    pub fn session_status(&self, chat_id: JsValue) -> String {
+    pub fn session_status(&self, chat_id: JsValue) -> JsValue {
         let closed = chat_id
             .as_string()
             .is_some_and(|c| self.runner.read(|e| e.closed(&c).is_some()));
-        if closed { "closed" } else { "open" }.into()
+        JsValue::from_str(if closed { "closed" } else { "open" })
     }
 
     #[wasm_bindgen(js_name = sessionClosedReason)]
-    pub fn session_closed_reason(&self, chat_id: JsValue) -> Option<String> {
-        let c = chat_id.as_string()?;
-        self.runner
-            .read(|e| e.closed(&c).flatten().map(String::from))
+    pub fn session_closed_reason(&self, chat_id: JsValue) -> JsValue {
+        let reason = chat_id.as_string().and_then(|c| {
+            self.runner
+                .read(|e| e.closed(&c).flatten().map(JsValue::from_str))
+        });
+        reason.unwrap_or(JsValue::UNDEFINED)
     }
 
     #[wasm_bindgen(js_name = getSession)]
@@ -690,8 +703,10 @@ impl Transport {
 
     /// Keeps a cursor learned from another tab, unless ours is ahead.
     #[wasm_bindgen(js_name = adoptLastEventId)]
-    pub fn adopt_last_event_id(&self, chat_id: &str, last_event_id: &str) {
-        self.engine(|e| e.adopt_cursor(chat_id, last_event_id));
+    pub fn adopt_last_event_id(&self, chat_id: JsValue, last_event_id: JsValue) {
+        if let (Some(c), Some(l)) = (chat_id.as_string(), last_event_id.as_string()) {
+            self.engine(|e| e.adopt_cursor(&c, &l));
+        }
     }
 
     /// Seeds the chat's resume cursor from the app's stored transcript.
@@ -723,15 +738,21 @@ impl Transport {
     /// `Fetch`, `OnEvent` or `OnSessionChange`; absent: none); the next use
     /// reads the new one.
     #[wasm_bindgen(js_name = setCallback)]
-    pub fn set_callback(&self, which: &str, callback: JsValue) -> Result<(), JsValue> {
-        let bad = || must_be(&arg_name(&cat!("set", which), "the callback"), "a function");
+    pub fn set_callback(&self, which: JsValue, callback: JsValue) -> Result<(), JsValue> {
+        let which = which.as_string().unwrap_or_default();
+        let bad = || {
+            must_be(
+                &arg_name(&cat!("set", &which), "the callback"),
+                "a function",
+            )
+        };
         if !absent(&callback) && function(&callback).is_none() {
             return Err(bad());
         }
         let f = (!absent(&callback)).then_some(callback);
         let (has_start, wants_events) = {
             let mut c = self.web.0.callbacks.borrow_mut();
-            match which {
+            match which.as_str() {
                 // Absent keeps the current one (it is required).
                 "AccessToken" => {
                     if let Some(f) = f {
@@ -756,6 +777,7 @@ impl Transport {
 
     /// Ends every open operation: no timer or connection is left.
     pub fn dispose(&self) {
+        self.wake.borrow_mut().clear();
         self.web.0.settled_by.borrow_mut().clear();
         self.runner.dispose();
     }

@@ -49,11 +49,6 @@ pub struct State {
     pub callbacks: RefCell<Callbacks>,
     /// `sendAction`'s `onSettled`, by the operation of the action's reply.
     pub settled_by: RefCell<Vec<(OpId, JsValue)>>,
-    /// Per chat: the message id of the send in flight (events.js's
-    /// attribution, 4.8.3's `messageId` on events).
-    pub sending: RefCell<Vec<(String, Option<String>)>>,
-    /// Per chat: the message id of the last turn-producing send.
-    pub last_turn: RefCell<Vec<(String, Option<String>)>>,
 }
 
 /// The browser host: cheap to clone.
@@ -67,7 +62,7 @@ struct Sleep {
     waker: Rc<RefCell<Option<Waker>>>,
     id: JsValue,
     online: bool,
-    fire: Closure<dyn FnMut()>,
+    fire: Closure<dyn FnMut(JsValue)>,
 }
 
 impl Sleep {
@@ -75,7 +70,7 @@ impl Sleep {
         let done = Rc::new(Cell::new(false));
         let waker: Rc<RefCell<Option<Waker>>> = Rc::new(RefCell::new(None));
         let (d, w) = (done.clone(), waker.clone());
-        let fire = Closure::<dyn FnMut()>::new(move || {
+        let fire = Closure::<dyn FnMut(JsValue)>::new(move |_| {
             d.set(true);
             if let Some(w) = w.borrow_mut().take() {
                 w.wake();
@@ -213,7 +208,7 @@ fn spawn(task: Task<()>) {
 /// Lets promise `p` settle with no one listening and no unhandled
 /// rejection.
 fn quietly(p: JsValue) {
-    if p.has_type::<js_sys::Promise>() || prop(&p, "then").is_function() {
+    if prop(&p, "then").is_function() {
         let p = js_sys::Promise::resolve(&p);
         spawn(Box::pin(async move {
             let _ = JsFuture::from(p).await;
@@ -380,69 +375,6 @@ fn endpoint_arg(endpoint: Endpoint, chat_id: &str) -> JsValue {
     set(&o, "endpoint", &endpoint.as_str().into());
     set(&o, "chatId", &chat_id.into());
     o
-}
-
-/// Looks `chat_id` up in a per-chat list.
-fn lookup(list: &RefCell<Vec<(String, Option<String>)>>, chat_id: &str) -> Option<Option<String>> {
-    list.borrow()
-        .iter()
-        .find(|(c, _)| c == chat_id)
-        .map(|(_, v)| v.clone())
-}
-
-fn store(list: &RefCell<Vec<(String, Option<String>)>>, chat_id: &str, v: Option<String>) {
-    let mut l = list.borrow_mut();
-    match l.iter_mut().find(|(c, _)| c == chat_id) {
-        Some(e) => e.1 = v,
-        None => l.push((chat_id.into(), v)),
-    }
-}
-
-impl Web {
-    /// Before a `sendMessages` append: the id its events are attributed to
-    /// (its `messageId`, else its newest message's id).
-    pub fn note_send(&self, options: &JsValue) {
-        let Some(chat_id) = prop(options, "chatId").as_string() else {
-            return;
-        };
-        let mut id = prop(options, "messageId");
-        if absent(&id) {
-            let messages = prop(options, "messages");
-            id = JsValue::UNDEFINED;
-            if sys::is_array(&messages) {
-                id = prop(&js::last_of(&messages), "id");
-            }
-        }
-        store(&self.0.sending, &chat_id, id.as_string());
-    }
-
-    /// The `messageId` 4.8.3 puts on an event of `kind` for `chat_id`
-    /// that has none of its own.
-    fn attribute(
-        &self,
-        kind: &str,
-        chat_id: &str,
-        source: Option<String>,
-        own: Option<String>,
-    ) -> Option<String> {
-        const TURN_SOURCES: [&str; 3] = ["submit-message", "regenerate-message", "head-start"];
-        const REPLY_EVENTS: [&str; 3] = ["stream-connected", "first-chunk", "turn-completed"];
-        if kind == "message-sent" || kind == "message-send-failed" {
-            if !source.is_some_and(|s| TURN_SOURCES.contains(&s.as_str())) {
-                return None;
-            }
-            let id = own.or_else(|| lookup(&self.0.sending, chat_id).flatten());
-            if kind == "message-sent" {
-                store(&self.0.last_turn, chat_id, id.clone());
-            }
-            self.0.sending.borrow_mut().retain(|(c, _)| c != chat_id);
-            id
-        } else if REPLY_EVENTS.contains(&kind) {
-            own.or_else(|| lookup(&self.0.last_turn, chat_id).flatten())
-        } else {
-            None
-        }
-    }
 }
 
 impl Host for Web {
@@ -670,36 +602,30 @@ impl Host for Web {
         let Some(cb) = self.0.callbacks.borrow().on_event.clone() else {
             return;
         };
-        let chat = prop(&ev, "chatId");
-        let chat_id = chat.as_string().unwrap_or_default();
         let o = object();
         set(&o, "type", &prop(&ev, "type"));
-        set(&o, "chatId", &chat);
+        set(&o, "chatId", &prop(&ev, "chatId"));
         set(&o, "timestamp", &sys::now().into());
         sys::assign(&o, &ev);
-        if let Ok(entries) = sys::entries(&ev) {
-            for e in entries.iter() {
-                let v = prop(&e, "1");
-                let inner = prop(&v, "$error");
-                if js::is_object(&inner) {
-                    let op = prop(&v, "$op").as_f64().map(|n| n as OpId);
-                    let err = match op.and_then(thrown) {
-                        Some(t) if prop_is(&inner, "code", "CALLBACK") => t,
-                        _ => js::error_from(&inner),
-                    };
-                    set(&o, &js::string(&prop(&e, "0")), &err);
+        // The engine writes an error only as `error`, as
+        // `{"$error": {...}, "$op": n}`: what the app's code threw for
+        // operation `n` when it was a callback's failure, else the error
+        // the object describes. Always an `Error` (a throw may be anything).
+        let field = prop(&ev, "error");
+        let inner = prop(&field, "$error");
+        if js::is_object(&inner) {
+            let op = prop(&field, "$op").as_f64().map(|n| n as OpId);
+            let err = match op.and_then(thrown) {
+                Some(t) if prop_is(&inner, "code", "CALLBACK") => {
+                    if t.is_instance_of::<js_sys::Error>() {
+                        t
+                    } else {
+                        js_sys::Error::new(&js::string(&t)).into()
+                    }
                 }
-            }
-        }
-        // The error is always an Error (what the app threw may be anything).
-        let err = prop(&o, "error");
-        if sys::has_own(&o, "error").unwrap_or(false) && !err.is_instance_of::<js_sys::Error>() {
-            set(&o, "error", &js_sys::Error::new(&js::string(&err)).into());
-        }
-        let own = prop(&o, "messageId").as_string();
-        let source = prop(&o, "source").as_string();
-        if let Some(id) = self.attribute(&kind, &chat_id, source, own) {
-            set(&o, "messageId", &id.as_str().into());
+                _ => js::error_from(&inner),
+            };
+            set(&o, "error", &err);
         }
         let _ = call(&cb, &[&o]);
     }

@@ -231,8 +231,6 @@ pub fn read(o: &JsValue) -> Result<Options, JsValue> {
             },
         }),
         settled_by: RefCell::new(Vec::new()),
-        sending: RefCell::new(Vec::new()),
-        last_turn: RefCell::new(Vec::new()),
     };
     Ok(Options {
         cfg,

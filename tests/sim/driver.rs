@@ -1179,12 +1179,10 @@ impl Sim {
             self.answer(p, Out::Fired);
         }
         self.run_work();
-        let streams = self.live(|o| matches!(o.kind, OpKind::Stream { .. }));
-        for id in streams {
-            self.host.clear_ctx();
-            self.runner.wake(id, true);
-            self.run_work();
-        }
+        // The browser's `online` event wakes every stream at once.
+        self.host.clear_ctx();
+        self.runner.wake(true);
+        self.run_work();
     }
 
     /// How long the browser was offline since `from` (ms).
@@ -3044,14 +3042,12 @@ impl Sim {
             }
             9 => {
                 // A wake event (back online, a tab shown again).
-                let streams = self.live(|o| matches!(o.kind, OpKind::Stream { .. }));
+                // Every stream at once, as the browser's listener does.
                 let force = self.rng.pm(500);
-                for id in streams {
-                    self.log(|| format!("user: wake op{id} (force {force})"));
-                    self.host.clear_ctx();
-                    self.runner.wake(id, force);
-                    self.run_work();
-                }
+                self.log(|| format!("user: wake (force {force})"));
+                self.host.clear_ctx();
+                self.runner.wake(force);
+                self.run_work();
             }
             10 => {
                 self.reload_partial();
