@@ -652,9 +652,12 @@ impl Engine {
             }
             Then::Detached => {
                 let remade = self.chat(chat_id).is_some_and(|c| c.resets != s.resets);
-                let outstanding = self
-                    .session(chat_id)
-                    .is_some_and(SessionState::turn_outstanding);
+                // A turn of the chat is outstanding that the stop may have
+                // cut: not one whose message came after the stop's.
+                let outstanding = self.session(chat_id).is_some_and(|st| {
+                    st.turn_outstanding()
+                        && !matches!((st.active_input_seq, seq), (Some(a), Some(q)) if a > q)
+                });
                 if remade && outstanding {
                     // Sent for a turn of the session before it was made
                     // again, it landed in the new one (the address is the
