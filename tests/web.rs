@@ -83,6 +83,7 @@ cases!(
     dispose_ends_open_streams,
     the_stored_cursor_moves_only_at_turn_boundaries,
     lifecycle_events_reach_on_event,
+    events_go_under_the_newest_message_when_the_send_names_none,
     closed_sessions_are_final,
     callbacks_can_be_replaced_on_a_live_transport,
     seeded_cursors_and_the_supersede_gate,

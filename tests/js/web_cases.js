@@ -738,6 +738,50 @@ export const cases = {
     eq([hs[0].type, hs[0].source, hs[0].messageId], ["message-sent", "head-start", "m9"], "head-start send reported");
   },
 
+  async events_go_under_the_newest_message_when_the_send_names_none(make) {
+    const events = [];
+    const t = make({
+      task: "t",
+      accessToken: () => "p",
+      sessions: { c: { publicAccessToken: "tok" } },
+      onEvent: (e) => events.push(e),
+    });
+    // Each connection of `.out` brings the next turn (fresh seqs).
+    let turns = 0;
+    fakeFetch((u) => (isAppend(u) ? ok() : sse(batch([delta("a"), "turn-complete"], 5 + 10 * turns++))));
+    // No `messageId`: the newest message's id, as 4.8.3 attributes it.
+    await drain(await send(t, "c", { messages: [userMsg("first"), userMsg("second")] }));
+    eq(
+      events.map((e) => [e.type, e.messageId]),
+      [
+        ["message-sent", "u-second"],
+        ["stream-connected", "u-second"],
+        ["first-chunk", "u-second"],
+        ["turn-completed", "u-second"],
+      ],
+      "a send's events",
+    );
+    // An action has no message of its own: its send names none, and its
+    // reply goes under the message before it.
+    events.length = 0;
+    await drain(await t.sendAction("c", { type: "undo" }));
+    eq(
+      events.map((e) => [e.type, e.source ?? null, e.messageId ?? null]),
+      [
+        ["message-sent", "action", null],
+        ["stream-connected", null, "u-second"],
+        ["first-chunk", null, "u-second"],
+        ["turn-completed", null, "u-second"],
+      ],
+      "an action's events",
+    );
+    // A named `messageId` wins over the newest message's.
+    events.length = 0;
+    await drain(await send(t, "c", { messageId: "m9" }));
+    eq([...new Set(events.map((e) => e.messageId))], ["m9"], "a named id on every event");
+    t.dispose();
+  },
+
   async closed_sessions_are_final(make) {
     const events = [];
     const changes = [];
