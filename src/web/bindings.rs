@@ -25,81 +25,86 @@ use crate::runner::{wake_is_forced, Failed, Runner, Step, Target};
 
 type WebRunner = Runner<Web>;
 
-/// A listener on an event target; removed when dropped.
+/// A callback listening on event targets; removed from each when dropped.
 struct Listener {
-    target: EventTarget,
-    kind: &'static str,
     f: Closure<dyn FnMut(JsValue)>,
+    on: Vec<(EventTarget, &'static str)>,
 }
 
 impl Listener {
-    fn new(target: &JsValue, kind: &'static str, f: impl FnMut(JsValue) + 'static) -> Option<Self> {
-        Self::boxed(target, kind, Box::new(f))
+    fn new(f: impl FnMut(JsValue) + 'static) -> Self {
+        Self::boxed(Box::new(f))
     }
 
     /// One copy of the body for every kind of callback.
-    fn boxed(target: &JsValue, kind: &'static str, f: Box<dyn FnMut(JsValue)>) -> Option<Self> {
+    fn boxed(f: Box<dyn FnMut(JsValue)>) -> Self {
+        Listener {
+            f: Closure::<dyn FnMut(JsValue)>::wrap(f),
+            on: Vec::new(),
+        }
+    }
+
+    /// Listens for `kind` on `target` too; `false` where it cannot.
+    fn listen(&mut self, target: &JsValue, kind: &'static str) -> bool {
         if !prop(target, "addEventListener").is_function() {
-            return None;
+            return false;
         }
         let target: EventTarget = target.clone().unchecked_into();
-        let f = Closure::<dyn FnMut(JsValue)>::wrap(f);
-        target
-            .add_event_listener_with_callback(kind, f.as_ref().unchecked_ref())
-            .ok()?;
-        Some(Listener { target, kind, f })
+        let added = target
+            .add_event_listener_with_callback(kind, self.f.as_ref().unchecked_ref())
+            .is_ok();
+        if added {
+            self.on.push((target, kind));
+        }
+        added
     }
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        let _ = self
-            .target
-            .remove_event_listener_with_callback(self.kind, self.f.as_ref().unchecked_ref());
+        for (target, kind) in &self.on {
+            let _ =
+                target.remove_event_listener_with_callback(kind, self.f.as_ref().unchecked_ref());
+        }
     }
 }
 
 /// Browser wake events, for every stream of the transport: back online, a
 /// tab shown again (after [`crate::runner::WAKE_HIDDEN_MS`] hidden: the
 /// connection is likely dead), a page restored from the back-forward
-/// cache. Listened to while the transport lives (none where there is no
-/// document: a server).
-fn watch_wake(runner: &WebRunner) -> Vec<Listener> {
+/// cache. One callback for the three, listened to while the transport
+/// lives (none where there is no document: a server).
+fn watch_wake(runner: &WebRunner) -> Option<Listener> {
     let g = js_sys::global();
     let doc = prop(&g, "document");
-    if !prop(&g, "addEventListener").is_function() || absent(&doc) {
-        return Vec::new();
+    if absent(&doc) {
+        return None;
     }
-    let hidden_since = Rc::new(Cell::new(0u64));
+    let hidden_since = Cell::new(0u64);
     let (r, d) = (runner.clone(), doc.clone());
-    let visibility = move |_| {
-        let now = sys::now() as u64;
-        if prop(&d, "visibilityState").as_string().as_deref() == Some("hidden") {
-            hidden_since.set(now);
-            return;
-        }
-        let since = hidden_since.replace(0);
-        let away = if since == 0 {
-            0
-        } else {
-            now.saturating_sub(since)
-        };
-        r.wake(wake_is_forced(away));
-    };
-    let r1 = runner.clone();
-    let r2 = runner.clone();
-    [
-        Listener::new(&doc, "visibilitychange", visibility),
-        Listener::new(&g, "online", move |_| r1.wake(true)),
-        Listener::new(&g, "pageshow", move |e| {
-            if prop(&e, "persisted").is_truthy() {
-                r2.wake(true);
+    let mut l = Listener::new(move |e| {
+        let force = match prop(&e, "type").as_string().as_deref() {
+            Some("visibilitychange") => {
+                let now = sys::now() as u64;
+                if prop(&d, "visibilityState").as_string().as_deref() == Some("hidden") {
+                    hidden_since.set(now);
+                    return;
+                }
+                let since = hidden_since.replace(0);
+                wake_is_forced(if since == 0 {
+                    0
+                } else {
+                    now.saturating_sub(since)
+                })
             }
-        }),
-    ]
-    .into_iter()
-    .flatten()
-    .collect()
+            Some("pageshow") if !prop(&e, "persisted").is_truthy() => return,
+            _ => true,
+        };
+        r.wake(force);
+    });
+    let listened =
+        l.listen(&doc, "visibilitychange") | l.listen(&g, "online") | l.listen(&g, "pageshow");
+    listened.then_some(l)
 }
 
 /// Forwards the app's abort signal to the operation that carries the call
@@ -116,7 +121,8 @@ fn hook_abort(t: &Transport, signal: Option<JsValue>, target: &Target) -> Option
         abort(JsValue::UNDEFINED);
         return None;
     }
-    Listener::new(&signal, "abort", abort)
+    let mut l = Listener::new(abort);
+    l.listen(&signal, "abort").then_some(l)
 }
 
 /// The error the app sees for a failed operation: what its code threw,
@@ -198,7 +204,7 @@ pub struct Transport {
     runner: WebRunner,
     web: Web,
     /// The browser's wake events, until `dispose`.
-    wake: RefCell<Vec<Listener>>,
+    wake: RefCell<Option<Listener>>,
     multi_tab: bool,
     head_start: Option<String>,
 }
@@ -777,7 +783,7 @@ impl Transport {
 
     /// Ends every open operation: no timer or connection is left.
     pub fn dispose(&self) {
-        self.wake.borrow_mut().clear();
+        drop(self.wake.borrow_mut().take());
         self.web.0.settled_by.borrow_mut().clear();
         self.runner.dispose();
     }

@@ -152,9 +152,15 @@ pub struct Response {
 #[derive(Default)]
 struct Queue {
     chunks: VecDeque<Vec<u8>>,
+    /// The bytes in `chunks`: at [`READ_MAX`] the pump waits for the
+    /// engine to take some (the rest waits in the browser's stream, as for
+    /// a reader in JavaScript).
+    bytes: usize,
     done: bool,
     err: Option<JsValue>,
     cancelled: bool,
+    /// Who waits: the reader for bytes (the queue is empty) or the pump
+    /// for room (it is full), never both.
     waker: Option<Waker>,
 }
 
@@ -166,9 +172,10 @@ impl Queue {
     }
 }
 
-/// An open body, drained as fast as it arrives whatever the app's pace: a
+/// An open body, read ahead of the engine by up to [`READ_MAX`] bytes: a
 /// stream that errors (a cut connection) drops what it still holds, so the
-/// bytes that arrived before the cut are taken out first.
+/// bytes that arrived before the cut are taken out first; what the
+/// browser still held comes again from the cursor.
 pub struct BodyInner {
     queue: Rc<RefCell<Queue>>,
     reader: JsValue,
@@ -181,6 +188,7 @@ impl Drop for BodyInner {
             let mut q = self.queue.borrow_mut();
             q.cancelled = true;
             q.chunks.clear();
+            q.wake();
         }
         if let Ok(p) = call_method(&self.reader, "cancel") {
             quietly(p);
@@ -216,14 +224,24 @@ fn quietly(p: JsValue) {
     }
 }
 
-/// Reads `reader` into `queue` until the end, an error or a cancel.
+/// Reads `reader` into `queue` until the end, an error or a cancel, while
+/// the queue has room.
 async fn pump(reader: JsValue, queue: Rc<RefCell<Queue>>) {
     loop {
-        {
-            let q = queue.borrow();
+        let go = poll_fn(|cx| {
+            let mut q = queue.borrow_mut();
             if q.done || q.err.is_some() || q.cancelled {
-                return;
+                Poll::Ready(false)
+            } else if q.bytes < READ_MAX {
+                Poll::Ready(true)
+            } else {
+                q.waker = Some(cx.waker().clone());
+                Poll::Pending
             }
+        })
+        .await;
+        if !go {
+            return;
         }
         let got = match call_method(&reader, "read") {
             Ok(p) => JsFuture::from(js_sys::Promise::resolve(&p)).await,
@@ -254,7 +272,10 @@ async fn pump(reader: JsValue, queue: Rc<RefCell<Queue>>) {
             return;
         }
         match step {
-            Ok(Some(bytes)) => q.chunks.push_back(bytes),
+            Ok(Some(bytes)) => {
+                q.bytes += bytes.len();
+                q.chunks.push_back(bytes);
+            }
             Ok(None) => q.done = true,
             Err(e) => q.err = Some(e),
         }
@@ -276,12 +297,12 @@ fn take(q: &mut Queue) -> Poll<Result<Option<Vec<u8>>, JsValue>> {
             Poll::Pending
         };
     }
+    let mut all = Vec::new();
     if let Some(front) = q.chunks.front_mut().filter(|c| c.len() > READ_MAX) {
         // A chunk larger than that: its first READ_MAX bytes.
         let rest = front.split_off(READ_MAX);
-        return Poll::Ready(Ok(Some(core::mem::replace(front, rest))));
+        all = core::mem::replace(front, rest);
     }
-    let mut all = Vec::new();
     while let Some(c) = q.chunks.front() {
         if !all.is_empty() && all.len() + c.len() > READ_MAX {
             break;
@@ -293,6 +314,9 @@ fn take(q: &mut Queue) -> Poll<Result<Option<Vec<u8>>, JsValue>> {
             all.extend_from_slice(&c);
         }
     }
+    // Room again: the pump, if it waits, reads on.
+    q.bytes -= all.len();
+    q.wake();
     Poll::Ready(Ok(Some(all)))
 }
 
