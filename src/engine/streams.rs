@@ -467,6 +467,18 @@ impl Engine {
                     } else {
                         mark!("turn-complete-of-an-earlier-send");
                     }
+                    // A stream opened before the gate read past the
+                    // stopped turn's end (this boundary answered its seq):
+                    // the cursor moves past it, so the gate would wait for
+                    // it for ever (seed 609148681).
+                    let passed = matches!(
+                        (in_event_id, s.superseded_input_seq),
+                        (Some(a), Some(q)) if a >= q
+                    );
+                    if s.skip_to_turn_complete && passed {
+                        mark!("gate-passed-by-older-stream");
+                        s.clear_gate();
+                    }
                     s.advance_cursor(&cursor);
                 }
                 let (since, message_id) = self.since_send(chat_id);
