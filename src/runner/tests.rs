@@ -1108,3 +1108,50 @@ fn a_head_start_reports_its_post_as_a_send_with_its_duration() {
     }
     assert!(!sent[0].contains("partId"), "{}", sent[0]);
 }
+
+/// A stream opened before a gate was armed reads the end of the turn the
+/// gate waits for (its boundary answers `.in` seq 1): with the gate's
+/// stopped seq at `stopped`, whether the gate is still armed afterwards.
+fn gate_after_an_older_stream_reads_turn_one(stopped: u64) -> bool {
+    let mut b = Bench::new();
+    let stream = b.streamed_send("c");
+    // The gate is armed after the stream opened (as a stop that landed in
+    // a session made again arms it), for the turn of `.in` seq `stopped`.
+    b.runner.with(|e| {
+        let mut s = e.session("c").cloned().expect("a session");
+        s.skip_to_turn_complete = true;
+        s.superseded_input_seq = Some(stopped);
+        e.set_session("c", s);
+    });
+    let chunks = b.read_all(stream);
+    b.settle();
+    let body = Body::default();
+    b.request(b.requests() - 1).answer(Ok(streaming(&body)));
+    b.settle();
+    body.push(&reply());
+    b.settle();
+    assert_eq!(take(&chunks).len(), 1, "the stream shows its own turn");
+    let s = b
+        .runner
+        .read(|e| e.session("c").cloned())
+        .expect("a session");
+    assert_eq!(
+        s.last_event_id.as_deref(),
+        Some("1"),
+        "the cursor is past the turn's end"
+    );
+    s.skip_to_turn_complete
+}
+
+#[test]
+fn a_turn_end_that_answers_the_stopped_seq_clears_the_gate() {
+    // Seeds 609148681 and 609948633: the cursor moved past the stopped
+    // turn's end, which no later stream could read; a gate left armed
+    // failed the next reply.
+    assert!(!gate_after_an_older_stream_reads_turn_one(1));
+}
+
+#[test]
+fn a_turn_end_before_the_stopped_seq_keeps_the_gate() {
+    assert!(gate_after_an_older_stream_reads_turn_one(2));
+}
