@@ -42,6 +42,9 @@ enum Conn {
     NetworkError,
     /// The app aborts while connecting.
     Abort,
+    /// Send the first this many bytes of what `Serve` would, then end the
+    /// body abruptly (a connection cut inside its first event).
+    Cut(usize),
 }
 
 fn record_json(seq: u64, rec: &Rec) -> String {
@@ -166,6 +169,13 @@ fn drive(sub: &mut Subscription, server: &mut Server, piece: usize) -> Outcome {
                     Conn::Settled => {
                         sub.handle_response(200, true);
                         let body = server.body_after(req.last_event_id.as_deref(), usize::MAX);
+                        pending = body.chunks(piece.max(1)).map(<[u8]>::to_vec).collect();
+                        ending = Some(conn);
+                    }
+                    Conn::Cut(n) => {
+                        sub.handle_response(200, false);
+                        let mut body = server.body_after(req.last_event_id.as_deref(), 1);
+                        body.truncate(*n);
                         pending = body.chunks(piece.max(1)).map(<[u8]>::to_vec).collect();
                         ending = Some(conn);
                     }
@@ -949,4 +959,142 @@ fn a_watcher_takes_the_first_turn_at_or_after_the_stops_seq_for_the_stopped_one(
     // Without the stop's seq the same: the first turn to end (2) is taken
     // for the stopped one, so the aborted turn shows.
     assert_eq!(watch_behind_unknown_gate(None, &[2, 8, 9]), vec!["8", "9"]);
+}
+
+/// How often this test's thread reached the coverage mark `name` since the
+/// last call (the table is emptied).
+fn hits(name: &str) -> u64 {
+    trigger_chat_wasm::marks::take()
+        .into_iter()
+        .filter(|(n, _)| *n == name)
+        .map(|(_, c)| c)
+        .sum()
+}
+
+// The soaks do not reach the marks below (docs/simulation.md, "Coverage
+// marks"): each branch is pinned here instead.
+
+#[test]
+fn a_stream_whose_every_connection_is_cut_inside_its_first_event_gives_up() {
+    hits("");
+    // Each connection brings the hello comment and half of the first
+    // record's event, never a whole record.
+    let mut s = server(turn(3, None), vec![Conn::Cut(40); 60]);
+    let mut sub = Subscription::new(cfg());
+    let out = drive(&mut sub, &mut s, 64);
+    assert!(out.deltas.is_empty());
+    match &out.result {
+        Some(Err(e)) => assert!(e.to_string().contains("every connection was cut"), "{e}"),
+        other => panic!("expected the stream to give up, got {other:?}"),
+    }
+    // The budget's connections, then the one past it.
+    assert_eq!(
+        s.requests.len() as u32,
+        trigger_chat_wasm::session::PARTIAL_WINDOW_BUDGET + 1
+    );
+    assert_eq!(hits("reconnects-exhausted-cut-windows"), 1);
+}
+
+#[test]
+fn a_watcher_whose_every_connection_is_cut_slows_down_and_follows_on() {
+    hits("");
+    let mut script = vec![Conn::Cut(40); 60];
+    script.push(Conn::Serve {
+        limit: usize::MAX,
+        done: true,
+    });
+    script.push(Conn::Abort);
+    let mut s = server(turn(3, None), script);
+    let mut sub = Subscription::new(SubscriptionConfig {
+        watch: true,
+        ..cfg()
+    });
+    let out = drive(&mut sub, &mut s, 64);
+    assert_eq!(out.result, Some(Ok(())));
+    assert_eq!(out.deltas, deltas(3));
+    assert_eq!(hits("reconnects-exhausted-cut-windows"), 0);
+    // Past the budget the waits grow instead of staying at nothing.
+    let past = &out.sleeps[trigger_chat_wasm::session::PARTIAL_WINDOW_BUDGET as usize..];
+    assert!(past.iter().all(|&ms| ms > 0), "{:?}", out.sleeps);
+}
+
+#[test]
+fn a_stream_whose_connections_keep_ending_empty_gives_up() {
+    hits("");
+    let empty = Conn::Serve {
+        limit: 0,
+        done: false,
+    };
+    let mut s = server(turn(2, None), vec![empty; 10]);
+    let mut sub = Subscription::new(cfg());
+    let out = drive(&mut sub, &mut s, 64);
+    match &out.result {
+        Some(Err(e)) => assert!(
+            e.to_string()
+                .contains("kept ending before the turn was complete"),
+            "{e}"
+        ),
+        other => panic!("expected the stream to give up, got {other:?}"),
+    }
+    assert_eq!(
+        s.requests.len() as u32,
+        trigger_chat_wasm::session::EMPTY_WINDOW_BUDGET + 1
+    );
+    assert_eq!(hits("reconnects-exhausted-empty-windows"), 1);
+}
+
+#[test]
+fn a_reply_whose_own_boundary_comes_before_the_stopped_turns_end_fails_as_lost() {
+    hits("");
+    // The gate waits for the end of the turn that answered `.in` seq 4;
+    // this stream's own reply answers 5. Its boundary comes, the stopped
+    // turn's never did: what went by cannot be told apart.
+    let log = vec![
+        Rec::Data("x", "p0".into()),
+        Rec::Data("y", "p1".into()),
+        Rec::TurnCompleteFor(5),
+    ];
+    let mut s = server(log, vec![]);
+    let mut sub = Subscription::new(SubscriptionConfig {
+        skip_to_turn_complete: true,
+        superseded_input_seq: Some(4),
+        since_in_seq: Some(5),
+        ..cfg()
+    });
+    let out = drive(&mut sub, &mut s, 64);
+    assert!(out.deltas.is_empty(), "nothing is shown: {:?}", out.deltas);
+    match &out.result {
+        Some(Err(e)) => assert!(
+            e.to_string().contains("previous turn's output was lost"),
+            "{e}"
+        ),
+        other => panic!("expected the reply to fail, got {other:?}"),
+    }
+    assert!(
+        out.events.contains(&SessionEvent::Abandoned),
+        "{:?}",
+        out.events
+    );
+    assert_eq!(hits("gate-own-boundary-before-stopped-turn"), 1);
+
+    // With the stopped turn's end first, the gate opens there and the
+    // reply shows.
+    hits("");
+    let log = vec![
+        Rec::Data("old", "p0".into()),
+        Rec::TurnCompleteFor(4),
+        Rec::Data("new", "p1".into()),
+        Rec::TurnCompleteFor(5),
+    ];
+    let mut s = server(log, vec![]);
+    let mut sub = Subscription::new(SubscriptionConfig {
+        skip_to_turn_complete: true,
+        superseded_input_seq: Some(4),
+        since_in_seq: Some(5),
+        ..cfg()
+    });
+    let out = drive(&mut sub, &mut s, 64);
+    assert_eq!(out.result, Some(Ok(())));
+    assert_eq!(out.deltas, vec!["new".to_string()]);
+    assert_eq!(hits("gate-own-boundary-before-stopped-turn"), 0);
 }

@@ -1155,3 +1155,41 @@ fn a_turn_end_that_answers_the_stopped_seq_clears_the_gate() {
 fn a_turn_end_before_the_stopped_seq_keeps_the_gate() {
     assert!(gate_after_an_older_stream_reads_turn_one(2));
 }
+
+/// A reload's resume of a chat whose stored gate still waits for a stopped
+/// turn's end: refused while no send after the stop is in flight (the
+/// stopped turn's rest is all it could read), taken while one is (its
+/// stream reads past the gate to its own reply). The soaks do not reach
+/// the refusal (docs/simulation.md, "Coverage marks"); it is pinned here.
+#[test]
+fn a_resume_behind_a_gate_is_refused_unless_a_later_send_is_in_flight() {
+    let _ = crate::marks::take();
+    let b = Bench::new();
+    let stored = |active| SessionState {
+        public_access_token: "tok".into(),
+        last_event_id: Some("4".into()),
+        is_streaming: Some(true),
+        skip_to_turn_complete: true,
+        active_input_seq: active,
+        ..SessionState::default()
+    };
+    let refused = b.runner.with(|e| {
+        e.set_session("c", stored(None));
+        e.reconnect("c", false)
+    });
+    assert!(refused.is_none(), "nothing of ours to read past the gate");
+    let hits = |name| {
+        crate::marks::take()
+            .into_iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, c)| c)
+            .sum::<u64>()
+    };
+    assert_eq!(hits("reconnect-refused-behind-gate"), 1);
+    let taken = b.runner.with(|e| {
+        e.set_session("d", stored(Some(5)));
+        e.reconnect("d", false)
+    });
+    assert!(taken.is_some(), "the send after the stop is resumed");
+    assert_eq!(hits("reconnect-refused-behind-gate"), 0);
+}
