@@ -96,6 +96,8 @@ pub struct SessionInner {
     pub last_turn_complete_seq: Option<u64>,
     /// Most records kept on `.out` (older ones are trimmed, as S2 trims).
     pub max_records: usize,
+    /// `Limits::trim_turns`.
+    pub trim_turns: bool,
     /// The store's wall clock (Unix ms), for the timestamps above.
     clock: fn() -> u64,
 }
@@ -211,7 +213,11 @@ impl Session {
     }
 
     /// Appends an S2 `trim` command record and drops records older than `earliest`.
+    /// Nothing with `Limits::trim_turns` off.
     pub fn trim_locked(&self, inner: &mut SessionInner, earliest: u64) {
+        if !inner.trim_turns {
+            return;
+        }
         let body = format!("trim:{earliest}");
         if self
             .push_locked(inner, body, vec![(String::new(), "trim".to_string())])
@@ -261,6 +267,11 @@ pub struct Limits {
     pub max_part_ids: usize,
     /// Messages the agent keeps in its per-session snapshot.
     pub max_history: usize,
+    /// A turn's end trims `.out` back to the previous turn-complete, as the
+    /// cloud does (default). A reader more than a turn behind then misses
+    /// what was trimmed; tests that check every record of many quick turns,
+    /// whatever the machine's load, turn it off.
+    pub trim_turns: bool,
 }
 
 impl Default for Limits {
@@ -270,6 +281,7 @@ impl Default for Limits {
             max_records: 10_000,
             max_part_ids: 1000,
             max_history: 500,
+            trim_turns: true,
         }
     }
 }
@@ -415,6 +427,7 @@ impl Store {
             snapshot: Vec::new(),
             last_turn_complete_seq: None,
             max_records: self.limits.max_records,
+            trim_turns: self.limits.trim_turns,
             clock: self.clock,
         };
         let (notify, _) = watch::channel(0);
@@ -513,6 +526,29 @@ mod tests {
             evicted.push(gone[0]);
         }
         assert_eq!(evicted, ["s6", "s1", "s2", "s3", "s4", "s7", "s5", "s0"]);
+    }
+
+    #[test]
+    fn a_trim_drops_older_records_unless_turned_off() {
+        for trim_turns in [true, false] {
+            let store = Store::new(Limits {
+                trim_turns,
+                ..Limits::default()
+            });
+            let (s, _) = store.create_or_get(new_session("a")).unwrap();
+            for i in 0..5 {
+                s.push(format!("{i}"), vec![]);
+            }
+            let inner = &mut *s.lock();
+            s.trim_locked(inner, 3);
+            let seqs: Vec<u64> = inner.records.iter().map(|r| r.seq).collect();
+            if trim_turns {
+                // The trim's own record (seq 5) follows what is kept.
+                assert_eq!(seqs, vec![3, 4, 5]);
+            } else {
+                assert_eq!(seqs, vec![0, 1, 2, 3, 4]);
+            }
+        }
     }
 
     #[test]

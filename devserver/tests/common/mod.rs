@@ -239,6 +239,7 @@ impl Srv {
             body: resp.into_body(),
             buf: String::new(),
             ended: false,
+            held: Vec::new(),
         }
     }
 
@@ -418,6 +419,10 @@ pub struct Sse {
     body: Incoming,
     buf: String,
     pub ended: bool,
+    /// The records of a batch after the control record a read stopped at:
+    /// the next read starts with them (a lagging server puts a turn's end
+    /// and the next turn's start in one batch).
+    held: Vec<Rec>,
 }
 
 /// What reading the next event produced.
@@ -482,6 +487,9 @@ impl Sse {
     /// Reads events until the next batch and returns its records; panics, naming
     /// `awaited` and the records read so far (`seen`), when the stream ends first.
     async fn next_batch(&mut self, awaited: &str, seen: &[Rec]) -> Vec<Rec> {
+        if !self.held.is_empty() {
+            return std::mem::take(&mut self.held);
+        }
         for _ in 0..100_000 {
             match self.next().await {
                 Next::Event(e) if e.event.as_deref() == Some("batch") => {
@@ -501,6 +509,9 @@ impl Sse {
     pub async fn until_control_or_end(&mut self, control: &str, out: &mut Vec<Rec>) -> bool {
         loop {
             let batch = loop {
+                if !self.held.is_empty() {
+                    break std::mem::take(&mut self.held);
+                }
                 match self.next().await {
                     Next::Event(e) if e.event.as_deref() == Some("batch") => {
                         break parse_batch(&e.data)
@@ -509,10 +520,12 @@ impl Sse {
                     Next::End | Next::Broken(_) => return false,
                 }
             };
-            for r in batch {
+            let mut batch = batch.into_iter();
+            while let Some(r) = batch.next() {
                 let done = r.control() == Some(control);
                 out.push(r);
                 if done {
+                    self.held = batch.collect();
                     return true;
                 }
             }
@@ -528,10 +541,12 @@ impl Sse {
     pub async fn until_control(&mut self, control: &str) -> Vec<Rec> {
         let mut out = Vec::new();
         loop {
-            for r in self.next_batch(control, &out).await {
+            let mut batch = self.next_batch(control, &out).await.into_iter();
+            while let Some(r) = batch.next() {
                 let done = r.control() == Some(control);
                 out.push(r);
                 if done {
+                    self.held = batch.collect();
                     return out;
                 }
             }
@@ -555,7 +570,7 @@ impl Sse {
     /// Reads a stream that ends without waiting: batches, then `[DONE]` with no ping
     /// before it, then the end of the body. Returns the records.
     pub async fn drain_now(&mut self) -> Vec<Rec> {
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.held);
         loop {
             match self.next().await {
                 Next::Event(e) if e.event.as_deref() == Some("batch") => {
@@ -589,7 +604,7 @@ impl Sse {
 
     /// Reads everything until the stream ends; returns (records, saw_done, broken).
     pub async fn drain(&mut self) -> (Vec<Rec>, bool, bool) {
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.held);
         let mut done = false;
         for _ in 0..100_000 {
             match self.next().await {
