@@ -971,28 +971,55 @@ fn hits(name: &str) -> u64 {
         .sum()
 }
 
+/// Asserts the run failed with an error whose message contains `text`.
+fn assert_failed_with(out: &Outcome, text: &str) {
+    match &out.result {
+        Some(Err(e)) => assert!(e.to_string().contains(text), "{e}"),
+        other => panic!("expected a failure saying {text:?}, got {other:?}"),
+    }
+}
+
 // The soaks do not reach the marks below (docs/simulation.md, "Coverage
 // marks"): each branch is pinned here instead.
 
-#[test]
-fn a_stream_whose_every_connection_is_cut_inside_its_first_event_gives_up() {
+/// A stream (not a watcher) whose every connection goes as `conn` gives
+/// up after `budget` reconnects, saying `says`, reaching `mark` once.
+fn gives_up_after(conn: Conn, budget: u32, says: &str, mark: &str) {
     hits("");
-    // Each connection brings the hello comment and half of the first
-    // record's event, never a whole record.
-    let mut s = server(turn(3, None), vec![Conn::Cut(40); 60]);
+    let mut s = server(turn(3, None), vec![conn; budget as usize + 10]);
     let mut sub = Subscription::new(cfg());
     let out = drive(&mut sub, &mut s, 64);
     assert!(out.deltas.is_empty());
-    match &out.result {
-        Some(Err(e)) => assert!(e.to_string().contains("every connection was cut"), "{e}"),
-        other => panic!("expected the stream to give up, got {other:?}"),
-    }
-    // The budget's connections, then the one past it.
-    assert_eq!(
-        s.requests.len() as u32,
-        trigger_chat_wasm::session::PARTIAL_WINDOW_BUDGET + 1
+    assert_failed_with(&out, says);
+    // The budget's connections after the first.
+    assert_eq!(s.requests.len() as u32, budget + 1);
+    assert_eq!(hits(mark), 1);
+}
+
+#[test]
+fn a_stream_whose_every_connection_is_cut_inside_its_first_event_gives_up() {
+    // Each connection brings the hello comment and half of the first
+    // record's event, never a whole record.
+    gives_up_after(
+        Conn::Cut(40),
+        trigger_chat_wasm::session::PARTIAL_WINDOW_BUDGET,
+        "every connection was cut",
+        "reconnects-exhausted-cut-windows",
     );
-    assert_eq!(hits("reconnects-exhausted-cut-windows"), 1);
+}
+
+#[test]
+fn a_stream_whose_connections_keep_ending_empty_gives_up() {
+    let empty = Conn::Serve {
+        limit: 0,
+        done: false,
+    };
+    gives_up_after(
+        empty,
+        trigger_chat_wasm::session::EMPTY_WINDOW_BUDGET,
+        "kept ending before the turn was complete",
+        "reconnects-exhausted-empty-windows",
+    );
 }
 
 #[test]
@@ -1018,42 +1045,10 @@ fn a_watcher_whose_every_connection_is_cut_slows_down_and_follows_on() {
     assert!(past.iter().all(|&ms| ms > 0), "{:?}", out.sleeps);
 }
 
-#[test]
-fn a_stream_whose_connections_keep_ending_empty_gives_up() {
+/// A reply to `.in` seq 5 behind a gate for the turn that answered seq 4,
+/// read from `log`.
+fn reply_behind_the_gate_for_seq_4(log: Vec<Rec>) -> Outcome {
     hits("");
-    let empty = Conn::Serve {
-        limit: 0,
-        done: false,
-    };
-    let mut s = server(turn(2, None), vec![empty; 10]);
-    let mut sub = Subscription::new(cfg());
-    let out = drive(&mut sub, &mut s, 64);
-    match &out.result {
-        Some(Err(e)) => assert!(
-            e.to_string()
-                .contains("kept ending before the turn was complete"),
-            "{e}"
-        ),
-        other => panic!("expected the stream to give up, got {other:?}"),
-    }
-    assert_eq!(
-        s.requests.len() as u32,
-        trigger_chat_wasm::session::EMPTY_WINDOW_BUDGET + 1
-    );
-    assert_eq!(hits("reconnects-exhausted-empty-windows"), 1);
-}
-
-#[test]
-fn a_reply_whose_own_boundary_comes_before_the_stopped_turns_end_fails_as_lost() {
-    hits("");
-    // The gate waits for the end of the turn that answered `.in` seq 4;
-    // this stream's own reply answers 5. Its boundary comes, the stopped
-    // turn's never did: what went by cannot be told apart.
-    let log = vec![
-        Rec::Data("x", "p0".into()),
-        Rec::Data("y", "p1".into()),
-        Rec::TurnCompleteFor(5),
-    ];
     let mut s = server(log, vec![]);
     let mut sub = Subscription::new(SubscriptionConfig {
         skip_to_turn_complete: true,
@@ -1061,15 +1056,20 @@ fn a_reply_whose_own_boundary_comes_before_the_stopped_turns_end_fails_as_lost()
         since_in_seq: Some(5),
         ..cfg()
     });
-    let out = drive(&mut sub, &mut s, 64);
+    drive(&mut sub, &mut s, 64)
+}
+
+#[test]
+fn a_reply_whose_own_boundary_comes_before_the_stopped_turns_end_fails_as_lost() {
+    // The reply's boundary comes, the stopped turn's never did: what went
+    // by cannot be told apart.
+    let out = reply_behind_the_gate_for_seq_4(vec![
+        Rec::Data("x", "p0".into()),
+        Rec::Data("y", "p1".into()),
+        Rec::TurnCompleteFor(5),
+    ]);
     assert!(out.deltas.is_empty(), "nothing is shown: {:?}", out.deltas);
-    match &out.result {
-        Some(Err(e)) => assert!(
-            e.to_string().contains("previous turn's output was lost"),
-            "{e}"
-        ),
-        other => panic!("expected the reply to fail, got {other:?}"),
-    }
+    assert_failed_with(&out, "previous turn's output was lost");
     assert!(
         out.events.contains(&SessionEvent::Abandoned),
         "{:?}",
@@ -1079,21 +1079,12 @@ fn a_reply_whose_own_boundary_comes_before_the_stopped_turns_end_fails_as_lost()
 
     // With the stopped turn's end first, the gate opens there and the
     // reply shows.
-    hits("");
-    let log = vec![
+    let out = reply_behind_the_gate_for_seq_4(vec![
         Rec::Data("old", "p0".into()),
         Rec::TurnCompleteFor(4),
         Rec::Data("new", "p1".into()),
         Rec::TurnCompleteFor(5),
-    ];
-    let mut s = server(log, vec![]);
-    let mut sub = Subscription::new(SubscriptionConfig {
-        skip_to_turn_complete: true,
-        superseded_input_seq: Some(4),
-        since_in_seq: Some(5),
-        ..cfg()
-    });
-    let out = drive(&mut sub, &mut s, 64);
+    ]);
     assert_eq!(out.result, Some(Ok(())));
     assert_eq!(out.deltas, vec!["new".to_string()]);
     assert_eq!(hits("gate-own-boundary-before-stopped-turn"), 0);
