@@ -26,6 +26,10 @@ pub(super) struct Chat {
     /// The highest `session-in-event-id` a turn-complete carried: sends up
     /// to it were answered already.
     pub(super) answered: Option<u64>,
+    /// The highest `.in` seq a turn-starting send of ours got. A reply
+    /// refused for good is not in flight for a reload, but its turn may
+    /// still run at the agent: a stop then cuts it (seed 766616605).
+    pub(super) sent: u64,
     /// The ends of the chat's latest turns, as its streams read them: the
     /// turn-complete's `.in` boundary and, for a turn a gate skipped
     /// unshown, where a reader resuming reads it first (`None` once shown).
@@ -118,6 +122,7 @@ impl Engine {
         }
         chat.state = Some(state);
         chat.answered = None;
+        chat.sent = 0;
         chat.turns.clear();
         self.changed(chat_id);
     }

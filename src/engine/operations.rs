@@ -182,7 +182,19 @@ impl Engine {
                     .session(&chat)
                     .is_some_and(SessionState::turn_outstanding);
                 if owns && outstanding {
+                    // The stop cuts the turn running at the agent: the
+                    // latest of ours not seen to end, which may be a reply
+                    // refused for good after the one held in flight (seed
+                    // 766616605).
                     let seq = self.session(&chat).and_then(|s| s.active_input_seq);
+                    let later = self.chat(&chat).map_or(0, |c| {
+                        if c.answered < Some(c.sent) {
+                            c.sent
+                        } else {
+                            0
+                        }
+                    });
+                    let seq = seq.map(|a| a.max(later));
                     mark!("abort-stream-owns-turn");
                     self.gate(&chat, seq);
                     self.fire_stop(&chat);

@@ -310,6 +310,7 @@ impl Engine {
                                 chat.resets = chat.resets.wrapping_add(1);
                                 chat.state = Some(state);
                                 chat.answered = None;
+                                chat.sent = 0;
                                 chat.turns.clear();
                                 self.changed(&chat_id);
                                 self.session_remade(&chat_id);
@@ -596,6 +597,7 @@ impl Engine {
                         _ => s.message_id.clone(),
                     };
                     chat.last_send = Some((now, id));
+                    chat.sent = chat.sent.max(seq.unwrap_or(0));
                 }
                 let answered = self.chat(chat_id).and_then(|c| c.answered);
                 if let (Some(q), Some(a)) = (seq, answered) {
