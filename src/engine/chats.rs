@@ -50,6 +50,18 @@ pub(super) struct Chat {
     pub(super) resets: u32,
 }
 
+impl Chat {
+    /// Takes a session in place of the one it had, if any: what the old
+    /// one answered, got and ended (gate, sends, turn ends) means nothing
+    /// in the new one.
+    pub(super) fn take_session(&mut self, state: SessionState) {
+        self.state = Some(state);
+        self.answered = None;
+        self.sent = 0;
+        self.turns.clear();
+    }
+}
+
 impl Engine {
     pub(super) fn chat_mut(&mut self, id: &str) -> &mut Chat {
         if let Some(i) = self.chats.iter().position(|c| c.id == id) {
@@ -120,10 +132,7 @@ impl Engine {
         if let Some(cursor) = chat.seeded.take() {
             state.advance_cursor(&cursor);
         }
-        chat.state = Some(state);
-        chat.answered = None;
-        chat.sent = 0;
-        chat.turns.clear();
+        chat.take_session(state);
         self.changed(chat_id);
     }
 

@@ -304,14 +304,10 @@ impl Engine {
                         };
                         match recreating {
                             Some(n) if self.chat(&chat_id).is_some_and(|c| c.resets == n) => {
-                                // The session is new: the old cursor, gate
-                                // and turn ends mean nothing there.
+                                // The session is new (its cursor too).
                                 let chat = self.chat_mut(&chat_id);
                                 chat.resets = chat.resets.wrapping_add(1);
-                                chat.state = Some(state);
-                                chat.answered = None;
-                                chat.sent = 0;
-                                chat.turns.clear();
+                                chat.take_session(state);
                                 self.changed(&chat_id);
                                 self.session_remade(&chat_id);
                             }
