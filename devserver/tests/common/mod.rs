@@ -484,22 +484,46 @@ impl Sse {
         }
     }
 
-    /// Reads events until the next batch and returns its records; panics, naming
-    /// `awaited` and the records read so far (`seen`), when the stream ends first.
-    async fn next_batch(&mut self, awaited: &str, seen: &[Rec]) -> Vec<Rec> {
+    /// The records held from the last batch, or else the next batch's; the
+    /// end of the stream (clean or broken) when it comes first.
+    async fn read_batch(&mut self) -> Result<Vec<Rec>, Next> {
         if !self.held.is_empty() {
-            return std::mem::take(&mut self.held);
+            return Ok(std::mem::take(&mut self.held));
         }
         for _ in 0..100_000 {
             match self.next().await {
                 Next::Event(e) if e.event.as_deref() == Some("batch") => {
-                    return parse_batch(&e.data)
+                    return Ok(parse_batch(&e.data))
                 }
                 Next::Event(_) => {}
-                other => panic!("stream ended before {awaited}: {other:?}; got {seen:?}"),
+                other => return Err(other),
             }
         }
-        panic!("no {awaited}");
+        panic!("100,000 events without a batch");
+    }
+
+    /// Reads the next batch and returns its records; panics, naming
+    /// `awaited` and the records read so far (`seen`), when the stream ends first.
+    async fn next_batch(&mut self, awaited: &str, seen: &[Rec]) -> Vec<Rec> {
+        match self.read_batch().await {
+            Ok(batch) => batch,
+            Err(end) => panic!("stream ended before {awaited}: {end:?}; got {seen:?}"),
+        }
+    }
+
+    /// Moves the batch's records into `out` up to a control record of
+    /// this subtype, holds the rest for the next read, and says whether it came.
+    fn take_through(&mut self, batch: Vec<Rec>, control: &str, out: &mut Vec<Rec>) -> bool {
+        let mut batch = batch.into_iter();
+        while let Some(r) = batch.next() {
+            let done = r.control() == Some(control);
+            out.push(r);
+            if done {
+                self.held = batch.collect();
+                return true;
+            }
+        }
+        false
     }
 
     /// Reads batches until a control record of this subtype, or the end of
@@ -507,29 +531,12 @@ impl Sse {
     /// from the last record it read). Every record seen, and whether the
     /// control record came.
     pub async fn until_control_or_end(&mut self, control: &str, out: &mut Vec<Rec>) -> bool {
-        loop {
-            let batch = loop {
-                if !self.held.is_empty() {
-                    break std::mem::take(&mut self.held);
-                }
-                match self.next().await {
-                    Next::Event(e) if e.event.as_deref() == Some("batch") => {
-                        break parse_batch(&e.data)
-                    }
-                    Next::Event(_) => {}
-                    Next::End | Next::Broken(_) => return false,
-                }
-            };
-            let mut batch = batch.into_iter();
-            while let Some(r) = batch.next() {
-                let done = r.control() == Some(control);
-                out.push(r);
-                if done {
-                    self.held = batch.collect();
-                    return true;
-                }
+        while let Ok(batch) = self.read_batch().await {
+            if self.take_through(batch, control, out) {
+                return true;
             }
         }
+        false
     }
 
     /// Reads batches until a turn-complete record; returns every record seen.
@@ -541,14 +548,9 @@ impl Sse {
     pub async fn until_control(&mut self, control: &str) -> Vec<Rec> {
         let mut out = Vec::new();
         loop {
-            let mut batch = self.next_batch(control, &out).await.into_iter();
-            while let Some(r) = batch.next() {
-                let done = r.control() == Some(control);
-                out.push(r);
-                if done {
-                    self.held = batch.collect();
-                    return out;
-                }
+            let batch = self.next_batch(control, &out).await;
+            if self.take_through(batch, control, &mut out) {
+                return out;
             }
         }
     }
