@@ -431,6 +431,16 @@ impl Bench {
     }
 }
 
+/// How many times mark `name` was hit since the marks were last taken
+/// (taking them all).
+fn hits(name: &str) -> u64 {
+    crate::marks::take()
+        .into_iter()
+        .filter(|(n, _)| *n == name)
+        .map(|(_, c)| c)
+        .sum()
+}
+
 fn take<T>(slot: &Slot<T>) -> T {
     slot.borrow_mut().take().expect("the task finished")
 }
@@ -1178,13 +1188,6 @@ fn a_resume_behind_a_gate_is_refused_unless_a_later_send_is_in_flight() {
         e.reconnect("c", false)
     });
     assert!(refused.is_none(), "nothing of ours to read past the gate");
-    let hits = |name| {
-        crate::marks::take()
-            .into_iter()
-            .filter(|(n, _)| *n == name)
-            .map(|(_, c)| c)
-            .sum::<u64>()
-    };
     assert_eq!(hits("reconnect-refused-behind-gate"), 1);
     let taken = b.runner.with(|e| {
         e.set_session("d", stored(Some(5)));
@@ -1192,4 +1195,83 @@ fn a_resume_behind_a_gate_is_refused_unless_a_later_send_is_in_flight() {
     });
     assert!(taken.is_some(), "the send after the stop is resumed");
     assert_eq!(hits("reconnect-refused-behind-gate"), 0);
+}
+
+/// What a watcher read of the old session and had not handed on when a
+/// send made the session again: the turn's end is reported as the old
+/// session's (the cursor and the new session's turns stay untouched), and
+/// its `pending-version` is dropped. The soaks do not reach this (their
+/// app pulls at once); it is pinned here.
+#[test]
+fn what_a_watcher_read_of_a_session_since_made_again_is_not_applied() {
+    let _ = crate::marks::take();
+    let mut b = Bench::new();
+    b.runner.with(|e| {
+        e.config_mut().has_start_session = true;
+        e.config_mut().watch = true;
+        e.set_session(
+            "c",
+            SessionState {
+                public_access_token: "tok".into(),
+                is_streaming: Some(false),
+                ..SessionState::default()
+            },
+        );
+    });
+    let watcher = b
+        .runner
+        .with(|e| e.reconnect("c", false))
+        .expect("a watcher");
+    let first = b.next_of(watcher);
+    b.settle();
+    let body = Body::default();
+    b.request(b.requests() - 1).answer(Ok(streaming(&body)));
+    b.settle();
+    // The turn's text and end, then a `pending-version`, in one read.
+    let pv = r#"{"seq_num":2,"timestamp":3,"body":"","headers":[["trigger-control","pending-version"]]}"#;
+    body.push(&format!(
+        "{}id: 0,2,0\nevent: batch\ndata: {{\"records\":[{pv}]}}\n\n",
+        reply()
+    ));
+    b.settle();
+    assert!(matches!(take(&first), Ok(Some(_))), "the turn's text first");
+    // Before the app pulls again, a send meets a 404 and a start makes
+    // the session again.
+    b.fake.0.start_script.borrow_mut().push_back(Ok(Started {
+        token: Some("new".into()),
+        pending_version: false,
+    }));
+    let (_, _sent) = b.send("c");
+    b.settle();
+    let append = b.request(b.requests() - 1);
+    assert!(append.url.contains("/in/"), "{}", append.url);
+    append.answer(Ok(Response {
+        status: 404,
+        ..ok("{}")
+    }));
+    b.settle();
+    assert_eq!(b.fake.0.start_calls.get(), 1, "the session is made again");
+    assert_eq!(hits("session-remade-stream-restarts"), 1);
+    let events_before = b.fake.0.events.borrow().len();
+    let second = b.next_of(watcher);
+    b.settle();
+    assert!(
+        second.borrow().is_none(),
+        "the resume reads the new session now: its pull waits"
+    );
+    assert_eq!(hits("event-of-a-remade-session-dropped"), 1);
+    let s = b
+        .runner
+        .read(|e| e.session("c").cloned())
+        .expect("a session");
+    assert_eq!(s.public_access_token, "new");
+    assert_eq!(
+        s.last_event_id, None,
+        "the old session's cursor is not the new one's"
+    );
+    let late: Vec<String> = b.fake.0.events.borrow()[events_before..].to_vec();
+    assert!(
+        !late.iter().any(|e| e.contains("run-pending-version")),
+        "{late:?}"
+    );
 }
