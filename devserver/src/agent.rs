@@ -537,7 +537,7 @@ impl Agent {
                 self.persist();
                 match last_user {
                     Some(u) => self.respond(&message_text(&u)).await,
-                    None => self.respond_plain("Nothing to regenerate.").await,
+                    None => self.respond_text("Nothing to regenerate.", true).await,
                 }
             }
             "action" => {
@@ -552,7 +552,7 @@ impl Agent {
                 if apply_action(&mut self.history, &action) {
                     self.persist();
                 }
-                self.respond_transient(&format!("Action: {name}")).await;
+                self.respond_text(&format!("Action: {name}"), false).await;
             }
             "preload" => self.on_preload(),
             "handover-skip" => {
@@ -767,7 +767,9 @@ impl Agent {
         self.emit(json!({ "type": "start", "messageId": message_id }));
     }
 
-    async fn respond_plain(&mut self, text: &str) {
+    /// Streams a plain reply; `stored`: it joins the conversation (an
+    /// action's answer does not).
+    async fn respond_text(&mut self, text: &str, stored: bool) {
         self.begin(format!("msg_{}", random_id(20)));
         self.emit(json!({ "type": "start-step" }));
         let delay = self.delay();
@@ -775,19 +777,7 @@ impl Agent {
             self.emit(json!({ "type": "finish-step" }));
             self.emit(json!({ "type": "finish" }));
         }
-        self.complete_turn(true).await;
-    }
-
-    /// Streams a reply that is not stored in the conversation (an action's answer).
-    async fn respond_transient(&mut self, text: &str) {
-        self.begin(format!("msg_{}", random_id(20)));
-        self.emit(json!({ "type": "start-step" }));
-        let delay = self.delay();
-        if self.stream_text(text, delay).await {
-            self.emit(json!({ "type": "finish-step" }));
-            self.emit(json!({ "type": "finish" }));
-        }
-        self.complete_turn(false).await;
+        self.complete_turn(stored).await;
     }
 
     /// Answers a new user message.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Map, Value};
@@ -726,17 +726,9 @@ pub async fn head_start(State(st): State<Shared>, body: Body) -> Response {
 
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     tokio::spawn(stream_head_start(st.clone(), chat_id, text, tx));
-    let mut resp = Response::new(Body::from_stream(ChannelBody(rx)));
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache, no-transform"),
-    );
-    h.insert("x-trigger-chat-access-token", token_header);
+    let mut resp = crate::sse::event_stream(Body::from_stream(ChannelBody(rx)));
+    resp.headers_mut()
+        .insert("x-trigger-chat-access-token", token_header);
     resp
 }
 

@@ -179,7 +179,19 @@ pub async fn subscribe(
         .await;
     });
 
-    let mut resp = Response::new(Body::from_stream(FrameStream(rx)));
+    let mut resp = event_stream(Body::from_stream(FrameStream(rx)));
+    let h = resp.headers_mut();
+    h.insert("x-stream-version", HeaderValue::from_static("v2"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    if settled {
+        h.insert("x-session-settled", HeaderValue::from_static("true"));
+    }
+    resp
+}
+
+/// A response that streams Server-Sent Events from `body`, uncached.
+pub(crate) fn event_stream(body: Body) -> Response {
+    let mut resp = Response::new(body);
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -189,11 +201,6 @@ pub async fn subscribe(
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-cache, no-transform"),
     );
-    h.insert("x-stream-version", HeaderValue::from_static("v2"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    if settled {
-        h.insert("x-session-settled", HeaderValue::from_static("true"));
-    }
     resp
 }
 
