@@ -214,45 +214,28 @@ export type ChatTransportSendSource =
 
 type ChatTransportEventBase = { chatId: string; timestamp: number };
 
+/** What every event about one send carries. */
+type ChatTransportSendEventBase = ChatTransportEventBase & {
+    messageId?: string;
+    source: ChatTransportSendSource;
+    durationMs: number;
+    partId?: string;
+    bodyBytes?: number;
+};
+
 /** A lifecycle event handed to the `onEvent` option. */
 export type ChatTransportEvent =
-    | (ChatTransportEventBase & {
-          type: "message-sent";
-          messageId?: string;
-          source: ChatTransportSendSource;
-          durationMs: number;
-          partId?: string;
-          bodyBytes?: number;
-      })
-    | (ChatTransportEventBase & {
-          type: "message-send-failed";
-          messageId?: string;
-          source: ChatTransportSendSource;
-          error: Error;
-          status?: number;
-          durationMs: number;
-          partId?: string;
-          bodyBytes?: number;
-      })
-    | (ChatTransportEventBase & {
+    | (ChatTransportSendEventBase & { type: "message-sent" })
+    | (ChatTransportSendEventBase & { type: "message-send-failed"; error: Error; status?: number })
+    | (ChatTransportSendEventBase & {
           /** A send waits for the browser to come back online (`offlineSendTimeoutMs`). */
           type: "send-queued-offline";
-          messageId?: string;
-          source: ChatTransportSendSource;
-          durationMs: number;
-          partId?: string;
-          bodyBytes?: number;
       })
-    | (ChatTransportEventBase & {
+    | (ChatTransportSendEventBase & {
           /** The browser is back online: the send that waited goes on. */
           type: "send-resumed-online";
-          messageId?: string;
-          source: ChatTransportSendSource;
-          durationMs: number;
           /** How long it waited. */
           waitedMs: number;
-          partId?: string;
-          bodyBytes?: number;
       })
     | (ChatTransportEventBase & { type: "stream-connected"; resumed: boolean; lastEventId?: string; messageId?: string })
     | (ChatTransportEventBase & {
