@@ -28,7 +28,8 @@ pub(super) struct Chat {
     pub(super) answered: Option<u64>,
     /// The highest `.in` seq a turn-starting send of ours got. A reply
     /// refused for good is not in flight for a reload, but its turn may
-    /// still run at the agent: a stop then cuts it (seed 766616605).
+    /// still run at the agent: a stop then cuts it (seeds 766616605,
+    /// 876297315).
     pub(super) sent: u64,
     /// The ends of the chat's latest turns, as its streams read them: the
     /// turn-complete's `.in` boundary and, for a turn a gate skipped
@@ -51,6 +52,16 @@ pub(super) struct Chat {
 }
 
 impl Chat {
+    /// The `.in` seq of our latest turn-starting send if no stream read
+    /// its turn's end, else 0.
+    pub(super) fn unended(&self) -> u64 {
+        if self.answered < Some(self.sent) {
+            self.sent
+        } else {
+            0
+        }
+    }
+
     /// Takes a session in place of the one it had, if any: what the old
     /// one answered, got and ended (gate, sends, turn ends) means nothing
     /// in the new one.

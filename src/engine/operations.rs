@@ -187,13 +187,7 @@ impl Engine {
                     // refused for good after the one held in flight (seed
                     // 766616605).
                     let seq = self.session(&chat).and_then(|s| s.active_input_seq);
-                    let later = self.chat(&chat).map_or(0, |c| {
-                        if c.answered < Some(c.sent) {
-                            c.sent
-                        } else {
-                            0
-                        }
-                    });
+                    let later = self.chat(&chat).map_or(0, Chat::unended);
                     let seq = seq.map(|a| a.max(later));
                     mark!("abort-stream-owns-turn");
                     self.gate(&chat, seq);

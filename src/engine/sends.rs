@@ -637,9 +637,20 @@ impl Engine {
                 let outstanding = self
                     .session(chat_id)
                     .is_some_and(SessionState::turn_outstanding);
+                // A reply refused for good is not in flight, but its turn
+                // may still run, and a stop that landed after its message
+                // cut it (seed 876297315). Known only where the server
+                // says which turns ended (`session-in-event-id`).
+                let refused = self
+                    .chat(chat_id)
+                    .filter(|c| c.answered.is_some())
+                    .map_or(0, Chat::unended);
                 if outstanding {
                     mark!("stop-gates-turn-in-flight");
                     self.gate_outstanding(chat_id, seq);
+                } else if refused > 0 && seq.is_some_and(|q| refused < q) {
+                    mark!("stop-gates-turn-refused-for-good");
+                    self.gate(chat_id, Some(refused));
                 } else {
                     self.update(chat_id, |st| st.is_streaming = Some(false));
                 }
