@@ -1275,3 +1275,85 @@ fn what_a_watcher_read_of_a_session_since_made_again_is_not_applied() {
         "{late:?}"
     );
 }
+
+/// Two sends resolve out of order: the later one's (`.in` seq 2) first,
+/// its stream refused for good (401 after a refresh), then the earlier
+/// one's (seq 1), whose stream reads its turn's end. No turn is in flight
+/// then, but seq 2's turn was never seen to end. A `stopGeneration`
+/// answered with `.in` seq `stop_seq`: the gate it leaves, if any.
+fn gate_after_a_stop_behind_a_refused_reply(stop_seq: u64) -> Option<u64> {
+    let _ = crate::marks::take();
+    let mut b = Bench::new();
+    let (_, first) = b.send("c");
+    b.settle();
+    let (_, second) = b.send("c");
+    b.settle();
+    assert_eq!(b.requests(), 2, "both appends are out");
+    b.request(1).answer(Ok(ok(r#"{"seq":2}"#)));
+    b.settle();
+    let Ok(Step::Done(Done::Stream(refused))) = take(&second) else {
+        panic!("a stream")
+    };
+    let failed = b.next_of(refused);
+    b.settle();
+    let unauthorized = || Response {
+        status: 401,
+        ..ok("")
+    };
+    b.request(2).answer(Ok(unauthorized()));
+    b.settle();
+    b.request(3).answer(Ok(unauthorized()));
+    b.settle();
+    assert!(take(&failed).is_err(), "refused for good");
+    assert_eq!(hits("reply-refused-for-good"), 1);
+    b.request(0).answer(Ok(ok(r#"{"seq":1}"#)));
+    b.settle();
+    let Ok(Step::Done(Done::Stream(answered))) = take(&first) else {
+        panic!("a stream")
+    };
+    let chunks = b.read_all(answered);
+    b.settle();
+    let body = Body::default();
+    b.request(4).answer(Ok(streaming(&body)));
+    b.settle();
+    body.push(&reply());
+    b.settle();
+    assert_eq!(take(&chunks).len(), 1, "seq 1's turn shows and ends");
+    let idle = b
+        .runner
+        .read(|e| e.session("c").cloned())
+        .expect("a session");
+    assert!(!idle.turn_outstanding(), "{idle:?}");
+    let stop = b
+        .runner
+        .with(|e| e.send("c", r#"{"kind":"stop"}"#.into(), Source::Stop, None, false));
+    let runner = b.runner.clone();
+    let stopped = b.spawn(async move { runner.send(stop, &Target::new(stop)).await });
+    b.settle();
+    b.request(5)
+        .answer(Ok(ok(&format!(r#"{{"seq":{stop_seq}}}"#))));
+    b.settle();
+    assert!(matches!(take(&stopped), Ok(Step::Done(Done::Bool(true)))));
+    let s = b
+        .runner
+        .read(|e| e.session("c").cloned())
+        .expect("a session");
+    let gated = s.skip_to_turn_complete.then_some(s.superseded_input_seq);
+    assert_eq!(
+        hits("stop-gates-turn-refused-for-good"),
+        u64::from(gated.is_some())
+    );
+    gated.flatten()
+}
+
+#[test]
+fn a_stop_after_a_refused_reply_s_message_gates_its_turn() {
+    // Seed 876297315: the stop cut seq 2's turn, still running at the
+    // agent, and nothing gated it.
+    assert_eq!(gate_after_a_stop_behind_a_refused_reply(3), Some(2));
+}
+
+#[test]
+fn a_stop_before_a_refused_reply_s_message_gates_nothing() {
+    assert_eq!(gate_after_a_stop_behind_a_refused_reply(0), None);
+}
