@@ -1197,13 +1197,11 @@ fn a_resume_behind_a_gate_is_refused_unless_a_later_send_is_in_flight() {
     assert_eq!(hits("reconnect-refused-behind-gate"), 0);
 }
 
-/// What a watcher read of the old session and had not handed on when a
-/// send made the session again: the turn's end is reported as the old
-/// session's (the cursor and the new session's turns stay untouched), and
-/// its `pending-version` is dropped. The soaks do not reach this (their
-/// app pulls at once); it is pinned here.
-#[test]
-fn what_a_watcher_read_of_a_session_since_made_again_is_not_applied() {
+/// A watcher (watch mode, idle chat) is handed the first pull of what its
+/// connection reads (`sse`); then, before the app pulls again, a send
+/// meets a 404 and a start makes the session again. The bench, the
+/// watcher, and the app's events so far.
+fn watcher_when_the_session_is_made_again(sse: &str) -> (Bench, OpId, usize) {
     let _ = crate::marks::take();
     let mut b = Bench::new();
     b.runner.with(|e| {
@@ -1227,16 +1225,9 @@ fn what_a_watcher_read_of_a_session_since_made_again_is_not_applied() {
     let body = Body::default();
     b.request(b.requests() - 1).answer(Ok(streaming(&body)));
     b.settle();
-    // The turn's text and end, then a `pending-version`, in one read.
-    let pv = r#"{"seq_num":2,"timestamp":3,"body":"","headers":[["trigger-control","pending-version"]]}"#;
-    body.push(&format!(
-        "{}id: 0,2,0\nevent: batch\ndata: {{\"records\":[{pv}]}}\n\n",
-        reply()
-    ));
+    body.push(sse);
     b.settle();
     assert!(matches!(take(&first), Ok(Some(_))), "the turn's text first");
-    // Before the app pulls again, a send meets a 404 and a start makes
-    // the session again.
     b.fake.0.start_script.borrow_mut().push_back(Ok(Started {
         token: Some("new".into()),
         pending_version: false,
@@ -1251,13 +1242,30 @@ fn what_a_watcher_read_of_a_session_since_made_again_is_not_applied() {
     }));
     b.settle();
     assert_eq!(b.fake.0.start_calls.get(), 1, "the session is made again");
+    let events = b.fake.0.events.borrow().len();
+    (b, watcher, events)
+}
+
+/// What a watcher read of the old session and had not handed on when a
+/// send made the session again: the turn's end is reported as the old
+/// session's (the cursor and the new session's turns stay untouched), and
+/// its `pending-version` is dropped. The soaks do not reach this (their
+/// app pulls at once); it is pinned here.
+#[test]
+fn what_a_watcher_read_of_a_session_since_made_again_is_not_applied() {
+    // The turn's text and end, then a `pending-version`, in one read.
+    let pv = r#"{"seq_num":2,"timestamp":3,"body":"","headers":[["trigger-control","pending-version"]]}"#;
+    let sse = format!(
+        "{}id: 0,2,0\nevent: batch\ndata: {{\"records\":[{pv}]}}\n\n",
+        reply()
+    );
+    let (mut b, watcher, events_before) = watcher_when_the_session_is_made_again(&sse);
     assert_eq!(hits("session-remade-stream-restarts"), 1);
-    let events_before = b.fake.0.events.borrow().len();
     let second = b.next_of(watcher);
     b.settle();
     assert!(
         second.borrow().is_none(),
-        "the resume reads the new session now: its pull waits"
+        "the watcher reads the new session now: its pull waits"
     );
     assert_eq!(hits("event-of-a-remade-session-dropped"), 1);
     let s = b
@@ -1273,6 +1281,31 @@ fn what_a_watcher_read_of_a_session_since_made_again_is_not_applied() {
     assert!(
         !late.iter().any(|e| e.contains("run-pending-version")),
         "{late:?}"
+    );
+}
+
+/// A watcher inside a turn when the session is made again: that turn went
+/// with the old session, so the watcher ends with an error instead of
+/// reading the new session from its start (the soaks pass with this
+/// condition taken out: docs/simulation.md, "Left open by the mutations").
+#[test]
+fn a_watcher_inside_a_turn_when_the_session_is_made_again_ends_with_an_error() {
+    // The turn's text, no end yet.
+    let data =
+        r#"{\"data\":{\"type\":\"text-delta\",\"id\":\"m\",\"delta\":\"hi\"},\"id\":\"p1\"}"#;
+    let rec = format!(r#"{{"seq_num":0,"timestamp":1,"body":"{data}","headers":[]}}"#);
+    let sse = format!("id: 0,0,0\nevent: batch\ndata: {{\"records\":[{rec}]}}\n\n");
+    let (mut b, watcher, _) = watcher_when_the_session_is_made_again(&sse);
+    assert_eq!(hits("session-remade-stream-lost"), 1);
+    let second = b.next_of(watcher);
+    b.settle();
+    let Some(Err(failed)) = second.borrow_mut().take() else {
+        panic!("the watcher ends with an error")
+    };
+    assert!(
+        failed.error.message().contains("made again"),
+        "{:?}",
+        failed.error
     );
 }
 
