@@ -424,6 +424,27 @@ impl Bench {
         })
     }
 
+    /// Stream `op` read to its end, its connection answered with
+    /// [`reply`]: the chunks it gave.
+    fn read_reply(&mut self, op: OpId) -> Vec<String> {
+        let chunks = self.read_all(op);
+        self.settle();
+        let body = Body::default();
+        self.request(self.requests() - 1)
+            .answer(Ok(streaming(&body)));
+        self.settle();
+        body.push(&reply());
+        self.settle();
+        take(&chunks)
+    }
+
+    /// Chat `c`'s session.
+    fn session(&self, c: &str) -> SessionState {
+        self.runner
+            .read(|e| e.session(c).cloned())
+            .expect("a session")
+    }
+
     /// The next pull of stream `op`, in a task.
     fn next_of(&self, op: OpId) -> Slot<Result<Option<String>, Failed<V>>> {
         let runner = self.runner.clone();
@@ -1133,18 +1154,12 @@ fn gate_after_an_older_stream_reads_turn_one(stopped: u64) -> bool {
         s.superseded_input_seq = Some(stopped);
         e.set_session("c", s);
     });
-    let chunks = b.read_all(stream);
-    b.settle();
-    let body = Body::default();
-    b.request(b.requests() - 1).answer(Ok(streaming(&body)));
-    b.settle();
-    body.push(&reply());
-    b.settle();
-    assert_eq!(take(&chunks).len(), 1, "the stream shows its own turn");
-    let s = b
-        .runner
-        .read(|e| e.session("c").cloned())
-        .expect("a session");
+    assert_eq!(
+        b.read_reply(stream).len(),
+        1,
+        "the stream shows its own turn"
+    );
+    let s = b.session("c");
     assert_eq!(
         s.last_event_id.as_deref(),
         Some("1"),
@@ -1268,10 +1283,7 @@ fn what_a_watcher_read_of_a_session_since_made_again_is_not_applied() {
         "the watcher reads the new session now: its pull waits"
     );
     assert_eq!(hits("event-of-a-remade-session-dropped"), 1);
-    let s = b
-        .runner
-        .read(|e| e.session("c").cloned())
-        .expect("a session");
+    let s = b.session("c");
     assert_eq!(s.public_access_token, "new");
     assert_eq!(
         s.last_event_id, None,
@@ -1344,18 +1356,12 @@ fn gate_after_a_stop_behind_a_refused_reply(stop_seq: u64) -> Option<u64> {
     let Ok(Step::Done(Done::Stream(answered))) = take(&first) else {
         panic!("a stream")
     };
-    let chunks = b.read_all(answered);
-    b.settle();
-    let body = Body::default();
-    b.request(4).answer(Ok(streaming(&body)));
-    b.settle();
-    body.push(&reply());
-    b.settle();
-    assert_eq!(take(&chunks).len(), 1, "seq 1's turn shows and ends");
-    let idle = b
-        .runner
-        .read(|e| e.session("c").cloned())
-        .expect("a session");
+    assert_eq!(
+        b.read_reply(answered).len(),
+        1,
+        "seq 1's turn shows and ends"
+    );
+    let idle = b.session("c");
     assert!(!idle.turn_outstanding(), "{idle:?}");
     let stop = b
         .runner
@@ -1367,10 +1373,7 @@ fn gate_after_a_stop_behind_a_refused_reply(stop_seq: u64) -> Option<u64> {
         .answer(Ok(ok(&format!(r#"{{"seq":{stop_seq}}}"#))));
     b.settle();
     assert!(matches!(take(&stopped), Ok(Step::Done(Done::Bool(true)))));
-    let s = b
-        .runner
-        .read(|e| e.session("c").cloned())
-        .expect("a session");
+    let s = b.session("c");
     let gated = s.skip_to_turn_complete.then_some(s.superseded_input_seq);
     assert_eq!(
         hits("stop-gates-turn-refused-for-good"),
