@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::app::{Cursor, Db};
+use crate::app_db::{Cursor, Db};
 use crate::runs::{Gone, Inbox, OutWriter, RunIo, TaskFn, TurnEnd};
 use crate::store::InEvent;
 use crate::util::{message_text, random_id};

@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod api;
 pub mod app;
+pub mod app_db;
 pub mod auth;
 pub mod client;
 pub mod faults;
@@ -107,7 +108,7 @@ impl Default for Config {
 pub struct AppState {
     pub config: Config,
     pub store: store::Store,
-    pub db: Arc<app::Db>,
+    pub db: Arc<app_db::Db>,
     /// What runs execute (the scripted agent).
     pub task: runs::TaskFn,
     pub faults: faults::Faults,
@@ -124,7 +125,7 @@ pub type Shared = Arc<AppState>;
 
 impl AppState {
     pub fn new(config: Config) -> Result<Shared, String> {
-        let db = Arc::new(app::Db::open_with_clock(
+        let db = Arc::new(app_db::Db::open_with_clock(
             config.db.as_deref(),
             config.clock,
         )?);
