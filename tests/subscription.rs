@@ -907,8 +907,10 @@ fn a_seeded_cursor_never_moves_back() {
 
 /// A watcher behind a gate of unknown seq (an aborted send's turn), with
 /// the seq of the stop sent for it known or not: what it shows of turns
-/// ending at these `.in` seqs (each turn's one delta is its seq).
-fn watch_behind_unknown_gate(stop_seq: Option<u64>, ends: &[u64]) -> Vec<String> {
+/// ending at these `.in` seqs (each turn's one delta is its seq). With
+/// `own`, the watcher is a send's stream whose message is that `.in` seq,
+/// and the gate was armed after that send began.
+fn watch_behind_unknown_gate(stop_seq: Option<u64>, own: Option<u64>, ends: &[u64]) -> Vec<String> {
     const NAMES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
     let mut log = Vec::new();
     for &seq in ends {
@@ -929,6 +931,8 @@ fn watch_behind_unknown_gate(stop_seq: Option<u64>, ends: &[u64]) -> Vec<String>
         watch: true,
         skip_to_turn_complete: true,
         stop_seq,
+        since_in_seq: own,
+        gate_after_send: own.is_some(),
         ..cfg()
     });
     let out = drive(&mut sub, &mut s, 64);
@@ -940,11 +944,14 @@ fn watch_behind_unknown_gate(stop_seq: Option<u64>, ends: &[u64]) -> Vec<String>
 fn a_watcher_behind_an_unknown_gate_drops_every_turn_before_the_stops_seq() {
     // The stop (seq 7) was taken in by the stopped turn, which ended last:
     // it and every turn before it go; the next shows.
-    assert_eq!(watch_behind_unknown_gate(Some(7), &[5, 6, 7, 8]), vec!["8"]);
+    assert_eq!(
+        watch_behind_unknown_gate(Some(7), None, &[5, 6, 7, 8]),
+        vec!["8"]
+    );
     // Without the stop's seq, the first turn to end is taken for the
     // stopped one, and the stopped turn that ends later shows.
     assert_eq!(
-        watch_behind_unknown_gate(None, &[5, 6, 7, 8]),
+        watch_behind_unknown_gate(None, None, &[5, 6, 7, 8]),
         vec!["6", "7", "8"]
     );
 }
@@ -955,10 +962,34 @@ fn a_watcher_takes_the_first_turn_at_or_after_the_stops_seq_for_the_stopped_one(
     // aborted message was read); the aborted turn then ran and took in a
     // later message (it ended at 8): it is the first to end at or after the
     // stop's seq, and it does not show; the next does.
-    assert_eq!(watch_behind_unknown_gate(Some(7), &[2, 8, 9]), vec!["9"]);
+    assert_eq!(
+        watch_behind_unknown_gate(Some(7), None, &[2, 8, 9]),
+        vec!["9"]
+    );
     // Without the stop's seq the same: the first turn to end (2) is taken
     // for the stopped one, so the aborted turn shows.
-    assert_eq!(watch_behind_unknown_gate(None, &[2, 8, 9]), vec!["8", "9"]);
+    assert_eq!(
+        watch_behind_unknown_gate(None, None, &[2, 8, 9]),
+        vec!["8", "9"]
+    );
+}
+
+#[test]
+fn a_send_s_watcher_behind_a_stop_that_landed_before_its_message_shows_the_next_turn() {
+    // The stop landed at seq 0, before this stream's own message (1): it
+    // cut no turn after this one's, so the turn after its own (another
+    // send's reply) shows (seed 962126029).
+    assert_eq!(
+        watch_behind_unknown_gate(Some(0), Some(1), &[1, 2]),
+        vec!["1", "2"]
+    );
+    // A stop that landed after its own message may have cut the next
+    // turn: past its own turn the watcher skips to the first end at or
+    // after the stop's seq, and shows what follows.
+    assert_eq!(
+        watch_behind_unknown_gate(Some(3), Some(1), &[1, 3, 4]),
+        vec!["1", "4"]
+    );
 }
 
 /// How often this test's thread reached the coverage mark `name` since the

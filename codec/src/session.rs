@@ -778,7 +778,12 @@ impl Subscription {
                         // stream's to open.
                         let later = match (self.cfg.superseded_input_seq, mine) {
                             (Some(s), Some(m)) => s > m,
-                            (None, Some(_)) => self.cfg.gate_after_send,
+                            // A stop that landed before this stream's own
+                            // message cut a turn of an earlier one, if any
+                            // (seed 962126029).
+                            (None, Some(m)) => {
+                                self.cfg.gate_after_send && self.cfg.stop_seq.is_none_or(|q| q >= m)
+                            }
                             (_, None) => false,
                         };
                         if own && self.cfg.superseded_input_seq.is_some() && !later {
